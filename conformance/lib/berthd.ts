@@ -1,0 +1,93 @@
+// Starts a real berthd (bin/berthd) with a fresh root, state and socket for a test.
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { connect, type CriClient } from "./cri-client.ts";
+
+export const REPO = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const BERTHD = join(REPO, "bin", "berthd");
+
+export interface BerthdOptions {
+  /** Extra TOML appended to the generated config (root/state/socket are set already). */
+  toml?: string;
+  /** Keep the directories when stopping (for restart tests). */
+  dir?: string;
+  env?: Record<string, string>;
+}
+
+export interface Berthd {
+  readonly dir: string;
+  readonly root: string;
+  readonly state: string;
+  readonly socket: string;
+  readonly configPath: string;
+  proc: ChildProcess;
+  client: CriClient;
+  /** Lines berthd wrote to stderr so far. */
+  readonly stderr: string[];
+  /** SIGTERM and wait. */
+  stop(): Promise<number | null>;
+  /** SIGKILL and wait (crash). */
+  kill9(): Promise<void>;
+  /** Start a new berthd on the same directories and config. */
+  restart(): Promise<void>;
+  /** Stop and delete everything. */
+  cleanup(): Promise<void>;
+}
+
+/** Waits until this berthd process logged that it serves (a stale socket file may exist before). */
+async function waitForSocket(path: string, proc: ChildProcess, stderr: string[], from: number, timeoutMs = 30_000): Promise<void> {
+  const start = Date.now();
+  while (!existsSync(path) || !stderr.slice(from).join("").includes('"msg":"berthd serving"')) {
+    if (proc.exitCode !== null) throw new Error(`berthd exited with ${proc.exitCode}: ${stderr.join("")}`);
+    if (Date.now() - start > timeoutMs) throw new Error(`berthd did not create ${path} within ${timeoutMs} ms: ${stderr.join("")}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export async function startBerthd(opts: BerthdOptions = {}): Promise<Berthd> {
+  const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), "berth-t-")));
+  const root = join(dir, "root");
+  const state = join(dir, "state");
+  const socket = join(state, "berth.sock");
+  const configPath = join(dir, "berth.toml");
+  await writeFile(configPath, `root = "${root}"\nstate = "${state}"\n${opts.toml ?? ""}\n`);
+  const stderr: string[] = [];
+  const launch = async () => {
+    const from = stderr.length;
+    const proc = spawn(BERTHD, ["--config", configPath], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...opts.env } });
+    proc.stderr!.setEncoding("utf8").on("data", (d: string) => stderr.push(d));
+    await waitForSocket(socket, proc, stderr, from);
+    return proc;
+  };
+  const b: Berthd = {
+    dir, root, state, socket, configPath, stderr,
+    proc: await launch(),
+    client: connect(socket),
+    async stop() {
+      b.client.close();
+      if (b.proc.exitCode !== null) return b.proc.exitCode;
+      b.proc.kill("SIGTERM");
+      const [code] = await once(b.proc, "exit");
+      return code as number | null;
+    },
+    async kill9() {
+      b.client.close();
+      if (b.proc.exitCode === null) { b.proc.kill("SIGKILL"); await once(b.proc, "exit"); }
+    },
+    async restart() {
+      if (b.proc.exitCode === null && b.proc.signalCode === null) await b.stop();
+      b.proc = await launch();
+      b.client = connect(socket);
+    },
+    async cleanup() {
+      await b.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  return b;
+}

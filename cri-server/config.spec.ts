@@ -1,0 +1,36 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { ConfigError, defaultConfig, formatConfig, parseConfig } from "./config.ts";
+
+test("an empty file gives the defaults", () => {
+  assert.deepEqual(parseConfig("", "f.toml"), defaultConfig());
+});
+
+test("the printed default config parses back to itself", () => {
+  assert.deepEqual(parseConfig(formatConfig(defaultConfig()), "f.toml"), defaultConfig());
+});
+
+test("state moves the socket and handler roots unless they are set", () => {
+  const c = parseConfig('state = "/s"\n[runtime.handlers.runc]\nroot = "/r"\n[runtime.handlers.kata]\nbinary = "/bin/kata"\n', "f");
+  assert.equal(c.grpc.address, "/s/berth.sock");
+  assert.equal(c.runtime.handlers["runc"]!.root, "/r");
+  assert.equal(c.runtime.handlers["crun"]!.root, "/s/crun");
+  assert.deepEqual(c.runtime.handlers["kata"], { binary: "/bin/kata", root: "/s/kata" });
+  assert.equal(parseConfig('state = "/s"\n[grpc]\naddress = "/g.sock"\n', "f").grpc.address, "/g.sock");
+});
+
+for (const [text, re] of [
+  ['nope = 1', /f: unknown key "nope"/],
+  ['[grpc]\naddress = 5', /key "grpc\.address" must be of type string, got number 5/],
+  ['root = "relative"', /key "root" must be an absolute path, got "relative"/],
+  ['[registry]\nmax_concurrent_downloads = 0', /max_concurrent_downloads.*got 0/],
+  ['[log]\nlevel = "loud"', /key "log\.level" must be one of/],
+  ['[cni]\nbin_dirs = [1]', /must be an array of strings/],
+  ['[runtime.handlers.x]\nbogus = "y"', /unknown key "runtime\.handlers\.x\.bogus"/],
+  ['[stream]\ntls_cert = "/c"', /must be set together/],
+  ['[runtime]\nseccomp_default = "strict"', /seccomp_default/],
+] as const) {
+  test(`refuses ${JSON.stringify(text)}`, () => {
+    assert.throws(() => parseConfig(text, "f"), (err) => err instanceof ConfigError && re.test(err.message));
+  });
+}

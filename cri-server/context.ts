@@ -1,0 +1,34 @@
+// Everything a handler may use, built once by the daemon (cri-server/daemon.ts).
+import type { Config } from "./config.ts";
+import type { Logger } from "./log.ts";
+
+/** Settings kubelet pushes at run time (UpdateRuntimeConfig). */
+export interface RuntimeSettings {
+  podCidr: string;
+}
+
+export interface Condition {
+  ready: boolean;
+  reason?: string;
+  message?: string;
+}
+
+export interface HandlerFeatures {
+  name: string;
+  features: { recursiveReadOnlyMounts: boolean; userNamespaces: boolean };
+}
+
+export interface Context {
+  readonly config: Config;
+  /** Path the config was read from ("" when all defaults). */
+  readonly configPath: string;
+  readonly log: Logger;
+  readonly version: string;
+  readonly settings: RuntimeSettings;
+  /** Whether the default OCI runtime and conmon can be run. */
+  runtimeReady(): Promise<Condition>;
+  /** Whether a CNI network config is present (re-read on every call, cheaply). */
+  networkReady(): Condition;
+  /** Runtime handlers and their features, for Status. */
+  handlerFeatures(): HandlerFeatures[];
+}

@@ -1,0 +1,16 @@
+// The RPC tables: one module per RPC, registered here by its lowerCamel name.
+// A method missing from a table answers UNIMPLEMENTED naming the RPC.
+import type { ImageImplementations, RuntimeImplementations } from "./rpc.ts";
+import { runtimeConfig } from "./runtime/runtime-config.ts";
+import { status } from "./runtime/status.ts";
+import { updateRuntimeConfig } from "./runtime/update-runtime-config.ts";
+import { version } from "./runtime/version.ts";
+
+export const runtimeImplementations: RuntimeImplementations = {
+  version,
+  status,
+  runtimeConfig,
+  updateRuntimeConfig,
+};
+
+export const imageImplementations: ImageImplementations = {};

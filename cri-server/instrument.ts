@@ -1,0 +1,55 @@
+// The one wrapper around every RPC: request id, structured log line (id, method,
+// duration, code), an OpenTelemetry span, metrics, and domain errors -> gRPC status.
+// Handlers never choose status codes; anything unexpected becomes INTERNAL with a
+// generic message (the real error is logged, never sent).
+import { randomBytes } from "node:crypto";
+import { SpanStatusCode, trace } from "@opentelemetry/api";
+import { BerthError, Code, codeName } from "./errdefs.ts";
+import type { Logger } from "./log.ts";
+
+const tracer = trace.getTracer("berth");
+
+export interface RpcObserver {
+  (method: string, code: number, seconds: number): void;
+}
+
+export interface Outcome<T> { value?: T; error?: { code: number; message: string } }
+
+const shortName = (method: string) => method.slice(method.lastIndexOf("/") + 1);
+
+export const newRequestId = () => randomBytes(6).toString("hex");
+
+/** Runs `fn` under the wrapper and returns either its value or a status to send. */
+export async function instrument<T>(
+  log: Logger,
+  method: string,
+  id: string,
+  fn: () => Promise<T>,
+  observe?: RpcObserver,
+): Promise<Outcome<T>> {
+  const start = process.hrtime.bigint();
+  const name = shortName(method);
+  return tracer.startActiveSpan(`cri.${name}`, { attributes: { "rpc.system": "grpc", "rpc.method": name, "berth.request_id": id } }, async (span) => {
+    let outcome: Outcome<T>;
+    try {
+      outcome = { value: await fn() };
+    } catch (err) {
+      const be = BerthError.from(err);
+      outcome = { error: { code: be.code, message: be.code === Code.INTERNAL && be.message === "internal error" ? `internal error (request ${id})` : be.message } };
+      if (be.code === Code.INTERNAL) log.error("rpc internal error", { id, method: name, error: err, stack: err instanceof Error ? err.stack : undefined });
+      span.recordException(be);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: codeName(be.code) });
+    }
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    const code = outcome.error?.code ?? Code.OK;
+    span.setAttribute("rpc.grpc.status_code", code);
+    span.end();
+    const fields: Record<string, unknown> = { id, method: name, duration_ms: Math.round(seconds * 1e6) / 1e3, code: codeName(code) };
+    if (outcome.error) fields["error"] = outcome.error.message;
+    // Polling RPCs at debug level so kubelet's steady traffic doesn't flood the log.
+    const quiet = code === Code.OK && /^(List|Status$|Version$|ImageFsInfo|ContainerStatus|PodSandboxStatus|ImageStatus|.*Stats$|ListMetric)/.test(name);
+    if (quiet) log.debug("rpc", fields); else log.info("rpc", fields);
+    observe?.(name, code, seconds);
+    return outcome;
+  });
+}

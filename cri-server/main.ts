@@ -1,0 +1,59 @@
+// berthd command line:
+//   berthd [--config FILE]                 run the daemon
+//   berthd config default                  print the full default config
+//   berthd config check [--config FILE]    validate a config file
+import { parseArgs } from "node:util";
+import { ConfigError, DEFAULT_CONFIG_PATH, defaultConfig, formatConfig, loadConfig } from "./config.ts";
+import { BerthError } from "./errdefs.ts";
+import { log } from "./log.ts";
+import { startDaemon } from "./daemon.ts";
+
+const usage = `usage:
+  berthd [--config FILE]                 run the CRI daemon (default config ${DEFAULT_CONFIG_PATH})
+  berthd config default                  print the default configuration
+  berthd config check [--config FILE]    validate a configuration file
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { config: { type: "string", short: "c" }, help: { type: "boolean", short: "h" } },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (values.help) { process.stdout.write(usage); return 0; }
+  if (positionals[0] === "config") {
+    if (positionals[1] === "default") { process.stdout.write(formatConfig(defaultConfig())); return 0; }
+    if (positionals[1] === "check") {
+      loadConfig(values.config);
+      process.stdout.write(`${values.config ?? DEFAULT_CONFIG_PATH}: ok\n`);
+      return 0;
+    }
+    process.stderr.write(usage);
+    return 2;
+  }
+  if (positionals.length) { process.stderr.write(usage); return 2; }
+
+  const config = loadConfig(values.config);
+  const daemon = await startDaemon(config, values.config ?? DEFAULT_CONFIG_PATH);
+  await new Promise<void>((resolve) => {
+    const onSignal = (sig: NodeJS.Signals) => {
+      log.info("signal received", { signal: sig });
+      void daemon.stop().then(resolve);
+    };
+    process.once("SIGTERM", onSignal);
+    process.once("SIGINT", onSignal);
+  });
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof ConfigError) process.stderr.write(`berthd: ${err.message}\n`);
+    else if (err instanceof BerthError) process.stderr.write(`berthd: ${err.message}\n`);
+    else if (err instanceof TypeError && (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) process.stderr.write(`berthd: ${err.message}\n${usage}`);
+    else log.error("berthd failed", { error: err, stack: (err as Error)?.stack });
+    process.exit(1);
+  },
+);

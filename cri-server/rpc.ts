@@ -1,0 +1,41 @@
+// Types shared by the RPC table, the wrapper and every handler module.
+import type { DescMessage, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
+import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
+import type { ImageService as ImageServiceDesc, RuntimeService as RuntimeServiceDesc } from "../proto/gen/runtime/v1/api_pb.js";
+import type { Context } from "./context.ts";
+
+/** Per-call information handed to handlers. */
+export interface Call {
+  /** Request id used in logs and spans. */
+  readonly id: string;
+  /** Fully qualified method, e.g. "/runtime.v1.RuntimeService/Version". */
+  readonly method: string;
+  /** Aborted when the client cancels or its deadline passes. */
+  readonly signal: AbortSignal;
+  /** The client's deadline, when it set one. */
+  readonly deadline?: Date;
+}
+
+export interface StreamCall<O extends DescMessage> extends Call {
+  /** Sends one message; resolves when it was handed to the transport. */
+  write(msg: MessageInitShape<O>): Promise<void>;
+}
+
+export type UnaryImpl<I extends DescMessage, O extends DescMessage> =
+  (ctx: Context, req: MessageShape<I>, call: Call) => Promise<MessageInitShape<O>>;
+export type ServerStreamImpl<I extends DescMessage, O extends DescMessage> =
+  (ctx: Context, req: MessageShape<I>, call: StreamCall<O>) => Promise<void>;
+
+type MethodsOf<S> = S extends GenService<infer R extends GenServiceMethods> ? R : never;
+
+/** The implementation table of a service: any method may be missing (it then answers UNIMPLEMENTED). */
+export type Implementations<S> = {
+  [K in keyof MethodsOf<S>]?: MethodsOf<S>[K] extends { methodKind: "unary"; input: infer I extends DescMessage; output: infer O extends DescMessage }
+    ? UnaryImpl<I, O>
+    : MethodsOf<S>[K] extends { methodKind: "server_streaming"; input: infer I extends DescMessage; output: infer O extends DescMessage }
+      ? ServerStreamImpl<I, O>
+      : never;
+};
+
+export type RuntimeImplementations = Implementations<typeof RuntimeServiceDesc>;
+export type ImageImplementations = Implementations<typeof ImageServiceDesc>;

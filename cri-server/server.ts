@@ -1,0 +1,142 @@
+// The gRPC server: registers every RPC of RuntimeService and ImageService on a
+// unix socket, (de)serialising with protobuf-es. Methods without an
+// implementation answer UNIMPLEMENTED naming the RPC.
+import { chmod } from "node:fs/promises";
+import * as grpc from "@grpc/grpc-js";
+import { create, fromBinary, toBinary, type DescMessage, type DescService } from "@bufbuild/protobuf";
+import { BerthError, Code, invalidArgument, unimplemented } from "./errdefs.ts";
+import { instrument, newRequestId, type RpcObserver } from "./instrument.ts";
+import type { Context } from "./context.ts";
+import type { Call, StreamCall } from "./rpc.ts";
+
+type AnyImpl = (ctx: Context, req: any, call: any) => Promise<any>;
+
+class BadRequest {
+  readonly error: unknown;
+  constructor(error: unknown) { this.error = error; }
+}
+
+function serializer(desc: DescMessage) {
+  return (msg: unknown) => Buffer.from(toBinary(desc, create(desc, msg as never)));
+}
+
+function deserializer(desc: DescMessage) {
+  return (buf: Buffer) => {
+    try {
+      return fromBinary(desc, buf);
+    } catch (err) {
+      return new BadRequest(err);
+    }
+  };
+}
+
+function deadlineOf(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>): Date | undefined {
+  const d = call.getDeadline();
+  if (d instanceof Date) return d;
+  if (typeof d === "number" && Number.isFinite(d)) return new Date(d);
+  return undefined;
+}
+
+function makeSignal(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>, deadline?: Date) {
+  const ac = new AbortController();
+  call.on("cancelled", () => ac.abort(new BerthError(Code.CANCELLED, "the client cancelled the call")));
+  if (deadline) {
+    const ms = deadline.getTime() - Date.now();
+    const t = setTimeout(() => ac.abort(new BerthError(Code.DEADLINE_EXCEEDED, "the client's deadline passed")), Math.max(0, ms));
+    t.unref();
+  }
+  return ac.signal;
+}
+
+export function serviceDefinition(
+  service: DescService,
+  impls: Record<string, AnyImpl | undefined>,
+  ctx: Context,
+  observe?: RpcObserver,
+): { definition: grpc.ServiceDefinition; handlers: grpc.UntypedServiceImplementation } {
+  const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  const handlers: grpc.UntypedServiceImplementation = {};
+  for (const m of service.methods) {
+    const path = `/${service.typeName}/${m.name}`;
+    const impl = impls[m.localName];
+    const streaming = m.methodKind === "server_streaming";
+    definition[m.localName] = {
+      path,
+      requestStream: false,
+      responseStream: streaming,
+      requestSerialize: serializer(m.input),
+      requestDeserialize: deserializer(m.input),
+      responseSerialize: serializer(m.output),
+      responseDeserialize: deserializer(m.output),
+      originalName: m.name,
+    };
+    const run = async (req: unknown, call: Call | StreamCall<DescMessage>) => {
+      if (req instanceof BadRequest) throw invalidArgument(`malformed ${m.input.typeName} message: ${(req.error as Error).message}`);
+      if (!impl) throw unimplemented(`${m.name} is not implemented by berth yet`);
+      return impl(ctx, req, call);
+    };
+    if (!streaming) {
+      handlers[m.localName] = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+        const id = newRequestId();
+        const deadline = deadlineOf(call);
+        const c: Call = { id, method: path, signal: makeSignal(call, deadline), ...(deadline ? { deadline } : {}) };
+        void instrument(ctx.log, path, id, () => run(call.request, c), observe).then((out) => {
+          if (out.error) callback({ code: out.error.code, details: out.error.message } as grpc.ServiceError, null);
+          else callback(null, out.value ?? {});
+        });
+      };
+    } else {
+      handlers[m.localName] = (call: grpc.ServerWritableStream<unknown, unknown>) => {
+        const id = newRequestId();
+        const deadline = deadlineOf(call);
+        const c: StreamCall<DescMessage> = {
+          id, method: path, signal: makeSignal(call, deadline), ...(deadline ? { deadline } : {}),
+          write: (msg) => new Promise<void>((resolve) => {
+            if (call.cancelled || call.destroyed) return resolve();
+            if (call.write(msg)) resolve(); else call.once("drain", () => resolve());
+          }),
+        };
+        void instrument(ctx.log, path, id, () => run(call.request, c), observe).then((out) => {
+          if (call.cancelled) return;
+          if (out.error) call.emit("error", { code: out.error.code, details: out.error.message } as grpc.ServiceError);
+          else call.end();
+        });
+      };
+    }
+  }
+  return { definition, handlers };
+}
+
+export interface CriServer {
+  readonly server: grpc.Server;
+  /** Stops accepting calls, lets in-flight calls finish (up to graceMs), then closes. */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+export async function listen(
+  socketPath: string,
+  services: { service: DescService; impls: Record<string, AnyImpl | undefined> }[],
+  ctx: Context,
+  observe?: RpcObserver,
+): Promise<CriServer> {
+  const server = new grpc.Server({
+    "grpc.max_receive_message_length": 16 * 1024 * 1024,
+    "grpc.max_send_message_length": 16 * 1024 * 1024,
+  });
+  for (const s of services) {
+    const { definition, handlers } = serviceDefinition(s.service, s.impls, ctx, observe);
+    server.addService(definition, handlers);
+  }
+  await new Promise<void>((resolve, reject) => {
+    server.bindAsync(`unix://${socketPath}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
+  });
+  await chmod(socketPath, 0o660);
+  return {
+    server,
+    shutdown: (graceMs = 10_000) => new Promise<void>((resolve) => {
+      const force = setTimeout(() => { server.forceShutdown(); resolve(); }, graceMs);
+      force.unref();
+      server.tryShutdown(() => { clearTimeout(force); resolve(); });
+    }),
+  };
+}
