@@ -1,0 +1,66 @@
+// Finds cgroup mount points from /proc/self/mountinfo: v1 controllers
+// (each its own mount, or co-mounted like "cpu,cpuacct") and the unified
+// (v2) hierarchy. Read once per reader.
+
+import { readFile } from "node:fs/promises";
+
+export interface CgroupMount {
+  mountpoint: string;
+  /** The cgroup path that is mounted at mountpoint ("/" on the host). */
+  root: string;
+}
+
+export interface CgroupMounts {
+  /** v1 controller name -> mount ("cpu", "cpuacct", "memory", "pids", "hugetlb", ...). */
+  v1: Record<string, CgroupMount>;
+  /** The cgroup2 mount: /sys/fs/cgroup on pure v2, /sys/fs/cgroup/unified on hybrid. */
+  unified?: CgroupMount;
+}
+
+export type CgroupMode = "v1" | "v2" | "hybrid";
+
+export function cgroupMode(m: CgroupMounts): CgroupMode {
+  const hasV1 = Object.keys(m.v1).length > 0;
+  if (!hasV1 && m.unified) return "v2";
+  return m.unified ? "hybrid" : "v1";
+}
+
+const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+
+const NOT_CONTROLLERS = new Set(["rw", "ro", "xattr", "noprefix", "clone_children", "cpuset_v2_mode", "nsdelegate", "memory_recursiveprot"]);
+
+/** Parses mountinfo text. The first mount of each controller wins. */
+export function parseCgroupMounts(text: string): CgroupMounts {
+  const out: CgroupMounts = { v1: {} };
+  for (const line of text.split("\n")) {
+    const sep = line.indexOf(" - ");
+    if (sep < 0) continue;
+    const pre = line.slice(0, sep).split(" ");
+    const post = line.slice(sep + 3).split(" ");
+    const fstype = post[0];
+    const root = unescape(pre[3] ?? "/");
+    const mountpoint = unescape(pre[4] ?? "");
+    if (!mountpoint) continue;
+    if (fstype === "cgroup2") {
+      out.unified ??= { mountpoint, root };
+    } else if (fstype === "cgroup") {
+      for (const opt of (post[2] ?? "").split(",")) {
+        if (NOT_CONTROLLERS.has(opt) || (opt.includes("=") && !opt.startsWith("name="))) continue;
+        out.v1[opt] ??= { mountpoint, root };
+      }
+    }
+  }
+  return out;
+}
+
+export async function loadCgroupMounts(mountinfoPath = "/proc/self/mountinfo"): Promise<CgroupMounts> {
+  return parseCgroupMounts(await readFile(mountinfoPath, "utf8"));
+}
+
+/** The directory of cgroupsPath (cgroupfs-driver style, e.g. "/kubepods/pod1/abc") under a mount. */
+export function cgroupDir(mount: CgroupMount, cgroupsPath: string): string {
+  let rel = cgroupsPath.startsWith("/") ? cgroupsPath : "/" + cgroupsPath;
+  if (mount.root !== "/" && (rel === mount.root || rel.startsWith(mount.root + "/"))) rel = rel.slice(mount.root.length);
+  const parts = rel.split("/").filter((p) => p && p !== "." && p !== "..");
+  return [mount.mountpoint.replace(/\/+$/, ""), ...parts].join("/") || "/";
+}

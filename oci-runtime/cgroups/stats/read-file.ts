@@ -1,0 +1,24 @@
+import { readdir, readFile } from "node:fs/promises";
+
+const absent = new Set(["ENOENT", "ENOTDIR", "ENODEV", "EOPNOTSUPP", "ENOTSUP", "EINVAL"]);
+const isAbsent = (err: unknown) => absent.has((err as NodeJS.ErrnoException).code ?? "");
+
+/** Contents of a cgroup file, or undefined when the file (or controller) is not there. */
+export async function readOptional(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, "utf8");
+  } catch (err) {
+    if (isAbsent(err)) return undefined;
+    throw err;
+  }
+}
+
+/** Names in a directory, or [] when it is missing. */
+export async function listOptional(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (err) {
+    if (isAbsent(err)) return [];
+    throw err;
+  }
+}
