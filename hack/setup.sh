@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian 12 machine for berth: Debian packages, npm dependencies
+# (including the pinned Node.js 24), the default CNI network config and berth's
+# own small helpers. Idempotent; run as root.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$here"
+
+if [ "$(id -u)" != 0 ]; then
+  echo "hack/setup.sh: must run as root (berth manages namespaces, mounts and cgroups)" >&2
+  exit 1
+fi
+
+packages=(
+  runc crun conmon catatonit containernetworking-plugins iproute2 iptables util-linux mount kmod
+  attr socat
+  # tests and benchmarks
+  docker-registry busybox-static skopeo containerd
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "hack/setup.sh: installing ${missing[*]}"
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+# Debian's containerd and docker-registry packages may start services; berth starts its own instances.
+for svc in containerd docker-registry; do
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then systemctl stop "$svc" || true; fi
+done
+
+if [ ! -x node_modules/node/bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+
+[ -x hack/cni/install-cni-config.sh ] && hack/cni/install-cni-config.sh
+[ -x hack/build-helpers.sh ] && hack/build-helpers.sh
+echo "hack/setup.sh: ready ($(node_modules/node/bin/node --version), $(runc --version | head -1))"
