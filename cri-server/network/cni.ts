@@ -20,7 +20,9 @@ import type { BandwidthCapability, CapabilityArgs, DnsCapability, PortMapping } 
 import { capabilityArgs, cniArgs, pluginStdin } from "./cni-invocation.ts";
 import type { CniInterface, CniResult } from "./cni-result.ts";
 import { parseResult, podIps } from "./cni-result.ts";
+import { sweepCniRules } from "./iptables-sweep.ts";
 import { isNetns } from "./netns.ts";
+import { runCommand } from "./run-command.ts";
 
 export interface NetworkManagerOptions {
   confDir: string;
@@ -36,6 +38,13 @@ export interface NetworkManagerOptions {
   log?: Logger;
   /** Process runner, replaceable for fault-injection tests. */
   runner?: Runner;
+  /**
+   * After a DEL without a network namespace, remove nat rules the plugins
+   * tagged with this network and sandbox id (default true): the bridge
+   * plugin shipped by Debian only removes its ipMasq chain while it can
+   * still see the pod's interface.
+   */
+  sweepIptables?: boolean;
 }
 
 export interface NetworkStatus {
@@ -81,6 +90,8 @@ export class NetworkManager {
   readonly cache: CniCache;
   private readonly exec: PluginExec;
   private readonly log: Logger;
+  private readonly runner: Runner;
+  private readonly sweepIptables: boolean;
   private loaded: { dirMtimeMs: number; fileMtimeMs: number; config?: NetworkConfigList; problem?: string } | undefined;
   private readonly locks = new Map<string, Promise<unknown>>();
 
@@ -91,6 +102,8 @@ export class NetworkManager {
     this.cache = new CniCache(opts.cacheDir ?? join(opts.stateDir, "cni-cache"));
     this.exec = new PluginExec(opts.binDirs, opts.pluginTimeoutMs ?? 60_000, opts.runner);
     this.log = opts.log ?? rootLog.child({ component: "cni" });
+    this.runner = opts.runner ?? runCommand;
+    this.sweepIptables = opts.sweepIptables ?? true;
   }
 
   /** The current network config (re-read when conf_dir or the chosen file changed), or undefined. */
@@ -235,6 +248,11 @@ export class NetworkManager {
         }
         errors.push(err as Error);
       }
+    }
+    if (!netns && this.sweepIptables && errors.length === 0) {
+      const swept = await sweepCniRules(network.name, entry.sandboxId, this.runner);
+      if (swept.removed) this.log.info("removed nat rules left by cni del without netns", { sandboxId: entry.sandboxId, rules: swept.removed });
+      for (const e of swept.errors) errors.push(internal(`cannot remove nat rule of sandbox ${entry.sandboxId}: ${e}`));
     }
     return errors;
   }

@@ -121,3 +121,21 @@ export async function listNetns(stateDir: string): Promise<string[]> {
 
 /** argv prefix that runs `argv` inside the namespace pinned at `path`. */
 export const nsenterArgs = (path: string, argv: string[] = []): string[] => ["nsenter", `--net=${path}`, "--", ...argv];
+
+/**
+ * Unmounts the <stateDir>/netns directory's own bind mount (tests and
+ * uninstall; the daemon keeps it). Pins inside should be removed first.
+ */
+export async function unmountNetnsDir(stateDir: string): Promise<void> {
+  let real: string;
+  try {
+    real = await realpath(netnsDir(stateDir));
+  } catch {
+    return;
+  }
+  prepared.delete(netnsDir(stateDir));
+  while (await findMount(real)) {
+    const r = await runCommand("umount", [real]);
+    if (r.code !== 0) throw internal(`cannot unmount ${real}: ${describeFailure(r)}`);
+  }
+}
