@@ -1,0 +1,114 @@
+// Per-pod files the runtime provides: /etc/resolv.conf, /etc/hostname,
+// /etc/hosts (written into a pod directory chosen by the caller, then bind
+// mounted into the containers), and the pod's /dev/shm tmpfs.
+
+import { copyFile, mkdir, readFile, realpath } from "node:fs/promises";
+import { join } from "node:path";
+import { internal, invalidArgument } from "../errdefs.ts";
+import { writeFileAtomic } from "./atomic-write.ts";
+import { findMount } from "./mounts.ts";
+import { describeFailure, runCommand } from "./run-command.ts";
+
+/** CRI DNSConfig as plain TS. */
+export interface DnsConfig {
+  servers?: string[];
+  searches?: string[];
+  options?: string[];
+}
+
+export function renderResolvConf(dns: DnsConfig): string {
+  const lines: string[] = [];
+  if (dns.searches?.length) lines.push(`search ${dns.searches.join(" ")}`);
+  for (const s of dns.servers ?? []) lines.push(`nameserver ${s}`);
+  if (dns.options?.length) lines.push(`options ${dns.options.join(" ")}`);
+  return lines.length ? lines.join("\n") + "\n" : "";
+}
+
+const HOSTNAME_RE = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/;
+
+export function renderHosts(hostname: string, ips: string[]): string {
+  const lines = [
+    "# Kubernetes-managed hosts file (written by berth).",
+    "127.0.0.1\tlocalhost",
+    "::1\tlocalhost ip6-localhost ip6-loopback",
+    "fe00::0\tip6-localnet",
+    "fe00::0\tip6-mcastprefix",
+    "fe00::1\tip6-allnodes",
+    "fe00::2\tip6-allrouters",
+  ];
+  for (const ip of ips) lines.push(`${ip}\t${hostname}`);
+  return lines.join("\n") + "\n";
+}
+
+export interface PodFilesInput {
+  /** Directory to write resolv.conf, hostname and hosts into (created). */
+  dir: string;
+  hostname: string;
+  /** Pod IPs, primary first. */
+  ips: string[];
+  /** The pod's DNSConfig; when absent the host's resolv.conf is copied. */
+  dns?: DnsConfig;
+  /** Host network pods get a copy of the host's /etc/hosts. */
+  hostNetwork?: boolean;
+  hostResolvConf?: string;
+  hostHosts?: string;
+}
+
+export interface PodFiles {
+  resolvConf: string;
+  hostname: string;
+  hosts: string;
+}
+
+export async function writePodFiles(input: PodFilesInput): Promise<PodFiles> {
+  if (!HOSTNAME_RE.test(input.hostname)) throw invalidArgument(`invalid hostname "${input.hostname}"`);
+  await mkdir(input.dir, { recursive: true, mode: 0o755 });
+  const files: PodFiles = {
+    resolvConf: join(input.dir, "resolv.conf"),
+    hostname: join(input.dir, "hostname"),
+    hosts: join(input.dir, "hosts"),
+  };
+  const resolv = input.dns ? renderResolvConf(input.dns) : await readOr(input.hostResolvConf ?? "/etc/resolv.conf", "");
+  await writeFileAtomic(files.resolvConf, resolv);
+  await writeFileAtomic(files.hostname, input.hostname + "\n");
+  const hosts = input.hostNetwork ? await readOr(input.hostHosts ?? "/etc/hosts", renderHosts(input.hostname, [])) : renderHosts(input.hostname, input.ips);
+  await writeFileAtomic(files.hosts, hosts);
+  return files;
+}
+
+async function readOr(path: string, fallback: string): Promise<string> {
+  try {
+    return await readFile(path, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return fallback;
+    throw internal(`cannot read ${path}: ${(err as Error).message}`, err);
+  }
+}
+
+export const DEFAULT_SHM_SIZE = 64 * 1024 * 1024;
+
+/** Mounts a tmpfs for the pod's /dev/shm at `dir` (created). Idempotent: an existing tmpfs there is kept. */
+export async function mountShm(dir: string, sizeBytes: number = DEFAULT_SHM_SIZE): Promise<void> {
+  if (!Number.isInteger(sizeBytes) || sizeBytes <= 0) throw invalidArgument(`invalid shm size ${sizeBytes}`);
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  const real = await realpath(dir);
+  const m = await findMount(real);
+  if (m?.fsType === "tmpfs") return;
+  const r = await runCommand("mount", ["-t", "tmpfs", "-o", `nosuid,nodev,noexec,mode=1777,size=${sizeBytes}`, "shm", real]);
+  if (r.code !== 0) throw internal(`cannot mount shm tmpfs at ${real}: ${describeFailure(r)}`);
+}
+
+/** Unmounts the pod's shm tmpfs. Idempotent: a missing or unmounted dir is fine. The dir itself is left. */
+export async function unmountShm(dir: string): Promise<void> {
+  let real: string;
+  try {
+    real = await realpath(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw err;
+  }
+  for (let i = 0; i < 8 && (await findMount(real))?.fsType === "tmpfs"; i++) {
+    const r = await runCommand("umount", [real]);
+    if (r.code !== 0) throw internal(`cannot unmount shm at ${real}: ${describeFailure(r)}`);
+  }
+}
