@@ -6,7 +6,7 @@ import { readFile } from "node:fs/promises";
 import type { Seccomp, SeccompSyscall } from "../spec/types.ts";
 import { invalidArgument } from "../../cri-server/errdefs.ts";
 import { canonicalCapability } from "../security/capability-names.ts";
-import { archFamily, hostArch, isNativeArchName, isScmpArch, isSyscallOn, nativeArch, scmpArch, type ScmpArch } from "./arch.ts";
+import { SCMP_ARCHES, hostArch, isNativeArchName, isScmpArch, isSyscallOn, nativeArch, scmpArch, type ScmpArch } from "./arch.ts";
 import { conditionHolds, parseKernelVersion } from "./conditions.ts";
 import type { RuleCondition } from "./default-profile.ts";
 
@@ -83,7 +83,7 @@ class ProfileParser {
     if (doc.defaultErrnoRet !== undefined && doc.defaultErrnoRet !== null) {
       out.defaultErrnoRet = this.errno(doc.defaultErrnoRet, "defaultErrnoRet");
     }
-    const { selected, declared } = this.architectures(doc);
+    const selected = this.architectures(doc);
     if (selected.length) out.architectures = selected;
     if (doc.flags !== undefined && doc.flags !== null) out.flags = this.flags(doc.flags);
     if (doc.listenerPath !== undefined) {
@@ -91,7 +91,7 @@ class ProfileParser {
       if (doc.listenerPath) out.listenerPath = doc.listenerPath;
     }
     if (out.defaultAction === "SCMP_ACT_NOTIFY" && !out.listenerPath) this.fail("listenerPath", "is required by SCMP_ACT_NOTIFY");
-    const syscalls = this.syscalls(doc.syscalls, declared);
+    const syscalls = this.syscalls(doc.syscalls);
     if (syscalls.length) out.syscalls = syscalls;
     return out;
   }
@@ -115,19 +115,16 @@ class ProfileParser {
     });
   }
 
-  /** `selected`: what the filter covers on this host; `declared`: every architecture the profile mentions. */
-  architectures(doc: Json): { selected: ScmpArch[]; declared: ScmpArch[] } {
-    const family = archFamily(this.arch);
+  /** The architectures the filter covers on this host ([] leaves the runtime's native default). */
+  architectures(doc: Json): ScmpArch[] {
     const hasList = Array.isArray(doc.architectures) && doc.architectures.length > 0;
     const hasMap = Array.isArray(doc.archMap) && doc.archMap.length > 0;
     if (hasList && hasMap) this.fail("archMap", "cannot be used together with architectures");
     if (doc.architectures !== undefined && doc.architectures !== null) {
-      const list = this.scmpArchList(doc.architectures, "architectures");
-      return { selected: list, declared: [...new Set([...family, ...list])] };
+      return this.scmpArchList(doc.architectures, "architectures");
     }
-    if (doc.archMap === undefined || doc.archMap === null) return { selected: [], declared: family };
+    if (doc.archMap === undefined || doc.archMap === null) return [];
     if (!Array.isArray(doc.archMap)) this.fail("archMap", "must be an array");
-    const declared = new Set<ScmpArch>(family);
     let selected: ScmpArch[] = [];
     doc.archMap.forEach((entry, i) => {
       if (!isObject(entry)) this.fail(`archMap[${i}]`, "must be an object");
@@ -135,10 +132,9 @@ class ProfileParser {
       if (typeof main !== "string" || !isScmpArch(main)) this.fail(`archMap[${i}].architecture`, `unknown architecture "${String(main)}"`);
       const subs = entry.subArchitectures === undefined || entry.subArchitectures === null
         ? [] : this.scmpArchList(entry.subArchitectures, `archMap[${i}].subArchitectures`);
-      for (const a of [main, ...subs]) declared.add(a);
       if (main === scmpArch(this.arch) && selected.length === 0) selected = [main, ...subs];
     });
-    return { selected, declared: [...declared] };
+    return selected;
   }
 
   flags(v: unknown): string[] {
@@ -149,26 +145,23 @@ class ProfileParser {
     });
   }
 
-  syscalls(v: unknown, declared: ScmpArch[]): SeccompSyscall[] {
+  syscalls(v: unknown): SeccompSyscall[] {
     if (v === undefined || v === null) return [];
     if (!Array.isArray(v)) this.fail("syscalls", "must be an array");
     const out: SeccompSyscall[] = [];
     v.forEach((entry, i) => {
-      const rule = this.syscall(entry, `syscalls[${i}]`, declared);
+      const rule = this.syscall(entry, `syscalls[${i}]`);
       if (rule) out.push(rule);
     });
     return out;
   }
 
   /** One entry; undefined when its includes/excludes leave it out for this container. */
-  syscall(entry: unknown, field: string, declared: ScmpArch[]): SeccompSyscall | undefined {
+  syscall(entry: unknown, field: string): SeccompSyscall | undefined {
     if (!isObject(entry)) this.fail(field, "must be an object");
     const includes = this.filter(entry.includes, `${field}.includes`);
     const excludes = this.filter(entry.excludes, `${field}.excludes`);
-    const nameArches = includes.arches?.length
-      ? includes.arches.flatMap((a) => { const s = scmpArch(a); return s ? [s] : []; })
-      : declared;
-    const names = this.names(entry, field, nameArches);
+    const names = this.names(entry, field);
     const out: SeccompSyscall = { names, action: this.action(entry.action, `${field}.action`) };
     if (entry.errnoRet !== undefined && entry.errnoRet !== null) out.errnoRet = this.errno(entry.errnoRet, `${field}.errnoRet`);
     if (entry.args !== undefined && entry.args !== null) {
@@ -188,7 +181,11 @@ class ProfileParser {
     return out;
   }
 
-  names(entry: Json, field: string, arches: ScmpArch[]): string[] {
+  /**
+   * A name must be a syscall on some architecture: profiles (Docker's and containerd's defaults among them)
+   * list calls of several architectures at once, and the runtime skips the ones this kernel lacks.
+   */
+  names(entry: Json, field: string): string[] {
     const hasName = entry.name !== undefined && entry.name !== null && entry.name !== "";
     const hasNames = Array.isArray(entry.names) && entry.names.length > 0;
     if (hasName && hasNames) this.fail(field, "has both name and names");
@@ -199,7 +196,7 @@ class ProfileParser {
     return list.map((n, j) => {
       const f = hasName ? sub : `${sub}[${j}]`;
       if (typeof n !== "string" || n === "") this.fail(f, "must be a syscall name");
-      if (!isSyscallOn(n, arches)) this.fail(f, `unknown syscall "${n}" on ${arches.join(", ")}`);
+      if (!isSyscallOn(n, SCMP_ARCHES)) this.fail(f, `unknown syscall "${n}" (not a system call on ${this.arch} or any other linux architecture)`);
       return n;
     });
   }
