@@ -1,0 +1,395 @@
+// ImageService: the facade berthd uses. Pulls (resolve -> manifests -> config -> layers
+// streamed through digest check, decompression and unpacking), image metadata, GC and
+// container rootfs overlays.
+import { createHash } from "node:crypto";
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import { BerthError, failedPrecondition, internal, notFound, unavailable } from "../cri-server/errdefs.ts";
+import type { Logger } from "../cri-server/log.ts";
+import { ContentStore, type Ingest } from "./content/content-store.ts";
+import { diskUsage } from "./disk-usage.ts";
+import { type Image, type ImageLayer, ImageStore, type OciImageConfigFile } from "./images/image-store.ts";
+import { LeaseStore } from "./images/leases.ts";
+import { parseImageUser } from "./images/user.ts";
+import {
+  type Reference, formatReference, isDigest, parseReference, repoDigest, repoName, repoTag,
+} from "./reference.ts";
+import { credentialKey } from "./registry/auth.ts";
+import { type ManifestResult, type PullAuth, RegistryClient } from "./registry/client.ts";
+import {
+  type Descriptor, type ManifestDoc, hostPlatform, layerCompression, MediaType, parseManifest, selectPlatform,
+} from "./registry/media-types.ts";
+import { BreakoutError } from "./snapshots/safe-path.ts";
+import { chainIds, isMountPoint, Snapshotter } from "./snapshots/snapshotter.ts";
+import { TarError } from "./snapshots/tar-reader.ts";
+import { unpackLayer } from "./snapshots/unpack.ts";
+import { Mutex, Semaphore, SingleFlight } from "./single-flight.ts";
+
+export type { Image, ImageConfig, OciImageConfigFile } from "./images/image-store.ts";
+export type { PullAuth } from "./registry/client.ts";
+
+export interface ImageServiceOptions {
+  /** Persistent root: content/, snapshots/, images/, leases/ live here. */
+  root: string;
+  /** containerd-style hosts directory (<hostsDir>/<host>/hosts.toml); "" for none. */
+  hostsDir: string;
+  /** docker config.json with registry credentials. */
+  authFile?: string;
+  maxConcurrentDownloads: number;
+  stallTimeoutMs: number;
+  log: Logger;
+  /** Retry tuning (tests). */
+  retry?: { attempts?: number; backoffMs?: number };
+}
+
+export interface FsInfo { mountpoint: string; usedBytes: number; inodesUsed: number; timestamp: number }
+
+const MAX_CONFIG = 8 << 20;
+const FS_INFO_TTL_MS = 10_000;
+
+export class ImageService {
+  readonly root: string;
+  #log: Logger;
+  #opts: ImageServiceOptions;
+  #client: RegistryClient;
+  #content: ContentStore;
+  #snapshots: Snapshotter;
+  #images: ImageStore;
+  #leases: LeaseStore;
+  #pulls = new SingleFlight<{ imageRef: string }>();
+  #layers = new SingleFlight<void>();
+  #downloads: Semaphore;
+  /** Store mutations and GC run one at a time. */
+  #meta = new Mutex();
+  /** Blobs and chain ids that in-flight pulls are writing; GC leaves them alone. */
+  #inflight = new Map<string, number>();
+  #fsInfo?: { at: number; value: FsInfo };
+
+  constructor(opts: ImageServiceOptions) {
+    this.#opts = opts;
+    this.root = path.resolve(opts.root);
+    this.#log = opts.log.child({ component: "image-service" });
+    this.#client = new RegistryClient({
+      hostsDir: opts.hostsDir, ...(opts.authFile ? { authFile: opts.authFile } : {}), stallTimeoutMs: opts.stallTimeoutMs, log: this.#log,
+      ...(opts.retry?.attempts ? { attempts: opts.retry.attempts } : {}), ...(opts.retry?.backoffMs !== undefined ? { backoffMs: opts.retry.backoffMs } : {}),
+    });
+    this.#content = new ContentStore(path.join(this.root, "content"));
+    this.#snapshots = new Snapshotter(path.join(this.root, "snapshots"));
+    this.#images = new ImageStore(path.join(this.root, "images"));
+    this.#leases = new LeaseStore(path.join(this.root, "leases"));
+    this.#downloads = new Semaphore(Math.max(1, opts.maxConcurrentDownloads));
+  }
+
+  /** Creates the layout, loads images and leases, cleans partial ingests and unpacks. */
+  async init(): Promise<void> {
+    await mkdir(this.root, { recursive: true, mode: 0o711 });
+    await this.#content.init();
+    await this.#snapshots.init();
+    await this.#images.init();
+    await this.#leases.init();
+  }
+
+  // ---- pull ---------------------------------------------------------------------------------
+
+  /** Pulls an image; returns its id (the config digest) as imageRef. */
+  async pull(ref: string, auth?: PullAuth): Promise<{ imageRef: string }> {
+    const r = parseReference(ref);
+    const key = `${formatReference(r)}|${createHash("sha256").update(credentialKey(auth)).digest("hex")}`;
+    return this.#pulls.do(key, () => this.#pull(r, auth));
+  }
+
+  #hold(keys: string[]) { for (const k of keys) this.#inflight.set(k, (this.#inflight.get(k) ?? 0) + 1); }
+  #release(keys: string[]) {
+    for (const k of keys) {
+      const n = (this.#inflight.get(k) ?? 1) - 1;
+      if (n <= 0) this.#inflight.delete(k); else this.#inflight.set(k, n);
+    }
+  }
+
+  async #pull(r: Reference, auth?: PullAuth): Promise<{ imageRef: string }> {
+    const started = Date.now();
+    const name = formatReference(r);
+    const held: string[] = [];
+    const hold = (...k: string[]) => { this.#hold(k); held.push(...k); };
+    let ok = false;
+    try {
+      const top = await this.#client.resolve(r, auth);
+      hold(top.digest);
+      await this.#content.put(top.digest, top.body);
+      const blobs = [top.digest];
+      let manifest = top;
+      let parsed = parseManifest(top.body, top.mediaType, name);
+      for (let depth = 0; parsed.kind === "index"; depth++) {
+        if (depth > 2) throw unavailable(`image index ${name} nests too deeply`);
+        const desc = selectPlatform(parsed.doc, hostPlatform(), name);
+        manifest = await this.#manifestByDigest(r, desc, auth);
+        hold(manifest.digest);
+        blobs.push(manifest.digest);
+        parsed = parseManifest(manifest.body, desc.mediaType, `${repoName(r)}@${desc.digest}`);
+      }
+      const doc: ManifestDoc = parsed.doc;
+      const configFile = await this.#config(r, doc.config, auth);
+      hold(doc.config.digest);
+      blobs.push(doc.config.digest);
+      const diffIds = configFile.rootfs?.diff_ids ?? [];
+      if (diffIds.length !== doc.layers.length) {
+        throw unavailable(`image ${name}: manifest has ${doc.layers.length} layers but its config lists ${diffIds.length} diff ids`);
+      }
+      for (const l of doc.layers) layerCompression(l.mediaType, l.digest); // refuse unknown types before downloading
+      const chains = chainIds(diffIds);
+      hold(...chains, ...doc.layers.map((l) => l.digest));
+      const layers: ImageLayer[] = doc.layers.map((l, i) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType, diffId: diffIds[i]!, chainId: chains[i]! }));
+      await Promise.all(layers.map((l) => this.#layers.do(l.chainId, () => this.#ensureLayer(r, l, auth))));
+      blobs.push(...layers.map((l) => l.digest));
+      const size = manifest.size + doc.config.size + doc.layers.reduce((a, l) => a + l.size, 0);
+      const id = doc.config.digest;
+      await this.#meta.run(() => this.#record(r, top.digest, {
+        id, repoTags: [], repoDigests: [], size, ...parseImageUser(configFile.config?.User), pinned: false,
+        config: configFile.config ?? {}, configFile, manifestDigest: manifest.digest, manifestMediaType: parsed.mediaType,
+        layers, blobs: [...new Set(blobs)], chainIds: chains, pulledAt: new Date().toISOString(),
+      }));
+      ok = true;
+      this.#log.info("image pulled", { image: name, id, layers: layers.length, seconds: (Date.now() - started) / 1000 });
+      return { imageRef: id };
+    } finally {
+      this.#release(held);
+      if (!ok) await this.#gc().catch((err) => this.#log.warn("gc after failed pull", { error: err }));
+    }
+  }
+
+  async #manifestByDigest(r: Reference, desc: Descriptor, auth?: PullAuth): Promise<ManifestResult> {
+    if (await this.#content.has(desc.digest, desc.size)) {
+      const body = await this.#content.read(desc.digest);
+      return { digest: desc.digest, mediaType: desc.mediaType, size: body.length, body };
+    }
+    const m = await this.#client.fetchManifest(r, desc, auth);
+    await this.#content.put(m.digest, m.body);
+    return m;
+  }
+
+  async #config(r: Reference, desc: Descriptor, auth?: PullAuth): Promise<OciImageConfigFile> {
+    if (desc.size > MAX_CONFIG) throw unavailable(`image config ${desc.digest} of ${repoName(r)} is too large (${desc.size} bytes)`);
+    let body: Buffer;
+    if (await this.#content.has(desc.digest, desc.size)) body = await this.#content.read(desc.digest);
+    else {
+      body = await this.#client.fetchSmallBlob(r, desc, auth);
+      await this.#content.put(desc.digest, body);
+    }
+    try {
+      const doc = JSON.parse(body.toString("utf8")) as OciImageConfigFile;
+      if (typeof doc !== "object" || doc === null || typeof doc.rootfs !== "object") throw new Error("no rootfs");
+      return doc;
+    } catch (err) {
+      throw unavailable(`image config ${desc.digest} of ${repoName(r)} is malformed`, err);
+    }
+  }
+
+  /** Makes sure the layer's snapshot exists, downloading and unpacking it in one pass if not. */
+  async #ensureLayer(r: Reference, l: ImageLayer, auth?: PullAuth): Promise<void> {
+    if (await this.#snapshots.has(l.chainId)) return;
+    const compression = layerCompression(l.mediaType, l.digest);
+    await this.#downloads.run(async () => {
+      const have = await this.#content.has(l.digest, l.size);
+      const { tmp, fs } = await this.#snapshots.prepare();
+      let ingest: Ingest | undefined;
+      try {
+        let src: AsyncIterable<Buffer>;
+        if (have) src = this.#content.stream(l.digest);
+        else {
+          const ing = await this.#content.begin(l.digest, l.size);
+          ingest = ing;
+          const remote = this.#client.blobStream(r, { digest: l.digest, size: l.size, mediaType: l.mediaType }, auth);
+          src = (async function* () { for await (const c of remote) { await ing.write(c); yield c; } })();
+        }
+        const res = await unpackLayer(src, compression, fs);
+        if (ingest) await ingest.commit(); // verifies digest and size before anything is kept
+        if (res.diffId !== l.diffId) {
+          throw unavailable(`layer ${l.digest} of ${repoName(r)} unpacks to ${res.diffId}, the config says ${l.diffId}`);
+        }
+        await this.#snapshots.commit(tmp, l.chainId);
+        this.#log.debug("layer unpacked", { digest: l.digest, chainId: l.chainId, entries: res.entries, downloaded: !have });
+      } catch (err) {
+        await ingest?.abort();
+        await this.#snapshots.discard(tmp);
+        if (err instanceof BreakoutError || err instanceof TarError) {
+          throw failedPrecondition(`layer ${l.digest} of ${repoName(r)} is unsafe or malformed: ${err.message}`, err);
+        }
+        if (err instanceof BerthError) throw err;
+        const msg = (err as Error).message ?? String(err);
+        throw unavailable(`layer ${l.digest} of ${repoName(r)}: ${msg}`, err);
+      }
+    });
+  }
+
+  /** Adds the image (or merges its names into the existing record) and moves the tag to it. */
+  async #record(r: Reference, topDigest: string, fresh: Image) {
+    const tag = repoTag(r);
+    const dig = repoDigest(r, topDigest);
+    for (const other of this.#images.list()) {
+      if (other.id !== fresh.id && tag && other.repoTags.includes(tag)) {
+        await this.#images.put({ ...other, repoTags: other.repoTags.filter((t) => t !== tag) });
+      }
+    }
+    const cur = this.#images.get(fresh.id);
+    const img: Image = cur
+      ? { ...cur, repoTags: [...cur.repoTags], repoDigests: [...cur.repoDigests], blobs: [...new Set([...cur.blobs, ...fresh.blobs])] }
+      : fresh;
+    if (tag && !img.repoTags.includes(tag)) img.repoTags.push(tag);
+    if (!img.repoDigests.includes(dig)) img.repoDigests.push(dig);
+    await this.#images.put(img);
+  }
+
+  // ---- queries ------------------------------------------------------------------------------
+
+  /** Finds an image by id ("sha256:<hex>", "<hex>", a unique hex prefix), tag or digest reference. */
+  get(refOrId: string): Image | undefined {
+    if (!refOrId) return undefined;
+    if (isDigest(refOrId)) {
+      const byId = this.#images.get(refOrId);
+      if (byId) return byId;
+    }
+    if (/^[a-f0-9]{64}$/.test(refOrId)) {
+      const byId = this.#images.get(`sha256:${refOrId}`);
+      if (byId) return byId;
+    }
+    let r: Reference | undefined;
+    try { r = parseReference(refOrId); } catch { r = undefined; }
+    if (r) {
+      const found = this.#images.list().find((img) => r.digest
+        ? img.repoDigests.includes(repoDigest(r, r.digest)) || (img.manifestDigest === r.digest && img.repoDigests.some((d) => d.startsWith(repoName(r) + "@")))
+        : img.repoTags.includes(repoTag(r)!));
+      if (found) return found;
+    }
+    const prefix = refOrId.replace(/^sha256:/, "");
+    if (/^[a-f0-9]{6,63}$/.test(prefix)) {
+      const matches = this.#images.list().filter((img) => img.id.slice(7).startsWith(prefix));
+      if (matches.length === 1) return matches[0];
+    }
+    return undefined;
+  }
+
+  /** All images, or the one matching `filterRef`. */
+  list(filterRef?: string): Image[] {
+    if (filterRef) {
+      const img = this.get(filterRef);
+      return img ? [img] : [];
+    }
+    return this.#images.list();
+  }
+
+  /** Sets or clears the pinned flag (for example on the pause image). */
+  async setPinned(refOrId: string, pinned: boolean): Promise<void> {
+    await this.#meta.run(async () => {
+      const img = this.get(refOrId);
+      if (!img) throw notFound(`image ${JSON.stringify(refOrId)} not found`);
+      await this.#images.put({ ...img, pinned });
+    });
+  }
+
+  /**
+   * Removes an image by id, tag or digest. Removing one tag of an image with several only
+   * untags it. Unknown images succeed (CRI: RemoveImage is idempotent).
+   */
+  async remove(refOrId: string): Promise<void> {
+    const removed = await this.#meta.run(async () => {
+      const img = this.get(refOrId);
+      if (!img) return false;
+      let tag: string | undefined;
+      try {
+        const r = parseReference(refOrId);
+        tag = repoTag(r);
+        if (tag && !img.repoTags.includes(tag)) tag = undefined;
+      } catch { tag = undefined; }
+      if (tag && img.repoTags.length > 1) {
+        await this.#images.put({ ...img, repoTags: img.repoTags.filter((t) => t !== tag) });
+        this.#log.info("image untagged", { id: img.id, tag });
+        return false;
+      }
+      await this.#images.delete(img.id);
+      this.#log.info("image removed", { id: img.id, tags: img.repoTags });
+      return true;
+    });
+    if (removed) await this.#gc();
+  }
+
+  /** Deletes content and snapshots that no image, lease or in-flight pull references. */
+  async #gc(): Promise<void> {
+    await this.#meta.run(async () => {
+      const keep = new Set<string>(this.#inflight.keys());
+      for (const img of this.#images.list()) for (const k of [...img.blobs, ...img.chainIds]) keep.add(k);
+      for (const l of this.#leases.list()) for (const c of l.chainIds) keep.add(c);
+      let blobs = 0;
+      let snaps = 0;
+      for (const d of await this.#content.list()) if (!keep.has(d)) { await this.#content.delete(d); blobs++; }
+      for (const c of await this.#snapshots.list()) if (!keep.has(c)) { await this.#snapshots.remove(c); snaps++; }
+      if (blobs || snaps) this.#log.info("garbage collected", { blobs, snapshots: snaps });
+      this.#fsInfo = undefined;
+    });
+  }
+
+  /** Usage of the image filesystem (content and snapshots, container layers included). */
+  async fsInfo(): Promise<FsInfo> {
+    const now = Date.now();
+    if (this.#fsInfo && now - this.#fsInfo.at < FS_INFO_TTL_MS) return this.#fsInfo.value;
+    const [c, s] = await Promise.all([diskUsage(path.join(this.root, "content")), diskUsage(path.join(this.root, "snapshots"))]);
+    const value: FsInfo = { mountpoint: this.root, usedBytes: c.bytes + s.bytes, inodesUsed: c.inodes + s.inodes, timestamp: now };
+    this.#fsInfo = { at: now, value };
+    return value;
+  }
+
+  // ---- container rootfs ---------------------------------------------------------------------
+
+  #imageOrThrow(imageId: string): Image {
+    const img = this.get(imageId);
+    if (!img) throw notFound(`image ${JSON.stringify(imageId)} not found`);
+    return img;
+  }
+
+  /** Prepares upper/work for `key`, records the lease and mounts the overlay at `target`. */
+  async createRootfs(key: string, imageId: string, target: string): Promise<void> {
+    const img = this.#imageOrThrow(imageId);
+    await this.#meta.run(() => this.#leases.put({ key, imageId: img.id, chainIds: img.chainIds }));
+    try {
+      for (const c of img.chainIds) if (!(await this.#snapshots.has(c))) throw internal(`layer ${c} of image ${img.id} is missing from the snapshot store`);
+      await this.#snapshots.prepareContainer(key);
+      await this.#snapshots.mount(key, img.chainIds, target);
+    } catch (err) {
+      await this.#snapshots.removeContainer(key).catch(() => {});
+      await this.#meta.run(() => this.#leases.delete(key));
+      throw err;
+    }
+  }
+
+  /** Re-mounts an existing container rootfs (after a reboot); a no-op when already mounted. */
+  async mountRootfs(key: string, imageId: string, target: string): Promise<void> {
+    if (await isMountPoint(target)) return;
+    let lease = this.#leases.get(key);
+    if (!lease) {
+      const img = this.#imageOrThrow(imageId);
+      lease = { key, imageId: img.id, chainIds: img.chainIds };
+      const l = lease;
+      await this.#meta.run(() => this.#leases.put(l));
+    }
+    await this.#snapshots.prepareContainer(key);
+    await this.#snapshots.mount(key, lease.chainIds, target);
+  }
+
+  /** Unmounts (if mounted), deletes upper/work and drops the lease; unknown keys succeed. */
+  async removeRootfs(key: string, target?: string): Promise<void> {
+    if (target && (await isMountPoint(target))) await this.#snapshots.unmount(target);
+    await this.#snapshots.removeContainer(key);
+    const had = !!this.#leases.get(key);
+    await this.#meta.run(() => this.#leases.delete(key));
+    if (had) await this.#gc();
+  }
+
+  /** Bytes and inodes in a container's writable layer. */
+  async rootfsUsage(key: string): Promise<{ bytes: number; inodes: number }> {
+    return diskUsage(this.#snapshots.upperDir(key));
+  }
+
+  /** The writable (upper) directory of a container rootfs. */
+  upperDir(key: string): string { return this.#snapshots.upperDir(key); }
+}
+
+export { MediaType };

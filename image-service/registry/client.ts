@@ -1,0 +1,319 @@
+// Distribution API client: resolve manifests, fetch manifests and blobs, with mirrors
+// (hosts.toml), bearer/basic auth, retries with backoff, Range resume and stall timeouts.
+import type { IncomingMessage } from "node:http";
+import { createHash } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import { BerthError, Code, notFound, unavailable } from "../../cri-server/errdefs.ts";
+import type { Logger } from "../../cri-server/log.ts";
+import { type Reference, defaultRegistryHost, formatReference } from "../reference.ts";
+import { type RegistryHost, loadHosts } from "./hosts.ts";
+import { agentFor, discard, readBody, request, StallError } from "./http.ts";
+import {
+  type Credentials, basicHeader, credentialKey, credentialsFromDockerConfig, normaliseCredentials,
+  parseTokenResponse, parseWwwAuthenticate, TokenCache,
+} from "./auth.ts";
+import { MANIFEST_ACCEPT, type Descriptor } from "./media-types.ts";
+
+const MANIFEST_LIMIT = 8 << 20;
+
+export interface ClientOptions {
+  hostsDir: string;
+  authFile?: string;
+  stallTimeoutMs: number;
+  log: Logger;
+  /** Attempts per host for a transient failure (default 5). */
+  attempts?: number;
+  /** First retry delay (default 200 ms), doubled each attempt. */
+  backoffMs?: number;
+}
+
+export interface ManifestResult { digest: string; mediaType: string; size: number; body: Buffer }
+
+/** Per-pull credentials supplied by the caller (CRI AuthConfig). */
+export interface PullAuth extends Credentials { serverAddress?: string }
+
+class HttpStatusError extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) { super(message); this.status = status; }
+}
+
+const sha256 = (b: Buffer) => "sha256:" + createHash("sha256").update(b).digest("hex");
+const transient = (err: unknown) =>
+  !(err instanceof HttpStatusError) || err.status >= 500 || err.status === 429 || err.status === 408;
+
+export class RegistryClient {
+  #opts: ClientOptions;
+  #tokens = new TokenCache();
+  /** Last auth challenge seen per origin, so later requests authenticate up front. */
+  #challenges = new Map<string, { scheme: string; params: Record<string, string> }>();
+  #log: Logger;
+
+  constructor(opts: ClientOptions) {
+    this.#opts = opts;
+    this.#log = opts.log;
+  }
+
+  async #credentials(ref: Reference, host: RegistryHost, auth?: PullAuth): Promise<Credentials | undefined> {
+    const authority = new URL(host.base).host;
+    const registry = defaultRegistryHost(ref.domain);
+    if (auth) {
+      const server = auth.serverAddress ? auth.serverAddress.replace(/^[a-z]+:\/\//i, "").split("/")[0] : "";
+      const matches = authority === registry || authority === ref.domain || (server !== "" && (server === authority || server === ref.domain));
+      if (matches) {
+        const c = normaliseCredentials(auth);
+        if (c) return c;
+      }
+    }
+    if (this.#opts.authFile) {
+      return (await credentialsFromDockerConfig(this.#opts.authFile, authority)) ??
+        (authority === registry ? await credentialsFromDockerConfig(this.#opts.authFile, ref.domain) : undefined);
+    }
+    return undefined;
+  }
+
+  /** Authorization header for a request to `origin` given its last challenge, or undefined. */
+  async #authorization(origin: string, scope: string, host: RegistryHost, creds: Credentials | undefined, force: boolean): Promise<string | undefined> {
+    const ch = this.#challenges.get(origin);
+    if (!ch) return undefined;
+    if (ch.scheme === "basic") return creds && (creds.username || creds.password) ? basicHeader(creds) : undefined;
+    if (ch.scheme !== "bearer") return undefined;
+    if (creds?.registryToken) return `Bearer ${creds.registryToken}`;
+    const realm = ch.params.realm;
+    if (!realm) return undefined;
+    const service = ch.params.service ?? "";
+    const key = `${realm}|${service}|${scope}|${credentialKey(creds)}`;
+    if (force) this.#tokens.delete(key);
+    const cached = this.#tokens.get(key);
+    if (cached) return `Bearer ${cached}`;
+    const token = await this.#fetchToken(realm, service, scope, host, creds);
+    this.#tokens.set(key, token.token, token.expiresIn, token.issuedAt);
+    return `Bearer ${token.token}`;
+  }
+
+  async #fetchToken(realm: string, service: string, scope: string, host: RegistryHost, creds: Credentials | undefined) {
+    let url: URL;
+    try { url = new URL(realm); } catch (err) { throw unavailable(`registry ${new URL(host.base).host} sent an invalid token realm`, err); }
+    const agent = await agentFor(url, host);
+    const what = `token endpoint ${url.origin}${url.pathname}`;
+    let res: IncomingMessage;
+    if (creds?.identityToken) {
+      const form = new URLSearchParams({ grant_type: "refresh_token", refresh_token: creds.identityToken, client_id: "berth", ...(service ? { service } : {}), scope });
+      res = await request(url, {
+        method: "POST", agent, body: form.toString(), stallTimeoutMs: this.#opts.stallTimeoutMs, stallMessage: `${what} stalled`,
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+      });
+    } else {
+      if (service) url.searchParams.set("service", service);
+      url.searchParams.set("scope", scope);
+      const headers: Record<string, string> = {};
+      if (creds && (creds.username || creds.password)) headers.authorization = basicHeader(creds);
+      res = await request(url, { agent, headers, stallTimeoutMs: this.#opts.stallTimeoutMs, stallMessage: `${what} stalled` });
+    }
+    const body = await readBody(res, 1 << 20, what);
+    if (res.statusCode === 401 || res.statusCode === 403) {
+      throw new BerthError(Code.UNAUTHENTICATED, `${what} refused the credentials for scope ${scope} (http ${res.statusCode})`);
+    }
+    if (res.statusCode !== 200) throw new HttpStatusError(res.statusCode ?? 0, `${what} answered http ${res.statusCode}`);
+    const tok = parseTokenResponse(body.toString("utf8"));
+    if (!tok) throw unavailable(`${what} answered without a token`);
+    return tok;
+  }
+
+  /**
+   * Sends GET `path` (relative to the host's /v2 base) with auth, handling one 401 challenge
+   * and following redirects (dropping Authorization when the origin changes).
+   */
+  async #get(ref: Reference, host: RegistryHost, path: string, headers: Record<string, string>, auth: PullAuth | undefined, what: string): Promise<IncomingMessage> {
+    const creds = await this.#credentials(ref, host, auth);
+    const scope = `repository:${ref.path}:pull`;
+    const base = new URL(host.base);
+    const origin = base.origin;
+    let forced = false;
+    for (let round = 0; round < 2; round++) {
+      const authz = await this.#authorization(origin, scope, host, creds, forced);
+      let url = new URL(host.base + path);
+      let h: Record<string, string> = { ...headers, "user-agent": "berth/0.1", ...(authz ? { authorization: authz } : {}) };
+      for (let hop = 0; ; hop++) {
+        const agent = await agentFor(url, host);
+        this.#log.debug("registry request", { url: `${url.origin}${url.pathname}`, range: h.range });
+        const res = await request(url, { agent, headers: h, stallTimeoutMs: this.#opts.stallTimeoutMs, stallMessage: `registry ${url.host} stalled for ${this.#opts.stallTimeoutMs} ms on ${what}` });
+        const status = res.statusCode ?? 0;
+        if (status >= 300 && status < 400 && res.headers.location && hop < 5) {
+          discard(res);
+          const next = new URL(res.headers.location, url);
+          if (next.origin !== url.origin) { const { authorization: _drop, ...rest } = h; h = rest; }
+          url = next;
+          continue;
+        }
+        if (status === 401 && round === 0 && url.origin === origin) {
+          const header = res.headers["www-authenticate"];
+          discard(res);
+          const challenges = parseWwwAuthenticate(Array.isArray(header) ? header.join(", ") : header ?? "");
+          const ch = challenges.find((c) => c.scheme === "bearer") ?? challenges.find((c) => c.scheme === "basic");
+          if (!ch) throw new BerthError(Code.UNAUTHENTICATED, `registry ${base.host} requires authentication for ${what} with an unsupported scheme`);
+          const prev = this.#challenges.get(origin);
+          this.#challenges.set(origin, ch);
+          forced = !!prev && prev.scheme === ch.scheme && !!authz;
+          if (forced && ch.scheme === "basic") {
+            throw new BerthError(Code.UNAUTHENTICATED, `registry ${base.host} refused the credentials for ${what} (http 401)`);
+          }
+          if (ch.scheme === "basic" && !(creds && (creds.username || creds.password))) {
+            throw new BerthError(Code.UNAUTHENTICATED, `registry ${base.host} requires credentials for ${what}`);
+          }
+          break;
+        }
+        if (status === 401 || status === 403) {
+          discard(res);
+          throw new BerthError(Code.UNAUTHENTICATED, `registry ${base.host} refused access to ${what} (http ${status})`);
+        }
+        return res;
+      }
+    }
+    throw new BerthError(Code.UNAUTHENTICATED, `registry ${base.host} refused access to ${what}`);
+  }
+
+  async #hosts(ref: Reference, cap: "pull" | "resolve"): Promise<RegistryHost[]> {
+    const all = await loadHosts(this.#opts.hostsDir, ref.domain);
+    const hosts = all.filter((h) => h[cap]);
+    if (!hosts.length) throw unavailable(`no registry host for ${ref.domain} has the ${cap} capability`);
+    return hosts;
+  }
+
+  /** Runs `fn` against each host in order with retries; a failing host falls through to the next. */
+  async #eachHost<T>(ref: Reference, cap: "pull" | "resolve", what: string, fn: (h: RegistryHost) => Promise<T>): Promise<T> {
+    const hosts = await this.#hosts(ref, cap);
+    const attempts = this.#opts.attempts ?? 5;
+    let last: unknown;
+    let allNotFound = true;
+    for (const host of hosts) {
+      for (let attempt = 0; attempt < attempts; attempt++) {
+        try {
+          return await fn(host);
+        } catch (err) {
+          last = err;
+          const hostName = new URL(host.base).host;
+          if (!(err instanceof HttpStatusError && err.status === 404)) allNotFound = false;
+          this.#log.debug("registry host failed", { host: hostName, what, attempt, error: (err as Error).message });
+          if (err instanceof BerthError && err.code !== Code.UNAVAILABLE) break;
+          if (!transient(err)) break;
+          // A mirror that is down or failing is not retried as hard as the registry itself.
+          if (!host.isServer && attempt >= 1) break;
+          if (attempt + 1 < attempts) await sleep((this.#opts.backoffMs ?? 200) * 2 ** attempt);
+        }
+      }
+    }
+    if (allNotFound) throw notFound(`${what} not found`);
+    if (last instanceof BerthError) throw last;
+    throw unavailable(`${what}: ${describe(last)}`, last);
+  }
+
+  /** Resolves a reference (tag or digest) to its manifest, verified. */
+  async resolve(ref: Reference, auth?: PullAuth): Promise<ManifestResult> {
+    const what = `manifest ${formatReference(ref)}`;
+    const target = ref.digest ?? ref.tag!;
+    return this.#eachHost(ref, ref.digest ? "pull" : "resolve", what, (h) => this.#manifestFrom(h, ref, target, auth, what));
+  }
+
+  /** Fetches a manifest by digest, verified. */
+  async fetchManifest(ref: Reference, desc: Descriptor, auth?: PullAuth): Promise<ManifestResult> {
+    const what = `manifest ${ref.domain}/${ref.path}@${desc.digest}`;
+    const m = await this.#eachHost(ref, "pull", what, (h) => this.#manifestFrom(h, ref, desc.digest, auth, what));
+    if (m.size !== desc.size) throw unavailable(`${what} has size ${m.size}, the index says ${desc.size}`);
+    return m;
+  }
+
+  async #manifestFrom(host: RegistryHost, ref: Reference, target: string, auth: PullAuth | undefined, what: string): Promise<ManifestResult> {
+    const res = await this.#get(ref, host, `/${ref.path}/manifests/${target}`, { accept: MANIFEST_ACCEPT }, auth, what);
+    if (res.statusCode !== 200) {
+      discard(res);
+      throw new HttpStatusError(res.statusCode ?? 0, `registry ${new URL(host.base).host} answered http ${res.statusCode} for ${what}`);
+    }
+    const body = await readBody(res, MANIFEST_LIMIT, what);
+    const digest = sha256(body);
+    if (target.startsWith("sha256:") && digest !== target) {
+      throw unavailable(`${what} from ${new URL(host.base).host} does not match its digest (got ${digest})`);
+    }
+    const mediaType = String(res.headers["content-type"] ?? "");
+    return { digest, mediaType, size: body.length, body };
+  }
+
+  /** Fetches a small blob (config) into memory, verified. */
+  async fetchSmallBlob(ref: Reference, desc: Descriptor, auth?: PullAuth): Promise<Buffer> {
+    const what = `blob ${desc.digest} of ${ref.domain}/${ref.path}`;
+    const chunks: Buffer[] = [];
+    for await (const c of this.blobStream(ref, desc, auth)) chunks.push(c);
+    const body = Buffer.concat(chunks);
+    if (body.length !== desc.size || sha256(body) !== desc.digest) throw unavailable(`${what} does not match its digest or size`);
+    return body;
+  }
+
+  /**
+   * Streams a blob's bytes. Transient failures (errors, stalls, 5xx) are retried with backoff,
+   * resuming with a Range request from the last byte received. Stops at `desc.size` bytes and
+   * fails if the registry sends more or fewer. Digest verification is the consumer's job.
+   */
+  async *blobStream(ref: Reference, desc: Descriptor, auth?: PullAuth, startOffset = 0): AsyncGenerator<Buffer> {
+    const what = `blob ${desc.digest}`;
+    const hosts = await this.#hosts(ref, "pull");
+    const attempts = this.#opts.attempts ?? 5;
+    let offset = startOffset;
+    let last: unknown;
+    let allNotFound = true;
+    for (const host of hosts) {
+      const hostName = new URL(host.base).host;
+      for (let attempt = 0; attempt < attempts; attempt++) {
+        const before = offset;
+        try {
+          const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-` } : {};
+          const res = await this.#get(ref, host, `/${ref.path}/blobs/${desc.digest}`, headers, auth, `${what} of ${ref.domain}/${ref.path}`);
+          const status = res.statusCode ?? 0;
+          if (status !== 200 && status !== 206) {
+            discard(res);
+            throw new HttpStatusError(status, `registry ${hostName} answered http ${status} for ${what}`);
+          }
+          let skip = status === 200 ? offset : 0; // the server ignored Range: skip what we have
+          try {
+            for await (const chunk of res as AsyncIterable<Buffer>) {
+              let c = chunk;
+              if (skip > 0) {
+                if (c.length <= skip) { skip -= c.length; continue; }
+                c = c.subarray(skip);
+                skip = 0;
+              }
+              if (offset + c.length > desc.size) throw new BerthError(Code.UNAVAILABLE, `registry ${hostName} sent more than ${desc.size} bytes for ${what}`);
+              offset += c.length;
+              yield c;
+            }
+          } catch (err) {
+            res.destroy();
+            throw err;
+          }
+          if (offset !== desc.size) throw new Error(`connection closed after ${offset} of ${desc.size} bytes`);
+          return;
+        } catch (err) {
+          last = err;
+          if (!(err instanceof HttpStatusError && err.status === 404)) allNotFound = false;
+          if (err instanceof BerthError && err.code !== Code.UNAVAILABLE) throw err;
+          if (err instanceof BerthError) break;
+          this.#log.info("blob download interrupted, retrying", { host: hostName, digest: desc.digest, offset, attempt, error: (err as Error).message });
+          if (!transient(err)) break;
+          if (offset > before) attempt = -1; // progress resets the attempt budget
+          if (!host.isServer && attempt >= 1 && offset === before) break;
+          if (attempt + 1 < attempts) await sleep((this.#opts.backoffMs ?? 200) * 2 ** attempt);
+        }
+      }
+    }
+    if (allNotFound && offset === 0) throw notFound(`${what} of ${ref.domain}/${ref.path} not found`);
+    if (last instanceof StallError) throw unavailable(last.message, last);
+    if (last instanceof BerthError) throw last;
+    throw unavailable(`downloading ${what} from ${ref.domain}/${ref.path} failed: ${describe(last)}`, last);
+  }
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code ? `${err.message} (${code})` : err.message;
+  }
+  return String(err);
+}

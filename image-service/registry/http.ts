@@ -1,0 +1,75 @@
+// A small HTTP(S) request helper on node:http/https: per-host TLS options (ca, skip_verify),
+// a stall (idle) timeout that also covers the response body, and no automatic redirects.
+import http from "node:http";
+import https from "node:https";
+import { readFile } from "node:fs/promises";
+import type { IncomingMessage } from "node:http";
+
+export class StallError extends Error {
+  constructor(message: string) { super(message); this.name = "StallError"; }
+}
+
+export interface TlsOptions { skipVerify: boolean; ca: string[] }
+
+const agents = new Map<string, http.Agent>();
+
+/** A keep-alive agent per scheme and TLS configuration. */
+export async function agentFor(url: URL, tls: TlsOptions): Promise<http.Agent> {
+  if (url.protocol === "http:") {
+    let a = agents.get("http");
+    if (!a) { a = new http.Agent({ keepAlive: true, maxSockets: 16 }); agents.set("http", a); }
+    return a;
+  }
+  const key = `https|${tls.skipVerify}|${tls.ca.join(",")}`;
+  let a = agents.get(key);
+  if (!a) {
+    const ca = tls.ca.length ? await Promise.all(tls.ca.map((f) => readFile(f))) : undefined;
+    a = new https.Agent({ keepAlive: true, maxSockets: 16, rejectUnauthorized: !tls.skipVerify, ...(ca ? { ca } : {}) });
+    agents.set(key, a);
+  }
+  return a;
+}
+
+export interface RequestOptions {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string | Buffer;
+  agent: http.Agent;
+  /** Fail when no bytes move for this long (connect, headers and body). */
+  stallTimeoutMs: number;
+  stallMessage: string;
+}
+
+/** Sends one request and resolves with the response (body not yet read). */
+export function request(url: URL, opts: RequestOptions): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const mod = url.protocol === "https:" ? https : http;
+    const req = mod.request(url, { method: opts.method ?? "GET", headers: opts.headers ?? {}, agent: opts.agent });
+    req.setTimeout(opts.stallTimeoutMs, () => req.destroy(new StallError(opts.stallMessage)));
+    req.on("error", reject);
+    req.on("response", (res) => {
+      // The socket timeout keeps running while the body streams; surface it on the body too.
+      req.on("error", (err) => res.destroy(err));
+      resolve(res);
+    });
+    req.end(opts.body);
+  });
+}
+
+/** Reads a whole (small) body with a size limit. */
+export async function readBody(res: IncomingMessage, limit: number, what: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of res as AsyncIterable<Buffer>) {
+    n += c.length;
+    if (n > limit) { res.destroy(); throw new Error(`${what} is larger than ${limit} bytes`); }
+    chunks.push(c);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Drains and discards a body so the connection can be reused. */
+export function discard(res: IncomingMessage) {
+  res.resume();
+  res.on("error", () => {});
+}

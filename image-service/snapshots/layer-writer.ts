@@ -1,0 +1,195 @@
+// Applies tar entries to an empty layer directory: files, dirs, symlinks (targets verbatim),
+// hard links, FIFOs and device nodes, ownership, modes (setuid/setgid/sticky), mtimes and
+// byte-exact xattrs; OCI whiteouts become overlay whiteouts and opaque directories.
+// Node has no mknod or xattr API: nodes are made in one batched `mknod` shell loop and xattrs
+// in one `setfattr --restore` run (Debian package `attr`) when the layer is complete.
+import { constants } from "node:fs";
+import { chmod, lchown, link, lstat, lutimes, mkdir, open, rm, symlink, writeFile } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import path from "node:path";
+import { BreakoutError, cleanEntryName, DirResolver } from "./safe-path.ts";
+import { TarType, type TarEntry } from "./tar-reader.ts";
+
+const WH = ".wh.";
+const OPAQUE = ".wh..wh..opq";
+
+interface PendingNode { rel: string; kind: "c" | "b" | "p"; major: number; minor: number; entry: TarEntry }
+interface Xattr { rel: string; name: string; value: Buffer }
+
+export class LayerWriter {
+  readonly root: string;
+  #dirs: DirResolver;
+  #nodes: PendingNode[] = [];
+  #nodeSet = new Set<string>();
+  #pendingLinks: { rel: string; target: string; entry: string }[] = [];
+  #xattrs: Xattr[] = [];
+  #dirTimes = new Map<string, number>();
+  entries = 0;
+
+  constructor(root: string) {
+    this.root = root;
+    this.#dirs = new DirResolver(root);
+  }
+
+  #full(rel: string) { return rel ? path.join(this.root, rel) : this.root; }
+
+  /** Applies one entry; `body` must be consumed for regular files. */
+  async apply(entry: TarEntry, body: () => AsyncGenerator<Buffer>) {
+    this.entries++;
+    const parts = cleanEntryName(entry.name);
+    const base = parts.at(-1) ?? "";
+    if (base.startsWith(WH)) return this.#whiteout(entry, parts);
+    if (!parts.length) {
+      if (entry.type !== TarType.dir) throw new BreakoutError(entry.name, "only a directory may name the layer root");
+      await this.#meta("", entry, true);
+      return;
+    }
+    const parentRel = await this.#dirs.resolve(parts.slice(0, -1), entry.name, true);
+    const rel = parentRel ? `${parentRel}/${base}` : base;
+    const full = this.#full(rel);
+    const isDir = entry.type === TarType.dir;
+    const existing = await lstat(full).catch(() => undefined);
+    if (existing && !(isDir && existing.isDirectory())) {
+      await rm(full, { recursive: true, force: true });
+      if (existing.isDirectory()) this.#dirs.forget();
+      this.#nodeSet.delete(rel);
+    }
+    switch (entry.type) {
+      case TarType.dir:
+        if (!existing?.isDirectory()) await mkdir(full, 0o700);
+        this.#dirs.remember(rel);
+        return this.#meta(rel, entry, true);
+      case TarType.file: case TarType.contiguous: {
+        const fh = await open(full, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+        try {
+          for await (const c of body()) {
+            let off = 0;
+            while (off < c.length) off += (await fh.write(c, off)).bytesWritten;
+          }
+        } finally {
+          await fh.close();
+        }
+        return this.#meta(rel, entry, false);
+      }
+      case TarType.symlink:
+        await symlink(entry.linkname, full);
+        return this.#meta(rel, entry, false);
+      case TarType.hardlink: {
+        const target = await this.#linkTarget(entry);
+        if (this.#nodeSet.has(target)) { this.#pendingLinks.push({ rel, target, entry: entry.name }); return; }
+        await link(this.#full(target), full);
+        return;
+      }
+      case TarType.char: case TarType.block: case TarType.fifo: {
+        const kind = entry.type === TarType.char ? "c" : entry.type === TarType.block ? "b" : "p";
+        this.#nodes.push({ rel, kind, major: entry.devmajor, minor: entry.devminor, entry });
+        this.#nodeSet.add(rel);
+        return;
+      }
+      default:
+        // Unknown entry types (for example vendor extensions) carry nothing to apply.
+        return;
+    }
+  }
+
+  async #linkTarget(entry: TarEntry): Promise<string> {
+    const tparts = cleanEntryName(entry.linkname);
+    if (!tparts.length) throw new BreakoutError(entry.name, "hard link to the layer root");
+    const tparent = await this.#dirs.resolve(tparts.slice(0, -1), entry.name, false).catch((err) => {
+      if (err instanceof BreakoutError) throw new BreakoutError(entry.name, `hard link target ${JSON.stringify(entry.linkname)}: ${err.message.replace(/^entry "[^"]*": /, "")}`);
+      throw err;
+    });
+    const target = tparent ? `${tparent}/${tparts.at(-1)}` : tparts.at(-1)!;
+    if (this.#nodeSet.has(target)) return target;
+    const st = await lstat(this.#full(target)).catch(() => undefined);
+    if (!st) throw new BreakoutError(entry.name, `hard link target ${JSON.stringify(entry.linkname)} does not exist in this layer`);
+    if (st.isDirectory()) throw new BreakoutError(entry.name, `hard link target ${JSON.stringify(entry.linkname)} is a directory`);
+    return target;
+  }
+
+  async #whiteout(entry: TarEntry, parts: string[]) {
+    const base = parts.at(-1)!;
+    const parentRel = await this.#dirs.resolve(parts.slice(0, -1), entry.name, true);
+    if (base === OPAQUE) {
+      this.#xattrs.push({ rel: parentRel, name: "trusted.overlay.opaque", value: Buffer.from("y") });
+      return;
+    }
+    if (base.startsWith(WH + WH)) return; // other AUFS meta files (.wh..wh.plnk, ...)
+    const name = base.slice(WH.length);
+    if (name === "" || name === "." || name === "..") throw new BreakoutError(entry.name, "invalid whiteout name");
+    const rel = parentRel ? `${parentRel}/${name}` : name;
+    const existing = await lstat(this.#full(rel)).catch(() => undefined);
+    if (existing) {
+      await rm(this.#full(rel), { recursive: true, force: true });
+      if (existing.isDirectory()) this.#dirs.forget();
+    }
+    this.#nodes.push({ rel, kind: "c", major: 0, minor: 0, entry: { ...entry, mode: 0 } });
+    this.#nodeSet.add(rel);
+  }
+
+  async #meta(rel: string, e: TarEntry, isDir: boolean) {
+    const full = this.#full(rel);
+    await lchown(full, e.uid, e.gid);
+    if (e.type !== TarType.symlink) await chmod(full, e.mode & 0o7777); // after chown, which clears setuid
+    for (const [name, value] of e.xattrs) this.#xattrs.push({ rel, name, value });
+    if (isDir) this.#dirTimes.set(rel, e.mtime);
+    else await lutimes(full, e.mtime, e.mtime);
+  }
+
+  /** Creates deferred nodes and links, sets xattrs, then directory mtimes (deepest first). */
+  async finish() {
+    await this.#mknodAll();
+    for (const n of this.#nodes) await this.#meta(n.rel, n.entry, false);
+    for (const l of this.#pendingLinks) await link(this.#full(l.target), this.#full(l.rel));
+    await this.#setXattrs();
+    const dirs = [...this.#dirTimes].sort((a, b) => b[0].split("/").length - a[0].split("/").length);
+    for (const [rel, t] of dirs) {
+      await lutimes(this.#full(rel), t, t);
+    }
+  }
+
+  async #mknodAll() {
+    const script = 'while [ $# -ge 4 ]; do if [ "$1" = p ]; then mknod -- "$4" p || exit 1; else mknod -- "$4" "$1" "$2" "$3" || exit 1; fi; shift 4; done';
+    for (let i = 0; i < this.#nodes.length; i += 1000) {
+      const args = this.#nodes.slice(i, i + 1000).flatMap((n) => [n.kind, String(n.major), String(n.minor), n.rel]);
+      await run("/bin/sh", ["-c", script, "sh", ...args], this.root, "mknod");
+    }
+  }
+
+  async #setXattrs() {
+    if (!this.#xattrs.length) return;
+    let dump = "";
+    let last: string | undefined;
+    for (const x of this.#xattrs) {
+      if (x.rel !== last) { dump += `\n# file: ${escapePath(x.rel || ".")}\n`; last = x.rel; }
+      dump += `${x.name}=${x.value.length ? "0x" + x.value.toString("hex") : '""'}\n`;
+    }
+    const file = path.join(path.dirname(this.root), `xattrs-${path.basename(this.root)}.dump`);
+    await writeFile(file, dump + "\n");
+    try {
+      await run("setfattr", ["-h", `--restore=${file}`], this.root, "setfattr");
+    } finally {
+      await rm(file, { force: true });
+    }
+  }
+}
+
+/** getfattr-style escaping: anything outside a safe set becomes \ooo. */
+function escapePath(p: string): string {
+  let out = "";
+  for (const b of Buffer.from(p, "utf8")) {
+    const c = String.fromCharCode(b);
+    out += /[A-Za-z0-9._\-/+@:,~%]/.test(c) ? c : "\\" + b.toString(8).padStart(3, "0");
+  }
+  return out;
+}
+
+function run(cmd: string, args: string[], cwd: string, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { cwd, stdio: ["ignore", "ignore", "pipe"] });
+    let err = "";
+    p.stderr.on("data", (d: Buffer) => { if (err.length < 4096) err += d.toString(); });
+    p.on("error", (e) => reject(new Error(`${what}: cannot run ${cmd}: ${e.message}`)));
+    p.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`${what} failed (exit ${code}): ${err.trim()}`))));
+  });
+}

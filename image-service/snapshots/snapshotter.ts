@@ -1,0 +1,128 @@
+// Layer snapshots: <root>/<chainid-hex>/fs, one directory per chain id, shared by every image.
+// New layers unpack into <root>/tmp-*/fs and are renamed into place when complete.
+// Container rootfs: overlay of the image's layer dirs plus <root>/containers/<key>/{upper,work}.
+import { createHash, randomBytes } from "node:crypto";
+import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import path from "node:path";
+import { failedPrecondition, internal } from "../../cri-server/errdefs.ts";
+import { fsyncDir } from "../content/content-store.ts";
+
+/** chain[0] = diff[0]; chain[i] = sha256(chain[i-1] + " " + diff[i]). */
+export function chainIds(diffIds: string[]): string[] {
+  const out: string[] = [];
+  for (const d of diffIds) {
+    out.push(out.length ? "sha256:" + createHash("sha256").update(`${out.at(-1)} ${d}`).digest("hex") : d);
+  }
+  return out;
+}
+
+const hex = (id: string) => id.replace(/^sha256:/, "");
+/** Page-size limit of mount(2) data, less a margin for the other options. */
+const MOUNT_DATA_LIMIT = 4096 - 512;
+
+export class Snapshotter {
+  readonly root: string;
+  constructor(root: string) { this.root = root; }
+
+  async init() {
+    await mkdir(path.join(this.root, "containers"), { recursive: true });
+    await mkdir(path.join(this.root, "empty", "fs"), { recursive: true });
+    for (const n of await readdir(this.root)) {
+      if (n.startsWith("tmp-")) await rm(path.join(this.root, n), { recursive: true, force: true });
+    }
+  }
+
+  dir(chainId: string) { return path.join(this.root, hex(chainId), "fs"); }
+
+  async has(chainId: string): Promise<boolean> {
+    return stat(this.dir(chainId)).then((s) => s.isDirectory(), () => false);
+  }
+
+  /** A fresh temporary layer directory; pass it to commit() or discard(). */
+  async prepare(): Promise<{ tmp: string; fs: string }> {
+    const tmp = path.join(this.root, `tmp-${randomBytes(8).toString("hex")}`);
+    await mkdir(path.join(tmp, "fs"), { recursive: true, mode: 0o755 });
+    return { tmp, fs: path.join(tmp, "fs") };
+  }
+
+  async commit(tmp: string, chainId: string) {
+    const final = path.join(this.root, hex(chainId));
+    try {
+      await rename(tmp, final);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== "ENOTEMPTY" && code !== "EEXIST") throw err;
+      await rm(tmp, { recursive: true, force: true }); // someone else committed the same chain
+    }
+    await fsyncDir(this.root);
+  }
+
+  async discard(tmp: string) { await rm(tmp, { recursive: true, force: true }); }
+
+  async remove(chainId: string) {
+    // Rename first so a crash never leaves a half-deleted layer under its chain id.
+    const dir = path.join(this.root, hex(chainId));
+    const doomed = path.join(this.root, `tmp-rm-${randomBytes(6).toString("hex")}`);
+    try { await rename(dir, doomed); } catch { return; }
+    await rm(doomed, { recursive: true, force: true });
+  }
+
+  async list(): Promise<string[]> {
+    return (await readdir(this.root)).filter((n) => /^[a-f0-9]{64}$/.test(n)).map((n) => `sha256:${n}`);
+  }
+
+  containerDir(key: string) {
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(key)) throw failedPrecondition(`invalid rootfs key ${JSON.stringify(key)}`);
+    return path.join(this.root, "containers", key);
+  }
+  upperDir(key: string) { return path.join(this.containerDir(key), "upper"); }
+
+  /** Creates upper/work for `key` (idempotent). */
+  async prepareContainer(key: string) {
+    await mkdir(path.join(this.containerDir(key), "upper"), { recursive: true, mode: 0o755 });
+    await mkdir(path.join(this.containerDir(key), "work"), { recursive: true, mode: 0o700 });
+  }
+
+  /**
+   * Mounts the overlay for `key` at `target`. Lower dirs are given relative to this root
+   * (mount runs with it as cwd) to stay within the kernel's one-page limit for options.
+   */
+  async mount(key: string, layerChainIds: string[], target: string) {
+    const lowers = layerChainIds.length ? [...layerChainIds].reverse().map((c) => `${hex(c)}/fs`) : ["empty/fs"];
+    const rel = path.relative(this.root, this.containerDir(key));
+    const data = `lowerdir=${lowers.join(":")},upperdir=${rel}/upper,workdir=${rel}/work`;
+    if (data.length > MOUNT_DATA_LIMIT) {
+      throw failedPrecondition(`image has ${layerChainIds.length} layers, more than an overlay mount can take (options of ${data.length} bytes)`);
+    }
+    await mkdir(target, { recursive: true });
+    await exec("mount", ["-t", "overlay", "overlay", "-o", data, target], this.root, `mount overlay at ${target}`);
+  }
+
+  async unmount(target: string) {
+    await exec("umount", [target], this.root, `unmount ${target}`).catch(async (err) => {
+      if (!(await isMountPoint(target))) return;
+      await exec("umount", ["-l", target], this.root, `unmount ${target}`).catch(() => { throw err; });
+    });
+  }
+
+  async removeContainer(key: string) { await rm(this.containerDir(key), { recursive: true, force: true }); }
+}
+
+/** True if `p` is a mount point (per /proc/self/mountinfo). */
+export async function isMountPoint(p: string): Promise<boolean> {
+  const { readFile } = await import("node:fs/promises");
+  const info = await readFile("/proc/self/mountinfo", "utf8");
+  const want = path.resolve(p);
+  return info.split("\n").some((l) => l.split(" ")[4]?.replace(/\\040/g, " ") === want);
+}
+
+function exec(cmd: string, args: string[], cwd: string, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { cwd, stdio: ["ignore", "ignore", "pipe"] });
+    let err = "";
+    p.stderr.on("data", (d: Buffer) => { if (err.length < 4096) err += d.toString(); });
+    p.on("error", (e) => reject(internal(`${what}: ${e.message}`, e)));
+    p.on("close", (code) => (code === 0 ? resolve() : reject(internal(`${what} failed: ${err.trim() || `exit ${code}`}`))));
+  });
+}

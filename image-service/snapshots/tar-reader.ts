@@ -1,0 +1,188 @@
+// A streaming tar reader: ustar, pax (x/g, SCHILY.xattr.* byte-exact, LIBARCHIVE.xattr.*),
+// GNU long names (L) and long link names (K), base-256 numbers.
+
+export const TarType = {
+  file: "0", hardlink: "1", symlink: "2", char: "3", block: "4", dir: "5", fifo: "6", contiguous: "7",
+} as const;
+
+export interface TarEntry {
+  name: string;
+  type: string;
+  linkname: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  /** Seconds since the epoch, possibly fractional (pax). */
+  mtime: number;
+  devmajor: number;
+  devminor: number;
+  /** Extended attributes, values byte-exact. */
+  xattrs: Map<string, Buffer>;
+}
+
+export class TarError extends Error {
+  constructor(message: string) { super(message); this.name = "TarError"; }
+}
+
+/** Buffers an async chunk source so exact byte counts can be read. */
+export class ByteReader {
+  #it: AsyncIterator<Buffer>;
+  #buf: Buffer = Buffer.alloc(0);
+  #eof = false;
+  constructor(src: AsyncIterable<Buffer>) { this.#it = src[Symbol.asyncIterator](); }
+
+  async #more(): Promise<boolean> {
+    if (this.#eof) return false;
+    const r = await this.#it.next();
+    if (r.done) { this.#eof = true; return false; }
+    this.#buf = this.#buf.length ? Buffer.concat([this.#buf, r.value]) : r.value;
+    return true;
+  }
+
+  /** Exactly n bytes, or null at a clean EOF before any byte; throws on a short read. */
+  async read(n: number): Promise<Buffer | null> {
+    while (this.#buf.length < n) {
+      if (!(await this.#more())) {
+        if (this.#buf.length === 0) return null;
+        throw new TarError(`unexpected end of archive (wanted ${n} bytes, have ${this.#buf.length})`);
+      }
+    }
+    const out = this.#buf.subarray(0, n);
+    this.#buf = this.#buf.subarray(n);
+    return out;
+  }
+
+  /** Streams n bytes as they arrive. */
+  async *take(n: number): AsyncGenerator<Buffer> {
+    let left = n;
+    while (left > 0) {
+      if (this.#buf.length === 0 && !(await this.#more())) throw new TarError(`unexpected end of archive (${left} bytes missing)`);
+      const c = this.#buf.subarray(0, Math.min(left, this.#buf.length));
+      this.#buf = this.#buf.subarray(c.length);
+      left -= c.length;
+      yield c;
+    }
+  }
+
+  async skip(n: number) { for await (const _ of this.take(n)) { /* discard */ } }
+
+  /** Consumes everything left (trailing zero blocks, padding). */
+  async drain() {
+    this.#buf = Buffer.alloc(0);
+    while (await this.#more()) this.#buf = Buffer.alloc(0);
+  }
+}
+
+const cstr = (b: Buffer) => {
+  const z = b.indexOf(0);
+  return (z >= 0 ? b.subarray(0, z) : b).toString("utf8");
+};
+
+function num(b: Buffer, field: string): number {
+  if (b[0]! & 0x80) {
+    // base-256: big-endian two's complement with the top bit as a marker
+    let v = BigInt(b[0]! & 0x7f);
+    if (b[0]! & 0x40) throw new TarError(`negative base-256 number in ${field}`);
+    for (let i = 1; i < b.length; i++) v = (v << 8n) | BigInt(b[i]!);
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new TarError(`number too large in ${field}`);
+    return Number(v);
+  }
+  const s = cstr(b).replace(/ /g, "");
+  if (s === "") return 0;
+  if (!/^[0-7]+$/.test(s)) throw new TarError(`invalid octal number ${JSON.stringify(s)} in ${field}`);
+  return parseInt(s, 8);
+}
+
+function checksumOk(h: Buffer): boolean {
+  const want = num(h.subarray(148, 156), "checksum");
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : h[i]!;
+  return sum === want;
+}
+
+/** Parses pax records "len key=value\n"; values stay bytes. */
+export function parsePax(buf: Buffer): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  let i = 0;
+  while (i < buf.length) {
+    const sp = buf.indexOf(0x20, i);
+    if (sp < 0) break;
+    const len = parseInt(buf.subarray(i, sp).toString("ascii"), 10);
+    if (!Number.isInteger(len) || len <= 0 || i + len > buf.length) throw new TarError("malformed pax record");
+    const rec = buf.subarray(sp + 1, i + len - 1); // without trailing newline
+    const eq = rec.indexOf(0x3d);
+    if (eq < 0) throw new TarError("malformed pax record");
+    out.set(rec.subarray(0, eq).toString("utf8"), Buffer.from(rec.subarray(eq + 1)));
+    i += len;
+  }
+  return out;
+}
+
+const pad = (n: number) => (512 - (n % 512)) % 512;
+
+/** Reads tar entries; the caller must read each entry's body with `body()` or leave it (it is skipped). */
+export async function* readTar(src: AsyncIterable<Buffer>): AsyncGenerator<{ entry: TarEntry; body: () => AsyncGenerator<Buffer> }> {
+  const r = new ByteReader(src);
+  let pax: Map<string, Buffer> | undefined;
+  const globalPax = new Map<string, Buffer>();
+  let longName: string | undefined;
+  let longLink: string | undefined;
+  for (;;) {
+    const h = await r.read(512);
+    if (!h) return; // archives without end blocks still end cleanly
+    if (h.every((b) => b === 0)) {
+      await r.drain();
+      return;
+    }
+    if (!checksumOk(h)) throw new TarError("invalid tar header checksum");
+    const type = String.fromCharCode(h[156]!) === "\0" ? "0" : String.fromCharCode(h[156]!);
+    const size = num(h.subarray(124, 136), "size");
+    if (type === "x" || type === "g" || type === "L" || type === "K") {
+      if (size > 16 << 20) throw new TarError(`extended header of ${size} bytes is too large`);
+      const data = (await r.read(size)) ?? Buffer.alloc(0);
+      await r.skip(pad(size));
+      if (type === "x") pax = parsePax(data);
+      else if (type === "g") for (const [k, v] of parsePax(data)) globalPax.set(k, v);
+      else if (type === "L") longName = cstr(data);
+      else longLink = cstr(data);
+      continue;
+    }
+    const magic = h.subarray(257, 263).toString("latin1");
+    let name = cstr(h.subarray(0, 100));
+    if (magic === "ustar\0") {
+      const prefix = cstr(h.subarray(345, 500));
+      if (prefix) name = `${prefix}/${name}`;
+    }
+    const p = new Map([...globalPax, ...(pax ?? [])]);
+    const str = (k: string) => p.get(k)?.toString("utf8");
+    const xattrs = new Map<string, Buffer>();
+    for (const [k, v] of p) {
+      if (k.startsWith("SCHILY.xattr.")) xattrs.set(k.slice(13), v);
+      else if (k.startsWith("LIBARCHIVE.xattr.")) xattrs.set(decodeURIComponent(k.slice(17)), Buffer.from(v.toString("ascii"), "base64"));
+    }
+    const entry: TarEntry = {
+      name: str("path") ?? longName ?? name,
+      type,
+      linkname: str("linkpath") ?? longLink ?? cstr(h.subarray(157, 257)),
+      mode: num(h.subarray(100, 108), "mode"),
+      uid: str("uid") !== undefined ? Number(str("uid")) : num(h.subarray(108, 116), "uid"),
+      gid: str("gid") !== undefined ? Number(str("gid")) : num(h.subarray(116, 124), "gid"),
+      size: str("size") !== undefined ? Number(str("size")) : size,
+      mtime: str("mtime") !== undefined ? Number(str("mtime")) : num(h.subarray(136, 148), "mtime"),
+      devmajor: magic.startsWith("ustar") ? num(h.subarray(329, 337), "devmajor") : 0,
+      devminor: magic.startsWith("ustar") ? num(h.subarray(337, 345), "devminor") : 0,
+      xattrs,
+    };
+    pax = undefined; longName = undefined; longLink = undefined;
+    if (!Number.isSafeInteger(entry.size) || entry.size < 0) throw new TarError(`invalid size for ${JSON.stringify(entry.name)}`);
+    if (type === "S") throw new TarError(`gnu sparse file ${JSON.stringify(entry.name)} is not supported`);
+    // Header-only types (links, devices, dirs, fifos) carry no data whatever their size field says.
+    const dataSize = "123456".includes(type) ? 0 : entry.size;
+    let consumed = false;
+    const body = () => { consumed = true; return r.take(dataSize); };
+    yield { entry, body };
+    if (!consumed) await r.skip(dataSize);
+    await r.skip(pad(dataSize));
+  }
+}
