@@ -149,7 +149,7 @@ export class NetworkManager {
   }
 
   /** Runs ADD for the pod. On any failure the plugins that ran are undone with DEL before the error is thrown. */
-  setUp(req: SetUpRequest): Promise<SetUpResult> {
+  async setUp(req: SetUpRequest): Promise<SetUpResult> {
     checkSandboxId(req.sandboxId);
     if (!req.netnsPath) throw invalidArgument(`network namespace path of sandbox ${req.sandboxId} is empty`);
     return this.locked(req.sandboxId, () => this.add(req));
@@ -263,7 +263,7 @@ export class NetworkManager {
    * no-op, and a netns that is already gone is fine (CNI_NETNS is then empty).
    * The cache entry is removed only when every plugin's DEL succeeded.
    */
-  tearDown(sandboxId: string, netnsPath?: string): Promise<void> {
+  async tearDown(sandboxId: string, netnsPath?: string): Promise<void> {
     checkSandboxId(sandboxId);
     return this.locked(sandboxId, async () => {
       const entry = await this.cache.read(sandboxId);
@@ -279,7 +279,7 @@ export class NetworkManager {
   }
 
   /** Runs CHECK (cniVersion >= 0.4.0, unless the config disables it) against the cached result. */
-  check(sandboxId: string, netnsPath?: string): Promise<void> {
+  async check(sandboxId: string, netnsPath?: string): Promise<void> {
     checkSandboxId(sandboxId);
     return this.locked(sandboxId, async () => {
       const entry = await this.cache.read(sandboxId);
