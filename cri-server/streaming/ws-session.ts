@@ -1,0 +1,201 @@
+// Exec, attach and port-forward over WebSocket (Kubernetes channel
+// protocols). Every message starts with a channel number: a byte in the
+// binary protocols, an ASCII digit followed by base64 in the base64 ones.
+
+import { Duplex, PassThrough, Writable } from "node:stream";
+import type { WebSocket } from "ws";
+import type { Logger } from "../log.ts";
+import type { StreamIO, StreamingBackend } from "./backend.ts";
+import { WsChannel, WsProtocol, isBase64Protocol } from "./protocol.ts";
+import { readResizeEvents } from "./resize-reader.ts";
+import { forwardErrorMessage } from "./spdy-port-forward.ts";
+import { errorMessage, execResultPayload } from "./status.ts";
+import type { AttachRequest, ExecRequest, PortForwardRequest } from "./tokens.ts";
+
+export class WsFrameError extends Error {
+  constructor(message: string) { super(message); this.name = "WsFrameError"; }
+}
+
+/** Decodes one message into channel + payload; throws WsFrameError when malformed. */
+export function decodeWsMessage(data: Buffer, isBinary: boolean, base64: boolean): { channel: number; payload: Buffer } | undefined {
+  if (data.length === 0) return undefined;
+  if (base64) {
+    if (isBinary) throw new WsFrameError("binary message on a base64 channel protocol");
+    const text = data.toString("latin1");
+    const channel = text.charCodeAt(0) - 48;
+    if (channel < 0 || channel > 9) throw new WsFrameError(`invalid base64 channel marker ${JSON.stringify(text[0])}`);
+    const body = text.slice(1);
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(body)) throw new WsFrameError("invalid base64 payload");
+    return { channel, payload: Buffer.from(body, "base64") };
+  }
+  return { channel: data[0]!, payload: data.subarray(1) };
+}
+
+export function encodeWsMessage(channel: number, payload: Buffer, base64: boolean): Buffer | string {
+  if (base64) return String.fromCharCode(48 + channel) + payload.toString("base64");
+  return Buffer.concat([Buffer.from([channel]), payload]);
+}
+
+type Send = (channel: number, payload: Buffer) => Promise<void>;
+
+function sender(ws: WebSocket, base64: boolean): Send {
+  return (channel, payload) => new Promise((resolve, reject) => {
+    if (ws.readyState !== ws.OPEN) return reject(new Error("websocket is closed"));
+    ws.send(encodeWsMessage(channel, payload, base64), { binary: !base64 }, (err) => err ? reject(err) : resolve());
+  });
+}
+
+function channelWriter(send: Send, channel: number): Writable {
+  return new Writable({
+    write(chunk: Buffer, _enc, cb) { send(channel, chunk).then(() => cb(), cb); },
+  });
+}
+
+export interface WsRemoteCommand {
+  ws: WebSocket;
+  protocol: string;
+  backend: StreamingBackend;
+  log: Logger;
+  target: { kind: "exec"; request: ExecRequest } | { kind: "attach"; request: AttachRequest };
+}
+
+export async function serveRemoteCommandWs(sess: WsRemoteCommand): Promise<void> {
+  const { ws, protocol, backend, log, target } = sess;
+  const req = target.request;
+  const base64 = isBase64Protocol(protocol);
+  const v4 = protocol === WsProtocol.V4 || protocol === WsProtocol.V4Base64 || protocol === WsProtocol.V5;
+  const v5 = protocol === WsProtocol.V5;
+  const send = sender(ws, base64);
+  const abort = new AbortController();
+
+  const stdin = req.stdin ? new PassThrough() : undefined;
+  const resizeIn = req.tty ? new PassThrough() : undefined;
+  const stdout = req.stdout ? channelWriter(send, WsChannel.stdout) : undefined;
+  const stderr = req.stderr && !req.tty ? channelWriter(send, WsChannel.stderr) : undefined;
+  const io: StreamIO = { stdin, stdout, stderr, resize: resizeIn ? readResizeEvents(resizeIn) : undefined };
+
+  const fail = (err: Error) => {
+    log.info("closing websocket session on a malformed message", { err });
+    ws.close(1002, err.message.slice(0, 100));
+    abort.abort(err);
+  };
+  ws.on("message", (data: Buffer, isBinary: boolean) => {
+    let msg;
+    try {
+      msg = decodeWsMessage(data, isBinary, base64);
+    } catch (err) {
+      return fail(err as Error);
+    }
+    if (!msg) return;
+    switch (msg.channel) {
+      case WsChannel.stdin:
+        if (stdin && !stdin.writableEnded && !stdin.write(msg.payload)) {
+          ws.pause();
+          stdin.once("drain", () => ws.resume());
+        }
+        return;
+      case WsChannel.resize:
+        resizeIn?.write(msg.payload);
+        return;
+      case WsChannel.close:
+        if (!v5) return fail(new WsFrameError("close channel needs protocol v5.channel.k8s.io"));
+        if (msg.payload[0] === WsChannel.stdin) stdin?.end();
+        return;
+      default:
+        return; // clients may write on output channels; ignore
+    }
+  });
+  ws.once("close", () => {
+    stdin?.end();
+    resizeIn?.end();
+    abort.abort(new Error("client closed the websocket"));
+  });
+
+  let payload: string | undefined;
+  try {
+    if (target.kind === "exec") payload = execResultPayload(v4, await backend.exec(target.request, io, abort.signal));
+    else {
+      await backend.attach(target.request, io, abort.signal);
+      payload = execResultPayload(v4, { exitCode: 0 });
+    }
+  } catch (err) {
+    if (abort.signal.aborted) return;
+    log.warn(`${target.kind} failed`, { containerId: req.containerId, err });
+    payload = execResultPayload(v4, { error: errorMessage(err) });
+  }
+  const flush = (w?: Writable) => w && !w.writableFinished ? new Promise<void>((r) => { w.end(() => r()); w.once("error", () => r()); }) : Promise.resolve();
+  await Promise.all([flush(stdout), flush(stderr)]);
+  if (payload !== undefined) await send(WsChannel.error, Buffer.from(payload)).catch(() => undefined);
+  resizeIn?.end();
+  if (ws.readyState === ws.OPEN) ws.close(1000);
+}
+
+/** One forwarded port's data channel as a Duplex for the backend. */
+class ChannelDuplex extends Duplex {
+  #send: Send;
+  #channel: number;
+  #onRead: () => void;
+  constructor(send: Send, channel: number, onRead: () => void) {
+    super({ allowHalfOpen: true });
+    this.#send = send;
+    this.#channel = channel;
+    this.#onRead = onRead;
+  }
+  override _read(): void { this.#onRead(); }
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.#send(this.#channel, chunk).then(() => cb(), cb);
+  }
+  override _final(cb: () => void): void { cb(); }
+}
+
+export interface WsPortForward {
+  ws: WebSocket;
+  protocol: string;
+  backend: StreamingBackend;
+  log: Logger;
+  request: PortForwardRequest;
+  /** Ports from the URL query (`?ports=80,443`), else the request's. */
+  ports: number[];
+}
+
+export async function servePortForwardWs(sess: WsPortForward): Promise<void> {
+  const { ws, backend, log, request, ports } = sess;
+  const base64 = isBase64Protocol(sess.protocol);
+  const send = sender(ws, base64);
+  const abort = new AbortController();
+  const resumeWs = () => ws.resume();
+  const pipes = ports.map((_, i) => new ChannelDuplex(send, i * 2, resumeWs));
+
+  ws.on("message", (data: Buffer, isBinary: boolean) => {
+    let msg;
+    try {
+      msg = decodeWsMessage(data, isBinary, base64);
+    } catch (err) {
+      ws.close(1002, (err as Error).message.slice(0, 100));
+      return;
+    }
+    if (!msg) return;
+    if (msg.channel % 2 !== 0) return; // error channels are server-to-client only
+    const pipe = pipes[msg.channel / 2];
+    if (!pipe) { ws.close(1002, `unknown channel ${msg.channel}`); return; }
+    if (!pipe.push(msg.payload)) ws.pause();
+  });
+  ws.once("close", () => {
+    for (const p of pipes) p.push(null);
+    abort.abort(new Error("client closed the websocket"));
+  });
+
+  const portPrefix = (port: number) => { const b = Buffer.alloc(2); b.writeUInt16LE(port); return b; };
+  await Promise.all(ports.map(async (port, i) => {
+    await send(i * 2, portPrefix(port)).catch(() => undefined);
+    await send(i * 2 + 1, portPrefix(port)).catch(() => undefined);
+    try {
+      await backend.portForward(request.podSandboxId, port, pipes[i]!, abort.signal);
+    } catch (err) {
+      if (abort.signal.aborted) return;
+      log.info("port-forward connection failed", { podSandboxId: request.podSandboxId, port, err });
+      await send(i * 2 + 1, Buffer.from(forwardErrorMessage(port, request.podSandboxId, errorMessage(err)))).catch(() => undefined);
+    }
+  }));
+  if (ws.readyState === ws.OPEN) ws.close(1000);
+}
