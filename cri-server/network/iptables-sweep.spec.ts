@@ -24,20 +24,22 @@ test("finds the rules tagged with the network and sandbox, and their chains", ()
   assert.deepEqual([...chains].sort(), ["CNI-DN-xyz", "CNI-abc"]);
 });
 
-test("sweep deletes the tagged rules and removes emptied chains", async () => {
+test("sweep deletes the tagged rules and removes their per-container chains", async () => {
   const calls: string[] = [];
   const runner = async (file: string, args: string[], _o: RunOptions): Promise<RunResult> => {
     calls.push([file, ...args].join(" "));
     const ok = (stdout = ""): RunResult => ({ code: 0, signal: null, stdout, stderr: "", timedOut: false });
     if (file === "ip6tables") return { ...ok(), code: 1 };
     if (args.join(" ") === "-w -t nat -S") return ok(save);
-    if (args[3] === "-S") return ok(`-N ${args[4]}\n`);
     return ok();
   };
   const r = await sweepCniRules("net", "sb1", runner);
   assert.equal(r.removed, 3);
   assert.deepEqual(r.errors, []);
   assert.ok(calls.includes('iptables -w -t nat -D POSTROUTING -s 10.9.0.2/32 -m comment --comment name: "net" id: "sb1" -j CNI-abc'));
+  assert.ok(calls.includes("iptables -w -t nat -F CNI-abc"));
   assert.ok(calls.includes("iptables -w -t nat -X CNI-abc"));
+  assert.ok(calls.includes("iptables -w -t nat -X CNI-DN-xyz"));
+  assert.ok(!calls.some((c) => c.includes("-X CNI-HOSTPORT")));
   assert.ok(!calls.some((c) => c.includes("sb2")));
 });

@@ -52,9 +52,17 @@ export function matchingRules(saveOutput: string, tag: string): { rules: string[
   return { rules, chains };
 }
 
-/** Deletes tagged nat rules in iptables and ip6tables; returns how many rules went. Errors are returned, not thrown. */
-export async function sweepCniRules(network: string, containerId: string, run: Runner = runCommand): Promise<{ removed: number; errors: string[] }> {
-  const tag = cniComment(network, containerId);
+/** Deletes the nat rules of one sandbox in iptables and ip6tables; returns how many rules went. Errors are returned, not thrown. */
+export function sweepCniRules(network: string, containerId: string, run: Runner = runCommand): Promise<{ removed: number; errors: string[] }> {
+  return sweepTaggedRules(cniComment(network, containerId), run);
+}
+
+/**
+ * Deletes nat rules whose comment contains `tag`, then flushes and deletes
+ * the per-container CNI- chains they jumped to (never the shared
+ * CNI-HOSTPORT-* chains).
+ */
+export async function sweepTaggedRules(tag: string, run: Runner = runCommand): Promise<{ removed: number; errors: string[] }> {
   let removed = 0;
   const errors: string[] = [];
   for (const bin of ["iptables", "ip6tables"]) {
@@ -67,9 +75,8 @@ export async function sweepCniRules(network: string, containerId: string, run: R
       else errors.push(`${bin} -D ${r.slice(1).join(" ")}: ${describeFailure(d)}`);
     }
     for (const chain of chains) {
-      const rest = await run(bin, ["-w", "-t", "nat", "-S", chain], {});
-      if (rest.code !== 0) continue;
-      if (rest.stdout.split("\n").some((l) => l.startsWith("-A "))) continue; // rules of others remain
+      const f = await run(bin, ["-w", "-t", "nat", "-F", chain], {});
+      if (f.code !== 0) continue; // already gone
       const x = await run(bin, ["-w", "-t", "nat", "-X", chain], {});
       if (x.code !== 0) errors.push(`${bin} -X ${chain}: ${describeFailure(x)}`);
     }
