@@ -1,0 +1,74 @@
+// A minimal tar writer for test fixtures: ustar headers, pax records for long names,
+// long link names and xattrs (SCHILY.xattr.*). Entries are described, not read from disk,
+// so fixtures can contain things a real filesystem would refuse (breakout names).
+
+export interface TarFixtureEntry {
+  name: string;
+  type?: "file" | "dir" | "symlink" | "hardlink" | "char" | "block" | "fifo";
+  data?: Buffer | string;
+  linkname?: string;
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  mtime?: number;
+  devmajor?: number;
+  devminor?: number;
+  xattrs?: Record<string, Buffer | string>;
+}
+
+const typeflag = { file: "0", hardlink: "1", symlink: "2", char: "3", block: "4", dir: "5", fifo: "6" } as const;
+
+function octal(buf: Buffer, off: number, len: number, v: number) {
+  buf.write(v.toString(8).padStart(len - 1, "0") + "\0", off, len, "ascii");
+}
+
+function paxRecord(key: string, value: Buffer): Buffer {
+  const body = Buffer.concat([Buffer.from(` ${key}=`), value, Buffer.from("\n")]);
+  let len = body.length + 1;
+  while (String(len).length + body.length !== len) len = String(len).length + body.length;
+  return Buffer.concat([Buffer.from(String(len)), body]);
+}
+
+function header(name: string, type: string, size: number, e: TarFixtureEntry, linkname: string): Buffer {
+  const h = Buffer.alloc(512);
+  h.write(name, 0, 100, "utf8");
+  octal(h, 100, 8, e.mode ?? (type === "5" ? 0o755 : 0o644));
+  octal(h, 108, 8, e.uid ?? 0);
+  octal(h, 116, 8, e.gid ?? 0);
+  octal(h, 124, 12, size);
+  octal(h, 136, 12, e.mtime ?? 1_700_000_000);
+  h.write("        ", 148, 8, "ascii");
+  h.write(type, 156, 1, "ascii");
+  h.write(linkname, 157, 100, "utf8");
+  h.write("ustar\0", 257, 6, "latin1");
+  h.write("00", 263, 2, "ascii");
+  octal(h, 329, 8, e.devmajor ?? 0);
+  octal(h, 337, 8, e.devminor ?? 0);
+  let sum = 0;
+  for (const b of h) sum += b;
+  h.write(sum.toString(8).padStart(6, "0") + "\0 ", 148, 8, "ascii");
+  return h;
+}
+
+const pad = (n: number) => Buffer.alloc((512 - (n % 512)) % 512);
+
+/** Builds a whole tar archive in memory. */
+export function buildTar(entries: TarFixtureEntry[]): Buffer {
+  const out: Buffer[] = [];
+  for (const e of entries) {
+    const type = typeflag[e.type ?? "file"];
+    const data = e.type === undefined || e.type === "file" ? Buffer.from(e.data ?? "") : Buffer.alloc(0);
+    const linkname = e.linkname ?? "";
+    const pax: Buffer[] = [];
+    if (Buffer.byteLength(e.name) > 99) pax.push(paxRecord("path", Buffer.from(e.name)));
+    if (Buffer.byteLength(linkname) > 99) pax.push(paxRecord("linkpath", Buffer.from(linkname)));
+    for (const [k, v] of Object.entries(e.xattrs ?? {})) pax.push(paxRecord(`SCHILY.xattr.${k}`, Buffer.from(v)));
+    if (pax.length) {
+      const p = Buffer.concat(pax);
+      out.push(header("PaxHeaders/" + e.name.slice(0, 80), "x", p.length, { name: "" }, ""), p, pad(p.length));
+    }
+    out.push(header(e.name.slice(0, 99), type, data.length, e, linkname.slice(0, 99)), data, pad(data.length));
+  }
+  out.push(Buffer.alloc(1024));
+  return Buffer.concat(out);
+}

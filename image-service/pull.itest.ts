@@ -1,0 +1,150 @@
+// Pulls against a real docker-registry on 127.0.0.1: tag, digest, index, schema2, zstd,
+// empty images; unpack fidelity; rootfs overlay; restart keeps images; remove/GC.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { lstat, mkdtemp, readFile, readdir, readlink, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { createLogger } from "../cri-server/log.ts";
+import { startRegistry, type RunningRegistry } from "../hack/registry/registry.ts";
+import { CAPABILITY, type Fixtures, pushFixtures, USER_XATTR } from "../hack/registry/build-images.ts";
+import { ImageService } from "./image-service.ts";
+
+const log = createLogger({}, () => {});
+
+describe("image pull from a loopback docker-registry", () => {
+  let reg: RunningRegistry;
+  let fx: Fixtures;
+  let dir: string;
+  let svc: ImageService;
+  const mounts: string[] = [];
+
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "berth-pull-"));
+    reg = await startRegistry();
+    fx = await pushFixtures({ address: reg.address });
+    svc = new ImageService({ root: path.join(dir, "root"), hostsDir: "", maxConcurrentDownloads: 3, stallTimeoutMs: 10_000, log });
+    await svc.init();
+  });
+  after(async () => {
+    for (const m of mounts) { try { execFileSync("umount", [m], { stdio: "ignore" }); } catch { /* not mounted */ } }
+    await reg?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("pulls by tag and records id, tags, digests, size", async () => {
+    const { imageRef } = await svc.pull(fx.single.ref);
+    assert.equal(imageRef, fx.single.configDigest);
+    const img = svc.get(fx.single.ref)!;
+    assert.equal(img.id, fx.single.configDigest);
+    assert.deepEqual(img.repoTags, [fx.single.ref]);
+    assert.deepEqual(img.repoDigests, [`${reg.address}/${fx.single.repo}@${fx.single.manifestDigest}`]);
+    assert.ok(img.size > 500_000);
+    assert.deepEqual(img.config.Cmd, ["/bin/sh"]);
+    assert.equal(svc.get(img.id)?.id, img.id);
+    assert.equal(svc.get(img.id.slice(7, 19))?.id, img.id);
+  });
+
+  it("pulls by digest", async () => {
+    const ref = `${reg.address}/${fx.user.repo}@${fx.user.manifestDigest}`;
+    const { imageRef } = await svc.pull(ref);
+    const img = svc.get(ref)!;
+    assert.equal(img.id, imageRef);
+    assert.deepEqual(img.repoTags, []);
+    assert.equal(img.uid, 1003);
+    assert.equal(img.username, "");
+  });
+
+  it("selects linux/amd64 without variant from an index", async () => {
+    const { imageRef } = await svc.pull(fx.index.ref);
+    assert.equal(imageRef, fx.index.amd64.configDigest);
+    const img = svc.get(fx.index.ref)!;
+    assert.ok(img.repoDigests.includes(`${reg.address}/${fx.index.amd64.repo}@${fx.index.digest}`));
+    const top = img.chainIds.at(-1)!;
+    assert.equal(await readFile(path.join(dir, "root", "snapshots", top.slice(7), "fs", "arch"), "utf8"), "amd64");
+  });
+
+  it("pulls docker schema2, zstd and zero-layer images", async () => {
+    const d = await svc.pull(fx.docker.ref);
+    assert.equal(svc.get(d.imageRef)?.username, "www-data");
+    await svc.pull(fx.zstd.ref);
+    const e = await svc.pull(fx.empty.ref);
+    assert.deepEqual(svc.get(e.imageRef)?.chainIds, []);
+  });
+
+  it("unpacks whiteouts, opaque dirs, hard links, xattrs, setuid, fifos, devices, owners and mtimes", async () => {
+    const { imageRef } = await svc.pull(fx.multi.ref);
+    const img = svc.get(imageRef)!;
+    assert.equal(img.config.WorkingDir, "/data");
+    const [, l2, l3] = img.chainIds.map((c) => path.join(dir, "root", "snapshots", c.slice(7), "fs"));
+    const file = await lstat(path.join(l2!, "data/file"));
+    const hard = await lstat(path.join(l2!, "data/hardlink"));
+    assert.equal(file.ino, hard.ino);
+    assert.equal(file.uid, 1003);
+    assert.equal(file.gid, 100);
+    assert.equal(file.mode & 0o7777, 0o640);
+    assert.equal(file.mtimeMs, 1_500_000_000_000);
+    const d = await lstat(path.join(l2!, "data"));
+    assert.equal(d.mtimeMs, 1_600_000_000_000);
+    assert.equal(d.uid, 33);
+    assert.equal((await lstat(path.join(l2!, "bin/suid"))).mode & 0o7777, 0o4755);
+    assert.equal((await lstat(path.join(l2!, "bin/sgid-dir"))).mode & 0o7777, 0o2775);
+    assert.ok((await lstat(path.join(l2!, "data/fifo"))).isFIFO());
+    const nul = await lstat(path.join(l2!, "data/null"));
+    assert.ok(nul.isCharacterDevice());
+    assert.equal(nul.rdev, (1 << 8) | 3);
+    assert.equal(await readlink(path.join(l2!, "data/link-abs")), "/etc/passwd");
+    const xattr = (name: string, p: string) => execFileSync("getfattr", ["--absolute-names", "-e", "hex", "-n", name, p], { encoding: "utf8" }).split("=")[1]!.trim();
+    assert.equal(xattr("security.capability", path.join(l2!, "data/cap")), "0x" + CAPABILITY.toString("hex"));
+    assert.equal(xattr("user.berth", path.join(l2!, "data/cap")), "0x" + USER_XATTR.toString("hex"));
+    const wh = await lstat(path.join(l3!, "data/gone"));
+    assert.ok(wh.isCharacterDevice());
+    assert.equal(wh.rdev, 0);
+    assert.equal(xattr("trusted.overlay.opaque", path.join(l3!, "opq")), "0x79");
+    assert.ok((await readdir(path.join(l2!, "deep"))).length === 1);
+  });
+
+  it("mounts a container rootfs as an overlay of the layers", async () => {
+    const img = svc.get(fx.multi.ref)!;
+    const target = path.join(dir, "rootfs-multi");
+    mounts.push(target);
+    await svc.createRootfs("ctr-multi", img.id, target);
+    assert.equal(await readFile(path.join(target, "data/file"), "utf8"), "hello\n");
+    await assert.rejects(stat(path.join(target, "data/gone")), { code: "ENOENT" });
+    assert.deepEqual((await readdir(path.join(target, "opq"))).sort(), ["new"]);
+    assert.ok((await stat(path.join(target, "bin/busybox"))).isFile());
+    execFileSync("sh", ["-c", `echo hi > ${target}/written`]);
+    assert.equal(await readFile(path.join(svc.upperDir("ctr-multi"), "written"), "utf8"), "hi\n");
+    assert.ok((await svc.rootfsUsage("ctr-multi")).inodes >= 2);
+    await svc.removeRootfs("ctr-multi", target);
+    await assert.rejects(stat(path.join(target, "data")), { code: "ENOENT" });
+    await assert.rejects(stat(svc.upperDir("ctr-multi")), { code: "ENOENT" });
+
+    const empty = svc.get(fx.empty.ref)!;
+    const t2 = path.join(dir, "rootfs-empty");
+    mounts.push(t2);
+    await svc.createRootfs("ctr-empty", empty.id, t2);
+    assert.deepEqual(await readdir(t2), []);
+    await svc.removeRootfs("ctr-empty", t2);
+  });
+
+  it("a second service on the same root still has the images", async () => {
+    const again = new ImageService({ root: path.join(dir, "root"), hostsDir: "", maxConcurrentDownloads: 3, stallTimeoutMs: 10_000, log });
+    await again.init();
+    assert.deepEqual(again.list().map((i) => i.id).sort(), svc.list().map((i) => i.id).sort());
+    assert.equal(again.get(fx.multi.ref)?.id, fx.multi.configDigest);
+  });
+
+  it("remove keeps layers other images share and collects the rest", async () => {
+    const multi = svc.get(fx.multi.ref)!;
+    const single = svc.get(fx.single.ref)!;
+    const snap = (c: string) => path.join(dir, "root", "snapshots", c.slice(7));
+    await svc.remove(fx.multi.ref);
+    assert.equal(svc.get(fx.multi.ref), undefined);
+    await stat(snap(single.chainIds[0]!)); // shared base layer stays
+    await assert.rejects(stat(snap(multi.chainIds[2]!)), { code: "ENOENT" });
+    await assert.rejects(stat(path.join(dir, "root", "content", "blobs", "sha256", multi.id.slice(7))), { code: "ENOENT" });
+    await svc.remove(fx.multi.ref); // unknown: succeeds
+  });
+});
