@@ -178,3 +178,18 @@ describe("StatsCollector", () => {
     assert.equal(msg.cpu?.usageCoreNanoSeconds?.value, 1n);
   });
 });
+
+describe("StatsCollector.prune", () => {
+  it("drops cpu history not refreshed for the history window", async () => {
+    const { cg, collector, advance } = setup();
+    cg.usage.set("/kubepods/pod1/a", 1n);
+    await collector.containerStats(target("a"));
+    advance(2000);
+    collector.prune(1000);
+    const s = await collector.containerStats(target("a"));
+    assert.equal(s.cpu?.usageNanoCores, undefined, "no previous point after prune");
+    advance(2000);
+    collector.prune(5000);
+    assert.equal((await collector.containerStats(target("a"))).cpu?.usageNanoCores?.value, 0n, "kept within the window (idle: 0 cores)");
+  });
+});

@@ -89,7 +89,9 @@ export class StatsCollector {
   readonly #cgCache: TtlCache<CgroupSample>;
   readonly #diskCache: TtlCache<DiskUsage & { timestamp: bigint }>;
   readonly #netCache: TtlCache<{ timestamp: bigint; interfaces: InterfaceCounters[] }>;
-  readonly #prev = new Map<string, CpuPoint>();
+  /** Last CPU point per cgroup key, with when it was taken (monotonic ms) so stale ones can be pruned. */
+  readonly #prev = new Map<string, CpuPoint & { at: number }>();
+  readonly #monotonicMs: () => number;
 
   constructor(opts: StatsCollectorOptions = {}) {
     this.#cgroups = opts.cgroups ?? new CgroupStatsReader();
@@ -99,6 +101,7 @@ export class StatsCollector {
     this.#netDev = opts.netDev ?? ((pid) => readNetDev(pid));
     this.#now = opts.now ?? epochNanos;
     this.#log = opts.log ?? rootLog.child({ component: "stats" });
+    this.#monotonicMs = opts.monotonicMs ?? (() => performance.now());
     this.#cgCache = new TtlCache(opts.cacheTtlMs ?? 1000, opts.monotonicMs);
     this.#diskCache = new TtlCache(opts.diskCacheTtlMs ?? 5000, opts.monotonicMs);
     this.#netCache = new TtlCache(opts.cacheTtlMs ?? 1000, opts.monotonicMs);
@@ -136,6 +139,7 @@ export class StatsCollector {
 
   /** Stats of many containers, sampled concurrently; a container that fails is reported without numbers. */
   listContainerStats<A>(targets: ContainerStatsTarget<A>[]): Promise<ContainerStats<A>[]> {
+    this.prune();
     return mapLimit(targets, this.#concurrency, async (t) => this.#toContainerStats(t, await this.#safeContainerSample(t)));
   }
 
@@ -152,6 +156,7 @@ export class StatsCollector {
   }
 
   listPodSandboxStats<PA, CA>(targets: PodStatsTarget<PA, CA>[]): Promise<PodSandboxStats<PA, CA>[]> {
+    this.prune();
     return mapLimit(targets, Math.max(1, Math.ceil(this.#concurrency / 4)), (t) => this.podSandboxStats(t));
   }
 
@@ -164,8 +169,13 @@ export class StatsCollector {
     this.#netCache.delete(id);
   }
 
-  /** Drops expired cache entries (call periodically, e.g. from a GC loop). */
-  prune(): void {
+  /**
+   * Drops expired cache entries and CPU history not refreshed for `historyMs`
+   * (default 10 minutes). The list calls do this on their own.
+   */
+  prune(historyMs = 600_000): void {
+    const now = this.#monotonicMs();
+    for (const [k, p] of this.#prev) if (now - p.at > historyMs) this.#prev.delete(k);
     this.#cgCache.prune();
     this.#diskCache.prune();
     this.#netCache.prune();
@@ -204,7 +214,7 @@ export class StatsCollector {
       if (cgroup.cpu) {
         const rate = nanoCores(this.#prev.get(key), cgroup.cpu);
         if (rate !== undefined) out.nanoCores = rate;
-        this.#prev.set(key, { timestamp: cgroup.cpu.timestamp, usageCoreNanoSeconds: cgroup.cpu.usageCoreNanoSeconds });
+        this.#prev.set(key, { timestamp: cgroup.cpu.timestamp, usageCoreNanoSeconds: cgroup.cpu.usageCoreNanoSeconds, at: this.#monotonicMs() });
       }
       return out;
     });
