@@ -75,7 +75,7 @@ export async function createTestNetwork(prefix = "berth-cni-it-"): Promise<TestN
     },
     async natRules() {
       const r = await runCommand("iptables", ["-w", "-t", "nat", "-S"]);
-      return r.stdout.split("\n").filter((l) => l.includes(`"${networkName}"`));
+      return r.stdout.split("\n").filter((l) => l.includes(networkName));
     },
     async cleanup() {
       for (const p of await listNetns(net.stateDir)) await removeNetns(p).catch(() => {});
