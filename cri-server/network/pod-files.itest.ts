@@ -1,0 +1,50 @@
+// The pod's /dev/shm tmpfs (needs root).
+
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, rm, stat, writeFile, readdir } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { findMount, readMounts } from "./mounts.ts";
+import { mountShm, unmountShm } from "./pod-files.ts";
+import { runCommand } from "./run-command.ts";
+
+const dir = await mkdtemp(join(tmpdir(), "berth-shm-it-"));
+after(async () => {
+  for (const m of (await readMounts()).filter((m) => m.mountPoint.startsWith(dir)).reverse()) await runCommand("umount", [m.mountPoint]);
+  await rm(dir, { recursive: true, force: true });
+});
+
+const superOptions = async (path: string) => {
+  const text = (await runCommand("grep", [` ${path} `, "/proc/self/mountinfo"])).stdout;
+  return text.trim().split(" ").at(-1)!.split(",");
+};
+
+test("mounts a 64 MiB tmpfs by default, idempotently, and unmounts it", async () => {
+  const shm = join(dir, "pod1", "shm");
+  await mountShm(shm);
+  await mountShm(shm);
+  const m = await findMount(shm);
+  assert.equal(m?.fsType, "tmpfs");
+  assert.equal((await readMounts()).filter((x) => x.mountPoint === shm).length, 1, "mounted once");
+  const opts = await superOptions(shm);
+  assert.ok(opts.includes("size=65536k"), opts.join(","));
+  assert.equal((await stat(shm)).mode & 0o7777, 0o1777);
+  await writeFile(join(shm, "seg"), "x");
+  await unmountShm(shm);
+  assert.equal(await findMount(shm), undefined);
+  assert.deepEqual(await readdir(shm), [], "the segment lived on the tmpfs");
+  await unmountShm(shm);
+  await unmountShm(join(dir, "never-created"));
+});
+
+test("honours the size option", async () => {
+  const shm = join(dir, "pod2", "shm");
+  await mountShm(shm, 8 * 1024 * 1024);
+  try {
+    assert.ok((await superOptions(shm)).includes("size=8192k"));
+  } finally {
+    await unmountShm(shm);
+  }
+  await assert.rejects(mountShm(shm, 0), /invalid shm size 0/);
+});
