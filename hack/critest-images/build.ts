@@ -1,0 +1,154 @@
+// Builds the stand-in images critest pulls (see images.ts) into an OCI layout
+// and pushes them to a registry under critest's repository paths.
+//
+//   node hack/critest-images/build.ts                      build (cached) and print the layout dir
+//   node hack/critest-images/build.ts --push 127.0.0.1:5000 build and push to that registry
+//   node hack/critest-images/build.ts --serve               start a loopback registry, push, wait for Ctrl-C
+//   node hack/critest-images/build.ts --list               print the images and what each holds
+import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, rmSync, renameSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { unpackDeb } from "./debian.ts";
+import { IMAGES, SKIPPED, buildLayers, type StandInImage } from "./images.ts";
+import { OciLayoutWriter, writeFileAtomic, type LayerBlob } from "./oci-layout.ts";
+import { writeTar } from "./tar-writer.ts";
+import { startLoopbackRegistry } from "./loopback-registry.ts";
+
+const execFileP = promisify(execFile);
+
+export const DEFAULT_CACHE_DIR = "/var/tmp/berth-critest-images";
+
+export interface BuiltImage {
+  /** Repository path with tag inside the registry. */
+  ref: string;
+  /** Name of the image in the OCI layout's index.json. */
+  layoutRef: string;
+  about: string;
+}
+
+export interface BuiltImages {
+  layoutDir: string;
+  images: BuiltImage[];
+  /** Upstream references no stand-in exists for. */
+  skipped: string[];
+  /** True when the layout from an earlier build was reused unchanged. */
+  cached: boolean;
+}
+
+/** Layout names may not contain "/" or ":" in every tool; make them flat. */
+export const layoutRefName = (ref: string) => ref.replace(/[/:]/g, "_");
+
+function fingerprint(layers: Map<string, Buffer>, images: readonly StandInImage[]): string {
+  const h = createHash("sha256");
+  for (const [name, tar] of [...layers].sort(([a], [b]) => (a < b ? -1 : 1))) h.update(name).update(createHash("sha256").update(tar).digest());
+  h.update(JSON.stringify(images));
+  h.update(readFileSync(new URL("./oci-layout.ts", import.meta.url)));
+  return h.digest("hex");
+}
+
+/** Builds every stand-in image; reuses the previous layout when nothing changed. */
+export function buildStandInImages(opts: { cacheDir?: string; log?: (msg: string) => void } = {}): BuiltImages {
+  const cacheDir = opts.cacheDir ?? DEFAULT_CACHE_DIR;
+  const log = opts.log ?? (() => undefined);
+  mkdirSync(cacheDir, { recursive: true });
+  const inputs = {
+    busybox: unpackDeb("busybox", cacheDir).dir,
+    nginx: unpackDeb("nginx", cacheDir).dir,
+    nginxCommon: unpackDeb("nginx-common", cacheDir).dir,
+  };
+  const tars = new Map<string, Buffer>();
+  for (const [name, layer] of buildLayers(inputs)) tars.set(name, writeTar(layer.entries()));
+  const fp = fingerprint(tars, IMAGES);
+  const layoutDir = join(cacheDir, "oci");
+  const images = IMAGES.flatMap((img) => img.refs.map((ref) => ({ ref, layoutRef: layoutRefName(ref), about: img.about })));
+  const result = { layoutDir, images, skipped: [...SKIPPED] };
+  const stamp = join(layoutDir, "berth-fingerprint");
+  if (existsSync(stamp) && readFileSync(stamp, "utf8") === fp) {
+    log(`critest images: layout ${layoutDir} is current`);
+    return { ...result, cached: true };
+  }
+  log(`critest images: building ${images.length} references into ${layoutDir}`);
+  const tmp = `${layoutDir}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  const w = new OciLayoutWriter(tmp, join(cacheDir, "gz"));
+  const blobs = new Map<string, LayerBlob>();
+  for (const [name, tar] of tars) blobs.set(name, w.addLayer(tar));
+  for (const img of IMAGES) {
+    const desc = w.addImage(img.layers.map((l) => blobs.get(l)!), img.config, img.layers.map((l) => `berth hack/critest-images: layer ${l}`));
+    for (const ref of img.refs) w.name(desc, layoutRefName(ref));
+  }
+  w.finish();
+  writeFileAtomic(join(tmp, "berth-fingerprint"), fp);
+  rmSync(layoutDir, { recursive: true, force: true });
+  renameSync(tmp, layoutDir);
+  return { ...result, cached: false };
+}
+
+/** skopeo copies run this many at a time. */
+const PUSH_CONCURRENCY = 4;
+
+/**
+ * Pushes every built image to `registry` ("127.0.0.1:PORT") under its critest
+ * repository path, keeping the single-platform index (like the upstream lists).
+ */
+export async function pushStandInImages(built: BuiltImages, registry: string, opts: { skopeo?: string } = {}): Promise<void> {
+  const queue = [...built.images];
+  const worker = async () => {
+    for (let img = queue.shift(); img; img = queue.shift()) {
+      const args = ["copy", "--quiet", "--all", "--preserve-digests", "--dest-tls-verify=false",
+        `oci:${built.layoutDir}:${img.layoutRef}`, `docker://${registry}/${img.ref}`];
+      try {
+        await execFileP(opts.skopeo ?? "skopeo", args, { maxBuffer: 16 << 20 });
+      } catch (err) {
+        const e = err as { stderr?: string; message: string };
+        throw new Error(`skopeo ${args.join(" ")} failed: ${(e.stderr || e.message).trim()}`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: PUSH_CONCURRENCY }, worker));
+}
+
+async function main(argv: string[]): Promise<void> {
+  const flag = (name: string) => argv.includes(name);
+  const value = (name: string) => { const i = argv.indexOf(name); return i >= 0 ? argv[i + 1] : undefined; };
+  if (flag("--help") || flag("-h")) {
+    process.stdout.write("usage: build.ts [--cache-dir DIR] [--list] [--push HOST:PORT | --serve]\n");
+    return;
+  }
+  if (flag("--list")) {
+    for (const img of IMAGES) process.stdout.write(`${img.refs.join(", ")}\n    ${img.about}\n`);
+    for (const s of SKIPPED) process.stdout.write(`${s}\n    skipped: pinned to upstream bytes, cannot be reproduced\n`);
+    return;
+  }
+  const log = (m: string) => process.stderr.write(`${m}\n`);
+  const started = Date.now();
+  const built = buildStandInImages({ cacheDir: value("--cache-dir") ?? DEFAULT_CACHE_DIR, log });
+  log(`critest images: ${built.images.length} references ready in ${Date.now() - started} ms (${built.cached ? "cached" : "built"})`);
+  const push = value("--push");
+  if (push) {
+    await pushStandInImages(built, push);
+    log(`critest images: pushed to ${push}`);
+  } else if (flag("--serve")) {
+    const reg = await startLoopbackRegistry();
+    const stop = () => { void reg.stop().then(() => process.exit(0)); };
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+    try {
+      await pushStandInImages(built, reg.host);
+    } catch (err) {
+      await reg.stop();
+      throw err;
+    }
+    log(`critest images: serving at http://${reg.host} (Ctrl-C stops and deletes it)`);
+  }
+  process.stdout.write(`${built.layoutDir}\n`);
+}
+
+if (import.meta.main) {
+  main(process.argv.slice(2)).catch((err: unknown) => {
+    process.stderr.write(`build.ts: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}
