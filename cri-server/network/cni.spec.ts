@@ -253,3 +253,17 @@ test("setUp without a config is FAILED_PRECONDITION naming conf_dir; bad ids are
   await assert.rejects(nm.setUp(req), (e: unknown) => e instanceof BerthError && e.code === Code.FAILED_PRECONDITION && /\/nonexistent\/conf/.test(e.message));
   await assert.rejects(nm.tearDown("../x"), (e: unknown) => e instanceof BerthError && e.code === Code.INVALID_ARGUMENT);
 });
+
+test("a plugin binary missing at DEL time is an error, not 'already gone', and keeps the cache", async () => {
+  const t = await setup(chain.slice(0, 2));
+  try {
+    const nm = t.make();
+    await nm.setUp(req);
+    await rm(join(t.bin, "portmap"));
+    await assert.rejects(nm.tearDown("sb1"), (e: unknown) => e instanceof BerthError && e.code === Code.FAILED_PRECONDITION && /cni plugin portmap .* not found/.test(e.message));
+    assert.deepEqual(await nm.listCached(), ["sb1"]);
+    assert.deepEqual(t.calls.filter((c) => c.command === "DEL").map((c) => c.plugin), ["bridge"], "the other plugins still run");
+  } finally {
+    await t.cleanup();
+  }
+});

@@ -6,7 +6,7 @@
 
 import { statSync } from "node:fs";
 import { join } from "node:path";
-import { BerthError, failedPrecondition, internal, invalidArgument, notFound } from "../errdefs.ts";
+import { BerthError, Code, failedPrecondition, internal, invalidArgument, notFound } from "../errdefs.ts";
 import type { Logger } from "../log.ts";
 import { log as rootLog } from "../log.ts";
 import type { CacheEntry } from "./cni-cache.ts";
@@ -242,7 +242,8 @@ export class NetworkManager {
           stdin: pluginStdin(network, plugin, entry.capabilityArgs, withPrev ? prevResult : undefined),
         });
       } catch (err) {
-        if (isGoneError(err)) {
+        // Only a plugin's own "not found" means already gone; a missing plugin binary is a real error.
+        if (err instanceof BerthError && err.code === Code.INTERNAL && isGoneError(err)) {
           this.log.debug("cni del: already gone", { sandboxId: entry.sandboxId, plugin: plugin.type, error: (err as Error).message });
           continue;
         }

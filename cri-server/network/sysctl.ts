@@ -55,7 +55,7 @@ export function validateSysctls(sysctls: Record<string, string> | Map<string, st
   const hostUts = ns.hostUts ?? ns.hostNetwork ?? false;
   for (const [raw, value] of entries) {
     const name = normalizeSysctlName(raw);
-    if (!NAME_RE.test(name) || name.split(".").some((s) => s === "" || s === ".." ) || name.includes("..")) {
+    if (!NAME_RE.test(name) || name.split(".").some((s) => s === "") || name.includes("..")) {
       throw invalidArgument(`invalid sysctl name "${raw}"`);
     }
     if (/[\n\0]/.test(value)) throw invalidArgument(`invalid value for sysctl "${raw}"`);
