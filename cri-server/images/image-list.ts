@@ -1,0 +1,10 @@
+// ListImages: every image, or only the one the filter's image reference names.
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { ListImagesRequest, ListImagesResponseSchema } from "../../proto/gen/runtime/v1/api_pb.js";
+import type { ImageService } from "../../image-service/image-service.ts";
+import { toCriImage } from "./to-cri-image.ts";
+
+export async function imageList(ctx: { images: ImageService }, req: ListImagesRequest): Promise<MessageInitShape<typeof ListImagesResponseSchema>> {
+  const filter = req.filter?.image?.image || undefined;
+  return { images: ctx.images.list(filter).map(toCriImage) };
+}

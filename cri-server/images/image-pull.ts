@@ -1,0 +1,16 @@
+// PullImage: pulls the image (with the request's AuthConfig) and answers its id.
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { PullImageRequest, PullImageResponseSchema } from "../../proto/gen/runtime/v1/api_pb.js";
+import { invalidArgument } from "../errdefs.ts";
+import type { ImageService, PullAuth } from "../../image-service/image-service.ts";
+
+export async function imagePull(ctx: { images: ImageService }, req: PullImageRequest): Promise<MessageInitShape<typeof PullImageResponseSchema>> {
+  const ref = req.image?.image ?? "";
+  if (!ref) throw invalidArgument("image reference is required");
+  const a = req.auth;
+  const auth: PullAuth | undefined = a
+    ? { username: a.username, password: a.password, auth: a.auth, identityToken: a.identityToken, registryToken: a.registryToken, serverAddress: a.serverAddress }
+    : undefined;
+  const { imageRef } = await ctx.images.pull(ref, auth);
+  return { imageRef };
+}

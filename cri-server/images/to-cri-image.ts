@@ -1,0 +1,18 @@
+// Converts an image-service Image to the CRI Image message.
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { ImageSchema } from "../../proto/gen/runtime/v1/api_pb.js";
+import type { Image } from "../../image-service/image-service.ts";
+
+export function toCriImage(img: Image): MessageInitShape<typeof ImageSchema> {
+  return {
+    id: img.id,
+    repoTags: img.repoTags,
+    repoDigests: img.repoDigests,
+    size: BigInt(img.size),
+    // kubelet prefers uid when set; a named user travels in username.
+    ...(img.uid !== undefined ? { uid: { value: BigInt(img.uid) } } : {}),
+    username: img.username,
+    spec: { image: img.id },
+    pinned: img.pinned,
+  };
+}

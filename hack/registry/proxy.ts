@@ -1,0 +1,93 @@
+// A loopback HTTP proxy in front of a test registry: counts requests, can cut or stall a blob
+// download, and can demand bearer tokens from its own token endpoint (for token-auth tests).
+import http from "node:http";
+import { randomBytes } from "node:crypto";
+
+export interface ProxyOptions {
+  upstream: string;
+  /** Cut the connection after `afterBytes` body bytes of the next `times` GETs of this blob. */
+  cut?: { digest: string; afterBytes: number; times: number };
+  /** Send headers then nothing for GETs of this blob. */
+  stall?: { digest: string };
+  /** Require bearer tokens issued by /token for these credentials. */
+  token?: { username: string; password: string; field?: "token" | "access_token"; expiresIn?: number };
+  /** Answer every request with this status (a broken mirror). */
+  failWith?: number;
+}
+
+export interface RecordedRequest { method: string; path: string; range?: string }
+
+export interface RunningProxy {
+  address: string;
+  requests: RecordedRequest[];
+  tokenRequests: { scope: string; authorized: boolean }[];
+  blobGets(digest: string): number;
+  stop(): Promise<void>;
+}
+
+export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
+  const requests: RecordedRequest[] = [];
+  const tokenRequests: { scope: string; authorized: boolean }[] = [];
+  const tokens = new Set<string>();
+  let cuts = opts.cut?.times ?? 0;
+  const sockets = new Set<import("node:net").Socket>();
+  let address = "";
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? "/", "http://x");
+    if (url.pathname === "/token" && opts.token) {
+      const want = "Basic " + Buffer.from(`${opts.token.username}:${opts.token.password}`).toString("base64");
+      const ok = req.headers.authorization === want;
+      tokenRequests.push({ scope: url.searchParams.get("scope") ?? "", authorized: ok });
+      if (!ok) { res.writeHead(401).end(); return; }
+      const t = randomBytes(12).toString("hex");
+      tokens.add(t);
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ [opts.token.field ?? "token"]: t, expires_in: opts.token.expiresIn ?? 300 }));
+      return;
+    }
+    requests.push({ method: req.method ?? "GET", path: url.pathname, ...(req.headers.range ? { range: req.headers.range } : {}) });
+    if (opts.failWith) { res.writeHead(opts.failWith).end(); return; }
+    if (opts.token) {
+      const auth = req.headers.authorization ?? "";
+      if (!auth.startsWith("Bearer ") || !tokens.has(auth.slice(7))) {
+        const repo = /^\/v2\/(.+)\/(manifests|blobs)\//.exec(url.pathname)?.[1] ?? "";
+        res.writeHead(401, { "www-authenticate": `Bearer realm="http://${address}/token",service="berth-test",scope="repository:${repo}:pull"` }).end();
+        return;
+      }
+    }
+    const isBlob = (d?: string) => !!d && req.method === "GET" && url.pathname.endsWith(`/blobs/${d}`);
+    const headers = { ...req.headers };
+    delete headers.authorization;
+    const up = http.request({ host: opts.upstream.split(":")[0], port: Number(opts.upstream.split(":")[1]), method: req.method, path: req.url, headers }, (ur) => {
+      if (opts.stall && isBlob(opts.stall.digest)) {
+        res.writeHead(ur.statusCode ?? 502, ur.headers);
+        ur.destroy();
+        return; // never send the body
+      }
+      if (opts.cut && isBlob(opts.cut.digest) && cuts > 0 && !req.headers.range) {
+        cuts--;
+        res.writeHead(ur.statusCode ?? 502, ur.headers);
+        let sent = 0;
+        ur.on("data", (c: Buffer) => {
+          if (sent >= opts.cut!.afterBytes) return;
+          const part = c.subarray(0, opts.cut!.afterBytes - sent);
+          sent += part.length;
+          res.write(part);
+          if (sent >= opts.cut!.afterBytes) { ur.destroy(); setTimeout(() => res.socket?.destroy(), 20); }
+        });
+        return;
+      }
+      res.writeHead(ur.statusCode ?? 502, ur.headers);
+      ur.pipe(res);
+    });
+    up.on("error", () => res.destroy());
+    req.pipe(up);
+  });
+  server.on("connection", (s) => { sockets.add(s); s.on("close", () => sockets.delete(s)); });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  address = `127.0.0.1:${(server.address() as { port: number }).port}`;
+  return {
+    address, requests, tokenRequests,
+    blobGets: (d) => requests.filter((r) => r.method === "GET" && r.path.endsWith(`/blobs/${d}`)).length,
+    stop: () => new Promise((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
+  };
+}

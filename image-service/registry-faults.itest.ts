@@ -1,0 +1,192 @@
+// Pull behaviour against a real docker-registry with a counting, fault-injecting proxy in
+// front: caching, single-flight, auth (basic and token), mirrors, tampering, resume, stalls.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { BerthError, Code } from "../cri-server/errdefs.ts";
+import { createLogger } from "../cri-server/log.ts";
+import { startRegistry, freePort, type RunningRegistry } from "../hack/registry/registry.ts";
+import { type Fixtures, pushFixtures } from "../hack/registry/build-images.ts";
+import { startProxy, type RunningProxy } from "../hack/registry/proxy.ts";
+import { ImageService, type ImageServiceOptions } from "./image-service.ts";
+
+const lines: string[] = [];
+const log = createLogger({}, (l) => { lines.push(l); });
+
+describe("registry behaviour through a proxy", () => {
+  let reg: RunningRegistry;
+  let fx: Fixtures;
+  let dir: string;
+  const cleanups: (() => Promise<void>)[] = [];
+  let n = 0;
+
+  const service = async (extra: Partial<ImageServiceOptions> = {}) => {
+    const svc = new ImageService({ root: path.join(dir, `root-${n++}`), hostsDir: "", maxConcurrentDownloads: 3, stallTimeoutMs: 10_000, log, retry: { attempts: 3, backoffMs: 10 }, ...extra });
+    await svc.init();
+    return svc;
+  };
+  const proxy = async (opts: Omit<Parameters<typeof startProxy>[0], "upstream"> = {}, upstream = reg.address): Promise<RunningProxy> => {
+    const p = await startProxy({ upstream, ...opts });
+    cleanups.push(() => p.stop());
+    return p;
+  };
+  const base = () => fx.single.image.blobs[0]!;
+
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "berth-faults-"));
+    reg = await startRegistry();
+    fx = await pushFixtures({ address: reg.address });
+  });
+  after(async () => {
+    for (const c of cleanups.reverse()) await c().catch(() => {});
+    await reg?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("a second pull fetches no blobs", async () => {
+    const p = await proxy();
+    const svc = await service();
+    const ref = `${p.address}/${fx.multi.repo}:latest`;
+    await svc.pull(ref);
+    const first = p.requests.length;
+    assert.ok(p.requests.some((r) => r.path.includes("/blobs/")));
+    await svc.pull(ref);
+    const second = p.requests.slice(first);
+    assert.ok(second.length >= 1);
+    assert.deepEqual(second.filter((r) => r.path.includes("/blobs/")), []);
+  });
+
+  it("concurrent pulls download each blob once", async () => {
+    const p = await proxy();
+    const svc = await service();
+    await Promise.all([
+      svc.pull(`${p.address}/${fx.multi.repo}:latest`),
+      svc.pull(`${p.address}/${fx.multi.repo}:latest`),
+      svc.pull(`${p.address}/${fx.single.repo}:latest`), // shares the base layer
+    ]);
+    for (const b of fx.multi.image.blobs) assert.equal(p.blobGets(b.digest), 1, `blob ${b.digest}`);
+  });
+
+  it("resumes a blob whose connection is cut, with a Range request", async () => {
+    const p = await proxy({ cut: { digest: base().digest, afterBytes: 100_000, times: 1 } });
+    const svc = await service();
+    const { imageRef } = await svc.pull(`${p.address}/${fx.single.repo}:latest`);
+    assert.equal(imageRef, fx.single.configDigest);
+    const gets = p.requests.filter((r) => r.path.endsWith(base().digest));
+    assert.equal(gets.length, 2);
+    assert.equal(gets[1]!.range, "bytes=100000-");
+  });
+
+  it("fails a stalled download naming the registry and blob", async () => {
+    const p = await proxy({ stall: { digest: base().digest } });
+    const svc = await service({ stallTimeoutMs: 300, retry: { attempts: 2, backoffMs: 10 } });
+    await assert.rejects(svc.pull(`${p.address}/${fx.single.repo}:latest`), (err: BerthError) => {
+      assert.match(err.message, new RegExp(p.address.replace(/\./g, "\\.")));
+      assert.ok(err.message.includes(base().digest), err.message);
+      return true;
+    });
+    assert.deepEqual(svc.list(), []);
+  });
+
+  it("falls through a mirror that is down and one that fails", async () => {
+    const broken = await proxy({ failWith: 500 });
+    const dead = await freePort();
+    const hostsDir = path.join(dir, "hosts");
+    await mkdir(path.join(hostsDir, "mirrored.berth.test"), { recursive: true });
+    await writeFile(path.join(hostsDir, "mirrored.berth.test", "hosts.toml"), [
+      `server = "http://${reg.address}"`,
+      `[host."http://127.0.0.1:${dead}"]`, `  capabilities = ["pull", "resolve"]`,
+      `[host."http://${broken.address}"]`, `  capabilities = ["pull", "resolve"]`,
+    ].join("\n"));
+    const svc = await service({ hostsDir });
+    const { imageRef } = await svc.pull(`mirrored.berth.test/${fx.single.repo}:latest`);
+    assert.equal(imageRef, fx.single.configDigest);
+    assert.ok(broken.requests.length >= 1);
+    assert.ok(svc.get(`mirrored.berth.test/${fx.single.repo}:latest`));
+  });
+
+  it("a tampered blob fails the pull and leaves no image or content", async () => {
+    const layer = fx.user.image.blobs[0]!; // shares the base layer: tamper a copy under its own repo instead
+    const tamperedRepo = "berth/tampered";
+    const { pushLayerImage } = await import("../hack/registry/build-images.ts");
+    const img = await pushLayerImage({ address: reg.address }, tamperedRepo, [{ name: "secret", data: "x".repeat(5000) }]);
+    const digest = img.image.blobs[0]!.digest;
+    assert.notEqual(digest, layer.digest);
+    const file = path.join(reg.dir, "storage/docker/registry/v2/blobs/sha256", digest.slice(7, 9), digest.slice(7), "data");
+    const data = await readFile(file);
+    data[data.length - 10] ^= 0xff;
+    await writeFile(file, data);
+    const svc = await service();
+    await assert.rejects(svc.pull(`${reg.address}/${tamperedRepo}:latest`), /failed verification|does not match|unpacks to|invalid|incorrect|unexpected/);
+    assert.deepEqual(svc.list(), []);
+    const root = path.join(dir, `root-${n - 1}`);
+    const blobs = await readdir(path.join(root, "content/blobs/sha256"));
+    assert.ok(!blobs.includes(digest.slice(7)));
+    assert.deepEqual((await readdir(path.join(root, "snapshots"))).filter((d) => d !== "containers" && d !== "empty"), []);
+  });
+
+  describe("basic auth", () => {
+    let secure: RunningRegistry;
+    const creds = { username: "berth", password: "s3cret-basic" };
+    before(async () => {
+      secure = await startRegistry({ htpasswd: creds });
+      await pushFixtures({ address: secure.address, auth: creds });
+    });
+    after(async () => { await secure?.stop(); });
+
+    it("pulls with the right credentials (AuthConfig and config.json)", async () => {
+      const svc = await service();
+      await svc.pull(`${secure.address}/berth/single:latest`, { username: creds.username, password: creds.password });
+      const authFile = path.join(dir, "config.json");
+      await writeFile(authFile, JSON.stringify({ auths: { [secure.address]: { auth: Buffer.from(`${creds.username}:${creds.password}`).toString("base64") } } }));
+      const svc2 = await service({ authFile });
+      await svc2.pull(`${secure.address}/berth/user:latest`);
+      const svc3 = await service();
+      await svc3.pull(`${secure.address}/berth/user:latest`, { auth: Buffer.from(`${creds.username}:${creds.password}`).toString("base64") });
+    });
+
+    it("refuses wrong or missing credentials without leaking them", async () => {
+      const svc = await service();
+      const start = lines.length;
+      await assert.rejects(svc.pull(`${secure.address}/berth/single:latest`, { username: creds.username, password: "wrong-pass-xyz" }), (err: BerthError) => {
+        assert.equal(err.code, Code.UNAUTHENTICATED);
+        assert.ok(!err.message.includes("wrong-pass-xyz"));
+        return true;
+      });
+      await assert.rejects(svc.pull(`${secure.address}/berth/single:latest`), (err: BerthError) => err.code === Code.UNAUTHENTICATED);
+      assert.ok(!lines.slice(start).join("").includes("wrong-pass-xyz"));
+      assert.deepEqual(svc.list(), []);
+    });
+  });
+
+  describe("token auth", () => {
+    const creds = { username: "tok", password: "s3cret-token" };
+    it("gets a bearer token once per scope and pulls", async () => {
+      const p = await proxy({ token: creds });
+      const svc = await service();
+      await svc.pull(`${p.address}/${fx.multi.repo}:latest`, creds);
+      assert.deepEqual(p.tokenRequests, [{ scope: `repository:${fx.multi.repo}:pull`, authorized: true }]);
+      await svc.pull(`${p.address}/${fx.single.repo}:latest`, creds);
+      assert.equal(p.tokenRequests.length, 2);
+    });
+
+    it("accepts access_token answers", async () => {
+      const p = await proxy({ token: { ...creds, field: "access_token" } });
+      const svc = await service();
+      await svc.pull(`${p.address}/${fx.single.repo}:latest`, creds);
+    });
+
+    it("refuses wrong credentials without leaking them", async () => {
+      const p = await proxy({ token: creds });
+      const svc = await service();
+      await assert.rejects(svc.pull(`${p.address}/${fx.single.repo}:latest`, { ...creds, password: "bad-token-pw" }), (err: BerthError) => {
+        assert.equal(err.code, Code.UNAUTHENTICATED);
+        assert.ok(!err.message.includes("bad-token-pw"));
+        return true;
+      });
+      assert.deepEqual(svc.list(), []);
+    });
+  });
+});
