@@ -51,6 +51,9 @@ export class SpdyStream extends Duplex {
     this.headers = headers;
     this.replied = new Promise((res, rej) => { this.#resolveReply = res; this.#rejectReply = rej; });
     this.replied.catch(() => undefined);
+    // A dying session destroys its streams with an error; consumers see it through
+    // pipeline / async iteration, and a stream nobody reads must not crash the process.
+    this.on("error", () => undefined);
   }
 
   /** Header value helper. */
@@ -120,6 +123,12 @@ export class SpdyStream extends Duplex {
     this.destroy(new Error(`spdy stream ${this.id} reset by peer (status ${status})`));
   }
   /** @internal */ get _remoteClosed(): boolean { return this.#remoteFin; }
+  /** @internal The session is gone: nothing more can be sent; unread data stays readable. */
+  _detach(): void {
+    this.#localFin = true;
+    this.#rejectReply(new Error(`spdy stream ${this.id}: session closed`));
+    if (!this.writableEnded) this.end();
+  }
 
   #maybeDone(): void {
     if (this.#localFin && this.#remoteFin) this.#conn._forget(this.id);
@@ -138,6 +147,7 @@ export class SpdyConnection extends EventEmitter {
   #decompressor = new HeaderDecompressor();
   #in: Buffer = Buffer.alloc(0);
   #inBusy = false;
+  #inputEnded = false;
   #out: OutItem[] = [];
   #outBusy = false;
   #destroyed = false;
@@ -152,8 +162,9 @@ export class SpdyConnection extends EventEmitter {
     this.#nextId = opts.isServer ? 2 : 1;
     socket.on("data", (chunk: Buffer) => this.#onSocketData(chunk));
     socket.on("error", (err) => this.destroy(err));
-    socket.on("close", () => this.destroy());
-    socket.on("end", () => this.destroy());
+    // On end, frames already received (some may wait for header inflation) are still delivered.
+    socket.on("end", () => { this.#inputEnded = true; this.#pumpIn(); });
+    socket.on("close", () => { if (!this.#inputEnded) this.destroy(); else this.#pumpIn(); });
     if (opts.idleTimeoutMs && opts.idleTimeoutMs > 0) {
       socket.setTimeout(opts.idleTimeoutMs, () => {
         this.emit("idle");
@@ -200,7 +211,12 @@ export class SpdyConnection extends EventEmitter {
     this.#destroyed = true;
     this.#closeError = err;
     const closed = new Error(err ? `spdy session closed: ${err.message}` : "spdy session closed");
-    for (const s of [...this.#streams.values()]) if (!s.destroyed) s.destroy(closed);
+    // Streams whose peer already finished sending keep their unread data; the rest see an error.
+    for (const s of [...this.#streams.values()]) {
+      if (s.destroyed) continue;
+      if (s._remoteClosed) s._detach();
+      else s.destroy(closed);
+    }
     this.#streams.clear();
     for (const item of this.#out.splice(0)) item.reject(closed);
     this.#compressor.close();
@@ -286,7 +302,10 @@ export class SpdyConnection extends EventEmitter {
       } catch (err) {
         return this.#fail(err as Error, GoawayStatus.PROTOCOL_ERROR);
       }
-      if (!split) return;
+      if (!split) {
+        if (this.#inputEnded) this.destroy();
+        return;
+      }
       this.#in = this.#in.subarray(split.size);
       let r: void | Promise<void>;
       try {
