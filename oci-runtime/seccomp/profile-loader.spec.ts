@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { BerthError, Code } from "../../cri-server/errdefs.ts";
 import { loadLocalhostProfile, parseProfile } from "./profile-loader.ts";
 import { runtimeDefaultProfile } from "./runtime-default.ts";
+import { RUNTIME_DEFAULT_RULES } from "./default-profile.ts";
 import { decide } from "./seccomp-eval.testutil.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "berth-seccomp-loader-"));
@@ -156,4 +157,32 @@ test("names of other architectures are accepted (the runtime skips calls this ke
   assert.deepEqual(s.syscalls![0]!.names, ["set_tls", "riscv_hwprobe", "recv"]);
   // and compat (i386) names are fine on x86_64 hosts
   parseProfile(JSON.stringify({ defaultAction: "SCMP_ACT_ALLOW", syscalls: [{ names: ["chown32", "socketcall"], action: "SCMP_ACT_ERRNO" }] }), "p.json", opts);
+});
+
+test("the Docker-format rendering of berth's rules loads to exactly the generated profile", () => {
+  const docker = {
+    defaultAction: "SCMP_ACT_ERRNO", defaultErrnoRet: 1,
+    archMap: [
+      { architecture: "SCMP_ARCH_X86_64", subArchitectures: ["SCMP_ARCH_X86", "SCMP_ARCH_X32"] },
+      { architecture: "SCMP_ARCH_AARCH64", subArchitectures: ["SCMP_ARCH_ARM"] },
+      { architecture: "SCMP_ARCH_S390X", subArchitectures: ["SCMP_ARCH_S390"] },
+    ],
+    syscalls: RUNTIME_DEFAULT_RULES.map((r) => ({
+      names: r.names, comment: r.why,
+      action: r.action === "allow" ? "SCMP_ACT_ALLOW" : "SCMP_ACT_ERRNO",
+      ...(r.action === "allow" ? {} : { errnoRet: r.action.errno }),
+      ...(r.args ? { args: r.args } : {}),
+      includes: { ...(r.when?.caps ? { caps: r.when.caps } : {}), ...(r.when?.arches ? { arches: r.when.arches } : {}), ...(r.when?.minKernel ? { minKernel: r.when.minKernel } : {}) },
+      excludes: { ...(r.when?.withoutCaps ? { caps: r.when.withoutCaps } : {}), ...(r.when?.notArches ? { arches: r.when.notArches } : {}) },
+    })),
+  };
+  const text = JSON.stringify(docker);
+  for (const capabilities of [["CAP_CHOWN"], ["CAP_SYS_ADMIN", "CAP_SYS_PTRACE"], ["CAP_SYS_BOOT", "CAP_BPF", "CAP_SYS_MODULE"]]) {
+    for (const arch of ["amd64", "arm64", "s390x"]) {
+      for (const kernel of ["4.4.0", "6.1.0"]) {
+        const o = { capabilities, arch, kernel };
+        assert.deepEqual(parseProfile(text, "docker.json", o), runtimeDefaultProfile(o), JSON.stringify(o));
+      }
+    }
+  }
 });
