@@ -8,7 +8,7 @@
 import { test, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { randomInt } from "node:crypto";
 import { join } from "node:path";
 import { BerthError, Code } from "../errdefs.ts";
@@ -169,7 +169,7 @@ test("a hanging plugin is killed after the timeout and rolled back", async () =>
   await net.writePlugin("berth-hang", `#!/bin/sh
 cat >/dev/null
 case "$CNI_COMMAND" in
-  ADD) exec sleep 600 ;;
+  ADD) echo $$ > "${net.dir}/hang.pid"; exec sleep 600 ;;
   VERSION) echo '{"cniVersion":"1.0.0","supportedVersions":["1.0.0"]}' ;;
 esac
 exit 0
@@ -180,8 +180,9 @@ exit 0
   const nm = manager({ confDir, pluginTimeoutMs: 1500 });
   const p = await pod();
   await assert.rejects(nm.setUp(p), (e: unknown) => e instanceof BerthError && e.code === Code.DEADLINE_EXCEEDED && /cni plugin berth-hang .*timed out after 1500 ms/.test(e.message));
-  const sleeping = await runCommand("pgrep", ["-f", "sleep 600"]);
-  assert.equal(sleeping.stdout.trim(), "", "the plugin's process group was killed");
+  const pid = Number((await readFile(join(net.dir, "hang.pid"), "utf8")).trim());
+  assert.ok(pid > 0);
+  assert.throws(() => process.kill(pid, 0), { code: "ESRCH" }, "the hanging plugin was killed");
   await assertNoLeaks([p.sandboxId]);
   await removeNetns(p.netnsPath);
 });
