@@ -45,7 +45,11 @@ export interface ContainerSecurityInput {
   selinuxOptions?: SELinuxOptionsInput | undefined;
   /** The pod's LinuxSandboxSecurityContext.privileged; a privileged container needs a privileged pod. */
   podPrivileged?: boolean;
-  /** The uid the process will run as (after resolving run_as_user / run_as_username / the image user). */
+  /**
+   * The uid the process will run as (after run_as_user / run_as_username / the image user). Informational:
+   * the spec is the same for root and non-root; the kernel drops a non-root process's capabilities at
+   * execve unless they are ambient, which is what Kubernetes expects.
+   */
   uid?: number;
   /** berth config runtime.seccomp_default, used when neither seccomp field is set. */
   seccompDefault?: string;
