@@ -1,0 +1,88 @@
+// Reads the JUnit XML ginkgo writes (--ginkgo.junit-report) into spec results,
+// and formats the pass/fail listing the runner prints.
+
+export const SpecStatus = { passed: "passed", failed: "failed", skipped: "skipped", pending: "pending" } as const;
+export type SpecStatus = (typeof SpecStatus)[keyof typeof SpecStatus];
+
+export interface SpecResult {
+  name: string;
+  status: SpecStatus;
+  /** Seconds. */
+  time: number;
+  /** First line of the failure (or skip) message. */
+  message?: string;
+}
+
+const ENTITIES: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
+
+export function decodeXml(s: string): string {
+  return s.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|[a-z]+);/g, (whole, e: string) => {
+    if (e.startsWith("#x")) return String.fromCodePoint(parseInt(e.slice(2), 16));
+    if (e.startsWith("#")) return String.fromCodePoint(parseInt(e.slice(1), 10));
+    return ENTITIES[e] ?? whole;
+  });
+}
+
+function attrs(tag: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const m of tag.matchAll(/([A-Za-z_:][\w:.-]*)="([^"]*)"/g)) out[m[1]!] = decodeXml(m[2]!);
+  return out;
+}
+
+function firstLine(s: string | undefined): string | undefined {
+  const line = s?.split("\n").map((l) => l.trim()).find((l) => l !== "");
+  return line === undefined ? undefined : line.length > 300 ? `${line.slice(0, 297)}...` : line;
+}
+
+const STATUSES = new Set<string>(Object.values(SpecStatus));
+
+/** Parses every <testcase>; the status attribute decides, else a <failure>/<error>/<skipped> child. */
+export function parseJunit(xml: string): SpecResult[] {
+  const results: SpecResult[] = [];
+  for (const m of xml.matchAll(/<testcase\b([^>]*?)(\/>|>([\s\S]*?)<\/testcase>)/g)) {
+    const a = attrs(m[1]!);
+    const body = m[3] ?? "";
+    const failure = /<(failure|error)\b([^>]*?)(?:\/>|>([\s\S]*?)<\/\1>)/.exec(body);
+    const skipped = /<skipped\b([^>]*?)\/?>/.exec(body);
+    let status: SpecStatus;
+    if (a["status"] && STATUSES.has(a["status"])) status = a["status"] as SpecStatus;
+    else if (failure) status = SpecStatus.failed;
+    else if (skipped) status = SpecStatus.skipped;
+    else status = SpecStatus.passed;
+    const message = failure
+      ? firstLine(attrs(failure[2]!)["message"] || decodeXml(failure[3] ?? ""))
+      : skipped ? firstLine(attrs(skipped[1]!)["message"]) : undefined;
+    results.push({ name: a["name"] ?? "(unnamed)", status, time: Number(a["time"] ?? 0) || 0, ...(message ? { message } : {}) });
+  }
+  return results;
+}
+
+/** Spec names without ginkgo's node-type prefix ("[It] ", "[BeforeSuite]" stays as is). */
+export const specName = (name: string) => name.replace(/^\[It\] /, "");
+
+export interface Summary {
+  passed: number;
+  failed: number;
+  skipped: number;
+  total: number;
+}
+
+export function summarize(results: readonly SpecResult[]): Summary {
+  const count = (s: SpecStatus) => results.filter((r) => r.status === s).length;
+  return { passed: count(SpecStatus.passed), failed: count(SpecStatus.failed), skipped: count(SpecStatus.skipped) + count(SpecStatus.pending), total: results.length };
+}
+
+/** The listing printed after a run: passed specs, failed specs with their first message line, and counts. */
+export function formatReport(results: readonly SpecResult[]): string {
+  const out: string[] = [];
+  const ran = results.filter((r) => r.status === SpecStatus.passed || r.status === SpecStatus.failed);
+  const passed = ran.filter((r) => r.status === SpecStatus.passed);
+  const failed = ran.filter((r) => r.status === SpecStatus.failed);
+  out.push(`PASSED (${passed.length}):`);
+  for (const r of passed) out.push(`  ok    ${specName(r.name)} (${r.time.toFixed(1)}s)`);
+  out.push(`FAILED (${failed.length}):`);
+  for (const r of failed) out.push(`  FAIL  ${specName(r.name)} (${r.time.toFixed(1)}s)${r.message ? `\n          ${r.message}` : ""}`);
+  const s = summarize(results);
+  out.push(`critest summary: ${s.passed} passed, ${s.failed} failed, ${s.skipped} skipped, ${s.total} specs`);
+  return out.join("\n") + "\n";
+}

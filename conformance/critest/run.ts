@@ -1,0 +1,169 @@
+// Runs critest (kubernetes-sigs/cri-tools) against a berthd of its own:
+// loopback registry with stand-in images (hack/critest-images), hosts.toml
+// mirrors for the upstream registries, a bridge CNI network, fresh root, state
+// and socket. Prints the passed and failed specs from critest's JUnit report.
+//
+//   conformance/critest/run [--keep] [critest flags, e.g. --ginkgo.focus "Runtime info"]
+//
+// Exits 0 when every spec that ran passed (or critest is not on PATH), 1 when
+// any failed, 2 when the environment could not be set up.
+import { spawn, execFileSync } from "node:child_process";
+import { accessSync, constants, existsSync, readFileSync } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { delimiter, join } from "node:path";
+import { startBerthd, type Berthd } from "../lib/berthd.ts";
+import { writeTestConflist, randomBridgeName, randomSubnet24 } from "../../hack/cni/test-conflist.ts";
+import { buildStandInImages, pushStandInImages } from "../../hack/critest-images/build.ts";
+import { UPSTREAM_HOSTS, SKIPPED } from "../../hack/critest-images/images.ts";
+import { startLoopbackRegistry, type LoopbackRegistry } from "../../hack/critest-images/loopback-registry.ts";
+import { writeMirrorConfig } from "./mirrors.ts";
+import { formatReport, parseJunit, summarize } from "./junit.ts";
+
+const log = (msg: string) => process.stderr.write(`critest-runner: ${msg}\n`);
+
+/** The first executable `name` on PATH, or undefined. */
+export function findOnPath(name: string, path = process.env["PATH"] ?? ""): string | undefined {
+  for (const dir of path.split(delimiter)) {
+    if (!dir) continue;
+    const p = join(dir, name);
+    try { accessSync(p, constants.X_OK); return p; } catch { /* next */ }
+  }
+  return undefined;
+}
+
+export interface RunnerArgs {
+  keep: boolean;
+  critestArgs: string[];
+}
+
+/** Splits the runner's own flags from those passed through to critest. */
+export function parseArgs(argv: readonly string[]): RunnerArgs {
+  const critestArgs: string[] = [];
+  let keep = false;
+  for (const a of argv) {
+    if (a === "--keep") keep = true;
+    else critestArgs.push(a);
+  }
+  return { keep, critestArgs };
+}
+
+/** critest's command line: endpoints, verbose ginkgo, a JUnit report, then the caller's flags. */
+export function critestCommand(socket: string, junitPath: string, passThrough: readonly string[], color: boolean): string[] {
+  return [
+    `--runtime-endpoint=unix://${socket}`,
+    `--image-endpoint=unix://${socket}`,
+    "--ginkgo.v",
+    `--ginkgo.junit-report=${junitPath}`,
+    ...(color ? [] : ["--ginkgo.no-color"]),
+    ...passThrough,
+  ];
+}
+
+/** Mount points under `dir` (deepest first), e.g. ones a failed berthd left behind. */
+export function mountsUnder(dir: string, mountinfo: string): string[] {
+  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  return mountinfo.split("\n").map((l) => l.split(" ")[4]).filter((p): p is string => p !== undefined)
+    .map(unescape).filter((p) => p.startsWith(`${dir}/`)).sort((a, b) => b.length - a.length);
+}
+
+/** Detaches leftover mounts so deleting the work dir never reaches through a bind mount. */
+function detachMounts(dir: string): void {
+  for (const m of mountsUnder(dir, readFileSync("/proc/self/mountinfo", "utf8"))) {
+    log(`left mounted after the run: ${m} (detaching)`);
+    try { execFileSync("umount", ["-l", m], { stdio: "ignore" }); } catch { /* raced away */ }
+  }
+}
+
+function deleteLink(name: string): void {
+  try { execFileSync("ip", ["link", "del", name], { stdio: "ignore" }); } catch { /* already gone */ }
+}
+
+async function runCritest(bin: string, args: string[], dir: string): Promise<number> {
+  const child = spawn(bin, args, { cwd: dir, stdio: ["ignore", "inherit", "inherit"] });
+  const forward = (sig: NodeJS.Signals) => () => { child.kill(sig); };
+  const onInt = forward("SIGINT");
+  const onTerm = forward("SIGTERM");
+  process.on("SIGINT", onInt);
+  process.on("SIGTERM", onTerm);
+  try {
+    return await new Promise<number>((resolve, reject) => {
+      child.once("error", reject);
+      child.once("exit", (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+    });
+  } finally {
+    process.off("SIGINT", onInt);
+    process.off("SIGTERM", onTerm);
+  }
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const critest = findOnPath("critest");
+  if (!critest) {
+    process.stdout.write("critest not found on PATH: skipping\n");
+    return 0;
+  }
+  if (process.getuid?.() !== 0) {
+    log("must run as root (berthd manages namespaces, mounts, cgroups and CNI)");
+    return 2;
+  }
+  const args = parseArgs(argv);
+  const started = Date.now();
+  const dir = await mkdtemp(join(tmpdir(), "berth-critest-"));
+  const bridge = randomBridgeName();
+  let registry: LoopbackRegistry | undefined;
+  let berthd: Berthd | undefined;
+  let status = 2;
+  try {
+    const built = buildStandInImages({ log });
+    registry = await startLoopbackRegistry();
+    await pushStandInImages(built, registry.host);
+    log(`pushed ${built.images.length} stand-in images to ${registry.host}; no stand-in for: ${SKIPPED.join(", ")}`);
+
+    const certsDir = await writeMirrorConfig(join(dir, "certs.d"), UPSTREAM_HOSTS, `http://${registry.host}`);
+    const confDir = join(dir, "net.d");
+    await writeTestConflist({ confDir, bridge, subnet: randomSubnet24().subnet, ipamDataDir: join(dir, "cni-ipam"), name: `berth-critest-${bridge}` });
+    await mkdir(join(dir, "berthd"));
+    berthd = await startBerthd({
+      dir: join(dir, "berthd"),
+      toml: [
+        "[registry]", `config_path = "${certsDir}"`,
+        "[cni]", `conf_dir = "${confDir}"`,
+      ].join("\n"),
+    });
+    log(`berthd serving on ${berthd.socket} (config ${berthd.configPath}, bridge ${bridge})`);
+
+    const junit = join(dir, "junit.xml");
+    const cmd = critestCommand(berthd.socket, junit, args.critestArgs, process.stdout.isTTY === true);
+    log(`${critest} ${cmd.join(" ")}`);
+    const code = await runCritest(critest, cmd, dir);
+    if (!existsSync(junit)) {
+      log(`critest exited with ${code} and wrote no JUnit report`);
+      return 2;
+    }
+    const results = parseJunit(readFileSync(junit, "utf8"));
+    process.stdout.write("\n" + formatReport(results));
+    const s = summarize(results);
+    process.stdout.write(`critest runner: critest exit ${code}, ${((Date.now() - started) / 1000).toFixed(0)}s total\n`);
+    status = s.failed > 0 || code !== 0 ? 1 : 0;
+    return status;
+  } finally {
+    if (berthd) {
+      await writeFile(join(dir, "berthd.log"), berthd.stderr.join("")).catch(() => undefined);
+      await berthd.stop().catch((err: unknown) => log(`stopping berthd: ${String(err)}`));
+    }
+    if (registry) await registry.stop().catch((err: unknown) => log(`stopping registry: ${String(err)}`));
+    deleteLink(bridge);
+    detachMounts(dir);
+    if (args.keep) log(`kept ${dir} (berthd.log, junit.xml, berthd root and state)`);
+    else await rm(dir, { recursive: true, force: true }).catch((err: unknown) => log(`removing ${dir}: ${String(err)}`));
+    if (status === 2 && berthd) log(`berthd stderr (last lines):\n${berthd.stderr.join("").split("\n").slice(-20).join("\n")}`);
+  }
+}
+
+if (import.meta.main) {
+  main(process.argv.slice(2)).then((code) => process.exit(code), (err: unknown) => {
+    log(err instanceof Error ? err.stack ?? err.message : String(err));
+    process.exit(2);
+  });
+}
