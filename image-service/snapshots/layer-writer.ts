@@ -93,7 +93,12 @@ export class LayerWriter {
   }
 
   async #linkTarget(entry: TarEntry): Promise<string> {
-    const tparts = cleanEntryName(entry.linkname);
+    let tparts: string[];
+    try {
+      tparts = cleanEntryName(entry.linkname);
+    } catch (err) {
+      throw new BreakoutError(entry.name, `hard link target ${JSON.stringify(entry.linkname)}: ${(err as Error).message.replace(/^entry "[^"]*": /, "")}`);
+    }
     if (!tparts.length) throw new BreakoutError(entry.name, "hard link to the layer root");
     const tparent = await this.#dirs.resolve(tparts.slice(0, -1), entry.name, false).catch((err) => {
       if (err instanceof BreakoutError) throw new BreakoutError(entry.name, `hard link target ${JSON.stringify(entry.linkname)}: ${err.message.replace(/^entry "[^"]*": /, "")}`);

@@ -30,7 +30,9 @@ export class ByteReader {
   #it: AsyncIterator<Buffer>;
   #buf: Buffer = Buffer.alloc(0);
   #eof = false;
-  constructor(src: AsyncIterable<Buffer>) { this.#it = src[Symbol.asyncIterator](); }
+  constructor(src: AsyncIterable<Buffer> | Iterable<Buffer>) {
+    this.#it = Symbol.asyncIterator in src ? src[Symbol.asyncIterator]() : (async function* () { yield* src; })();
+  }
 
   async #more(): Promise<boolean> {
     if (this.#eof) return false;
@@ -122,7 +124,7 @@ export function parsePax(buf: Buffer): Map<string, Buffer> {
 const pad = (n: number) => (512 - (n % 512)) % 512;
 
 /** Reads tar entries; the caller must read each entry's body with `body()` or leave it (it is skipped). */
-export async function* readTar(src: AsyncIterable<Buffer>): AsyncGenerator<{ entry: TarEntry; body: () => AsyncGenerator<Buffer> }> {
+export async function* readTar(src: AsyncIterable<Buffer> | Iterable<Buffer>): AsyncGenerator<{ entry: TarEntry; body: () => AsyncGenerator<Buffer> }> {
   const r = new ByteReader(src);
   let pax: Map<string, Buffer> | undefined;
   const globalPax = new Map<string, Buffer>();

@@ -1,0 +1,115 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { buildTar } from "../../hack/registry/tar-writer.ts";
+import { parsePax, readTar, type TarEntry } from "./tar-reader.ts";
+
+async function readAll(buf: Buffer, chunk = 7): Promise<{ e: TarEntry; data: string }[]> {
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < buf.length; i += chunk) chunks.push(buf.subarray(i, i + chunk));
+  const out: { e: TarEntry; data: string }[] = [];
+  for await (const { entry, body } of readTar(chunks)) {
+    let data = "";
+    if (entry.type === "0") for await (const c of body()) data += c.toString();
+    out.push({ e: entry, data });
+  }
+  return out;
+}
+
+function gnuHeader(name: string, type: string, size: number): Buffer {
+  const h = Buffer.alloc(512);
+  h.write(name, 0, 100);
+  h.write("0000644\0", 100);
+  h.write("0000000\0", 108);
+  h.write("0000000\0", 116);
+  h.write(size.toString(8).padStart(11, "0") + "\0", 124);
+  h.write("00000000000\0", 136);
+  h.write("        ", 148);
+  h.write(type, 156);
+  h.write("ustar  \0", 257, "latin1");
+  let sum = 0;
+  for (const b of h) sum += b;
+  h.write(sum.toString(8).padStart(6, "0") + "\0 ", 148);
+  return h;
+}
+const padded = (b: Buffer) => Buffer.concat([b, Buffer.alloc((512 - (b.length % 512)) % 512)]);
+
+describe("readTar", () => {
+  it("reads ustar entries of every type with their metadata", async () => {
+    const tar = buildTar([
+      { name: "d/", type: "dir", mode: 0o2755, uid: 5, gid: 6, mtime: 1234 },
+      { name: "d/f", data: "x".repeat(1000), mode: 0o4755 },
+      { name: "d/h", type: "hardlink", linkname: "d/f" },
+      { name: "d/s", type: "symlink", linkname: "/abs/target" },
+      { name: "d/c", type: "char", devmajor: 1, devminor: 3 },
+      { name: "d/p", type: "fifo" },
+    ]);
+    const got = await readAll(tar);
+    assert.deepEqual(got.map((g) => [g.e.name, g.e.type]), [["d/", "5"], ["d/f", "0"], ["d/h", "1"], ["d/s", "2"], ["d/c", "3"], ["d/p", "6"]]);
+    assert.equal(got[0]!.e.mode, 0o2755);
+    assert.deepEqual([got[0]!.e.uid, got[0]!.e.gid, got[0]!.e.mtime], [5, 6, 1234]);
+    assert.equal(got[1]!.data, "x".repeat(1000));
+    assert.equal(got[1]!.e.mode, 0o4755);
+    assert.equal(got[2]!.e.linkname, "d/f");
+    assert.equal(got[3]!.e.linkname, "/abs/target");
+    assert.deepEqual([got[4]!.e.devmajor, got[4]!.e.devminor], [1, 3]);
+  });
+
+  it("applies pax path, linkpath and byte-exact xattrs", async () => {
+    const long = "a/".repeat(80) + "file";
+    const bin = Buffer.from([0, 1, 0xff, 0x3d, 0x0a]);
+    const got = await readAll(buildTar([
+      { name: long, data: "hi", xattrs: { "security.capability": bin, "user.x": "y" } },
+      { name: "l", type: "symlink", linkname: "t/".repeat(70) },
+    ]));
+    assert.equal(got[0]!.e.name, long);
+    assert.deepEqual(got[0]!.e.xattrs.get("security.capability"), bin);
+    assert.equal(got[0]!.e.xattrs.get("user.x")!.toString(), "y");
+    assert.equal(got[1]!.e.linkname, "t/".repeat(70));
+    assert.equal(got[1]!.e.xattrs.size, 0); // pax records apply to one entry only
+  });
+
+  it("reads GNU long names and long link names", async () => {
+    const name = "n".repeat(150);
+    const link = "k".repeat(130);
+    const tar = Buffer.concat([
+      gnuHeader("././@LongLink", "L", name.length + 1), padded(Buffer.from(name + "\0")),
+      gnuHeader("././@LongLink", "K", link.length + 1), padded(Buffer.from(link + "\0")),
+      gnuHeader("short", "2", 0),
+      Buffer.alloc(1024),
+    ]);
+    const got = await readAll(tar, 100);
+    assert.equal(got.length, 1);
+    assert.equal(got[0]!.e.name, name);
+    assert.equal(got[0]!.e.linkname, link);
+  });
+
+  it("reads base-256 sizes and skips unread bodies", async () => {
+    const h = gnuHeader("big", "0", 0);
+    h.fill(0, 124, 136);
+    h[124] = 0x80;
+    h[135] = 3;
+    h.write("        ", 148);
+    let sum = 0;
+    for (const b of h) sum += b;
+    h.write(sum.toString(8).padStart(6, "0") + "\0 ", 148);
+    const tar = Buffer.concat([h, padded(Buffer.from("abc")), buildTar([{ name: "next", data: "n" }])]);
+    const names: string[] = [];
+    for await (const { entry } of readTar([tar])) names.push(`${entry.name}:${entry.size}`);
+    assert.deepEqual(names, ["big:3", "next:1"]);
+  });
+
+  it("fails on a bad checksum and on truncation", async () => {
+    const tar = buildTar([{ name: "f", data: "x".repeat(600) }]);
+    const bad = Buffer.from(tar);
+    bad[0] = 0x41;
+    await assert.rejects(readAll(bad), /checksum/);
+    await assert.rejects(readAll(tar.subarray(0, 700)), /unexpected end of archive/);
+  });
+
+  it("parses pax records with multi-byte lengths", () => {
+    const m = parsePax(Buffer.from("11 path=ab\n14 uid=123456\n"));
+    assert.equal(m.get("path")!.toString(), "ab");
+    assert.equal(m.get("uid")!.toString(), "123456");
+    assert.throws(() => parsePax(Buffer.from("99 path=x\n")), /malformed pax/);
+  });
+});
