@@ -9,6 +9,7 @@ import path from "node:path";
 import { createLogger } from "../cri-server/log.ts";
 import { startRegistry, type RunningRegistry } from "../hack/registry/registry.ts";
 import { CAPABILITY, type Fixtures, pushFixtures, USER_XATTR } from "../hack/registry/build-images.ts";
+import { pushBlob, pushManifest } from "../hack/registry/push.ts";
 import { ImageService } from "./image-service.ts";
 
 const log = createLogger({}, () => {});
@@ -127,6 +128,58 @@ describe("image pull from a loopback docker-registry", () => {
     await svc.createRootfs("ctr-empty", empty.id, t2);
     assert.deepEqual(await readdir(t2), []);
     await svc.removeRootfs("ctr-empty", t2);
+  });
+
+  it("re-mounts an existing rootfs after an unmount (reboot) and keeps its writes", async () => {
+    const img = svc.get(fx.single.ref)!;
+    const target = path.join(dir, "rootfs-remount");
+    mounts.push(target);
+    await svc.createRootfs("ctr-remount", img.id, target);
+    execFileSync("sh", ["-c", `echo kept > ${target}/kept`]);
+    execFileSync("umount", [target]);
+    await assert.rejects(stat(path.join(target, "kept")), { code: "ENOENT" });
+    await svc.mountRootfs("ctr-remount", img.id, target);
+    await svc.mountRootfs("ctr-remount", img.id, target); // already mounted: no-op
+    assert.equal(await readFile(path.join(target, "kept"), "utf8"), "kept\n");
+    await svc.removeRootfs("ctr-remount", target);
+    await svc.removeRootfs("ctr-remount", target); // idempotent
+  });
+
+  it("keeps a container's layers through image removal until the rootfs goes", async () => {
+    const img = svc.get(fx.index.ref)!;
+    const target = path.join(dir, "rootfs-lease");
+    mounts.push(target);
+    await svc.createRootfs("ctr-lease", img.id, target);
+    await svc.remove(img.id);
+    assert.equal(svc.get(img.id), undefined);
+    const snap = path.join(dir, "root", "snapshots", img.chainIds.at(-1)!.slice(7)); // only this image has it
+    await stat(snap);
+    assert.ok((await stat(path.join(target, "bin/busybox"))).isFile());
+    await svc.removeRootfs("ctr-lease", target);
+    await assert.rejects(stat(snap), { code: "ENOENT" });
+  });
+
+  it("removing one tag of several untags; a tag moves to the newly pulled image; remove by id drops all", async () => {
+    await pushManifest({ address: reg.address }, fx.single.repo, "v2", fx.single.image.manifest);
+    const v2 = `${reg.address}/${fx.single.repo}:v2`;
+    await svc.pull(v2);
+    const img = svc.get(v2)!;
+    assert.deepEqual(img.repoTags.sort(), [fx.single.ref, v2].sort());
+    await svc.remove(v2);
+    assert.equal(svc.get(v2), undefined);
+    assert.deepEqual(svc.get(fx.single.ref)!.repoTags, [fx.single.ref]);
+    // Moving a tag: v3 first names the user image, then the single image.
+    for (const b of fx.user.image.blobs) await pushBlob({ address: reg.address }, fx.single.repo, b);
+    await pushManifest({ address: reg.address }, fx.single.repo, "v3", fx.user.image.manifest);
+    await svc.pull(`${reg.address}/${fx.single.repo}:v3`);
+    await pushManifest({ address: reg.address }, fx.single.repo, "v3", fx.single.image.manifest);
+    await svc.pull(`${reg.address}/${fx.single.repo}:v3`);
+    assert.equal(svc.get(`${reg.address}/${fx.single.repo}:v3`)!.id, fx.single.configDigest);
+    assert.ok(!svc.get(fx.user.configDigest)!.repoTags.includes(`${reg.address}/${fx.single.repo}:v3`));
+    await svc.remove(fx.single.configDigest);
+    assert.equal(svc.get(fx.single.ref), undefined);
+    assert.equal(svc.get(`${reg.address}/${fx.single.repo}:v3`), undefined);
+    await svc.pull(fx.single.ref);
   });
 
   it("a second service on the same root still has the images", async () => {

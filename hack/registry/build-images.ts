@@ -93,7 +93,7 @@ export async function pushFixtures(t: PushTarget, prefix = "berth"): Promise<Fix
   const multi = await push(t, `${prefix}/multi`, "latest", buildImage([base, l2, l3], { WorkingDir: "/data", Labels: { a: "b" }, StopSignal: "SIGQUIT" }));
   const user = await push(t, `${prefix}/user`, "latest", buildImage([base], { User: "1003:users" }));
   const docker = await push(t, `${prefix}/docker`, "latest", buildImage([base], { User: "www-data" }, undefined, true));
-  const zstd = await push(t, `${prefix}/zstd`, "latest", buildImage([layerBlob(buildTar(baseLayerEntries()), "zstd")]));
+  const zstd = await push(t, `${prefix}/zstd`, "latest", buildImage([layerBlob(buildTar(baseLayerEntries()), "zstd")], { Labels: { compression: "zstd" } }));
   const empty = await push(t, `${prefix}/empty`, "latest", buildImage([], { Cmd: ["/nothing"] }));
   const marker = (arch: string) => layerBlob(buildTar([{ name: "arch", data: arch }]), "gzip");
   const amd64Img = buildImage([base, marker("amd64")], {}, { os: "linux", architecture: "amd64" });
