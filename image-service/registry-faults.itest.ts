@@ -178,6 +178,18 @@ describe("registry behaviour through a proxy", () => {
       await svc.pull(`${p.address}/${fx.single.repo}:latest`, creds);
     });
 
+    it("uses an identity (refresh) token and a registry token", async () => {
+      const p = await proxy({ token: { ...creds, refreshToken: "refresh-abc" } });
+      const svc = await service();
+      await svc.pull(`${p.address}/${fx.single.repo}:latest`, { identityToken: "refresh-abc" });
+      assert.deepEqual(p.tokenRequests, [{ scope: `repository:${fx.single.repo}:pull`, authorized: true }]);
+      const res = await fetch(`http://${p.address}/token?scope=x`, { headers: { authorization: "Basic " + Buffer.from(`${creds.username}:${creds.password}`).toString("base64") } });
+      const { token } = (await res.json()) as { token: string };
+      const svc2 = await service();
+      await svc2.pull(`${p.address}/${fx.user.repo}:latest`, { registryToken: token });
+      assert.equal(p.tokenRequests.length, 2); // the registry token is used as is
+    });
+
     it("refuses wrong credentials without leaking them", async () => {
       const p = await proxy({ token: creds });
       const svc = await service();

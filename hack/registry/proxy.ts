@@ -10,7 +10,7 @@ export interface ProxyOptions {
   /** Send headers then nothing for GETs of this blob. */
   stall?: { digest: string };
   /** Require bearer tokens issued by /token for these credentials. */
-  token?: { username: string; password: string; field?: "token" | "access_token"; expiresIn?: number };
+  token?: { username: string; password: string; field?: "token" | "access_token"; expiresIn?: number; refreshToken?: string };
   /** Answer every request with this status (a broken mirror). */
   failWith?: number;
 }
@@ -34,6 +34,21 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   let address = "";
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://x");
+    if (url.pathname === "/token" && opts.token && req.method === "POST") {
+      // OAuth2 refresh-token grant (docker "identity token").
+      let body = "";
+      req.on("data", (c: Buffer) => { body += c.toString(); });
+      req.on("end", () => {
+        const form = new URLSearchParams(body);
+        const ok = form.get("grant_type") === "refresh_token" && !!opts.token!.refreshToken && form.get("refresh_token") === opts.token!.refreshToken;
+        tokenRequests.push({ scope: form.get("scope") ?? "", authorized: ok });
+        if (!ok) { res.writeHead(401).end(); return; }
+        const t = randomBytes(12).toString("hex");
+        tokens.add(t);
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ access_token: t, expires_in: 300 }));
+      });
+      return;
+    }
     if (url.pathname === "/token" && opts.token) {
       const want = "Basic " + Buffer.from(`${opts.token.username}:${opts.token.password}`).toString("base64");
       const ok = req.headers.authorization === want;
