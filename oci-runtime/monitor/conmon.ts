@@ -1,0 +1,242 @@
+// Starts a container under conmon (one monitor per container) and talks to it through its files:
+// pid files, exit files, the ctl fifo. conmon runs `<runtime> create`, holds the container's stdio,
+// writes the CRI log and the exit code, and outlives berthd (own session, stdio on /dev/null).
+import { spawn } from "node:child_process";
+import { constants as fsc } from "node:fs";
+import { mkdir, open, readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { deadlineExceeded, failedPrecondition, internal, invalidArgument } from "../../cri-server/errdefs.ts";
+import { runtimeError } from "../runtime/runtime-error.ts";
+import { readPidFile, isConmonAlive } from "./pids.ts";
+import { readExitFile, type ExitInfo } from "./exit-file.ts";
+
+/** Files conmon and the runtime keep for one container, all inside its bundle dir. */
+export interface ConmonFiles {
+  conmonPidFile: string;
+  containerPidFile: string;
+  runtimeLog: string;
+  ctlFifo: string;
+  winszFifo: string;
+}
+
+export function conmonFiles(bundle: string): ConmonFiles {
+  return {
+    conmonPidFile: join(bundle, "conmon.pid"),
+    containerPidFile: join(bundle, "container.pid"),
+    runtimeLog: join(bundle, "runtime.log"),
+    ctlFifo: join(bundle, "ctl"),
+    winszFifo: join(bundle, "winsz"),
+  };
+}
+
+/** Path of conmon's attach socket for a container (conmon links `<socketDir>/<id>` to the bundle). */
+export const attachSocketPath = (socketDir: string, id: string) => join(socketDir, id, "attach");
+
+/** The part of an OciRuntime conmon needs to run `<binary> <globalArgs> create`. */
+export interface RuntimeBinary {
+  readonly binary: string;
+  globalArgs(): string[];
+}
+
+export interface ConmonCreateOptions {
+  runtime: RuntimeBinary;
+  id: string;
+  /** Container name for conmon's logs; default the id. */
+  name?: string;
+  bundle: string;
+  /** CRI log file (k8s-file format). */
+  logPath: string;
+  /** Rotate-by-truncate limit in bytes (conmon `--log-size-max`); unset = unlimited. */
+  logSizeMax?: number;
+  exitDir: string;
+  socketDir: string;
+  /** conmon writes `exit` and `oom` files here. Default: the bundle. */
+  persistDir?: string;
+  stdin?: boolean;
+  /** Close stdin after the first attach disconnects (CRI stdin_once); otherwise conmon leaves it open. */
+  stdinOnce?: boolean;
+  terminal?: boolean;
+  conmonBinary?: string;
+  /** How long to wait for conmon to report the container pid; default 60 s. */
+  timeoutMs?: number;
+  logLevel?: "error" | "warning" | "info" | "debug";
+  noPivot?: boolean;
+}
+
+/** Builds conmon's argument list (pure; tested). */
+export function conmonArgs(o: ConmonCreateOptions): string[] {
+  const f = conmonFiles(o.bundle);
+  const args = [
+    "--api-version", "1",
+    "--cid", o.id,
+    "--cuuid", o.id,
+    "--name", o.name ?? o.id,
+    "--runtime", o.runtime.binary,
+    "--bundle", o.bundle,
+    "--container-pidfile", f.containerPidFile,
+    "--conmon-pidfile", f.conmonPidFile,
+    "--log-path", `k8s-file:${o.logPath}`,
+    "--exit-dir", o.exitDir,
+    "--socket-dir-path", o.socketDir,
+    "--persist-dir", o.persistDir ?? o.bundle,
+    "--log-level", o.logLevel ?? "error",
+  ];
+  if (o.logSizeMax !== undefined && o.logSizeMax > 0) args.push("--log-size-max", String(o.logSizeMax));
+  if (o.stdin) args.push("--stdin");
+  if (o.stdin && !o.stdinOnce) args.push("--leave-stdin-open");
+  if (o.terminal) args.push("--terminal");
+  if (o.noPivot) args.push("--no-pivot");
+  for (const a of [...o.runtime.globalArgs(), "--log-format=json", `--log=${f.runtimeLog}`]) args.push("--runtime-arg", a);
+  return args;
+}
+
+/** Parses conmon's sync-pipe message (`{"data": N, "message": "..."}`); tolerant of unescaped messages. */
+export function parseSyncMessage(line: string): { data: number; message?: string } | undefined {
+  try {
+    const m = JSON.parse(line) as { data?: number; pid?: number; message?: string };
+    const data = m.data ?? m.pid;
+    if (typeof data === "number") return { data, message: m.message };
+  } catch {
+    const d = /"(?:data|pid)"\s*:\s*(-?\d+)/.exec(line);
+    if (d) {
+      const msg = /"message"\s*:\s*"([\s\S]*)"\s*}\s*$/.exec(line);
+      return { data: Number(d[1]), message: msg?.[1] };
+    }
+  }
+  return undefined;
+}
+
+export interface ConmonStarted {
+  /** The container's init pid (created, not yet started). */
+  pid: number;
+  conmonPid: number;
+}
+
+/**
+ * Starts conmon, which runs `<runtime> create`; resolves when the container exists (state "created").
+ * The caller then calls runtime.start(id). On failure nothing is left running; the bundle is the caller's.
+ */
+export async function createContainer(o: ConmonCreateOptions): Promise<ConmonStarted> {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(o.id)) throw invalidArgument(`invalid container id "${o.id}"`);
+  await Promise.all([mkdir(o.exitDir, { recursive: true }), mkdir(o.socketDir, { recursive: true })]);
+  if (o.persistDir) await mkdir(o.persistDir, { recursive: true });
+  const f = conmonFiles(o.bundle);
+  await Promise.all([rm(f.conmonPidFile, { force: true }), rm(f.containerPidFile, { force: true }), rm(f.runtimeLog, { force: true })]);
+
+  const child = spawn(o.conmonBinary ?? "conmon", conmonArgs(o), {
+    detached: true,
+    stdio: ["ignore", "ignore", "ignore", "pipe"],
+    env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", _OCI_SYNCPIPE: "3" },
+  });
+  child.unref();
+  const sync = child.stdio[3] as NodeJS.ReadableStream & { destroy(): void; unref?: () => void };
+
+  const line = await new Promise<string>((resolve, reject) => {
+    let buf = "";
+    const timer = setTimeout(() => done(new Error("timeout")), o.timeoutMs ?? 60_000);
+    const done = (err: Error | undefined, value?: string) => {
+      clearTimeout(timer);
+      sync.removeAllListeners("data");
+      sync.destroy();
+      if (err) reject(err); else resolve(value!);
+    };
+    sync.on("data", (d: Buffer) => {
+      buf += d.toString();
+      const nl = buf.indexOf("\n");
+      if (nl >= 0) done(undefined, buf.slice(0, nl));
+    });
+    sync.on("end", () => done(undefined, buf));
+    sync.on("error", (e: Error) => done(e));
+    child.once("error", (e) => done(e));
+  }).catch(async (err: Error) => {
+    await killConmon(o.bundle);
+    if (err.message === "timeout") throw deadlineExceeded(`conmon did not report container ${o.id} within ${o.timeoutMs ?? 60_000} ms`);
+    throw internal(`cannot start conmon for container ${o.id}: ${err.message}`, err);
+  });
+
+  const msg = parseSyncMessage(line);
+  if (!msg || msg.data <= 0) {
+    const detail = msg?.message?.trim() || (await readFile(f.runtimeLog, "utf8").catch(() => "")).trim() || `conmon reported ${line.trim() || "nothing"}`;
+    await killConmon(o.bundle);
+    throw runtimeError(`create container ${o.id}`, detail);
+  }
+  const conmonPid = await readPidFile(f.conmonPidFile);
+  if (!conmonPid) throw internal(`conmon for container ${o.id} wrote no pid file ${f.conmonPidFile}`);
+  return { pid: msg.data, conmonPid };
+}
+
+async function killConmon(bundle: string): Promise<void> {
+  const pid = await readPidFile(conmonFiles(bundle).conmonPidFile);
+  if (pid && (await isConmonAlive(pid))) {
+    try { process.kill(pid, "SIGKILL"); } catch { /* already gone */ }
+  }
+}
+
+/** Sends one control message ("<type> <height> <width>\n") to conmon's ctl fifo. */
+async function writeCtl(bundle: string, id: string, type: 1 | 2, height = 0, width = 0): Promise<void> {
+  const fifo = conmonFiles(bundle).ctlFifo;
+  let fh;
+  try {
+    fh = await open(fifo, fsc.O_WRONLY | fsc.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENXIO" || code === "ENOENT") throw failedPrecondition(`container ${id} has no running monitor (${fifo})`, err);
+    throw internal(`cannot open control fifo ${fifo} of container ${id}: ${(err as Error).message}`, err);
+  }
+  try {
+    await fh.write(`${type} ${height} ${width}\n`);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Asks conmon to reopen the container's log file (after kubelet rotated it). */
+export async function reopenLog(bundle: string, id: string): Promise<void> {
+  await writeCtl(bundle, id, 2);
+}
+
+/** Resizes the container's terminal (only meaningful with `terminal: true`). */
+export async function resize(bundle: string, id: string, size: { height: number; width: number }): Promise<void> {
+  const clamp = (n: number) => Math.max(0, Math.min(1000, Math.floor(n)));
+  await writeCtl(bundle, id, 1, clamp(size.height), clamp(size.width));
+}
+
+export type Recovered =
+  | { status: "exited"; exitCode: number; finishedAt: Date; finishedAtNs: bigint; oomKilled: boolean }
+  | { status: "running"; pid: number; conmonPid: number }
+  /** conmon is gone without an exit file: the container may run unmonitored; kill and delete it. */
+  | { status: "lost"; pid?: number }
+  /** conmon never reported a pid: a create that did not finish; clean it up. */
+  | { status: "incomplete" };
+
+/** Rebuilds a container's monitor state from disk after a berthd restart. */
+export async function recover(o: { id: string; bundle: string; exitDir: string; persistDir?: string }): Promise<Recovered> {
+  const exit = await readExitFile(o.exitDir, o.id);
+  if (exit) return { status: "exited", ...exit, oomKilled: await wasOomKilled(o.persistDir ?? o.bundle) };
+  const f = conmonFiles(o.bundle);
+  const pid = await readPidFile(f.containerPidFile);
+  const conmonPid = await readPidFile(f.conmonPidFile);
+  if (!pid) {
+    if (conmonPid && (await isConmonAlive(conmonPid))) return { status: "incomplete" };
+    return { status: "incomplete" };
+  }
+  if (conmonPid && (await isConmonAlive(conmonPid))) {
+    // conmon may have written the exit file between our two reads
+    const late = await readExitFile(o.exitDir, o.id);
+    if (late) return { status: "exited", ...late, oomKilled: await wasOomKilled(o.persistDir ?? o.bundle) };
+    return { status: "running", pid, conmonPid };
+  }
+  return { status: "lost", pid };
+}
+
+/** conmon writes an `oom` file into the persist dir when the container was OOM-killed. */
+export async function wasOomKilled(persistDir: string): Promise<boolean> {
+  try {
+    await readFile(join(persistDir, "oom"));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export type { ExitInfo };

@@ -1,0 +1,38 @@
+// Pid files and liveness checks that are safe against pid reuse.
+import { readFile } from "node:fs/promises";
+
+/** Reads a pid file; undefined when it is missing or does not hold a positive integer. */
+export async function readPidFile(path: string): Promise<number | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch {
+    return undefined;
+  }
+  const pid = Number.parseInt(text.trim(), 10);
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** True when `pid` is alive and is a conmon process (guards against pid reuse after a reboot-free restart). */
+export async function isConmonAlive(pid: number): Promise<boolean> {
+  if (!isAlive(pid)) return false;
+  try {
+    const comm = (await readFile(`/proc/${pid}/comm`, "utf8")).trim();
+    if (comm !== "conmon") return false;
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+    // state field after "(comm) ": Z = zombie, which is not a live monitor
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return state !== "Z";
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,177 @@
+// ExecSync: run a command in a running container, collect its output, enforce a deadline.
+import { mkdir, readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { constants as osConstants } from "node:os";
+import { randomBytes } from "node:crypto";
+import { deadlineExceeded, internal } from "../../cri-server/errdefs.ts";
+import type { Process } from "../spec/types.ts";
+import { isAlive, readPidFile } from "../monitor/pids.ts";
+import type { OciRuntime } from "./oci-runtime.ts";
+import { runtimeError, runtimeMessage } from "./runtime-error.ts";
+
+export interface ExecSyncOptions {
+  /** Kill the exec'd process and throw DEADLINE_EXCEEDED after this long; 0 or unset = no limit. */
+  timeoutMs?: number;
+  /** Extra "KEY=value" entries; they replace the base process's entries with the same key. */
+  env?: string[];
+  user?: { uid: number; gid: number; additionalGids?: number[] };
+  cwd?: string;
+  /** Base process (usually the container spec's); default: read from the bundle's config.json. */
+  process?: Process;
+  /** Bundle dir; default: asked from the runtime's state. */
+  bundle?: string;
+  /** Dir for the pid and process files; default `<bundle>/exec`. */
+  workDir?: string;
+  /** Output beyond this many bytes per stream is dropped; default 16 MiB. */
+  maxOutputBytes?: number;
+}
+
+export interface ExecSyncResult {
+  stdout: Buffer;
+  stderr: Buffer;
+  exitCode: number;
+}
+
+/** Merges env lists by key, later entries winning (pure). */
+export function mergeEnv(base: string[], extra: string[]): string[] {
+  const out = new Map<string, string>();
+  for (const e of [...base, ...extra]) {
+    const eq = e.indexOf("=");
+    out.set(eq < 0 ? e : e.slice(0, eq), e);
+  }
+  return [...out.values()];
+}
+
+/** The exec'd process spec: the base with args, env, cwd and user overridden (pure). */
+export function execProcess(base: Process, args: string[], o: Pick<ExecSyncOptions, "env" | "user" | "cwd">): Process {
+  const p: Process = structuredClone(base);
+  p.args = args;
+  p.terminal = false;
+  delete p.consoleSize;
+  p.env = mergeEnv(base.env ?? [], o.env ?? []);
+  if (o.cwd) p.cwd = o.cwd;
+  if (o.user) p.user = { ...p.user, ...o.user };
+  return p;
+}
+
+class Collector {
+  readonly chunks: Buffer[] = [];
+  size = 0;
+  readonly max: number;
+  constructor(max: number) { this.max = max; }
+  push(d: Buffer) {
+    if (this.size >= this.max) return;
+    const take = d.subarray(0, this.max - this.size);
+    this.chunks.push(take);
+    this.size += take.length;
+  }
+  get buf() { return Buffer.concat(this.chunks); }
+}
+
+export async function execSync(rt: OciRuntime, id: string, args: string[], o: ExecSyncOptions = {}): Promise<ExecSyncResult> {
+  const bundle = o.bundle ?? (o.process ? undefined : (await rt.state(id)).bundle);
+  const base = o.process ?? await readBundleProcess(bundle!, id);
+  const workDir = o.workDir ?? join(bundle ?? "/tmp", "exec");
+  await mkdir(workDir, { recursive: true });
+  const pidFile = join(workDir, `exec-${randomBytes(6).toString("hex")}.pid`);
+  try {
+    const child = await rt.exec(id, { process: execProcess(base, args, o), pidFile, workDir });
+    child.stdin?.end();
+    const max = o.maxOutputBytes ?? 16 << 20;
+    const out = new Collector(max);
+    const err = new Collector(max);
+    child.stdout?.on("data", (d: Buffer) => out.push(d));
+    child.stderr?.on("data", (d: Buffer) => err.push(d));
+    let timedOut = false;
+    let timer: NodeJS.Timeout | undefined;
+    const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+      child.once("error", reject);
+      child.once("close", (code, signal) => resolve({ code, signal }));
+    });
+    if (o.timeoutMs && o.timeoutMs > 0) {
+      timer = setTimeout(() => {
+        timedOut = true;
+        void killExec(pidFile, child, closed);
+      }, o.timeoutMs);
+    }
+    let res;
+    try {
+      res = await closed;
+    } catch (e) {
+      throw internal(`exec in container ${id}: cannot run ${rt.binary}: ${(e as Error).message}`, e);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (timedOut) {
+      await ensureGone(pidFile);
+      throw deadlineExceeded(`exec in container ${id} timed out after ${o.timeoutMs} ms: command ${JSON.stringify(args)}`);
+    }
+    const started = (await readPidFile(pidFile)) !== undefined;
+    if (!started) {
+      // the runtime failed before the process ran: its stderr is the runtime's own message
+      const status = res.signal ? `killed by ${res.signal}` : `exit status ${res.code}`;
+      throw runtimeError(`${rt.name} exec in container ${id}`, runtimeMessage("", stripLogrus(err.buf.toString()), status));
+    }
+    return { stdout: out.buf, stderr: err.buf, exitCode: res.code ?? 128 + signalNumber(res.signal) };
+  } finally {
+    await rm(pidFile, { force: true });
+  }
+}
+
+async function readBundleProcess(bundle: string, id: string): Promise<Process> {
+  try {
+    const spec = JSON.parse(await readFile(join(bundle, "config.json"), "utf8")) as { process?: Process };
+    if (!spec.process) throw new Error("no process in config.json");
+    return spec.process;
+  } catch (err) {
+    throw internal(`exec in container ${id}: cannot read process spec from bundle ${bundle}: ${(err as Error).message}`, err);
+  }
+}
+
+/** Kills the exec'd process itself (the runtime alone would leave it running), then the runtime if it lingers. */
+async function killExec(pidFile: string, child: { kill(s: NodeJS.Signals): boolean }, closed: Promise<unknown>): Promise<void> {
+  let isClosed = false;
+  void closed.finally(() => { isClosed = true; });
+  for (let i = 0; i < 50 && !isClosed; i++) {
+    const pid = await readPidFile(pidFile);
+    if (pid) {
+      try { process.kill(pid, "SIGKILL"); } catch { /* already gone */ }
+      break;
+    }
+    await sleep(20);
+  }
+  await Promise.race([closed, sleep(5000)]);
+  if (!isClosed) child.kill("SIGKILL");
+}
+
+async function ensureGone(pidFile: string): Promise<void> {
+  const pid = await readPidFile(pidFile);
+  if (!pid) return;
+  for (let i = 0; i < 100 && isAlive(pid) && !(await isZombie(pid)); i++) {
+    try { process.kill(pid, "SIGKILL"); } catch { /* gone */ }
+    await sleep(20);
+  }
+}
+
+async function isZombie(pid: number): Promise<boolean> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "Z";
+  } catch {
+    return true;
+  }
+}
+
+/** runc without a json log writes `time=... level=error msg="..."`; keep only the message. */
+export function stripLogrus(text: string): string {
+  return text.split("\n").map((l) => {
+    const m = /level=(?:error|fatal) msg="((?:[^"\\]|\\.)*)"/.exec(l);
+    return m ? m[1]!.replace(/\\"/g, "\"").replace(/\\\\/g, "\\") : l;
+  }).join("\n");
+}
+
+function signalNumber(sig: NodeJS.Signals | null): number {
+  return sig ? (osConstants.signals as Record<string, number>)[sig] ?? 0 : 0;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,64 @@
+// The OCI runtime driver interface: one implementation per runtime handler (runc, crun, ...).
+import type { ChildProcess } from "node:child_process";
+import type { LinuxResources, Process } from "../spec/types.ts";
+
+/** Status as reported by `<runtime> state`. */
+export type OciStatus = "creating" | "created" | "running" | "stopped" | "paused";
+
+export interface OciState {
+  id: string;
+  status: OciStatus;
+  /** 0 when the container is stopped. */
+  pid: number;
+  bundle: string;
+  /** RFC 3339 creation time as written by the runtime. */
+  created?: string;
+  annotations?: Record<string, string>;
+}
+
+export interface CreateOptions {
+  bundle: string;
+  pidFile: string;
+  consoleSocket?: string;
+  noPivot?: boolean;
+}
+
+export interface ExecOptions {
+  /** Full process spec written to a file and passed with `--process`. */
+  process: Process;
+  /** Where the runtime writes the exec'd process's pid. */
+  pidFile: string;
+  /** Temp dir for the process spec file; default: dirname(pidFile). */
+  workDir?: string;
+  consoleSocket?: string;
+  detach?: boolean;
+}
+
+export interface RuntimeFeatures {
+  mountOptions: string[];
+}
+
+export interface OciRuntime {
+  /** The handler name this runtime serves (e.g. "runc"). */
+  readonly name: string;
+  readonly binary: string;
+  readonly root: string;
+  create(id: string, opts: CreateOptions): Promise<void>;
+  start(id: string): Promise<void>;
+  /** Throws notFound when the runtime has no such container. */
+  state(id: string): Promise<OciState>;
+  /** Signal by name ("SIGTERM", "KILL") or number. A stopped or missing container throws notFound/failedPrecondition. */
+  kill(id: string, signal: string | number, all?: boolean): Promise<void>;
+  /** Idempotent: a container the runtime does not know is not an error. */
+  delete(id: string, opts?: { force?: boolean }): Promise<void>;
+  /** Starts `<runtime> exec --process ...` with piped stdio (or detached); the caller owns the child. */
+  exec(id: string, opts: ExecOptions): Promise<ChildProcess>;
+  update(id: string, resources: LinuxResources): Promise<void>;
+  pause(id: string): Promise<void>;
+  resume(id: string): Promise<void>;
+  list(): Promise<OciState[]>;
+  /** `<runtime> features` (empty lists when the runtime has no such command). */
+  features(): Promise<RuntimeFeatures>;
+  /** Global arguments (`--root` and friends) for callers that start the runtime themselves (conmon). */
+  globalArgs(): string[];
+}

@@ -1,0 +1,170 @@
+// OciRuntime for runc-compatible CLIs (runc, crun): every call is `<binary> --root <root> --log <file> --log-format json <cmd>`.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { internal, isNotFound } from "../../cri-server/errdefs.ts";
+import type { LinuxResources } from "../spec/types.ts";
+import { runCommand } from "../internal/run-command.ts";
+import type { CreateOptions, ExecOptions, OciRuntime, OciState, RuntimeFeatures } from "./oci-runtime.ts";
+import { runtimeError, runtimeMessage } from "./runtime-error.ts";
+
+export interface RuncCliOptions {
+  /** Handler name, e.g. "runc". */
+  name: string;
+  /** Path or name of the binary, e.g. "/usr/bin/runc". */
+  binary: string;
+  /** The runtime's state root (`--root`), one per handler. */
+  root: string;
+  /** Directory for per-call runtime logs (deleted after each call); default `<root>/../<basename>-logs`. */
+  logDir?: string;
+  /** Extra global args placed before the command (e.g. ["--systemd-cgroup"]). */
+  extraGlobalArgs?: string[];
+}
+
+export class RuncCli implements OciRuntime {
+  readonly name: string;
+  readonly binary: string;
+  readonly root: string;
+  readonly #logDir: string;
+  readonly #extra: string[];
+  #features: RuntimeFeatures | undefined;
+
+  constructor(opts: RuncCliOptions) {
+    this.name = opts.name;
+    this.binary = opts.binary;
+    this.root = opts.root;
+    this.#logDir = opts.logDir ?? `${opts.root.replace(/\/+$/, "")}-logs`;
+    this.#extra = opts.extraGlobalArgs ?? [];
+  }
+
+  globalArgs(): string[] {
+    return ["--root", this.root, ...this.#extra];
+  }
+
+  /** Runs one runtime command; failures become BerthErrors carrying the runtime's message. */
+  async #run(what: string, args: string[]): Promise<string> {
+    await mkdir(this.#logDir, { recursive: true });
+    const logFile = join(this.#logDir, `${randomBytes(6).toString("hex")}.json`);
+    try {
+      let res;
+      try {
+        res = await runCommand(this.binary, [...this.globalArgs(), "--log", logFile, "--log-format", "json", ...args]);
+      } catch (err) {
+        throw internal(`${this.name} ${what}: cannot run ${this.binary}: ${(err as Error).message}`, err);
+      }
+      if (res.code === 0) return res.stdout.toString();
+      const log = await readFile(logFile, "utf8").catch(() => "");
+      const status = res.signal ? `killed by ${res.signal}` : `exit status ${res.code}`;
+      throw runtimeError(`${this.name} ${what}`, runtimeMessage(log, res.stderr.toString(), status));
+    } finally {
+      await rm(logFile, { force: true });
+    }
+  }
+
+  async create(id: string, opts: CreateOptions): Promise<void> {
+    const args = ["create", "--bundle", opts.bundle, "--pid-file", opts.pidFile];
+    if (opts.consoleSocket) args.push("--console-socket", opts.consoleSocket);
+    if (opts.noPivot) args.push("--no-pivot");
+    await this.#run(`create container ${id}`, [...args, id]);
+  }
+
+  async start(id: string): Promise<void> {
+    await this.#run(`start container ${id}`, ["start", id]);
+  }
+
+  async state(id: string): Promise<OciState> {
+    const out = await this.#run(`state of container ${id}`, ["state", id]);
+    return parseState(out, `${this.name} state of container ${id}`);
+  }
+
+  async kill(id: string, signal: string | number, all = false): Promise<void> {
+    const args = ["kill"];
+    if (all) args.push("--all");
+    await this.#run(`kill container ${id}`, [...args, id, String(signal)]);
+  }
+
+  async delete(id: string, opts: { force?: boolean } = {}): Promise<void> {
+    const args = ["delete"];
+    if (opts.force) args.push("--force");
+    try {
+      await this.#run(`delete container ${id}`, [...args, id]);
+    } catch (err) {
+      if (isNotFound(err)) return;
+      throw err;
+    }
+  }
+
+  async exec(id: string, opts: ExecOptions): Promise<ChildProcess> {
+    const workDir = opts.workDir ?? dirname(opts.pidFile);
+    await mkdir(workDir, { recursive: true });
+    const processFile = join(workDir, `process-${randomBytes(6).toString("hex")}.json`);
+    await writeFile(processFile, JSON.stringify(opts.process));
+    const args = [...this.globalArgs(), "exec", "--process", processFile, "--pid-file", opts.pidFile];
+    if (opts.consoleSocket) args.push("--tty", "--console-socket", opts.consoleSocket);
+    if (opts.detach) args.push("--detach");
+    args.push(id);
+    const child = spawn(this.binary, args, { stdio: ["pipe", "pipe", "pipe"] });
+    child.once("close", () => void rm(processFile, { force: true }));
+    child.once("error", () => void rm(processFile, { force: true }));
+    return child;
+  }
+
+  async update(id: string, resources: LinuxResources): Promise<void> {
+    await mkdir(this.#logDir, { recursive: true });
+    const file = join(this.#logDir, `resources-${randomBytes(6).toString("hex")}.json`);
+    await writeFile(file, JSON.stringify(resources));
+    try {
+      await this.#run(`update container ${id}`, ["update", "--resources", file, id]);
+    } finally {
+      await rm(file, { force: true });
+    }
+  }
+
+  async pause(id: string): Promise<void> {
+    await this.#run(`pause container ${id}`, ["pause", id]);
+  }
+
+  async resume(id: string): Promise<void> {
+    await this.#run(`resume container ${id}`, ["resume", id]);
+  }
+
+  async list(): Promise<OciState[]> {
+    const out = await this.#run("list containers", ["list", "--format", "json"]);
+    const parsed = JSON.parse(out.trim() || "null") as unknown;
+    if (parsed === null) return [];
+    if (!Array.isArray(parsed)) throw internal(`${this.name} list containers: unexpected output`);
+    return parsed.map((s) => toState(s as Record<string, unknown>));
+  }
+
+  async features(): Promise<RuntimeFeatures> {
+    if (this.#features) return this.#features;
+    try {
+      const out = await this.#run("features", ["features"]);
+      const f = JSON.parse(out) as { mountOptions?: string[] };
+      this.#features = { mountOptions: f.mountOptions ?? [] };
+    } catch {
+      this.#features = { mountOptions: [] };
+    }
+    return this.#features;
+  }
+}
+
+function toState(s: Record<string, unknown>): OciState {
+  return {
+    id: String(s.id),
+    status: String(s.status) as OciState["status"],
+    pid: typeof s.pid === "number" ? s.pid : 0,
+    bundle: String(s.bundle ?? ""),
+    created: typeof s.created === "string" ? s.created : undefined,
+    annotations: (s.annotations as Record<string, string> | undefined) ?? undefined,
+  };
+}
+
+export function parseState(out: string, what: string): OciState {
+  try {
+    return toState(JSON.parse(out) as Record<string, unknown>);
+  } catch (err) {
+    throw internal(`${what}: cannot parse runtime output`, err);
+  }
+}
