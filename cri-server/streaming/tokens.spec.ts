@@ -1,0 +1,41 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { TokenStore } from "./tokens.ts";
+
+const exec = { kind: "exec" as const, request: { containerId: "c1", cmd: ["ls"], tty: false, stdin: false, stdout: true, stderr: true } };
+
+test("a token is consumed once", () => {
+  const s = new TokenStore();
+  const t = s.issue(exec);
+  assert.match(t, /^[A-Za-z0-9_-]{32}$/);
+  assert.deepEqual(s.consume(t, "exec"), exec);
+  assert.equal(s.consume(t, "exec"), undefined);
+});
+
+test("a token expires after its ttl", () => {
+  let now = 1000;
+  const s = new TokenStore({ ttlMs: 60_000, now: () => now });
+  const t1 = s.issue(exec);
+  const t2 = s.issue(exec);
+  now += 59_999;
+  assert.ok(s.consume(t1, "exec"));
+  now += 1;
+  assert.equal(s.consume(t2, "exec"), undefined);
+  assert.equal(s.size, 0);
+});
+
+test("a token only works for the kind it was issued for", () => {
+  const s = new TokenStore();
+  const t = s.issue(exec);
+  assert.equal(s.consume(t, "attach"), undefined);
+  assert.equal(s.consume(t, "exec"), undefined);
+});
+
+test("the store is bounded", () => {
+  const s = new TokenStore({ maxTokens: 2 });
+  const t1 = s.issue(exec);
+  s.issue(exec);
+  s.issue(exec);
+  assert.equal(s.size, 2);
+  assert.equal(s.consume(t1, "exec"), undefined);
+});
