@@ -29,9 +29,12 @@ function attrs(tag: string): Record<string, string> {
   return out;
 }
 
-function firstLine(s: string | undefined): string | undefined {
-  const line = s?.split("\n").map((l) => l.trim()).find((l) => l !== "");
-  return line === undefined ? undefined : line.length > 300 ? `${line.slice(0, 297)}...` : line;
+/** The most telling part of a failure message: an rpc error line if there is one, else its first lines joined. */
+export function messageLine(s: string | undefined): string | undefined {
+  const lines = (s ?? "").split("\n").map((l) => l.trim()).filter((l) => l !== "");
+  if (lines.length === 0) return undefined;
+  const line = lines.find((l) => l.includes("rpc error:")) ?? lines.slice(0, 5).join(" ");
+  return line.length > 300 ? `${line.slice(0, 297)}...` : line;
 }
 
 const STATUSES = new Set<string>(Object.values(SpecStatus));
@@ -50,8 +53,8 @@ export function parseJunit(xml: string): SpecResult[] {
     else if (skipped) status = SpecStatus.skipped;
     else status = SpecStatus.passed;
     const message = failure
-      ? firstLine(attrs(failure[2]!)["message"] || decodeXml(failure[3] ?? ""))
-      : skipped ? firstLine(attrs(skipped[1]!)["message"]) : undefined;
+      ? messageLine(`${attrs(failure[2]!)["message"] ?? ""}\n${decodeXml(failure[3] ?? "")}`)
+      : skipped ? messageLine(attrs(skipped[1]!)["message"]) : undefined;
     results.push({ name: a["name"] ?? "(unnamed)", status, time: Number(a["time"] ?? 0) || 0, ...(message ? { message } : {}) });
   }
   return results;

@@ -199,6 +199,11 @@ function predefinedGroupLayer(): LayerBuilder {
     .dir("home/default-user", 0o755, 1000, 1000);
 }
 
+/** The pod infra image containerd (and berth, when configured) pulls: Debian's static catatonit in pause mode. */
+function pauseLayer(): LayerBuilder {
+  return new LayerBuilder().copyFrom("/usr/bin/catatonit", "pause", 0o755);
+}
+
 /** critest's images/image-test: an empty file named after the image at the root. */
 const markerLayer = (name: string) => new LayerBuilder().file(name, "", 0o644);
 
@@ -213,6 +218,7 @@ export function buildLayers(inputs: LayerInputs): Map<string, LayerBuilder> {
   layers.set("httpd", httpdLayer());
   layers.set("nonewprivs", nonewprivsLayer(base));
   layers.set("predefined-group", predefinedGroupLayer());
+  layers.set("pause", pauseLayer());
   for (const m of ["test-image-1", "test-image-2", "test-image-3", "test-image-latest", "test", "all", "same-image"]) {
     layers.set(`marker:${m}`, markerLayer(m));
   }
@@ -250,4 +256,6 @@ export const IMAGES: readonly StandInImage[] = [
   markerImage(["test-image-2:latest"], "test-image-2"),
   markerImage(["test-image-3:latest"], "test-image-3"),
   markerImage(["test-image-tags:1", "test-image-tags:2", "test-image-tags:3"], "same-image"),
+  // Not pulled by critest itself: the sandbox image of containerd 1.6 (default pause:3.6) and of kubelet-era configs, for side-by-side runs.
+  { refs: ["pause:3.6", "pause:3.9", "pause:3.10"], layers: ["pause"], config: { Entrypoint: ["/pause", "-P"], User: "65535:65535" }, about: "pod infra image: Debian's static catatonit in pause mode (-P) as /pause (upstream: the Kubernetes pause binary); for containerd side-by-side runs, critest does not pull it" },
 ];
