@@ -1,0 +1,68 @@
+// Command line of `npm run bench`.
+import { parseArgs } from "node:util";
+
+export const BENCHMARKS = ["pod-start", "exec", "memory", "concurrent", "list", "pull"] as const;
+export type BenchmarkId = (typeof BENCHMARKS)[number];
+export const RUNTIMES = ["berth", "containerd"] as const;
+export type RuntimeName = (typeof RUNTIMES)[number];
+
+export interface BenchOptions {
+  only: BenchmarkId[];
+  pods: number;
+  runtimes: RuntimeName[];
+  out: string;
+  pullReps: number;
+  listContainers: number;
+  help: boolean;
+}
+
+export const usage = `usage: npm run bench -- [options]
+  --only LIST        comma-separated benchmarks (default all): ${BENCHMARKS.join(",")}
+  --pods N           pods for pod-start, concurrent and memory (default 20, max 200)
+  --runtime R        berth | containerd | both (default both)
+  --out DIR          directory for the JSON results (default .bench)
+  --pull-reps N      cold pulls per runtime (default 3, max 10)
+  --containers N     containers for the list benchmark (default 100, max 500)
+`;
+
+export class UsageError extends Error {
+  constructor(message: string) { super(message); this.name = "UsageError"; }
+}
+
+function intIn(name: string, raw: string | undefined, def: number, min: number, max: number): number {
+  if (raw === undefined) return def;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+  return n;
+}
+
+export function parseBenchArgs(argv: string[]): BenchOptions {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        only: { type: "string" }, pods: { type: "string" }, runtime: { type: "string" }, out: { type: "string" },
+        "pull-reps": { type: "string" }, containers: { type: "string" }, help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const only = values.only === undefined ? [...BENCHMARKS] : values.only.split(",").map((s) => s.trim()).filter(Boolean);
+  for (const b of only) if (!(BENCHMARKS as readonly string[]).includes(b)) throw new UsageError(`--only: unknown benchmark "${b}" (known: ${BENCHMARKS.join(", ")})`);
+  if (only.length === 0) throw new UsageError("--only names no benchmark");
+  const rt = values.runtime ?? "both";
+  if (rt !== "both" && !(RUNTIMES as readonly string[]).includes(rt)) throw new UsageError(`--runtime must be berth, containerd or both, got "${rt}"`);
+  return {
+    only: BENCHMARKS.filter((b) => only.includes(b)),
+    pods: intIn("pods", values.pods, 20, 1, 200),
+    runtimes: rt === "both" ? [...RUNTIMES] : [rt as RuntimeName],
+    out: values.out ?? ".bench",
+    pullReps: intIn("pull-reps", values["pull-reps"], 3, 1, 10),
+    listContainers: intIn("containers", values.containers, 100, 1, 500),
+    help: values.help ?? false,
+  };
+}

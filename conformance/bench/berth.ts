@@ -1,0 +1,66 @@
+// berth as a benchmark target: bin/berthd with a fresh root and state per instance, the
+// benchmark's CNI network and hosts.toml mirrors; its helpers are the conmon processes
+// whose command line names the instance's directory.
+import { mkdtemp } from "node:fs/promises";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { startBerthd } from "../lib/berthd.ts";
+import { createTestNetwork } from "../../hack/cni/test-network.ts";
+import { deleteRuncContainers } from "./containerd.ts";
+import { findProcesses, killAll, removeCgroupTree, unmountUnder } from "./host.ts";
+import { removeAllPods } from "./pods.ts";
+import type { BenchEnv, Instance, Target } from "./target.ts";
+
+const q = (s: string) => JSON.stringify(s);
+
+export function berthToml(o: { hostsDir: string; cniConfDir: string }): string {
+  return `
+[registry]
+config_path = ${q(o.hostsDir)}
+
+[cni]
+conf_dir = ${q(o.cniConfDir)}
+bin_dirs = ["/usr/lib/cni"]
+
+[log]
+level = "warn"
+`;
+}
+
+export async function startBerth(env: BenchEnv, cniConfDir: string): Promise<Instance> {
+  const dir = await mkdtemp(join(env.workDir, "berth-"));
+  const b = await startBerthd({ dir, toml: berthToml({ hostsDir: env.hostsDir, cniConfDir }) });
+  const helperPids = () => findProcesses("conmon", dir);
+  return {
+    client: b.client,
+    daemonPid: () => b.proc.pid!,
+    helperPids,
+    async stop() {
+      await removeAllPods(b.client).catch(() => []);
+      const stopped = b.stop();
+      if (await Promise.race([stopped.then(() => true), sleep(15_000).then(() => false)]) === false) await b.kill9();
+      await deleteRuncContainers(join(b.state, "runc"));
+      killAll(helperPids());
+      await sleep(100);
+      await unmountUnder(dir);
+      await b.cleanup();
+    },
+  };
+}
+
+export async function berthTarget(env: BenchEnv): Promise<Target> {
+  const net = await createTestNetwork("berth-npmbench-cni-");
+  const cgroupParent = `berth-npmbench-berth-${process.pid}`;
+  return {
+    name: "berth",
+    helperName: "conmon",
+    cgroupParent: `/${cgroupParent}`,
+    logDir: join(net.dir, "logs"),
+    prepull: [env.images.busybox],
+    start: () => startBerth(env, net.confDir),
+    async close() {
+      removeCgroupTree(cgroupParent);
+      await net.cleanup();
+    },
+  };
+}

@@ -1,0 +1,85 @@
+// Host probes and cleanup for the benchmark: process RSS, finding helper processes by
+// command line, unmounting what a daemon left under its directories, removing cgroups.
+import { execFile } from "node:child_process";
+import { readdirSync, readFileSync, rmdirSync, existsSync } from "node:fs";
+import { basename, join } from "node:path";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+
+/** Resident set size of a process in bytes (0 when it is gone). */
+export function rssBytes(pid: number): number {
+  try {
+    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+export function cmdline(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+/** Pids whose argv[0] has basename `exe` and whose command line contains `needle`. */
+export function findProcesses(exe: string, needle: string): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const pid = Number(name);
+    if (pid === process.pid) continue;
+    const argv = cmdline(pid);
+    if (argv.length && basename(argv[0]!) === exe && argv.some((a) => a.includes(needle))) out.push(pid);
+  }
+  return out;
+}
+
+export function killAll(pids: number[], signal: NodeJS.Signals = "SIGKILL"): void {
+  for (const pid of pids) {
+    try { process.kill(pid, signal); } catch { /* already gone */ }
+  }
+}
+
+/** Mount points at or under `dir`, deepest first. */
+export function mountsUnder(dir: string): string[] {
+  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  const points = readFileSync("/proc/self/mountinfo", "utf8").split("\n").filter(Boolean).map((l) => unescape(l.split(" ")[4]!));
+  return points.filter((p) => p === dir || p.startsWith(dir + "/")).sort((a, b) => b.length - a.length);
+}
+
+/** Lazily unmounts everything under `dir` (best effort); returns what was unmounted. */
+export async function unmountUnder(dir: string): Promise<string[]> {
+  const done: string[] = [];
+  for (let round = 0; round < 5; round++) {
+    const points = mountsUnder(dir);
+    if (!points.length) break;
+    for (const p of points) {
+      await run("umount", ["-l", p]).then(() => done.push(p), () => {});
+    }
+  }
+  return done;
+}
+
+/** Removes `/<name>` and its children in every cgroup hierarchy (v1 controllers and v2). */
+export function removeCgroupTree(name: string): void {
+  const rmTree = (dir: string) => {
+    if (!existsSync(dir)) return;
+    for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) rmTree(join(dir, e.name));
+    try { rmdirSync(dir); } catch { /* busy or gone */ }
+  };
+  for (const h of readdirSync("/sys/fs/cgroup")) {
+    const base = join("/sys/fs/cgroup", h);
+    rmTree(join(base, name));
+  }
+  if (existsSync(join("/sys/fs/cgroup", "cgroup.controllers"))) rmTree(join("/sys/fs/cgroup", name));
+}
+
+export async function commandExists(cmd: string): Promise<boolean> {
+  return run("sh", ["-c", `command -v ${cmd}`]).then(() => true, () => false);
+}
+
+export const MB = 1024 * 1024;

@@ -1,0 +1,86 @@
+// Pod and container configs for the benchmarks, one-call pod start, and teardown.
+import { randomUUID } from "node:crypto";
+import type { CriClient } from "../lib/cri-client.ts";
+
+/** Deadline of every CRI call the benchmark makes. */
+export const CALL_TIMEOUT_MS = 60_000;
+const opts = { timeoutMs: CALL_TIMEOUT_MS };
+
+export interface PodSpec { name: string; cgroupParent: string; logDir: string }
+
+export function podConfig(p: PodSpec) {
+  return {
+    metadata: { name: p.name, uid: randomUUID(), namespace: "bench", attempt: 0 },
+    hostname: p.name.slice(0, 63),
+    logDirectory: `${p.logDir}/${p.name}`,
+    labels: { "berth-bench": "1" },
+    linux: { cgroupParent: p.cgroupParent },
+  };
+}
+
+export function sleepContainerConfig(image: string, name = "sleep") {
+  return {
+    metadata: { name, attempt: 0 },
+    image: { image },
+    command: ["sleep", "3600"],
+    logPath: `${name}.log`,
+    labels: { "berth-bench": "1" },
+  };
+}
+
+export interface StartedPod { podId: string; containerIds: string[] }
+
+export type Step = "RunPodSandbox" | "CreateContainer" | "StartContainer";
+
+/** Runs a pod with one sleep container; `onStep` gets each call's latency in ms. */
+export async function startPod(client: CriClient, spec: PodSpec, image: string, onStep?: (step: Step, ms: number) => void): Promise<StartedPod> {
+  const config = podConfig(spec);
+  let t = performance.now();
+  const { podSandboxId } = await client.runtime.runPodSandbox({ config }, opts);
+  onStep?.("RunPodSandbox", performance.now() - t);
+  const pod: StartedPod = { podId: podSandboxId, containerIds: [] };
+  try {
+    t = performance.now();
+    const { containerId } = await client.runtime.createContainer({ podSandboxId, config: sleepContainerConfig(image), sandboxConfig: config }, opts);
+    onStep?.("CreateContainer", performance.now() - t);
+    pod.containerIds.push(containerId);
+    t = performance.now();
+    await client.runtime.startContainer({ containerId }, opts);
+    onStep?.("StartContainer", performance.now() - t);
+  } catch (err) {
+    (err as { pod?: StartedPod }).pod = pod;
+    throw err;
+  }
+  return pod;
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (x: T, i: number) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/** Stops and removes every container and pod the runtime lists (best effort); returns problems. */
+export async function removeAllPods(client: CriClient): Promise<string[]> {
+  const problems: string[] = [];
+  const note = (what: string) => (err: unknown) => { problems.push(`${what}: ${(err as Error).message}`); };
+  const containers = await client.runtime.listContainers({}, opts).then((r) => r.containers, (e) => { note("ListContainers")(e); return []; });
+  await mapLimit(containers, 4, async (c) => {
+    await client.runtime.stopContainer({ containerId: c.id, timeout: 0n }, opts).catch(note(`StopContainer ${c.id}`));
+    await client.runtime.removeContainer({ containerId: c.id }, opts).catch(note(`RemoveContainer ${c.id}`));
+  });
+  const pods = await client.runtime.listPodSandbox({}, opts).then((r) => r.items, (e) => { note("ListPodSandbox")(e); return []; });
+  await mapLimit(pods, 4, async (p) => {
+    await client.runtime.stopPodSandbox({ podSandboxId: p.id }, opts).catch(note(`StopPodSandbox ${p.id}`));
+    await client.runtime.removePodSandbox({ podSandboxId: p.id }, opts).catch(note(`RemovePodSandbox ${p.id}`));
+  });
+  return problems;
+}

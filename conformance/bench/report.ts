@@ -1,0 +1,71 @@
+// Benchmark results: cells per runtime, the berth/containerd ratio, a text table and JSON.
+import type { BenchmarkId, RuntimeName } from "./args.ts";
+
+/** A measured value, a benchmark the runtime cannot run (n/a), or a failure. */
+export type Cell = { value: number; samples?: number[] } | { na: string } | { error: string };
+
+export interface Row {
+  bench: BenchmarkId;
+  metric: string;
+  unit: string;
+  cells: Partial<Record<RuntimeName, Cell>>;
+}
+
+export interface RowJson extends Row { ratio: number | null }
+
+export const isValue = (c: Cell | undefined): c is { value: number; samples?: number[] } => !!c && "value" in c;
+
+/** berth / containerd when both measured and containerd's value is not zero. */
+export function ratioOf(row: Row): number | null {
+  const b = row.cells.berth;
+  const c = row.cells.containerd;
+  if (!isValue(b) || !isValue(c) || c.value === 0 || !Number.isFinite(b.value) || !Number.isFinite(c.value)) return null;
+  return b.value / c.value;
+}
+
+export class Results {
+  readonly rows: Row[] = [];
+
+  set(bench: BenchmarkId, metric: string, unit: string, runtime: RuntimeName, cell: Cell): void {
+    let row = this.rows.find((r) => r.bench === bench && r.metric === metric);
+    if (!row) {
+      row = { bench, metric, unit, cells: {} };
+      this.rows.push(row);
+    }
+    row.cells[runtime] = cell;
+  }
+
+  /** Fills every listed metric the runtime has no cell for yet with `cell` (n/a or error). */
+  fill(bench: BenchmarkId, metrics: readonly (readonly [string, string])[], runtime: RuntimeName, cell: Cell): void {
+    for (const [metric, unit] of metrics) {
+      const row = this.rows.find((r) => r.bench === bench && r.metric === metric);
+      if (!row?.cells[runtime]) this.set(bench, metric, unit, runtime, cell);
+    }
+  }
+
+  toJson(): RowJson[] {
+    return this.rows.map((r) => ({ ...r, ratio: ratioOf(r) }));
+  }
+}
+
+const digits = (unit: string) => (unit === "s" ? 2 : unit === "count" ? 0 : 1);
+
+export function formatCell(cell: Cell | undefined, unit: string, width = 64): string {
+  if (!cell) return "-";
+  if (isValue(cell)) return Number.isFinite(cell.value) ? `${cell.value.toFixed(digits(unit))} ${unit === "count" ? "" : unit}`.trim() : "-";
+  const text = "na" in cell ? `n/a (${cell.na})` : `error: ${cell.error}`;
+  const flat = text.replace(/\s+/g, " ");
+  return flat.length > width ? flat.slice(0, width - 3) + "..." : flat;
+}
+
+/** A plain-text table: benchmark, metric, one column per runtime, ratio. */
+export function renderTable(rows: readonly Row[], runtimes: readonly RuntimeName[]): string {
+  const header = ["benchmark", "metric", ...runtimes, ...(runtimes.length === 2 ? ["berth/containerd"] : [])];
+  const lines = rows.map((r) => {
+    const ratio = ratioOf(r);
+    return [r.bench, r.metric, ...runtimes.map((rt) => formatCell(r.cells[rt], r.unit)), ...(runtimes.length === 2 ? [ratio === null ? "-" : `${ratio.toFixed(2)}x`] : [])];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const fmt = (cols: string[]) => cols.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
+  return [fmt(header), widths.map((w) => "-".repeat(w)).join("  "), ...lines.map(fmt)].join("\n") + "\n";
+}

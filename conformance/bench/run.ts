@@ -1,0 +1,153 @@
+// npm run bench: berth beside containerd's CRI plugin, in the same run, on the same
+// loopback registry and images. Prints a table and JSON and writes the JSON to --out.
+// No assertions on timings: numbers are reported, never judged.
+import { existsSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
+import { cpus, release, totalmem } from "node:os";
+import { join, resolve } from "node:path";
+import { parseBenchArgs, usage, UsageError, type BenchOptions, type RuntimeName } from "./args.ts";
+import { berthTarget } from "./berth.ts";
+import { CONTAINERD, containerdTarget } from "./containerd.ts";
+import { BenchContext, cellOf } from "./context.ts";
+import { setupEnv } from "./env.ts";
+import { removeAllPods } from "./pods.ts";
+import { renderTable, Results } from "./report.ts";
+import { CONCURRENT_METRICS, concurrent } from "./scenarios/concurrent.ts";
+import { EXEC_METRICS, execSync } from "./scenarios/exec.ts";
+import { LIST_METRICS, listContainers } from "./scenarios/list.ts";
+import { MEMORY_METRICS, memory, recordIdle } from "./scenarios/memory.ts";
+import { POD_START_METRICS, podStart } from "./scenarios/pod-start.ts";
+import { PULL_METRICS, pull } from "./scenarios/pull.ts";
+import type { BenchEnv, Target } from "./target.ts";
+
+const log = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+
+/** Cleanups still owed, run in reverse on exit or on SIGINT/SIGTERM. */
+const cleanups: (() => Promise<unknown>)[] = [];
+async function runCleanups(): Promise<void> {
+  while (cleanups.length) {
+    const c = cleanups.pop()!;
+    await c().catch((err: unknown) => log(`cleanup: ${(err as Error).message}`));
+  }
+}
+function owe<T>(fn: () => Promise<T>): () => Promise<void> {
+  const entry = () => fn();
+  cleanups.push(entry);
+  return async () => {
+    const i = cleanups.indexOf(entry);
+    if (i >= 0) cleanups.splice(i, 1);
+    await fn();
+  };
+}
+
+const ALL_METRICS = {
+  "pod-start": POD_START_METRICS, exec: EXEC_METRICS, memory: MEMORY_METRICS,
+  concurrent: CONCURRENT_METRICS, list: LIST_METRICS, pull: PULL_METRICS,
+} as const;
+
+const targets: Record<RuntimeName, (env: BenchEnv) => Promise<Target>> = { berth: berthTarget, containerd: containerdTarget };
+
+async function benchRuntime(name: RuntimeName, env: BenchEnv, opts: BenchOptions, results: Results, versions: Record<string, string>): Promise<void> {
+  const fillAll = (err: unknown) => { for (const b of opts.only) results.fill(b, ALL_METRICS[b], name, cellOf(err)); };
+  let target: Target;
+  try {
+    target = await targets[name](env);
+  } catch (err) {
+    log(`${name}: setup failed: ${(err as Error).message}`);
+    return fillAll(err);
+  }
+  const closeTarget = owe(() => target.close());
+  try {
+    const podBenches = opts.only.filter((b) => b !== "pull");
+    if (podBenches.length) {
+      const instance = await target.start().catch((err: unknown) => { fillAll(err); return undefined; });
+      if (instance) {
+        const stopInstance = owe(() => instance.stop());
+        try {
+          const v = await instance.client.runtime.version({}, { timeoutMs: 10_000 }).catch(() => undefined);
+          if (v) versions[name] = `${v.runtimeName} ${v.runtimeVersion}`;
+          const ctx = new BenchContext(target, instance, env, opts, results, log);
+          const idle = recordIdle(ctx);
+          const want = (b: string) => (opts.only as string[]).includes(b);
+          if (want("pod-start")) await ctx.run("pod-start", POD_START_METRICS, 180_000, () => podStart(ctx));
+          if (want("exec")) await ctx.run("exec", EXEC_METRICS, 60_000, () => execSync(ctx));
+          if (want("memory")) await ctx.run("memory", MEMORY_METRICS, 240_000, () => memory(ctx, idle));
+          if (ctx.pool.length) {
+            const problems = (await removeAllPods(ctx.client)).filter((p) => !p.includes("UNIMPLEMENTED"));
+            if (problems.length) log(`${name}: teardown: ${problems.join("; ")}`);
+            ctx.pool.length = 0;
+          }
+          if (want("concurrent")) await ctx.run("concurrent", CONCURRENT_METRICS, 180_000, () => concurrent(ctx));
+          if (want("list")) await ctx.run("list", LIST_METRICS, 240_000, () => listContainers(ctx));
+        } finally {
+          await stopInstance();
+        }
+      }
+    }
+    if (opts.only.includes("pull")) await pull(target, env.images, opts.pullReps, results, log);
+  } finally {
+    await closeTarget();
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  let opts: BenchOptions;
+  try {
+    opts = parseBenchArgs(argv);
+  } catch (err) {
+    if (err instanceof UsageError) { process.stderr.write(`bench: ${err.message}\n${usage}`); return 2; }
+    throw err;
+  }
+  if (opts.help) { process.stdout.write(usage); return 0; }
+  if (process.getuid?.() !== 0) { process.stderr.write("bench: must run as root (it starts runtimes, pods and networks)\n"); return 2; }
+  if (opts.runtimes.includes("containerd") && !existsSync(CONTAINERD)) {
+    process.stdout.write("containerd: not installed\n");
+    opts.runtimes = opts.runtimes.filter((r) => r !== "containerd");
+    if (!opts.runtimes.length) return 1;
+  }
+  const startedAt = new Date();
+  log(`setting up registry and images (${opts.only.join(", ")}; ${opts.runtimes.join(" and ")})`);
+  const env = await setupEnv(opts.only.includes("pull"));
+  const closeEnv = owe(() => env.close());
+  const results = new Results();
+  const versions: Record<string, string> = {};
+  try {
+    for (const name of opts.runtimes) await benchRuntime(name, env, opts, results, versions);
+  } finally {
+    await closeEnv();
+  }
+  const rows = results.rows.filter((r) => opts.only.includes(r.bench));
+  const report = {
+    startedAt: startedAt.toISOString(),
+    seconds: (Date.now() - startedAt.getTime()) / 1000,
+    host: { kernel: release(), cpus: cpus().length, memoryMB: Math.round(totalmem() / 2 ** 20), node: process.version },
+    versions,
+    options: { only: opts.only, pods: opts.pods, runtimes: opts.runtimes, pullReps: opts.pullReps, listContainers: opts.listContainers },
+    pullImage: { bytes: env.images.bigBytes, layers: env.images.bigLayers, note: "MB/s counts 1e6 bytes of manifest and compressed layers" },
+    results: results.toJson().filter((r) => opts.only.includes(r.bench)),
+  };
+  const json = JSON.stringify(report, null, 2);
+  process.stdout.write("\n" + renderTable(rows, opts.runtimes) + "\n" + json + "\n");
+  const outDir = resolve(opts.out);
+  await mkdir(outDir, { recursive: true });
+  const file = join(outDir, `bench-${startedAt.toISOString().replace(/[:.]/g, "-")}.json`);
+  await writeFile(file, json + "\n");
+  log(`results written to ${file}`);
+  return 0;
+}
+
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.once(sig, () => {
+    log(`${sig}: cleaning up`);
+    void runCleanups().finally(() => process.exit(130));
+  });
+}
+
+main(process.argv.slice(2)).then(
+  async (code) => { await runCleanups(); process.exit(code); },
+  async (err: unknown) => {
+    process.stderr.write(`bench: ${(err as Error)?.stack ?? String(err)}\n`);
+    await runCleanups();
+    process.exit(1);
+  },
+);

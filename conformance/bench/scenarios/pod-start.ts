@@ -1,0 +1,51 @@
+// Pod start: RunPodSandbox, CreateContainer and StartContainer latency over N sequential
+// pods of one busybox sleep container. The pods stay running for exec and memory.
+import { cellOf, type BenchContext, type RunningPod } from "../context.ts";
+import { CALL_TIMEOUT_MS, podConfig, sleepContainerConfig, type Step } from "../pods.ts";
+import type { Cell } from "../report.ts";
+import { summarize } from "../stats.ts";
+
+const STEPS: Step[] = ["RunPodSandbox", "CreateContainer", "StartContainer"];
+export const POD_START_METRICS = STEPS.flatMap((s) => [[`${s} p50`, "ms"], [`${s} p95`, "ms"]] as const);
+
+export async function podStart(ctx: BenchContext): Promise<void> {
+  const samples: Record<Step, number[]> = { RunPodSandbox: [], CreateContainer: [], StartContainer: [] };
+  const failed: Partial<Record<Step, Cell>> = {};
+  const imageProblem = await ctx.prepare();
+  if (imageProblem) failed.CreateContainer = failed.StartContainer = imageProblem;
+  const opts = { timeoutMs: CALL_TIMEOUT_MS };
+  for (let i = 0; i < ctx.opts.pods; i++) {
+    ctx.checkTime();
+    const config = podConfig(ctx.podSpec("start"));
+    let t = performance.now();
+    const { podSandboxId } = await ctx.client.runtime.runPodSandbox({ config }, opts);
+    samples.RunPodSandbox.push(performance.now() - t);
+    const pod: RunningPod = { podId: podSandboxId, containerIds: [], started: false };
+    ctx.pool.push(pod);
+    if (failed.CreateContainer) continue;
+    try {
+      t = performance.now();
+      const { containerId } = await ctx.client.runtime.createContainer({ podSandboxId, config: sleepContainerConfig(ctx.env.images.busybox), sandboxConfig: config }, opts);
+      samples.CreateContainer.push(performance.now() - t);
+      pod.containerIds.push(containerId);
+    } catch (err) {
+      failed.CreateContainer = failed.StartContainer = cellOf(err);
+      continue;
+    }
+    if (failed.StartContainer) continue;
+    try {
+      t = performance.now();
+      await ctx.client.runtime.startContainer({ containerId: pod.containerIds[0]! }, opts);
+      samples.StartContainer.push(performance.now() - t);
+      pod.started = true;
+    } catch (err) {
+      failed.StartContainer = cellOf(err);
+    }
+  }
+  for (const step of STEPS) {
+    const problem = failed[step];
+    const s = summarize(samples[step]);
+    ctx.record(`${step} p50`, "ms", problem ?? { value: s.p50, samples: samples[step] });
+    ctx.record(`${step} p95`, "ms", problem ?? { value: s.p95 });
+  }
+}
