@@ -128,11 +128,13 @@ export async function startHttpd(ws: Workspace & { defer(fn: () => Promise<unkno
   const cmd = [BUSYBOX, "httpd", "-f", "-p", `127.0.0.1:${port}`, "-h", www];
   const child = netns ? spawn("ip", ["netns", "exec", netns, ...cmd], { stdio: "ignore" }) : spawn(cmd[0]!, cmd.slice(1), { stdio: "ignore" });
   ws.defer(async () => { child.kill("SIGKILL"); });
-  // Wait until it accepts connections.
+  // Wait until it serves a request (through the helper, which can enter the netns).
+  const nsPath = netns ? `/var/run/netns/${netns}` : "-";
   for (let i = 0; i < 100; i++) {
-    const ok = netns
-      ? await run("ip", ["netns", "exec", netns, BUSYBOX, "nc", "-z", "127.0.0.1", String(port)]).then(() => true, () => false)
-      : await new Promise<boolean>((r) => { const s = net.connect(port, "127.0.0.1", () => { s.destroy(); r(true); }); s.on("error", () => r(false)); });
+    const ok = await new Promise<boolean>((r) => {
+      const c = execFile(ws.helper, ["connect", nsPath, String(port)], (err, stdout) => r(!err && stdout.includes(" 200 ")));
+      c.stdin?.end("GET / HTTP/1.0\r\n\r\n");
+    });
     if (ok) return;
     await new Promise((r) => setTimeout(r, 50));
   }

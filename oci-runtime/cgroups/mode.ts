@@ -1,0 +1,34 @@
+// cgroup layout of the host: v1, v2 (unified) or hybrid (v1 controllers plus a v2 tree).
+import { parseMountInfo, readMountInfo, type MountInfo } from "../internal/mountinfo.ts";
+
+export type CgroupMode = "v1" | "v2" | "hybrid";
+
+export interface CgroupLayout {
+  mode: CgroupMode;
+  /** v1 hierarchies: mount point and the controllers (or "name=systemd") it carries. */
+  v1: { mountPoint: string; controllers: string[] }[];
+  /** The v2 mount point (/sys/fs/cgroup on v2, /sys/fs/cgroup/unified on hybrid). */
+  v2?: string;
+}
+
+/** Derives the layout from mountinfo (pure). */
+export function cgroupLayout(mounts: MountInfo[]): CgroupLayout {
+  const v1 = mounts.filter((m) => m.fsType === "cgroup").map((m) => ({
+    mountPoint: m.mountPoint,
+    controllers: m.superOptions.filter((o) => o.startsWith("name=") || !["rw", "ro", "relatime", "nosuid", "nodev", "noexec", "clone_children", "xattr"].includes(o) && !o.includes("=") && o !== ""),
+  }));
+  const v2m = mounts.filter((m) => m.fsType === "cgroup2");
+  const v2 = (v2m.find((m) => m.mountPoint === "/sys/fs/cgroup") ?? v2m.find((m) => m.mountPoint === "/sys/fs/cgroup/unified") ?? v2m[0])?.mountPoint;
+  const mode: CgroupMode = v1.length === 0 ? "v2" : v2 ? "hybrid" : "v1";
+  return { mode, v1, ...(v2 ? { v2 } : {}) };
+}
+
+let cached: CgroupLayout | undefined;
+
+/** The host's layout (read once). */
+export async function detectCgroupLayout(): Promise<CgroupLayout> {
+  cached ??= cgroupLayout(await readMountInfo());
+  return cached;
+}
+
+export { parseMountInfo };

@@ -1,0 +1,29 @@
+// Public API of berth's OCI runtime layer.
+export type { OciRuntime, OciState, OciStatus, CreateOptions, ExecOptions, RuntimeFeatures } from "./runtime/oci-runtime.ts";
+export { RuncCli, type RuncCliOptions } from "./runtime/runc-cli.ts";
+export { RuntimeHandlers, type HandlerConfig } from "./runtime/handlers.ts";
+export { runtimeError } from "./runtime/runtime-error.ts";
+export { execSync, type ExecSyncOptions, type ExecSyncResult } from "./runtime/exec-sync.ts";
+
+export {
+  createContainer, conmonFiles, attachSocketPath, reopenLog, resize, recover, wasOomKilled,
+  type ConmonCreateOptions, type ConmonStarted, type ConmonFiles, type Recovered,
+} from "./monitor/conmon.ts";
+export { readExitFile, watchExits, waitForExit, type ExitInfo, type ExitWatcher } from "./monitor/exit-file.ts";
+export { readPidFile, isAlive, isConmonAlive } from "./monitor/pids.ts";
+
+export { defaultSpec, newSpec, defaultMounts, withDefaultMounts, withDefaultDevices, withDefaultRlimits, DEFAULT_PATH } from "./spec/default-spec.ts";
+export { withProcessArgs, resolveArgs, withEnv, mergeEnv, withCwd, withTerminal, withRlimits, type ArgsInput } from "./spec/process.ts";
+export { withUser, resolveUser, resolveUserInRootfs, type UserInput, type ResolvedUser } from "./spec/user.ts";
+export { secureJoin, readRootfsFile } from "./spec/rootfs-files.ts";
+export { withPodFiles, withCriMounts, criMounts, putMounts, Propagation, systemMountHost, type PodFiles, type CriMount, type MountHost, type CriMountContext } from "./spec/mounts.ts";
+export { withDevices, criDevices, type CriDevice } from "./spec/devices.ts";
+export { withNamespaces, containerNamespaces, type ContainerNamespaces, type NamespaceMode } from "./spec/namespaces.ts";
+export { withResources, ociResources, withOomScoreAdj, clampOomScoreAdj, ownOomScoreAdj, type CriResources, type ResourceContext } from "./spec/resources.ts";
+export { withHostname, withCgroupsPath, withReadonlyRootfs, withRootfs, withAnnotations, withSysctls, validateSysctls } from "./spec/misc.ts";
+export { buildInfraSpec, ensureInfraRootfs, INFRA_OOM_SCORE_ADJ, type InfraSpecInput } from "./spec/infra.ts";
+export { writeBundle } from "./spec/bundle.ts";
+export { compose, type Spec, type SpecOpt } from "./spec/types.ts";
+
+export { detectCgroupLayout, cgroupLayout, type CgroupLayout, type CgroupMode } from "./cgroups/mode.ts";
+export { containerCgroupsPath, cgroupDirs, removeCgroup, cgroupPids } from "./cgroups/paths.ts";

@@ -1,0 +1,55 @@
+// Linux namespaces: a container joins its pod's (held by the infra process and the pinned netns).
+import { invalidArgument } from "../../cri-server/errdefs.ts";
+import type { Namespace, NamespaceType, SpecOpt } from "./types.ts";
+
+/** CRI NamespaceMode by name or proto number (POD=0, CONTAINER=1, NODE=2, TARGET=3). */
+export type NamespaceMode = "POD" | "CONTAINER" | "NODE" | "TARGET" | 0 | 1 | 2 | 3;
+const MODES = ["POD", "CONTAINER", "NODE", "TARGET"] as const;
+export const modeName = (m: NamespaceMode | undefined): (typeof MODES)[number] =>
+  m === undefined ? "POD" : typeof m === "number" ? (MODES[m] ?? "POD") : m;
+
+export interface ContainerNamespaces {
+  /** The pod's infra (catatonit) pid, whose /proc/<pid>/ns/* the container joins. */
+  infraPid: number;
+  /** The pod's pinned network namespace; unused with network NODE. */
+  netnsPath?: string;
+  network?: NamespaceMode;
+  ipc?: NamespaceMode;
+  uts?: NamespaceMode;
+  pid?: NamespaceMode;
+  /** For pid TARGET: the target container's pid. */
+  targetPid?: number;
+  /** A private cgroup namespace (default on cgroup v2 hosts). */
+  cgroupNamespace?: boolean;
+  /** Root of /proc, for tests. */
+  procRoot?: string;
+}
+
+/** The namespaces list of a pod container (pure). */
+export function containerNamespaces(n: ContainerNamespaces): Namespace[] {
+  const proc = n.procRoot ?? "/proc";
+  const ns = (type: NamespaceType, pid: number, file: string): Namespace => ({ type, path: `${proc}/${pid}/ns/${file}` });
+  const out: Namespace[] = [{ type: "mount" }];
+  const net = modeName(n.network);
+  if (net !== "NODE") {
+    if (n.netnsPath) out.push({ type: "network", path: n.netnsPath });
+    else out.push(ns("network", n.infraPid, "net"));
+  }
+  if (modeName(n.ipc) !== "NODE") out.push(ns("ipc", n.infraPid, "ipc"));
+  if (modeName(n.uts) !== "NODE") out.push(ns("uts", n.infraPid, "uts"));
+  switch (modeName(n.pid)) {
+    case "POD": out.push(ns("pid", n.infraPid, "pid")); break;
+    case "CONTAINER": out.push({ type: "pid" }); break;
+    case "TARGET":
+      if (!n.targetPid) throw invalidArgument("pid namespace mode TARGET requires a running target container");
+      out.push(ns("pid", n.targetPid, "pid"));
+      break;
+    case "NODE": break;
+  }
+  if (n.cgroupNamespace) out.push({ type: "cgroup" });
+  return out;
+}
+
+export const withNamespaces = (n: ContainerNamespaces): SpecOpt<unknown> => (spec) => {
+  (spec.linux ??= {}).namespaces = containerNamespaces(n);
+};
