@@ -3,16 +3,20 @@
 // mirrors for the upstream registries, a bridge CNI network, fresh root, state
 // and socket. Prints the passed and failed specs from critest's JUnit report.
 //
-//   conformance/critest/run [--keep] [critest flags, e.g. --ginkgo.focus "Runtime info"]
+//   conformance/critest/run [--keep] [--containerd] [critest flags, e.g. --ginkgo.focus "Runtime info"]
+//
+// --containerd runs the same critest against Debian's containerd CRI plugin
+// instead (same images, mirrors and CNI), as a baseline for berth's results.
 //
 // Exits 0 when every spec that ran passed (or critest is not on PATH), 1 when
 // any failed, 2 when the environment could not be set up.
 import { spawn, execFileSync } from "node:child_process";
-import { accessSync, constants, existsSync, readFileSync } from "node:fs";
+import { accessSync, constants, existsSync, readFileSync, readdirSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
-import { startBerthd, type Berthd } from "../lib/berthd.ts";
+import { startBerthd } from "../lib/berthd.ts";
+import { startContainerd } from "./containerd.ts";
 import { writeTestConflist, randomBridgeName, randomSubnet24 } from "../../hack/cni/test-conflist.ts";
 import { buildStandInImages, pushStandInImages } from "../../hack/critest-images/build.ts";
 import { UPSTREAM_HOSTS, SKIPPED } from "../../hack/critest-images/images.ts";
@@ -34,6 +38,8 @@ export function findOnPath(name: string, path = process.env["PATH"] ?? ""): stri
 
 export interface RunnerArgs {
   keep: boolean;
+  /** Run against containerd instead of berthd. */
+  containerd: boolean;
   critestArgs: string[];
 }
 
@@ -41,11 +47,13 @@ export interface RunnerArgs {
 export function parseArgs(argv: readonly string[]): RunnerArgs {
   const critestArgs: string[] = [];
   let keep = false;
+  let containerd = false;
   for (const a of argv) {
     if (a === "--keep") keep = true;
+    else if (a === "--containerd") containerd = true;
     else critestArgs.push(a);
   }
-  return { keep, critestArgs };
+  return { keep, containerd, critestArgs };
 }
 
 /** critest's command line: endpoints, verbose ginkgo, a JUnit report, then the caller's flags. */
@@ -73,6 +81,49 @@ function detachMounts(dir: string): void {
     log(`left mounted after the run: ${m} (detaching)`);
     try { execFileSync("umount", ["-l", m], { stdio: "ignore" }); } catch { /* raced away */ }
   }
+}
+
+/** The CRI endpoint under test. */
+interface Target {
+  readonly name: string;
+  readonly socket: string;
+  log(): string;
+  stop(): Promise<void>;
+}
+
+async function startBerthTarget(dir: string, certsDir: string, confDir: string): Promise<Target> {
+  await mkdir(dir);
+  const b = await startBerthd({
+    dir,
+    toml: ["[registry]", `config_path = "${certsDir}"`, "[cni]", `conf_dir = "${confDir}"`].join("\n"),
+  });
+  return { name: `berthd (config ${b.configPath})`, socket: b.socket, log: () => b.stderr.join(""), stop: async () => { await b.stop(); } };
+}
+
+/** Processes whose command line contains `needle` (containerd shims naming our socket). */
+function pidsWithArg(needle: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0").includes(needle)) pids.push(Number(entry));
+    } catch { /* exited */ }
+  }
+  return pids;
+}
+
+async function startContainerdTarget(dir: string, certsDir: string, confDir: string): Promise<Target> {
+  const c = await startContainerd({ dir, certsDir, cniConfDir: confDir });
+  return {
+    name: `containerd ${execFileSync("containerd", ["--version"], { encoding: "utf8" }).trim().split(" ")[2] ?? ""}`,
+    socket: c.socket,
+    log: () => c.output.join(""),
+    async stop() {
+      await c.stop();
+      // Shims outlive containerd by design; end the ones this containerd started.
+      for (const pid of pidsWithArg(c.socket)) { try { process.kill(pid, "SIGKILL"); } catch { /* gone */ } }
+    },
+  };
 }
 
 function deleteLink(name: string): void {
@@ -112,7 +163,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const dir = await mkdtemp(join(tmpdir(), "berth-critest-"));
   const bridge = randomBridgeName();
   let registry: LoopbackRegistry | undefined;
-  let berthd: Berthd | undefined;
+  let target: Target | undefined;
   let status = 2;
   try {
     const built = buildStandInImages({ log });
@@ -123,18 +174,13 @@ export async function main(argv: readonly string[]): Promise<number> {
     const certsDir = await writeMirrorConfig(join(dir, "certs.d"), UPSTREAM_HOSTS, `http://${registry.host}`);
     const confDir = join(dir, "net.d");
     await writeTestConflist({ confDir, bridge, subnet: randomSubnet24().subnet, ipamDataDir: join(dir, "cni-ipam"), name: `berth-critest-${bridge}` });
-    await mkdir(join(dir, "berthd"));
-    berthd = await startBerthd({
-      dir: join(dir, "berthd"),
-      toml: [
-        "[registry]", `config_path = "${certsDir}"`,
-        "[cni]", `conf_dir = "${confDir}"`,
-      ].join("\n"),
-    });
-    log(`berthd serving on ${berthd.socket} (config ${berthd.configPath}, bridge ${bridge})`);
+    target = args.containerd
+      ? await startContainerdTarget(join(dir, "containerd"), certsDir, confDir)
+      : await startBerthTarget(join(dir, "berthd"), certsDir, confDir);
+    log(`${target.name} serving on ${target.socket} (bridge ${bridge})`);
 
     const junit = join(dir, "junit.xml");
-    const cmd = critestCommand(berthd.socket, junit, args.critestArgs, process.stdout.isTTY === true);
+    const cmd = critestCommand(target.socket, junit, args.critestArgs, process.stdout.isTTY === true);
     log(`${critest} ${cmd.join(" ")}`);
     const code = await runCritest(critest, cmd, dir);
     if (!existsSync(junit)) {
@@ -144,20 +190,20 @@ export async function main(argv: readonly string[]): Promise<number> {
     const results = parseJunit(readFileSync(junit, "utf8"));
     process.stdout.write("\n" + formatReport(results));
     const s = summarize(results);
-    process.stdout.write(`critest runner: critest exit ${code}, ${((Date.now() - started) / 1000).toFixed(0)}s total\n`);
+    process.stdout.write(`critest runner: ${target.name}, critest exit ${code}, ${((Date.now() - started) / 1000).toFixed(0)}s total\n`);
     status = s.failed > 0 || code !== 0 ? 1 : 0;
     return status;
   } finally {
-    if (berthd) {
-      await writeFile(join(dir, "berthd.log"), berthd.stderr.join("")).catch(() => undefined);
-      await berthd.stop().catch((err: unknown) => log(`stopping berthd: ${String(err)}`));
+    if (target) {
+      await writeFile(join(dir, "runtime.log"), target.log()).catch(() => undefined);
+      await target.stop().catch((err: unknown) => log(`stopping ${target!.name}: ${String(err)}`));
     }
     if (registry) await registry.stop().catch((err: unknown) => log(`stopping registry: ${String(err)}`));
     deleteLink(bridge);
     detachMounts(dir);
-    if (args.keep) log(`kept ${dir} (berthd.log, junit.xml, berthd root and state)`);
+    if (args.keep) log(`kept ${dir} (runtime.log, junit.xml, runtime root and state)`);
     else await rm(dir, { recursive: true, force: true }).catch((err: unknown) => log(`removing ${dir}: ${String(err)}`));
-    if (status === 2 && berthd) log(`berthd stderr (last lines):\n${berthd.stderr.join("").split("\n").slice(-20).join("\n")}`);
+    if (status === 2 && target) log(`${target.name} log (last lines):\n${target.log().split("\n").slice(-20).join("\n")}`);
   }
 }
 

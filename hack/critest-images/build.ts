@@ -86,26 +86,34 @@ export function buildStandInImages(opts: { cacheDir?: string; log?: (msg: string
   return { ...result, cached: false };
 }
 
-/** skopeo copies run this many at a time. */
+/** skopeo copies run this many at a time (one repository per worker). */
 const PUSH_CONCURRENCY = 4;
 
 /**
  * Pushes every built image to `registry` ("127.0.0.1:PORT") under its critest
  * repository path, keeping the single-platform index (like the upstream lists).
+ * Tags of one repository are pushed one after another: docker-registry can
+ * refuse an index whose children another push is still writing.
  */
 export async function pushStandInImages(built: BuiltImages, registry: string, opts: { skopeo?: string } = {}): Promise<void> {
-  const queue = [...built.images];
-  const worker = async () => {
-    for (let img = queue.shift(); img; img = queue.shift()) {
-      const args = ["copy", "--quiet", "--all", "--preserve-digests", "--dest-tls-verify=false",
-        `oci:${built.layoutDir}:${img.layoutRef}`, `docker://${registry}/${img.ref}`];
-      try {
-        await execFileP(opts.skopeo ?? "skopeo", args, { maxBuffer: 16 << 20 });
-      } catch (err) {
-        const e = err as { stderr?: string; message: string };
-        throw new Error(`skopeo ${args.join(" ")} failed: ${(e.stderr || e.message).trim()}`);
-      }
+  const byRepo = new Map<string, BuiltImage[]>();
+  for (const img of built.images) {
+    const repo = img.ref.slice(0, img.ref.lastIndexOf(":"));
+    byRepo.set(repo, [...(byRepo.get(repo) ?? []), img]);
+  }
+  const queue = [...byRepo.values()];
+  const push = async (img: BuiltImage) => {
+    const args = ["copy", "--quiet", "--all", "--preserve-digests", "--dest-tls-verify=false",
+      `oci:${built.layoutDir}:${img.layoutRef}`, `docker://${registry}/${img.ref}`];
+    try {
+      await execFileP(opts.skopeo ?? "skopeo", args, { maxBuffer: 16 << 20 });
+    } catch (err) {
+      const e = err as { stderr?: string; message: string };
+      throw new Error(`skopeo ${args.join(" ")} failed: ${(e.stderr || e.message).trim()}`);
     }
+  };
+  const worker = async () => {
+    for (let repo = queue.shift(); repo; repo = queue.shift()) for (const img of repo) await push(img);
   };
   await Promise.all(Array.from({ length: PUSH_CONCURRENCY }, worker));
 }
