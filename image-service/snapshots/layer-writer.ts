@@ -1,10 +1,15 @@
 // Applies tar entries to an empty layer directory: files, dirs, symlinks (targets verbatim),
 // hard links, FIFOs and device nodes, ownership, modes (setuid/setgid/sticky), mtimes and
 // byte-exact xattrs; OCI whiteouts become overlay whiteouts and opaque directories.
-// Node has no mknod or xattr API: nodes are made in one batched `mknod` shell loop and xattrs
+// File system calls are synchronous (one thread hop per call costs more than the call itself
+// for small files); the writer yields to the event loop every few milliseconds so the daemon
+// stays responsive. Node has no mknod or xattr API: nodes are made in one batched `mknod` shell loop and xattrs
 // in one `setfattr --restore` run (Debian package `attr`) when the layer is complete.
-import { constants } from "node:fs";
-import { chmod, lchown, link, lstat, lutimes, mkdir, open, rm, symlink, writeFile } from "node:fs/promises";
+import {
+  chmodSync, closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync,
+  mkdirSync, openSync, symlinkSync, writeSync,
+} from "node:fs";
+import { rm, writeFile } from "node:fs/promises";
 import { spawn } from "node:child_process";
 import path from "node:path";
 import { BreakoutError, cleanEntryName, DirResolver } from "./safe-path.ts";
@@ -24,6 +29,9 @@ export class LayerWriter {
   #pendingLinks: { rel: string; target: string; entry: string }[] = [];
   #xattrs: Xattr[] = [];
   #dirTimes = new Map<string, number>();
+  #created = new Set<string>();
+  #setgidDirs = new Set<string>();
+  #lastYield = performance.now();
   entries = 0;
 
   constructor(root: string) {
@@ -36,6 +44,10 @@ export class LayerWriter {
   /** Applies one entry; `body` must be consumed for regular files. */
   async apply(entry: TarEntry, body: () => AsyncGenerator<Buffer>) {
     this.entries++;
+    if (performance.now() - this.#lastYield > 5) {
+      await new Promise((r) => setImmediate(r));
+      this.#lastYield = performance.now();
+    }
     const parts = cleanEntryName(entry.name);
     const base = parts.at(-1) ?? "";
     if (base.startsWith(WH)) return this.#whiteout(entry, parts);
@@ -48,36 +60,42 @@ export class LayerWriter {
     const rel = parentRel ? `${parentRel}/${base}` : base;
     const full = this.#full(rel);
     const isDir = entry.type === TarType.dir;
-    const existing = await lstat(full).catch(() => undefined);
+    // The layer dir starts empty and only this writer fills it: look only where something may be.
+    const existing = this.#created.has(rel) || this.#dirs.isKnown(rel) ? lstatSync(full, { throwIfNoEntry: false }) : undefined;
     if (existing && !(isDir && existing.isDirectory())) {
       await rm(full, { recursive: true, force: true });
       if (existing.isDirectory()) this.#dirs.forget();
-      this.#nodeSet.delete(rel);
     }
+    if (this.#nodeSet.delete(rel)) this.#nodes = this.#nodes.filter((n) => n.rel !== rel);
+    this.#created.add(rel);
     switch (entry.type) {
       case TarType.dir:
-        if (!existing?.isDirectory()) await mkdir(full, 0o700);
+        if (!existing?.isDirectory()) mkdirSync(full, 0o700);
         this.#dirs.remember(rel);
         return this.#meta(rel, entry, true);
       case TarType.file: case TarType.contiguous: {
-        const fh = await open(full, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+        const fd = openSync(full, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
         try {
           for await (const c of body()) {
             let off = 0;
-            while (off < c.length) off += (await fh.write(c, off)).bytesWritten;
+            while (off < c.length) off += writeSync(fd, c, off);
           }
+          if (!(entry.uid === 0 && entry.gid === 0 && !this.#setgidDirs.has(parentRel))) fchownSync(fd, entry.uid, entry.gid);
+          fchmodSync(fd, entry.mode & 0o7777); // after chown, which clears setuid
+          futimesSync(fd, entry.mtime, entry.mtime);
         } finally {
-          await fh.close();
+          closeSync(fd);
         }
-        return this.#meta(rel, entry, false);
+        for (const [name, value] of entry.xattrs) this.#xattrs.push({ rel, name, value });
+        return;
       }
       case TarType.symlink:
-        await symlink(entry.linkname, full);
+        symlinkSync(entry.linkname, full);
         return this.#meta(rel, entry, false);
       case TarType.hardlink: {
         const target = await this.#linkTarget(entry);
         if (this.#nodeSet.has(target)) { this.#pendingLinks.push({ rel, target, entry: entry.name }); return; }
-        await link(this.#full(target), full);
+        linkSync(this.#full(target), full);
         return;
       }
       case TarType.char: case TarType.block: case TarType.fifo: {
@@ -106,7 +124,7 @@ export class LayerWriter {
     });
     const target = tparent ? `${tparent}/${tparts.at(-1)}` : tparts.at(-1)!;
     if (this.#nodeSet.has(target)) return target;
-    const st = await lstat(this.#full(target)).catch(() => undefined);
+    const st = lstatSync(this.#full(target), { throwIfNoEntry: false });
     if (!st) throw new BreakoutError(entry.name, `hard link target ${JSON.stringify(entry.linkname)} does not exist in this layer`);
     if (st.isDirectory()) throw new BreakoutError(entry.name, `hard link target ${JSON.stringify(entry.linkname)} is a directory`);
     return target;
@@ -123,7 +141,7 @@ export class LayerWriter {
     const name = base.slice(WH.length);
     if (name === "" || name === "." || name === "..") throw new BreakoutError(entry.name, "invalid whiteout name");
     const rel = parentRel ? `${parentRel}/${name}` : name;
-    const existing = await lstat(this.#full(rel)).catch(() => undefined);
+    const existing = lstatSync(this.#full(rel), { throwIfNoEntry: false });
     if (existing) {
       await rm(this.#full(rel), { recursive: true, force: true });
       if (existing.isDirectory()) this.#dirs.forget();
@@ -134,22 +152,23 @@ export class LayerWriter {
 
   async #meta(rel: string, e: TarEntry, isDir: boolean) {
     const full = this.#full(rel);
-    await lchown(full, e.uid, e.gid);
-    if (e.type !== TarType.symlink) await chmod(full, e.mode & 0o7777); // after chown, which clears setuid
+    lchownSync(full, e.uid, e.gid);
+    if (e.type !== TarType.symlink) chmodSync(full, e.mode & 0o7777); // after chown, which clears setuid
+    if (isDir && e.mode & 0o2000) this.#setgidDirs.add(rel);
     for (const [name, value] of e.xattrs) this.#xattrs.push({ rel, name, value });
     if (isDir) this.#dirTimes.set(rel, e.mtime);
-    else await lutimes(full, e.mtime, e.mtime);
+    else lutimesSync(full, e.mtime, e.mtime);
   }
 
   /** Creates deferred nodes and links, sets xattrs, then directory mtimes (deepest first). */
   async finish() {
     await this.#mknodAll();
     for (const n of this.#nodes) await this.#meta(n.rel, n.entry, false);
-    for (const l of this.#pendingLinks) await link(this.#full(l.target), this.#full(l.rel));
+    for (const l of this.#pendingLinks) linkSync(this.#full(l.target), this.#full(l.rel));
     await this.#setXattrs();
     const dirs = [...this.#dirTimes].sort((a, b) => b[0].split("/").length - a[0].split("/").length);
     for (const [rel, t] of dirs) {
-      await lutimes(this.#full(rel), t, t);
+      lutimesSync(this.#full(rel), t, t);
     }
   }
 

@@ -1,7 +1,7 @@
 // Resolving tar entry names inside a layer root. Nothing may resolve outside it:
 // absolute names and ".." that climbs above the root are refused, and symlinked parents
 // are followed inside the root only (absolute targets mean the layer root).
-import { lstat, mkdir, readlink } from "node:fs/promises";
+import { lstatSync, mkdirSync, readlinkSync } from "node:fs";
 import path from "node:path";
 
 export class BreakoutError extends Error {
@@ -41,6 +41,7 @@ export class DirResolver {
 
   forget() { this.#known = new Set([""]); }
   remember(rel: string) { this.#known.add(rel); }
+  isKnown(rel: string) { return this.#known.has(rel); }
 
   /** Returns the physical relative path ("" for the root) of the directory `parts`. */
   async resolve(parts: string[], entry: string, create: boolean): Promise<string> {
@@ -61,13 +62,10 @@ export class DirResolver {
       const rel = [...cur, p].join("/");
       if (this.#known.has(rel)) { cur.push(p); continue; }
       const full = path.join(this.root, rel);
-      const st = await lstat(full).catch((err: NodeJS.ErrnoException) => {
-        if (err.code === "ENOENT") return undefined;
-        throw err;
-      });
+      const st = lstatSync(full, { throwIfNoEntry: false });
       if (!st) {
         if (!create || viaSymlink) throw new BreakoutError(entry, `parent ${JSON.stringify(rel)} does not exist in this layer${viaSymlink ? " (reached through a symlink)" : ""}`);
-        await mkdir(full, 0o755);
+        mkdirSync(full, 0o755);
         this.#known.add(rel);
         cur.push(p);
       } else if (st.isDirectory()) {
@@ -75,7 +73,7 @@ export class DirResolver {
         cur.push(p);
       } else if (st.isSymbolicLink()) {
         if (++hops > 40) throw new BreakoutError(entry, "too many levels of symbolic links");
-        const target = await readlink(full);
+        const target = readlinkSync(full);
         viaSymlink = true;
         if (target.startsWith("/")) cur.length = 0;
         queue.unshift(...target.split("/"));
