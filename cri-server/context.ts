@@ -1,6 +1,8 @@
 // Everything a handler may use, built once by the daemon (cri-server/daemon.ts).
 import type { Config } from "./config.ts";
 import type { Logger } from "./log.ts";
+import type { NetworkManager } from "./network/cni.ts";
+import type { SandboxManager } from "./sandbox/sandbox-manager.ts";
 
 /** Settings kubelet pushes at run time (UpdateRuntimeConfig). */
 export interface RuntimeSettings {
@@ -25,6 +27,8 @@ export interface Context {
   readonly log: Logger;
   readonly version: string;
   readonly settings: RuntimeSettings;
+  readonly network: NetworkManager;
+  readonly sandboxes: SandboxManager;
   /** Whether the default OCI runtime and conmon can be run. */
   runtimeReady(): Promise<Condition>;
   /** Whether a CNI network config is present (re-read on every call, cheaply). */

@@ -1,13 +1,18 @@
 // berthd: builds the context, takes the socket lock, serves, and shuts down cleanly.
-import { accessSync, constants, mkdirSync, readdirSync, unlinkSync } from "node:fs";
+import { accessSync, constants, mkdirSync, unlinkSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ImageService as ImageServiceDesc, RuntimeService as RuntimeServiceDesc } from "../proto/gen/runtime/v1/api_pb.js";
 import type { Config } from "./config.ts";
-import type { Condition, Context } from "./context.ts";
+import type { Context } from "./context.ts";
 import { imageImplementations, runtimeImplementations } from "./handlers.ts";
 import { acquireLock } from "./lock.ts";
 import { log as rootLog, setLogLevel } from "./log.ts";
 import { listen, type CriServer } from "./server.ts";
+import { NetworkManager } from "./network/cni.ts";
+import { SandboxManager } from "./sandbox/sandbox-manager.ts";
+import { RuncInfraRuntime } from "./sandbox/infra-runtime.ts";
+import { berthMetrics, MetricsServer } from "./metrics/index.ts";
+import { shutdownTracing, startTracing } from "./tracing.ts";
 
 export const BERTH_VERSION = "0.1.0";
 
@@ -18,13 +23,6 @@ export function findExecutable(name: string): string | undefined {
     try { accessSync(c, constants.X_OK); return c; } catch { /* next */ }
   }
   return undefined;
-}
-
-function cniConfigPresent(confDir: string): Condition {
-  let names: string[] = [];
-  try { names = readdirSync(confDir); } catch { /* missing dir = no config */ }
-  if (names.some((n) => /\.(conflist|conf|json)$/.test(n))) return { ready: true };
-  return { ready: false, reason: "NetworkPluginNotReady", message: `no CNI network config found in ${confDir}` };
 }
 
 export interface Daemon {
@@ -40,12 +38,27 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
   const releaseLock = acquireLock(`${config.grpc.address}.lock`);
   try {
     try { unlinkSync(config.grpc.address); log.info("removed stale socket", { path: config.grpc.address }); } catch { /* none */ }
+    await startTracing({ endpoint: config.tracing.endpoint, serviceName: config.tracing.service_name, log });
+    const metrics = berthMetrics();
+    const metricsServer = new MetricsServer({ address: config.metrics.address, metrics, log });
+    await metricsServer.start();
+    const network = new NetworkManager({
+      confDir: config.cni.conf_dir,
+      binDirs: config.cni.bin_dirs,
+      stateDir: config.state,
+      pluginTimeoutMs: config.cni.plugin_timeout * 1000,
+      log: log.child({ component: "cni" }),
+    });
+    const sandboxes = new SandboxManager({ config, log, network, infra: new RuncInfraRuntime(config, log) });
+    await sandboxes.recover();
     const ctx: Context = {
       config,
       configPath,
       log,
       version: BERTH_VERSION,
       settings: { podCidr: "" },
+      network,
+      sandboxes,
       async runtimeReady() {
         const handler = config.runtime.handlers[config.runtime.default_handler];
         if (!handler || !findExecutable(handler.binary)) {
@@ -56,7 +69,7 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
         }
         return { ready: true };
       },
-      networkReady: () => cniConfigPresent(config.cni.conf_dir),
+      networkReady: () => network.status(),
       handlerFeatures: () => Object.keys(config.runtime.handlers).map((name) => ({
         name,
         features: { recursiveReadOnlyMounts: false, userNamespaces: false },
@@ -65,7 +78,7 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
     const server = await listen(config.grpc.address, [
       { service: RuntimeServiceDesc, impls: runtimeImplementations as never },
       { service: ImageServiceDesc, impls: imageImplementations as never },
-    ], ctx);
+    ], ctx, (method, code, seconds) => metrics.observeRpc(method, code, seconds));
     log.info("berthd serving", { socket: config.grpc.address, root: config.root, state: config.state, version: BERTH_VERSION, pid: process.pid });
     let stopping: Promise<void> | undefined;
     return {
@@ -74,6 +87,8 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
       stop: () => (stopping ??= (async () => {
         log.info("berthd stopping");
         await server.shutdown();
+        await metricsServer.stop();
+        await shutdownTracing();
         try { unlinkSync(config.grpc.address); } catch { /* gone */ }
         releaseLock();
         log.info("berthd stopped");

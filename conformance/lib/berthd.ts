@@ -49,6 +49,20 @@ async function waitForSocket(path: string, proc: ChildProcess, stderr: string[],
   }
 }
 
+/** Unmounts every mount point at or below `dir`, deepest first (lazy, so a busy one cannot block cleanup). */
+export async function unmountUnder(dir: string): Promise<void> {
+  const { readFile: rf } = await import("node:fs/promises");
+  const { spawnSync } = await import("node:child_process");
+  for (let round = 0; round < 5; round++) {
+    const points = (await rf("/proc/self/mountinfo", "utf8")).split("\n")
+      .map((l) => l.split(" ")[4]?.replace(/\\040/g, " "))
+      .filter((p): p is string => !!p && (p === dir || p.startsWith(dir + "/")))
+      .sort((a, b) => b.length - a.length);
+    if (!points.length) return;
+    for (const p of points) spawnSync("umount", ["-l", p]);
+  }
+}
+
 export async function startBerthd(opts: BerthdOptions = {}): Promise<Berthd> {
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), "berth-t-")));
   const root = join(dir, "root");
@@ -86,6 +100,7 @@ export async function startBerthd(opts: BerthdOptions = {}): Promise<Berthd> {
     },
     async cleanup() {
       await b.stop();
+      await unmountUnder(dir);
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -1,0 +1,7 @@
+import type { RunPodSandboxRequestSchema, RunPodSandboxResponseSchema } from "../../proto/gen/runtime/v1/api_pb.js";
+import type { UnaryImpl } from "../rpc.ts";
+
+/** RunPodSandbox: namespaces, network, infra process; the pod is ready on success. */
+export const runPodSandbox: UnaryImpl<typeof RunPodSandboxRequestSchema, typeof RunPodSandboxResponseSchema> = async (ctx, req) => ({
+  podSandboxId: await ctx.sandboxes.run(req),
+});

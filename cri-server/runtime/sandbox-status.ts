@@ -1,0 +1,38 @@
+import type { PodSandboxStatusRequestSchema, PodSandboxStatusResponseSchema } from "../../proto/gen/runtime/v1/api_pb.js";
+import type { UnaryImpl } from "../rpc.ts";
+import { nowNs } from "./filters.ts";
+
+/** PodSandboxStatus; `verbose` adds the pid, netns, runtime details and config under info["info"]. */
+export const podSandboxStatus: UnaryImpl<typeof PodSandboxStatusRequestSchema, typeof PodSandboxStatusResponseSchema> = async (ctx, req) => {
+  const rec = ctx.sandboxes.get(req.podSandboxId);
+  const [primary, ...more] = rec.ips;
+  const info: Record<string, string> = {};
+  if (req.verbose) {
+    info["info"] = JSON.stringify({
+      pid: rec.infra.pid,
+      netnsPath: rec.netnsPath,
+      podDir: rec.podDir,
+      bundle: rec.infra.bundle,
+      cgroupsPath: rec.infra.cgroupsPath,
+      runtimeHandler: rec.runtimeHandler,
+      config: rec.config,
+      reason: rec.reason,
+    });
+  }
+  return {
+    status: {
+      id: rec.id,
+      metadata: rec.metadata,
+      state: await ctx.sandboxes.liveState(rec),
+      createdAt: BigInt(rec.createdAt),
+      network: { ip: primary ?? "", additionalIps: more.map((ip) => ({ ip })) },
+      linux: { namespaces: { options: { network: rec.namespaces.network, pid: rec.namespaces.pid, ipc: rec.namespaces.ipc, targetId: rec.namespaces.targetId } } },
+      labels: rec.labels,
+      annotations: rec.annotations,
+      runtimeHandler: rec.runtimeHandler,
+    },
+    info,
+    containersStatuses: [],
+    timestamp: nowNs(),
+  };
+};

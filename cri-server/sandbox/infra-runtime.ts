@@ -1,0 +1,226 @@
+// The pod infra process: berth's own minimal rootfs with Debian's catatonit in
+// pause mode (-P), started through the pod's OCI runtime handler. It holds the
+// pod's IPC, UTS and PID namespaces (the network namespace is pinned on disk).
+// No conmon: the infra has no output worth logging, and this keeps a pod's
+// helpers to one small process per container.
+import { spawn } from "node:child_process";
+import { copyFile, chmod, mkdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { NamespaceMode } from "../../proto/gen/runtime/v1/api_pb.js";
+import type { Config } from "../config.ts";
+import { internal } from "../errdefs.ts";
+import type { Logger } from "../log.ts";
+import { writeJsonAtomic } from "../stores/atomic-file.ts";
+import { resolveSandboxSecurityContext, applySecurityContext } from "../../oci-runtime/security/index.ts";
+import type { Spec } from "../../oci-runtime/spec/types.ts";
+import type { InfraInput, InfraRuntime } from "./sandbox-manager.ts";
+import type { SandboxRecord } from "./sandbox-record.ts";
+
+const CATATONIT = "/usr/bin/catatonit";
+
+export interface RunResult { code: number; stdout: string; stderr: string }
+
+/**
+ * Runs a command and collects its output. With `detachStdio` the command gets /dev/null
+ * for stdio (runc create hands its stdio to the container, which would hold pipes open);
+ * its messages then come from the runtime's --log file.
+ */
+export function run(file: string, args: string[], timeoutMs = 60_000): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"], timeout: timeoutMs, killSignal: "SIGKILL" });
+    let stdout = "";
+    let stderr = "";
+    p.stdout.setEncoding("utf8").on("data", (d: string) => { stdout += d; });
+    p.stderr.setEncoding("utf8").on("data", (d: string) => { stderr += d; });
+    p.on("error", reject);
+    p.on("close", (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
+  });
+}
+
+/** Reads the start time of a process (field 22 of /proc/PID/stat), or undefined when it is gone or a zombie. */
+export async function processStartTime(pid: number): Promise<string | undefined> {
+  if (!pid) return undefined;
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (rest[0] === "Z" || rest[0] === "X") return undefined;
+    return rest[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** The kernel refuses oom_score_adj below the caller's own value: clamp (containerd's restrict_oom_score_adj). */
+export async function clampOomScoreAdj(want: number): Promise<number> {
+  try {
+    const own = Number((await readFile("/proc/self/oom_score_adj", "utf8")).trim());
+    return Math.max(want, own);
+  } catch {
+    return want;
+  }
+}
+
+/** Like run(), with /dev/null as stdio; the output is read from the runtime's log file. */
+export async function runDetached(file: string, args: string[], logFile: string, timeoutMs = 60_000): Promise<RunResult> {
+  const code = await new Promise<number>((resolve, reject) => {
+    const p = spawn(file, args, { stdio: "ignore", timeout: timeoutMs, killSignal: "SIGKILL" });
+    p.on("error", reject);
+    p.on("exit", (c, signal) => resolve(c ?? (signal ? 128 : 1)));
+  });
+  let stderr = "";
+  try { stderr = await readFile(logFile, "utf8"); } catch { /* no log */ }
+  return { code, stdout: "", stderr: code === 0 ? "" : stderr.split("\n").filter((l) => /"level":"(error|fatal)"/.test(l)).join("\n") || stderr };
+}
+
+const runtimeMessage = (r: RunResult) => {
+  const lines = (r.stderr || r.stdout).trim().split("\n").filter(Boolean);
+  const last = lines.at(-1) ?? `exit code ${r.code}`;
+  try {
+    const j = JSON.parse(last) as { msg?: string };
+    if (j.msg) return j.msg;
+  } catch { /* plain text */ }
+  return last.replace(/^time="[^"]*" level=\w+ msg="(.*)"$/, "$1");
+};
+
+export class RuncInfraRuntime implements InfraRuntime {
+  private readonly config: Config;
+  private readonly log: Logger;
+  private rootfsReady: Promise<string> | undefined;
+
+  constructor(config: Config, log: Logger) {
+    this.config = config;
+    this.log = log.child({ component: "infra" });
+  }
+
+  private handler(name: string) {
+    const h = this.config.runtime.handlers[name] ?? this.config.runtime.handlers[this.config.runtime.default_handler]!;
+    return h;
+  }
+
+  /** berth's minimal infra rootfs: catatonit and the mount points the runtime needs; built once per state dir. */
+  ensureRootfs(): Promise<string> {
+    return (this.rootfsReady ??= (async () => {
+      const dir = join(this.config.state, "infra-rootfs");
+      const bin = join(dir, "catatonit");
+      try {
+        const [a, b] = await Promise.all([stat(bin), stat(CATATONIT)]);
+        if (a.size === b.size) return dir;
+      } catch { /* build it */ }
+      const tmp = `${dir}.tmp`;
+      await rm(tmp, { recursive: true, force: true });
+      for (const d of ["dev", "proc", "sys", "etc", "tmp"]) await mkdir(join(tmp, d), { recursive: true });
+      await copyFile(CATATONIT, join(tmp, "catatonit"));
+      await chmod(join(tmp, "catatonit"), 0o755);
+      await rm(dir, { recursive: true, force: true });
+      await rename(tmp, dir);
+      return dir;
+    })().catch((err) => { this.rootfsReady = undefined; throw err; }));
+  }
+
+  cgroupsPath(input: { id: string; cgroupParent: string }): string {
+    const parent = input.cgroupParent ? (input.cgroupParent.startsWith("/") ? input.cgroupParent : `/${input.cgroupParent}`) : "/berth";
+    return `${parent.replace(/\/+$/, "")}/berth-${input.id}`;
+  }
+
+  async buildSpec(input: InfraInput, rootfs: string): Promise<Spec> {
+    const ns = input.namespaces;
+    const sc = input.config.linux?.securityContext;
+    const security = await resolveSandboxSecurityContext({
+      privileged: sc?.privileged ?? false,
+      readonlyRootfs: true,
+      seccomp: sc?.seccomp,
+      seccompProfilePath: sc?.seccompProfilePath ?? "",
+      apparmor: sc?.apparmor,
+      selinuxOptions: sc?.selinuxOptions,
+      seccompDefault: this.config.runtime.seccomp_default,
+    });
+    const namespaces: NonNullable<Spec["linux"]>["namespaces"] = [{ type: "mount" }];
+    if (ns.pid !== NamespaceMode.NODE) namespaces.push({ type: "pid" });
+    if (ns.ipc !== NamespaceMode.NODE) namespaces.push({ type: "ipc" });
+    if (ns.network !== NamespaceMode.NODE) {
+      namespaces.push({ type: "uts" });
+      namespaces.push({ type: "network", path: input.netnsPath });
+    }
+    const uid = Number(sc?.runAsUser?.value ?? 0n);
+    const gid = Number(sc?.runAsGroup?.value ?? 0n);
+    const spec: Spec = {
+      ociVersion: "1.0.2",
+      process: {
+        terminal: false,
+        user: { uid, gid },
+        args: ["/catatonit", "-P"],
+        env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+        cwd: "/",
+        noNewPrivileges: true,
+        oomScoreAdj: await clampOomScoreAdj(-998),
+      },
+      root: { path: rootfs, readonly: true },
+      mounts: [
+        { destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"] },
+        { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"] },
+        { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
+      ],
+      annotations: { "io.kubernetes.cri.container-type": "sandbox", "io.kubernetes.cri.sandbox-id": input.id },
+      linux: {
+        namespaces,
+        sysctl: input.sysctls,
+        cgroupsPath: this.cgroupsPath(input),
+        resources: { devices: [{ allow: false, access: "rwm" }], cpu: { shares: 2 } },
+        maskedPaths: [],
+        readonlyPaths: [],
+      },
+    };
+    if (ns.network !== NamespaceMode.NODE && input.hostname) spec.hostname = input.hostname;
+    await applySecurityContext({ ...security, readonlyRootfs: true })(spec, undefined);
+    // The pause process needs no capabilities at all.
+    spec.process!.capabilities = { bounding: [], effective: [], inheritable: [], permitted: [], ambient: [] };
+    return spec;
+  }
+
+  async start(input: InfraInput): Promise<{ pid: number; cgroupsPath: string }> {
+    const h = this.handler(input.handler);
+    const rootfs = await this.ensureRootfs();
+    await mkdir(input.bundle, { recursive: true, mode: 0o711 });
+    const spec = await this.buildSpec(input, rootfs);
+    await writeJsonAtomic(join(input.bundle, "config.json"), spec);
+    const pidFile = join(input.bundle, "pid");
+    const id = input.id;
+    const logFile = join(input.bundle, "runtime.log");
+    const created = await runDetached(h.binary, ["--root", h.root, "--log", logFile, "--log-format", "json", "create", "--bundle", input.bundle, "--pid-file", pidFile, id], logFile);
+    if (created.code !== 0) {
+      await run(h.binary, ["--root", h.root, "delete", "--force", id]);
+      throw internal(`creating the infra process of sandbox ${id} with ${h.binary} failed: ${runtimeMessage(created)}`);
+    }
+    const started = await run(h.binary, ["--root", h.root, "start", id]);
+    if (started.code !== 0) {
+      await run(h.binary, ["--root", h.root, "delete", "--force", id]);
+      throw internal(`starting the infra process of sandbox ${id} with ${h.binary} failed: ${runtimeMessage(started)}`);
+    }
+    const pid = Number((await readFile(pidFile, "utf8")).trim());
+    return { pid, cgroupsPath: spec.linux!.cgroupsPath! };
+  }
+
+  async alive(rec: SandboxRecord): Promise<boolean> {
+    return (await processStartTime(rec.infra.pid)) !== undefined;
+  }
+
+  async stop(rec: SandboxRecord): Promise<void> {
+    const h = this.handler(rec.runtimeHandler);
+    if (!(await this.alive(rec))) return;
+    const r = await run(h.binary, ["--root", h.root, "kill", rec.id, "KILL"]);
+    if (r.code !== 0 && !/not running|does not exist|container not found/i.test(r.stderr)) {
+      // Fall back to the pid we know, so a broken runtime state never leaves the pod running.
+      try { process.kill(rec.infra.pid, "SIGKILL"); } catch { /* gone */ }
+    }
+    for (let i = 0; i < 200 && (await this.alive(rec)); i++) await new Promise((res) => setTimeout(res, 10));
+  }
+
+  async remove(rec: SandboxRecord): Promise<void> {
+    const h = this.handler(rec.runtimeHandler);
+    const r = await run(h.binary, ["--root", h.root, "delete", "--force", rec.id]);
+    if (r.code !== 0 && !/does not exist|not found/i.test(r.stderr)) {
+      this.log.warn("runtime delete of infra failed", { sandbox: rec.id, error: runtimeMessage(r) });
+    }
+    await rm(rec.infra.bundle, { recursive: true, force: true });
+  }
+}

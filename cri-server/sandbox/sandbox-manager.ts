@@ -1,0 +1,287 @@
+// Pod sandboxes: run, stop, remove, status, list, and recovery after a restart.
+// Every step of a run registers its undo (Cleanup), so a failure leaves no netns,
+// IP lease, mount, cgroup or process behind.
+import { createHash, randomBytes } from "node:crypto";
+import { mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { fromJson, toBinary, toJson, type JsonValue } from "@bufbuild/protobuf";
+import {
+  NamespaceMode, PodSandboxConfigSchema, PodSandboxState, RunPodSandboxRequestSchema,
+  type PodSandboxConfig, type RunPodSandboxRequest,
+} from "../../proto/gen/runtime/v1/api_pb.js";
+import type { Config } from "../config.ts";
+import { CreateCache } from "../create-cache.ts";
+import { alreadyExists, invalidArgument } from "../errdefs.ts";
+import type { Logger } from "../log.ts";
+import { createNetns, removeNetns } from "../network/netns.ts";
+import type { NetworkManager } from "../network/cni.ts";
+import { mountShm, unmountShm, writePodFiles } from "../network/pod-files.ts";
+import { validateSysctls } from "../network/sysctl.ts";
+import { Store } from "../stores/store.ts";
+import { nowNs } from "../runtime/filters.ts";
+import { Cleanup } from "./cleanup.ts";
+import type { SandboxRecord } from "./sandbox-record.ts";
+
+/** What the sandbox manager needs from the OCI runtime layer for infra processes. */
+export interface InfraInput {
+  id: string;
+  handler: string;
+  bundle: string;
+  hostname: string;
+  netnsPath: string;
+  namespaces: SandboxRecord["namespaces"];
+  sysctls: Record<string, string>;
+  cgroupParent: string;
+  podDir: string;
+  shmPath: string;
+  config: PodSandboxConfig;
+}
+
+export interface InfraRuntime {
+  /** Creates and starts the infra process; returns its pid and cgroups path. Must undo itself on failure. */
+  start(input: InfraInput): Promise<{ pid: number; cgroupsPath: string }>;
+  /** Kills the infra process and waits for it (idempotent). */
+  stop(rec: SandboxRecord): Promise<void>;
+  /** Deletes the runtime's state, bundle and cgroups (idempotent). */
+  remove(rec: SandboxRecord): Promise<void>;
+  /** Whether the infra process is alive. */
+  alive(rec: SandboxRecord): Promise<boolean>;
+}
+
+/** What the sandbox manager needs from the container side (stop/remove a pod's containers). */
+export interface PodContainers {
+  stopAll(sandboxId: string): Promise<void>;
+  removeAll(sandboxId: string): Promise<void>;
+}
+
+export const sandboxName = (m: { name: string; namespace: string; uid: string; attempt: number }) =>
+  `${m.name}_${m.namespace}_${m.uid}_${m.attempt}`;
+
+const HOSTNAME_MAX = 63;
+
+export class SandboxManager {
+  readonly store: Store<SandboxRecord>;
+  private readonly config: Config;
+  private readonly log: Logger;
+  private readonly network: NetworkManager;
+  private readonly infra: InfraRuntime;
+  private readonly creates: CreateCache;
+  containers: PodContainers = { stopAll: async () => {}, removeAll: async () => {} };
+
+  constructor(opts: { config: Config; log: Logger; network: NetworkManager; infra: InfraRuntime }) {
+    this.config = opts.config;
+    this.log = opts.log.child({ component: "sandbox" });
+    this.network = opts.network;
+    this.infra = opts.infra;
+    this.store = new Store<SandboxRecord>("sandbox", join(opts.config.root, "sandboxes"));
+    this.creates = new CreateCache(opts.config.runtime.create_cache_ttl * 1000);
+  }
+
+  handlerOf(name: string): string {
+    const handler = name || this.config.runtime.default_handler;
+    if (!this.config.runtime.handlers[handler]) {
+      throw invalidArgument(`runtime handler ${JSON.stringify(name)} is not configured (known: ${Object.keys(this.config.runtime.handlers).join(", ")})`);
+    }
+    return handler;
+  }
+
+  /** RunPodSandbox. A retry of a create still in progress (or finished after the caller gave up) gets the same id. */
+  async run(req: RunPodSandboxRequest): Promise<string> {
+    const cfg = req.config;
+    if (!cfg) throw invalidArgument("config must be set");
+    const m = cfg.metadata;
+    if (!m) throw invalidArgument("config.metadata must be set");
+    if (!m.name) throw invalidArgument("config.metadata.name must not be empty");
+    if (!m.namespace) throw invalidArgument("config.metadata.namespace must not be empty");
+    if (!m.uid) throw invalidArgument("config.metadata.uid must not be empty");
+    const handler = this.handlerOf(req.runtimeHandler);
+    const name = sandboxName(m);
+    const fingerprint = createHash("sha256").update(toBinary(RunPodSandboxRequestSchema, req)).digest("hex");
+    const pending = this.creates.get(name);
+    if (pending && pending.fingerprint === fingerprint) {
+      this.log.info("retry joins an earlier create", { name });
+      return pending.result;
+    }
+    const existing = this.store.idOfName(name);
+    if (existing) throw alreadyExists(`pod sandbox name ${JSON.stringify(name)} is already reserved by sandbox ${existing}`);
+    const id = randomBytes(32).toString("hex");
+    this.store.reserveName(name, id);
+    const result = this.create(id, name, handler, cfg).catch((err) => {
+      this.store.releaseName(name, id);
+      throw err;
+    });
+    this.creates.track(name, fingerprint, result);
+    return result;
+  }
+
+  private async create(id: string, name: string, handler: string, cfg: PodSandboxConfig): Promise<string> {
+    const m = cfg.metadata!;
+    const linux = cfg.linux;
+    const nsOpts = linux?.securityContext?.namespaceOptions;
+    const namespaces = {
+      network: nsOpts?.network ?? NamespaceMode.POD,
+      pid: nsOpts?.pid ?? NamespaceMode.POD,
+      ipc: nsOpts?.ipc ?? NamespaceMode.POD,
+      targetId: nsOpts?.targetId ?? "",
+    };
+    const hostNetwork = namespaces.network === NamespaceMode.NODE;
+    const hostIpc = namespaces.ipc === NamespaceMode.NODE;
+    const sysctls = validateSysctls(linux?.sysctls, { hostNetwork, hostIpc });
+    const hostname = cfg.hostname || (hostNetwork ? "" : m.name.slice(0, HOSTNAME_MAX));
+    const podDir = join(this.config.state, "sandboxes", id);
+    const cleanup = new Cleanup(this.log.child({ sandbox: id }));
+    const rec: SandboxRecord = {
+      id, name, state: "creating",
+      metadata: { name: m.name, uid: m.uid, namespace: m.namespace, attempt: m.attempt },
+      createdAt: nowNs().toString(),
+      labels: { ...cfg.labels },
+      annotations: { ...cfg.annotations },
+      runtimeHandler: handler,
+      config: toJson(PodSandboxConfigSchema, cfg),
+      namespaces,
+      netnsPath: "",
+      ips: [],
+      podDir,
+      shmPath: hostIpc ? "" : join(podDir, "shm"),
+      cgroupParent: linux?.cgroupParent ?? "",
+      infra: { pid: 0, bundle: join(podDir, "bundle"), cgroupsPath: "" },
+    };
+    try {
+      // The record goes to disk first, so a crash mid-create is found and cleaned at start.
+      await this.store.add(rec);
+      cleanup.add("sandbox record", () => this.store.delete(id));
+      await mkdir(podDir, { recursive: true, mode: 0o711 });
+      cleanup.add("pod directory", () => rm(podDir, { recursive: true, force: true }));
+      if (rec.shmPath) {
+        await mountShm(rec.shmPath, this.config.runtime.shm_size);
+        cleanup.add("shm", () => unmountShm(rec.shmPath));
+      }
+      if (!hostNetwork) {
+        rec.netnsPath = await createNetns({ stateDir: this.config.state }, id.slice(0, 32));
+        cleanup.add("netns", () => removeNetns(rec.netnsPath));
+        await this.store.update(id, (r) => { r.netnsPath = rec.netnsPath; });
+        const net = await this.network.setUp({
+          sandboxId: id,
+          netnsPath: rec.netnsPath,
+          podName: m.name,
+          podNamespace: m.namespace,
+          podUid: m.uid,
+          portMappings: cfg.portMappings.map((p) => ({
+            containerPort: p.containerPort,
+            hostPort: p.hostPort,
+            protocol: (["tcp", "udp", "sctp"][p.protocol] ?? "tcp") as "tcp" | "udp" | "sctp",
+            hostIP: p.hostIp,
+          })),
+          ...(cfg.dnsConfig ? { dns: { servers: cfg.dnsConfig.servers, searches: cfg.dnsConfig.searches, options: cfg.dnsConfig.options } } : {}),
+        });
+        cleanup.add("cni", () => this.network.tearDown(id, rec.netnsPath));
+        rec.ips = net.ips;
+      }
+      await writePodFiles({
+        dir: podDir,
+        hostname: hostname || (await import("node:os")).hostname(),
+        ips: rec.ips,
+        ...(cfg.dnsConfig ? { dns: { servers: cfg.dnsConfig.servers, searches: cfg.dnsConfig.searches, options: cfg.dnsConfig.options } } : {}),
+        hostNetwork,
+      });
+      const infra = await this.infra.start({
+        id, handler, bundle: rec.infra.bundle, hostname, netnsPath: rec.netnsPath, namespaces, sysctls,
+        cgroupParent: rec.cgroupParent, podDir, shmPath: rec.shmPath, config: cfg,
+      });
+      cleanup.add("infra", async () => { await this.infra.stop(rec); await this.infra.remove(rec); });
+      rec.infra.pid = infra.pid;
+      rec.infra.cgroupsPath = infra.cgroupsPath;
+      await this.store.update(id, (r) => {
+        r.state = "ready";
+        r.ips = rec.ips;
+        r.infra = rec.infra;
+      });
+      cleanup.commit();
+      this.log.info("sandbox ready", { sandbox: id, name, ips: rec.ips, pid: infra.pid });
+      return id;
+    } catch (err) {
+      await cleanup.unwind();
+      throw err;
+    }
+  }
+
+  /** Fetches a sandbox by id or unique prefix (NOT_FOUND otherwise). */
+  get(id: string): SandboxRecord {
+    return this.store.get(id, "pod_sandbox_id");
+  }
+
+  podConfig(rec: SandboxRecord): PodSandboxConfig {
+    return fromJson(PodSandboxConfigSchema, rec.config as JsonValue);
+  }
+
+  /** StopPodSandbox: idempotent; an unknown id succeeds (CRI: "must not return an error if already stopped or missing"). */
+  async stop(id: string): Promise<void> {
+    const rec = this.store.resolve(id);
+    if (!rec) return;
+    await this.store.withLock(rec.id, async () => {
+      await this.containers.stopAll(rec.id);
+      await this.infra.stop(rec);
+      if (rec.netnsPath) await this.network.tearDown(rec.id, rec.netnsPath);
+      if (rec.netnsPath) await removeNetns(rec.netnsPath);
+      if (rec.shmPath) await unmountShm(rec.shmPath);
+      await this.store.update(rec.id, (r) => { r.state = "notready"; });
+    });
+  }
+
+  /** RemovePodSandbox: stops first, removes the pod's containers; an unknown id succeeds. */
+  async remove(id: string): Promise<void> {
+    const rec = this.store.resolve(id);
+    if (!rec) return;
+    await this.stop(rec.id);
+    await this.store.withLock(rec.id, async () => {
+      await this.containers.removeAll(rec.id);
+      await this.infra.remove(rec);
+      await rm(rec.podDir, { recursive: true, force: true });
+      await this.store.delete(rec.id);
+      this.creates.forget(rec.name);
+    });
+  }
+
+  /** The CRI state of a sandbox. */
+  criState(rec: SandboxRecord): PodSandboxState {
+    return rec.state === "ready" ? PodSandboxState.SANDBOX_READY : PodSandboxState.SANDBOX_NOTREADY;
+  }
+
+  /** The state to report: a ready sandbox whose infra process died is not ready. */
+  async liveState(rec: SandboxRecord): Promise<PodSandboxState> {
+    if (rec.state === "ready" && !(await this.infra.alive(rec))) return PodSandboxState.SANDBOX_NOTREADY;
+    return this.criState(rec);
+  }
+
+  list(): SandboxRecord[] {
+    return this.store.list().filter((r) => r.state !== "creating");
+  }
+
+  /**
+   * After a restart: records left "creating" are rolled back; ready sandboxes whose
+   * infra process died are marked not ready (their network is torn down when stopped).
+   */
+  async recover(): Promise<void> {
+    const recs = await this.store.load((file, err) => this.log.error("unreadable sandbox record", { file, error: err }));
+    for (const rec of recs) {
+      if (rec.state === "creating") {
+        this.log.warn("cleaning up a sandbox whose create was interrupted", { sandbox: rec.id });
+        try {
+          await this.infra.stop(rec);
+          await this.infra.remove(rec);
+          if (rec.netnsPath) { await this.network.tearDown(rec.id, rec.netnsPath); await removeNetns(rec.netnsPath); }
+          if (rec.shmPath) await unmountShm(rec.shmPath);
+          await rm(rec.podDir, { recursive: true, force: true });
+          await this.store.delete(rec.id);
+        } catch (err) {
+          this.log.error("cleanup of an interrupted sandbox failed", { sandbox: rec.id, error: err });
+        }
+        continue;
+      }
+      if (rec.state === "ready" && !(await this.infra.alive(rec))) {
+        this.log.warn("sandbox infra process is gone; marking not ready", { sandbox: rec.id });
+        await this.store.update(rec.id, (r) => { r.state = "notready"; r.reason = "infra process exited while berthd was down"; });
+      }
+    }
+  }
+}

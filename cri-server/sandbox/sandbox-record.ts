@@ -1,0 +1,35 @@
+// The persisted record of a pod sandbox (one JSON file under <root>/sandboxes).
+
+/** Lifecycle: creating -> ready -> notready; a record left in "creating" after a crash is cleaned up at start. */
+export type SandboxState = "creating" | "ready" | "notready";
+
+export interface SandboxRecord {
+  id: string;
+  /** CRI reserved name: name_namespace_uid_attempt. */
+  name: string;
+  state: SandboxState;
+  metadata: { name: string; uid: string; namespace: string; attempt: number };
+  /** ns since the epoch, as a decimal string. */
+  createdAt: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  runtimeHandler: string;
+  /** The PodSandboxConfig as protobuf JSON. */
+  config: unknown;
+  /** NamespaceMode values: 0 POD, 1 CONTAINER, 2 NODE, 3 TARGET. */
+  namespaces: { network: number; pid: number; ipc: number; targetId: string };
+  /** Pinned network namespace ("" for host network). */
+  netnsPath: string;
+  /** Pod IPs, primary first. */
+  ips: string[];
+  /** Directory with hosts, resolv.conf, hostname and the shm mount. */
+  podDir: string;
+  /** The pod's /dev/shm on the host ("" when the pod uses the host's IPC namespace). */
+  shmPath: string;
+  /** cgroup parent given by kubelet ("" for none). */
+  cgroupParent: string;
+  /** The infra process. */
+  infra: { pid: number; bundle: string; cgroupsPath: string };
+  /** Why the sandbox is not ready, when berth knows. */
+  reason?: string;
+}
