@@ -2,6 +2,7 @@
 // front: caching, single-flight, auth (basic and token), mirrors, tampering, resume, stalls.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -125,6 +126,26 @@ describe("registry behaviour through a proxy", () => {
     const blobs = await readdir(path.join(root, "content/blobs/sha256"));
     assert.ok(!blobs.includes(digest.slice(7)));
     assert.deepEqual((await readdir(path.join(root, "snapshots"))).filter((d) => d !== "containers" && d !== "empty"), []);
+  });
+
+  it("talks TLS to hosts.toml hosts with a ca file or skip_verify, and refuses an unknown ca", async () => {
+    const key = path.join(dir, "tls.key");
+    const cert = path.join(dir, "tls.crt");
+    execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1",
+      "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"], { stdio: "ignore" });
+    const p = await proxy({ tls: { key: await readFile(key), cert: await readFile(cert) } });
+    const hostsDir = path.join(dir, "hosts-tls");
+    const write = async (domain: string, toml: string) => {
+      await mkdir(path.join(hostsDir, domain), { recursive: true });
+      await writeFile(path.join(hostsDir, domain, "hosts.toml"), toml);
+    };
+    await write("ca.berth.test", `server = "https://${p.address}"\nca = "${cert}"\n`);
+    await write("skip.berth.test", `[host."https://${p.address}"]\n  skip_verify = true\n`);
+    await write("strict.berth.test", `server = "https://${p.address}"\n`);
+    const svc = await service({ hostsDir });
+    await svc.pull(`ca.berth.test/${fx.single.repo}:latest`);
+    await svc.pull(`skip.berth.test/${fx.user.repo}:latest`);
+    await assert.rejects(svc.pull(`strict.berth.test/${fx.docker.repo}:latest`), /self[- ]signed|certificate/i);
   });
 
   describe("basic auth", () => {

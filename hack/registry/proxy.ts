@@ -1,6 +1,7 @@
 // A loopback HTTP proxy in front of a test registry: counts requests, can cut or stall a blob
 // download, and can demand bearer tokens from its own token endpoint (for token-auth tests).
 import http from "node:http";
+import https from "node:https";
 import { randomBytes } from "node:crypto";
 
 export interface ProxyOptions {
@@ -11,6 +12,8 @@ export interface ProxyOptions {
   stall?: { digest: string };
   /** Require bearer tokens issued by /token for these credentials. */
   token?: { username: string; password: string; field?: "token" | "access_token"; expiresIn?: number; refreshToken?: string };
+  /** Serve HTTPS with this key and certificate (PEM). */
+  tls?: { key: Buffer; cert: Buffer };
   /** Answer every request with this status (a broken mirror). */
   failWith?: number;
 }
@@ -32,7 +35,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   let cuts = opts.cut?.times ?? 0;
   const sockets = new Set<import("node:net").Socket>();
   let address = "";
-  const server = http.createServer((req, res) => {
+  const handler: http.RequestListener = (req, res) => {
     const url = new URL(req.url ?? "/", "http://x");
     if (url.pathname === "/token" && opts.token && req.method === "POST") {
       // OAuth2 refresh-token grant (docker "identity token").
@@ -65,7 +68,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       const auth = req.headers.authorization ?? "";
       if (!auth.startsWith("Bearer ") || !tokens.has(auth.slice(7))) {
         const repo = /^\/v2\/(.+)\/(manifests|blobs)\//.exec(url.pathname)?.[1] ?? "";
-        res.writeHead(401, { "www-authenticate": `Bearer realm="http://${address}/token",service="berth-test",scope="repository:${repo}:pull"` }).end();
+        res.writeHead(401, { "www-authenticate": `Bearer realm="${opts.tls ? "https" : "http"}://${address}/token",service="berth-test",scope="repository:${repo}:pull"` }).end();
         return;
       }
     }
@@ -96,7 +99,8 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     });
     up.on("error", () => res.destroy());
     req.pipe(up);
-  });
+  };
+  const server = opts.tls ? https.createServer({ key: opts.tls.key, cert: opts.tls.cert }, handler) : http.createServer(handler);
   server.on("connection", (s) => { sockets.add(s); s.on("close", () => sockets.delete(s)); });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   address = `127.0.0.1:${(server.address() as { port: number }).port}`;
