@@ -64,6 +64,8 @@ export class ImageService {
   /** Blobs and chain ids that in-flight pulls are writing; GC leaves them alone. */
   #inflight = new Map<string, number>();
   #fsInfo?: { at: number; value: FsInfo };
+  /** Usage of committed (immutable) snapshots by chain id. */
+  #layerUsage = new Map<string, { bytes: number; inodes: number }>();
 
   constructor(opts: ImageServiceOptions) {
     this.#opts = opts;
@@ -327,12 +329,26 @@ export class ImageService {
     });
   }
 
-  /** Usage of the image filesystem (content and snapshots, container layers included). */
+  /**
+   * Usage of the image filesystem: content, layer snapshots and container layers. Committed
+   * snapshots never change, so each is measured once; only container layers are walked again.
+   */
   async fsInfo(): Promise<FsInfo> {
     const now = Date.now();
     if (this.#fsInfo && now - this.#fsInfo.at < FS_INFO_TTL_MS) return this.#fsInfo.value;
-    const [c, s] = await Promise.all([diskUsage(path.join(this.root, "content")), diskUsage(path.join(this.root, "snapshots"))]);
-    const value: FsInfo = { mountpoint: this.root, usedBytes: c.bytes + s.bytes, inodesUsed: c.inodes + s.inodes, timestamp: now };
+    let bytes = 0;
+    let inodes = 0;
+    const add = (u: { bytes: number; inodes: number }) => { bytes += u.bytes; inodes += u.inodes; };
+    add(await diskUsage(path.join(this.root, "content")));
+    const chains = new Set(await this.#snapshots.list());
+    for (const c of this.#layerUsage.keys()) if (!chains.has(c)) this.#layerUsage.delete(c);
+    for (const c of chains) {
+      let u = this.#layerUsage.get(c);
+      if (!u) { u = await diskUsage(path.dirname(this.#snapshots.dir(c))); this.#layerUsage.set(c, u); }
+      add(u);
+    }
+    add(await diskUsage(path.join(this.root, "snapshots", "containers")));
+    const value: FsInfo = { mountpoint: this.root, usedBytes: bytes, inodesUsed: inodes, timestamp: now };
     this.#fsInfo = { at: now, value };
     return value;
   }
@@ -348,6 +364,8 @@ export class ImageService {
   /** Prepares upper/work for `key`, records the lease and mounts the overlay at `target`. */
   async createRootfs(key: string, imageId: string, target: string): Promise<void> {
     const img = this.#imageOrThrow(imageId);
+    if (this.#leases.get(key)) throw failedPrecondition(`rootfs ${key} already exists`);
+    if (await isMountPoint(target)) throw failedPrecondition(`rootfs target ${target} is already a mount point`);
     await this.#meta.run(() => this.#leases.put({ key, imageId: img.id, chainIds: img.chainIds }));
     try {
       for (const c of img.chainIds) if (!(await this.#snapshots.has(c))) throw internal(`layer ${c} of image ${img.id} is missing from the snapshot store`);

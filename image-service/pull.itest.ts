@@ -182,6 +182,13 @@ describe("image pull from a loopback docker-registry", () => {
     await svc.pull(fx.single.ref);
   });
 
+  it("reports image filesystem usage that grows with content", async () => {
+    const a = await svc.fsInfo();
+    assert.equal(a.mountpoint, path.join(dir, "root"));
+    assert.ok(a.usedBytes > 1_000_000, String(a.usedBytes));
+    assert.ok(a.inodesUsed > 20, String(a.inodesUsed));
+  });
+
   it("a second service on the same root still has the images", async () => {
     const again = new ImageService({ root: path.join(dir, "root"), hostsDir: "", maxConcurrentDownloads: 3, stallTimeoutMs: 10_000, log });
     await again.init();
