@@ -1,7 +1,7 @@
 // berth as a benchmark target: bin/berthd with a fresh root and state per instance, the
 // benchmark's CNI network and hosts.toml mirrors; its helpers are the conmon processes
 // whose command line names the instance's directory.
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { startBerthd } from "../lib/berthd.ts";
@@ -21,20 +21,24 @@ config_path = ${q(o.hostsDir)}
 [cni]
 conf_dir = ${q(o.cniConfDir)}
 bin_dirs = ["/usr/lib/cni"]
-
-[log]
-level = "warn"
 `;
 }
 
 export async function startBerth(env: BenchEnv, cniConfDir: string): Promise<Instance> {
   const dir = await mkdtemp(join(env.workDir, "berth-"));
-  const b = await startBerthd({ dir, toml: berthToml({ hostsDir: env.hostsDir, cniConfDir }) });
+  const b = await startBerthd({ dir, toml: berthToml({ hostsDir: env.hostsDir, cniConfDir }) }).catch(async (err: unknown) => {
+    // startBerthd leaves a berthd that never became ready running: end it here.
+    killAll(findProcesses("node", dir));
+    await unmountUnder(dir);
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  });
   const helperPids = () => findProcesses("conmon", dir);
   return {
     client: b.client,
     daemonPid: () => b.proc.pid!,
     helperPids,
+    logTail: () => b.stderr.join("").slice(-3000),
     async stop() {
       await removeAllPods(b.client).catch(() => []);
       const stopped = b.stop();

@@ -140,7 +140,8 @@ export async function startContainerd(env: BenchEnv, cniConfDir: string): Promis
     await stop();
     throw err;
   }
-  return { client, daemonPid: () => proc.pid!, helperPids, stop };
+  const logTail = () => { try { return readFileSync(logPath, "utf8").slice(-3000); } catch { return ""; } };
+  return { client, daemonPid: () => proc.pid!, helperPids, logTail, stop };
 }
 
 export async function containerdTarget(env: BenchEnv): Promise<Target> {

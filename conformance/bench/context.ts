@@ -2,7 +2,7 @@
 // benchmarks, lazy image preparation, deadlines, and turning errors into report cells.
 import type { BenchmarkId, BenchOptions } from "./args.ts";
 import type { Cell, Results } from "./report.ts";
-import type { StartedPod } from "./pods.ts";
+import { Created, type StartedPod } from "./pods.ts";
 import type { BenchEnv, Instance, Target } from "./target.ts";
 
 const UNIMPLEMENTED = 12;
@@ -27,6 +27,8 @@ export interface RunningPod extends StartedPod { started: boolean }
 export class BenchContext {
   /** Pods (with a started container when `started`) kept for exec and memory. */
   readonly pool: RunningPod[] = [];
+  /** Every pod and container id this context created and has not removed. */
+  readonly created = new Created();
   private seq = 0;
   private prepared: Promise<Cell | undefined> | undefined;
   private deadline = Number.POSITIVE_INFINITY;
@@ -98,6 +100,7 @@ export class BenchContext {
     } catch (err) {
       const cell = (err as { cell?: Cell }).cell ?? cellOf(err);
       this.log(`${this.target.name}: ${bench}: ${describe(cell)}`);
+      if ("error" in cell) this.log(`${this.target.name}: daemon log tail:\n${this.instance.logTail()}`);
       this.results.fill(bench, metrics, this.target.name, cell);
     } finally {
       this.deadline = Number.POSITIVE_INFINITY;

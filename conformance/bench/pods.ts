@@ -33,17 +33,19 @@ export interface StartedPod { podId: string; containerIds: string[] }
 export type Step = "RunPodSandbox" | "CreateContainer" | "StartContainer";
 
 /** Runs a pod with one sleep container; `onStep` gets each call's latency in ms. */
-export async function startPod(client: CriClient, spec: PodSpec, image: string, onStep?: (step: Step, ms: number) => void): Promise<StartedPod> {
+export async function startPod(client: CriClient, spec: PodSpec, image: string, created?: Created, onStep?: (step: Step, ms: number) => void): Promise<StartedPod> {
   const config = podConfig(spec);
   let t = performance.now();
   const { podSandboxId } = await client.runtime.runPodSandbox({ config }, opts);
   onStep?.("RunPodSandbox", performance.now() - t);
+  created?.pods.add(podSandboxId);
   const pod: StartedPod = { podId: podSandboxId, containerIds: [] };
   try {
     t = performance.now();
     const { containerId } = await client.runtime.createContainer({ podSandboxId, config: sleepContainerConfig(image), sandboxConfig: config }, opts);
     onStep?.("CreateContainer", performance.now() - t);
     pod.containerIds.push(containerId);
+    created?.containers.add(containerId);
     t = performance.now();
     await client.runtime.startContainer({ containerId }, opts);
     onStep?.("StartContainer", performance.now() - t);
@@ -68,19 +70,29 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (x:
   return out;
 }
 
-/** Stops and removes every container and pod the runtime lists (best effort); returns problems. */
-export async function removeAllPods(client: CriClient): Promise<string[]> {
+/** Ids the benchmark created, so teardown works even where listing is not implemented. */
+export class Created {
+  readonly pods = new Set<string>();
+  readonly containers = new Set<string>();
+}
+
+/** Stops and removes every container and pod the runtime lists or `known` names (best effort); returns problems. */
+export async function removeAllPods(client: CriClient, known?: Created): Promise<string[]> {
   const problems: string[] = [];
   const note = (what: string) => (err: unknown) => { problems.push(`${what}: ${(err as Error).message}`); };
-  const containers = await client.runtime.listContainers({}, opts).then((r) => r.containers, (e) => { note("ListContainers")(e); return []; });
-  await mapLimit(containers, 4, async (c) => {
-    await client.runtime.stopContainer({ containerId: c.id, timeout: 0n }, opts).catch(note(`StopContainer ${c.id}`));
-    await client.runtime.removeContainer({ containerId: c.id }, opts).catch(note(`RemoveContainer ${c.id}`));
+  const listed = await client.runtime.listContainers({}, opts).then((r) => r.containers.map((c) => c.id), (e) => { note("ListContainers")(e); return []; });
+  const containers = [...new Set([...listed, ...(known?.containers ?? [])])];
+  await mapLimit(containers, 4, async (id) => {
+    await client.runtime.stopContainer({ containerId: id, timeout: 0n }, opts).catch(note(`StopContainer ${id}`));
+    await client.runtime.removeContainer({ containerId: id }, opts).catch(note(`RemoveContainer ${id}`));
+    known?.containers.delete(id);
   });
-  const pods = await client.runtime.listPodSandbox({}, opts).then((r) => r.items, (e) => { note("ListPodSandbox")(e); return []; });
-  await mapLimit(pods, 4, async (p) => {
-    await client.runtime.stopPodSandbox({ podSandboxId: p.id }, opts).catch(note(`StopPodSandbox ${p.id}`));
-    await client.runtime.removePodSandbox({ podSandboxId: p.id }, opts).catch(note(`RemovePodSandbox ${p.id}`));
+  const listedPods = await client.runtime.listPodSandbox({}, opts).then((r) => r.items.map((p) => p.id), (e) => { note("ListPodSandbox")(e); return []; });
+  const pods = [...new Set([...listedPods, ...(known?.pods ?? [])])];
+  await mapLimit(pods, 4, async (id) => {
+    await client.runtime.stopPodSandbox({ podSandboxId: id }, opts).catch(note(`StopPodSandbox ${id}`));
+    await client.runtime.removePodSandbox({ podSandboxId: id }, opts).catch(note(`RemovePodSandbox ${id}`));
+    known?.pods.delete(id);
   });
   return problems;
 }

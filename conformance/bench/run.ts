@@ -62,18 +62,22 @@ async function benchRuntime(name: RuntimeName, env: BenchEnv, opts: BenchOptions
     if (podBenches.length) {
       const instance = await target.start().catch((err: unknown) => { fillAll(err); return undefined; });
       if (instance) {
-        const stopInstance = owe(() => instance.stop());
+        const ctx = new BenchContext(target, instance, env, opts, results, log);
+        const stopInstance = owe(async () => {
+          const problems = (await removeAllPods(instance.client, ctx.created)).filter((p) => !p.includes("UNIMPLEMENTED"));
+          if (problems.length) log(`${name}: teardown: ${problems.join("; ")}`);
+          await instance.stop();
+        });
         try {
           const v = await instance.client.runtime.version({}, { timeoutMs: 10_000 }).catch(() => undefined);
           if (v) versions[name] = `${v.runtimeName} ${v.runtimeVersion}`;
-          const ctx = new BenchContext(target, instance, env, opts, results, log);
           const idle = recordIdle(ctx);
           const want = (b: string) => (opts.only as string[]).includes(b);
           if (want("pod-start")) await ctx.run("pod-start", POD_START_METRICS, 180_000, () => podStart(ctx));
           if (want("exec")) await ctx.run("exec", EXEC_METRICS, 60_000, () => execSync(ctx));
           if (want("memory")) await ctx.run("memory", MEMORY_METRICS, 240_000, () => memory(ctx, idle));
           if (ctx.pool.length) {
-            const problems = (await removeAllPods(ctx.client)).filter((p) => !p.includes("UNIMPLEMENTED"));
+            const problems = (await removeAllPods(ctx.client, ctx.created)).filter((p) => !p.includes("UNIMPLEMENTED"));
             if (problems.length) log(`${name}: teardown: ${problems.join("; ")}`);
             ctx.pool.length = 0;
           }

@@ -10,6 +10,8 @@ export interface Instance {
   daemonPid(): number;
   /** Per-pod/per-container helper processes (conmon, containerd-shim-runc-v2). */
   helperPids(): number[];
+  /** The end of the daemon's log, for diagnosing failures. */
+  logTail(): string;
   /** Stops the daemon, removes leftovers (mounts, shims, runtime state) and its directories. */
   stop(): Promise<void>;
 }

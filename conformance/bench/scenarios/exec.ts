@@ -11,7 +11,7 @@ export async function runningContainer(ctx: BenchContext): Promise<string> {
   const pod = ctx.pool.find((p) => p.started);
   if (pod) return pod.containerIds[0]!;
   await ctx.needImages();
-  const started = await startPod(ctx.client, ctx.podSpec("exec"), ctx.env.images.busybox);
+  const started = await startPod(ctx.client, ctx.podSpec("exec"), ctx.env.images.busybox, ctx.created);
   ctx.pool.push({ ...started, started: true });
   return started.containerIds[0]!;
 }

@@ -17,12 +17,14 @@ export async function listContainers(ctx: BenchContext): Promise<void> {
       ctx.checkTime();
       const config = podConfig(ctx.podSpec("list"));
       const { podSandboxId } = await ctx.client.runtime.runPodSandbox({ config }, opts);
+      ctx.created.pods.add(podSandboxId);
       pods.push({ id: podSandboxId, config, count: Math.min(PER_POD, total - made) });
     }
     const jobs = pods.flatMap((p) => Array.from({ length: p.count }, (_, i) => ({ p, i })));
     await mapLimit(jobs, 4, async ({ p, i }) => {
       ctx.checkTime();
-      await ctx.client.runtime.createContainer({ podSandboxId: p.id, config: sleepContainerConfig(ctx.env.images.busybox, `c${i}`), sandboxConfig: p.config }, opts);
+      const { containerId } = await ctx.client.runtime.createContainer({ podSandboxId: p.id, config: sleepContainerConfig(ctx.env.images.busybox, `c${i}`), sandboxConfig: p.config }, opts);
+      ctx.created.containers.add(containerId);
     });
     const listed = (await ctx.client.runtime.listContainers({}, opts)).containers.length; // warm-up
     const samples: number[] = [];
@@ -37,6 +39,6 @@ export async function listContainers(ctx: BenchContext): Promise<void> {
     ctx.record("ListContainers p95", "ms", { value: s.p95 });
     ctx.record("containers listed", "count", { value: listed });
   } finally {
-    await removeAllPods(ctx.client);
+    await removeAllPods(ctx.client, ctx.created);
   }
 }

@@ -19,7 +19,7 @@ export async function memory(ctx: BenchContext, idleMb: number): Promise<void> {
   if (running() < ctx.opts.pods) await ctx.needImages();
   while (running() < ctx.opts.pods) {
     ctx.checkTime();
-    const pod = await startPod(ctx.client, ctx.podSpec("mem"), ctx.env.images.busybox);
+    const pod = await startPod(ctx.client, ctx.podSpec("mem"), ctx.env.images.busybox, ctx.created);
     ctx.pool.push({ ...pod, started: true });
   }
   await sleep(2000); // let start-up garbage settle

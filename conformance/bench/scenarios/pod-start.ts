@@ -20,6 +20,7 @@ export async function podStart(ctx: BenchContext): Promise<void> {
     let t = performance.now();
     const { podSandboxId } = await ctx.client.runtime.runPodSandbox({ config }, opts);
     samples.RunPodSandbox.push(performance.now() - t);
+    ctx.created.pods.add(podSandboxId);
     const pod: RunningPod = { podId: podSandboxId, containerIds: [], started: false };
     ctx.pool.push(pod);
     if (failed.CreateContainer) continue;
@@ -28,6 +29,7 @@ export async function podStart(ctx: BenchContext): Promise<void> {
       const { containerId } = await ctx.client.runtime.createContainer({ podSandboxId, config: sleepContainerConfig(ctx.env.images.busybox), sandboxConfig: config }, opts);
       samples.CreateContainer.push(performance.now() - t);
       pod.containerIds.push(containerId);
+      ctx.created.containers.add(containerId);
     } catch (err) {
       failed.CreateContainer = failed.StartContainer = cellOf(err);
       continue;
