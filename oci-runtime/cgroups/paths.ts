@@ -9,9 +9,8 @@ export function containerCgroupsPath(parent: string | undefined, id: string): st
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(id)) throw invalidArgument(`invalid cgroup name "${id}"`);
   const p = parent?.trim() || "/berth";
   if (p.endsWith(".slice") || p.includes(":")) throw invalidArgument(`cgroup parent "${parent}" is a systemd slice; berth uses the cgroupfs driver`);
-  const norm = posix.normalize(p.startsWith("/") ? p : `/${p}`);
-  if (norm.split("/").includes("..")) throw invalidArgument(`cgroup parent "${parent}" contains ".."`);
-  return posix.join(norm, id);
+  if (p.split("/").includes("..")) throw invalidArgument(`cgroup parent "${parent}" contains ".."`);
+  return posix.join(posix.normalize(p.startsWith("/") ? p : `/${p}`), id);
 }
 
 /** Every directory that holds `path` on this host: one per v1 hierarchy plus the v2 tree. */

@@ -44,7 +44,13 @@ function normalizeInside(root: string, parts: string[]): string {
 
 /** Reads a small text file inside the rootfs; undefined when missing. Refuses non-regular files. */
 export async function readRootfsFile(root: string, path: string, maxBytes = 4 << 20): Promise<string | undefined> {
-  const host = await secureJoin(root, path);
+  let host: string;
+  try {
+    host = await secureJoin(root, path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ELOOP") return undefined;
+    throw err;
+  }
   let fh;
   try {
     fh = await open(host, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);

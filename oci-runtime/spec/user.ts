@@ -63,6 +63,7 @@ export function resolveUser(i: UserInput, passwd: PasswdEntry[], groups: GroupEn
     if (userPart === undefined) throw invalidArgument("run_as_group is set without run_as_user, run_as_username or an image user");
     groupPart = String(i.runAsGroup);
   }
+  userPart ??= "0";
 
   let uid = 0, gid = 0;
   let entry: PasswdEntry | undefined;

@@ -1,0 +1,47 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { BerthError, Code } from "../../cri-server/errdefs.ts";
+import { parseMountInfo, mountOf, isShared } from "../internal/mountinfo.ts";
+import { cgroupLayout } from "./mode.ts";
+import { cgroupDirs, containerCgroupsPath } from "./paths.ts";
+
+const HYBRID = `31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+`;
+
+test("hybrid, v1 and v2 layouts are told apart", () => {
+  const h = cgroupLayout(parseMountInfo(HYBRID));
+  assert.equal(h.mode, "hybrid");
+  assert.equal(h.v2, "/sys/fs/cgroup/unified");
+  assert.deepEqual(h.v1.map((x) => x.controllers), [["cpu"], ["memory"], ["name=systemd"]]);
+  assert.equal(cgroupLayout(parseMountInfo(HYBRID.split("\n").slice(0, 4).join("\n"))).mode, "v1");
+  const v2 = cgroupLayout(parseMountInfo("30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n"));
+  assert.deepEqual(v2, { mode: "v2", v1: [], v2: "/sys/fs/cgroup" });
+});
+
+test("container cgroups path is <parent>/<id>; systemd slices and .. are refused", () => {
+  assert.equal(containerCgroupsPath("/kubepods/besteffort/podUID", "abc"), "/kubepods/besteffort/podUID/abc");
+  assert.equal(containerCgroupsPath("kubepods/", "abc"), "/kubepods/abc");
+  assert.equal(containerCgroupsPath(undefined, "abc"), "/berth/abc");
+  const inv = (e: unknown) => e instanceof BerthError && e.code === Code.INVALID_ARGUMENT;
+  assert.throws(() => containerCgroupsPath("kubepods.slice", "a"), inv);
+  assert.throws(() => containerCgroupsPath("/a/../b", "a"), inv);
+  assert.throws(() => containerCgroupsPath("/a", "../x"), inv);
+});
+
+test("cgroup dirs cover every v1 hierarchy and the v2 tree, never the root", () => {
+  const h = cgroupLayout(parseMountInfo(HYBRID));
+  assert.deepEqual(cgroupDirs(h, "/k/c1"), ["/sys/fs/cgroup/cpu/k/c1", "/sys/fs/cgroup/memory/k/c1", "/sys/fs/cgroup/systemd/k/c1", "/sys/fs/cgroup/unified/k/c1"]);
+  assert.deepEqual(cgroupDirs(h, "/"), []);
+});
+
+test("mountinfo: escaped paths, optional fields and the containing mount", () => {
+  const m = parseMountInfo("1 0 8:1 / / rw shared:1 - ext4 /dev/sda rw\n2 1 8:2 / /mnt/a\\040b rw master:4 - ext4 /dev/sdb rw\n");
+  assert.equal(m[1]!.mountPoint, "/mnt/a b");
+  assert.equal(mountOf(m, "/mnt/a b/x")!.id, 2);
+  assert.equal(mountOf(m, "/mnt/a bc")!.id, 1);
+  assert.ok(isShared(m[0]!));
+});

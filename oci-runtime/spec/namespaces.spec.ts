@@ -1,0 +1,32 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { BerthError, Code } from "../../cri-server/errdefs.ts";
+import { containerNamespaces } from "./namespaces.ts";
+
+test("POD mode joins the pinned netns and the infra's ipc, uts and pid", () => {
+  assert.deepEqual(containerNamespaces({ infraPid: 42, netnsPath: "/run/netns/p" }), [
+    { type: "mount" },
+    { type: "network", path: "/run/netns/p" },
+    { type: "ipc", path: "/proc/42/ns/ipc" },
+    { type: "uts", path: "/proc/42/ns/uts" },
+    { type: "pid", path: "/proc/42/ns/pid" },
+  ]);
+});
+
+test("NODE modes leave the namespace out; CONTAINER pid is new", () => {
+  const ns = containerNamespaces({ infraPid: 42, network: "NODE", ipc: 2, uts: "NODE", pid: "CONTAINER" });
+  assert.deepEqual(ns, [{ type: "mount" }, { type: "pid" }]);
+  assert.deepEqual(containerNamespaces({ infraPid: 1, network: 2, ipc: 2, uts: 2, pid: 2 }), [{ type: "mount" }]);
+});
+
+test("TARGET joins the target's pid namespace and needs its pid", () => {
+  const ns = containerNamespaces({ infraPid: 42, netnsPath: "/n", pid: "TARGET", targetPid: 77 });
+  assert.deepEqual(ns.find((n) => n.type === "pid"), { type: "pid", path: "/proc/77/ns/pid" });
+  assert.throws(() => containerNamespaces({ infraPid: 42, pid: 3 }), (e) => e instanceof BerthError && e.code === Code.INVALID_ARGUMENT);
+});
+
+test("the network falls back to the infra's netns and a cgroup namespace can be added", () => {
+  const ns = containerNamespaces({ infraPid: 9, cgroupNamespace: true });
+  assert.deepEqual(ns.find((n) => n.type === "network"), { type: "network", path: "/proc/9/ns/net" });
+  assert.deepEqual(ns.at(-1), { type: "cgroup" });
+});
