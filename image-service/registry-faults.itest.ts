@@ -193,6 +193,13 @@ describe("registry behaviour through a proxy", () => {
       assert.equal(p.tokenRequests.length, 2);
     });
 
+    it("gets anonymous tokens without credentials", async () => {
+      const p = await proxy({ token: { ...creds, anonymous: true } });
+      const svc = await service();
+      await svc.pull(`${p.address}/${fx.single.repo}:latest`);
+      assert.deepEqual(p.tokenRequests, [{ scope: `repository:${fx.single.repo}:pull`, authorized: true }]);
+    });
+
     it("accepts access_token answers", async () => {
       const p = await proxy({ token: { ...creds, field: "access_token" } });
       const svc = await service();

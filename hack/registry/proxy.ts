@@ -11,7 +11,7 @@ export interface ProxyOptions {
   /** Send headers then nothing for GETs of this blob. */
   stall?: { digest: string };
   /** Require bearer tokens issued by /token for these credentials. */
-  token?: { username: string; password: string; field?: "token" | "access_token"; expiresIn?: number; refreshToken?: string };
+  token?: { username: string; password: string; field?: "token" | "access_token"; expiresIn?: number; refreshToken?: string; anonymous?: boolean };
   /** Serve HTTPS with this key and certificate (PEM). */
   tls?: { key: Buffer; cert: Buffer };
   /** Answer every request with this status (a broken mirror). */
@@ -54,7 +54,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     }
     if (url.pathname === "/token" && opts.token) {
       const want = "Basic " + Buffer.from(`${opts.token.username}:${opts.token.password}`).toString("base64");
-      const ok = req.headers.authorization === want;
+      const ok = req.headers.authorization === want || (!!opts.token.anonymous && !req.headers.authorization);
       tokenRequests.push({ scope: url.searchParams.get("scope") ?? "", authorized: ok });
       if (!ok) { res.writeHead(401).end(); return; }
       const t = randomBytes(12).toString("hex");
