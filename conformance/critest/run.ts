@@ -20,7 +20,7 @@ import { startContainerd } from "./containerd.ts";
 import { writeTestConflist, randomBridgeName, randomSubnet24 } from "../../hack/cni/test-conflist.ts";
 import { buildStandInImages, pushStandInImages } from "../../hack/critest-images/build.ts";
 import { UPSTREAM_HOSTS, SKIPPED } from "../../hack/critest-images/images.ts";
-import { startLoopbackRegistry, type LoopbackRegistry } from "../../hack/critest-images/loopback-registry.ts";
+import { startRegistry, type RunningRegistry } from "../../hack/registry/registry.ts";
 import { writeMirrorConfig } from "./mirrors.ts";
 import { formatReport, parseJunit, summarize } from "./junit.ts";
 
@@ -162,16 +162,16 @@ export async function main(argv: readonly string[]): Promise<number> {
   const started = Date.now();
   const dir = await mkdtemp(join(tmpdir(), "berth-critest-"));
   const bridge = randomBridgeName();
-  let registry: LoopbackRegistry | undefined;
+  let registry: RunningRegistry | undefined;
   let target: Target | undefined;
   let status = 2;
   try {
     const built = buildStandInImages({ log });
-    registry = await startLoopbackRegistry();
-    await pushStandInImages(built, registry.host);
-    log(`pushed ${built.images.length} stand-in images to ${registry.host}; no stand-in for: ${SKIPPED.join(", ")}`);
+    registry = await startRegistry();
+    await pushStandInImages(built, registry.address);
+    log(`pushed ${built.images.length} stand-in images to ${registry.address}; no stand-in for: ${SKIPPED.join(", ")}`);
 
-    const certsDir = await writeMirrorConfig(join(dir, "certs.d"), UPSTREAM_HOSTS, `http://${registry.host}`);
+    const certsDir = await writeMirrorConfig(join(dir, "certs.d"), UPSTREAM_HOSTS, `http://${registry.address}`);
     const confDir = join(dir, "net.d");
     await writeTestConflist({ confDir, bridge, subnet: randomSubnet24().subnet, ipamDataDir: join(dir, "cni-ipam"), name: `berth-critest-${bridge}` });
     target = args.containerd

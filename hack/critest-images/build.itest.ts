@@ -9,21 +9,21 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { buildStandInImages, pushStandInImages, type BuiltImages } from "./build.ts";
-import { startLoopbackRegistry, type LoopbackRegistry } from "./loopback-registry.ts";
+import { startRegistry, type RunningRegistry } from "../registry/registry.ts";
 import { CRI_TOOLS, E2E } from "./images.ts";
 
 const have = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
 const missing = ["docker-registry", "skopeo", "runc", "apt-get"].filter((c) => !have(c));
 const skip = process.getuid?.() !== 0 ? "needs root" : missing.length > 0 ? `needs ${missing.join(", ")}` : false;
 
-let reg: LoopbackRegistry;
+let reg: RunningRegistry;
 let built: BuiltImages;
 let work: string;
 
 const ACCEPT = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
 
 async function getJson(path: string): Promise<{ body: any; digest: string | null }> {
-  const res = await fetch(`http://${reg.host}${path}`, { headers: { accept: ACCEPT } });
+  const res = await fetch(`http://${reg.address}${path}`, { headers: { accept: ACCEPT } });
   assert.equal(res.status, 200, `GET ${path}`);
   return { body: await res.json(), digest: res.headers.get("docker-content-digest") };
 }
@@ -44,7 +44,7 @@ async function unpack(ref: string, dir: string): Promise<any> {
   const repo = ref.split(":")[0]!;
   mkdirSync(dir, { recursive: true });
   for (const layer of manifest.layers) {
-    const res = await fetch(`http://${reg.host}/v2/${repo}/blobs/${layer.digest}`);
+    const res = await fetch(`http://${reg.address}/v2/${repo}/blobs/${layer.digest}`);
     const file = join(work, `${layer.digest.slice(7)}.tgz`);
     writeFileSync(file, Buffer.from(await res.arrayBuffer()));
     execFileSync("tar", ["-xzpf", file, "-C", dir]);
@@ -77,8 +77,8 @@ before(async () => {
   if (skip) return;
   work = mkdtempSync(join(tmpdir(), "berth-critest-images-itest-"));
   built = buildStandInImages();
-  reg = await startLoopbackRegistry();
-  await pushStandInImages(built, reg.host);
+  reg = await startRegistry();
+  await pushStandInImages(built, reg.address);
 });
 
 after(async () => {

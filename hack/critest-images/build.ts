@@ -14,7 +14,7 @@ import { unpackDeb } from "./debian.ts";
 import { IMAGES, SKIPPED, buildLayers, type StandInImage } from "./images.ts";
 import { OciLayoutWriter, writeFileAtomic, type LayerBlob } from "./oci-layout.ts";
 import { writeTar } from "./tar-writer.ts";
-import { startLoopbackRegistry } from "./loopback-registry.ts";
+import { startRegistry } from "../registry/registry.ts";
 
 const execFileP = promisify(execFile);
 
@@ -139,17 +139,17 @@ async function main(argv: string[]): Promise<void> {
     await pushStandInImages(built, push);
     log(`critest images: pushed to ${push}`);
   } else if (flag("--serve")) {
-    const reg = await startLoopbackRegistry();
+    const reg = await startRegistry();
     const stop = () => { void reg.stop().then(() => process.exit(0)); };
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
     try {
-      await pushStandInImages(built, reg.host);
+      await pushStandInImages(built, reg.address);
     } catch (err) {
       await reg.stop();
       throw err;
     }
-    log(`critest images: serving at http://${reg.host} (Ctrl-C stops and deletes it)`);
+    log(`critest images: serving at http://${reg.address} (Ctrl-C stops and deletes it)`);
   }
   process.stdout.write(`${built.layoutDir}\n`);
 }
