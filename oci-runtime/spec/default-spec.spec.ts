@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { defaultSpec, withDefaultMounts, newSpec, DEFAULT_DEVICE_RULES } from "./default-spec.ts";
+import { defaultSpec, defaultRlimits, withDefaultMounts, newSpec, DEFAULT_DEVICE_RULES } from "./default-spec.ts";
 
 test("default mounts: sysfs and cgroup are read-only unless privileged", () => {
   const s = defaultSpec({ rootfs: "rootfs" });
@@ -30,4 +30,10 @@ test("device rules deny everything first, then allow the defaults; rlimits defau
   assert.deepEqual(s.linux!.resources!.devices, DEFAULT_DEVICE_RULES);
   assert.equal(s.linux!.resources!.devices![0]!.allow, false);
   assert.equal(s.process!.rlimits![0]!.type, "RLIMIT_NOFILE");
+});
+
+test("default nofile limit never exceeds the caller's own hard limit", () => {
+  assert.deepEqual(defaultRlimits("Max open files            1024                 20000                files\n"), [{ type: "RLIMIT_NOFILE", hard: 20000, soft: 20000 }]);
+  assert.equal(defaultRlimits("Max open files  unlimited unlimited files\n")[0]!.hard, 1048576);
+  assert.equal(defaultRlimits("")[0]!.hard, 1048576);
 });

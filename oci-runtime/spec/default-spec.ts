@@ -1,4 +1,5 @@
 // The base spec every container starts from: default mounts, devices and rlimits.
+import { readFileSync } from "node:fs";
 import type { LinuxDeviceCgroup, Mount, Spec, SpecOpt } from "./types.ts";
 
 export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -56,12 +57,34 @@ export const withDefaultDevices = (): SpecOpt<unknown> => (spec) => {
   res.devices = [...DEFAULT_DEVICE_RULES, ...(res.devices ?? []).filter((d) => d.allow)];
 };
 
-export const DEFAULT_RLIMITS = [{ type: "RLIMIT_NOFILE", hard: 1048576, soft: 1048576 }];
+/** The hard "Max open files" limit of this process from /proc/self/limits text (pure). */
+export function hardNofile(limitsText: string): number | undefined {
+  const m = /^Max open files\s+\S+\s+(\S+)/m.exec(limitsText);
+  if (!m) return undefined;
+  return m[1] === "unlimited" ? Infinity : Number(m[1]);
+}
 
-export const withDefaultRlimits = (): SpecOpt<unknown> => (spec) => {
+/**
+ * RLIMIT_NOFILE 1048576, lowered to this process's own hard limit: without CAP_SYS_RESOURCE
+ * the runtime cannot raise it, and the container create would fail.
+ */
+export function defaultRlimits(limitsText = readOwnLimits()): { type: string; hard: number; soft: number }[] {
+  const n = Math.min(1048576, hardNofile(limitsText) ?? 1048576);
+  return [{ type: "RLIMIT_NOFILE", hard: n, soft: n }];
+}
+
+function readOwnLimits(): string {
+  try {
+    return readFileSync("/proc/self/limits", "utf8");
+  } catch {
+    return "";
+  }
+}
+
+export const withDefaultRlimits = (limits = defaultRlimits()): SpecOpt<unknown> => (spec) => {
   const p = spec.process!;
   const set = new Set((p.rlimits ?? []).map((r) => r.type));
-  p.rlimits = [...(p.rlimits ?? []), ...DEFAULT_RLIMITS.filter((r) => !set.has(r.type)).map((r) => ({ ...r }))];
+  p.rlimits = [...(p.rlimits ?? []), ...limits.filter((r) => !set.has(r.type)).map((r) => ({ ...r }))];
 };
 
 /** newSpec + default mounts, devices and rlimits. */
