@@ -10,7 +10,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { unpackDeb } from "./debian.ts";
+import { candidateVersions, unpackDeb } from "./debian.ts";
 import { IMAGES, SKIPPED, buildLayers, type StandInImage } from "./images.ts";
 import { OciLayoutWriter, writeFileAtomic, type LayerBlob } from "./oci-layout.ts";
 import { writeTar } from "./tar-writer.ts";
@@ -53,11 +53,9 @@ export function buildStandInImages(opts: { cacheDir?: string; log?: (msg: string
   const cacheDir = opts.cacheDir ?? DEFAULT_CACHE_DIR;
   const log = opts.log ?? (() => undefined);
   mkdirSync(cacheDir, { recursive: true });
-  const inputs = {
-    busybox: unpackDeb("busybox", cacheDir).dir,
-    nginx: unpackDeb("nginx", cacheDir).dir,
-    nginxCommon: unpackDeb("nginx-common", cacheDir).dir,
-  };
+  const versions = candidateVersions(["busybox", "nginx", "nginx-common"], cacheDir);
+  const deb = (pkg: string) => unpackDeb(pkg, versions.get(pkg)!, cacheDir).dir;
+  const inputs = { busybox: deb("busybox"), nginx: deb("nginx"), nginxCommon: deb("nginx-common") };
   const tars = new Map<string, Buffer>();
   for (const [name, layer] of buildLayers(inputs)) tars.set(name, writeTar(layer.entries()));
   const fp = fingerprint(tars, IMAGES);

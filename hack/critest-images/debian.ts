@@ -2,7 +2,7 @@
 // and unpacked with `dpkg-deb -x` into a cache keyed by package version, and the
 // shared libraries a binary needs (from `ldd`), read from the host.
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 
 export class DebianError extends Error {
@@ -18,20 +18,52 @@ function run(cmd: string, args: string[], cwd?: string): string {
   }
 }
 
-/** The candidate version apt would download for a package. */
-export function candidateVersion(pkg: string): string {
-  const out = run("apt-cache", ["show", "--no-all-versions", pkg]);
-  const m = /^Version: (.+)$/m.exec(out);
-  if (!m) throw new DebianError(`apt-cache show ${pkg}: no Version field`);
-  return m[1]!.trim();
+/** Parses `apt-cache show --no-all-versions` stanzas into package -> version. */
+export function parseAptShow(out: string): Map<string, string> {
+  const versions = new Map<string, string>();
+  for (const stanza of out.split(/\n\s*\n/)) {
+    const pkg = /^Package: (.+)$/m.exec(stanza)?.[1]?.trim();
+    const version = /^Version: (.+)$/m.exec(stanza)?.[1]?.trim();
+    if (pkg && version && !versions.has(pkg)) versions.set(pkg, version);
+  }
+  return versions;
+}
+
+const APT_LISTS = "/var/lib/apt/lists";
+
+/** A stamp that changes whenever apt's package lists change (after apt-get update). */
+function aptListsStamp(): string {
+  try {
+    return readdirSync(APT_LISTS).filter((f) => f.endsWith("_Packages") || f.endsWith("_Packages.lz4") || f.endsWith("InRelease"))
+      .sort().map((f) => { const st = statSync(join(APT_LISTS, f)); return `${f}:${st.size}:${st.mtimeMs}`; }).join("|");
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * The candidate versions apt would download, from one apt-cache call; remembered
+ * in `cacheDir` until apt's package lists change (apt-cache takes seconds).
+ */
+export function candidateVersions(pkgs: readonly string[], cacheDir: string): Map<string, string> {
+  const memo = join(cacheDir, "apt-versions.json");
+  const stamp = aptListsStamp();
+  try {
+    const saved = JSON.parse(readFileSync(memo, "utf8")) as { stamp: string; versions: Record<string, string> };
+    if (stamp !== "" && saved.stamp === stamp && pkgs.every((p) => saved.versions[p])) return new Map(pkgs.map((p) => [p, saved.versions[p]!]));
+  } catch { /* none yet */ }
+  const versions = parseAptShow(run("apt-cache", ["show", "--no-all-versions", ...pkgs]));
+  for (const p of pkgs) if (!versions.has(p)) throw new DebianError(`apt-cache show ${p}: no Version field`);
+  mkdirSync(cacheDir, { recursive: true });
+  writeFileSync(memo, JSON.stringify({ stamp, versions: Object.fromEntries(versions) }));
+  return versions;
 }
 
 /**
  * Downloads (once per version) and unpacks a Debian package; returns the directory
  * holding its unpacked files. `cacheDir` keeps them between runs.
  */
-export function unpackDeb(pkg: string, cacheDir: string): { dir: string; version: string } {
-  const version = candidateVersion(pkg);
+export function unpackDeb(pkg: string, version: string, cacheDir: string): { dir: string; version: string } {
   const safe = version.replace(/[^A-Za-z0-9.+~-]/g, "_");
   const dir = join(cacheDir, "debs", `${pkg}_${safe}`);
   const root = join(dir, "root");

@@ -1,7 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { LayerBuilder } from "./layer-builder.ts";
-import { parseLdd } from "./debian.ts";
 
 test("adds parent directories and orders dirs, then files, then hard links", () => {
   const l = new LayerBuilder()
@@ -25,21 +24,4 @@ test("a later entry for the same path replaces the earlier one", () => {
 test("a hard link to a missing file is refused", () => {
   const l = new LayerBuilder().hardlink("bin/sh", "bin/busybox");
   assert.throws(() => l.entries(), /hard link bin\/sh points at bin\/busybox/);
-});
-
-test("parseLdd reads libraries and the interpreter", () => {
-  const out = [
-    "\tlinux-vdso.so.1 (0x00007ffc)",
-    "\tlibresolv.so.2 => /lib/x86_64-linux-gnu/libresolv.so.2 (0x00007f29)",
-    "\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f29)",
-    "\t/lib64/ld-linux-x86-64.so.2 (0x00007f29)",
-  ].join("\n");
-  assert.deepEqual(parseLdd(out), {
-    libs: [
-      { name: "libresolv.so.2", hostPath: "/lib/x86_64-linux-gnu/libresolv.so.2" },
-      { name: "libc.so.6", hostPath: "/lib/x86_64-linux-gnu/libc.so.6" },
-    ],
-    interpreter: "/lib64/ld-linux-x86-64.so.2",
-  });
-  assert.throws(() => parseLdd("\tlibfoo.so.1 => not found"), /missing library: libfoo.so.1 => not found/);
 });
