@@ -7,7 +7,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { createLogger } from "../cri-server/log.ts";
 import { startRegistry, type RunningRegistry } from "../hack/registry/registry.ts";
-import { breakoutLayers, pushLayerImage } from "../hack/registry/build-images.ts";
+import { execFileSync } from "node:child_process";
+import { stat } from "node:fs/promises";
+import { breakoutLayers, pushLayerImage, swapLayers } from "../hack/registry/build-images.ts";
 import { ImageService } from "./image-service.ts";
 
 const log = createLogger({}, () => {});
@@ -25,7 +27,7 @@ describe("breakout fixtures", () => {
     await mkdir(outside);
     await writeFile(path.join(outside, "victim"), "untouched");
     reg = await startRegistry();
-    for (const [name, entries] of Object.entries(breakoutLayers(outside))) {
+    for (const [name, entries] of Object.entries({ ...breakoutLayers(outside), ...swapLayers(outside) })) {
       refs.set(name, (await pushLayerImage({ address: reg.address }, `evil/${name}`, entries)).ref);
     }
     svc = new ImageService({ root: path.join(dir, "root"), hostsDir: "", maxConcurrentDownloads: 2, stallTimeoutMs: 10_000, log });
@@ -35,6 +37,19 @@ describe("breakout fixtures", () => {
     await reg?.stop();
     await rm(dir, { recursive: true, force: true });
   });
+
+  for (const name of Object.keys(swapLayers("/x"))) {
+    it(`unpacks ${name} without touching the symlink target`, async () => {
+      const before = await stat(outside);
+      await svc.pull(refs.get(name)!);
+      assert.deepEqual((await readdir(outside)).sort(), ["victim"]);
+      assert.equal(await readFile(path.join(outside, "victim"), "utf8"), "untouched");
+      const attrs = execFileSync("getfattr", ["--absolute-names", "-d", "-m", "-", path.join(outside, "victim")], { encoding: "utf8" });
+      assert.doesNotMatch(attrs, /evil/);
+      assert.equal((await stat(outside)).mtimeMs, before.mtimeMs);
+      await svc.remove(refs.get(name)!);
+    });
+  }
 
   for (const name of Object.keys(breakoutLayers("/x"))) {
     it(`refuses ${name}`, async () => {

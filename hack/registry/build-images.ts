@@ -67,6 +67,19 @@ export function breakoutLayers(outside: string): Record<string, TarFixtureEntry[
   };
 }
 
+/**
+ * Legal-looking layers that replace a directory with a symlink to `outside` after queueing
+ * work below it (an xattr, a device node, a FIFO, a directory mtime). They may unpack, but
+ * nothing may change outside.
+ */
+export function swapLayers(outside: string): Record<string, TarFixtureEntry[]> {
+  return {
+    "xattr-swap": [{ name: "a/", type: "dir" }, { name: "a/victim", data: "in layer", xattrs: { "user.evil": "1" } }, { name: "a", type: "symlink", linkname: outside }],
+    "node-swap": [{ name: "b/", type: "dir" }, { name: "b/node", type: "fifo" }, { name: "b/wh-dir/", type: "dir" }, { name: "b/.wh.gone", data: "" }, { name: "b", type: "symlink", linkname: outside }],
+    "mtime-swap": [{ name: "c/", type: "dir" }, { name: "c/sub/", type: "dir", mtime: 1000 }, { name: "c", type: "symlink", linkname: outside }],
+  };
+}
+
 export interface PushedImage { ref: string; repo: string; tag: string; manifestDigest: string; configDigest: string; image: BuiltImage }
 
 export interface Fixtures {

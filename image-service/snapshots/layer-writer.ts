@@ -65,8 +65,10 @@ export class LayerWriter {
     if (existing && !(isDir && existing.isDirectory())) {
       await rm(full, { recursive: true, force: true });
       if (existing.isDirectory()) this.#dirs.forget();
+      this.#purge(rel);
+    } else if (this.#nodeSet.has(rel)) {
+      this.#purge(rel);
     }
-    if (this.#nodeSet.delete(rel)) this.#nodes = this.#nodes.filter((n) => n.rel !== rel);
     this.#created.add(rel);
     switch (entry.type) {
       case TarType.dir:
@@ -146,8 +148,24 @@ export class LayerWriter {
       await rm(this.#full(rel), { recursive: true, force: true });
       if (existing.isDirectory()) this.#dirs.forget();
     }
+    this.#purge(rel);
     this.#nodes.push({ rel, kind: "c", major: 0, minor: 0, entry: { ...entry, mode: 0 } });
     this.#nodeSet.add(rel);
+  }
+
+  /**
+   * Forgets deferred work (nodes, links, xattrs, dir times) at or below a path that an entry
+   * replaced. Deferred work runs by path at the end of the layer; if a replaced directory had
+   * become a symlink, running it would follow that symlink out of the layer.
+   */
+  #purge(rel: string) {
+    const hit = (p: string) => p === rel || p.startsWith(rel + "/");
+    this.#nodes = this.#nodes.filter((n) => !hit(n.rel));
+    for (const n of [...this.#nodeSet]) if (hit(n)) this.#nodeSet.delete(n);
+    this.#pendingLinks = this.#pendingLinks.filter((l) => !hit(l.rel) && !hit(l.target));
+    this.#xattrs = this.#xattrs.filter((x) => !hit(x.rel));
+    for (const d of [...this.#dirTimes.keys()]) if (hit(d)) this.#dirTimes.delete(d);
+    for (const d of [...this.#setgidDirs]) if (hit(d)) this.#setgidDirs.delete(d);
   }
 
   async #meta(rel: string, e: TarEntry, isDir: boolean) {
