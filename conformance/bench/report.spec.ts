@@ -10,8 +10,16 @@ test("ratio is berth over containerd only when both are measured", () => {
   r.set("exec", "ExecSync p50", "ms", "containerd", { value: 10 });
   const [a, b] = r.toJson();
   assert.equal(a!.ratio, 0.5);
+  assert.equal(a!.better, "lower");
   assert.equal(b!.ratio, null);
   assert.equal(ratioOf({ bench: "pull", metric: "x", unit: "s", cells: { berth: { value: 1 }, containerd: { value: 0 } } }), null);
+});
+
+test("throughput is better higher, counts have no direction", async () => {
+  const { betterOf } = await import("./report.ts");
+  assert.equal(betterOf("MB/s"), "higher");
+  assert.equal(betterOf("count"), "n/a");
+  assert.equal(betterOf("s"), "lower");
 });
 
 test("fill marks only the metrics a runtime has no cell for", () => {

@@ -11,7 +11,10 @@ export interface Row {
   cells: Partial<Record<RuntimeName, Cell>>;
 }
 
-export interface RowJson extends Row { ratio: number | null }
+export interface RowJson extends Row { ratio: number | null; better: "lower" | "higher" | "n/a" }
+
+/** Which direction is better for a unit: throughput up, everything timed or sized down. */
+export const betterOf = (unit: string): RowJson["better"] => (unit.endsWith("/s") ? "higher" : unit === "count" ? "n/a" : "lower");
 
 export const isValue = (c: Cell | undefined): c is { value: number; samples?: number[] } => !!c && "value" in c;
 
@@ -44,7 +47,7 @@ export class Results {
   }
 
   toJson(): RowJson[] {
-    return this.rows.map((r) => ({ ...r, ratio: ratioOf(r) }));
+    return this.rows.map((r) => ({ ...r, ratio: ratioOf(r), better: betterOf(r.unit) }));
   }
 }
 

@@ -3,7 +3,7 @@
 // No assertions on timings: numbers are reported, never judged.
 import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
-import { cpus, release, totalmem } from "node:os";
+import { cpus, loadavg, release, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { parseBenchArgs, usage, UsageError, type BenchOptions, type RuntimeName } from "./args.ts";
 import { berthTarget } from "./berth.ts";
@@ -110,6 +110,7 @@ async function main(argv: string[]): Promise<number> {
     if (!opts.runtimes.length) return 1;
   }
   const startedAt = new Date();
+  const loadavgAtStart = loadavg();
   log(`setting up registry and images (${opts.only.join(", ")}; ${opts.runtimes.join(" and ")})`);
   const env = await setupEnv(opts.only.includes("pull"));
   const closeEnv = owe(() => env.close());
@@ -124,7 +125,7 @@ async function main(argv: string[]): Promise<number> {
   const report = {
     startedAt: startedAt.toISOString(),
     seconds: (Date.now() - startedAt.getTime()) / 1000,
-    host: { kernel: release(), cpus: cpus().length, memoryMB: Math.round(totalmem() / 2 ** 20), node: process.version },
+    host: { kernel: release(), cpus: cpus().length, memoryMB: Math.round(totalmem() / 2 ** 20), node: process.version, loadavgAtStart, loadavgAtEnd: loadavg() },
     versions,
     options: { only: opts.only, pods: opts.pods, runtimes: opts.runtimes, pullReps: opts.pullReps, listContainers: opts.listContainers },
     pullImage: { bytes: env.images.bigBytes, layers: env.images.bigLayers, note: "MB/s counts 1e6 bytes of manifest and compressed layers" },

@@ -15,6 +15,7 @@ export function recordIdle(ctx: BenchContext): number {
 }
 
 export async function memory(ctx: BenchContext, idleMb: number): Promise<void> {
+  ctx.record("daemon RSS idle", "MB", { value: idleMb });
   const running = () => ctx.pool.filter((p) => p.started).length;
   if (running() < ctx.opts.pods) await ctx.needImages();
   while (running() < ctx.opts.pods) {
@@ -27,7 +28,6 @@ export async function memory(ctx: BenchContext, idleMb: number): Promise<void> {
   const helpers = ctx.instance.helperPids();
   const helperMb = helpers.reduce((a, pid) => a + rssBytes(pid), 0) / MB;
   const pods = running();
-  ctx.record("daemon RSS idle", "MB", { value: idleMb });
   ctx.record("daemon RSS", "MB", { value: daemon });
   ctx.record("helpers RSS", "MB", { value: helperMb });
   ctx.record("total RSS", "MB", { value: daemon + helperMb });
