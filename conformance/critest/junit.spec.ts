@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parseJunit, formatReport, summarize, decodeXml, messageLine } from "./junit.ts";
+import { parseJunit, formatReport, summarize, decodeXml, messageLine, failureCauses } from "./junit.ts";
 import { hostsToml } from "./mirrors.ts";
 import { critestCommand, findOnPath, mountsUnder, parseArgs } from "./run.ts";
 
@@ -80,4 +80,19 @@ test("mountsUnder picks mounts below the work dir, deepest first, with octal esc
     "42 22 0:42 / /tmp/wx rw - tmpfs tmpfs rw",
   ].join("\n");
   assert.deepEqual(mountsUnder("/tmp/w", info), ["/tmp/w/root/a/mnt x", "/tmp/w/root/a"]);
+});
+
+test("failures are grouped by message with run-specific parts masked", () => {
+  const fail = (name: string, message: string) => ({ name, status: "failed" as const, time: 0, message });
+  const causes = failureCauses([
+    fail("a", `validate CRI v1 image API for endpoint "unix:///tmp/berth-critest-X7A9Rk/berthd/state/berth.sock": rpc error: code = Unimplemented desc = ImageFsInfo`),
+    fail("b", `validate CRI v1 image API for endpoint "unix:///tmp/berth-critest-Q1w2E3/berthd/state/berth.sock": rpc error: code = Unimplemented desc = ImageFsInfo`),
+    fail("c", `rpc error: code = NotFound desc = sandbox "cb7cf461-5b15-4911-b9ec-6bf6ba6110b2": not found`),
+    { name: "d", status: "passed" as const, time: 0 },
+  ]);
+  assert.deepEqual(causes, [
+    { message: `validate CRI v1 image API for endpoint "unix://<tmp>": rpc error: code = Unimplemented desc = ImageFsInfo`, count: 2 },
+    { message: `rpc error: code = NotFound desc = sandbox "<uuid>": not found`, count: 1 },
+  ]);
+  assert.match(formatReport([...parseJunit(XML), fail("x", "boom")]), /FAILURE CAUSES \(specs per distinct message\):\n {5}1 {2}boom\n/);
 });

@@ -75,6 +75,27 @@ export function summarize(results: readonly SpecResult[]): Summary {
   return { passed: count(SpecStatus.passed), failed: count(SpecStatus.failed), skipped: count(SpecStatus.skipped) + count(SpecStatus.pending), total: results.length };
 }
 
+/** A failure message with run-specific parts (temp paths, uuids, ids, addresses) replaced, for grouping. */
+export function normalizeMessage(m: string): string {
+  return m
+    .replace(/\/tmp\/[^\s"':]+/g, "<tmp>")
+    .replace(/\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b/g, "<uuid>")
+    .replace(/\b[0-9a-f]{32,64}\b/g, "<id>")
+    .replace(/\b127\.0\.0\.1:\d+\b/g, "127.0.0.1:<port>")
+    .replace(/\b10\.\d+\.\d+\.\d+(:\d+)?\b/g, "<pod-ip>");
+}
+
+/** Failed specs grouped by normalized message, most common first. */
+export function failureCauses(results: readonly SpecResult[]): { message: string; count: number }[] {
+  const counts = new Map<string, number>();
+  for (const r of results) {
+    if (r.status !== SpecStatus.failed) continue;
+    const key = normalizeMessage(r.message ?? "(no message)");
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return [...counts].map(([message, count]) => ({ message, count })).sort((a, b) => b.count - a.count || (a.message < b.message ? -1 : 1));
+}
+
 /** The listing printed after a run: passed specs, failed specs with their first message line, and counts. */
 export function formatReport(results: readonly SpecResult[]): string {
   const out: string[] = [];
@@ -85,6 +106,12 @@ export function formatReport(results: readonly SpecResult[]): string {
   for (const r of passed) out.push(`  ok    ${specName(r.name)} (${r.time.toFixed(1)}s)`);
   out.push(`FAILED (${failed.length}):`);
   for (const r of failed) out.push(`  FAIL  ${specName(r.name)} (${r.time.toFixed(1)}s)${r.message ? `\n          ${r.message}` : ""}`);
+  const causes = failureCauses(results);
+  if (failed.length > 1 && causes.length > 0) {
+    out.push("FAILURE CAUSES (specs per distinct message):");
+    for (const c of causes.slice(0, 15)) out.push(`  ${String(c.count).padStart(4)}  ${c.message}`);
+    if (causes.length > 15) out.push(`        ... and ${causes.length - 15} more`);
+  }
   const s = summarize(results);
   out.push(`critest summary: ${s.passed} passed, ${s.failed} failed, ${s.skipped} skipped, ${s.total} specs`);
   return out.join("\n") + "\n";
