@@ -148,6 +148,26 @@ describe("registry behaviour through a proxy", () => {
     await assert.rejects(svc.pull(`strict.berth.test/${fx.docker.repo}:latest`), /self[- ]signed|certificate/i);
   });
 
+  it("answers NOT_FOUND for a missing tag, and refuses bad media types and platforms by name", async () => {
+    const svc = await service();
+    await assert.rejects(svc.pull(`${reg.address}/${fx.single.repo}:missing`), (err: BerthError) => {
+      assert.equal(err.code, Code.NOT_FOUND);
+      assert.match(err.message, /:missing not found/);
+      return true;
+    });
+    const { buildImage, buildIndex, layerBlob } = await import("../hack/registry/oci-image.ts");
+    const { buildTar } = await import("../hack/registry/tar-writer.ts");
+    const { pushImage, pushManifest } = await import("../hack/registry/push.ts");
+    const odd = { ...layerBlob(buildTar([{ name: "f", data: "x" }]), "gzip"), mediaType: "application/vnd.oci.image.layer.v1.tar+bzip2" };
+    await pushImage({ address: reg.address }, "berth/odd", "latest", buildImage([odd]));
+    await assert.rejects(svc.pull(`${reg.address}/berth/odd:latest`), /unsupported layer media type "application\/vnd\.oci\.image\.layer\.v1\.tar\+bzip2"/);
+    const arm = buildImage([layerBlob(buildTar([{ name: "f", data: "arm" }]))], {}, { os: "linux", architecture: "arm64" });
+    await pushImage({ address: reg.address }, "berth/armonly", arm.manifest.digest, arm);
+    await pushManifest({ address: reg.address }, "berth/armonly", "latest", buildIndex([{ image: arm, platform: { os: "linux", architecture: "arm64" } }]));
+    await assert.rejects(svc.pull(`${reg.address}/berth/armonly:latest`), /no manifest for platform linux\/amd64/);
+    assert.deepEqual(svc.list(), []);
+  });
+
   describe("basic auth", () => {
     let secure: RunningRegistry;
     const creds = { username: "berth", password: "s3cret-basic" };
