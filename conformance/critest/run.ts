@@ -159,6 +159,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
   const args = parseArgs(argv);
+  for (const tool of ["docker-registry", "skopeo", ...(args.containerd ? ["containerd"] : [])]) {
+    if (!findOnPath(tool)) {
+      log(`${tool} not found on PATH (hack/setup.sh installs it)`);
+      return 2;
+    }
+  }
   const started = Date.now();
   const dir = await mkdtemp(join(tmpdir(), "berth-critest-"));
   const bridge = randomBridgeName();
