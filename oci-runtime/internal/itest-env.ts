@@ -41,6 +41,8 @@ export interface ItestEnv {
   logPath(id: string): string;
   /** Writes the bundle (default spec + opts) and starts conmon; does not `runtime start`. */
   create(id: string, opts: SpecOpt<unknown>[], extra?: Partial<ConmonCreateOptions> & { spec?: Spec }): Promise<{ pid: number; conmonPid: number }>;
+  /** Registers a container made outside `create` for teardown. */
+  track(id: string): void;
   cleanup(): Promise<void>;
 }
 
@@ -65,6 +67,7 @@ export async function makeEnv(files: Record<string, string> = {}): Promise<Itest
       await mkdir(join(dir, "logs"), { recursive: true });
       return createContainer({ runtime, id, bundle: env.bundle(id), logPath: env.logPath(id), exitDir: env.exitDir, socketDir: env.socketDir, ...extra });
     },
+    track(id) { ids.add(id); },
     async cleanup() {
       const layout = await detectCgroupLayout();
       for (const id of ids) {
@@ -83,11 +86,13 @@ export async function makeEnv(files: Record<string, string> = {}): Promise<Itest
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Polls `fn` until it returns a truthy value (no timing assertions: the test's own timeout bounds it). */
-export async function eventually<T>(fn: () => Promise<T | undefined | false> | T | undefined | false, everyMs = 50): Promise<T> {
+/** Polls `fn` until it returns a truthy value; gives up (throws) after `giveUpMs`, a hang guard rather than a timing assertion. */
+export async function eventually<T>(fn: () => Promise<T | undefined | false> | T | undefined | false, giveUpMs = 30_000, everyMs = 50): Promise<T> {
+  const end = Date.now() + giveUpMs;
   for (;;) {
     const v = await fn();
     if (v) return v;
+    if (Date.now() > end) throw new Error(`condition not met within ${giveUpMs} ms`);
     await sleep(everyMs);
   }
 }

@@ -2,9 +2,9 @@
 // pid files, exit files, the ctl fifo. conmon runs `<runtime> create`, holds the container's stdio,
 // writes the CRI log and the exit code, and outlives berthd (own session, stdio on /dev/null).
 import { spawn } from "node:child_process";
-import { constants as fsc } from "node:fs";
+import { closeSync, constants as fsc, openSync } from "node:fs";
 import { mkdir, open, readFile, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { deadlineExceeded, failedPrecondition, internal, invalidArgument } from "../../cri-server/errdefs.ts";
 import { runtimeError } from "../runtime/runtime-error.ts";
 import { readPidFile, isConmonAlive } from "./pids.ts";
@@ -17,6 +17,8 @@ export interface ConmonFiles {
   runtimeLog: string;
   ctlFifo: string;
   winszFifo: string;
+  /** conmon's own stderr (its warnings and fatal errors). */
+  conmonStderr: string;
 }
 
 export function conmonFiles(bundle: string): ConmonFiles {
@@ -26,6 +28,7 @@ export function conmonFiles(bundle: string): ConmonFiles {
     runtimeLog: join(bundle, "runtime.log"),
     ctlFifo: join(bundle, "ctl"),
     winszFifo: join(bundle, "winsz"),
+    conmonStderr: join(bundle, "conmon.stderr"),
   };
 }
 
@@ -118,16 +121,22 @@ export interface ConmonStarted {
  */
 export async function createContainer(o: ConmonCreateOptions): Promise<ConmonStarted> {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(o.id)) throw invalidArgument(`invalid container id "${o.id}"`);
-  await Promise.all([mkdir(o.exitDir, { recursive: true }), mkdir(o.socketDir, { recursive: true })]);
+  await Promise.all([mkdir(o.exitDir, { recursive: true }), mkdir(o.socketDir, { recursive: true }), mkdir(dirname(o.logPath), { recursive: true })]);
   if (o.persistDir) await mkdir(o.persistDir, { recursive: true });
   const f = conmonFiles(o.bundle);
   await Promise.all([rm(f.conmonPidFile, { force: true }), rm(f.containerPidFile, { force: true }), rm(f.runtimeLog, { force: true })]);
 
-  const child = spawn(o.conmonBinary ?? "conmon", conmonArgs(o), {
-    detached: true,
-    stdio: ["ignore", "ignore", "ignore", "pipe"],
-    env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", _OCI_SYNCPIPE: "3" },
-  });
+  const stderrFd = openSync(f.conmonStderr, "w", 0o600);
+  let child;
+  try {
+    child = spawn(o.conmonBinary ?? "conmon", conmonArgs(o), {
+      detached: true,
+      stdio: ["ignore", "ignore", stderrFd, "pipe"],
+      env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", _OCI_SYNCPIPE: "3" },
+    });
+  } finally {
+    closeSync(stderrFd);
+  }
   child.unref();
   const sync = child.stdio[3] as NodeJS.ReadableStream & { destroy(): void; unref?: () => void };
 
@@ -156,7 +165,8 @@ export async function createContainer(o: ConmonCreateOptions): Promise<ConmonSta
 
   const msg = parseSyncMessage(line);
   if (!msg || msg.data <= 0) {
-    const detail = msg?.message?.trim() || (await readFile(f.runtimeLog, "utf8").catch(() => "")).trim() || `conmon reported ${line.trim() || "nothing"}`;
+    const detail = msg?.message?.trim() || (await readFile(f.runtimeLog, "utf8").catch(() => "")).trim()
+      || lastLine(await readFile(f.conmonStderr, "utf8").catch(() => "")) || `conmon reported ${line.trim() || "nothing"}`;
     await killConmon(o.bundle);
     throw runtimeError(`create container ${o.id}`, detail);
   }
@@ -164,6 +174,8 @@ export async function createContainer(o: ConmonCreateOptions): Promise<ConmonSta
   if (!conmonPid) throw internal(`conmon for container ${o.id} wrote no pid file ${f.conmonPidFile}`);
   return { pid: msg.data, conmonPid };
 }
+
+const lastLine = (text: string) => text.trim().split("\n").filter(Boolean).pop()?.trim();
 
 async function killConmon(bundle: string): Promise<void> {
   const pid = await readPidFile(conmonFiles(bundle).conmonPidFile);

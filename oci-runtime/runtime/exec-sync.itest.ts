@@ -1,0 +1,65 @@
+import { test, after, before } from "node:test";
+import assert from "node:assert/strict";
+import { BerthError, Code } from "../../cri-server/errdefs.ts";
+import { withProcessArgs, withEnv } from "../spec/process.ts";
+import { withUser } from "../spec/user.ts";
+import { detectCgroupLayout } from "../cgroups/mode.ts";
+import { cgroupPids, containerCgroupsPath } from "../cgroups/paths.ts";
+import { makeEnv, eventually, type ItestEnv } from "../internal/itest-env.ts";
+import { execSync } from "./exec-sync.ts";
+
+let env: ItestEnv;
+let initPid: number;
+before(async () => {
+  env = await makeEnv({
+    "etc/passwd": "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001:app:/home/app:/bin/sh\n",
+    "etc/group": "root:x:0:\nappgrp:x:1001:\nextra:x:2000:app\nother:x:2001:root\n",
+  });
+  const opts = [withProcessArgs({ command: ["sleep", "100000"] }), withEnv({ env: [{ key: "FOO", value: "bar" }] })];
+  ({ pid: initPid } = await env.create("exec", opts));
+  await env.runtime.start("exec");
+  await env.create("user", [withProcessArgs({ command: ["sleep", "100000"] }), withUser(env.rootfs, { imageUser: "app", supplementalGroups: [3000] })]);
+  await env.runtime.start("user");
+});
+after(async () => { await env.cleanup(); });
+
+test("exec returns stdout, stderr and the exit code, with the container's env", async () => {
+  const r = await execSync(env.runtime, "exec", ["sh", "-c", "echo out $FOO; echo err >&2; exit 7"], { timeoutMs: 30_000 });
+  assert.equal(r.stdout.toString(), "out bar\n");
+  assert.equal(r.stderr.toString(), "err\n");
+  assert.equal(r.exitCode, 7);
+});
+
+test("exec overrides env, cwd and user", async () => {
+  const r = await execSync(env.runtime, "exec", ["sh", "-c", "echo $FOO $(pwd) $(id -u):$(id -g)"], { env: ["FOO=baz"], cwd: "/tmp", user: { uid: 1000, gid: 1001 } });
+  assert.equal(r.stdout.toString(), "baz /tmp 1000:1001\n");
+});
+
+test("a missing executable is an error with the runtime's message", async () => {
+  await assert.rejects(execSync(env.runtime, "exec", ["no-such-cmd"]), (e) => {
+    assert.ok(e instanceof BerthError);
+    assert.match(e.message, /no-such-cmd/);
+    assert.match(e.message, /not found/);
+    return true;
+  });
+});
+
+test("a timeout kills the exec'd process and answers deadline exceeded", async () => {
+  await assert.rejects(execSync(env.runtime, "exec", ["sleep", "1000"], { timeoutMs: 300 }), (e) => e instanceof BerthError && e.code === Code.DEADLINE_EXCEEDED);
+  const layout = await detectCgroupLayout();
+  const pids = await eventually(async () => {
+    const p = await cgroupPids(layout, containerCgroupsPath(env.cgroupParent, "exec"));
+    return p.length === 1 ? p : undefined;
+  });
+  assert.deepEqual(pids, [initPid]);
+});
+
+test("user, group and supplemental groups come from the rootfs's /etc/passwd and /etc/group", async () => {
+  const r = await execSync(env.runtime, "user", ["sh", "-c", "id -u; id -g; id -G; echo $HOME"]);
+  assert.equal(r.exitCode, 0);
+  const [uid, gid, groups, home] = r.stdout.toString().trim().split("\n");
+  assert.equal(uid, "1000");
+  assert.equal(gid, "1001");
+  assert.deepEqual(groups!.split(" ").map(Number).sort((a, b) => a - b), [1001, 2000, 3000]);
+  assert.equal(home, "/home/app");
+});
