@@ -3,6 +3,9 @@ import type { Config } from "./config.ts";
 import type { Logger } from "./log.ts";
 import type { NetworkManager } from "./network/cni.ts";
 import type { SandboxManager } from "./sandbox/sandbox-manager.ts";
+import type { ContainerManager } from "./container/container-manager.ts";
+import type { ImageService } from "../image-service/image-service.ts";
+import type { EventBus, ContainerEvent } from "./events/index.ts";
 
 /** Settings kubelet pushes at run time (UpdateRuntimeConfig). */
 export interface RuntimeSettings {
@@ -29,6 +32,9 @@ export interface Context {
   readonly settings: RuntimeSettings;
   readonly network: NetworkManager;
   readonly sandboxes: SandboxManager;
+  readonly containers: ContainerManager;
+  readonly images: ImageService;
+  readonly events: EventBus<ContainerEvent>;
   /** Whether the default OCI runtime and conmon can be run. */
   runtimeReady(): Promise<Condition>;
   /** Whether a CNI network config is present (re-read on every call, cheaply). */

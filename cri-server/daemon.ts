@@ -13,6 +13,11 @@ import { SandboxManager } from "./sandbox/sandbox-manager.ts";
 import { RuncInfraRuntime } from "./sandbox/infra-runtime.ts";
 import { berthMetrics, MetricsServer } from "./metrics/index.ts";
 import { shutdownTracing, startTracing } from "./tracing.ts";
+import { ImageService } from "../image-service/image-service.ts";
+import { RuntimeHandlers } from "../oci-runtime/index.ts";
+import { ContainerManager } from "./container/container-manager.ts";
+import { EventBus, type ContainerEvent } from "./events/index.ts";
+import { eventStatuses } from "./runtime/event-statuses.ts";
 
 export const BERTH_VERSION = "0.1.0";
 
@@ -50,7 +55,31 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
       log: log.child({ component: "cni" }),
     });
     const sandboxes = new SandboxManager({ config, log, network, infra: new RuncInfraRuntime(config, log) });
+    const images = new ImageService({
+      root: config.root,
+      hostsDir: config.registry.config_path,
+      ...(config.registry.auth_file ? { authFile: config.registry.auth_file } : {}),
+      maxConcurrentDownloads: config.registry.max_concurrent_downloads,
+      stallTimeoutMs: config.registry.stall_timeout * 1000,
+      log,
+    });
+    await images.init();
+    const runtimes = RuntimeHandlers.fromConfig(
+      // conmon needs absolute paths; a binary missing now still gets a clear error when used.
+      Object.fromEntries(Object.entries(config.runtime.handlers).map(([n, h]) => [n, { binary: findExecutable(h.binary) ?? h.binary, root: h.root }])),
+      config.runtime.default_handler,
+    );
+    const events = new EventBus<ContainerEvent>({ queueSize: 4096 });
+    const containers = new ContainerManager({ config, log, runtimes, images, sandboxes, events });
+    sandboxes.containers = containers;
     await sandboxes.recover();
+    await containers.recover();
+    containers.startWatching();
+    metrics.setContainerStates(() => {
+      const counts: Record<string, number> = { created: 0, running: 0, exited: 0 };
+      for (const c of containers.list()) counts[c.state] = (counts[c.state] ?? 0) + 1;
+      return counts;
+    });
     const ctx: Context = {
       config,
       configPath,
@@ -59,6 +88,9 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
       settings: { podCidr: "" },
       network,
       sandboxes,
+      containers,
+      images,
+      events,
       async runtimeReady() {
         const handler = config.runtime.handlers[config.runtime.default_handler];
         if (!handler || !findExecutable(handler.binary)) {
@@ -79,6 +111,7 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
       { service: RuntimeServiceDesc, impls: runtimeImplementations as never },
       { service: ImageServiceDesc, impls: imageImplementations as never },
     ], ctx, (method, code, seconds) => metrics.observeRpc(method, code, seconds));
+    containers.eventStatuses = (rec) => eventStatuses(ctx, rec);
     log.info("berthd serving", { socket: config.grpc.address, root: config.root, state: config.state, version: BERTH_VERSION, pid: process.pid });
     let stopping: Promise<void> | undefined;
     return {
@@ -87,6 +120,8 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
       stop: () => (stopping ??= (async () => {
         log.info("berthd stopping");
         await server.shutdown();
+        containers.stopWatching();
+        events.close();
         await metricsServer.stop();
         await shutdownTracing();
         try { unlinkSync(config.grpc.address); } catch { /* gone */ }

@@ -10,6 +10,21 @@ import { stopPodSandbox } from "./runtime/sandbox-stop.ts";
 import { removePodSandbox } from "./runtime/sandbox-remove.ts";
 import { podSandboxStatus } from "./runtime/sandbox-status.ts";
 import { listPodSandbox } from "./runtime/sandbox-list.ts";
+import { createContainer } from "./runtime/container-create.ts";
+import { startContainer } from "./runtime/container-start.ts";
+import { stopContainer } from "./runtime/container-stop.ts";
+import { removeContainer } from "./runtime/container-remove.ts";
+import { containerStatus } from "./runtime/container-status.ts";
+import { listContainers } from "./runtime/container-list.ts";
+import { execSync } from "./runtime/exec-sync.ts";
+import { reopenContainerLog } from "./runtime/reopen-container-log.ts";
+import { updateContainerResources } from "./runtime/update-container-resources.ts";
+import { getContainerEvents } from "./runtime/container-events.ts";
+import { imagePull } from "./images/image-pull.ts";
+import { imageStatus } from "./images/image-status.ts";
+import { imageList } from "./images/image-list.ts";
+import { imageRemove } from "./images/image-remove.ts";
+import { imageFsInfo } from "./images/image-fs-info.ts";
 
 export const runtimeImplementations: RuntimeImplementations = {
   version,
@@ -21,6 +36,22 @@ export const runtimeImplementations: RuntimeImplementations = {
   removePodSandbox,
   podSandboxStatus,
   listPodSandbox,
+  createContainer,
+  startContainer,
+  stopContainer,
+  removeContainer,
+  containerStatus,
+  listContainers,
+  execSync,
+  reopenContainerLog,
+  updateContainerResources,
+  getContainerEvents,
 };
 
-export const imageImplementations: ImageImplementations = {};
+export const imageImplementations: ImageImplementations = {
+  pullImage: imagePull,
+  imageStatus,
+  listImages: imageList,
+  removeImage: imageRemove,
+  imageFsInfo,
+};

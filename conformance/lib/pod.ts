@@ -2,21 +2,25 @@
 import { randomBytes } from "node:crypto";
 import { createTestNetwork, type TestNetwork } from "../../hack/cni/test-network.ts";
 import { startBerthd, type Berthd, type BerthdOptions } from "./berthd.ts";
+import { startTestImages, type TestImages } from "./images.ts";
 
 export interface PodEnv {
   b: Berthd;
   net: TestNetwork;
+  images?: TestImages;
   cleanup(): Promise<void>;
 }
 
 /** A berthd whose CNI config is a fresh bridge network (unique bridge and /24) for this test file. */
-export async function startPodEnv(opts: BerthdOptions = {}): Promise<PodEnv> {
+export async function startPodEnv(opts: BerthdOptions & { images?: boolean } = {}): Promise<PodEnv> {
   const net = await createTestNetwork("berth-conf-");
   await net.writeConflist();
-  const toml = `[cni]\nconf_dir = "${net.confDir}"\nbin_dirs = ${JSON.stringify(net.binDirs)}\n${opts.toml ?? ""}`;
+  const images = opts.images ? await startTestImages() : undefined;
+  const registry = images ? `[registry]\nconfig_path = "${images.hostsDir}"\n` : "";
+  const toml = `${registry}[cni]\nconf_dir = "${net.confDir}"\nbin_dirs = ${JSON.stringify(net.binDirs)}\n${opts.toml ?? ""}`;
   const b = await startBerthd({ ...opts, toml });
   return {
-    b, net,
+    b, net, ...(images ? { images } : {}),
     async cleanup() {
       try {
         const pods = await b.client.runtime.listPodSandbox({});
@@ -24,6 +28,7 @@ export async function startPodEnv(opts: BerthdOptions = {}): Promise<PodEnv> {
       } catch { /* berthd may be down */ }
       await b.cleanup();
       await net.cleanup();
+      await images?.stop();
     },
   };
 }

@@ -1,0 +1,473 @@
+// Containers: create, start, stop, remove, exit tracking, and recovery after a restart.
+// A create registers an undo for every resource (rootfs mount, bundle, conmon, runtime
+// state), so a failure leaves nothing behind. conmon holds each container's stdio,
+// writes its log and exit file, and outlives berthd.
+import { createHash, randomBytes } from "node:crypto";
+import { mkdir, readFile, rm } from "node:fs/promises";
+import { dirname, isAbsolute, join } from "node:path";
+import { fromJson, toBinary, toJson, type JsonValue } from "@bufbuild/protobuf";
+import {
+  ContainerConfigSchema, CreateContainerRequestSchema, LinuxContainerResourcesSchema,
+  type ContainerConfig, type CreateContainerRequest, type LinuxContainerResources,
+} from "../../proto/gen/runtime/v1/api_pb.js";
+import {
+  createContainer as conmonCreate, detectCgroupLayout, execSync, ociResources, readExitFile, recover as conmonRecover,
+  reopenLog, removeCgroup, wasOomKilled, watchExits, writeBundle, conmonFiles, isConmonAlive, readPidFile,
+  type ExecSyncResult, type ExitInfo, type ExitWatcher, type OciRuntime, type RuntimeHandlers,
+} from "../../oci-runtime/index.ts";
+import type { Image, ImageService } from "../../image-service/image-service.ts";
+import type { Config } from "../config.ts";
+import { CreateCache } from "../create-cache.ts";
+import { alreadyExists, deadlineExceeded, failedPrecondition, invalidArgument, notFound } from "../errdefs.ts";
+import { ContainerEventType, containerEvent, type EventBus, type ContainerEvent } from "../events/index.ts";
+import type { Logger } from "../log.ts";
+import { nowNs } from "../runtime/filters.ts";
+import { Cleanup } from "../sandbox/cleanup.ts";
+import type { SandboxManager } from "../sandbox/sandbox-manager.ts";
+import type { SandboxRecord } from "../sandbox/sandbox-record.ts";
+import { Store } from "../stores/store.ts";
+import { buildContainerSpec, criResources, resolveContainerSecurity, resolveContainerUser } from "./container-spec.ts";
+import type { ContainerRecord } from "./container-record.ts";
+
+const SIGNALS: Record<number, string> = { 1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 9: "SIGKILL", 10: "SIGUSR1", 12: "SIGUSR2", 15: "SIGTERM", 19: "SIGSTOP", 28: "SIGWINCH" };
+
+/** CRI's Signal enum (RUNTIME_DEFAULT=0, SIGABRT=1, ...) names; index = enum value. */
+const CRI_SIGNALS = ["", "SIGABRT", "SIGALRM", "SIGBUS", "SIGCHLD", "SIGCLD", "SIGCONT", "SIGFPE", "SIGHUP", "SIGILL", "SIGINT", "SIGIO", "SIGIOT", "SIGKILL", "SIGPIPE", "SIGPOLL", "SIGPROF", "SIGPWR", "SIGQUIT", "SIGSEGV", "SIGSTKFLT", "SIGSTOP", "SIGSYS", "SIGTERM", "SIGTRAP", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGUSR1", "SIGUSR2", "SIGVTALRM", "SIGWINCH", "SIGXCPU", "SIGXFSZ", "SIGRTMIN"];
+
+export function normaliseSignal(s: string): string {
+  if (!s) return "SIGTERM";
+  if (/^\d+$/.test(s)) return SIGNALS[Number(s)] ?? s;
+  const up = s.toUpperCase();
+  return up.startsWith("SIG") ? up : `SIG${up}`;
+}
+
+export const criSignalName = (v: number): string => CRI_SIGNALS[v] ?? "";
+export const criSignalValue = (name: string): number => Math.max(0, CRI_SIGNALS.indexOf(normaliseSignal(name)));
+
+const ctrName = (meta: { name: string; attempt: number }, sandboxId: string) => `${meta.name}_${meta.attempt}_${sandboxId}`;
+
+export interface ContainerManagerOptions {
+  config: Config;
+  log: Logger;
+  runtimes: RuntimeHandlers;
+  images: ImageService;
+  sandboxes: SandboxManager;
+  events: EventBus<ContainerEvent>;
+  /** Builds the statuses attached to events (set by the daemon). */
+  eventStatuses?: (rec: ContainerRecord) => { podSandboxStatus?: unknown; containersStatuses?: unknown[] };
+}
+
+export class ContainerManager {
+  readonly store: Store<ContainerRecord>;
+  readonly exitDir: string;
+  readonly socketDir: string;
+  private readonly config: Config;
+  private readonly log: Logger;
+  private readonly runtimes: RuntimeHandlers;
+  private readonly images: ImageService;
+  private readonly sandboxes: SandboxManager;
+  private readonly events: EventBus<ContainerEvent>;
+  private readonly creates: CreateCache;
+  private watcher: ExitWatcher | undefined;
+  private cgroupV2: boolean | undefined;
+  private rroSupport = new Map<string, Promise<boolean>>();
+  eventStatuses: NonNullable<ContainerManagerOptions["eventStatuses"]>;
+
+  constructor(o: ContainerManagerOptions) {
+    this.config = o.config;
+    this.log = o.log.child({ component: "container" });
+    this.runtimes = o.runtimes;
+    this.images = o.images;
+    this.sandboxes = o.sandboxes;
+    this.events = o.events;
+    this.store = new Store<ContainerRecord>("container", join(o.config.root, "containers"));
+    this.exitDir = join(o.config.state, "exits");
+    this.socketDir = join(o.config.state, "sockets");
+    this.creates = new CreateCache(o.config.runtime.create_cache_ttl * 1000);
+    this.eventStatuses = o.eventStatuses ?? (() => ({}));
+  }
+
+  get(id: string): ContainerRecord {
+    return this.store.get(id, "container_id");
+  }
+
+  list(): ContainerRecord[] {
+    return this.store.list().filter((c) => c.state !== "creating");
+  }
+
+  runtimeOf(rec: { runtimeHandler: string }): OciRuntime {
+    return this.runtimes.get(rec.runtimeHandler);
+  }
+
+  configOf(rec: ContainerRecord): ContainerConfig {
+    return fromJson(ContainerConfigSchema, rec.config as JsonValue);
+  }
+
+  resourcesOf(rec: ContainerRecord): LinuxContainerResources | undefined {
+    return rec.resources ? fromJson(LinuxContainerResourcesSchema, rec.resources as JsonValue) : undefined;
+  }
+
+  private publish(rec: ContainerRecord, type: ContainerEventType): void {
+    try {
+      this.events.publish(containerEvent(rec.id, type, this.eventStatuses(rec) as never));
+    } catch (err) {
+      this.log.warn("event publish failed", { container: rec.id, error: err });
+    }
+  }
+
+  private async isCgroupV2(): Promise<boolean> {
+    if (this.cgroupV2 === undefined) this.cgroupV2 = (await detectCgroupLayout()).mode === "v2";
+    return this.cgroupV2;
+  }
+
+  private supportsRro(rt: OciRuntime): Promise<boolean> {
+    let p = this.rroSupport.get(rt.name);
+    if (!p) {
+      p = rt.features().then((f) => f.mountOptions.includes("rro")).catch(() => false);
+      this.rroSupport.set(rt.name, p);
+    }
+    return p;
+  }
+
+  // ---- create ------------------------------------------------------------------------
+
+  async create(req: CreateContainerRequest): Promise<string> {
+    if (!req.podSandboxId) throw invalidArgument("pod_sandbox_id must not be empty");
+    const cfg = req.config;
+    if (!cfg) throw invalidArgument("config must be set");
+    if (!cfg.metadata?.name) throw invalidArgument("config.metadata.name must not be empty");
+    if (!cfg.image?.image) throw invalidArgument("config.image.image must not be empty");
+    const sandbox = this.sandboxes.get(req.podSandboxId);
+    if (sandbox.state !== "ready") throw failedPrecondition(`pod sandbox ${sandbox.id} is not ready`);
+    const name = ctrName(cfg.metadata, sandbox.id);
+    const fingerprint = createHash("sha256").update(toBinary(CreateContainerRequestSchema, req)).digest("hex");
+    const pending = this.creates.get(name);
+    if (pending && pending.fingerprint === fingerprint) {
+      this.log.info("retry joins an earlier create", { name });
+      return pending.result;
+    }
+    const existing = this.store.idOfName(name);
+    if (existing) throw alreadyExists(`container name ${JSON.stringify(name)} is already reserved by container ${existing}`);
+    const image = this.images.get(cfg.image.image);
+    if (!image) throw notFound(`image ${JSON.stringify(cfg.image.image)} not found`);
+    const pod = this.sandboxes.podConfig(sandbox);
+    // Bad security input fails before anything is created.
+    const security = await resolveContainerSecurity(cfg, pod, this.config.runtime.seccomp_default);
+    for (const m of cfg.mounts) {
+      if (!isAbsolute(m.containerPath)) throw invalidArgument(`mount container_path ${JSON.stringify(m.containerPath)} must be absolute`);
+      if (!m.image && !isAbsolute(m.hostPath)) throw invalidArgument(`mount host_path ${JSON.stringify(m.hostPath)} must be absolute`);
+    }
+    const id = randomBytes(32).toString("hex");
+    this.store.reserveName(name, id);
+    const result = this.doCreate(id, name, cfg, sandbox, pod, image, security).catch((err) => {
+      this.store.releaseName(name, id);
+      throw err;
+    });
+    this.creates.track(name, fingerprint, result);
+    return result;
+  }
+
+  private async doCreate(
+    id: string, name: string, cfg: ContainerConfig, sandbox: SandboxRecord,
+    pod: ReturnType<SandboxManager["podConfig"]>, image: Image, security: Awaited<ReturnType<typeof resolveContainerSecurity>>,
+  ): Promise<string> {
+    const rt = this.runtimeOf(sandbox);
+    const bundle = join(this.config.state, "containers", id);
+    const rootfs = join(bundle, "rootfs");
+    const logPath = pod.logDirectory && cfg.logPath ? join(pod.logDirectory, cfg.logPath) : "";
+    const cgroupParent = sandbox.cgroupParent ? (sandbox.cgroupParent.startsWith("/") ? sandbox.cgroupParent : `/${sandbox.cgroupParent}`) : "/berth";
+    const cgroupsPath = `${cgroupParent.replace(/\/+$/, "")}/berth-${id}`;
+    const stopSignal = cfg.stopSignal ? criSignalName(cfg.stopSignal) : normaliseSignal(image.config.StopSignal ?? "");
+    const cleanup = new Cleanup(this.log.child({ container: id }));
+    const rec: ContainerRecord = {
+      id, name, sandboxId: sandbox.id, state: "creating",
+      metadata: { name: cfg.metadata!.name, attempt: cfg.metadata!.attempt },
+      createdAt: nowNs().toString(), startedAt: "0", finishedAt: "0", exitCode: 0, reason: "", message: "",
+      image: {
+        image: cfg.image!.image, annotations: { ...cfg.image!.annotations },
+        userSpecifiedImage: cfg.image!.userSpecifiedImage || cfg.image!.image, runtimeHandler: cfg.image!.runtimeHandler,
+      },
+      imageId: image.id,
+      imageRef: image.repoDigests[0] ?? image.id,
+      labels: { ...cfg.labels },
+      annotations: { ...cfg.annotations },
+      logPath,
+      config: toJson(ContainerConfigSchema, cfg),
+      runtimeHandler: sandbox.runtimeHandler,
+      bundle, rootfs, pid: 0, conmonPid: 0, cgroupsPath,
+      resources: cfg.linux?.resources ? toJson(LinuxContainerResourcesSchema, cfg.linux.resources) : null,
+      user: { uid: 0, gid: 0, additionalGids: [] },
+      stopSignal,
+    };
+    try {
+      await this.store.add(rec);
+      cleanup.add("container record", () => this.store.delete(id));
+      await mkdir(bundle, { recursive: true, mode: 0o711 });
+      cleanup.add("bundle", () => rm(bundle, { recursive: true, force: true }));
+      await mkdir(rootfs, { recursive: true });
+      await this.images.createRootfs(id, image.id, rootfs);
+      cleanup.add("rootfs", () => this.images.removeRootfs(id, rootfs));
+      const user = await resolveContainerUser(cfg, image, rootfs);
+      rec.user = { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids, ...(user.username ? { username: user.username } : {}) };
+      let targetPid: number | undefined;
+      const targetId = cfg.linux?.securityContext?.namespaceOptions?.targetId;
+      if (cfg.linux?.securityContext?.namespaceOptions?.pid === 3) {
+        const target = this.store.resolve(targetId ?? "");
+        if (!target || target.state !== "running") throw notFound(`target container ${JSON.stringify(targetId)} for the pid namespace is not running`);
+        targetPid = target.pid;
+      }
+      const spec = await buildContainerSpec({
+        id, cfg, pod, sandbox, image, rootfs, security, user, cgroupsPath,
+        cgroupV2: await this.isCgroupV2(), shmSize: this.config.runtime.shm_size,
+        ...(targetPid ? { targetPid } : {}),
+        supportsRecursiveReadOnly: await this.supportsRro(rt),
+      });
+      await writeBundle(bundle, spec);
+      if (logPath) await mkdir(dirname(logPath), { recursive: true });
+      const started = await conmonCreate({
+        runtime: rt,
+        id, name: cfg.metadata!.name, bundle,
+        logPath: logPath || join(bundle, "container.log"),
+        exitDir: this.exitDir, socketDir: this.socketDir, persistDir: bundle,
+        stdin: cfg.stdin, stdinOnce: cfg.stdinOnce, terminal: cfg.tty,
+        conmonBinary: this.config.runtime.conmon,
+      });
+      cleanup.add("runtime state", async () => {
+        await rt.delete(id, { force: true }).catch(() => {});
+        const conmonPid = await readPidFile(conmonFiles(bundle).conmonPidFile);
+        if (conmonPid && (await isConmonAlive(conmonPid))) try { process.kill(conmonPid, "SIGKILL"); } catch { /* gone */ }
+        await rm(join(this.exitDir, id), { force: true });
+        await removeCgroup(await detectCgroupLayout(), cgroupsPath).catch(() => {});
+      });
+      rec.pid = started.pid;
+      rec.conmonPid = started.conmonPid;
+      await this.store.update(id, (r) => {
+        r.state = "created"; r.pid = rec.pid; r.conmonPid = rec.conmonPid; r.user = rec.user;
+      });
+      cleanup.commit();
+      this.publish(this.store.get(id), ContainerEventType.CONTAINER_CREATED_EVENT);
+      return id;
+    } catch (err) {
+      await cleanup.unwind();
+      throw err;
+    }
+  }
+
+  // ---- start / stop -------------------------------------------------------------------
+
+  async start(id: string): Promise<void> {
+    const rec = this.get(id);
+    await this.store.withLock(rec.id, async () => {
+      const cur = this.get(rec.id);
+      if (cur.state !== "created") throw failedPrecondition(`container ${cur.id} is ${cur.state === "running" ? "already running" : `in state ${cur.state}`}; only a created container can be started`);
+      const sandbox = this.sandboxes.store.tryGet(cur.sandboxId);
+      if (!sandbox || sandbox.state !== "ready") throw failedPrecondition(`pod sandbox ${cur.sandboxId} of container ${cur.id} is not ready`);
+      try {
+        await this.runtimeOf(cur).start(cur.id);
+      } catch (err) {
+        await this.store.update(cur.id, (r) => {
+          r.state = "exited"; r.exitCode = 128; r.reason = "StartError"; r.message = (err as Error).message; r.finishedAt = nowNs().toString();
+        });
+        throw err;
+      }
+      await this.store.update(cur.id, (r) => { r.state = "running"; r.startedAt = nowNs().toString(); });
+    });
+    this.publish(this.get(rec.id), ContainerEventType.CONTAINER_STARTED_EVENT);
+    // A process that exits at once may have done so before we recorded "running".
+    await this.refresh(rec.id);
+  }
+
+  /** Reads the exit file; marks the container exited when conmon recorded its exit. */
+  async refresh(id: string): Promise<ContainerRecord> {
+    const rec = this.get(id);
+    if (rec.state !== "running" && rec.state !== "created") return rec;
+    const exit = await readExitFile(this.exitDir, rec.id);
+    if (!exit) return rec;
+    return this.markExited(rec.id, exit);
+  }
+
+  private async markExited(id: string, exit: ExitInfo): Promise<ContainerRecord> {
+    const cur = this.store.tryGet(id);
+    if (!cur || cur.state === "exited" || cur.state === "creating") return cur ?? this.get(id);
+    const oom = await wasOomKilled(cur.bundle);
+    const next = await this.store.update(id, (r) => {
+      r.state = "exited";
+      r.exitCode = exit.exitCode;
+      r.finishedAt = exit.finishedAtNs.toString();
+      if (r.startedAt === "0") r.startedAt = r.finishedAt;
+      r.reason = oom ? "OOMKilled" : exit.exitCode === 0 ? "Completed" : "Error";
+    });
+    this.log.info("container exited", { container: id, exit_code: exit.exitCode, reason: next.reason });
+    this.publish(next, ContainerEventType.CONTAINER_STOPPED_EVENT);
+    return next;
+  }
+
+  /** StopContainer: the stop signal, then SIGKILL after `timeoutSec` (0 kills at once). Unknown ids succeed (CRI). */
+  async stop(id: string, timeoutSec: number): Promise<void> {
+    const found = this.store.resolve(id);
+    if (!found) return;
+    await this.store.withLock(found.id, async () => {
+      const rec = await this.refresh(found.id);
+      if (rec.state === "exited" || rec.state === "creating") return;
+      const rt = this.runtimeOf(rec);
+      const waitExit = async (ms: number) => {
+        const end = Date.now() + ms;
+        for (;;) {
+          const exit = await readExitFile(this.exitDir, rec.id);
+          if (exit) return exit;
+          if (Date.now() >= end) return undefined;
+          await new Promise((r) => setTimeout(r, Math.min(50, Math.max(5, end - Date.now()))));
+        }
+      };
+      let exit: ExitInfo | undefined;
+      if (timeoutSec > 0 && rec.state === "running") {
+        await rt.kill(rec.id, rec.stopSignal || "SIGTERM").catch((err) => this.log.debug("stop signal failed", { container: rec.id, error: err }));
+        exit = await waitExit(timeoutSec * 1000);
+      }
+      if (!exit) {
+        await rt.kill(rec.id, "SIGKILL", true).catch((err) => this.log.debug("kill failed", { container: rec.id, error: err }));
+        exit = await waitExit(10_000);
+      }
+      if (!exit) {
+        // conmon is gone or the runtime lost the container: record what we know.
+        const state = await rt.state(rec.id).catch(() => undefined);
+        if (state && state.status !== "stopped") throw deadlineExceeded(`container ${rec.id} did not stop after SIGKILL`);
+        exit = { exitCode: 137, finishedAt: new Date(), finishedAtNs: nowNs() } as ExitInfo;
+      }
+      await this.markExited(rec.id, exit);
+    });
+  }
+
+  /** RemoveContainer: stops (kills) a running container first; unknown ids succeed (CRI). */
+  async remove(id: string): Promise<void> {
+    const found = this.store.resolve(id);
+    if (!found) return;
+    await this.stop(found.id, 0);
+    await this.store.withLock(found.id, async () => {
+      const rec = this.store.tryGet(found.id);
+      if (!rec) return;
+      await this.destroy(rec);
+      this.creates.forget(rec.name);
+      this.publish(rec, ContainerEventType.CONTAINER_DELETED_EVENT);
+    });
+  }
+
+  /** Deletes runtime state, conmon, rootfs, bundle, cgroup and the record. */
+  private async destroy(rec: ContainerRecord): Promise<void> {
+    const rt = this.runtimeOf(rec);
+    await rt.delete(rec.id, { force: true }).catch((err) => this.log.warn("runtime delete failed", { container: rec.id, error: err }));
+    if (rec.conmonPid && (await isConmonAlive(rec.conmonPid))) {
+      try { process.kill(rec.conmonPid, "SIGKILL"); } catch { /* gone */ }
+    }
+    await this.images.removeRootfs(rec.id, rec.rootfs);
+    await rm(rec.bundle, { recursive: true, force: true });
+    await rm(join(this.exitDir, rec.id), { force: true });
+    await rm(join(this.socketDir, rec.id), { recursive: true, force: true });
+    await removeCgroup(await detectCgroupLayout(), rec.cgroupsPath).catch(() => {});
+    await this.store.delete(rec.id);
+  }
+
+  // ---- pods -------------------------------------------------------------------------------
+
+  async stopAll(sandboxId: string): Promise<void> {
+    await Promise.all(this.store.list().filter((c) => c.sandboxId === sandboxId).map((c) => this.stop(c.id, 0)));
+  }
+
+  async removeAll(sandboxId: string): Promise<void> {
+    await Promise.all(this.store.list().filter((c) => c.sandboxId === sandboxId).map((c) => this.remove(c.id)));
+  }
+
+  // ---- exec, logs, resources ---------------------------------------------------------
+
+  async execSync(id: string, cmd: string[], timeoutSec: number): Promise<ExecSyncResult> {
+    const rec = await this.refresh(this.get(id).id);
+    if (rec.state !== "running") throw failedPrecondition(`container ${rec.id} is not running (state ${rec.state})`);
+    if (!cmd.length) throw invalidArgument("cmd must not be empty");
+    return execSync(this.runtimeOf(rec), rec.id, cmd, {
+      bundle: rec.bundle,
+      workDir: join(rec.bundle, "exec"),
+      ...(timeoutSec > 0 ? { timeoutMs: timeoutSec * 1000 } : {}),
+    });
+  }
+
+  async reopenLog(id: string): Promise<void> {
+    const rec = await this.refresh(this.get(id).id);
+    if (rec.state !== "running") throw failedPrecondition(`container ${rec.id} is not running; cannot reopen its log`);
+    await reopenLog(rec.bundle, rec.id);
+  }
+
+  async updateResources(id: string, res: LinuxContainerResources | undefined): Promise<void> {
+    const rec = await this.refresh(this.get(id).id);
+    if (!res) return;
+    if (rec.state === "exited") throw failedPrecondition(`container ${rec.id} has exited; cannot update its resources`);
+    await this.store.withLock(rec.id, async () => {
+      const oci = ociResources(criResources(res), { cgroupV2: await this.isCgroupV2() });
+      await this.runtimeOf(rec).update(rec.id, oci);
+      await this.store.update(rec.id, (r) => { r.resources = toJson(LinuxContainerResourcesSchema, res); });
+      // Keep the bundle's spec in step, so a status or recovery sees the new limits.
+      try {
+        const specPath = join(rec.bundle, "config.json");
+        const spec = JSON.parse(await readFile(specPath, "utf8"));
+        spec.linux = { ...spec.linux, resources: { ...spec.linux?.resources, ...oci } };
+        await writeBundle(rec.bundle, spec);
+      } catch (err) {
+        this.log.warn("cannot record updated resources in the bundle", { container: rec.id, error: err });
+      }
+    });
+  }
+
+  // ---- recovery ---------------------------------------------------------------------------
+
+  /** Watches conmon's exit files so exits are noticed (and evented) without polling per container. */
+  startWatching(): void {
+    this.watcher ??= watchExits(this.exitDir, (id, info) => {
+      if (!this.store.tryGet(id)) return;
+      void this.store.withLock(id, () => this.markExited(id, info)).catch((err) => this.log.warn("exit handling failed", { container: id, error: err }));
+    });
+  }
+
+  stopWatching(): void {
+    this.watcher?.close();
+    this.watcher = undefined;
+  }
+
+  /**
+   * After a restart: half-created containers are cleaned up; running ones keep running
+   * and are reported with their pid; those that exited while berthd was down get their
+   * exit code and time from conmon's exit file.
+   */
+  async recover(): Promise<void> {
+    const recs = await this.store.load((file, err) => this.log.error("unreadable container record", { file, error: err }));
+    for (const rec of recs) {
+      this.store.reserveName(rec.name, rec.id);
+      try {
+        if (rec.state === "creating") {
+          this.log.warn("cleaning up a container whose create was interrupted", { container: rec.id });
+          await this.destroy(rec);
+          continue;
+        }
+        if (rec.state === "exited") continue;
+        const r = await conmonRecover({ id: rec.id, bundle: rec.bundle, exitDir: this.exitDir, persistDir: rec.bundle });
+        if (r.status === "exited") {
+          await this.markExited(rec.id, r);
+        } else if (r.status === "running") {
+          if (r.pid !== rec.pid || r.conmonPid !== rec.conmonPid) await this.store.update(rec.id, (x) => { x.pid = r.pid; x.conmonPid = r.conmonPid; });
+        } else if (r.status === "lost") {
+          // conmon died without an exit file: nothing would log or reap this container any more.
+          this.log.warn("container lost its monitor while berthd was down; killing it", { container: rec.id });
+          await this.runtimeOf(rec).kill(rec.id, "SIGKILL", true).catch(() => {});
+          await this.markExited(rec.id, { exitCode: 137, finishedAt: new Date(), finishedAtNs: nowNs() } as ExitInfo);
+          await this.store.update(rec.id, (x) => { x.reason = "Error"; x.message = "container monitor (conmon) exited while berthd was down"; });
+        } else {
+          const state = await this.runtimeOf(rec).state(rec.id).catch(() => undefined);
+          if (!state || state.status === "stopped") {
+            await this.markExited(rec.id, { exitCode: 255, finishedAt: new Date(), finishedAtNs: nowNs() } as ExitInfo);
+            await this.store.update(rec.id, (x) => { x.reason = "Unknown"; x.message = "container monitor lost while berthd was down"; });
+          }
+        }
+      } catch (err) {
+        this.log.error("recovery of a container failed", { container: rec.id, error: err });
+      }
+    }
+  }
+}

@@ -1,0 +1,8 @@
+import type { StartContainerRequestSchema, StartContainerResponseSchema } from "../../proto/gen/runtime/v1/api_pb.js";
+import type { UnaryImpl } from "../rpc.ts";
+
+/** StartContainer: only a CREATED container starts; a runtime error keeps the runtime's own message. */
+export const startContainer: UnaryImpl<typeof StartContainerRequestSchema, typeof StartContainerResponseSchema> = async (ctx, req) => {
+  await ctx.containers.start(req.containerId);
+  return {};
+};
