@@ -10,7 +10,7 @@ import { promisify } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect } from "../lib/cri-client.ts";
 import { createTestNetwork } from "../../hack/cni/test-network.ts";
-import { findProcesses, killAll, removeCgroupTree, unmountUnder } from "./host.ts";
+import { deleteLeakedNetns, findProcesses, killAll, removeCgroupTree, unmountUnder } from "./host.ts";
 import { removeAllPods } from "./pods.ts";
 import type { BenchEnv, Instance, Target } from "./target.ts";
 
@@ -103,7 +103,8 @@ export async function deleteRuncContainers(root: string): Promise<void> {
   for (const id of ids) await run("runc", ["--root", root, "delete", "-f", id]).catch(() => {});
 }
 
-export async function startContainerd(env: BenchEnv, cniConfDir: string): Promise<Instance> {
+export async function startContainerd(env: BenchEnv, cniConfDir: string, podAddressPrefix: string): Promise<Instance> {
+  const startedAt = Date.now() - 1000;
   const dir = await mkdtemp(join(env.workDir, "ctd-"));
   const o: ContainerdConfigOptions = {
     root: join(dir, "root"), state: join(dir, "state"), socket: join(dir, "containerd.sock"), runcRoot: join(dir, "state", "runc"),
@@ -130,6 +131,7 @@ export async function startContainerd(env: BenchEnv, cniConfDir: string): Promis
     }
     await deleteRuncContainers(o.runcRoot);
     killAll(helperPids());
+    await deleteLeakedNetns("cni-", startedAt, podAddressPrefix);
     await sleep(100);
     await unmountUnder(dir);
     await rm(dir, { recursive: true, force: true });
@@ -154,7 +156,7 @@ export async function containerdTarget(env: BenchEnv): Promise<Target> {
     cgroupParent: `/${cgroupParent}`,
     logDir,
     prepull: [env.images.pause, env.images.busybox],
-    start: () => startContainerd(env, net.confDir),
+    start: () => startContainerd(env, net.confDir, net.subnet.replace(/0\/24$/, "")),
     async close() {
       removeCgroupTree(cgroupParent);
       await net.cleanup();

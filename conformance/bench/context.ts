@@ -1,6 +1,7 @@
 // Per-runtime benchmark context: the instance under test, the pods kept running between
 // benchmarks, lazy image preparation, deadlines, and turning errors into report cells.
 import type { BenchmarkId, BenchOptions } from "./args.ts";
+import { interrupt, InterruptedError } from "./interrupt.ts";
 import type { Cell, Results } from "./report.ts";
 import { Created, type StartedPod } from "./pods.ts";
 import type { BenchEnv, Instance, Target } from "./target.ts";
@@ -85,11 +86,13 @@ export class BenchContext {
 
   /** Throws once the running benchmark's time budget is spent; call it in every loop. */
   checkTime(): void {
+    if (interrupt.requested) throw new InterruptedError();
     if (Date.now() > this.deadline) throw new DeadlineError(this.bench, this.deadlineMs);
   }
 
   /** Runs one benchmark with a time budget; failures fill its metrics with n/a or error cells. */
   async run(bench: BenchmarkId, metrics: readonly (readonly [string, string])[], budgetMs: number, fn: () => Promise<void>): Promise<void> {
+    if (interrupt.requested) return;
     this.bench = bench;
     this.deadlineMs = budgetMs;
     this.deadline = Date.now() + budgetMs;
@@ -100,7 +103,7 @@ export class BenchContext {
     } catch (err) {
       const cell = (err as { cell?: Cell }).cell ?? cellOf(err);
       this.log(`${this.target.name}: ${bench}: ${describe(cell)}`);
-      if ("error" in cell) this.log(`${this.target.name}: daemon log tail:\n${this.instance.logTail()}`);
+      if ("error" in cell && !(err instanceof InterruptedError)) this.log(`${this.target.name}: daemon log tail:\n${this.instance.logTail()}`);
       this.results.fill(bench, metrics, this.target.name, cell);
     } finally {
       this.deadline = Number.POSITIVE_INFINITY;

@@ -1,7 +1,7 @@
 // Host probes and cleanup for the benchmark: process RSS, finding helper processes by
 // command line, unmounting what a daemon left under its directories, removing cgroups.
 import { execFile } from "node:child_process";
-import { readdirSync, readFileSync, rmdirSync, existsSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmdirSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import { promisify } from "node:util";
 
@@ -76,6 +76,29 @@ export function removeCgroupTree(name: string): void {
     rmTree(join(base, name));
   }
   if (existsSync(join("/sys/fs/cgroup", "cgroup.controllers"))) rmTree(join("/sys/fs/cgroup", name));
+}
+
+/**
+ * Deletes named network namespaces under /var/run/netns whose name starts with `prefix`, made at
+ * or after `since` (ms), with an IPv4 address starting with `addressPrefix` (a pod of ours that
+ * its runtime could not tear down).
+ */
+export async function deleteLeakedNetns(prefix: string, since: number, addressPrefix: string): Promise<string[]> {
+  const dir = "/var/run/netns";
+  if (!existsSync(dir)) return [];
+  const deleted: string[] = [];
+  for (const name of readdirSync(dir)) {
+    if (!name.startsWith(prefix)) continue;
+    try {
+      if (statSync(join(dir, name)).mtimeMs < since) continue;
+    } catch {
+      continue;
+    }
+    const addrs = await run("ip", ["netns", "exec", name, "ip", "-o", "-4", "addr", "show"]).then((r) => r.stdout, () => "");
+    if (!addrs.includes(` ${addressPrefix}`)) continue;
+    await run("ip", ["netns", "delete", name]).then(() => deleted.push(name), () => {});
+  }
+  return deleted;
 }
 
 export async function commandExists(cmd: string): Promise<boolean> {

@@ -10,6 +10,7 @@ import { berthTarget } from "./berth.ts";
 import { CONTAINERD, containerdTarget } from "./containerd.ts";
 import { BenchContext, cellOf } from "./context.ts";
 import { setupEnv } from "./env.ts";
+import { interrupt } from "./interrupt.ts";
 import { removeAllPods } from "./pods.ts";
 import { renderTable, Results } from "./report.ts";
 import { CONCURRENT_METRICS, concurrent } from "./scenarios/concurrent.ts";
@@ -23,20 +24,22 @@ import type { BenchEnv, Target } from "./target.ts";
 const log = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
 /** Cleanups still owed, run in reverse on exit or on SIGINT/SIGTERM. */
-const cleanups: (() => Promise<unknown>)[] = [];
+const cleanups: (() => Promise<void>)[] = [];
 async function runCleanups(): Promise<void> {
   while (cleanups.length) {
     const c = cleanups.pop()!;
     await c().catch((err: unknown) => log(`cleanup: ${(err as Error).message}`));
   }
 }
-function owe<T>(fn: () => Promise<T>): () => Promise<void> {
-  const entry = () => fn();
+/** Registers a cleanup; the returned function runs it now (once, however often it is called). */
+function owe(fn: () => Promise<unknown>): () => Promise<void> {
+  let done: Promise<void> | undefined;
+  const entry = () => (done ??= fn().then(() => {}));
   cleanups.push(entry);
-  return async () => {
+  return () => {
     const i = cleanups.indexOf(entry);
     if (i >= 0) cleanups.splice(i, 1);
-    await fn();
+    return entry();
   };
 }
 
@@ -117,7 +120,7 @@ async function main(argv: string[]): Promise<number> {
   const results = new Results();
   const versions: Record<string, string> = {};
   try {
-    for (const name of opts.runtimes) await benchRuntime(name, env, opts, results, versions);
+    for (const name of opts.runtimes) if (!interrupt.requested) await benchRuntime(name, env, opts, results, versions);
   } finally {
     await closeEnv();
   }
@@ -141,15 +144,21 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
+// First signal: stop at the next step and clean up in order. Second: clean up now and exit.
 for (const sig of ["SIGINT", "SIGTERM"] as const) {
-  process.once(sig, () => {
-    log(`${sig}: cleaning up`);
+  process.on(sig, () => {
+    if (!interrupt.requested) {
+      interrupt.requested = true;
+      log(`${sig}: stopping after the current step, then cleaning up (again to force)`);
+      return;
+    }
+    log(`${sig}: cleaning up now`);
     void runCleanups().finally(() => process.exit(130));
   });
 }
 
 main(process.argv.slice(2)).then(
-  async (code) => { await runCleanups(); process.exit(code); },
+  async (code) => { await runCleanups(); process.exit(interrupt.requested ? 130 : code); },
   async (err: unknown) => {
     process.stderr.write(`bench: ${(err as Error)?.stack ?? String(err)}\n`);
     await runCleanups();

@@ -5,6 +5,7 @@ import type { Results } from "../report.ts";
 import type { Target } from "../target.ts";
 import type { BenchImages } from "../images.ts";
 import { summarize } from "../stats.ts";
+import { interrupt, InterruptedError } from "../interrupt.ts";
 
 export const PULL_METRICS = [["cold pull median", "s"], ["cold pull best", "s"], ["throughput (median)", "MB/s"]] as const;
 const PULL_TIMEOUT_MS = 300_000;
@@ -14,6 +15,7 @@ export async function pull(target: Target, images: BenchImages, reps: number, re
   const seconds: number[] = [];
   try {
     for (let i = 0; i < reps && Date.now() < deadline; i++) {
+      if (interrupt.requested) throw new InterruptedError();
       const inst = await target.start();
       try {
         const t = performance.now();
