@@ -7,12 +7,12 @@
 //   node hack/critest-images/build.ts --list               print the images and what each holds
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, rmSync, renameSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, renameSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { candidateVersions, unpackDeb } from "./debian.ts";
 import { IMAGES, SKIPPED, buildLayers, type StandInImage } from "./images.ts";
-import { OciLayoutWriter, writeFileAtomic, type LayerBlob } from "./oci-layout.ts";
+import { OciLayoutWriter, type LayerBlob } from "./oci-layout.ts";
 import { writeTar } from "./tar-writer.ts";
 import { startRegistry } from "../registry/registry.ts";
 
@@ -59,11 +59,11 @@ export function buildStandInImages(opts: { cacheDir?: string; log?: (msg: string
   const tars = new Map<string, Buffer>();
   for (const [name, layer] of buildLayers(inputs)) tars.set(name, writeTar(layer.entries()));
   const fp = fingerprint(tars, IMAGES);
-  const layoutDir = join(cacheDir, "oci");
+  // One layout directory per fingerprint: a rebuild never changes a layout another run may be pushing from.
+  const layoutDir = join(cacheDir, `oci-${fp.slice(0, 16)}`);
   const images = IMAGES.flatMap((img) => img.refs.map((ref) => ({ ref, layoutRef: layoutRefName(ref), about: img.about })));
   const result = { layoutDir, images, skipped: [...SKIPPED] };
-  const stamp = join(layoutDir, "berth-fingerprint");
-  if (existsSync(stamp) && readFileSync(stamp, "utf8") === fp) {
+  if (existsSync(join(layoutDir, "index.json"))) {
     log(`critest images: layout ${layoutDir} is current`);
     return { ...result, cached: true };
   }
@@ -78,10 +78,24 @@ export function buildStandInImages(opts: { cacheDir?: string; log?: (msg: string
     for (const ref of img.refs) w.name(desc, layoutRefName(ref));
   }
   w.finish();
-  writeFileAtomic(join(tmp, "berth-fingerprint"), fp);
-  rmSync(layoutDir, { recursive: true, force: true });
-  renameSync(tmp, layoutDir);
+  try {
+    renameSync(tmp, layoutDir);
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true });
+    if (!existsSync(join(layoutDir, "index.json"))) throw err; // else a concurrent build made the same layout
+  }
+  removeStaleLayouts(cacheDir, layoutDir);
   return { ...result, cached: false };
+}
+
+/** Deletes layouts of earlier inputs that were last touched over a day ago. */
+function removeStaleLayouts(cacheDir: string, keep: string): void {
+  const dayAgo = Date.now() - 24 * 3600 * 1000;
+  for (const name of readdirSync(cacheDir)) {
+    const p = join(cacheDir, name);
+    if (p === keep || !/^oci(-[0-9a-f]{16})?$/.test(name)) continue;
+    if (statSync(p).mtimeMs < dayAgo) rmSync(p, { recursive: true, force: true });
+  }
 }
 
 /** skopeo copies run this many at a time (one repository per worker). */

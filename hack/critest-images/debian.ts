@@ -77,7 +77,12 @@ export function unpackDeb(pkg: string, version: string, cacheDir: string): { dir
   if (!deb) throw new DebianError(`apt-get download ${pkg}=${version} left no .deb in ${tmp}`);
   run("dpkg-deb", ["-x", join(tmp, deb), join(tmp, "root")]);
   rmSync(join(tmp, deb));
-  renameSync(tmp, dir);
+  try {
+    renameSync(tmp, dir);
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true });
+    if (!existsSync(root)) throw err; // else another build unpacked it meanwhile
+  }
   return { dir: root, version };
 }
 

@@ -4,6 +4,7 @@
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { LayerBuilder } from "./layer-builder.ts";
+import { TarType } from "./tar-writer.ts";
 import { sharedLibs, libName } from "./debian.ts";
 
 export interface ImageConfig {
@@ -91,7 +92,7 @@ export function addDynamicBinary(layer: LayerBuilder, hostBinary: string, path: 
 
 /** Paths of regular files a layer holds (to skip libraries in upper layers). */
 export function filePaths(layer: LayerBuilder): Set<string> {
-  return new Set(layer.entries().filter((e) => e.type === "0").map((e) => e.path));
+  return new Set(layer.entries().filter((e) => e.type === TarType.file).map((e) => e.path));
 }
 
 /** Debian's dynamic busybox with every applet hard-linked in /bin, like the stock busybox image. */
