@@ -43,7 +43,8 @@ test("the table has a header, a rule and one line per row with the ratio", () =>
   r.set("pull", "cold pull p50", "s", "berth", { value: 2 });
   r.set("pull", "cold pull p50", "s", "containerd", { value: 4 });
   const lines = renderTable(r.rows, ["berth", "containerd"]).trimEnd().split("\n");
-  assert.equal(lines.length, 3);
+  assert.equal(lines.length, 5);
+  assert.match(lines[4]!, /favours berth/);
   assert.match(lines[0]!, /benchmark\s+metric\s+berth\s+containerd\s+berth\/containerd/);
   assert.match(lines[2]!, /pull\s+cold pull p50\s+2\.00 s\s+4\.00 s\s+0\.50x/);
   assert.doesNotMatch(renderTable(r.rows, ["containerd"]), /berth\/containerd/);

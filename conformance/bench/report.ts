@@ -70,5 +70,6 @@ export function renderTable(rows: readonly Row[], runtimes: readonly RuntimeName
   });
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const fmt = (cols: string[]) => cols.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
-  return [fmt(header), widths.map((w) => "-".repeat(w)).join("  "), ...lines.map(fmt)].join("\n") + "\n";
+  const note = runtimes.length === 2 ? ["", "berth/containerd below 1.00x favours berth (for MB/s, above 1.00x does); n/a: the runtime cannot run it yet"] : [];
+  return [fmt(header), widths.map((w) => "-".repeat(w)).join("  "), ...lines.map(fmt), ...note].join("\n") + "\n";
 }
