@@ -1,7 +1,7 @@
 // Image metadata: one crash-safe JSON record per image under <root>/<id-hex>.json, kept in memory.
-import { mkdir, readdir, readFile, rm } from "node:fs/promises";
+import { mkdir, readdir, rm } from "node:fs/promises";
 import path from "node:path";
-import { writeJsonAtomic } from "./atomic-file.ts";
+import { readRecord, writeJsonAtomic } from "./atomic-file.ts";
 
 /** The runtime-relevant part of an OCI image config. */
 export interface ImageConfig {
@@ -64,8 +64,8 @@ export class ImageStore {
       const file = path.join(this.dir, n);
       if (n.endsWith(".tmp")) { await rm(file, { force: true }); continue; }
       if (!/^[a-f0-9]{64}\.json$/.test(n)) continue;
-      const img = JSON.parse(await readFile(file, "utf8")) as Image;
-      this.#images.set(img.id, img);
+      const img = await readRecord<Image>(file);
+      if (img) this.#images.set(img.id, img);
     }
   }
 

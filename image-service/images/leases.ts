@@ -1,7 +1,7 @@
 // Leases keep snapshots alive while a container rootfs uses them: <root>/<key>.json.
-import { mkdir, readdir, readFile, rm } from "node:fs/promises";
+import { mkdir, readdir, rm } from "node:fs/promises";
 import path from "node:path";
-import { writeJsonAtomic } from "./atomic-file.ts";
+import { readRecord, writeJsonAtomic } from "./atomic-file.ts";
 
 export interface Lease { key: string; imageId: string; chainIds: string[] }
 
@@ -16,8 +16,8 @@ export class LeaseStore {
       const file = path.join(this.dir, n);
       if (n.endsWith(".tmp")) { await rm(file, { force: true }); continue; }
       if (!n.endsWith(".json")) continue;
-      const l = JSON.parse(await readFile(file, "utf8")) as Lease;
-      this.#leases.set(l.key, l);
+      const l = await readRecord<Lease>(file);
+      if (l) this.#leases.set(l.key, l);
     }
   }
 
