@@ -40,6 +40,7 @@ async function forwardDirect(port: number, socket: Duplex, signal?: AbortSignal)
       socket.pipe(tcp);
       tcp.pipe(socket);
       tcp.on("error", () => undefined);
+      tcp.once("end", () => tcp.end()); // the target closed: the forward is over
       socket.on("error", () => tcp.destroy());
       tcp.once("close", () => resolve());
     });

@@ -133,6 +133,7 @@ export async function startHttpd(ws: Workspace & { defer(fn: () => Promise<unkno
   for (let i = 0; i < 100; i++) {
     const ok = await new Promise<boolean>((r) => {
       const c = execFile(ws.helper, ["connect", nsPath, String(port)], (err, stdout) => r(!err && stdout.includes(" 200 ")));
+      c.stdin?.on("error", () => undefined); // EPIPE while the server is not up yet
       c.stdin?.end("GET / HTTP/1.0\r\n\r\n");
     });
     if (ok) return;
