@@ -26,5 +26,5 @@ export { writeBundle } from "./spec/bundle.ts";
 export { compose, type Spec, type SpecOpt } from "./spec/types.ts";
 
 export { detectCgroupLayout, cgroupLayout, type CgroupLayout, type CgroupMode } from "./cgroups/mode.ts";
-export { containerCgroupsPath, cgroupDirs, removeCgroup, cgroupPids } from "./cgroups/paths.ts";
+export { containerCgroupsPath, cgroupDirs, removeCgroup, cgroupPids, addToCgroup } from "./cgroups/paths.ts";
 export { stateLayout, type StateLayout } from "./layout.ts";

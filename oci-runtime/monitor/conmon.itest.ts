@@ -5,7 +5,10 @@ import { BerthError, Code } from "../../cri-server/errdefs.ts";
 import { withProcessArgs } from "../spec/process.ts";
 import { makeEnv, eventually, type ItestEnv } from "../internal/itest-env.ts";
 import { readExitFile, waitForExit } from "./exit-file.ts";
-import { reopenLog, recover } from "./conmon.ts";
+import { reopenLog, recover, resize } from "./conmon.ts";
+import { detectCgroupLayout } from "../cgroups/mode.ts";
+import { addToCgroup, cgroupPids } from "../cgroups/paths.ts";
+import { defaultSpec } from "../spec/default-spec.ts";
 import { isAlive } from "./pids.ts";
 
 let env: ItestEnv;
@@ -104,4 +107,24 @@ test("recover reports running with pids, then exited with the code", async () =>
   assert.equal(r2.status === "exited" && r2.exitCode, 128 + 15);
   await eventually(() => !isAlive(conmonPid));
   assert.equal(await readExitFile(env.exitDir, "nope"), undefined);
+});
+
+test("resize reaches the container's terminal through conmon's ctl fifo", async () => {
+  const spec = defaultSpec({ rootfs: env.rootfs });
+  spec.process!.terminal = true;
+  await env.create("tty", [sh("while true; do stty size; sleep 0.1; done")], { spec, terminal: true });
+  await env.runtime.start("tty");
+  await resize(env.bundle("tty"), "tty", { height: 42, width: 123 });
+  await eventually(async () => (await readFile(env.logPath("tty"), "utf8")).includes("42 123"));
+});
+
+test("conmon can be moved into its own cgroup", async () => {
+  const { conmonPid } = await env.create("moved", [sh("sleep 1000")]);
+  const layout = await detectCgroupLayout();
+  const path = `${env.cgroupParent}/conmon`;
+  await addToCgroup(layout, path, conmonPid);
+  assert.deepEqual(await cgroupPids(layout, path), [conmonPid]);
+  await env.runtime.start("moved");
+  await env.runtime.kill("moved", "KILL");
+  await waitForExit(env.exitDir, "moved");
 });
