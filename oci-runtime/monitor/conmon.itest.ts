@@ -5,7 +5,8 @@ import { BerthError, Code } from "../../cri-server/errdefs.ts";
 import { withProcessArgs } from "../spec/process.ts";
 import { makeEnv, eventually, type ItestEnv } from "../internal/itest-env.ts";
 import { readExitFile, waitForExit } from "./exit-file.ts";
-import { reopenLog, recover, resize } from "./conmon.ts";
+import { reopenLog, recover, resize, wasOomKilled } from "./conmon.ts";
+import { withResources } from "../spec/resources.ts";
 import { detectCgroupLayout } from "../cgroups/mode.ts";
 import { addToCgroup, cgroupPids } from "../cgroups/paths.ts";
 import { defaultSpec } from "../spec/default-spec.ts";
@@ -127,4 +128,14 @@ test("conmon can be moved into its own cgroup", async () => {
   await env.runtime.start("moved");
   await env.runtime.kill("moved", "KILL");
   await waitForExit(env.exitDir, "moved");
+});
+
+test("an OOM kill under a small memory limit is recorded", async () => {
+  await env.create("oom", [sh("sleep 0.2; head -c 200m /dev/zero | tail"), withResources({ memoryLimitInBytes: 16 << 20 }, { cgroupV2: false })]);
+  await env.runtime.start("oom");
+  const exit = await waitForExit(env.exitDir, "oom");
+  assert.notEqual(exit.exitCode, 0);
+  assert.equal(await eventually(() => wasOomKilled(env.bundle("oom"))), true);
+  const r = await recover({ id: "oom", bundle: env.bundle("oom"), exitDir: env.exitDir });
+  assert.equal(r.status === "exited" && r.oomKilled, true);
 });
