@@ -189,6 +189,23 @@ describe("image pull from a loopback docker-registry", () => {
     assert.ok(a.inodesUsed > 20, String(a.inodesUsed));
   });
 
+  it("mounts an image with more layers than fit in the overlay options by path", async () => {
+    const { buildImage, layerBlob } = await import("../hack/registry/oci-image.ts");
+    const { buildTar } = await import("../hack/registry/tar-writer.ts");
+    const { pushImage } = await import("../hack/registry/push.ts");
+    const layers = Array.from({ length: 70 }, (_, i) => layerBlob(buildTar([{ name: `layer-${i}`, data: String(i) }, { name: "top", data: String(i) }])));
+    await pushImage({ address: reg.address }, "berth/many", "latest", buildImage(layers));
+    const { imageRef } = await svc.pull(`${reg.address}/berth/many:latest`);
+    const target = path.join(dir, "rootfs-many");
+    mounts.push(target);
+    await svc.createRootfs("ctr-many", imageRef, target);
+    assert.equal((await readdir(target)).length, 71);
+    assert.equal(await readFile(path.join(target, "top"), "utf8"), "69");
+    await svc.removeRootfs("ctr-many", target);
+    await svc.remove(imageRef);
+    assert.deepEqual(await readdir(path.join(dir, "root", "snapshots", "l")), []);
+  });
+
   it("a second service on the same root still has the images", async () => {
     const again = new ImageService({ root: path.join(dir, "root"), hostsDir: "", maxConcurrentDownloads: 3, stallTimeoutMs: 10_000, log });
     await again.init();

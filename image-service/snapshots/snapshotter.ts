@@ -2,7 +2,7 @@
 // New layers unpack into <root>/tmp-*/fs and are renamed into place when complete.
 // Container rootfs: overlay of the image's layer dirs plus <root>/containers/<key>/{upper,work}.
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
+import { mkdir, readdir, rename, rm, stat, symlink } from "node:fs/promises";
 import { spawn } from "node:child_process";
 import path from "node:path";
 import { failedPrecondition, internal } from "../../cri-server/errdefs.ts";
@@ -64,6 +64,7 @@ export class Snapshotter {
     // Rename first so a crash never leaves a half-deleted layer under its chain id.
     const dir = path.join(this.root, hex(chainId));
     const doomed = path.join(this.root, `tmp-rm-${randomBytes(6).toString("hex")}`);
+    await rm(path.join(this.root, "l", hex(chainId).slice(0, 12)), { force: true });
     try { await rename(dir, doomed); } catch { return; }
     await rm(doomed, { recursive: true, force: true });
   }
@@ -89,9 +90,20 @@ export class Snapshotter {
    * (mount runs with it as cwd) to stay within the kernel's one-page limit for options.
    */
   async mount(key: string, layerChainIds: string[], target: string) {
-    const lowers = layerChainIds.length ? [...layerChainIds].reverse().map((c) => `${hex(c)}/fs`) : ["empty/fs"];
+    const top = [...layerChainIds].reverse();
     const rel = path.relative(this.root, this.containerDir(key));
-    const data = `lowerdir=${lowers.join(":")},upperdir=${rel}/upper,workdir=${rel}/work`;
+    const options = (lowers: string[]) => `lowerdir=${lowers.join(":")},upperdir=${rel}/upper,workdir=${rel}/work`;
+    let data = options(top.length ? top.map((c) => `${hex(c)}/fs`) : ["empty/fs"]);
+    if (data.length > MOUNT_DATA_LIMIT) {
+      // Many layers: short symlinks l/<12 hex> -> ../<chainid>/fs (as docker's overlay2 does).
+      await mkdir(path.join(this.root, "l"), { recursive: true });
+      for (const c of top) {
+        await symlink(`../${hex(c)}/fs`, path.join(this.root, "l", hex(c).slice(0, 12))).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== "EEXIST") throw err;
+        });
+      }
+      data = options(top.map((c) => `l/${hex(c).slice(0, 12)}`));
+    }
     if (data.length > MOUNT_DATA_LIMIT) {
       throw failedPrecondition(`image has ${layerChainIds.length} layers, more than an overlay mount can take (options of ${data.length} bytes)`);
     }
