@@ -132,6 +132,27 @@ describe("streaming against a real container", { concurrency: false }, () => {
     c2.destroy();
   });
 
+  test("attach with a tty: the shell's terminal follows resizes through conmon", async () => {
+    const tty = await startContainer(ws, { args: ["sh"], tty: true, stdin: true, leaveStdinOpen: true });
+    const saved = ctr;
+    ctr = tty;
+    try {
+      const { conn } = await dialSpdy(server.getUrl("attach", { containerId: tty.id, tty: true, stdin: true, stdout: true, stderr: false }), { protocols: V4 });
+      const s = await openRemoteCommandStreams(conn, { stdin: true, stdout: true, tty: true });
+      let out = "";
+      s.stdout!.on("data", (d: Buffer) => { out += d.toString(); });
+      s.resize!.write(JSON.stringify({ Width: 77, Height: 22 }) + "\n");
+      for (let i = 0; i < 100 && !/22 77/.test(out); i++) {
+        s.stdin!.write("stty size\n");
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.match(out, /22 77/);
+      conn.destroy();
+    } finally {
+      ctr = saved;
+    }
+  });
+
   test("port-forward into a netns and on the host network, several at once, refused port reported", async () => {
     const ns = await testNetns(ws);
     await startHttpd(ws, 8080, "inside the pod\n", ns.name);

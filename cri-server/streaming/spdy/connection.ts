@@ -17,6 +17,8 @@ import { HeaderCompressor, HeaderDecompressor } from "./header-zlib.ts";
 
 /** Largest DATA frame we send; small enough to interleave streams fairly. */
 const DATA_CHUNK = 32 * 1024;
+/** After our GOAWAY and end, how long the peer gets to close its side. */
+const CLOSE_GRACE_MS = 10_000;
 
 export type HeaderInput = Record<string, string | string[]> | Iterable<[string, string | string[]]>;
 
@@ -203,7 +205,11 @@ export class SpdyConnection extends EventEmitter {
       this.#goawaySent = true;
       await this._sendRaw(goawayFrame(this.#lastRemoteId, GoawayStatus.OK)).catch(() => undefined);
     }
-    if (!this.#destroyed) this.socket.end();
+    if (!this.#destroyed) {
+      this.socket.end();
+      // A peer that never closes its side must not pin the socket.
+      setTimeout(() => this.destroy(), CLOSE_GRACE_MS).unref();
+    }
   }
 
   destroy(err?: Error): void {
