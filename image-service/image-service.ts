@@ -141,7 +141,10 @@ export class ImageService {
       const chains = chainIds(diffIds);
       hold(...chains, ...doc.layers.map((l) => l.digest));
       const layers: ImageLayer[] = doc.layers.map((l, i) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType, diffId: diffIds[i]!, chainId: chains[i]! }));
-      await Promise.all(layers.map((l) => this.#layers.do(l.chainId, () => this.#ensureLayer(r, l, auth))));
+      // Wait for every layer even when one fails, so nothing is still writing when GC runs.
+      const results = await Promise.allSettled(layers.map((l) => this.#layers.do(l.chainId, () => this.#ensureLayer(r, l, auth))));
+      const failed = results.find((x) => x.status === "rejected");
+      if (failed) throw failed.reason;
       blobs.push(...layers.map((l) => l.digest));
       const size = manifest.size + doc.config.size + doc.layers.reduce((a, l) => a + l.size, 0);
       const id = doc.config.digest;
