@@ -28,3 +28,4 @@ export { compose, type Spec, type SpecOpt } from "./spec/types.ts";
 export { detectCgroupLayout, cgroupLayout, type CgroupLayout, type CgroupMode } from "./cgroups/mode.ts";
 export { containerCgroupsPath, cgroupDirs, removeCgroup, cgroupPids, addToCgroup } from "./cgroups/paths.ts";
 export { stateLayout, type StateLayout } from "./layout.ts";
+export { buildContainerSpec, type ContainerSpecInput, type ImageConfigInput } from "./spec/container-spec.ts";
