@@ -20,6 +20,14 @@ import { execSync } from "./runtime/exec-sync.ts";
 import { reopenContainerLog } from "./runtime/reopen-container-log.ts";
 import { updateContainerResources } from "./runtime/update-container-resources.ts";
 import { getContainerEvents } from "./runtime/container-events.ts";
+import { containerStats } from "./runtime/container-stats.ts";
+import { listContainerStats } from "./runtime/container-stats-list.ts";
+import { podSandboxStats } from "./runtime/sandbox-stats.ts";
+import { listPodSandboxStats } from "./runtime/sandbox-stats-list.ts";
+import { listMetricDescriptors } from "./runtime/metric-descriptors-list.ts";
+import { listPodSandboxMetrics } from "./runtime/sandbox-metrics-list.ts";
+import { checkpointContainer } from "./runtime/checkpoint-container.ts";
+import { updatePodSandboxResources } from "./runtime/update-pod-sandbox-resources.ts";
 import { imagePull } from "./images/image-pull.ts";
 import { imageStatus } from "./images/image-status.ts";
 import { imageList } from "./images/image-list.ts";
@@ -46,6 +54,14 @@ export const runtimeImplementations: RuntimeImplementations = {
   reopenContainerLog,
   updateContainerResources,
   getContainerEvents,
+  containerStats,
+  listContainerStats,
+  podSandboxStats,
+  listPodSandboxStats,
+  listMetricDescriptors,
+  listPodSandboxMetrics,
+  checkpointContainer,
+  updatePodSandboxResources,
 };
 
 export const imageImplementations: ImageImplementations = {

@@ -20,8 +20,8 @@ import { TtlCache } from "./ttl-cache.ts";
 
 export interface ContainerStatsTarget<A = unknown> {
   id: string;
-  /** cgroupfs-driver path as given to the OCI runtime, e.g. "/kubepods/pod1/abc". */
-  cgroupsPath: string;
+  /** cgroupfs-driver path as given to the OCI runtime, e.g. "/kubepods/pod1/abc"; none (no cpu/memory) for a container that is not running. */
+  cgroupsPath?: string;
   /** The container's writable (overlay upper) directory; no writableLayer without it. */
   writableLayerDir?: string;
   /** fsId.mountpoint reported for the writable layer; defaults to writableLayerDir. */
@@ -111,7 +111,7 @@ export class StatsCollector {
 
   async containerSample(t: ContainerStatsTarget<unknown>): Promise<ContainerSample> {
     const [cg, disk] = await Promise.all([
-      this.#cgroupSample(`c:${t.id}`, t.cgroupsPath),
+      t.cgroupsPath ? this.#cgroupSample(`c:${t.id}`, t.cgroupsPath) : ({} as CgroupSample),
       t.writableLayerDir ? this.#diskSample(t.writableLayerDir) : undefined,
     ]);
     const out: ContainerSample = { id: t.id, ...cg };

@@ -1,0 +1,52 @@
+// CheckpointContainer through the OCI runtime and CRIU. Without CRIU on PATH
+// the answer is UNIMPLEMENTED, saying so. With it: `<runtime> checkpoint
+// --leave-running` into a temporary directory, then a tar of that directory
+// (checkpoint images and the bundle's config.json) at the requested location.
+import { execFile } from "node:child_process";
+import { constants } from "node:fs";
+import { access, copyFile, mkdir, mkdtemp, rename, rm } from "node:fs/promises";
+import { delimiter, dirname, isAbsolute, join } from "node:path";
+import { promisify } from "node:util";
+import type { CheckpointContainerRequestSchema, CheckpointContainerResponseSchema } from "../../proto/gen/runtime/v1/api_pb.js";
+import { failedPrecondition, internal, invalidArgument, unimplemented } from "../errdefs.ts";
+import type { UnaryImpl } from "../rpc.ts";
+
+const run = promisify(execFile);
+
+/** The absolute path of `name` on PATH, or undefined. */
+export async function onPath(name: string, path = process.env["PATH"] ?? ""): Promise<string | undefined> {
+  for (const dir of path.split(delimiter).filter(Boolean)) {
+    const p = join(dir, name);
+    try { await access(p, constants.X_OK); return p; } catch { /* next */ }
+  }
+  return undefined;
+}
+
+export const checkpointContainer: UnaryImpl<typeof CheckpointContainerRequestSchema, typeof CheckpointContainerResponseSchema> = async (ctx, req, call) => {
+  const rec = await ctx.containers.refresh(ctx.containers.get(req.containerId).id);
+  if (!(await onPath("criu"))) {
+    throw unimplemented(`checkpoint of container ${rec.id} needs CRIU, which is not installed (criu not found on PATH)`);
+  }
+  if (!req.location) throw invalidArgument("location must not be empty");
+  if (!isAbsolute(req.location)) throw invalidArgument(`location ${JSON.stringify(req.location)} must be an absolute path`);
+  if (rec.state !== "running") throw failedPrecondition(`container ${rec.id} is not running (state ${rec.state}); cannot checkpoint it`);
+  const rt = ctx.containers.runtimeOf(rec);
+  const tmp = await mkdtemp(join(dirname(req.location), ".berth-checkpoint-"));
+  const timeoutMs = req.timeout > 0n ? Number(req.timeout) * 1000 : 0;
+  try {
+    const images = join(tmp, "content", "checkpoint");
+    await mkdir(images, { recursive: true });
+    await run(rt.binary, [...rt.globalArgs(), "checkpoint", "--leave-running", "--image-path", images, "--work-path", join(tmp, "work"), rec.id],
+      { timeout: timeoutMs, signal: call.signal, maxBuffer: 4 << 20 })
+      .catch((err: { stderr?: string; message: string }) => {
+        throw internal(`checkpoint of container ${rec.id} failed: ${(err.stderr || err.message).trim()}`, err);
+      });
+    await copyFile(join(rec.bundle, "config.json"), join(tmp, "content", "config.json"));
+    const partial = join(tmp, "checkpoint.tar");
+    await run("tar", ["-cf", partial, "-C", join(tmp, "content"), "."], { signal: call.signal });
+    await rename(partial, req.location);
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+  return {};
+};

@@ -1,0 +1,68 @@
+// Shared by the stats and metrics RPCs: one StatsCollector per process (made on
+// first use), and the records -> collector targets mapping.
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { ContainerAttributesSchema, PodSandboxAttributesSchema } from "../../proto/gen/runtime/v1/api_pb.js";
+import type { Context } from "../context.ts";
+import type { ContainerRecord } from "../container/container-record.ts";
+import type { SandboxRecord } from "../sandbox/sandbox-record.ts";
+import { StatsCollector, type ContainerStatsTarget, type PodStatsTarget } from "../stats/index.ts";
+
+export type ContainerAttrs = MessageInitShape<typeof ContainerAttributesSchema>;
+export type PodAttrs = MessageInitShape<typeof PodSandboxAttributesSchema>;
+
+let collector: StatsCollector | undefined;
+
+/** The process-wide collector (its caches and CPU history are shared by every caller). */
+export function statsCollector(ctx: Context): StatsCollector {
+  collector ??= new StatsCollector({ log: ctx.log.child({ component: "stats" }) });
+  return collector;
+}
+
+const containerAttrs = (rec: ContainerRecord): ContainerAttrs => ({
+  id: rec.id, metadata: rec.metadata, labels: rec.labels, annotations: rec.annotations,
+});
+
+/**
+ * A container's target: its cgroup only while it runs (a stopped container
+ * reports attributes and its writable layer), and its overlay upper dir.
+ */
+export function containerTarget(ctx: Context, rec: ContainerRecord): ContainerStatsTarget<ContainerAttrs> {
+  const t: ContainerStatsTarget<ContainerAttrs> = {
+    id: rec.id,
+    writableLayerDir: ctx.images.upperDir(rec.id),
+    fsMountpoint: ctx.images.root,
+    attributes: containerAttrs(rec),
+  };
+  if (rec.state === "running" && rec.cgroupsPath) t.cgroupsPath = rec.cgroupsPath;
+  return t;
+}
+
+/**
+ * A pod's target: the kubelet-given cgroup parent when there is one (it holds
+ * the infra process and every container), otherwise sums over the containers;
+ * network counters from the infra process while the pod is ready.
+ */
+export function podTarget(ctx: Context, sb: SandboxRecord, containers: ContainerRecord[]): PodStatsTarget<PodAttrs, ContainerAttrs> {
+  const t: PodStatsTarget<PodAttrs, ContainerAttrs> = {
+    id: sb.id,
+    attributes: { id: sb.id, metadata: sb.metadata, labels: sb.labels, annotations: sb.annotations },
+    containers: containers.map((c) => containerTarget(ctx, c)),
+  };
+  if (sb.state === "ready" && sb.cgroupParent) t.cgroupsPath = sb.cgroupParent.startsWith("/") ? sb.cgroupParent : `/${sb.cgroupParent}`;
+  if (sb.state === "ready" && sb.netnsPath && sb.infra.pid > 0) t.netnsPid = sb.infra.pid;
+  return t;
+}
+
+/** Current (exit-refreshed) records of the given containers, skipping any removed meanwhile. */
+export async function refreshed(ctx: Context, recs: ContainerRecord[]): Promise<ContainerRecord[]> {
+  const out: ContainerRecord[] = [];
+  for (const r of recs) {
+    try { out.push(await ctx.containers.refresh(r.id)); } catch { /* removed meanwhile */ }
+  }
+  return out;
+}
+
+/** The (refreshed) containers of one pod. */
+export function podContainers(ctx: Context, sandboxId: string): Promise<ContainerRecord[]> {
+  return refreshed(ctx, ctx.containers.list().filter((c) => c.sandboxId === sandboxId));
+}
