@@ -53,3 +53,43 @@ export async function* readResizeEvents(src: Readable): AsyncGenerator<TerminalS
     }
   }
 }
+
+/**
+ * Like readResizeEvents, but `src` is always drained: when nobody iterates,
+ * only the latest `keep` sizes are kept, so an unread resize stream can never
+ * stall the session it belongs to.
+ */
+export function resizeQueue(src: Readable, keep = 8): AsyncIterable<TerminalSize> {
+  const queue: TerminalSize[] = [];
+  let wake: (() => void) | undefined;
+  let done = false;
+  let buf = "";
+  const notify = () => { const w = wake; wake = undefined; w?.(); };
+  src.on("data", (chunk: Buffer) => {
+    buf += chunk.toString("utf8");
+    if (buf.length > 64 * 1024) buf = buf.slice(-4096);
+    const { objects, rest } = splitJsonObjects(buf);
+    buf = rest;
+    for (const o of objects) {
+      const size = parseTerminalSize(o);
+      if (!size) continue;
+      queue.push(size);
+      if (queue.length > keep) queue.shift();
+    }
+    notify();
+  });
+  const finish = () => { done = true; notify(); };
+  src.once("end", finish);
+  src.once("close", finish);
+  src.once("error", finish);
+  return {
+    async *[Symbol.asyncIterator]() {
+      for (;;) {
+        const next = queue.shift();
+        if (next) { yield next; continue; }
+        if (done) return;
+        await new Promise<void>((r) => { wake = r; });
+      }
+    },
+  };
+}

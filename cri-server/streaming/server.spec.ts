@@ -171,6 +171,8 @@ describe("streaming server (spdy)", () => {
       const bad = await openPortForwardPair(conn, refused, "4");
       const msg = (await readAll(bad.error)).toString();
       assert.match(msg, new RegExp(`error forwarding port ${refused} to pod p1`));
+      // Data sent towards the refused port is discarded without stalling the session.
+      bad.data.write(Buffer.alloc(1024 * 1024));
       const again = await openPortForwardPair(conn, echo.port, "5");
       again.data.end("after");
       assert.equal((await readAll(again.data)).toString(), `port ${echo.port}: after`);

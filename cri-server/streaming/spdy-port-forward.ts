@@ -51,6 +51,7 @@ export function servePortForwardSpdy(sess: PortForwardSession): Promise<void> {
     } finally {
       if (!error.destroyed) error.end();
       if (!data.destroyed && !data.writableEnded) data.end();
+      data.resume(); // discard what the client still sends, so the session never backs up
     }
   };
 

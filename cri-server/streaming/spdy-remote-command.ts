@@ -6,7 +6,7 @@ import { finished } from "node:stream/promises";
 import type { Logger } from "../log.ts";
 import type { StreamIO, StreamingBackend } from "./backend.ts";
 import { RemoteCommandProtocol, STREAM_TYPE_HEADER, StreamType } from "./protocol.ts";
-import { readResizeEvents } from "./resize-reader.ts";
+import { resizeQueue } from "./resize-reader.ts";
 import type { SpdyConnection, SpdyStream } from "./spdy/connection.ts";
 import { errorMessage, execResultPayload } from "./status.ts";
 import type { AttachRequest, ExecRequest } from "./tokens.ts";
@@ -79,7 +79,7 @@ export async function serveRemoteCommandSpdy(sess: RemoteCommandSession): Promis
     stdin: streams.get(StreamType.stdin),
     stdout: streams.get(StreamType.stdout),
     stderr: streams.get(StreamType.stderr),
-    resize: resizeStream ? readResizeEvents(resizeStream) : undefined,
+    resize: resizeStream ? resizeQueue(resizeStream) : undefined,
   };
   const v4 = protocol === RemoteCommandProtocol.V4;
   let payload: string | undefined;

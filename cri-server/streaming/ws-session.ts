@@ -7,7 +7,7 @@ import type { WebSocket } from "ws";
 import type { Logger } from "../log.ts";
 import type { StreamIO, StreamingBackend } from "./backend.ts";
 import { WsChannel, WsProtocol, isBase64Protocol } from "./protocol.ts";
-import { readResizeEvents } from "./resize-reader.ts";
+import { resizeQueue } from "./resize-reader.ts";
 import { forwardErrorMessage } from "./spdy-port-forward.ts";
 import { errorMessage, execResultPayload } from "./status.ts";
 import type { AttachRequest, ExecRequest, PortForwardRequest } from "./tokens.ts";
@@ -72,7 +72,7 @@ export async function serveRemoteCommandWs(sess: WsRemoteCommand): Promise<void>
   const resizeIn = req.tty ? new PassThrough() : undefined;
   const stdout = req.stdout ? channelWriter(send, WsChannel.stdout) : undefined;
   const stderr = req.stderr && !req.tty ? channelWriter(send, WsChannel.stderr) : undefined;
-  const io: StreamIO = { stdin, stdout, stderr, resize: resizeIn ? readResizeEvents(resizeIn) : undefined };
+  const io: StreamIO = { stdin, stdout, stderr, resize: resizeIn ? resizeQueue(resizeIn) : undefined };
 
   const fail = (err: Error) => {
     log.info("closing websocket session on a malformed message", { err });
