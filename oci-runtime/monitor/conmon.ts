@@ -228,10 +228,7 @@ export async function recover(o: { id: string; bundle: string; exitDir: string; 
   const f = conmonFiles(o.bundle);
   const pid = await readPidFile(f.containerPidFile);
   const conmonPid = await readPidFile(f.conmonPidFile);
-  if (!pid) {
-    if (conmonPid && (await isConmonAlive(conmonPid))) return { status: "incomplete" };
-    return { status: "incomplete" };
-  }
+  if (!pid) return { status: "incomplete" };
   if (conmonPid && (await isConmonAlive(conmonPid))) {
     // conmon may have written the exit file between our two reads
     const late = await readExitFile(o.exitDir, o.id);

@@ -21,6 +21,15 @@ test("the infra rootfs is built once and holds catatonit", async () => {
   assert.ok((await readFile(join(a, "catatonit"))).length > 0);
 });
 
+test("concurrent builds of the infra rootfs agree and leave no temp dirs", async () => {
+  const state = join(env.dir, "state-concurrent");
+  const paths = await Promise.all([1, 2, 3].map(() => ensureInfraRootfs(state)));
+  assert.equal(new Set(paths).size, 1);
+  const { readdir } = await import("node:fs/promises");
+  assert.deepEqual(await readdir(state), ["infra-rootfs"]);
+  assert.ok((await readFile(join(paths[0]!, "catatonit"))).length > 0);
+});
+
 test("the infra (catatonit -P) holds the pod's namespaces and a container joins them", async () => {
   const rootfs = await ensureInfraRootfs(join(env.dir, "state"));
   const spec = await buildInfraSpec({ rootfs, hostname: "pod-x", sysctls: { "net.ipv4.ip_forward": "1" },

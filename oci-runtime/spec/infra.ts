@@ -130,8 +130,14 @@ export async function ensureInfraRootfs(stateDir: string, catatonit = "/usr/bin/
     }
     await writeFile(join(tmp, "etc", "passwd"), "root:x:0:0:root:/:/catatonit\n");
     await writeFile(join(tmp, "etc", "group"), "root:x:0:\n");
-    await rm(dest, { recursive: true, force: true });
-    await rename(tmp, dest);
+    try {
+      await rename(tmp, dest);
+    } catch (err) {
+      // another caller finished first: keep theirs (pods may be running from it)
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== "ENOTEMPTY" && code !== "EEXIST") throw err;
+      await rm(tmp, { recursive: true, force: true });
+    }
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
     throw internal(`cannot build infra rootfs in ${dest}: ${(err as Error).message}`, err);
