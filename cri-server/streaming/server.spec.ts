@@ -261,6 +261,19 @@ describe("streaming server (websocket)", () => {
     assert.equal(r.channels.get(1)?.toString(), "50 100\n");
   });
 
+  test("a malformed message closes only its own websocket session", async () => {
+    let other: WebSocket | undefined;
+    const survivor = wsSession(server.getUrl("exec", execReq(["cat"], { stdin: true })), ["v5.channel.k8s.io"], (w) => { other = w; });
+    const bad = await wsSession(server.getUrl("exec", execReq(["cat"], { stdin: true })), ["v4.base64.channel.k8s.io"], (w) => {
+      w.send(Buffer.from([0, 1, 2]), { binary: true });
+    });
+    assert.equal(bad.channels.size, 0);
+    for (let i = 0; i < 100 && !other; i++) await new Promise((r) => setTimeout(r, 10));
+    other!.send(Buffer.from("\x00still here"));
+    other!.send(Buffer.from([255, 0]));
+    assert.equal((await survivor).channels.get(1)?.toString(), "still here");
+  });
+
   test("an unsupported subprotocol is 403 and a reused token 404", async () => {
     const url = server.getUrl("exec", execReq(["echo"]));
     await assert.rejects(wsSession(url, ["v9.channel.k8s.io"], () => undefined), /http 403/);

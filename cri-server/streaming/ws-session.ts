@@ -46,9 +46,11 @@ function sender(ws: WebSocket, base64: boolean): Send {
 }
 
 function channelWriter(send: Send, channel: number): Writable {
-  return new Writable({
+  const w = new Writable({
     write(chunk: Buffer, _enc, cb) { send(channel, chunk).then(() => cb(), cb); },
   });
+  w.on("error", () => undefined); // the websocket went away; the session's close handling takes over
+  return w;
 }
 
 export interface WsRemoteCommand {
@@ -140,6 +142,7 @@ class ChannelDuplex extends Duplex {
     this.#send = send;
     this.#channel = channel;
     this.#onRead = onRead;
+    this.on("error", () => undefined);
   }
   override _read(): void { this.#onRead(); }
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
