@@ -3,7 +3,7 @@
 // state), so a failure leaves nothing behind. conmon holds each container's stdio,
 // writes its log and exit file, and outlives berthd.
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, readFile, rm } from "node:fs/promises";
+import { mkdir, readFile, rm, stat } from "node:fs/promises";
 import { dirname, isAbsolute, join } from "node:path";
 import { fromJson, toBinary, toJson, type JsonValue } from "@bufbuild/protobuf";
 import {
@@ -393,7 +393,20 @@ export class ContainerManager {
   async reopenLog(id: string): Promise<void> {
     const rec = await this.refresh(this.get(id).id);
     if (rec.state !== "running") throw failedPrecondition(`container ${rec.id} is not running; cannot reopen its log`);
+    // conmon reopens asynchronously by creating "<log>.tmp" and renaming it over the log path;
+    // kubelet may compress the rotated file as soon as we answer, so wait for the new inode.
+    const logPath = rec.logPath || join(rec.bundle, "container.log");
+    const inode = async () => (await stat(logPath).catch(() => undefined))?.ino;
+    const before = await inode();
     await reopenLog(rec.bundle, rec.id);
+    const end = Date.now() + 10_000;
+    for (;;) {
+      const now = await inode();
+      if (now !== undefined && now !== before) return;
+      if (Date.now() >= end) throw deadlineExceeded(`conmon did not reopen log ${logPath} of container ${rec.id} within 10 s`);
+      if (!(await isConmonAlive(rec.conmonPid))) throw failedPrecondition(`container ${rec.id} has no running monitor; cannot reopen its log`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
   }
 
   async updateResources(id: string, res: LinuxContainerResources | undefined): Promise<void> {
