@@ -115,6 +115,14 @@ export class ImageService {
     const hold = (...k: string[]) => { this.#hold(k); held.push(...k); };
     let ok = false;
     try {
+      // A digest names immutable content: if it is here (layers included), there is nothing to fetch.
+      if (r.digest) {
+        const have = this.get(formatReference({ ...r, tag: undefined }));
+        if (have && (await Promise.all(have.chainIds.map((c) => this.#snapshots.has(c)))).every(Boolean)) {
+          ok = true;
+          return { imageRef: have.id };
+        }
+      }
       const top = await this.#client.resolve(r, auth);
       hold(top.digest);
       await this.#content.put(top.digest, top.body);

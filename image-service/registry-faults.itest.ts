@@ -59,6 +59,17 @@ describe("registry behaviour through a proxy", () => {
     assert.deepEqual(second.filter((r) => r.path.includes("/blobs/")), []);
   });
 
+  it("a second pull by digest makes no request at all", async () => {
+    const p = await proxy();
+    const svc = await service();
+    const ref = `${p.address}/${fx.multi.repo}@${fx.multi.manifestDigest}`;
+    await svc.pull(ref);
+    const first = p.requests.length;
+    assert.ok(first > 0);
+    assert.equal((await svc.pull(ref)).imageRef, fx.multi.configDigest);
+    assert.equal(p.requests.length, first);
+  });
+
   it("concurrent pulls download each blob once", async () => {
     const p = await proxy();
     const svc = await service();
