@@ -30,6 +30,18 @@ export function criResources(r: LinuxContainerResources | undefined): CriResourc
   };
 }
 
+/**
+ * The container's seccomp fields, or the pod's when the container sets neither (as kubelet fills a
+ * container's profile from the pod's); berth's configured default applies only when both are unset.
+ */
+export function effectiveSeccomp(cfg: ContainerConfig, pod: PodSandboxConfig): { seccomp: ContainerConfigSeccomp; seccompProfilePath: string } {
+  const sc = cfg.linux?.securityContext;
+  if (sc?.seccomp || sc?.seccompProfilePath) return { seccomp: sc.seccomp, seccompProfilePath: sc.seccompProfilePath ?? "" };
+  const psc = pod.linux?.securityContext;
+  return { seccomp: psc?.seccomp, seccompProfilePath: psc?.seccompProfilePath ?? "" };
+}
+type ContainerConfigSeccomp = NonNullable<NonNullable<ContainerConfig["linux"]>["securityContext"]>["seccomp"];
+
 /** Validates the security context before anything is created (INVALID_ARGUMENT naming the field). */
 export async function resolveContainerSecurity(cfg: ContainerConfig, pod: PodSandboxConfig, seccompDefault: string): Promise<ResolvedSecurity> {
   const sc = cfg.linux?.securityContext;
@@ -38,8 +50,7 @@ export async function resolveContainerSecurity(cfg: ContainerConfig, pod: PodSan
     capabilities: sc?.capabilities,
     noNewPrivs: sc?.noNewPrivs ?? false,
     readonlyRootfs: sc?.readonlyRootfs ?? false,
-    seccomp: sc?.seccomp,
-    seccompProfilePath: sc?.seccompProfilePath ?? "",
+    ...effectiveSeccomp(cfg, pod),
     apparmor: sc?.apparmor,
     apparmorProfile: sc?.apparmorProfile ?? "",
     maskedPaths: sc?.maskedPaths ?? [],
