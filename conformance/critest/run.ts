@@ -23,6 +23,7 @@ import { UPSTREAM_HOSTS, SKIPPED } from "../../hack/critest-images/images.ts";
 import { startRegistry, type RunningRegistry } from "../../hack/registry/registry.ts";
 import { writeMirrorConfig } from "./mirrors.ts";
 import { formatReport, parseJunit, summarize } from "./junit.ts";
+import { deleteLink, deleteRuncContainers, detachMounts, removeAllPods, sweepNat } from "./cleanup.ts";
 
 const log = (msg: string) => process.stderr.write(`critest-runner: ${msg}\n`);
 
@@ -68,25 +69,12 @@ export function critestCommand(socket: string, junitPath: string, passThrough: r
   ];
 }
 
-/** Mount points under `dir` (deepest first), e.g. ones a failed berthd left behind. */
-export function mountsUnder(dir: string, mountinfo: string): string[] {
-  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-  return mountinfo.split("\n").map((l) => l.split(" ")[4]).filter((p): p is string => p !== undefined)
-    .map(unescape).filter((p) => p.startsWith(`${dir}/`)).sort((a, b) => b.length - a.length);
-}
-
-/** Detaches leftover mounts so deleting the work dir never reaches through a bind mount. */
-function detachMounts(dir: string): void {
-  for (const m of mountsUnder(dir, readFileSync("/proc/self/mountinfo", "utf8"))) {
-    log(`left mounted after the run: ${m} (detaching)`);
-    try { execFileSync("umount", ["-l", m], { stdio: "ignore" }); } catch { /* raced away */ }
-  }
-}
-
 /** The CRI endpoint under test. */
 interface Target {
   readonly name: string;
   readonly socket: string;
+  /** A runc root only this run's runtime uses, swept after it stopped. */
+  readonly runcRoot?: string;
   log(): string;
   stop(): Promise<void>;
 }
@@ -97,7 +85,10 @@ async function startBerthTarget(dir: string, certsDir: string, confDir: string):
     dir,
     toml: ["[registry]", `config_path = "${certsDir}"`, "[cni]", `conf_dir = "${confDir}"`].join("\n"),
   });
-  return { name: `berthd (config ${b.configPath})`, socket: b.socket, log: () => b.stderr.join(""), stop: async () => { await b.stop(); } };
+  return {
+    name: `berthd (config ${b.configPath})`, socket: b.socket, runcRoot: join(b.state, "runc"),
+    log: () => b.stderr.join(""), stop: async () => { await b.stop(); },
+  };
 }
 
 /** Processes whose command line contains `needle` (containerd shims naming our socket). */
@@ -124,10 +115,6 @@ async function startContainerdTarget(dir: string, certsDir: string, confDir: str
       for (const pid of pidsWithArg(c.socket)) { try { process.kill(pid, "SIGKILL"); } catch { /* gone */ } }
     },
   };
-}
-
-function deleteLink(name: string): void {
-  try { execFileSync("ip", ["link", "del", name], { stdio: "ignore" }); } catch { /* already gone */ }
 }
 
 async function runCritest(bin: string, args: string[], dir: string): Promise<number> {
@@ -168,6 +155,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const started = Date.now();
   const dir = await mkdtemp(join(tmpdir(), "berth-critest-"));
   const bridge = randomBridgeName();
+  const network = `berth-critest-${bridge}`;
   let registry: RunningRegistry | undefined;
   let target: Target | undefined;
   let status = 2;
@@ -179,7 +167,7 @@ export async function main(argv: readonly string[]): Promise<number> {
 
     const certsDir = await writeMirrorConfig(join(dir, "certs.d"), UPSTREAM_HOSTS, `http://${registry.address}`);
     const confDir = join(dir, "net.d");
-    await writeTestConflist({ confDir, bridge, subnet: randomSubnet24().subnet, ipamDataDir: join(dir, "cni-ipam"), name: `berth-critest-${bridge}` });
+    await writeTestConflist({ confDir, bridge, subnet: randomSubnet24().subnet, ipamDataDir: join(dir, "cni-ipam"), name: network });
     target = args.containerd
       ? await startContainerdTarget(join(dir, "containerd"), certsDir, confDir)
       : await startBerthTarget(join(dir, "berthd"), certsDir, confDir);
@@ -201,12 +189,16 @@ export async function main(argv: readonly string[]): Promise<number> {
     return status;
   } finally {
     if (target) {
+      const removed = await removeAllPods(target.socket, log);
+      if (removed > 0) log(`removed ${removed} pods critest left behind`);
       await writeFile(join(dir, "runtime.log"), target.log()).catch(() => undefined);
       await target.stop().catch((err: unknown) => log(`stopping ${target!.name}: ${String(err)}`));
+      if (target.runcRoot) deleteRuncContainers(target.runcRoot, log);
     }
     if (registry) await registry.stop().catch((err: unknown) => log(`stopping registry: ${String(err)}`));
+    sweepNat(network, log);
     deleteLink(bridge);
-    detachMounts(dir);
+    detachMounts(dir, log);
     if (args.keep) log(`kept ${dir} (runtime.log, junit.xml, runtime root and state)`);
     else await rm(dir, { recursive: true, force: true }).catch((err: unknown) => log(`removing ${dir}: ${String(err)}`));
     if (status === 2 && target) log(`${target.name} log (last lines):\n${target.log().split("\n").slice(-20).join("\n")}`);
