@@ -1,5 +1,5 @@
 // ExecSync: run a command in a running container, collect its output, enforce a deadline.
-import { mkdir, readFile, rm } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { constants as osConstants } from "node:os";
 import { randomBytes } from "node:crypto";
@@ -135,13 +135,49 @@ async function killExec(pidFile: string, child: { kill(s: NodeJS.Signals): boole
   for (let i = 0; i < 50 && !isClosed; i++) {
     const pid = await readPidFile(pidFile);
     if (pid) {
-      try { process.kill(pid, "SIGKILL"); } catch { /* already gone */ }
+      await killTree(pid);
       break;
     }
     await sleep(20);
   }
   await Promise.race([closed, sleep(5000)]);
   if (!isClosed) child.kill("SIGKILL");
+}
+
+/** Host pids of `root` and everything it forked (from /proc's parent links). */
+export async function processTree(root: number): Promise<number[]> {
+  const children = new Map<number, number[]>();
+  for (const e of await readdir("/proc").catch(() => [] as string[])) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = await readFile(`/proc/${e}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      const list = children.get(ppid) ?? [];
+      list.push(Number(e));
+      children.set(ppid, list);
+    } catch { /* exited meanwhile */ }
+  }
+  const out: number[] = [];
+  const queue = [root];
+  while (queue.length) {
+    const p = queue.shift()!;
+    out.push(p);
+    queue.push(...(children.get(p) ?? []));
+  }
+  return out;
+}
+
+/**
+ * Kills the exec'd process and its descendants: children would otherwise be re-parented to
+ * the container's init, keep running and hold the output pipes open. The tree is stopped
+ * first so nothing forks between the scan and the kill.
+ */
+async function killTree(pid: number): Promise<void> {
+  const signal = (pids: number[], sig: NodeJS.Signals) => { for (const p of pids) try { process.kill(p, sig); } catch { /* gone */ } };
+  signal(await processTree(pid), "SIGSTOP");
+  const tree = await processTree(pid);
+  signal(tree, "SIGKILL");
+  signal(tree, "SIGCONT");
 }
 
 async function ensureGone(pidFile: string): Promise<void> {
