@@ -50,50 +50,77 @@ const ALL_METRICS = {
 
 const targets: Record<RuntimeName, (env: BenchEnv) => Promise<Target>> = { berth: berthTarget, containerd: containerdTarget };
 
-async function benchRuntime(name: RuntimeName, env: BenchEnv, opts: BenchOptions, results: Results, versions: Record<string, string>): Promise<void> {
-  const fillAll = (err: unknown) => { for (const b of opts.only) results.fill(b, ALL_METRICS[b], name, cellOf(err)); };
-  let target: Target;
+/** Starts one instance of `target` for the pod benchmarks; a failure fills its rows. */
+async function startForPods(target: Target, env: BenchEnv, opts: BenchOptions, results: Results, versions: Record<string, string>) {
+  const benches = opts.only.filter((b) => b !== "pull");
+  const instance = await target.start().catch((err: unknown) => {
+    log(`${target.name}: start failed: ${(err as Error).message}`);
+    for (const b of benches) results.fill(b, ALL_METRICS[b], target.name, cellOf(err));
+    return undefined;
+  });
+  if (!instance) return undefined;
+  const ctx = new BenchContext(target, instance, env, opts, results, log);
+  const stop = owe(async () => {
+    const problems = (await removeAllPods(instance.client, ctx.created)).filter((p) => !p.includes("UNIMPLEMENTED"));
+    if (problems.length) log(`${target.name}: teardown: ${problems.join("; ")}`);
+    await instance.stop();
+  });
+  const v = await instance.client.runtime.version({}, { timeoutMs: 10_000 }).catch(() => undefined);
+  if (v) versions[target.name] = `${v.runtimeName} ${v.runtimeVersion}`;
+  return { ctx, idle: recordIdle(ctx), stop };
+}
+
+async function removePool(ctx: BenchContext): Promise<void> {
+  if (!ctx.pool.length) return;
+  const problems = (await removeAllPods(ctx.client, ctx.created)).filter((p) => !p.includes("UNIMPLEMENTED"));
+  if (problems.length) log(`${ctx.target.name}: teardown: ${problems.join("; ")}`);
+  ctx.pool.length = 0;
+}
+
+/**
+ * The pod benchmarks with one instance per runtime alive side by side; each benchmark runs on
+ * every runtime before the next starts, so a change in the machine's load hits both alike.
+ */
+async function benchPods(ready: Target[], env: BenchEnv, opts: BenchOptions, results: Results, versions: Record<string, string>): Promise<void> {
+  if (!opts.only.some((b) => b !== "pull") || interrupt.requested) return;
+  const running: NonNullable<Awaited<ReturnType<typeof startForPods>>>[] = [];
   try {
-    target = await targets[name](env);
-  } catch (err) {
-    log(`${name}: setup failed: ${(err as Error).message}`);
-    return fillAll(err);
+    for (const t of ready) {
+      const r = await startForPods(t, env, opts, results, versions);
+      if (r) running.push(r);
+    }
+    const want = (b: string) => (opts.only as string[]).includes(b);
+    const each = async (fn: (r: (typeof running)[number]) => Promise<void>) => { for (const r of running) await fn(r); };
+    if (want("pod-start")) await each(({ ctx }) => ctx.run("pod-start", POD_START_METRICS, 180_000, () => podStart(ctx)));
+    if (want("exec")) await each(({ ctx }) => ctx.run("exec", EXEC_METRICS, 60_000, () => execSync(ctx)));
+    if (want("memory")) await each(({ ctx, idle }) => ctx.run("memory", MEMORY_METRICS, 240_000, () => memory(ctx, idle)));
+    await each(({ ctx }) => removePool(ctx));
+    if (want("concurrent")) await each(({ ctx }) => ctx.run("concurrent", CONCURRENT_METRICS, 180_000, () => concurrent(ctx)));
+    if (want("list")) await each(({ ctx }) => ctx.run("list", LIST_METRICS, 240_000, () => listContainers(ctx)));
+  } finally {
+    for (const r of running.reverse()) await r.stop();
   }
-  const closeTarget = owe(() => target.close());
+}
+
+/** The pod benchmarks, then the pulls, each alternating between the runtimes. */
+async function benchAll(env: BenchEnv, opts: BenchOptions, results: Results, versions: Record<string, string>): Promise<void> {
+  const ready: Target[] = [];
+  const closers: (() => Promise<void>)[] = [];
   try {
-    const podBenches = opts.only.filter((b) => b !== "pull");
-    if (podBenches.length) {
-      const instance = await target.start().catch((err: unknown) => { fillAll(err); return undefined; });
-      if (instance) {
-        const ctx = new BenchContext(target, instance, env, opts, results, log);
-        const stopInstance = owe(async () => {
-          const problems = (await removeAllPods(instance.client, ctx.created)).filter((p) => !p.includes("UNIMPLEMENTED"));
-          if (problems.length) log(`${name}: teardown: ${problems.join("; ")}`);
-          await instance.stop();
-        });
-        try {
-          const v = await instance.client.runtime.version({}, { timeoutMs: 10_000 }).catch(() => undefined);
-          if (v) versions[name] = `${v.runtimeName} ${v.runtimeVersion}`;
-          const idle = recordIdle(ctx);
-          const want = (b: string) => (opts.only as string[]).includes(b);
-          if (want("pod-start")) await ctx.run("pod-start", POD_START_METRICS, 180_000, () => podStart(ctx));
-          if (want("exec")) await ctx.run("exec", EXEC_METRICS, 60_000, () => execSync(ctx));
-          if (want("memory")) await ctx.run("memory", MEMORY_METRICS, 240_000, () => memory(ctx, idle));
-          if (ctx.pool.length) {
-            const problems = (await removeAllPods(ctx.client, ctx.created)).filter((p) => !p.includes("UNIMPLEMENTED"));
-            if (problems.length) log(`${name}: teardown: ${problems.join("; ")}`);
-            ctx.pool.length = 0;
-          }
-          if (want("concurrent")) await ctx.run("concurrent", CONCURRENT_METRICS, 180_000, () => concurrent(ctx));
-          if (want("list")) await ctx.run("list", LIST_METRICS, 240_000, () => listContainers(ctx));
-        } finally {
-          await stopInstance();
-        }
+    for (const name of opts.runtimes) {
+      try {
+        const target = await targets[name](env);
+        closers.push(owe(() => target.close()));
+        ready.push(target);
+      } catch (err) {
+        log(`${name}: setup failed: ${(err as Error).message}`);
+        for (const b of opts.only) results.fill(b, ALL_METRICS[b], name, cellOf(err));
       }
     }
-    if (opts.only.includes("pull")) await pull(target, env.images, opts.pullReps, results, log);
+    await benchPods(ready, env, opts, results, versions);
+    if (opts.only.includes("pull") && !interrupt.requested) await pull(ready, env.images, opts.pullReps, results, log);
   } finally {
-    await closeTarget();
+    for (const close of closers.reverse()) await close();
   }
 }
 
@@ -120,7 +147,7 @@ async function main(argv: string[]): Promise<number> {
   const results = new Results();
   const versions: Record<string, string> = {};
   try {
-    for (const name of opts.runtimes) if (!interrupt.requested) await benchRuntime(name, env, opts, results, versions);
+    await benchAll(env, opts, results, versions);
   } finally {
     await closeEnv();
   }
