@@ -14,7 +14,8 @@ import { deleteLeakedNetns, findProcesses, killAll, removeCgroupTree, unmountUnd
 import { removeAllPods } from "./pods.ts";
 import type { BenchEnv, Instance, Target } from "./target.ts";
 
-export const CONTAINERD = "/usr/bin/containerd";
+/** The containerd binary (BERTH_BENCH_CONTAINERD overrides it). */
+export const CONTAINERD = process.env["BERTH_BENCH_CONTAINERD"] || "/usr/bin/containerd";
 export const SHIM = "containerd-shim-runc-v2";
 const run = promisify(execFile);
 
