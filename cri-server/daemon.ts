@@ -74,6 +74,17 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
     sandboxes.containers = containers;
     await sandboxes.recover();
     await containers.recover();
+    // Runtime containers no record knows (a create killed before its record was written).
+    const known = new Set([...sandboxes.store.list().map((r) => r.id), ...containers.store.list().map((r) => r.id)]);
+    for (const name of runtimes.names()) {
+      const rt = runtimes.get(name);
+      const states = await rt.list().catch(() => []);
+      for (const st of states) {
+        if (known.has(st.id)) continue;
+        log.warn("deleting an orphaned runtime container", { handler: name, id: st.id });
+        await rt.delete(st.id, { force: true }).catch((err) => log.error("orphan delete failed", { id: st.id, error: err }));
+      }
+    }
     containers.startWatching();
     metrics.setContainerStates(() => {
       const counts: Record<string, number> = { created: 0, running: 0, exited: 0 };

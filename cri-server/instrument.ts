@@ -17,6 +17,12 @@ export interface Outcome<T> { value?: T; error?: { code: number; message: string
 
 const shortName = (method: string) => method.slice(method.lastIndexOf("/") + 1);
 
+/** Status messages travel in an HTTP/2 trailer: keep them short, whatever a request echoed into them. */
+export const MAX_MESSAGE = 2048;
+export function clip(message: string): string {
+  return message.length <= MAX_MESSAGE ? message : `${message.slice(0, MAX_MESSAGE - 40)}… (${message.length - MAX_MESSAGE + 40} more characters)`;
+}
+
 export const newRequestId = () => randomBytes(6).toString("hex");
 
 /** Runs `fn` under the wrapper and returns either its value or a status to send. */
@@ -35,7 +41,7 @@ export async function instrument<T>(
       outcome = { value: await fn() };
     } catch (err) {
       const be = BerthError.from(err);
-      outcome = { error: { code: be.code, message: be.code === Code.INTERNAL && be.message === "internal error" ? `internal error (request ${id})` : be.message } };
+      outcome = { error: { code: be.code, message: clip(be.code === Code.INTERNAL && be.message === "internal error" ? `internal error (request ${id})` : be.message) } };
       if (be.code === Code.INTERNAL) log.error("rpc internal error", { id, method: name, error: err, stack: err instanceof Error ? err.stack : undefined });
       span.recordException(be);
       span.setStatus({ code: SpanStatusCode.ERROR, message: codeName(be.code) });

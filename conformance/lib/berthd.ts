@@ -17,6 +17,8 @@ export interface BerthdOptions {
   /** Keep the directories when stopping (for restart tests). */
   dir?: string;
   env?: Record<string, string>;
+  /** Use this persistent root instead of <dir>/root. */
+  root?: string;
 }
 
 export interface Berthd {
@@ -65,7 +67,7 @@ export async function unmountUnder(dir: string): Promise<void> {
 
 export async function startBerthd(opts: BerthdOptions = {}): Promise<Berthd> {
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), "berth-t-")));
-  const root = join(dir, "root");
+  const root = opts.root ?? join(dir, "root");
   const state = join(dir, "state");
   const socket = join(state, "berth.sock");
   const configPath = join(dir, "berth.toml");

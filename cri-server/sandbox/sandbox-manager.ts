@@ -2,8 +2,9 @@
 // Every step of a run registers its undo (Cleanup), so a failure leaves no netns,
 // IP lease, mount, cgroup or process behind.
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { isIP } from "node:net";
+import { mkdir, readdir, rm } from "node:fs/promises";
+import { basename, join } from "node:path";
 import { fromJson, toBinary, toJson, type JsonValue } from "@bufbuild/protobuf";
 import {
   NamespaceMode, PodSandboxConfigSchema, PodSandboxState, RunPodSandboxRequestSchema,
@@ -13,7 +14,7 @@ import type { Config } from "../config.ts";
 import { CreateCache } from "../create-cache.ts";
 import { alreadyExists, invalidArgument } from "../errdefs.ts";
 import type { Logger } from "../log.ts";
-import { createNetns, removeNetns } from "../network/netns.ts";
+import { createNetns, listNetns, removeNetns } from "../network/netns.ts";
 import type { NetworkManager } from "../network/cni.ts";
 import { mountShm, unmountShm, writePodFiles } from "../network/pod-files.ts";
 import { validateSysctls } from "../network/sysctl.ts";
@@ -52,6 +53,34 @@ export interface InfraRuntime {
 export interface PodContainers {
   stopAll(sandboxId: string): Promise<void>;
   removeAll(sandboxId: string): Promise<void>;
+}
+
+const HOSTNAME_RE = /^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
+
+/** Checks the fields RunPodSandbox acts on before anything is created (INVALID_ARGUMENT naming the field). */
+export function validatePodConfig(cfg: PodSandboxConfig): void {
+  const m = cfg.metadata!;
+  for (const [field, v] of [["name", m.name], ["namespace", m.namespace], ["uid", m.uid]] as const) {
+    if (v.length > 253) throw invalidArgument(`config.metadata.${field} is longer than 253 characters`);
+    if (/[\0/]/.test(v)) throw invalidArgument(`config.metadata.${field} ${JSON.stringify(v)} must not contain "/" or NUL`);
+  }
+  if (cfg.hostname && (cfg.hostname.length > 253 || !HOSTNAME_RE.test(cfg.hostname))) {
+    throw invalidArgument(`config.hostname ${JSON.stringify(cfg.hostname.slice(0, 80))} is not a valid hostname`);
+  }
+  const ns = cfg.linux?.securityContext?.namespaceOptions;
+  if (ns) {
+    for (const [field, v, allowed] of [["network", ns.network, [0, 2]], ["pid", ns.pid, [0, 1, 2, 3]], ["ipc", ns.ipc, [0, 2]]] as const) {
+      if (!(allowed as readonly number[]).includes(v)) throw invalidArgument(`config.linux.security_context.namespace_options.${field}: unsupported namespace mode ${v} for a pod`);
+    }
+  }
+  cfg.portMappings.forEach((p, i) => {
+    if (p.protocol < 0 || p.protocol > 2) throw invalidArgument(`config.port_mappings[${i}].protocol: unknown protocol ${p.protocol}`);
+    if (!Number.isInteger(p.containerPort) || p.containerPort < 1 || p.containerPort > 65535) throw invalidArgument(`config.port_mappings[${i}].container_port ${p.containerPort} is not a port`);
+    if (!Number.isInteger(p.hostPort) || p.hostPort < 0 || p.hostPort > 65535) throw invalidArgument(`config.port_mappings[${i}].host_port ${p.hostPort} is not a port`);
+  });
+  if (cfg.dnsConfig) {
+    for (const s of cfg.dnsConfig.servers) if (!isIP(s)) throw invalidArgument(`config.dns_config.servers: ${JSON.stringify(s)} is not an IP address`);
+  }
 }
 
 export const sandboxName = (m: { name: string; namespace: string; uid: string; attempt: number }) =>
@@ -95,6 +124,7 @@ export class SandboxManager {
     if (!m.namespace) throw invalidArgument("config.metadata.namespace must not be empty");
     if (!m.uid) throw invalidArgument("config.metadata.uid must not be empty");
     const handler = this.handlerOf(req.runtimeHandler);
+    validatePodConfig(cfg);
     const name = sandboxName(m);
     const fingerprint = createHash("sha256").update(toBinary(RunPodSandboxRequestSchema, req)).digest("hex");
     const pending = this.creates.get(name);
@@ -282,6 +312,35 @@ export class SandboxManager {
         this.log.warn("sandbox infra process is gone; marking not ready", { sandbox: rec.id });
         await this.store.update(rec.id, (r) => { r.state = "notready"; r.reason = "infra process exited while berthd was down"; });
       }
+    }
+    await this.sweepOrphans();
+  }
+
+  /**
+   * Removes what a create interrupted before its record knew about it: pinned netns,
+   * CNI attachments (with their IP leases) and pod directories of no known sandbox.
+   */
+  private async sweepOrphans(): Promise<void> {
+    const known = new Set(this.store.list().map((r) => r.id));
+    const knownNetns = new Set(this.store.list().flatMap((r) => [r.netnsPath ? basename(r.netnsPath) : "", r.id.slice(0, 32)]));
+    for (const id of await this.network.listCached()) {
+      if (known.has(id)) continue;
+      this.log.warn("tearing down the network of an unknown sandbox", { sandbox: id });
+      await this.network.tearDown(id).catch((err) => this.log.error("orphan cni teardown failed", { sandbox: id, error: err }));
+    }
+    for (const path of await listNetns(this.config.state).catch(() => [] as string[])) {
+      if (knownNetns.has(basename(path))) continue;
+      this.log.warn("removing an orphaned network namespace", { path });
+      await removeNetns(path).catch((err) => this.log.error("orphan netns removal failed", { path, error: err }));
+    }
+    let dirs: string[] = [];
+    try { dirs = await readdir(join(this.config.state, "sandboxes")); } catch { /* none yet */ }
+    for (const d of dirs) {
+      if (known.has(d)) continue;
+      const dir = join(this.config.state, "sandboxes", d);
+      this.log.warn("removing an orphaned pod directory", { dir });
+      await unmountShm(join(dir, "shm")).catch(() => {});
+      await rm(dir, { recursive: true, force: true }).catch(() => {});
     }
   }
 }
