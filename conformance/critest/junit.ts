@@ -70,9 +70,11 @@ export interface Summary {
   total: number;
 }
 
+/** Counts specs ("[It] ..." cases; suite nodes like [BeforeSuite] are listed but not counted). */
 export function summarize(results: readonly SpecResult[]): Summary {
-  const count = (s: SpecStatus) => results.filter((r) => r.status === s).length;
-  return { passed: count(SpecStatus.passed), failed: count(SpecStatus.failed), skipped: count(SpecStatus.skipped) + count(SpecStatus.pending), total: results.length };
+  const specs = results.some((r) => r.name.startsWith("[It] ")) ? results.filter((r) => r.name.startsWith("[It] ")) : results;
+  const count = (s: SpecStatus) => specs.filter((r) => r.status === s).length;
+  return { passed: count(SpecStatus.passed), failed: count(SpecStatus.failed), skipped: count(SpecStatus.skipped) + count(SpecStatus.pending), total: specs.length };
 }
 
 /** A failure message with run-specific parts (temp paths, uuids, ids, addresses) replaced, for grouping. */
