@@ -17,7 +17,7 @@ import {
 import { credentialKey } from "./registry/auth.ts";
 import { type ManifestResult, type PullAuth, RegistryClient } from "./registry/client.ts";
 import {
-  type Descriptor, type ManifestDoc, hostPlatform, layerCompression, MediaType, parseManifest, selectPlatform,
+  type Descriptor, type ManifestDoc, hostPlatform, layerCompression, parseManifest, selectPlatform,
 } from "./registry/media-types.ts";
 import { BreakoutError } from "./snapshots/safe-path.ts";
 import { chainIds, isMountPoint, Snapshotter } from "./snapshots/snapshotter.ts";
@@ -50,7 +50,6 @@ const FS_INFO_TTL_MS = 10_000;
 export class ImageService {
   readonly root: string;
   #log: Logger;
-  #opts: ImageServiceOptions;
   #client: RegistryClient;
   #content: ContentStore;
   #snapshots: Snapshotter;
@@ -68,7 +67,6 @@ export class ImageService {
   #layerUsage = new Map<string, { bytes: number; inodes: number }>();
 
   constructor(opts: ImageServiceOptions) {
-    this.#opts = opts;
     this.root = path.resolve(opts.root);
     this.#log = opts.log.child({ component: "image-service" });
     this.#client = new RegistryClient({
@@ -420,5 +418,3 @@ export class ImageService {
   /** The writable (upper) directory of a container rootfs. */
   upperDir(key: string): string { return this.#snapshots.upperDir(key); }
 }
-
-export { MediaType };
