@@ -13,7 +13,7 @@ fi
 
 packages=(
   runc crun conmon catatonit containernetworking-plugins iproute2 iptables util-linux mount kmod
-  attr socat
+  attr socat gcc libc6-dev apache2-utils e2fsprogs procps
   # tests and benchmarks
   docker-registry busybox-static skopeo containerd
 )
