@@ -9,7 +9,7 @@ import { existsSync, readFileSync, readlinkSync } from "node:fs";
 import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { NamespaceMode, SecurityProfile_ProfileType as ProfileType, SupplementalGroupsPolicy } from "../../proto/gen/runtime/v1/api_pb.js";
+import { ContainerState, NamespaceMode, SecurityProfile_ProfileType as ProfileType, SupplementalGroupsPolicy } from "../../proto/gen/runtime/v1/api_pb.js";
 import { buildImage, layerBlob } from "../../hack/registry/oci-image.ts";
 import { pushImage } from "../../hack/registry/push.ts";
 import { buildTar } from "../../hack/registry/tar-writer.ts";
@@ -57,8 +57,8 @@ describe("security context", () => {
 
   const c = () => env.b.client.runtime;
 
-  const runPod = async (linux: Record<string, unknown> = {}): Promise<Pod> => {
-    const config = podConfig({ linux });
+  const runPod = async (linux: Record<string, unknown> = {}, over: Record<string, unknown> = {}): Promise<Pod> => {
+    const config = podConfig({ linux, ...over });
     const { podSandboxId } = await c().runPodSandbox({ config });
     return { id: podSandboxId, config };
   };
@@ -338,13 +338,43 @@ describe("security context", () => {
       const off = await start(pod, { image: nnpImage, sc: { noNewPrivs: false, runAsUser: { value: 1000n } } });
       assert.equal((await exec(on, ["/usr/bin/euid"])).stdout, "Effective uid: 1000\n");
       assert.equal((await exec(off, ["/usr/bin/euid"])).stdout, "Effective uid: 0\n");
+      await remove(on, off);
       // The container's first process too (what critest checks through the log).
-      const first = await c().createContainer({
-        podSandboxId: pod.id, sandboxConfig: pod.config,
-        config: { metadata: { name: "nnp-first", attempt: 0 }, image: { image: nnpImage }, command: ["/usr/bin/euid"], linux: { securityContext: { noNewPrivs: true, runAsUser: { value: 1000n } } } },
+      const logDir = await mkdtemp(join(dir, "logs-"));
+      const p = await runPod({}, { logDirectory: logDir });
+      const config = p.config;
+      const firstOutput = async (name: string, noNewPrivs: boolean) => {
+        const { containerId } = await c().createContainer({
+          podSandboxId: p.id, sandboxConfig: config,
+          config: { metadata: { name, attempt: 0 }, image: { image: nnpImage }, logPath: `${name}.log`, linux: { securityContext: { noNewPrivs, runAsUser: { value: 1000n } } }, command: ["/usr/bin/euid"] },
+        });
+        await c().startContainer({ containerId });
+        for (let i = 0; i < 300; i++) {
+          const st = await c().containerStatus({ containerId });
+          if (st.status?.state === ContainerState.CONTAINER_EXITED) break;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        return readFileSync(join(logDir, `${name}.log`), "utf8").split("\n").filter(Boolean).map((l) => l.split(" ").slice(3).join(" ")).join("\n");
+      };
+      assert.equal(await firstOutput("nnp-true", true), "Effective uid: 1000");
+      assert.equal(await firstOutput("nnp-false", false), "Effective uid: 0");
+      await c().removePodSandbox({ podSandboxId: p.id });
+    });
+  });
+
+  describe("AppArmor and SELinux", () => {
+    test("without AppArmor on the host, RuntimeDefault is a no-op and a named profile is refused; SELinux options are ignored", async (t) => {
+      if (existsSync("/sys/module/apparmor/parameters/enabled") && readFileSync("/sys/module/apparmor/parameters/enabled", "utf8").startsWith("Y")) {
+        t.skip("AppArmor is enabled on this host");
+        return;
+      }
+      const id = await start(pod, {
+        sc: { apparmor: { profileType: ProfileType.RuntimeDefault }, selinuxOptions: { user: "system_u", role: "system_r", type: "container_t", level: "s0:c1,c2" } },
       });
-      await c().startContainer({ containerId: first.containerId });
-      await remove(on, off, first.containerId);
+      assert.equal((await exec(id, ["true"])).exitCode, 0);
+      await remove(id);
+      await refused(pod, { sc: { apparmor: { profileType: ProfileType.Localhost, localhostRef: "berth-test-profile" } } }, /berth-test-profile/, /apparmor is not enabled/);
+      await refused(pod, { sc: { apparmorProfile: "localhost/berth-test-profile" } }, /berth-test-profile/);
     });
   });
 
