@@ -60,6 +60,8 @@ test("hosts.toml mirrors pulls and resolves to the loopback registry", () => {
 test("runner flags are split from critest's, and critest gets endpoints and a JUnit report", () => {
   assert.deepEqual(parseArgs(["--keep", "--ginkgo.focus", "Runtime info"]), { keep: true, containerd: false, critestArgs: ["--ginkgo.focus", "Runtime info"] });
   assert.equal(parseArgs(["--containerd"]).containerd, true);
+  assert.deepEqual(parseArgs(["--junit-out", "/tmp/j.xml", "--ginkgo.v"]), { keep: false, containerd: false, junitOut: "/tmp/j.xml", critestArgs: ["--ginkgo.v"] });
+  assert.equal(parseArgs(["--junit-out=/tmp/k.xml"]).junitOut, "/tmp/k.xml");
   const cmd = critestCommand("/tmp/x/berth.sock", "/tmp/x/junit.xml", ["--ginkgo.skip", "OOM"], false);
   assert.deepEqual(cmd, [
     "--runtime-endpoint=unix:///tmp/x/berth.sock", "--image-endpoint=unix:///tmp/x/berth.sock", "--ginkgo.v",

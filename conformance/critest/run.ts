@@ -3,7 +3,7 @@
 // mirrors for the upstream registries, a bridge CNI network, fresh root, state
 // and socket. Prints the passed and failed specs from critest's JUnit report.
 //
-//   conformance/critest/run [--keep] [--containerd] [critest flags, e.g. --ginkgo.focus "Runtime info"]
+//   conformance/critest/run [--keep] [--containerd] [--junit-out FILE] [critest flags, e.g. --ginkgo.focus "Runtime info"]
 //
 // --containerd runs the same critest against Debian's containerd CRI plugin
 // instead (same images, mirrors and CNI), as a baseline for berth's results.
@@ -12,7 +12,7 @@
 // any failed, 2 when the environment could not be set up.
 import { spawn, execFileSync } from "node:child_process";
 import { accessSync, constants, existsSync, readFileSync, readdirSync } from "node:fs";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { startBerthd } from "../lib/berthd.ts";
@@ -41,6 +41,8 @@ export interface RunnerArgs {
   keep: boolean;
   /** Run against containerd instead of berthd. */
   containerd: boolean;
+  /** Where to copy critest's JUnit report (for CI to archive). */
+  junitOut?: string;
   critestArgs: string[];
 }
 
@@ -49,12 +51,16 @@ export function parseArgs(argv: readonly string[]): RunnerArgs {
   const critestArgs: string[] = [];
   let keep = false;
   let containerd = false;
-  for (const a of argv) {
+  let junitOut: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
     if (a === "--keep") keep = true;
     else if (a === "--containerd") containerd = true;
+    else if (a === "--junit-out") junitOut = argv[++i];
+    else if (a.startsWith("--junit-out=")) junitOut = a.slice("--junit-out=".length);
     else critestArgs.push(a);
   }
-  return { keep, containerd, critestArgs };
+  return { keep, containerd, critestArgs, ...(junitOut ? { junitOut } : {}) };
 }
 
 /** critest's command line: endpoints, verbose ginkgo, a JUnit report, then the caller's flags. */
@@ -181,6 +187,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       log(`critest exited with ${code} and wrote no JUnit report`);
       return 2;
     }
+    if (args.junitOut) await copyFile(junit, args.junitOut);
     const results = parseJunit(readFileSync(junit, "utf8"));
     process.stdout.write("\n" + formatReport(results));
     const s = summarize(results);
