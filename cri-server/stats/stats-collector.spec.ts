@@ -134,6 +134,17 @@ describe("StatsCollector", () => {
     });
   });
 
+  it("reads no cgroup at all for a target without a cgroups path (a stopped container)", async () => {
+    const { cg, collector } = setup();
+    cg.usage.set("", 5n * SEC);
+    const { cgroupsPath: _, ...noCgroup } = target("stopped", { writableLayerDir: "/var/lib/berth/upper/stopped" });
+    const s = await collector.containerStats(noCgroup);
+    assert.equal(s.cpu, undefined);
+    assert.equal(s.memory, undefined);
+    assert.ok(s.writableLayer);
+    assert.equal(cg.reads.size, 0, "no cgroup read");
+  });
+
   it("builds pod stats from the pod cgroup, its netns and its containers", async () => {
     const { cg, collector } = setup();
     cg.usage.set("/kubepods/pod1", 7n);
