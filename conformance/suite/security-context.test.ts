@@ -540,3 +540,33 @@ describe("security context", () => {
     });
   });
 });
+
+describe("security context: runtime.seccomp_default", () => {
+  let env: PodEnv;
+  before(async () => { env = await startPodEnv({ images: true, toml: '[runtime]\nseccomp_default = "RuntimeDefault"\n' }); });
+  after(async () => { await env?.cleanup(); });
+
+  test("applies when neither the pod nor the container sets a profile; Unconfined still opts out", async () => {
+    const c = env.b.client.runtime;
+    const image = env.images!.busybox;
+    await env.b.client.image.pullImage({ image: { image } });
+    const config = podConfig();
+    const { podSandboxId } = await c.runPodSandbox({ config });
+    const st = await c.podSandboxStatus({ podSandboxId, verbose: true });
+    const infraPid = JSON.parse(st.info["info"]!).pid as number;
+    assert.equal(statusField(readFileSync(`/proc/${infraPid}/status`, "utf8"), "Seccomp"), "2", "the infra process is filtered");
+    const run = async (name: string, sc: Record<string, unknown>) => {
+      const { containerId } = await c.createContainer({
+        podSandboxId, sandboxConfig: config,
+        config: { metadata: { name, attempt: 0 }, image: { image }, command: ["sleep", "3600"], linux: { securityContext: sc } },
+      });
+      await c.startContainer({ containerId });
+      const r = await c.execSync({ containerId, cmd: ["cat", "/proc/self/status"], timeout: 30n });
+      return statusField(Buffer.from(r.stdout).toString(), "Seccomp");
+    };
+    assert.equal(await run("default", {}), "2");
+    assert.equal(await run("unconfined", { seccomp: { profileType: ProfileType.Unconfined } }), "0");
+    assert.equal(await run("legacy-unconfined", { seccompProfilePath: "unconfined" }), "0");
+    await c.removePodSandbox({ podSandboxId });
+  });
+});
