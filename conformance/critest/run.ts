@@ -10,7 +10,7 @@
 //
 // Exits 0 when every spec that ran passed (or critest is not on PATH), 1 when
 // any failed, 2 when the environment could not be set up.
-import { spawn, execFileSync } from "node:child_process";
+import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { accessSync, constants, existsSync, readFileSync, readdirSync } from "node:fs";
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -123,21 +123,24 @@ async function startContainerdTarget(dir: string, certsDir: string, confDir: str
   };
 }
 
+/** Ctrl-C / SIGTERM: forwarded to critest while it runs; otherwise the run stops before critest and cleans up. */
+const interrupt = { requested: false, child: undefined as ChildProcess | undefined };
+function onSignal(sig: NodeJS.Signals): void {
+  interrupt.requested = true;
+  if (interrupt.child) interrupt.child.kill(sig);
+  else log(`${sig}: cleaning up`);
+}
+
 async function runCritest(bin: string, args: string[], dir: string): Promise<number> {
   const child = spawn(bin, args, { cwd: dir, stdio: ["ignore", "inherit", "inherit"] });
-  const forward = (sig: NodeJS.Signals) => () => { child.kill(sig); };
-  const onInt = forward("SIGINT");
-  const onTerm = forward("SIGTERM");
-  process.on("SIGINT", onInt);
-  process.on("SIGTERM", onTerm);
+  interrupt.child = child;
   try {
     return await new Promise<number>((resolve, reject) => {
       child.once("error", reject);
       child.once("exit", (code, signal) => resolve(code ?? (signal ? 128 : 1)));
     });
   } finally {
-    process.off("SIGINT", onInt);
-    process.off("SIGTERM", onTerm);
+    interrupt.child = undefined;
   }
 }
 
@@ -179,6 +182,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       : await startBerthTarget(join(dir, "berthd"), certsDir, confDir);
     log(`${target.name} serving on ${target.socket} (bridge ${bridge})`);
 
+    if (interrupt.requested) return 2;
     const junit = join(dir, "junit.xml");
     const cmd = critestCommand(target.socket, junit, args.critestArgs, process.stdout.isTTY === true);
     log(`${critest} ${cmd.join(" ")}`);
@@ -208,11 +212,13 @@ export async function main(argv: readonly string[]): Promise<number> {
     detachMounts(dir, log);
     if (args.keep) log(`kept ${dir} (runtime.log, junit.xml, runtime root and state)`);
     else await rm(dir, { recursive: true, force: true }).catch((err: unknown) => log(`removing ${dir}: ${String(err)}`));
-    if (status === 2 && target) log(`${target.name} log (last lines):\n${target.log().split("\n").slice(-20).join("\n")}`);
+    if (status === 2 && target && !interrupt.requested) log(`${target.name} log (last lines):\n${target.log().split("\n").slice(-20).join("\n")}`);
   }
 }
 
 if (import.meta.main) {
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
   main(process.argv.slice(2)).then((code) => process.exit(code), (err: unknown) => {
     log(err instanceof Error ? err.stack ?? err.message : String(err));
     process.exit(2);
