@@ -101,8 +101,4 @@ export async function deleteLeakedNetns(prefix: string, since: number, addressPr
   return deleted;
 }
 
-export async function commandExists(cmd: string): Promise<boolean> {
-  return run("sh", ["-c", `command -v ${cmd}`]).then(() => true, () => false);
-}
-
 export const MB = 1024 * 1024;
