@@ -2,6 +2,7 @@
 import { BerthMetrics, type ContainerStateCounts } from "./berth-metrics.ts";
 
 export { BerthMetrics, timed, type BerthMetricsOptions, type ContainerStateCounts } from "./berth-metrics.ts";
+export { instrumentImagePulls, instrumentNetwork, instrumentRuntime, wrapAsyncMethods } from "./instrument-calls.ts";
 export { MetricsServer, parseHostPort, type MetricsServerOptions } from "./metrics-server.ts";
 
 let instance: BerthMetrics | undefined;
