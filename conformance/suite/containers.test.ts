@@ -382,6 +382,81 @@ describe("containers", () => {
     assert.deepEqual(await leakSnapshot(), before, `after the failures: ${JSON.stringify(after)}`);
   });
 
+  test("a command not on PATH: the runtime's message reaches the client and nothing is left", async () => {
+    const before = await leakSnapshot();
+    await assert.rejects(create({ command: ["no-such-command-anywhere"] }), (e) => {
+      assert.match((e as Error).message, /executable file not found/);
+      assert.ok((e as Error).message.includes("no-such-command-anywhere"));
+      return true;
+    });
+    assert.deepEqual(await leakSnapshot(), before);
+  });
+
+  test("a create retried after the client's deadline gets the same container", async () => {
+    const req = { podSandboxId: podId, sandboxConfig: podCfg as never, config: { metadata: { name: `retry${++n}` }, image: { image: env.images!.busybox }, command: ["sleep", "1000"] } };
+    await assert.rejects(rt().createContainer(req, { timeoutMs: 5 }), (e) => codeOf(e) === grpc.status.DEADLINE_EXCEEDED);
+    const { containerId } = await rt().createContainer(req);
+    const same = (await rt().listContainers({})).containers.filter((c) => c.metadata?.name === req.config.metadata.name);
+    assert.deepEqual(same.map((c) => c.id), [containerId], "one container, handed to the retry");
+    // A different request under the same name is still refused.
+    await assert.rejects(rt().createContainer({ ...req, config: { ...req.config, command: ["true"] } }), (e) => codeOf(e) === grpc.status.ALREADY_EXISTS && (e as Error).message.includes(containerId));
+    await rt().removeContainer({ containerId });
+  });
+
+  test("the pod's hostname, hosts and resolv.conf; a read-only rootfs; a file volume", async () => {
+    const pCfg = podConfig({ hostname: "ctr-host", dnsConfig: { servers: ["10.9.8.7"], searches: ["x.local"], options: [] } });
+    const pod = (await rt().runPodSandbox({ config: pCfg })).podSandboxId;
+    try {
+      const file = join(tmp, `file-vol-${n}`);
+      await writeFile(file, "a file\n");
+      const id = await run({
+        linux: { securityContext: { readonlyRootfs: true } },
+        mounts: [{ containerPath: "/etc/app.conf", hostPath: file, readonly: true }],
+      }, { pod, podCfg: pCfg });
+      const r = await sh(id, "hostname; echo $HOSTNAME; grep -c ctr-host /etc/hosts; grep nameserver /etc/resolv.conf; cat /etc/app.conf");
+      assert.equal(r.out, "ctr-host\nctr-host\n1\nnameserver 10.9.8.7\na file\n");
+      const w = await sh(id, "touch /newfile");
+      assert.notEqual(w.code, 0);
+      assert.match(w.err, /read-only/i);
+      await cleanupIds(id);
+    } finally {
+      await rt().removePodSandbox({ podSandboxId: pod });
+    }
+  });
+
+  test("UpdateContainerResources changes the limits the container sees and its status", async () => {
+    const mem = (x: bigint) => x * 1024n * 1024n;
+    const id = await run({ linux: { resources: { memoryLimitInBytes: mem(64n), cpuShares: 512n, cpuPeriod: 100000n, cpuQuota: 50000n } } });
+    // Memory limit and CFS quota as the container reads them from its own cgroup (v1 or v2).
+    const v2 = existsSync("/sys/fs/cgroup/cgroup.controllers");
+    const script = v2 ? "cat /sys/fs/cgroup/memory.max; cut -d' ' -f1 /sys/fs/cgroup/cpu.max" : "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.shares";
+    const limits = async () => (await sh(id, script)).out.trim().split("\n");
+    assert.deepEqual(await limits(), [String(mem(64n)), "50000", ...(v2 ? [] : ["512"])]);
+    await rt().updateContainerResources({ containerId: id, linux: { memoryLimitInBytes: mem(128n), cpuShares: 1024n, cpuPeriod: 100000n, cpuQuota: 20000n } });
+    assert.deepEqual(await limits(), [String(mem(128n)), "20000", ...(v2 ? [] : ["1024"])]);
+    const st = await status(id);
+    assert.equal(st.resources?.linux?.memoryLimitInBytes, mem(128n));
+    assert.equal(st.resources?.linux?.cpuQuota, 20000n);
+    await rt().stopContainer({ containerId: id, timeout: 0n });
+    await assert.rejects(rt().updateContainerResources({ containerId: id, linux: { memoryLimitInBytes: mem(32n) } }), (e) => codeOf(e) === grpc.status.FAILED_PRECONDITION);
+    await cleanupIds(id);
+  });
+
+  test("containers of a stopped pod: start and create refused; removing the pod removes them", async () => {
+    const pCfg = podConfig();
+    const pod = (await rt().runPodSandbox({ config: pCfg })).podSandboxId;
+    const running = await run({}, { pod, podCfg: pCfg });
+    const created = await create({}, { pod, podCfg: pCfg });
+    const pid = JSON.parse((await rt().containerStatus({ containerId: running, verbose: true })).info["info"]!).pid as number;
+    await rt().stopPodSandbox({ podSandboxId: pod });
+    assert.equal((await status(running)).state, ContainerState.CONTAINER_EXITED, "stopping the pod stops its containers");
+    assert.ok(!existsSync(`/proc/${pid}`) || (await readFile(`/proc/${pid}/stat`, "utf8")).includes(") Z"));
+    await assert.rejects(rt().startContainer({ containerId: created }), (e) => codeOf(e) === grpc.status.FAILED_PRECONDITION);
+    await assert.rejects(create({}, { pod, podCfg: pCfg }), (e) => codeOf(e) === grpc.status.FAILED_PRECONDITION && (e as Error).message.includes(pod));
+    await rt().removePodSandbox({ podSandboxId: pod });
+    for (const id of [running, created]) await assert.rejects(status(id), (e) => codeOf(e) === grpc.status.NOT_FOUND);
+  });
+
   test("a second container with the same name is ALREADY_EXISTS naming the first", async () => {
     const cfg = { metadata: { name: "dup", attempt: 0 } };
     const first = await create(cfg);
