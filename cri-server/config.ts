@@ -38,6 +38,8 @@ export interface Config {
     handlers: Record<string, RuntimeHandlerConfig>;
     /** conmon binary. */
     conmon: string;
+    /** berth's own small I/O helper (pty exec, conmon attach, netns port-forward), built by hack/setup.sh. */
+    io_helper: string;
     /** Image for pod infra processes; "" uses berth's built-in catatonit rootfs. */
     pause_image: string;
     /** Seccomp profile when a pod or container sets none: "" (unconfined, as the CRI default) or "RuntimeDefault". */
@@ -81,6 +83,7 @@ export function defaultConfig(): Config {
         crun: { binary: "crun", root: "/run/berth/crun" },
       },
       conmon: "conmon",
+      io_helper: "/usr/local/libexec/berth/berth-io",
       pause_image: "",
       seccomp_default: "",
       log_line_max: 16384,
@@ -108,6 +111,7 @@ const checks: Record<string, Check> = {
   "registry.max_concurrent_downloads": (v) => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 64 ? undefined : "must be an integer from 1 to 64",
   "registry.stall_timeout": (v) => typeof v === "number" && v > 0 ? undefined : "must be a positive number of seconds",
   "cni.plugin_timeout": (v) => typeof v === "number" && v > 0 ? undefined : "must be a positive number of seconds",
+  "runtime.io_helper": (v) => isAbs(v) ? undefined : "must be an absolute path",
   "runtime.seccomp_default": (v) => ["", "RuntimeDefault", "Unconfined"].includes(v as string) ? undefined : 'must be "", "RuntimeDefault" or "Unconfined"',
   "runtime.log_line_max": (v) => Number.isInteger(v) && (v as number) >= 1024 ? undefined : "must be an integer of at least 1024",
   "runtime.shm_size": (v) => Number.isInteger(v) && (v as number) > 0 ? undefined : "must be a positive integer of bytes",

@@ -6,6 +6,7 @@ import type { SandboxManager } from "./sandbox/sandbox-manager.ts";
 import type { ContainerManager } from "./container/container-manager.ts";
 import type { ImageService } from "../image-service/image-service.ts";
 import type { EventBus, ContainerEvent } from "./events/index.ts";
+import type { StreamingServer } from "./streaming/server.ts";
 
 /** Settings kubelet pushes at run time (UpdateRuntimeConfig). */
 export interface RuntimeSettings {
@@ -35,6 +36,7 @@ export interface Context {
   readonly containers: ContainerManager;
   readonly images: ImageService;
   readonly events: EventBus<ContainerEvent>;
+  readonly streaming: StreamingServer;
   /** Whether the default OCI runtime and conmon can be run. */
   runtimeReady(): Promise<Condition>;
   /** Whether a CNI network config is present (re-read on every call, cheaply). */

@@ -18,6 +18,8 @@ import { RuntimeHandlers } from "../oci-runtime/index.ts";
 import { ContainerManager } from "./container/container-manager.ts";
 import { EventBus, type ContainerEvent } from "./events/index.ts";
 import { eventStatuses } from "./runtime/event-statuses.ts";
+import { StreamingServer } from "./streaming/server.ts";
+import { BerthStreamingBackend } from "./streaming-backend.ts";
 
 export const BERTH_VERSION = "0.1.0";
 
@@ -91,6 +93,17 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
       for (const c of containers.list()) counts[c.state] = (counts[c.state] ?? 0) + 1;
       return counts;
     });
+    let backendCtx: Context | undefined;
+    const streaming = new StreamingServer({
+      backend: new BerthStreamingBackend(() => backendCtx!),
+      address: config.stream.address,
+      port: config.stream.port,
+      ...(config.stream.tls_cert ? { tlsCertFile: config.stream.tls_cert, tlsKeyFile: config.stream.tls_key } : {}),
+      tokenTtlMs: config.stream.token_ttl * 1000,
+      idleTimeoutMs: config.stream.idle_timeout * 1000,
+      log,
+    });
+    await streaming.start();
     const ctx: Context = {
       config,
       configPath,
@@ -102,6 +115,7 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
       containers,
       images,
       events,
+      streaming,
       async runtimeReady() {
         const handler = config.runtime.handlers[config.runtime.default_handler];
         if (!handler || !findExecutable(handler.binary)) {
@@ -122,6 +136,7 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
       { service: RuntimeServiceDesc, impls: runtimeImplementations as never },
       { service: ImageServiceDesc, impls: imageImplementations as never },
     ], ctx, (method, code, seconds) => metrics.observeRpc(method, code, seconds));
+    backendCtx = ctx;
     containers.eventStatuses = (rec) => eventStatuses(ctx, rec);
     log.info("berthd serving", { socket: config.grpc.address, root: config.root, state: config.state, version: BERTH_VERSION, pid: process.pid });
     let stopping: Promise<void> | undefined;
@@ -131,6 +146,7 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
       stop: () => (stopping ??= (async () => {
         log.info("berthd stopping");
         await server.shutdown();
+        await streaming.stop();
         containers.stopWatching();
         events.close();
         await metricsServer.stop();

@@ -20,6 +20,9 @@ import { execSync } from "./runtime/exec-sync.ts";
 import { reopenContainerLog } from "./runtime/reopen-container-log.ts";
 import { updateContainerResources } from "./runtime/update-container-resources.ts";
 import { getContainerEvents } from "./runtime/container-events.ts";
+import { exec } from "./runtime/exec.ts";
+import { attach } from "./runtime/attach.ts";
+import { portForward } from "./runtime/port-forward.ts";
 import { containerStats } from "./runtime/container-stats.ts";
 import { listContainerStats } from "./runtime/container-stats-list.ts";
 import { podSandboxStats } from "./runtime/sandbox-stats.ts";
@@ -54,6 +57,9 @@ export const runtimeImplementations: RuntimeImplementations = {
   reopenContainerLog,
   updateContainerResources,
   getContainerEvents,
+  exec,
+  attach,
+  portForward,
   containerStats,
   listContainerStats,
   podSandboxStats,
