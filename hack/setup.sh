@@ -35,6 +35,7 @@ if [ ! -x node_modules/node/bin/node ] || [ package-lock.json -nt node_modules/.
   npm ci --no-audit --no-fund
 fi
 
-[ -x hack/cni/install-cni-config.sh ] && hack/cni/install-cni-config.sh
-[ -x hack/build-helpers.sh ] && hack/build-helpers.sh
+hack/cni/install-cni-config.sh
+hack/build-helpers.sh
+hack/build.sh
 echo "hack/setup.sh: ready ($(node_modules/node/bin/node --version), $(runc --version | head -1))"

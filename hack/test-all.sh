@@ -13,6 +13,9 @@ step() { printf '\n=== %s\n' "$*"; }
 step "typecheck"
 node_modules/.bin/tsc -p tsconfig.json
 
+step "build dist/ (berthd runs the compiled JavaScript)"
+bash hack/build.sh
+
 step "generated code is current"
 bash hack/check-generated.sh
 
