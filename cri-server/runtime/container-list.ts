@@ -6,12 +6,9 @@ import { criContainerState, toContainer } from "./container-view.ts";
 /** ListContainers with filters: id prefix, state, pod sandbox id (prefix), label selector. */
 export const listContainers: UnaryImpl<typeof ListContainersRequestSchema, typeof ListContainersResponseSchema> = async (ctx, req) => {
   const f = req.filter;
-  const out = [];
-  for (const rec0 of ctx.containers.list()) {
-    if (!matchIdPrefix(rec0.id, f?.id) || !matchIdPrefix(rec0.sandboxId, f?.podSandboxId) || !matchLabels(rec0.labels, f?.labelSelector)) continue;
-    const rec = await ctx.containers.refresh(rec0.id);
-    if (f?.state && f.state.state !== criContainerState(rec)) continue;
-    out.push(toContainer(rec));
-  }
-  return { containers: out };
+  const picked = ctx.containers.list().filter((rec) =>
+    matchIdPrefix(rec.id, f?.id) && matchIdPrefix(rec.sandboxId, f?.podSandboxId) && matchLabels(rec.labels, f?.labelSelector));
+  // Exit files are checked in parallel: one slow stat must not serialise a list of hundreds.
+  const fresh = await Promise.all(picked.map((rec) => ctx.containers.refresh(rec.id)));
+  return { containers: fresh.filter((rec) => !f?.state || f.state.state === criContainerState(rec)).map(toContainer) };
 };
