@@ -3,7 +3,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { ContainerState } from "../../proto/gen/runtime/v1/api_pb.js";
 import { podConfig, startPodEnv, type PodEnv } from "../lib/pod.ts";
@@ -26,8 +26,8 @@ describe("containers across berthd restarts", () => {
     const cfg = podConfig();
     return { cfg, id: (await rt().runPodSandbox({ config: cfg })).podSandboxId };
   }
-  function createReq(p: { cfg: unknown; id: string }, command: string[], name = `r${++n}`) {
-    return { podSandboxId: p.id, sandboxConfig: p.cfg as never, config: { metadata: { name }, image: { image: env.images!.busybox }, command } };
+  function createReq(p: { cfg: unknown; id: string }, command: string[], name = `r${++n}`, extra: Record<string, unknown> = {}) {
+    return { podSandboxId: p.id, sandboxConfig: p.cfg as never, config: { metadata: { name }, image: { image: env.images!.busybox }, command, ...extra } };
   }
   async function run(p: { cfg: unknown; id: string }, command: string[]) {
     const { containerId } = await rt().createContainer(createReq(p, command));
@@ -103,6 +103,36 @@ describe("containers across berthd restarts", () => {
     await rt().removePodSandbox({ podSandboxId: p.id });
   });
 
+  test("a created container, logging and a lost monitor across kill -9", async () => {
+    const logDir = `${env.b.dir}/pod-logs`;
+    const cfg = podConfig({ logDirectory: logDir });
+    const p = { cfg, id: (await rt().runPodSandbox({ config: cfg })).podSandboxId };
+    const created = (await rt().createContainer(createReq(p, ["sleep", "100000"]))).containerId;
+    const logger = (await rt().createContainer(createReq(p, ["sh", "-c", "i=0; while true; do echo line-$i; i=$((i+1)); sleep 0.05; done"], "logger", { logPath: "logger.log" }))).containerId;
+    await rt().startContainer({ containerId: logger });
+    const orphan = await run(p, ["sleep", "100000"]);
+    const orphanInfo = (await verbose(orphan)).info;
+    await env.b.kill9();
+    const linesAtKill = (await readFile(`${logDir}/logger.log`, "utf8")).split("\n").length;
+    // The monitor of one container dies while berthd is down: nothing would reap or log it.
+    process.kill(orphanInfo.conmonPid, "SIGKILL");
+    await sleep(1000);
+    await env.b.restart();
+    assert.ok((await readFile(`${logDir}/logger.log`, "utf8")).split("\n").length > linesAtKill, "conmon kept logging while berthd was down");
+    assert.equal((await verbose(created)).status.state, ContainerState.CONTAINER_CREATED);
+    await rt().startContainer({ containerId: created });
+    assert.equal((await verbose(created)).status.state, ContainerState.CONTAINER_RUNNING);
+    assert.equal(Buffer.from((await rt().execSync({ containerId: created, cmd: ["echo", "ok"], timeout: 10n })).stdout).toString(), "ok\n");
+    const lost = (await verbose(orphan)).status;
+    assert.equal(lost.state, ContainerState.CONTAINER_EXITED, "a container without its monitor is reported exited");
+    assert.match(lost.message, /conmon|monitor/);
+    assert.ok(!(await alive(orphanInfo.pid)), "and killed");
+    await rt().reopenContainerLog({ containerId: logger });
+    for (const id of [created, logger, orphan]) await rt().removeContainer({ containerId: id });
+    await rt().removePodSandbox({ podSandboxId: p.id });
+    assert.deepEqual(await leftovers(), { mounts: 0, conmons: 0, runc: 0, bundles: 0, exits: 0 });
+  });
+
   test("kill -9 in the middle of a create leaves a consistent state", async (t) => {
     const p = await pod();
     const outcomes: string[] = [];
@@ -116,6 +146,8 @@ describe("containers across berthd restarts", () => {
       ["config.json", inBundle("config.json")],
       ["conmon.pid", inBundle("conmon.pid")],
       ["container.pid", inBundle("container.pid")],
+      ["record created", () => existsSync(`${env.b.root}/containers`) && readdirSync(`${env.b.root}/containers`).filter((f) => f.endsWith(".json"))
+        .some((f) => { try { return JSON.parse(readFileSync(`${env.b.root}/containers/${f}`, "utf8")).state === "created"; } catch { return false; } })],
     ];
     for (const [label, ready] of points) {
       const name = `mid-${label.replace(/\W/g, "")}`;
