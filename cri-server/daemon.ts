@@ -11,7 +11,7 @@ import { listen, type CriServer } from "./server.ts";
 import { NetworkManager } from "./network/cni.ts";
 import { SandboxManager } from "./sandbox/sandbox-manager.ts";
 import { RuncInfraRuntime } from "./sandbox/infra-runtime.ts";
-import { berthMetrics, MetricsServer } from "./metrics/index.ts";
+import { berthMetrics, instrumentImagePulls, instrumentNetwork, instrumentRuntime, MetricsServer } from "./metrics/index.ts";
 import { shutdownTracing, startTracing } from "./tracing.ts";
 import { ImageService } from "../image-service/image-service.ts";
 import { RuntimeHandlers } from "../oci-runtime/index.ts";
@@ -56,6 +56,7 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
       pluginTimeoutMs: config.cni.plugin_timeout * 1000,
       log: log.child({ component: "cni" }),
     });
+    instrumentNetwork(network, metrics);
     const sandboxes = new SandboxManager({ config, log, network, infra: new RuncInfraRuntime(config, log) });
     const images = new ImageService({
       root: config.root,
@@ -66,11 +67,13 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
       log,
     });
     await images.init();
+    instrumentImagePulls(images, metrics, (ref) => images.get(ref)?.size);
     const runtimes = RuntimeHandlers.fromConfig(
       // conmon needs absolute paths; a binary missing now still gets a clear error when used.
       Object.fromEntries(Object.entries(config.runtime.handlers).map(([n, h]) => [n, { binary: findExecutable(h.binary) ?? h.binary, root: h.root }])),
       config.runtime.default_handler,
     );
+    for (const name of runtimes.names()) instrumentRuntime(runtimes.get(name), metrics);
     const events = new EventBus<ContainerEvent>({ queueSize: 4096 });
     const containers = new ContainerManager({ config, log, runtimes, images, sandboxes, events });
     sandboxes.containers = containers;

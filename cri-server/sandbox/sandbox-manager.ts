@@ -190,7 +190,11 @@ export class SandboxManager {
         rec.netnsPath = await createNetns({ stateDir: this.config.state }, id.slice(0, 32));
         cleanup.add("netns", () => removeNetns(rec.netnsPath));
         await this.store.update(id, (r) => { r.netnsPath = rec.netnsPath; });
-        const net = await this.network.setUp({
+      }
+      // The infra process needs only the netns, not its addresses: start it while CNI runs.
+      const dns = cfg.dnsConfig ? { servers: cfg.dnsConfig.servers, searches: cfg.dnsConfig.searches, options: cfg.dnsConfig.options } : undefined;
+      const [netResult, infraResult] = await Promise.allSettled([
+        hostNetwork ? Promise.resolve(undefined) : this.network.setUp({
           sandboxId: id,
           netnsPath: rec.netnsPath,
           podName: m.name,
@@ -202,23 +206,27 @@ export class SandboxManager {
             protocol: (["tcp", "udp", "sctp"][p.protocol] ?? "tcp") as "tcp" | "udp" | "sctp",
             hostIP: p.hostIp,
           })),
-          ...(cfg.dnsConfig ? { dns: { servers: cfg.dnsConfig.servers, searches: cfg.dnsConfig.searches, options: cfg.dnsConfig.options } } : {}),
-        });
-        cleanup.add("cni", () => this.network.tearDown(id, rec.netnsPath));
-        rec.ips = net.ips;
-      }
+          ...(dns ? { dns } : {}),
+        }),
+        this.infra.start({
+          id, handler, bundle: rec.infra.bundle, hostname, netnsPath: rec.netnsPath, namespaces, sysctls,
+          cgroupParent: rec.cgroupParent, podDir, shmPath: rec.shmPath, config: cfg,
+        }),
+      ]);
+      if (netResult.status === "fulfilled" && !hostNetwork) cleanup.add("cni", () => this.network.tearDown(id, rec.netnsPath));
+      if (infraResult.status === "fulfilled") cleanup.add("infra", async () => { await this.infra.stop(rec); await this.infra.remove(rec); });
+      if (netResult.status === "rejected") throw netResult.reason;
+      if (infraResult.status === "rejected") throw infraResult.reason;
+      const infra = infraResult.value;
+      rec.ips = netResult.value?.ips ?? [];
+      rec.infra.pid = infra.pid;
       await writePodFiles({
         dir: podDir,
         hostname: hostname || (await import("node:os")).hostname(),
         ips: rec.ips,
-        ...(cfg.dnsConfig ? { dns: { servers: cfg.dnsConfig.servers, searches: cfg.dnsConfig.searches, options: cfg.dnsConfig.options } } : {}),
+        ...(dns ? { dns } : {}),
         hostNetwork,
       });
-      const infra = await this.infra.start({
-        id, handler, bundle: rec.infra.bundle, hostname, netnsPath: rec.netnsPath, namespaces, sysctls,
-        cgroupParent: rec.cgroupParent, podDir, shmPath: rec.shmPath, config: cfg,
-      });
-      cleanup.add("infra", async () => { await this.infra.stop(rec); await this.infra.remove(rec); });
       rec.infra.pid = infra.pid;
       rec.infra.cgroupsPath = infra.cgroupsPath;
       await this.store.update(id, (r) => {
