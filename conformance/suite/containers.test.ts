@@ -8,7 +8,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ContainerState, MountPropagation, SupplementalGroupsPolicy } from "../../proto/gen/runtime/v1/api_pb.js";
+import { ContainerEventType, ContainerState, MountPropagation, SupplementalGroupsPolicy } from "../../proto/gen/runtime/v1/api_pb.js";
 import { codeOf, grpc } from "../lib/cri-client.ts";
 import { podConfig, startPodEnv, type PodEnv } from "../lib/pod.ts";
 
@@ -455,6 +455,38 @@ describe("containers", () => {
     await assert.rejects(create({}, { pod, podCfg: pCfg }), (e) => codeOf(e) === grpc.status.FAILED_PRECONDITION && (e as Error).message.includes(pod));
     await rt().removePodSandbox({ podSandboxId: pod });
     for (const id of [running, created]) await assert.rejects(status(id), (e) => codeOf(e) === grpc.status.NOT_FOUND);
+  });
+
+  test("GetContainerEvents: created, started, stopped (also on a natural exit), deleted, with statuses", async () => {
+    const stream = rt().getContainerEvents({});
+    const events: { id: string; type: number; state?: number }[] = [];
+    const reader = (async () => {
+      try {
+        for await (const ev of stream.messages) {
+          events.push({ id: ev.containerId, type: ev.containerEventType, state: ev.containersStatuses.find((x) => x.id === ev.containerId)?.state });
+        }
+      } catch { /* cancelled */ }
+    })();
+    await new Promise((r) => setTimeout(r, 200)); // the subscription is in place
+    const quick = await run({ command: ["sh", "-c", "exit 0"] });
+    await waitExited(quick);
+    const stopped = await run();
+    await rt().stopContainer({ containerId: stopped, timeout: 0n });
+    const never = await create();
+    await rt().stopContainer({ containerId: never, timeout: 0n });
+    assert.equal((await status(never)).state, ContainerState.CONTAINER_EXITED, "a created container can be stopped");
+    await cleanupIds(quick, stopped, never);
+    const end = Date.now() + 10_000;
+    while (events.filter((e) => e.type === ContainerEventType.CONTAINER_DELETED_EVENT).length < 3 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    stream.cancel();
+    await reader;
+    const of = (id: string) => events.filter((e) => e.id === id).map((e) => e.type);
+    const T = ContainerEventType;
+    assert.deepEqual(of(quick), [T.CONTAINER_CREATED_EVENT, T.CONTAINER_STARTED_EVENT, T.CONTAINER_STOPPED_EVENT, T.CONTAINER_DELETED_EVENT]);
+    assert.deepEqual(of(stopped), [T.CONTAINER_CREATED_EVENT, T.CONTAINER_STARTED_EVENT, T.CONTAINER_STOPPED_EVENT, T.CONTAINER_DELETED_EVENT]);
+    assert.deepEqual(of(never), [T.CONTAINER_CREATED_EVENT, T.CONTAINER_STOPPED_EVENT, T.CONTAINER_DELETED_EVENT]);
+    const stoppedEv = events.find((e) => e.id === stopped && e.type === T.CONTAINER_STOPPED_EVENT)!;
+    assert.equal(stoppedEv.state, ContainerState.CONTAINER_EXITED, "the event carries the container's new status");
   });
 
   test("a second container with the same name is ALREADY_EXISTS naming the first", async () => {

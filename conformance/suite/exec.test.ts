@@ -55,6 +55,18 @@ describe("ExecSync", () => {
     assert.equal(ns.out.toString().split("\n")[1], "sleep 100000 ");
   });
 
+  test("the exec'd process runs as the container's user", async () => {
+    await env.b.client.image.pullImage({ image: { image: env.images!.user } });
+    const { containerId: id } = await rt().createContainer({
+      podSandboxId: podId, sandboxConfig: podCfg as never,
+      config: { metadata: { name: `exec${++n}` }, image: { image: env.images!.user }, command: ["sleep", "1000"] },
+    });
+    await rt().startContainer({ containerId: id });
+    const r = await exec(["sh", "-c", "id -u; id -g; grep ^Groups /proc/self/status"], 10n, id);
+    assert.equal(r.out.toString(), "33\n33\nGroups:\t33 5000 \n");
+    await rt().removeContainer({ containerId: id });
+  });
+
   test("a command that does not exist reports the runtime's message", async () => {
     await assert.rejects(exec(["/no/such/exe"]), (e) => /no such file|not found/i.test((e as Error).message) && (e as Error).message.includes("/no/such/exe"));
     // The container is unaffected.

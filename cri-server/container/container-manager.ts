@@ -262,6 +262,8 @@ export class ContainerManager {
       if (cur.state !== "created") throw failedPrecondition(`container ${cur.id} is ${cur.state === "running" ? "already running" : `in state ${cur.state}`}; only a created container can be started`);
       const sandbox = this.sandboxes.store.tryGet(cur.sandboxId);
       if (!sandbox || sandbox.state !== "ready") throw failedPrecondition(`pod sandbox ${cur.sandboxId} of container ${cur.id} is not ready`);
+      // The process may run (and exit, as conmon records) before runc start returns.
+      const startedAt = nowNs().toString();
       try {
         await this.runtimeOf(cur).start(cur.id);
       } catch (err) {
@@ -270,7 +272,7 @@ export class ContainerManager {
         });
         throw err;
       }
-      await this.store.update(cur.id, (r) => { r.state = "running"; r.startedAt = nowNs().toString(); });
+      await this.store.update(cur.id, (r) => { r.state = "running"; r.startedAt = startedAt; });
     });
     this.publish(this.get(rec.id), ContainerEventType.CONTAINER_STARTED_EVENT);
     // A process that exits at once may have done so before we recorded "running".
@@ -293,7 +295,9 @@ export class ContainerManager {
     const next = await this.store.update(id, (r) => {
       r.state = "exited";
       r.exitCode = exit.exitCode;
-      r.finishedAt = exit.finishedAtNs.toString();
+      // created <= started <= finished even when clocks of berthd and conmon disagree slightly.
+      const finished = exit.finishedAtNs > BigInt(r.startedAt) ? exit.finishedAtNs : BigInt(r.startedAt);
+      r.finishedAt = (finished > BigInt(r.createdAt) ? finished : BigInt(r.createdAt)).toString();
       if (r.startedAt === "0") r.startedAt = r.finishedAt;
       r.reason = oom ? "OOMKilled" : exit.exitCode === 0 ? "Completed" : "Error";
     });
