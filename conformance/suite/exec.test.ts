@@ -88,6 +88,19 @@ describe("ExecSync", () => {
     assert.equal((await exec(["sh", "-c", "sleep 0.2; echo fine"], 5n)).out.toString(), "fine\n");
   });
 
+  test("ExecSync answers by its deadline even when a background process holds the output open", async () => {
+    // runc waits for the output pipes to close, so the command's own exit does not end the call
+    // (containerd behaves the same without drain_exec_sync_io_timeout); the deadline does.
+    await assert.rejects(exec(["sh", "-c", "sleep 6543 & echo started"], 2n), (e) => codeOf(e) === grpc.status.DEADLINE_EXCEEDED);
+    assert.equal((await exec(["echo", "next"])).out.toString(), "next\n", "the container still takes execs");
+    await exec(["sh", "-c", "for p in /proc/[0-9]*; do grep -q 6543 $p/cmdline 2>/dev/null && kill ${p#/proc/}; done; true"]);
+  });
+
+  test("many ExecSyncs at once each get their own output", async () => {
+    const rs = await Promise.all(Array.from({ length: 8 }, (_, i) => exec(["sh", "-c", `echo n-${i}; exit ${i}`])));
+    assert.deepEqual(rs.map((r) => [r.out.toString(), r.code]), rs.map((_, i) => [`n-${i}\n`, i]));
+  });
+
   test("large output arrives whole", async () => {
     const r = await exec(["sh", "-c", "head -c 5000000 /dev/urandom > /tmp/big; md5sum /tmp/big >&2; cat /tmp/big"]);
     assert.equal(r.code, 0);

@@ -140,7 +140,9 @@ async function killExec(pidFile: string, child: { kill(s: NodeJS.Signals): boole
     }
     await sleep(20);
   }
-  await Promise.race([closed, sleep(5000)]);
+  // runc exits once the process is gone and its output pipes are closed; a background
+  // process that escaped the tree (re-parented before the scan) may hold them: kill runc then.
+  await Promise.race([closed, sleep(1000)]);
   if (!isClosed) child.kill("SIGKILL");
 }
 
