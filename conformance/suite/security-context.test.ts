@@ -457,6 +457,8 @@ describe("security context", () => {
       assert.equal((await exec(id, ["sh", "-c", "echo $HOME"])).stdout, "/var/www\n");
       await remove(id);
       await refused(pod, { sc: { runAsUsername: "nosuchuser" } }, /nosuchuser/);
+      await refused(pod, { sc: { runAsUser: { value: 33n }, runAsUsername: "www-data" } }, /run_as_user/, /run_as_username/);
+      await refused(pod, { sc: { runAsUser: { value: -1n } } }, /run_as_user -1/);
     });
 
     test("run_as_group, and run_as_group without a user is refused", async () => {

@@ -47,6 +47,16 @@ test("run_as_username resolves by name; a missing name is invalid", () => {
   assert.throws(() => resolveUser({ runAsUsername: "nobody" }, passwd, groups), (e) => isInvalid(e) && /nobody/.test((e as Error).message));
 });
 
+test("run_as_user and run_as_username together are invalid", () => {
+  assert.throws(() => resolveUser({ runAsUser: 33, runAsUsername: "www" }, passwd, groups), (e) => isInvalid(e) && /run_as_user.*run_as_username/.test((e as Error).message));
+});
+
+test("negative or out-of-range ids are invalid, naming the field", () => {
+  assert.throws(() => resolveUser({ runAsUser: -1 }, passwd, groups), (e) => isInvalid(e) && /run_as_user -1/.test((e as Error).message));
+  assert.throws(() => resolveUser({ runAsUser: 0, runAsGroup: 2 ** 32 }, passwd, groups), (e) => isInvalid(e) && /run_as_group/.test((e as Error).message));
+  assert.throws(() => resolveUser({ supplementalGroups: [-5] }, passwd, groups), (e) => isInvalid(e) && /supplemental group -5/.test((e as Error).message));
+});
+
 test("run_as_group without any user is invalid; with a user it sets the gid", () => {
   assert.throws(() => resolveUser({ runAsGroup: 5 }, passwd, groups), isInvalid);
   assert.equal(resolveUser({ runAsUser: 1000, runAsGroup: 5 }, passwd, groups).gid, 5);

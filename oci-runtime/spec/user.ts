@@ -56,6 +56,12 @@ export interface ResolvedUser { uid: number; gid: number; additionalGids: number
 export function resolveUser(i: UserInput, passwd: PasswdEntry[], groups: GroupEntry[]): ResolvedUser {
   let userPart: string | undefined;
   let groupPart: string | undefined;
+  if (i.runAsUser !== undefined && i.runAsUsername) {
+    throw invalidArgument(`run_as_user (${i.runAsUser}) and run_as_username ("${i.runAsUsername}") are both set; only one may be`);
+  }
+  for (const [field, v] of [["run_as_user", i.runAsUser], ["run_as_group", i.runAsGroup]] as const) {
+    if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > 0xfffffffe)) throw invalidArgument(`invalid ${field} ${v}`);
+  }
   if (i.runAsUser !== undefined) userPart = String(i.runAsUser);
   else if (i.runAsUsername) userPart = i.runAsUsername;
   else if (i.imageUser) [userPart, groupPart] = splitUser(i.imageUser);
@@ -90,7 +96,7 @@ export function resolveUser(i: UserInput, passwd: PasswdEntry[], groups: GroupEn
     for (const g of groups) if (g.members.includes(entry.name)) extra.push(g.gid);
   }
   for (const g of i.supplementalGroups ?? []) {
-    if (!Number.isInteger(g) || g < 0) throw invalidArgument(`invalid supplemental group ${g}`);
+    if (!Number.isInteger(g) || g < 0 || g > 0xfffffffe) throw invalidArgument(`invalid supplemental group ${g}`);
     extra.push(g);
   }
   const additionalGids = [...new Set([gid, ...extra])];
