@@ -489,6 +489,40 @@ describe("containers", () => {
     assert.equal(stoppedEv.state, ContainerState.CONTAINER_EXITED, "the event carries the container's new status");
   });
 
+  test("parallel creates, starts, stops and removes in one pod", async () => {
+    const ids = await Promise.all(Array.from({ length: 6 }, () => create()));
+    assert.equal(new Set(ids).size, 6);
+    await Promise.all(ids.map((id) => rt().startContainer({ containerId: id })));
+    const states = await Promise.all(ids.map(async (id) => (await status(id)).state));
+    assert.deepEqual(states, ids.map(() => ContainerState.CONTAINER_RUNNING));
+    await Promise.all(ids.map((id) => rt().stopContainer({ containerId: id, timeout: 0n })));
+    await Promise.all([...ids, ...ids].map((id) => rt().removeContainer({ containerId: id })));
+    const left = (await rt().listContainers({})).containers.filter((c) => ids.includes(c.id));
+    assert.deepEqual(left, []);
+  });
+
+  test("a tty container logs its terminal output; a stdin container keeps running on an open stdin", async () => {
+    const logDir = await mkdtemp(join(tmp, "tty-logs-"));
+    const pCfg = podConfig({ logDirectory: logDir });
+    const pod = (await rt().runPodSandbox({ config: pCfg })).podSandboxId;
+    try {
+      const tty = await run({ tty: true, command: ["sh", "-c", "tty; echo on-terminal; sleep 1000"], logPath: "tty.log" }, { pod, podCfg: pCfg });
+      const stdin = await run({ stdin: true, command: ["cat"], logPath: "stdin.log" }, { pod, podCfg: pCfg });
+      let log = "";
+      for (let i = 0; i < 100 && !log.includes("on-terminal"); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        log = await readFile(join(logDir, "tty.log"), "utf8").catch(() => "");
+      }
+      assert.match(log, /stdout [PF] \/dev\/pts\/\d+\r?$/m);
+      assert.match(log, /stdout [PF] on-terminal\r?$/m);
+      assert.equal((await sh(tty, "test -t 0 && echo no-tty-for-exec || echo plain")).out, "plain\n", "ExecSync has no terminal");
+      assert.equal((await status(stdin)).state, ContainerState.CONTAINER_RUNNING, "cat waits on the open stdin");
+      await cleanupIds(tty, stdin);
+    } finally {
+      await rt().removePodSandbox({ podSandboxId: pod });
+    }
+  });
+
   test("a second container with the same name is ALREADY_EXISTS naming the first", async () => {
     const cfg = { metadata: { name: "dup", attempt: 0 } };
     const first = await create(cfg);

@@ -311,6 +311,8 @@ export class ContainerManager {
     const found = this.store.resolve(id);
     if (!found) return;
     await this.store.withLock(found.id, async () => {
+      // A concurrent remove may have deleted it while we waited for the lock: done, as for an unknown id.
+      if (!this.store.tryGet(found.id)) return;
       const rec = await this.refresh(found.id);
       if (rec.state === "exited" || rec.state === "creating") return;
       const rt = this.runtimeOf(rec);
@@ -439,7 +441,7 @@ export class ContainerManager {
   startWatching(): void {
     this.watcher ??= watchExits(this.exitDir, (id, info) => {
       if (!this.store.tryGet(id)) return;
-      void this.store.withLock(id, () => this.markExited(id, info)).catch((err) => this.log.warn("exit handling failed", { container: id, error: err }));
+      void this.store.withLock(id, async () => { if (this.store.tryGet(id)) await this.markExited(id, info); }).catch((err) => this.log.warn("exit handling failed", { container: id, error: err }));
     });
   }
 
