@@ -195,6 +195,19 @@ describe("security context", () => {
       await c().removePodSandbox({ podSandboxId: priv.id });
     });
 
+    test("the infra process runs as the pod's run_as_user and run_as_group", async () => {
+      const p = await runPod({ securityContext: { runAsUser: { value: 65534n }, runAsGroup: { value: 65534n } } });
+      const st = await c().podSandboxStatus({ podSandboxId: p.id, verbose: true });
+      const infra = readFileSync(`/proc/${JSON.parse(st.info["info"]!).pid}/status`, "utf8");
+      assert.match(statusField(infra, "Uid") ?? "", /^65534\s+65534\s+65534\s+65534$/);
+      assert.match(statusField(infra, "Gid") ?? "", /^65534\s+65534\s+65534\s+65534$/);
+      assert.equal(statusField(infra, "NoNewPrivs"), "1");
+      assert.equal(capMask(infra, "CapEff"), 0n);
+      const id = await start(p);
+      assert.equal((await exec(id, ["id", "-u"])).stdout, "0\n", "containers keep their own user");
+      await c().removePodSandbox({ podSandboxId: p.id });
+    });
+
     test("the pod's profile applies to containers that set none, and to the infra process", async () => {
       const p = await runPod({ securityContext: { seccomp: { profileType: ProfileType.RuntimeDefault } } });
       const st = await c().podSandboxStatus({ podSandboxId: p.id, verbose: true });
@@ -285,6 +298,14 @@ describe("security context", () => {
       await remove(id);
     });
 
+    test("add_ambient_capabilities keeps a capability for a non-root user", async () => {
+      const id = await start(pod, { sc: { runAsUser: { value: 1000n }, capabilities: { addAmbientCapabilities: ["NET_BIND_SERVICE"] } } });
+      const s = await status(id);
+      assert.equal(capMask(s, "CapAmb"), 1n << 10n);
+      assert.equal(capMask(s, "CapEff"), 1n << 10n);
+      await remove(id);
+    });
+
     test("an unknown capability is INVALID_ARGUMENT naming it", async () => {
       await refused(pod, { sc: { capabilities: { addCapabilities: ["NET_FROB"] } } }, /NET_FROB/, /add_capabilities/);
       await refused(pod, { sc: { capabilities: { dropCapabilities: ["CAP_NOPE"] } } }, /CAP_NOPE/, /drop_capabilities/);
@@ -311,6 +332,11 @@ describe("security context", () => {
       const sysOpts = async (id: string) => (await sh(id, "awk '$5==\"/sys\" {print $6}' /proc/self/mountinfo")).stdout.trim();
       assert.match(await sysOpts(p), /^rw/);
       assert.match(await sysOpts(n), /^ro/);
+      // cgroupfs: every cgroup mount under /sys/fs/cgroup is writable only when privileged.
+      const cgOpts = async (id: string) => (await sh(id, "awk '$9 ~ /^cgroup2?$/ {print $6}' /proc/self/mountinfo")).stdout.trim().split("\n").filter(Boolean);
+      const pc = await cgOpts(p), nc = await cgOpts(n);
+      assert.ok(pc.length > 0 && pc.every((o) => o.startsWith("rw")), `privileged cgroup mounts ${pc}`);
+      assert.ok(nc.length > 0 && nc.every((o) => o.startsWith("ro")), `default cgroup mounts ${nc}`);
       const mi = (await exec(p, ["cat", "/proc/self/mountinfo"])).stdout;
       assert.ok(!/ \/proc\/timer_list /.test(mi), "no masked paths");
       assert.ok(!/ \/proc\/sys /.test(mi), "no read-only paths");
