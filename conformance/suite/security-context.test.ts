@@ -195,12 +195,13 @@ describe("security context", () => {
       await c().removePodSandbox({ podSandboxId: priv.id });
     });
 
-    test("the infra process runs as the pod's run_as_user and run_as_group", async () => {
-      const p = await runPod({ securityContext: { runAsUser: { value: 65534n }, runAsGroup: { value: 65534n } } });
+    test("the infra process runs as the pod's run_as_user, run_as_group and supplemental_groups", async () => {
+      const p = await runPod({ securityContext: { runAsUser: { value: 65534n }, runAsGroup: { value: 65534n }, supplementalGroups: [4321n] } });
       const st = await c().podSandboxStatus({ podSandboxId: p.id, verbose: true });
       const infra = readFileSync(`/proc/${JSON.parse(st.info["info"]!).pid}/status`, "utf8");
       assert.match(statusField(infra, "Uid") ?? "", /^65534\s+65534\s+65534\s+65534$/);
       assert.match(statusField(infra, "Gid") ?? "", /^65534\s+65534\s+65534\s+65534$/);
+      assert.equal(statusField(infra, "Groups"), "4321 65534");
       assert.equal(statusField(infra, "NoNewPrivs"), "1");
       assert.equal(capMask(infra, "CapEff"), 0n);
       const id = await start(p);

@@ -143,11 +143,13 @@ export class RuncInfraRuntime implements InfraRuntime {
     }
     const uid = Number(sc?.runAsUser?.value ?? 0n);
     const gid = Number(sc?.runAsGroup?.value ?? 0n);
+    // The pod's supplemental groups, as containerd gives its sandbox process.
+    const additionalGids = [...new Set([gid, ...(sc?.supplementalGroups ?? []).map(Number)])];
     const spec: Spec = {
       ociVersion: "1.0.2",
       process: {
         terminal: false,
-        user: { uid, gid },
+        user: { uid, gid, additionalGids },
         args: ["/catatonit", "-P"],
         env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
         cwd: "/",
