@@ -527,6 +527,18 @@ describe("containers", () => {
     }
   });
 
+  test("kubelet's form of the image: the ref from PullImage, with user_specified_image; an older kubelet without it", async () => {
+    const { imageRef } = await env.b.client.image.pullImage({ image: { image: env.images!.user } });
+    const id = await run({ image: { image: imageRef, userSpecifiedImage: env.images!.user } });
+    assert.equal((await sh(id, "id -u")).out, "33\n", "the image's config applies");
+    const st = await status(id);
+    assert.equal(st.image?.userSpecifiedImage, env.images!.user);
+    assert.equal(st.imageRef.length > 0, true);
+    const old = await create({ image: { image: imageRef } });
+    assert.equal((await status(old)).image?.userSpecifiedImage, imageRef);
+    await cleanupIds(id, old);
+  });
+
   test("a second container with the same name is ALREADY_EXISTS naming the first", async () => {
     const cfg = { metadata: { name: "dup", attempt: 0 } };
     const first = await create(cfg);

@@ -362,8 +362,10 @@ export class ContainerManager {
   private async destroy(rec: ContainerRecord): Promise<void> {
     const rt = this.runtimeOf(rec);
     await rt.delete(rec.id, { force: true }).catch((err) => this.log.warn("runtime delete failed", { container: rec.id, error: err }));
-    if (rec.conmonPid && (await isConmonAlive(rec.conmonPid))) {
-      try { process.kill(rec.conmonPid, "SIGKILL"); } catch { /* gone */ }
+    // A create interrupted by a crash has no conmon pid in its record yet: take conmon's pid file.
+    const conmonPid = rec.conmonPid || (await readPidFile(conmonFiles(rec.bundle).conmonPidFile).catch(() => undefined));
+    if (conmonPid && (await isConmonAlive(conmonPid))) {
+      try { process.kill(conmonPid, "SIGKILL"); } catch { /* gone */ }
     }
     await this.images.removeRootfs(rec.id, rec.rootfs);
     await rm(rec.bundle, { recursive: true, force: true });
