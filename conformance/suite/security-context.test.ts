@@ -146,6 +146,17 @@ describe("security context", () => {
       await remove(plain, admin);
     });
 
+    test("RuntimeDefault refuses what no capability guards: unshare of a user namespace (allowed when unconfined)", async () => {
+      const rd = await start(pod, { sc: { seccomp: { profileType: ProfileType.RuntimeDefault } } });
+      const un = await start(pod, { sc: { seccomp: { profileType: ProfileType.Unconfined } } });
+      const r = await exec(rd, ["unshare", "-U", "true"]);
+      assert.notEqual(r.exitCode, 0);
+      assert.match(r.stderr, /not permitted/i);
+      const u = await exec(un, ["unshare", "-U", "true"]);
+      assert.equal(u.exitCode, 0, u.stderr);
+      await remove(rd, un);
+    });
+
     test("nil profile is unconfined (no seccomp_default configured)", async () => {
       const id = await start(pod);
       assert.equal(statusField(await status(id), "Seccomp"), "0");
