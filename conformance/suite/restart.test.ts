@@ -133,6 +133,43 @@ describe("containers across berthd restarts", () => {
     assert.deepEqual(await leftovers(), { mounts: 0, conmons: 0, runc: 0, bundles: 0, exits: 0 });
   });
 
+  test("kill -9 during start, stop and remove: the container's state after the restart is the truth", async () => {
+    const p = await pod();
+    for (const delay of [0, 5, 15, 40]) {
+      // start
+      const id = (await rt().createContainer(createReq(p, ["sleep", "100000"]))).containerId;
+      const call = rt().startContainer({ containerId: id }).then(() => true, () => false);
+      await sleep(delay);
+      await env.b.kill9();
+      await call;
+      await env.b.restart();
+      const st = (await verbose(id)).status;
+      const runcState = JSON.parse(execFileSync("runc", ["--root", `${env.b.state}/runc`, "state", id], { encoding: "utf8" })).status as string;
+      const want = runcState === "running" ? ContainerState.CONTAINER_RUNNING : ContainerState.CONTAINER_CREATED;
+      assert.equal(st.state, want, `after a kill ${delay} ms into start, runc says ${runcState}`);
+      if (st.state === ContainerState.CONTAINER_CREATED) await rt().startContainer({ containerId: id });
+      assert.equal(Buffer.from((await rt().execSync({ containerId: id, cmd: ["echo", "up"], timeout: 10n })).stdout).toString(), "up\n");
+      // stop
+      const stop = rt().stopContainer({ containerId: id, timeout: 0n }).catch(() => {});
+      await sleep(delay);
+      await env.b.kill9();
+      await stop;
+      await env.b.restart();
+      await rt().stopContainer({ containerId: id, timeout: 0n });
+      assert.equal((await verbose(id)).status.state, ContainerState.CONTAINER_EXITED);
+      // remove
+      const remove = rt().removeContainer({ containerId: id }).catch(() => {});
+      await sleep(delay);
+      await env.b.kill9();
+      await remove;
+      await env.b.restart();
+      await rt().removeContainer({ containerId: id });
+      assert.equal((await rt().listContainers({})).containers.filter((c) => c.id === id).length, 0);
+      assert.deepEqual(await leftovers(), { mounts: 0, conmons: 0, runc: 1 /* the pod's infra */, bundles: 0, exits: 0 }, `after kills ${delay} ms into start/stop/remove`);
+    }
+    await rt().removePodSandbox({ podSandboxId: p.id });
+  });
+
   test("kill -9 in the middle of a create leaves a consistent state", async (t) => {
     const p = await pod();
     const outcomes: string[] = [];

@@ -452,6 +452,15 @@ export class ContainerManager {
     this.watcher = undefined;
   }
 
+  /** A crash between `runc start` and recording it leaves a running container recorded as created. */
+  private async recoverStart(rec: ContainerRecord): Promise<void> {
+    const state = await this.runtimeOf(rec).state(rec.id).catch(() => undefined);
+    if (state?.status !== "running") return;
+    this.log.warn("container was started while berthd went down; recording it as running", { container: rec.id });
+    const next = await this.store.update(rec.id, (x) => { x.state = "running"; x.startedAt = nowNs().toString(); });
+    this.publish(next, ContainerEventType.CONTAINER_STARTED_EVENT);
+  }
+
   /**
    * After a restart: half-created containers are cleaned up; running ones keep running
    * and are reported with their pid; those that exited while berthd was down get their
@@ -473,6 +482,7 @@ export class ContainerManager {
           await this.markExited(rec.id, r);
         } else if (r.status === "running") {
           if (r.pid !== rec.pid || r.conmonPid !== rec.conmonPid) await this.store.update(rec.id, (x) => { x.pid = r.pid; x.conmonPid = r.conmonPid; });
+          if (rec.state === "created") await this.recoverStart(rec);
         } else if (r.status === "lost") {
           // conmon died without an exit file: nothing would log or reap this container any more.
           this.log.warn("container lost its monitor while berthd was down; killing it", { container: rec.id });
