@@ -111,15 +111,18 @@ describe("containers", () => {
 
   test("stop uses the image's stop signal and the timeout, then SIGKILL", async () => {
     // The user image's StopSignal is SIGUSR1: a trap on it exits with 42.
-    const id = await run({ image: { image: env.images!.user }, command: ["sh", "-c", "trap 'exit 42' USR1; while true; do sleep 0.1; done"] });
-    await new Promise((r) => setTimeout(r, 300));
+    const ready = async (id: string) => {
+      for (let i = 0; i < 100 && (await sh(id, "test -f /tmp/ready")).code !== 0; i++) await new Promise((r) => setTimeout(r, 50));
+    };
+    const id = await run({ image: { image: env.images!.user }, command: ["sh", "-c", "trap 'exit 42' USR1; touch /tmp/ready; while true; do sleep 0.1; done"] });
+    await ready(id);
     await rt().stopContainer({ containerId: id, timeout: 10n });
     const st = await status(id);
     assert.equal(st.exitCode, 42, "the trap for SIGUSR1 ran");
     assert.equal(st.reason, "Error");
     // A process ignoring SIGTERM is killed after the timeout.
-    const stubborn = await run({ command: ["sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"] });
-    await new Promise((r) => setTimeout(r, 300));
+    const stubborn = await run({ command: ["sh", "-c", "trap '' TERM; touch /tmp/ready; while true; do sleep 0.1; done"] });
+    await ready(stubborn);
     await rt().stopContainer({ containerId: stubborn, timeout: 1n });
     assert.equal((await status(stubborn)).exitCode, 137);
     await cleanupIds(id, stubborn);
