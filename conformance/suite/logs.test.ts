@@ -143,4 +143,17 @@ describe("container logs", () => {
     await assert.rejects(rt().reopenContainerLog({ containerId: "a".repeat(64) }), (e) => codeOf(e) === grpc.status.NOT_FOUND);
     await rt().removeContainer({ containerId: id });
   });
+
+  test("ReopenContainerLog works for a container of a pod without a log directory", async () => {
+    const cfg = podConfig();
+    const pod = (await rt().runPodSandbox({ config: cfg })).podSandboxId;
+    const { containerId: id } = await rt().createContainer({
+      podSandboxId: pod, sandboxConfig: cfg as never,
+      config: { metadata: { name: `nolog${++n}` }, image: { image: env.images!.busybox }, command: ["sleep", "1000"] },
+    });
+    await rt().startContainer({ containerId: id });
+    assert.equal((await rt().containerStatus({ containerId: id })).status!.logPath, "");
+    await rt().reopenContainerLog({ containerId: id });
+    await rt().removePodSandbox({ podSandboxId: pod });
+  });
 });
