@@ -8,7 +8,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ContainerEventType, ContainerState, MountPropagation, SupplementalGroupsPolicy } from "../../proto/gen/runtime/v1/api_pb.js";
+import { ContainerEventType, ContainerState, MountPropagation, Signal, SupplementalGroupsPolicy } from "../../proto/gen/runtime/v1/api_pb.js";
 import { codeOf, grpc } from "../lib/cri-client.ts";
 import { podConfig, startPodEnv, type PodEnv } from "../lib/pod.ts";
 
@@ -125,7 +125,14 @@ describe("containers", () => {
     await ready(stubborn);
     await rt().stopContainer({ containerId: stubborn, timeout: 1n });
     assert.equal((await status(stubborn)).exitCode, 137);
-    await cleanupIds(id, stubborn);
+    // The CRI's own stop_signal overrides the image's.
+    const own = await run({ image: { image: env.images!.user }, stopSignal: Signal.SIGUSR2, command: ["sh", "-c", "trap 'exit 42' USR1; trap 'exit 43' USR2; touch /tmp/ready; while true; do sleep 0.1; done"] });
+    await ready(own);
+    assert.equal((await status(own)).stopSignal, Signal.SIGUSR2);
+    await rt().stopContainer({ containerId: own, timeout: 10n });
+    assert.equal((await status(own)).exitCode, 43);
+    assert.equal((await status(id)).stopSignal, Signal.SIGUSR1, "the image's stop signal is reported");
+    await cleanupIds(id, stubborn, own);
   });
 
   test("unknown ids: stop and remove succeed, status, start and exec are NOT_FOUND", async () => {
