@@ -41,12 +41,21 @@ export interface Berthd {
   cleanup(): Promise<void>;
 }
 
-/** Waits until this berthd process logged that it serves (a stale socket file may exist before). */
-async function waitForSocket(path: string, proc: ChildProcess, stderr: string[], from: number, timeoutMs = 30_000): Promise<void> {
+/** Waits until this berthd process accepts connections on its socket (a stale socket file refuses them). */
+async function waitForSocket(path: string, proc: ChildProcess, stderr: string[], _from: number, timeoutMs = 30_000): Promise<void> {
+  const { connect } = await import("node:net");
   const start = Date.now();
-  while (!existsSync(path) || !stderr.slice(from).join("").includes('"msg":"berthd serving"')) {
-    if (proc.exitCode !== null) throw new Error(`berthd exited with ${proc.exitCode}: ${stderr.join("")}`);
-    if (Date.now() - start > timeoutMs) throw new Error(`berthd did not create ${path} within ${timeoutMs} ms: ${stderr.join("")}`);
+  const accepts = () => new Promise<boolean>((resolve) => {
+    const s = connect(path);
+    s.once("connect", () => { s.destroy(); resolve(true); });
+    s.once("error", () => resolve(false));
+  });
+  while (!existsSync(path) || !(await accepts())) {
+    if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`berthd exited with ${proc.exitCode ?? proc.signalCode}: ${stderr.join("")}`);
+    if (Date.now() - start > timeoutMs) {
+      proc.kill("SIGKILL");
+      throw new Error(`berthd did not serve on ${path} within ${timeoutMs} ms: ${stderr.join("")}`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
 }
