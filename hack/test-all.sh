@@ -23,6 +23,9 @@ mapfile -t specs < <(git ls-files --cached --others --exclude-standard '*.spec.t
 mapfile -t itests < <(git ls-files --cached --others --exclude-standard '*.itest.ts' | grep -v '^node_modules/' | sort)
 mapfile -t suite < <(git ls-files --cached --others --exclude-standard 'conformance/suite/*.test.ts' | sort)
 
+step "critest (cri-tools' CRI validation suite, when critest is on PATH)"
+conformance/critest/run
+
 # One node --test run over everything, so the runner's closing summary counts all of it.
 # Unit specs run concurrently; integration files touch the kernel and run one at a time.
 step "unit specs (${#specs[@]} files), integration tests (${#itests[@]} files), conformance suite (${#suite[@]} files)"
