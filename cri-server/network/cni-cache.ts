@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { invalidArgument, internal } from "../errdefs.ts";
 import type { NetworkConfigList } from "./cni-config.ts";
 import type { CapabilityArgs } from "./cni-invocation.ts";
-import { writeFileAtomic } from "./atomic-write.ts";
+import { writeFileAtomic } from "../stores/atomic-file.ts";
 
 export interface CacheEntry {
   kind: "berth-cni-cache";

@@ -5,7 +5,7 @@
 import { copyFile, mkdir, readFile, realpath } from "node:fs/promises";
 import { join } from "node:path";
 import { internal, invalidArgument } from "../errdefs.ts";
-import { writeFileAtomic } from "./atomic-write.ts";
+import { writeFileAtomic } from "../stores/atomic-file.ts";
 import { findMount } from "./mounts.ts";
 import { describeFailure, runCommand } from "./run-command.ts";
 
@@ -69,10 +69,10 @@ export async function writePodFiles(input: PodFilesInput): Promise<PodFiles> {
     hosts: join(input.dir, "hosts"),
   };
   const resolv = input.dns ? renderResolvConf(input.dns) : await readOr(input.hostResolvConf ?? "/etc/resolv.conf", "");
-  await writeFileAtomic(files.resolvConf, resolv);
-  await writeFileAtomic(files.hostname, input.hostname + "\n");
+  await writeFileAtomic(files.resolvConf, resolv, 0o644);
+  await writeFileAtomic(files.hostname, input.hostname + "\n", 0o644);
   const hosts = input.hostNetwork ? await readOr(input.hostHosts ?? "/etc/hosts", renderHosts(input.hostname, [])) : renderHosts(input.hostname, input.ips);
-  await writeFileAtomic(files.hosts, hosts);
+  await writeFileAtomic(files.hosts, hosts, 0o644);
   return files;
 }
 

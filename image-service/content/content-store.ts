@@ -5,6 +5,7 @@ import { mkdir, open, readdir, rename, rm, stat, readFile, type FileHandle } fro
 import { createReadStream } from "node:fs";
 import path from "node:path";
 import { unavailable, invalidArgument } from "../../cri-server/errdefs.ts";
+import { fsyncDir } from "../../cri-server/stores/atomic-file.ts";
 
 const hexOf = (digest: string) => {
   const m = /^sha256:([a-f0-9]{64})$/.exec(digest);
@@ -64,10 +65,6 @@ export class Ingest {
   }
 }
 
-export async function fsyncDir(dir: string) {
-  const fh = await open(dir, "r");
-  try { await fh.sync(); } finally { await fh.close(); }
-}
 
 export class ContentStore {
   readonly root: string;

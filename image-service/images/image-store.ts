@@ -1,7 +1,8 @@
 // Image metadata: one crash-safe JSON record per image under <root>/<id-hex>.json, kept in memory.
 import { mkdir, readdir, rm } from "node:fs/promises";
 import path from "node:path";
-import { readRecord, writeJsonAtomic } from "./atomic-file.ts";
+import { writeJsonAtomic } from "../../cri-server/stores/atomic-file.ts";
+import { readRecord } from "./read-record.ts";
 
 /** The runtime-relevant part of an OCI image config. */
 export interface ImageConfig {

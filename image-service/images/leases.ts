@@ -1,7 +1,8 @@
 // Leases keep snapshots alive while a container rootfs uses them: <root>/<key>.json.
 import { mkdir, readdir, rm } from "node:fs/promises";
 import path from "node:path";
-import { readRecord, writeJsonAtomic } from "./atomic-file.ts";
+import { writeJsonAtomic } from "../../cri-server/stores/atomic-file.ts";
+import { readRecord } from "./read-record.ts";
 
 export interface Lease { key: string; imageId: string; chainIds: string[] }
 

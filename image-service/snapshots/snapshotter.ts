@@ -6,7 +6,7 @@ import { mkdir, readdir, rename, rm, stat, symlink } from "node:fs/promises";
 import { spawn } from "node:child_process";
 import path from "node:path";
 import { failedPrecondition, internal } from "../../cri-server/errdefs.ts";
-import { fsyncDir } from "../content/content-store.ts";
+import { fsyncDir } from "../../cri-server/stores/atomic-file.ts";
 
 /** chain[0] = diff[0]; chain[i] = sha256(chain[i-1] + " " + diff[i]). */
 export function chainIds(diffIds: string[]): string[] {
