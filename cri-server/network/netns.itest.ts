@@ -6,7 +6,7 @@ import { mkdtemp, rm, stat, writeFile, readlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BerthError, Code } from "../errdefs.ts";
-import { findMount } from "./mounts.ts";
+import { findMount } from "../../oci-runtime/internal/mountinfo.ts";
 import { createNetns, isNetns, listNetns, netnsDir, nsenterArgs, removeNetns, unmountNetnsDir } from "./netns.ts";
 import { runCommand } from "./run-command.ts";
 

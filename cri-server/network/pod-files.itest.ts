@@ -5,13 +5,13 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm, stat, writeFile, readdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { findMount, readMounts } from "./mounts.ts";
+import { findMount, readMountInfo } from "../../oci-runtime/internal/mountinfo.ts";
 import { mountShm, unmountShm } from "./pod-files.ts";
 import { runCommand } from "./run-command.ts";
 
 const dir = await mkdtemp(join(tmpdir(), "berth-shm-it-"));
 after(async () => {
-  for (const m of (await readMounts()).filter((m) => m.mountPoint.startsWith(dir)).reverse()) await runCommand("umount", [m.mountPoint]);
+  for (const m of (await readMountInfo()).filter((m) => m.mountPoint.startsWith(dir)).reverse()) await runCommand("umount", [m.mountPoint]);
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -26,7 +26,7 @@ test("mounts a 64 MiB tmpfs by default, idempotently, and unmounts it", async ()
   await mountShm(shm);
   const m = await findMount(shm);
   assert.equal(m?.fsType, "tmpfs");
-  assert.equal((await readMounts()).filter((x) => x.mountPoint === shm).length, 1, "mounted once");
+  assert.equal((await readMountInfo()).filter((x) => x.mountPoint === shm).length, 1, "mounted once");
   const opts = await superOptions(shm);
   assert.ok(opts.includes("size=65536k"), opts.join(","));
   assert.equal((await stat(shm)).mode & 0o7777, 0o1777);

@@ -6,7 +6,7 @@ import { copyFile, mkdir, readFile, realpath } from "node:fs/promises";
 import { join } from "node:path";
 import { internal, invalidArgument } from "../errdefs.ts";
 import { writeFileAtomic } from "../stores/atomic-file.ts";
-import { findMount } from "./mounts.ts";
+import { findMount } from "../../oci-runtime/internal/mountinfo.ts";
 import { describeFailure, runCommand } from "./run-command.ts";
 
 /** CRI DNSConfig as plain TS. */

@@ -7,6 +7,7 @@ import { spawn } from "node:child_process";
 import path from "node:path";
 import { failedPrecondition, internal } from "../../cri-server/errdefs.ts";
 import { fsyncDir } from "../../cri-server/stores/atomic-file.ts";
+import { findMount } from "../../oci-runtime/internal/mountinfo.ts";
 
 /** chain[0] = diff[0]; chain[i] = sha256(chain[i-1] + " " + diff[i]). */
 export function chainIds(diffIds: string[]): string[] {
@@ -123,10 +124,7 @@ export class Snapshotter {
 
 /** True if `p` is a mount point (per /proc/self/mountinfo). */
 export async function isMountPoint(p: string): Promise<boolean> {
-  const { readFile } = await import("node:fs/promises");
-  const info = await readFile("/proc/self/mountinfo", "utf8");
-  const want = path.resolve(p);
-  return info.split("\n").some((l) => l.split(" ")[4]?.replace(/\\040/g, " ") === want);
+  return (await findMount(path.resolve(p))) !== undefined;
 }
 
 function exec(cmd: string, args: string[], cwd: string, what: string): Promise<void> {

@@ -1,4 +1,6 @@
-// /proc/<pid>/mountinfo parsing and lookups (pure).
+// /proc/<pid>/mountinfo parsing and lookups: the one mountinfo parser, used by the
+// OCI spec builder, cgroup detection and stats, the network (netns, pod files) and
+// the snapshotter.
 import { readFile } from "node:fs/promises";
 
 export interface MountInfo {
@@ -14,7 +16,8 @@ export interface MountInfo {
   superOptions: string[];
 }
 
-const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+/** Decodes the octal escapes (\040 for space, \011, \012, \134) the kernel uses in mountinfo. */
+const unescapeMountPath = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 
 export function parseMountInfo(text: string): MountInfo[] {
   const out: MountInfo[] = [];
@@ -26,12 +29,12 @@ export function parseMountInfo(text: string): MountInfo[] {
     out.push({
       id: Number(f[0]),
       parent: Number(f[1]),
-      root: unescape(f[3]!),
-      mountPoint: unescape(f[4]!),
+      root: unescapeMountPath(f[3]!),
+      mountPoint: unescapeMountPath(f[4]!),
       options: f[5]!.split(","),
       optional: f.slice(6, sep).filter(Boolean),
       fsType: f[sep + 1]!,
-      source: unescape(f[sep + 2]!),
+      source: unescapeMountPath(f[sep + 2]!),
       superOptions: (f[sep + 3] ?? "").split(","),
     });
   }
@@ -52,6 +55,17 @@ export function mountOf(mounts: MountInfo[], path: string): MountInfo | undefine
     if (!best || mp.length >= best.mountPoint.length) best = m;
   }
   return best;
+}
+
+/** The topmost (last mounted) mount at exactly `path` (absolute and canonical), if any. */
+export function mountAt(mounts: MountInfo[], path: string): MountInfo | undefined {
+  for (let i = mounts.length - 1; i >= 0; i--) if (mounts[i]!.mountPoint === path) return mounts[i];
+  return undefined;
+}
+
+/** The topmost mount at exactly `path` in this process's mount table, if any. */
+export async function findMount(path: string): Promise<MountInfo | undefined> {
+  return mountAt(await readMountInfo(), path);
 }
 
 export const isShared = (m: MountInfo) => m.optional.some((o) => o.startsWith("shared:"));

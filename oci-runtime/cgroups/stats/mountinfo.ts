@@ -3,6 +3,7 @@
 // (v2) hierarchy. Read once per reader.
 
 import { readFile } from "node:fs/promises";
+import { parseMountInfo } from "../../internal/mountinfo.ts";
 
 export interface CgroupMount {
   mountpoint: string;
@@ -25,26 +26,18 @@ export function cgroupMode(m: CgroupMounts): CgroupMode {
   return m.unified ? "hybrid" : "v1";
 }
 
-const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-
 const NOT_CONTROLLERS = new Set(["rw", "ro", "xattr", "noprefix", "clone_children", "cpuset_v2_mode", "nsdelegate", "memory_recursiveprot"]);
 
 /** Parses mountinfo text. The first mount of each controller wins. */
 export function parseCgroupMounts(text: string): CgroupMounts {
   const out: CgroupMounts = { v1: {} };
-  for (const line of text.split("\n")) {
-    const sep = line.indexOf(" - ");
-    if (sep < 0) continue;
-    const pre = line.slice(0, sep).split(" ");
-    const post = line.slice(sep + 3).split(" ");
-    const fstype = post[0];
-    const root = unescape(pre[3] ?? "/");
-    const mountpoint = unescape(pre[4] ?? "");
+  for (const m of parseMountInfo(text)) {
+    const { mountPoint: mountpoint, root } = m;
     if (!mountpoint) continue;
-    if (fstype === "cgroup2") {
+    if (m.fsType === "cgroup2") {
       out.unified ??= { mountpoint, root };
-    } else if (fstype === "cgroup") {
-      for (const opt of (post[2] ?? "").split(",")) {
+    } else if (m.fsType === "cgroup") {
+      for (const opt of m.superOptions) {
         if (NOT_CONTROLLERS.has(opt) || (opt.includes("=") && !opt.startsWith("name="))) continue;
         out.v1[opt] ??= { mountpoint, root };
       }
