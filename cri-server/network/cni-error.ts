@@ -2,8 +2,8 @@
 // BerthError whose message names the plugin, the command and the network.
 
 import { BerthError, Code, deadlineExceeded, internal } from "../errdefs.ts";
-import type { RunResult } from "./run-command.ts";
-import { describeFailure } from "./run-command.ts";
+import type { RunResult } from "../../oci-runtime/internal/run-command.ts";
+import { describeFailure } from "../../oci-runtime/internal/run-command.ts";
 
 export interface CniErrorJson {
   code: number;

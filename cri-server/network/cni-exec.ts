@@ -8,8 +8,8 @@ import type { CniCommand } from "./cni-invocation.ts";
 import { pluginEnv } from "./cni-invocation.ts";
 import type { PluginCallContext } from "./cni-error.ts";
 import { pluginError } from "./cni-error.ts";
-import type { RunOptions, RunResult } from "./run-command.ts";
-import { runCommand } from "./run-command.ts";
+import type { RunOptions, RunResult } from "../../oci-runtime/internal/run-command.ts";
+import { runCommand } from "../../oci-runtime/internal/run-command.ts";
 
 export type Runner = (file: string, args: string[], opts: RunOptions) => Promise<RunResult>;
 
@@ -67,6 +67,7 @@ export class PluginExec {
         stdin: JSON.stringify({ cniVersion }),
         env: pluginEnv({ command: "VERSION", containerId: "", netns: "", ifName: "", binDirs: this.binDirs, cniArgs: "" }),
         timeoutMs: this.timeoutMs,
+        processGroup: true,
       });
       const call = { ...ctx, plugin: type, command: "VERSION" };
       if (r.code !== 0) throw pluginError(call, r, this.timeoutMs);
@@ -94,6 +95,7 @@ export class PluginExec {
       stdin: input.stdin,
       env: pluginEnv({ ...input, binDirs: this.binDirs }),
       timeoutMs: this.timeoutMs,
+      processGroup: true,
     });
     if (r.code !== 0 || r.timedOut || r.spawnError) throw pluginError(ctx, r, this.timeoutMs);
     const out = r.stdout.trim();

@@ -15,7 +15,7 @@ import { BerthError, Code } from "../errdefs.ts";
 import { createLogger } from "../log.ts";
 import { NetworkManager, type SetUpRequest } from "./cni.ts";
 import { createNetns, isNetns, listNetns, nsenterArgs, removeNetns } from "./netns.ts";
-import { runCommand } from "./run-command.ts";
+import { runCommand } from "../../oci-runtime/internal/run-command.ts";
 import { createTestNetwork, type TestNetwork } from "../../hack/cni/test-network.ts";
 
 const quiet = createLogger({}, () => {});

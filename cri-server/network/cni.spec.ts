@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { BerthError, Code } from "../errdefs.ts";
 import { createLogger } from "../log.ts";
 import { NetworkManager } from "./cni.ts";
-import type { RunOptions, RunResult } from "./run-command.ts";
+import type { RunOptions, RunResult } from "../../oci-runtime/internal/run-command.ts";
 
 interface Call { plugin: string; command: string; stdin: Record<string, unknown>; env: NodeJS.ProcessEnv }
 

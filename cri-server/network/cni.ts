@@ -22,7 +22,7 @@ import type { CniInterface, CniResult } from "./cni-result.ts";
 import { parseResult, podIps } from "./cni-result.ts";
 import { sweepCniRules } from "./iptables-sweep.ts";
 import { isNetns } from "./netns.ts";
-import { runCommand } from "./run-command.ts";
+import { runCommand } from "../../oci-runtime/internal/run-command.ts";
 
 export interface NetworkManagerOptions {
   confDir: string;

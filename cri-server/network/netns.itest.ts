@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { BerthError, Code } from "../errdefs.ts";
 import { findMount } from "../../oci-runtime/internal/mountinfo.ts";
 import { createNetns, isNetns, listNetns, netnsDir, nsenterArgs, removeNetns, unmountNetnsDir } from "./netns.ts";
-import { runCommand } from "./run-command.ts";
+import { runCommand } from "../../oci-runtime/internal/run-command.ts";
 
 const stateDir = await mkdtemp(join(tmpdir(), "berth-netns-it-"));
 after(async () => {

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { findMount, readMountInfo } from "../../oci-runtime/internal/mountinfo.ts";
 import { mountShm, unmountShm } from "./pod-files.ts";
-import { runCommand } from "./run-command.ts";
+import { runCommand } from "../../oci-runtime/internal/run-command.ts";
 
 const dir = await mkdtemp(join(tmpdir(), "berth-shm-it-"));
 after(async () => {

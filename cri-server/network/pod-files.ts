@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { internal, invalidArgument } from "../errdefs.ts";
 import { writeFileAtomic } from "../stores/atomic-file.ts";
 import { findMount } from "../../oci-runtime/internal/mountinfo.ts";
-import { describeFailure, runCommand } from "./run-command.ts";
+import { describeFailure, runCommand } from "../../oci-runtime/internal/run-command.ts";
 
 /** CRI DNSConfig as plain TS. */
 export interface DnsConfig {

@@ -11,6 +11,7 @@ import type { Config } from "../config.ts";
 import { internal } from "../errdefs.ts";
 import type { Logger } from "../log.ts";
 import { writeJsonAtomic } from "../stores/atomic-file.ts";
+import { runCommand } from "../../oci-runtime/internal/run-command.ts";
 import { resolveSandboxSecurityContext, applySecurityContext } from "../../oci-runtime/security/index.ts";
 import type { Spec } from "../../oci-runtime/spec/types.ts";
 import type { InfraInput, InfraRuntime } from "./sandbox-manager.ts";
@@ -20,21 +21,11 @@ const CATATONIT = "/usr/bin/catatonit";
 
 export interface RunResult { code: number; stdout: string; stderr: string }
 
-/**
- * Runs a command and collects its output. With `detachStdio` the command gets /dev/null
- * for stdio (runc create hands its stdio to the container, which would hold pipes open);
- * its messages then come from the runtime's --log file.
- */
-export function run(file: string, args: string[], timeoutMs = 60_000): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"], timeout: timeoutMs, killSignal: "SIGKILL" });
-    let stdout = "";
-    let stderr = "";
-    p.stdout.setEncoding("utf8").on("data", (d: string) => { stdout += d; });
-    p.stderr.setEncoding("utf8").on("data", (d: string) => { stderr += d; });
-    p.on("error", reject);
-    p.on("close", (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
-  });
+/** Runs a command (stdin /dev/null, SIGKILL after timeoutMs) and collects its output; rejects when it cannot be started. */
+export async function run(file: string, args: string[], timeoutMs = 60_000): Promise<RunResult> {
+  const r = await runCommand(file, args, { timeoutMs });
+  if (r.spawnError) throw r.spawnError;
+  return { code: r.code ?? (r.signal ? 128 : 1), stdout: r.stdout, stderr: r.stderr };
 }
 
 /** Reads the start time of a process (field 22 of /proc/PID/stat), or undefined when it is gone or a zombie. */

@@ -47,16 +47,12 @@ export class RuncCli implements OciRuntime {
     await mkdir(this.#logDir, { recursive: true });
     const logFile = join(this.#logDir, `${randomBytes(6).toString("hex")}.json`);
     try {
-      let res;
-      try {
-        res = await runCommand(this.binary, [...this.globalArgs(), "--log", logFile, "--log-format", "json", ...args]);
-      } catch (err) {
-        throw internal(`${this.name} ${what}: cannot run ${this.binary}: ${(err as Error).message}`, err);
-      }
-      if (res.code === 0) return res.stdout.toString();
+      const res = await runCommand(this.binary, [...this.globalArgs(), "--log", logFile, "--log-format", "json", ...args]);
+      if (res.spawnError) throw internal(`${this.name} ${what}: cannot run ${this.binary}: ${res.spawnError.message}`, res.spawnError);
+      if (res.code === 0) return res.stdout;
       const log = await readFile(logFile, "utf8").catch(() => "");
       const status = res.signal ? `killed by ${res.signal}` : `exit status ${res.code}`;
-      throw runtimeError(`${this.name} ${what}`, runtimeMessage(log, res.stderr.toString(), status));
+      throw runtimeError(`${this.name} ${what}`, runtimeMessage(log, res.stderr, status));
     } finally {
       await rm(logFile, { force: true });
     }
