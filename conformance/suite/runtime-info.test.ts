@@ -71,6 +71,28 @@ describe("runtime info", () => {
   });
 });
 
+describe("network readiness", () => {
+  test("NetworkReady is false with a reason while conf_dir has no config, and notices one that appears", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "berth-cni-empty-"));
+    const b = await startBerthd({ toml: `[cni]\nconf_dir = "${dir}"\n` });
+    try {
+      const cond = async () => (await b.client.runtime.status({})).status!.conditions.find((c) => c.type === "NetworkReady")!;
+      const before = await cond();
+      assert.equal(before.status, false);
+      assert.equal(before.reason, "NetworkPluginNotReady");
+      assert.ok(before.message.includes(dir), "the message names conf_dir");
+      await writeFile(join(dir, "10-late.conflist"), JSON.stringify({
+        cniVersion: "1.0.0", name: "late", plugins: [{ type: "loopback" }],
+      }));
+      const after2 = await cond();
+      assert.equal(after2.status, true, after2.message);
+    } finally {
+      await b.cleanup();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("daemon lifecycle and config", () => {
   test("SIGTERM removes the socket and exits 0; a stale socket is replaced", async () => {
     const b = await startBerthd();
