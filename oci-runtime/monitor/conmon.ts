@@ -131,6 +131,8 @@ export async function createContainer(o: ConmonCreateOptions): Promise<ConmonSta
   try {
     child = spawn(o.conmonBinary ?? "conmon", conmonArgs(o), {
       detached: true,
+      // conmon writes some files (an "oom" marker among them) relative to its working directory.
+      cwd: o.bundle,
       stdio: ["ignore", "ignore", stderrFd, "pipe"],
       env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", _OCI_SYNCPIPE: "3" },
     });
