@@ -10,7 +10,7 @@ import {
   mkdirSync, openSync, symlinkSync, writeSync,
 } from "node:fs";
 import { rm, writeFile } from "node:fs/promises";
-import { spawn } from "node:child_process";
+import { runCommand } from "../../oci-runtime/internal/run-command.ts";
 import path from "node:path";
 import { BreakoutError, cleanEntryName, DirResolver } from "./safe-path.ts";
 import { TarType, type TarEntry } from "./tar-reader.ts";
@@ -226,12 +226,8 @@ function escapePath(p: string): string {
   return out;
 }
 
-function run(cmd: string, args: string[], cwd: string, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { cwd, stdio: ["ignore", "ignore", "pipe"] });
-    let err = "";
-    p.stderr.on("data", (d: Buffer) => { if (err.length < 4096) err += d.toString(); });
-    p.on("error", (e) => reject(new Error(`${what}: cannot run ${cmd}: ${e.message}`)));
-    p.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`${what} failed (exit ${code}): ${err.trim()}`))));
-  });
+async function run(cmd: string, args: string[], cwd: string, what: string): Promise<void> {
+  const r = await runCommand(cmd, args, { cwd });
+  if (r.spawnError) throw new Error(`${what}: cannot run ${cmd}: ${r.spawnError.message}`);
+  if (r.code !== 0) throw new Error(`${what} failed (exit ${r.code}): ${r.stderr.trim()}`);
 }

@@ -3,11 +3,11 @@
 // Container rootfs: overlay of the image's layer dirs plus <root>/containers/<key>/{upper,work}.
 import { createHash, randomBytes } from "node:crypto";
 import { mkdir, readdir, rename, rm, stat, symlink } from "node:fs/promises";
-import { spawn } from "node:child_process";
 import path from "node:path";
 import { failedPrecondition, internal } from "../../cri-server/errdefs.ts";
 import { fsyncDir } from "../../cri-server/stores/atomic-file.ts";
 import { findMount } from "../../oci-runtime/internal/mountinfo.ts";
+import { runCommand } from "../../oci-runtime/internal/run-command.ts";
 
 /** chain[0] = diff[0]; chain[i] = sha256(chain[i-1] + " " + diff[i]). */
 export function chainIds(diffIds: string[]): string[] {
@@ -127,12 +127,8 @@ export async function isMountPoint(p: string): Promise<boolean> {
   return (await findMount(path.resolve(p))) !== undefined;
 }
 
-function exec(cmd: string, args: string[], cwd: string, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { cwd, stdio: ["ignore", "ignore", "pipe"] });
-    let err = "";
-    p.stderr.on("data", (d: Buffer) => { if (err.length < 4096) err += d.toString(); });
-    p.on("error", (e) => reject(internal(`${what}: ${e.message}`, e)));
-    p.on("close", (code) => (code === 0 ? resolve() : reject(internal(`${what} failed: ${err.trim() || `exit ${code}`}`))));
-  });
+async function exec(cmd: string, args: string[], cwd: string, what: string): Promise<void> {
+  const r = await runCommand(cmd, args, { cwd });
+  if (r.spawnError) throw internal(`${what}: ${r.spawnError.message}`, r.spawnError);
+  if (r.code !== 0) throw internal(`${what} failed: ${r.stderr.trim() || `exit ${r.code}`}`);
 }
