@@ -31,8 +31,10 @@ for svc in containerd docker-registry; do
   if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then systemctl stop "$svc" || true; fi
 done
 
+# `npm install` (not `npm ci`): the lock file cannot list @bufbuild/buf's binaries for
+# platforms the registry here does not serve, which `npm ci` refuses; install keeps the lock as is.
 if [ ! -x node_modules/node/bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
+  npm install --no-audit --no-fund
 fi
 
 hack/cni/install-cni-config.sh
