@@ -1,8 +1,8 @@
 // Image metadata: one crash-safe JSON record per image under <root>/<id-hex>.json, kept in memory.
-import { mkdir, readdir, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import path from "node:path";
 import { writeJsonAtomic } from "../../cri-server/stores/atomic-file.ts";
-import { readRecord } from "./read-record.ts";
+import { loadRecords } from "./records.ts";
 
 /** The runtime-relevant part of an OCI image config. */
 export interface ImageConfig {
@@ -60,14 +60,7 @@ export class ImageStore {
   constructor(dir: string) { this.dir = dir; }
 
   async init() {
-    await mkdir(this.dir, { recursive: true });
-    for (const n of await readdir(this.dir)) {
-      const file = path.join(this.dir, n);
-      if (n.endsWith(".tmp")) { await rm(file, { force: true }); continue; }
-      if (!/^[a-f0-9]{64}\.json$/.test(n)) continue;
-      const img = await readRecord<Image>(file);
-      if (img) this.#images.set(img.id, img);
-    }
+    for (const img of await loadRecords<Image>(this.dir, (n) => /^[a-f0-9]{64}\.json$/.test(n))) this.#images.set(img.id, img);
   }
 
   #file(id: string) { return path.join(this.dir, `${id.replace(/^sha256:/, "")}.json`); }

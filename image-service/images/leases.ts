@@ -1,8 +1,8 @@
 // Leases keep snapshots alive while a container rootfs uses them: <root>/<key>.json.
-import { mkdir, readdir, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import path from "node:path";
 import { writeJsonAtomic } from "../../cri-server/stores/atomic-file.ts";
-import { readRecord } from "./read-record.ts";
+import { loadRecords } from "./records.ts";
 
 export interface Lease { key: string; imageId: string; chainIds: string[] }
 
@@ -12,14 +12,7 @@ export class LeaseStore {
   constructor(dir: string) { this.dir = dir; }
 
   async init() {
-    await mkdir(this.dir, { recursive: true });
-    for (const n of await readdir(this.dir)) {
-      const file = path.join(this.dir, n);
-      if (n.endsWith(".tmp")) { await rm(file, { force: true }); continue; }
-      if (!n.endsWith(".json")) continue;
-      const l = await readRecord<Lease>(file);
-      if (l) this.#leases.set(l.key, l);
-    }
+    for (const l of await loadRecords<Lease>(this.dir, (n) => n.endsWith(".json"))) this.#leases.set(l.key, l);
   }
 
   get(key: string) { return this.#leases.get(key); }
