@@ -8,8 +8,7 @@ import type { StreamIO, StreamingBackend } from "./backend.ts";
 import { RemoteCommandProtocol, STREAM_TYPE_HEADER, StreamType } from "./protocol.ts";
 import { resizeQueue } from "./resize-reader.ts";
 import type { SpdyConnection, SpdyStream } from "./spdy/connection.ts";
-import { errorMessage, execResultPayload } from "./status.ts";
-import type { AttachRequest, ExecRequest } from "./tokens.ts";
+import { runRemoteCommand, type RemoteCommandOutcome, type RemoteCommandTarget } from "./remote-command.ts";
 
 export interface RemoteCommandSession {
   conn: SpdyConnection;
@@ -17,7 +16,7 @@ export interface RemoteCommandSession {
   backend: StreamingBackend;
   log: Logger;
   streamCreationTimeoutMs: number;
-  target: { kind: "exec"; request: ExecRequest } | { kind: "attach"; request: AttachRequest };
+  target: RemoteCommandTarget;
 }
 
 /** Which stream types the client must open for these flags and protocol. */
@@ -82,22 +81,14 @@ export async function serveRemoteCommandSpdy(sess: RemoteCommandSession): Promis
     resize: resizeStream ? resizeQueue(resizeStream) : undefined,
   };
   const v4 = protocol === RemoteCommandProtocol.V4;
-  let payload: string | undefined;
+  let outcome: RemoteCommandOutcome;
   try {
-    if (target.kind === "exec") {
-      const { exitCode } = await backend.exec(target.request, io, abort.signal);
-      payload = execResultPayload(v4, { exitCode });
-    } else {
-      await backend.attach(target.request, io, abort.signal);
-      payload = execResultPayload(v4, { exitCode: 0 });
-    }
-  } catch (err) {
-    if (abort.signal.aborted) return;
-    log.warn(`${target.kind} failed`, { containerId: req.containerId, err });
-    payload = execResultPayload(v4, { error: errorMessage(err) });
+    outcome = await runRemoteCommand(backend, target, io, abort.signal, v4, log);
   } finally {
     conn.off("close", onClose);
   }
+  if (outcome.aborted) return;
+  const { payload } = outcome;
   if (conn.destroyed) return;
   await Promise.all([endAndWait(streams.get(StreamType.stdout)), endAndWait(streams.get(StreamType.stderr))]);
   if (payload !== undefined && !errorStream.destroyed) errorStream.write(payload);

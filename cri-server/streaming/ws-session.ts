@@ -9,8 +9,9 @@ import type { StreamIO, StreamingBackend } from "./backend.ts";
 import { WsChannel, WsProtocol, isBase64Protocol } from "./protocol.ts";
 import { resizeQueue } from "./resize-reader.ts";
 import { forwardErrorMessage } from "./spdy-port-forward.ts";
-import { errorMessage, execResultPayload } from "./status.ts";
-import type { AttachRequest, ExecRequest, PortForwardRequest } from "./tokens.ts";
+import { runRemoteCommand, type RemoteCommandTarget } from "./remote-command.ts";
+import { errorMessage } from "./status.ts";
+import type { PortForwardRequest } from "./tokens.ts";
 
 export class WsFrameError extends Error {
   constructor(message: string) { super(message); this.name = "WsFrameError"; }
@@ -58,7 +59,7 @@ export interface WsRemoteCommand {
   protocol: string;
   backend: StreamingBackend;
   log: Logger;
-  target: { kind: "exec"; request: ExecRequest } | { kind: "attach"; request: AttachRequest };
+  target: RemoteCommandTarget;
 }
 
 export async function serveRemoteCommandWs(sess: WsRemoteCommand): Promise<void> {
@@ -113,18 +114,9 @@ export async function serveRemoteCommandWs(sess: WsRemoteCommand): Promise<void>
     abort.abort(new Error("client closed the websocket"));
   });
 
-  let payload: string | undefined;
-  try {
-    if (target.kind === "exec") payload = execResultPayload(v4, await backend.exec(target.request, io, abort.signal));
-    else {
-      await backend.attach(target.request, io, abort.signal);
-      payload = execResultPayload(v4, { exitCode: 0 });
-    }
-  } catch (err) {
-    if (abort.signal.aborted) return;
-    log.warn(`${target.kind} failed`, { containerId: req.containerId, err });
-    payload = execResultPayload(v4, { error: errorMessage(err) });
-  }
+  const outcome = await runRemoteCommand(backend, target, io, abort.signal, v4, log);
+  if (outcome.aborted) return;
+  const { payload } = outcome;
   const flush = (w?: Writable) => w && !w.writableFinished ? new Promise<void>((r) => { w.end(() => r()); w.once("error", () => r()); }) : Promise.resolve();
   await Promise.all([flush(stdout), flush(stderr)]);
   if (payload !== undefined) await send(WsChannel.error, Buffer.from(payload)).catch(() => undefined);
