@@ -11,7 +11,7 @@ export type RemoteCommandTarget = { kind: "exec"; request: ExecRequest } | { kin
 export type RemoteCommandOutcome = { aborted: true } | { aborted: false; payload: string | undefined };
 
 /** Runs `target` through the backend; a failure is logged and reported to the client unless the session was aborted. */
-export async function runRemoteCommand(
+export async function runTarget(
   backend: StreamingBackend, target: RemoteCommandTarget, io: StreamIO, signal: AbortSignal, v4: boolean, log: Logger,
 ): Promise<RemoteCommandOutcome> {
   try {

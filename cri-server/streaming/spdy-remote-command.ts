@@ -8,7 +8,7 @@ import type { StreamIO, StreamingBackend } from "./backend.ts";
 import { RemoteCommandProtocol, STREAM_TYPE_HEADER, StreamType } from "./protocol.ts";
 import { resizeQueue } from "./resize-reader.ts";
 import type { SpdyConnection, SpdyStream } from "./spdy/connection.ts";
-import { runRemoteCommand, type RemoteCommandOutcome, type RemoteCommandTarget } from "./remote-command.ts";
+import { runTarget, type RemoteCommandOutcome, type RemoteCommandTarget } from "./remote-command.ts";
 
 export interface RemoteCommandSession {
   conn: SpdyConnection;
@@ -83,7 +83,7 @@ export async function serveRemoteCommandSpdy(sess: RemoteCommandSession): Promis
   const v4 = protocol === RemoteCommandProtocol.V4;
   let outcome: RemoteCommandOutcome;
   try {
-    outcome = await runRemoteCommand(backend, target, io, abort.signal, v4, log);
+    outcome = await runTarget(backend, target, io, abort.signal, v4, log);
   } finally {
     conn.off("close", onClose);
   }

@@ -9,7 +9,7 @@ import type { StreamIO, StreamingBackend } from "./backend.ts";
 import { WsChannel, WsProtocol, isBase64Protocol } from "./protocol.ts";
 import { resizeQueue } from "./resize-reader.ts";
 import { forwardErrorMessage } from "./spdy-port-forward.ts";
-import { runRemoteCommand, type RemoteCommandTarget } from "./remote-command.ts";
+import { runTarget, type RemoteCommandTarget } from "./remote-command.ts";
 import { errorMessage } from "./status.ts";
 import type { PortForwardRequest } from "./tokens.ts";
 
@@ -114,7 +114,7 @@ export async function serveRemoteCommandWs(sess: WsRemoteCommand): Promise<void>
     abort.abort(new Error("client closed the websocket"));
   });
 
-  const outcome = await runRemoteCommand(backend, target, io, abort.signal, v4, log);
+  const outcome = await runTarget(backend, target, io, abort.signal, v4, log);
   if (outcome.aborted) return;
   const { payload } = outcome;
   const flush = (w?: Writable) => w && !w.writableFinished ? new Promise<void>((r) => { w.end(() => r()); w.once("error", () => r()); }) : Promise.resolve();
