@@ -1,4 +1,6 @@
 import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { parseSingle } from "./parse.ts";
 
 const absent = new Set(["ENOENT", "ENOTDIR", "ENODEV", "EOPNOTSUPP", "ENOTSUP", "EINVAL"]);
 const isAbsent = (err: unknown) => absent.has((err as NodeJS.ErrnoException).code ?? "");
@@ -21,4 +23,10 @@ export async function listOptional(dir: string): Promise<string[]> {
     if (isAbsent(err)) return [];
     throw err;
   }
+}
+
+/** A single-value cgroup file (`max` is unlimited: undefined), or undefined when it is not there. */
+export async function readNumber(dir: string, file: string): Promise<bigint | undefined> {
+  const text = await readOptional(join(dir, file));
+  return text === undefined ? undefined : parseSingle(text);
 }

@@ -2,24 +2,20 @@
 // directory for the cgroup. A missing file gives undefined, not an error.
 
 import { join } from "node:path";
-import { floorZero, hugetlbPageSize, limitOrUndefined, parseFlatKeyed, parseSingle } from "./parse.ts";
-import { listOptional, readOptional } from "./read-file.ts";
+import { floorZero, hugetlbPageSize, limitOrUndefined, parseFlatKeyed } from "./parse.ts";
+import { listOptional, readNumber, readOptional } from "./read-file.ts";
 import type { CpuStats, HugetlbStats, MemoryStats, PidsStats } from "./types.ts";
 
-const num = async (dir: string, file: string) => {
-  const text = await readOptional(join(dir, file));
-  return text === undefined ? undefined : parseSingle(text);
-};
 const keyed = async (dir: string, file: string) => parseFlatKeyed((await readOptional(join(dir, file))) ?? "");
 
 /** USER_HZ is 100 on every Linux architecture berth runs on. */
 const NANOS_PER_TICK = 10_000_000n;
 
 export async function readCpuV1(cpuacctDir: string, cpuDir: string | undefined, timestamp: bigint): Promise<CpuStats | undefined> {
-  const usage = await num(cpuacctDir, "cpuacct.usage");
+  const usage = await readNumber(cpuacctDir, "cpuacct.usage");
   if (usage === undefined) return undefined;
-  let user = await num(cpuacctDir, "cpuacct.usage_user");
-  let system = await num(cpuacctDir, "cpuacct.usage_sys");
+  let user = await readNumber(cpuacctDir, "cpuacct.usage_user");
+  let system = await readNumber(cpuacctDir, "cpuacct.usage_sys");
   if (user === undefined || system === undefined) {
     const ticks = await keyed(cpuacctDir, "cpuacct.stat");
     const u = ticks.get("user"), s = ticks.get("system");
@@ -39,7 +35,7 @@ export async function readCpuV1(cpuacctDir: string, cpuDir: string | undefined, 
 }
 
 export async function readMemoryV1(dir: string, timestamp: bigint): Promise<MemoryStats | undefined> {
-  const usage = await num(dir, "memory.usage_in_bytes");
+  const usage = await readNumber(dir, "memory.usage_in_bytes");
   if (usage === undefined) return undefined;
   const st = await keyed(dir, "memory.stat");
   const stat = (name: string) => st.get(`total_${name}`) ?? st.get(name);
@@ -54,13 +50,13 @@ export async function readMemoryV1(dir: string, timestamp: bigint): Promise<Memo
   };
   setIf(out, "cacheBytes", stat("cache"));
   setIf(out, "mappedFileBytes", stat("mapped_file"));
-  const memsw = await num(dir, "memory.memsw.usage_in_bytes");
+  const memsw = await readNumber(dir, "memory.memsw.usage_in_bytes");
   if (memsw !== undefined) out.swapBytes = floorZero(memsw - usage);
-  setIf(out, "kernelBytes", await num(dir, "memory.kmem.usage_in_bytes"));
-  setIf(out, "maxUsageBytes", await num(dir, "memory.max_usage_in_bytes"));
-  setIf(out, "failcnt", await num(dir, "memory.failcnt"));
+  setIf(out, "kernelBytes", await readNumber(dir, "memory.kmem.usage_in_bytes"));
+  setIf(out, "maxUsageBytes", await readNumber(dir, "memory.max_usage_in_bytes"));
+  setIf(out, "failcnt", await readNumber(dir, "memory.failcnt"));
   setIf(out, "oomKills", (await keyed(dir, "memory.oom_control")).get("oom_kill"));
-  const limit = limitOrUndefined(await num(dir, "memory.limit_in_bytes"));
+  const limit = limitOrUndefined(await readNumber(dir, "memory.limit_in_bytes"));
   if (limit !== undefined) {
     out.limitBytes = limit;
     out.availableBytes = floorZero(limit - workingSet);
@@ -69,10 +65,10 @@ export async function readMemoryV1(dir: string, timestamp: bigint): Promise<Memo
 }
 
 export async function readPids(dir: string, timestamp: bigint): Promise<PidsStats | undefined> {
-  const count = await num(dir, "pids.current");
+  const count = await readNumber(dir, "pids.current");
   if (count === undefined) return undefined;
   const out: PidsStats = { timestamp, count };
-  setIf(out, "limit", limitOrUndefined(await num(dir, "pids.max")));
+  setIf(out, "limit", limitOrUndefined(await readNumber(dir, "pids.max")));
   return out;
 }
 
@@ -81,10 +77,10 @@ export async function readHugetlbV1(dir: string): Promise<HugetlbStats[]> {
   const sizes = (await listOptional(dir)).map((n) => hugetlbPageSize(n, "usage_in_bytes")).filter((s) => s !== undefined);
   const out: HugetlbStats[] = [];
   for (const pageSize of sizes.sort()) {
-    const usage = await num(dir, `hugetlb.${pageSize}.usage_in_bytes`);
+    const usage = await readNumber(dir, `hugetlb.${pageSize}.usage_in_bytes`);
     if (usage === undefined) continue;
     const h: HugetlbStats = { pageSize, usageBytes: usage };
-    setIf(h, "maxUsageBytes", await num(dir, `hugetlb.${pageSize}.max_usage_in_bytes`));
+    setIf(h, "maxUsageBytes", await readNumber(dir, `hugetlb.${pageSize}.max_usage_in_bytes`));
     out.push(h);
   }
   return out;

@@ -1,15 +1,11 @@
 // cgroup v2 readers: all controllers live in one directory per cgroup.
 
 import { join } from "node:path";
-import { floorZero, hugetlbPageSize, limitOrUndefined, parseFlatKeyed, parseSingle } from "./parse.ts";
-import { listOptional, readOptional } from "./read-file.ts";
+import { floorZero, hugetlbPageSize, limitOrUndefined, parseFlatKeyed } from "./parse.ts";
+import { listOptional, readNumber, readOptional } from "./read-file.ts";
 import type { CpuStats, HugetlbStats, MemoryStats } from "./types.ts";
 import { setIf } from "./v1.ts";
 
-const num = async (dir: string, file: string) => {
-  const text = await readOptional(join(dir, file));
-  return text === undefined ? undefined : parseSingle(text);
-};
 const keyed = async (dir: string, file: string) => {
   const text = await readOptional(join(dir, file));
   return text === undefined ? undefined : parseFlatKeyed(text);
@@ -30,7 +26,7 @@ export async function readCpuV2(dir: string, timestamp: bigint): Promise<CpuStat
 }
 
 export async function readMemoryV2(dir: string, timestamp: bigint): Promise<MemoryStats | undefined> {
-  const usage = await num(dir, "memory.current");
+  const usage = await readNumber(dir, "memory.current");
   if (usage === undefined) return undefined;
   const st = (await keyed(dir, "memory.stat")) ?? new Map<string, bigint>();
   const workingSet = floorZero(usage - (st.get("inactive_file") ?? 0n));
@@ -45,12 +41,12 @@ export async function readMemoryV2(dir: string, timestamp: bigint): Promise<Memo
   setIf(out, "cacheBytes", st.get("file"));
   setIf(out, "mappedFileBytes", st.get("file_mapped"));
   setIf(out, "kernelBytes", st.get("kernel") ?? sumIfAny(st, ["kernel_stack", "pagetables", "sock", "slab", "percpu"]));
-  setIf(out, "swapBytes", await num(dir, "memory.swap.current"));
-  setIf(out, "maxUsageBytes", await num(dir, "memory.peak"));
+  setIf(out, "swapBytes", await readNumber(dir, "memory.swap.current"));
+  setIf(out, "maxUsageBytes", await readNumber(dir, "memory.peak"));
   const events = await keyed(dir, "memory.events");
   setIf(out, "failcnt", events?.get("max"));
   setIf(out, "oomKills", events?.get("oom_kill"));
-  const limit = limitOrUndefined(await num(dir, "memory.max"));
+  const limit = limitOrUndefined(await readNumber(dir, "memory.max"));
   if (limit !== undefined) {
     out.limitBytes = limit;
     out.availableBytes = floorZero(limit - workingSet);
@@ -63,7 +59,7 @@ export async function readHugetlbV2(dir: string): Promise<HugetlbStats[]> {
   const sizes = (await listOptional(dir)).map((n) => hugetlbPageSize(n, "current")).filter((s) => s !== undefined);
   const out: HugetlbStats[] = [];
   for (const pageSize of sizes.sort()) {
-    const usage = await num(dir, `hugetlb.${pageSize}.current`);
+    const usage = await readNumber(dir, `hugetlb.${pageSize}.current`);
     if (usage !== undefined) out.push({ pageSize, usageBytes: usage });
   }
   return out;
