@@ -13,6 +13,8 @@ import type { Logger } from "../log.ts";
 import { writeJsonAtomic } from "../stores/atomic-file.ts";
 import { runCommand } from "../../oci-runtime/internal/run-command.ts";
 import { resolveSandboxSecurityContext, applySecurityContext } from "../../oci-runtime/security/index.ts";
+import { clampOomScoreAdj, ownOomScoreAdj } from "../../oci-runtime/spec/resources.ts";
+import { INFRA_OOM_SCORE_ADJ } from "../../oci-runtime/spec/infra.ts";
 import type { Spec } from "../../oci-runtime/spec/types.ts";
 import type { InfraInput, InfraRuntime } from "./sandbox-manager.ts";
 import type { SandboxRecord } from "./sandbox-record.ts";
@@ -41,15 +43,6 @@ export async function processStartTime(pid: number): Promise<string | undefined>
   }
 }
 
-/** The kernel refuses oom_score_adj below the caller's own value: clamp (containerd's restrict_oom_score_adj). */
-export async function clampOomScoreAdj(want: number): Promise<number> {
-  try {
-    const own = Number((await readFile("/proc/self/oom_score_adj", "utf8")).trim());
-    return Math.max(want, own);
-  } catch {
-    return want;
-  }
-}
 
 /** Like run(), with /dev/null as stdio; the output is read from the runtime's log file. */
 export async function runDetached(file: string, args: string[], logFile: string, timeoutMs = 60_000): Promise<RunResult> {
@@ -145,7 +138,8 @@ export class RuncInfraRuntime implements InfraRuntime {
         env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
         cwd: "/",
         noNewPrivileges: true,
-        oomScoreAdj: await clampOomScoreAdj(-998),
+        // The kernel refuses oom_score_adj below berthd's own value: clamp (containerd's restrict_oom_score_adj).
+        oomScoreAdj: clampOomScoreAdj(INFRA_OOM_SCORE_ADJ, ownOomScoreAdj()),
       },
       root: { path: rootfs, readonly: true },
       mounts: [
