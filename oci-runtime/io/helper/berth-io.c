@@ -97,6 +97,54 @@ static int flush_pending(int fd, struct pending *p, int seqpacket) {
 	return 0;
 }
 
+/*
+ * Copies between a connected, non-blocking socket and fds 0/1 until the socket
+ * closes or breaks; returns 0. Socket data goes to fd 1; with `packets` (conmon's
+ * SOCK_SEQPACKET attach socket) each packet's first byte picks the fd (3: err_fd,
+ * else 1) for the rest, and fd 0 is sent in packets of at most PKT bytes. With
+ * `in_open`, fd 0 is read and its end shuts the socket down for writing.
+ */
+static int pump(int sock, int in_open, int packets, int err_fd, const char *poll_what) {
+	static struct pending in;
+	static char buf[BUF + 1];
+	size_t out_max = packets ? sizeof buf : BUF;
+	size_t in_max = packets ? PKT : sizeof in.buf;
+	for (;;) {
+		struct pollfd pf[2];
+		int n = 0, i_in = -1;
+		pf[n++] = (struct pollfd){sock, POLLIN | (in.len ? POLLOUT : 0), 0};
+		if (in_open && in.len == 0) { i_in = n; pf[n++] = (struct pollfd){0, POLLIN, 0}; }
+		if (poll(pf, (nfds_t)n, -1) < 0) {
+			if (errno == EINTR) continue;
+			die(poll_what);
+		}
+		if (pf[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			ssize_t r = read(sock, buf, out_max);
+			if (r == 0) return 0;
+			if (r < 0 && errno != EAGAIN && errno != EINTR) return 0;
+			if (packets) {
+				if (r > 1 && write_all(buf[0] == 3 ? err_fd : 1, buf + 1, (size_t)r - 1) < 0) return 0;
+			} else if (r > 0 && write_all(1, buf, (size_t)r) < 0) {
+				return 0;
+			}
+		}
+		if (in.len && (pf[0].revents & POLLOUT)) {
+			if (flush_pending(sock, &in, packets) < 0) return 0;
+		}
+		if (i_in >= 0 && (pf[i_in].revents & (POLLIN | POLLHUP | POLLERR))) {
+			ssize_t r = read(0, in.buf, in_max);
+			if (r > 0) {
+				in.off = 0;
+				in.len = (size_t)r;
+				if (flush_pending(sock, &in, packets) < 0) return 0;
+			} else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+				in_open = 0;
+				shutdown(sock, SHUT_WR);
+			}
+		}
+	}
+}
+
 /* ---------- pty ---------- */
 
 static int sigpipe_fds[2] = {-1, -1};
@@ -283,44 +331,7 @@ static int run_attach(int argc, char **argv) {
 		return 1;
 	}
 	set_nonblock(sock);
-	int err_fd = fd_open(3) ? 3 : 1;
-	int in_open = use_stdin;
-	static struct pending in;
-	static char pkt[BUF + 1];
-
-	for (;;) {
-		struct pollfd pf[2];
-		int n = 0, i_in = -1;
-		pf[n++] = (struct pollfd){sock, POLLIN | (in.len ? POLLOUT : 0), 0};
-		if (in_open && in.len == 0) { i_in = n; pf[n++] = (struct pollfd){0, POLLIN, 0}; }
-		if (poll(pf, (nfds_t)n, -1) < 0) {
-			if (errno == EINTR) continue;
-			die("attach: poll");
-		}
-		if (pf[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-			ssize_t r = recv(sock, pkt, sizeof pkt, 0);
-			if (r == 0) return 0;
-			if (r < 0 && errno != EAGAIN && errno != EINTR) return 0;
-			if (r > 1) {
-				int fd = pkt[0] == 3 ? err_fd : 1;
-				if (write_all(fd, pkt + 1, (size_t)r - 1) < 0) return 0;
-			}
-		}
-		if (in.len && (pf[0].revents & POLLOUT)) {
-			if (flush_pending(sock, &in, 1) < 0) return 0;
-		}
-		if (i_in >= 0 && (pf[i_in].revents & (POLLIN | POLLHUP | POLLERR))) {
-			ssize_t r = read(0, in.buf, PKT);
-			if (r > 0) {
-				in.off = 0;
-				in.len = (size_t)r;
-				if (flush_pending(sock, &in, 1) < 0) return 0;
-			} else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
-				in_open = 0;
-				shutdown(sock, SHUT_WR);
-			}
-		}
-	}
+	return pump(sock, use_stdin, 1, fd_open(3) ? 3 : 1, "attach: poll");
 }
 
 /* ---------- connect ---------- */
@@ -346,39 +357,7 @@ static int run_connect(int argc, char **argv) {
 		return 1;
 	}
 	set_nonblock(sock);
-	int in_open = 1;
-	static struct pending in;
-	static char buf[BUF];
-	for (;;) {
-		struct pollfd pf[2];
-		int n = 0, i_in = -1;
-		pf[n++] = (struct pollfd){sock, POLLIN | (in.len ? POLLOUT : 0), 0};
-		if (in_open && in.len == 0) { i_in = n; pf[n++] = (struct pollfd){0, POLLIN, 0}; }
-		if (poll(pf, (nfds_t)n, -1) < 0) {
-			if (errno == EINTR) continue;
-			die("poll");
-		}
-		if (pf[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-			ssize_t r = read(sock, buf, sizeof buf);
-			if (r == 0) return 0;
-			if (r < 0 && errno != EAGAIN && errno != EINTR) return 0;
-			if (r > 0 && write_all(1, buf, (size_t)r) < 0) return 0;
-		}
-		if (in.len && (pf[0].revents & POLLOUT)) {
-			if (flush_pending(sock, &in, 0) < 0) return 0;
-		}
-		if (i_in >= 0 && (pf[i_in].revents & (POLLIN | POLLHUP | POLLERR))) {
-			ssize_t r = read(0, in.buf, sizeof in.buf);
-			if (r > 0) {
-				in.off = 0;
-				in.len = (size_t)r;
-				if (flush_pending(sock, &in, 0) < 0) return 0;
-			} else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
-				in_open = 0;
-				shutdown(sock, SHUT_WR);
-			}
-		}
-	}
+	return pump(sock, 1, 0, 1, "poll");
 }
 
 int main(int argc, char **argv) {
