@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { BerthError, Code } from "../../cri-server/errdefs.ts";
 import { parseMountInfo, mountOf, isShared } from "../internal/mountinfo.ts";
-import { cgroupLayout } from "./mode.ts";
+import { cgroupLayout, v1Controllers } from "./mode.ts";
 import { cgroupDirs, containerCgroupsPath } from "./paths.ts";
 
 const HYBRID = `31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
@@ -44,4 +44,11 @@ test("mountinfo: escaped paths, optional fields and the containing mount", () =>
   assert.equal(mountOf(m, "/mnt/a b/x")!.id, 2);
   assert.equal(mountOf(m, "/mnt/a bc")!.id, 1);
   assert.ok(isShared(m[0]!));
+});
+
+test("v1 controllers come from super options without flags or key=value options", () => {
+  assert.deepEqual(v1Controllers(["rw", "cpu", "cpuacct"]), ["cpu", "cpuacct"]);
+  assert.deepEqual(v1Controllers(["rw", "xattr", "name=systemd"]), ["name=systemd"]);
+  assert.deepEqual(v1Controllers(["rw", "cpuset", "noprefix", "release_agent=/sbin/x", "clone_children"]), ["cpuset"]);
+  assert.deepEqual(v1Controllers([""]), []);
 });

@@ -11,11 +11,19 @@ export interface CgroupLayout {
   v2?: string;
 }
 
+/** Super options of a v1 cgroup mount that are not controllers. */
+const NOT_CONTROLLERS = new Set(["", "rw", "ro", "relatime", "nosuid", "nodev", "noexec", "clone_children", "xattr", "noprefix", "cpuset_v2_mode", "nsdelegate", "memory_recursiveprot"]);
+
+/** The controllers (and named hierarchies, "name=systemd") a v1 cgroup mount carries, from its super options. */
+export function v1Controllers(superOptions: string[]): string[] {
+  return superOptions.filter((o) => o.startsWith("name=") || (!NOT_CONTROLLERS.has(o) && !o.includes("=")));
+}
+
 /** Derives the layout from mountinfo (pure). */
 export function cgroupLayout(mounts: MountInfo[]): CgroupLayout {
   const v1 = mounts.filter((m) => m.fsType === "cgroup").map((m) => ({
     mountPoint: m.mountPoint,
-    controllers: m.superOptions.filter((o) => o.startsWith("name=") || !["rw", "ro", "relatime", "nosuid", "nodev", "noexec", "clone_children", "xattr"].includes(o) && !o.includes("=") && o !== ""),
+    controllers: v1Controllers(m.superOptions),
   }));
   const v2m = mounts.filter((m) => m.fsType === "cgroup2");
   const v2 = (v2m.find((m) => m.mountPoint === "/sys/fs/cgroup") ?? v2m.find((m) => m.mountPoint === "/sys/fs/cgroup/unified") ?? v2m[0])?.mountPoint;

@@ -4,6 +4,7 @@
 
 import { readFile } from "node:fs/promises";
 import { parseMountInfo } from "../../internal/mountinfo.ts";
+import { type CgroupMode, v1Controllers } from "../mode.ts";
 
 export interface CgroupMount {
   mountpoint: string;
@@ -18,15 +19,13 @@ export interface CgroupMounts {
   unified?: CgroupMount;
 }
 
-export type CgroupMode = "v1" | "v2" | "hybrid";
+export type { CgroupMode };
 
 export function cgroupMode(m: CgroupMounts): CgroupMode {
   const hasV1 = Object.keys(m.v1).length > 0;
   if (!hasV1 && m.unified) return "v2";
   return m.unified ? "hybrid" : "v1";
 }
-
-const NOT_CONTROLLERS = new Set(["rw", "ro", "xattr", "noprefix", "clone_children", "cpuset_v2_mode", "nsdelegate", "memory_recursiveprot"]);
 
 /** Parses mountinfo text. The first mount of each controller wins. */
 export function parseCgroupMounts(text: string): CgroupMounts {
@@ -37,10 +36,7 @@ export function parseCgroupMounts(text: string): CgroupMounts {
     if (m.fsType === "cgroup2") {
       out.unified ??= { mountpoint, root };
     } else if (m.fsType === "cgroup") {
-      for (const opt of m.superOptions) {
-        if (NOT_CONTROLLERS.has(opt) || (opt.includes("=") && !opt.startsWith("name="))) continue;
-        out.v1[opt] ??= { mountpoint, root };
-      }
+      for (const c of v1Controllers(m.superOptions)) out.v1[c] ??= { mountpoint, root };
     }
   }
   return out;
