@@ -21,7 +21,6 @@ export { withDevices, criDevices, type CriDevice } from "./spec/devices.ts";
 export { withNamespaces, containerNamespaces, type ContainerNamespaces, type NamespaceMode } from "./spec/namespaces.ts";
 export { withResources, ociResources, withOomScoreAdj, clampOomScoreAdj, ownOomScoreAdj, type CriResources, type ResourceContext } from "./spec/resources.ts";
 export { withHostname, withCgroupsPath, withReadonlyRootfs, withRootfs, withAnnotations, withSysctls, validateSysctls } from "./spec/misc.ts";
-export { buildInfraSpec, ensureInfraRootfs, INFRA_OOM_SCORE_ADJ, type InfraSpecInput } from "./spec/infra.ts";
 export { writeBundle } from "./spec/bundle.ts";
 export { compose, type Spec, type SpecOpt } from "./spec/types.ts";
 

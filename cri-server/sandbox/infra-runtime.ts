@@ -14,12 +14,13 @@ import { writeJsonAtomic } from "../stores/atomic-file.ts";
 import { runCommand } from "../../oci-runtime/internal/run-command.ts";
 import { resolveSandboxSecurityContext, applySecurityContext } from "../../oci-runtime/security/index.ts";
 import { clampOomScoreAdj, ownOomScoreAdj } from "../../oci-runtime/spec/resources.ts";
-import { INFRA_OOM_SCORE_ADJ } from "../../oci-runtime/spec/infra.ts";
 import type { Spec } from "../../oci-runtime/spec/types.ts";
 import type { InfraInput, InfraRuntime } from "./sandbox-manager.ts";
 import type { SandboxRecord } from "./sandbox-record.ts";
 
 const CATATONIT = "/usr/bin/catatonit";
+/** The pause process should be the last the OOM killer picks (as kubelet's -998 for pod infra). */
+const INFRA_OOM_SCORE_ADJ = -998;
 
 export interface RunResult { code: number; stdout: string; stderr: string }
 
