@@ -53,6 +53,8 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
       confDir: config.cni.conf_dir,
       binDirs: config.cni.bin_dirs,
       stateDir: config.state,
+      // On persistent storage: IPAM leases (host-local) outlive reboots, so DEL must find its input after one.
+      cacheDir: join(config.root, "cni-cache"),
       pluginTimeoutMs: config.cni.plugin_timeout * 1000,
       log: log.child({ component: "cni" }),
     });
@@ -148,10 +150,10 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
       server,
       stop: () => (stopping ??= (async () => {
         log.info("berthd stopping");
+        events.close(); // ends GetContainerEvents streams, which would hold tryShutdown for its whole grace
         await server.shutdown();
         await streaming.stop();
         containers.stopWatching();
-        events.close();
         await metricsServer.stop();
         await shutdownTracing();
         try { unlinkSync(config.grpc.address); } catch { /* gone */ }

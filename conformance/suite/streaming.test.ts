@@ -51,7 +51,9 @@ describe("streaming", () => {
   });
 
   test("exec with a TTY sees a terminal of the requested size", async () => {
-    const { url } = await env.b.client.runtime.exec({ containerId: ctrId, cmd: ["sh", "-c", "tty >/dev/null && stty size"], tty: true, stdout: true });
+    // The client's first resize races the start of the command (as with kubectl): wait for it to land.
+    const script = 'tty >/dev/null || exit 9; for i in $(seq 50); do s=$(stty size 2>/dev/null); [ -n "$s" ] && [ "$s" != "0 0" ] && break; sleep 0.1; done; echo "$s"';
+    const { url } = await env.b.client.runtime.exec({ containerId: ctrId, cmd: ["sh", "-c", script], tty: true, stdout: true });
     const r = await runRemoteCommand(url, { protocols: V4, stdout: true, stderr: false, tty: true, resize: { width: 91, height: 33 } });
     assert.match(r.stdout.toString(), /33 91/);
   });

@@ -2,12 +2,12 @@
 // A create registers an undo for every resource (rootfs mount, bundle, conmon, runtime
 // state), so a failure leaves nothing behind. conmon holds each container's stdio,
 // writes its log and exit file, and outlives berthd.
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { mkdir, readFile, rm, stat } from "node:fs/promises";
 import { dirname, isAbsolute, join } from "node:path";
-import { fromJson, toBinary, toJson, type JsonValue } from "@bufbuild/protobuf";
+import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
 import {
-  ContainerConfigSchema, CreateContainerRequestSchema, LinuxContainerResourcesSchema,
+  ContainerConfigSchema, CreateContainerRequestSchema, LinuxContainerResourcesSchema, PodSandboxState,
   type ContainerConfig, type CreateContainerRequest, type LinuxContainerResources,
 } from "../../proto/gen/runtime/v1/api_pb.js";
 import {
@@ -18,12 +18,12 @@ import {
 import type { Image, ImageService } from "../../image-service/image-service.ts";
 import type { Config } from "../config.ts";
 import { CreateCache } from "../create-cache.ts";
-import { alreadyExists, deadlineExceeded, failedPrecondition, invalidArgument, notFound } from "../errdefs.ts";
+import { alreadyExists, deadlineExceeded, failedPrecondition, invalidArgument, notFound, unimplemented } from "../errdefs.ts";
 import { ContainerEventType, containerEvent, type EventBus, type ContainerEvent } from "../events/index.ts";
 import type { Logger } from "../log.ts";
 import { nowNs } from "../runtime/filters.ts";
 import { Cleanup } from "../sandbox/cleanup.ts";
-import type { SandboxManager } from "../sandbox/sandbox-manager.ts";
+import { requestFingerprint, type SandboxManager } from "../sandbox/sandbox-manager.ts";
 import type { SandboxRecord } from "../sandbox/sandbox-record.ts";
 import { Store } from "../stores/store.ts";
 import { buildContainerSpec, criResources, resolveContainerSecurity, resolveContainerUser } from "./container-spec.ts";
@@ -138,9 +138,9 @@ export class ContainerManager {
     if (!cfg.metadata?.name) throw invalidArgument("config.metadata.name must not be empty");
     if (!cfg.image?.image) throw invalidArgument("config.image.image must not be empty");
     const sandbox = this.sandboxes.get(req.podSandboxId);
-    if (sandbox.state !== "ready") throw failedPrecondition(`pod sandbox ${sandbox.id} is not ready`);
+    if ((await this.sandboxes.liveState(sandbox)) !== PodSandboxState.SANDBOX_READY) throw failedPrecondition(`pod sandbox ${sandbox.id} is not ready`);
     const name = ctrName(cfg.metadata, sandbox.id);
-    const fingerprint = createHash("sha256").update(toBinary(CreateContainerRequestSchema, req)).digest("hex");
+    const fingerprint = requestFingerprint(toJson(CreateContainerRequestSchema, req));
     const pending = this.creates.get(name);
     if (pending && pending.fingerprint === fingerprint) {
       this.log.info("retry joins an earlier create", { name });
@@ -154,12 +154,14 @@ export class ContainerManager {
     // Bad security input fails before anything is created.
     const security = await resolveContainerSecurity(cfg, pod, this.config.runtime.seccomp_default);
     for (const m of cfg.mounts) {
+      if (m.image?.image) throw unimplemented(`mount ${JSON.stringify(m.containerPath)}: image volumes (mount.image) are not supported by berth`);
       if (!isAbsolute(m.containerPath)) throw invalidArgument(`mount container_path ${JSON.stringify(m.containerPath)} must be absolute`);
       if (!m.image && !isAbsolute(m.hostPath)) throw invalidArgument(`mount host_path ${JSON.stringify(m.hostPath)} must be absolute`);
     }
     const id = randomBytes(32).toString("hex");
     this.store.reserveName(name, id);
-    const result = this.doCreate(id, name, cfg, sandbox, pod, image, security).catch((err) => {
+    // Under the container's lock, so a Stop or Remove of the new id waits for the create to settle.
+    const result = this.store.withLock(id, () => this.doCreate(id, name, cfg, sandbox, pod, image, security)).catch((err) => {
       this.store.releaseName(name, id);
       throw err;
     });
@@ -212,8 +214,10 @@ export class ContainerManager {
       let targetPid: number | undefined;
       const targetId = cfg.linux?.securityContext?.namespaceOptions?.targetId;
       if (cfg.linux?.securityContext?.namespaceOptions?.pid === 3) {
-        const target = this.store.resolve(targetId ?? "");
-        if (!target || target.state !== "running") throw notFound(`target container ${JSON.stringify(targetId)} for the pid namespace is not running`);
+        const target = this.store.tryGet(targetId ?? "");
+        if (!target || target.sandboxId !== sandbox.id || target.state !== "running") {
+          throw notFound(`target container ${JSON.stringify(targetId)} for the pid namespace is not a running container of pod ${sandbox.id}`);
+        }
         targetPid = target.pid;
       }
       const spec = await buildContainerSpec({
@@ -224,6 +228,14 @@ export class ContainerManager {
       });
       await writeBundle(bundle, spec);
       if (logPath) await mkdir(dirname(logPath), { recursive: true });
+      // Registered before conmon runs: conmon can fail after `runtime create` succeeded.
+      cleanup.add("runtime state", async () => {
+        await rt.delete(id, { force: true }).catch(() => {});
+        const conmonPid = await readPidFile(conmonFiles(bundle).conmonPidFile);
+        if (conmonPid && (await isConmonAlive(conmonPid))) try { process.kill(conmonPid, "SIGKILL"); } catch { /* gone */ }
+        await rm(join(this.exitDir, id), { force: true });
+        await removeCgroup(await detectCgroupLayout(), cgroupsPath).catch(() => {});
+      });
       const started = await conmonCreate({
         runtime: rt,
         id, name: cfg.metadata!.name, bundle,
@@ -231,13 +243,6 @@ export class ContainerManager {
         exitDir: this.exitDir, socketDir: this.socketDir, persistDir: bundle,
         stdin: cfg.stdin, stdinOnce: cfg.stdinOnce, terminal: cfg.tty,
         conmonBinary: this.config.runtime.conmon,
-      });
-      cleanup.add("runtime state", async () => {
-        await rt.delete(id, { force: true }).catch(() => {});
-        const conmonPid = await readPidFile(conmonFiles(bundle).conmonPidFile);
-        if (conmonPid && (await isConmonAlive(conmonPid))) try { process.kill(conmonPid, "SIGKILL"); } catch { /* gone */ }
-        await rm(join(this.exitDir, id), { force: true });
-        await removeCgroup(await detectCgroupLayout(), cgroupsPath).catch(() => {});
       });
       rec.pid = started.pid;
       rec.conmonPid = started.conmonPid;
@@ -261,7 +266,9 @@ export class ContainerManager {
       const cur = this.get(rec.id);
       if (cur.state !== "created") throw failedPrecondition(`container ${cur.id} is ${cur.state === "running" ? "already running" : `in state ${cur.state}`}; only a created container can be started`);
       const sandbox = this.sandboxes.store.tryGet(cur.sandboxId);
-      if (!sandbox || sandbox.state !== "ready") throw failedPrecondition(`pod sandbox ${cur.sandboxId} of container ${cur.id} is not ready`);
+      if (!sandbox || (await this.sandboxes.liveState(sandbox)) !== PodSandboxState.SANDBOX_READY) {
+        throw failedPrecondition(`pod sandbox ${cur.sandboxId} of container ${cur.id} is not ready`);
+      }
       // The process may run (and exit, as conmon records) before runc start returns.
       const startedAt = nowNs().toString();
       try {
@@ -292,7 +299,11 @@ export class ContainerManager {
     const cur = this.store.tryGet(id);
     if (!cur || cur.state === "exited" || cur.state === "creating") return cur ?? this.get(id);
     const oom = await wasOomKilled(cur.bundle);
+    let changed = false;
     const next = await this.store.update(id, (r) => {
+      // Decided on the current record: two reporters of one exit (watcher, status refresh) change it once.
+      if (r.state === "exited" || r.state === "creating") return;
+      changed = true;
       r.state = "exited";
       r.exitCode = exit.exitCode;
       // created <= started <= finished even when clocks of berthd and conmon disagree slightly.
@@ -301,6 +312,7 @@ export class ContainerManager {
       if (r.startedAt === "0") r.startedAt = r.finishedAt;
       r.reason = oom ? "OOMKilled" : exit.exitCode === 0 ? "Completed" : "Error";
     });
+    if (!changed) return next;
     this.log.info("container exited", { container: id, exit_code: exit.exitCode, reason: next.reason });
     this.publish(next, ContainerEventType.CONTAINER_STOPPED_EVENT);
     return next;
@@ -498,6 +510,15 @@ export class ContainerManager {
         }
       } catch (err) {
         this.log.error("recovery of a container failed", { container: rec.id, error: err });
+        // Never leave a hidden "creating" record holding its name: report it exited, so kubelet
+        // removes it (which retries the cleanup).
+        if (this.store.tryGet(rec.id)?.state === "creating") {
+          await this.store.update(rec.id, (x) => {
+            x.state = "exited"; x.exitCode = 255; x.reason = "Unknown";
+            x.message = `create interrupted and cleanup failed: ${(err as Error).message}`;
+            x.finishedAt = nowNs().toString();
+          }).catch(() => {});
+        }
       }
     }
   }

@@ -13,8 +13,9 @@ export function criContainerState(rec: ContainerRecord): ContainerState {
   }
 }
 
+/** The image as kubelet shows it: the name the pod asked for (containerd reports a repo tag here). */
 const imageSpec = (rec: ContainerRecord) => ({
-  image: rec.imageId,
+  image: rec.image.userSpecifiedImage || rec.image.image,
   annotations: rec.image.annotations,
   userSpecifiedImage: rec.image.userSpecifiedImage,
   runtimeHandler: rec.image.runtimeHandler,
@@ -26,7 +27,9 @@ export function toContainer(rec: ContainerRecord): MessageInitShape<typeof Conta
     podSandboxId: rec.sandboxId,
     metadata: rec.metadata,
     image: imageSpec(rec),
-    imageRef: rec.imageRef,
+    // As containerd: ListContainers' image_ref is the image id (older kubelets use it for image GC);
+    // ContainerStatus carries the repo digest.
+    imageRef: rec.imageId,
     imageId: rec.imageId,
     state: criContainerState(rec),
     createdAt: BigInt(rec.createdAt),

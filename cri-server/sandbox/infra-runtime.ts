@@ -32,6 +32,13 @@ export async function run(file: string, args: string[], timeoutMs = 60_000): Pro
 }
 
 /** Reads the start time of a process (field 22 of /proc/PID/stat), or undefined when it is gone or a zombie. */
+let cachedBootId: string | undefined;
+/** This boot's id: pids and process start times are only meaningful within one boot. */
+export async function bootId(): Promise<string> {
+  cachedBootId ??= (await readFile("/proc/sys/kernel/random/boot_id", "utf8").catch(() => "")).trim();
+  return cachedBootId;
+}
+
 export async function processStartTime(pid: number): Promise<string | undefined> {
   if (!pid) return undefined;
   try {
@@ -165,7 +172,7 @@ export class RuncInfraRuntime implements InfraRuntime {
     return spec;
   }
 
-  async start(input: InfraInput): Promise<{ pid: number; cgroupsPath: string }> {
+  async start(input: InfraInput): Promise<{ pid: number; cgroupsPath: string; startTime: string; bootId: string }> {
     const h = this.handler(input.handler);
     const rootfs = await this.ensureRootfs();
     await mkdir(input.bundle, { recursive: true, mode: 0o711 });
@@ -179,17 +186,28 @@ export class RuncInfraRuntime implements InfraRuntime {
       await run(h.binary, ["--root", h.root, "delete", "--force", id]);
       throw internal(`creating the infra process of sandbox ${id} with ${h.binary} failed: ${runtimeMessage(created)}`);
     }
-    const started = await run(h.binary, ["--root", h.root, "start", id]);
-    if (started.code !== 0) {
+    try {
+      const started = await run(h.binary, ["--root", h.root, "start", id]);
+      if (started.code !== 0) throw internal(`starting the infra process of sandbox ${id} with ${h.binary} failed: ${runtimeMessage(started)}`);
+      const pid = Number((await readFile(pidFile, "utf8")).trim());
+      const startTime = await processStartTime(pid);
+      if (!startTime) throw internal(`the infra process of sandbox ${id} (pid ${pid}) exited right after it started`);
+      return { pid, cgroupsPath: spec.linux!.cgroupsPath!, startTime, bootId: await bootId() };
+    } catch (err) {
       await run(h.binary, ["--root", h.root, "delete", "--force", id]);
-      throw internal(`starting the infra process of sandbox ${id} with ${h.binary} failed: ${runtimeMessage(started)}`);
+      throw err;
     }
-    const pid = Number((await readFile(pidFile, "utf8")).trim());
-    return { pid, cgroupsPath: spec.linux!.cgroupsPath! };
   }
 
+  /**
+   * Whether the infra process still runs: the pid must be alive and still be the same
+   * process (start time and boot id), never a stranger that reused the pid.
+   */
   async alive(rec: SandboxRecord): Promise<boolean> {
-    return (await processStartTime(rec.infra.pid)) !== undefined;
+    const st = await processStartTime(rec.infra.pid);
+    if (st === undefined) return false;
+    if (rec.infra.startTime === undefined) return true; // records from before start times were kept
+    return st === rec.infra.startTime && rec.infra.bootId === (await bootId());
   }
 
   async stop(rec: SandboxRecord): Promise<void> {

@@ -5,7 +5,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { isIP } from "node:net";
 import { mkdir, readdir, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
-import { fromJson, toBinary, toJson, type JsonValue } from "@bufbuild/protobuf";
+import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
 import {
   NamespaceMode, PodSandboxConfigSchema, PodSandboxState, RunPodSandboxRequestSchema,
   type PodSandboxConfig, type RunPodSandboxRequest,
@@ -40,7 +40,7 @@ export interface InfraInput {
 
 export interface InfraRuntime {
   /** Creates and starts the infra process; returns its pid and cgroups path. Must undo itself on failure. */
-  start(input: InfraInput): Promise<{ pid: number; cgroupsPath: string }>;
+  start(input: InfraInput): Promise<{ pid: number; cgroupsPath: string; startTime?: string; bootId?: string }>;
   /** Kills the infra process and waits for it (idempotent). */
   stop(rec: SandboxRecord): Promise<void>;
   /** Deletes the runtime's state, bundle and cgroups (idempotent). */
@@ -81,6 +81,13 @@ export function validatePodConfig(cfg: PodSandboxConfig): void {
   if (cfg.dnsConfig) {
     for (const s of cfg.dnsConfig.servers) if (!isIP(s)) throw invalidArgument(`config.dns_config.servers: ${JSON.stringify(s)} is not an IP address`);
   }
+}
+
+/** A hash of a request that ignores map order (kubelet's Go marshaller orders map entries at random). */
+export function requestFingerprint(json: unknown): string {
+  const canon = (v: unknown): unknown => Array.isArray(v) ? v.map(canon)
+    : v && typeof v === "object" ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canon((v as Record<string, unknown>)[k])])) : v;
+  return createHash("sha256").update(JSON.stringify(canon(json))).digest("hex");
 }
 
 export const sandboxName = (m: { name: string; namespace: string; uid: string; attempt: number }) =>
@@ -126,7 +133,7 @@ export class SandboxManager {
     const handler = this.handlerOf(req.runtimeHandler);
     validatePodConfig(cfg);
     const name = sandboxName(m);
-    const fingerprint = createHash("sha256").update(toBinary(RunPodSandboxRequestSchema, req)).digest("hex");
+    const fingerprint = requestFingerprint(toJson(RunPodSandboxRequestSchema, req));
     const pending = this.creates.get(name);
     if (pending && pending.fingerprint === fingerprint) {
       this.log.info("retry joins an earlier create", { name });
@@ -220,6 +227,8 @@ export class SandboxManager {
       const infra = infraResult.value;
       rec.ips = netResult.value?.ips ?? [];
       rec.infra.pid = infra.pid;
+      if (infra.startTime) rec.infra.startTime = infra.startTime;
+      if (infra.bootId) rec.infra.bootId = infra.bootId;
       await writePodFiles({
         dir: podDir,
         hostname: hostname || (await import("node:os")).hostname(),
@@ -257,6 +266,7 @@ export class SandboxManager {
     const rec = this.store.resolve(id);
     if (!rec) return;
     await this.store.withLock(rec.id, async () => {
+      if (!this.store.tryGet(rec.id)) return; // removed meanwhile: stopped is what the caller wanted
       await this.containers.stopAll(rec.id);
       await this.infra.stop(rec);
       if (rec.netnsPath) await this.network.tearDown(rec.id, rec.netnsPath);
@@ -272,6 +282,7 @@ export class SandboxManager {
     if (!rec) return;
     await this.stop(rec.id);
     await this.store.withLock(rec.id, async () => {
+      if (!this.store.tryGet(rec.id)) return;
       await this.containers.removeAll(rec.id);
       await this.infra.remove(rec);
       await rm(rec.podDir, { recursive: true, force: true });
@@ -312,7 +323,10 @@ export class SandboxManager {
           await rm(rec.podDir, { recursive: true, force: true });
           await this.store.delete(rec.id);
         } catch (err) {
-          this.log.error("cleanup of an interrupted sandbox failed", { sandbox: rec.id, error: err });
+          // Keep it visible (not ready) rather than hidden with its name reserved: kubelet then
+          // removes it, which retries the cleanup.
+          this.log.error("cleanup of an interrupted sandbox failed; reporting it not ready", { sandbox: rec.id, error: err });
+          await this.store.update(rec.id, (r) => { r.state = "notready"; r.reason = `create interrupted and cleanup failed: ${(err as Error).message}`; }).catch(() => {});
         }
         continue;
       }

@@ -29,7 +29,7 @@ export interface SandboxRecord {
   /** cgroup parent given by kubelet ("" for none). */
   cgroupParent: string;
   /** The infra process. */
-  infra: { pid: number; bundle: string; cgroupsPath: string };
+  infra: { pid: number; bundle: string; cgroupsPath: string; startTime?: string; bootId?: string };
   /** Why the sandbox is not ready, when berth knows. */
   reason?: string;
 }

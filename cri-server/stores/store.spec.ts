@@ -46,3 +46,20 @@ test("withLock serialises work per id", async () => {
   ]);
   assert.deepEqual(order, [1, 2]);
 });
+
+test("an update racing a delete never brings the record back", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "store-"));
+  try {
+    const s = new Store<{ id: string; name: string; n: number }>("container", dir);
+    await s.add({ id: "x", name: "x", n: 0 });
+    const results = await Promise.allSettled([s.update("x", (r) => { r.n = 1; }), s.delete("x"), s.update("x", (r) => { r.n = 2; })]);
+    assert.equal(results[0]!.status, "fulfilled");
+    assert.equal(results[2]!.status, "rejected");
+    assert.equal(s.tryGet("x"), undefined);
+    assert.deepEqual((await readdir(dir)).filter((f) => !f.startsWith(".")), []);
+    const again = new Store<{ id: string; name: string; n: number }>("container", dir);
+    assert.deepEqual(await again.load(), []);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -99,23 +99,38 @@ export class Store<T extends Record0> {
     }
   }
 
-  /** Applies `fn` to a copy of the record and persists it. */
-  async update(id: string, fn: (rec: T) => void): Promise<T> {
-    const cur = this.items.get(id);
-    if (!cur) throw notFound(`${this.kind} ${JSON.stringify(id)} not found`);
-    const next = structuredClone(cur);
-    fn(next);
-    await writeJsonAtomic(this.file(id), next);
-    this.items.set(id, next);
-    return next;
+  /** Writes of one record, in order: an update never overwrites a newer one, a delete is never undone. */
+  private readonly writes = new Map<string, Promise<unknown>>();
+  private serial<R>(id: string, fn: () => Promise<R>): Promise<R> {
+    const prev = this.writes.get(id) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => {});
+    this.writes.set(id, tail);
+    void tail.then(() => { if (this.writes.get(id) === tail) this.writes.delete(id); });
+    return run;
   }
 
-  async delete(id: string): Promise<void> {
-    const rec = this.items.get(id);
-    await rm(this.file(id), { force: true });
-    if (rec) {
-      this.items.delete(id);
-      this.releaseName(rec.name, id);
-    }
+  /** Applies `fn` to a copy of the current record and persists it (NOT_FOUND once the record is deleted). */
+  update(id: string, fn: (rec: T) => void): Promise<T> {
+    return this.serial(id, async () => {
+      const cur = this.items.get(id);
+      if (!cur) throw notFound(`${this.kind} ${JSON.stringify(id)} not found`);
+      const next = structuredClone(cur);
+      fn(next);
+      await writeJsonAtomic(this.file(id), next);
+      this.items.set(id, next);
+      return next;
+    });
+  }
+
+  delete(id: string): Promise<void> {
+    return this.serial(id, async () => {
+      const rec = this.items.get(id);
+      await rm(this.file(id), { force: true });
+      if (rec) {
+        this.items.delete(id);
+        this.releaseName(rec.name, id);
+      }
+    });
   }
 }
