@@ -378,6 +378,8 @@ export class ContainerManager {
     const conmonPid = rec.conmonPid || (await readPidFile(conmonFiles(rec.bundle).conmonPidFile).catch(() => undefined));
     if (conmonPid && (await isConmonAlive(conmonPid))) {
       try { process.kill(conmonPid, "SIGKILL"); } catch { /* gone */ }
+      // Wait for it, or it could still write its exit file after we removed it.
+      for (let i = 0; i < 100 && (await isConmonAlive(conmonPid)); i++) await new Promise((r) => setTimeout(r, 10));
     }
     await this.images.removeRootfs(rec.id, rec.rootfs);
     await rm(rec.bundle, { recursive: true, force: true });
@@ -385,6 +387,7 @@ export class ContainerManager {
     await rm(join(this.socketDir, rec.id), { recursive: true, force: true });
     await removeCgroup(await detectCgroupLayout(), rec.cgroupsPath).catch(() => {});
     await this.store.delete(rec.id);
+    this.watcher?.forget(rec.id);
   }
 
   // ---- pods -------------------------------------------------------------------------------

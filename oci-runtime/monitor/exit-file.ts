@@ -28,6 +28,8 @@ export async function readExitFile(exitDir: string, id: string): Promise<ExitInf
 
 export interface ExitWatcher {
   close(): void;
+  /** Forgets an id whose exit was reported (its exit file is gone), so the set of seen ids stays bounded. */
+  forget(id: string): void;
 }
 
 /**
@@ -81,6 +83,9 @@ export function watchExits(
       closed = true;
       clearInterval(timer);
       watcher?.close();
+    },
+    forget(id: string) {
+      seen.delete(id);
     },
   };
 }
