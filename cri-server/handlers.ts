@@ -32,6 +32,12 @@ import { listPodSandboxMetrics } from "./runtime/sandbox-metrics-list.ts";
 import { checkpointContainer } from "./runtime/checkpoint-container.ts";
 import { updatePodSandboxResources } from "./runtime/update-pod-sandbox-resources.ts";
 import { imagePull } from "./images/image-pull.ts";
+import { streamImages } from "./images/image-stream.ts";
+import { streamPodSandboxes } from "./runtime/sandbox-stream.ts";
+import { streamContainers } from "./runtime/container-stream.ts";
+import { streamContainerStats } from "./runtime/container-stats-stream.ts";
+import { streamPodSandboxStats } from "./runtime/sandbox-stats-stream.ts";
+import { streamPodSandboxMetrics } from "./runtime/sandbox-metrics-stream.ts";
 import { imageStatus } from "./images/image-status.ts";
 import { imageList } from "./images/image-list.ts";
 import { imageRemove } from "./images/image-remove.ts";
@@ -68,12 +74,18 @@ export const runtimeImplementations: RuntimeImplementations = {
   listPodSandboxMetrics,
   checkpointContainer,
   updatePodSandboxResources,
+  streamPodSandboxes,
+  streamContainers,
+  streamContainerStats,
+  streamPodSandboxStats,
+  streamPodSandboxMetrics,
 };
 
 export const imageImplementations: ImageImplementations = {
   pullImage: imagePull,
   imageStatus,
   listImages: imageList,
+  streamImages,
   removeImage: imageRemove,
   imageFsInfo,
 };
