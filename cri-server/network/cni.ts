@@ -23,6 +23,7 @@ import { parseResult, podIps } from "./cni-result.ts";
 import { sweepCniRules } from "./iptables-sweep.ts";
 import { isNetns } from "./netns.ts";
 import { runCommand } from "../../oci-runtime/internal/run-command.ts";
+import { KeyedMutex } from "../stores/keyed-mutex.ts";
 
 export interface NetworkManagerOptions {
   confDir: string;
@@ -93,7 +94,7 @@ export class NetworkManager {
   private readonly runner: Runner;
   private readonly sweepIptables: boolean;
   private loaded: { dirMtimeMs: number; fileMtimeMs: number; config?: NetworkConfigList; problem?: string } | undefined;
-  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly locks = new KeyedMutex();
 
   constructor(opts: NetworkManagerOptions) {
     this.confDir = opts.confDir;
@@ -135,24 +136,11 @@ export class NetworkManager {
     return { ready: true };
   }
 
-  /** Serialises operations on one sandbox id. */
-  private async locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(id) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    const tail = next.catch(() => {});
-    this.locks.set(id, tail);
-    try {
-      return await next;
-    } finally {
-      if (this.locks.get(id) === tail) this.locks.delete(id);
-    }
-  }
-
   /** Runs ADD for the pod. On any failure the plugins that ran are undone with DEL before the error is thrown. */
   async setUp(req: SetUpRequest): Promise<SetUpResult> {
     checkSandboxId(req.sandboxId);
     if (!req.netnsPath) throw invalidArgument(`network namespace path of sandbox ${req.sandboxId} is empty`);
-    return this.locked(req.sandboxId, () => this.add(req));
+    return this.locks.run(req.sandboxId, () => this.add(req));
   }
 
   private async add(req: SetUpRequest): Promise<SetUpResult> {
@@ -266,7 +254,7 @@ export class NetworkManager {
    */
   async tearDown(sandboxId: string, netnsPath?: string): Promise<void> {
     checkSandboxId(sandboxId);
-    return this.locked(sandboxId, async () => {
+    return this.locks.run(sandboxId, async () => {
       const entry = await this.cache.read(sandboxId);
       if (!entry) return;
       const errors = await this.del(entry, netnsPath ?? entry.netnsPath, entry.network.plugins.length, entry.result);
@@ -282,7 +270,7 @@ export class NetworkManager {
   /** Runs CHECK (cniVersion >= 0.4.0, unless the config disables it) against the cached result. */
   async check(sandboxId: string, netnsPath?: string): Promise<void> {
     checkSandboxId(sandboxId);
-    return this.locked(sandboxId, async () => {
+    return this.locks.run(sandboxId, async () => {
       const entry = await this.cache.read(sandboxId);
       if (!entry || entry.result === null) throw notFound(`network of sandbox ${sandboxId} is not set up`);
       const { network } = entry;

@@ -6,6 +6,7 @@ import { readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { alreadyExists, invalidArgument, notFound } from "../errdefs.ts";
 import { writeJsonAtomic } from "./atomic-file.ts";
+import { KeyedMutex } from "./keyed-mutex.ts";
 
 export interface Record0 { id: string; name: string }
 
@@ -14,7 +15,10 @@ export class Store<T extends Record0> {
   readonly dir: string;
   private readonly items = new Map<string, T>();
   private readonly names = new Map<string, string>(); // name -> id
-  private readonly locks = new Map<string, Promise<unknown>>();
+  /** Whole operations on one record (Stop, Remove...). */
+  private readonly locks = new KeyedMutex();
+  /** Writes of one record, in order: an update never overwrites a newer one, a delete is never undone. */
+  private readonly writes = new KeyedMutex();
 
   constructor(kind: string, dir: string) {
     this.kind = kind;
@@ -89,30 +93,13 @@ export class Store<T extends Record0> {
   list(): T[] { return [...this.items.values()]; }
 
   /** Serialises work per id. */
-  async withLock<R>(id: string, fn: () => Promise<R>): Promise<R> {
-    const prev = this.locks.get(id) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
-    const tail = run.catch(() => {});
-    this.locks.set(id, tail);
-    try { return await run; } finally {
-      if (this.locks.get(id) === tail) this.locks.delete(id);
-    }
-  }
-
-  /** Writes of one record, in order: an update never overwrites a newer one, a delete is never undone. */
-  private readonly writes = new Map<string, Promise<unknown>>();
-  private serial<R>(id: string, fn: () => Promise<R>): Promise<R> {
-    const prev = this.writes.get(id) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
-    const tail = run.catch(() => {});
-    this.writes.set(id, tail);
-    void tail.then(() => { if (this.writes.get(id) === tail) this.writes.delete(id); });
-    return run;
+  withLock<R>(id: string, fn: () => Promise<R>): Promise<R> {
+    return this.locks.run(id, fn);
   }
 
   /** Applies `fn` to a copy of the current record and persists it (NOT_FOUND once the record is deleted). */
   update(id: string, fn: (rec: T) => void): Promise<T> {
-    return this.serial(id, async () => {
+    return this.writes.run(id, async () => {
       const cur = this.items.get(id);
       if (!cur) throw notFound(`${this.kind} ${JSON.stringify(id)} not found`);
       const next = structuredClone(cur);
@@ -124,7 +111,7 @@ export class Store<T extends Record0> {
   }
 
   delete(id: string): Promise<void> {
-    return this.serial(id, async () => {
+    return this.writes.run(id, async () => {
       const rec = this.items.get(id);
       await rm(this.file(id), { force: true });
       if (rec) {
