@@ -1,11 +1,11 @@
 import type { PodSandboxStatusRequestSchema, PodSandboxStatusResponseSchema } from "../../proto/gen/runtime/v1/api_pb.js";
 import type { UnaryImpl } from "../rpc.ts";
 import { nowNs } from "./filters.ts";
+import { toPodSandboxStatus } from "./sandbox-view.ts";
 
 /** PodSandboxStatus; `verbose` adds the pid, netns, runtime details and config under info["info"]. */
 export const podSandboxStatus: UnaryImpl<typeof PodSandboxStatusRequestSchema, typeof PodSandboxStatusResponseSchema> = async (ctx, req) => {
   const rec = ctx.sandboxes.get(req.podSandboxId);
-  const [primary, ...more] = rec.ips;
   const info: Record<string, string> = {};
   if (req.verbose) {
     info["info"] = JSON.stringify({
@@ -20,17 +20,7 @@ export const podSandboxStatus: UnaryImpl<typeof PodSandboxStatusRequestSchema, t
     });
   }
   return {
-    status: {
-      id: rec.id,
-      metadata: rec.metadata,
-      state: await ctx.sandboxes.liveState(rec),
-      createdAt: BigInt(rec.createdAt),
-      network: { ip: primary ?? "", additionalIps: more.map((ip) => ({ ip })) },
-      linux: { namespaces: { options: { network: rec.namespaces.network, pid: rec.namespaces.pid, ipc: rec.namespaces.ipc, targetId: rec.namespaces.targetId } } },
-      labels: rec.labels,
-      annotations: rec.annotations,
-      runtimeHandler: rec.runtimeHandler,
-    },
+    status: toPodSandboxStatus(rec, await ctx.sandboxes.liveState(rec)),
     info,
     containersStatuses: [],
     timestamp: nowNs(),
