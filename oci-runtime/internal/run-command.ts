@@ -3,6 +3,7 @@
 // Output is collected as text. Never rejects: a binary that cannot be started at all
 // (ENOENT, EACCES) comes back as `spawnError`.
 import { spawn } from "node:child_process";
+import { closeSync, openSync, readFileSync, rmSync } from "node:fs";
 
 export interface RunOptions {
   /** Written to the binary's stdin, which is then closed; absent: stdin is /dev/null. */
@@ -13,6 +14,12 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Start the binary in its own process group (and session), so a timeout also kills helpers it started (iptables...). */
   processGroup?: boolean;
+  /**
+   * Send stdout and stderr to this file instead of pipes, and read it back (as `stderr`) once the
+   * binary exits. For binaries that hand their stdio on to a long-lived child, which would hold
+   * pipes open: `runc create` gives its own to the container's init.
+   */
+  outputFile?: string;
 }
 
 export interface RunResult {
@@ -27,12 +34,14 @@ export interface RunResult {
 
 export function runCommand(file: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve) => {
+    const outFd = opts.outputFile === undefined ? undefined : openSync(opts.outputFile, "w", 0o600);
     const child = spawn(file, args, {
       env: opts.env ?? process.env,
       cwd: opts.cwd,
-      stdio: [opts.stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+      stdio: [opts.stdin === undefined ? "ignore" : "pipe", outFd ?? "pipe", outFd ?? "pipe"],
       detached: opts.processGroup ?? false,
     });
+    if (outFd !== undefined) closeSync(outFd);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let timedOut = false;
@@ -47,11 +56,16 @@ export function runCommand(file: string, args: string[], opts: RunOptions = {}):
     if (opts.timeoutMs && opts.timeoutMs > 0) {
       timer = setTimeout(() => { timedOut = true; kill(); }, opts.timeoutMs);
     }
-    child.stdout!.on("data", (b: Buffer) => out.push(b));
-    child.stderr!.on("data", (b: Buffer) => err.push(b));
+    child.stdout?.on("data", (b: Buffer) => out.push(b));
+    child.stderr?.on("data", (b: Buffer) => err.push(b));
     child.on("error", (e) => { spawnError = e; });
-    child.on("close", (code, signal) => {
+    // With an output file nothing is piped, so "exit" is the end (a child holding the file does not delay it).
+    child.on(outFd === undefined ? "close" : "exit", (code, signal) => {
       if (timer) clearTimeout(timer);
+      if (opts.outputFile !== undefined) {
+        try { err.push(readFileSync(opts.outputFile)); } catch { /* nothing written */ }
+        rmSync(opts.outputFile, { force: true });
+      }
       resolve({
         code, signal, timedOut,
         stdout: Buffer.concat(out).toString("utf8"),

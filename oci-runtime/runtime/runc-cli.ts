@@ -43,11 +43,13 @@ export class RuncCli implements OciRuntime {
   }
 
   /** Runs one runtime command; failures become BerthErrors carrying the runtime's message. */
-  async #run(what: string, args: string[]): Promise<string> {
+  async #run(what: string, args: string[], opts: { handsOnStdio?: boolean } = {}): Promise<string> {
     await mkdir(this.#logDir, { recursive: true });
-    const logFile = join(this.#logDir, `${randomBytes(6).toString("hex")}.json`);
+    const base = join(this.#logDir, randomBytes(6).toString("hex"));
+    const logFile = `${base}.json`;
     try {
-      const res = await runCommand(this.binary, [...this.globalArgs(), "--log", logFile, "--log-format", "json", ...args]);
+      const res = await runCommand(this.binary, [...this.globalArgs(), "--log", logFile, "--log-format", "json", ...args],
+        opts.handsOnStdio ? { outputFile: `${base}.out` } : {});
       if (res.spawnError) throw internal(`${this.name} ${what}: cannot run ${this.binary}: ${res.spawnError.message}`, res.spawnError);
       if (res.code === 0) return res.stdout;
       const log = await readFile(logFile, "utf8").catch(() => "");
@@ -62,7 +64,8 @@ export class RuncCli implements OciRuntime {
     const args = ["create", "--bundle", opts.bundle, "--pid-file", opts.pidFile];
     if (opts.consoleSocket) args.push("--console-socket", opts.consoleSocket);
     if (opts.noPivot) args.push("--no-pivot");
-    await this.#run(`create container ${id}`, [...args, id]);
+    // Without a console socket, runc hands its stdio to the container's init: never pipes.
+    await this.#run(`create container ${id}`, [...args, id], { handsOnStdio: !opts.consoleSocket });
   }
 
   async start(id: string): Promise<void> {
