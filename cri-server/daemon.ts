@@ -59,7 +59,12 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
       log: log.child({ component: "cni" }),
     });
     instrumentNetwork(network, metrics);
-    const sandboxes = new SandboxManager({ config, log, network, infra: new RuncInfraRuntime(config, log) });
+    const runtimes = RuntimeHandlers.fromConfig(
+      // conmon needs absolute paths; a binary missing now still gets a clear error when used.
+      Object.fromEntries(Object.entries(config.runtime.handlers).map(([n, h]) => [n, { binary: findExecutable(h.binary) ?? h.binary, root: h.root }])),
+      config.runtime.default_handler,
+    );
+    const sandboxes = new SandboxManager({ config, log, network, infra: new RuncInfraRuntime(config, log, runtimes) });
     const images = new ImageService({
       root: config.root,
       hostsDir: config.registry.config_path,
@@ -70,11 +75,6 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
     });
     await images.init();
     instrumentImagePulls(images, metrics, (ref) => images.get(ref)?.size);
-    const runtimes = RuntimeHandlers.fromConfig(
-      // conmon needs absolute paths; a binary missing now still gets a clear error when used.
-      Object.fromEntries(Object.entries(config.runtime.handlers).map(([n, h]) => [n, { binary: findExecutable(h.binary) ?? h.binary, root: h.root }])),
-      config.runtime.default_handler,
-    );
     for (const name of runtimes.names()) instrumentRuntime(runtimes.get(name), metrics);
     const events = new EventBus<ContainerEvent>({ queueSize: 4096 });
     const containers = new ContainerManager({ config, log, runtimes, images, sandboxes, events });

@@ -3,15 +3,15 @@
 // pod's IPC, UTS and PID namespaces (the network namespace is pinned on disk).
 // No conmon: the infra has no output worth logging, and this keeps a pod's
 // helpers to one small process per container.
-import { spawn } from "node:child_process";
-import { copyFile, chmod, mkdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { copyFile, chmod, mkdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { NamespaceMode } from "../../proto/gen/runtime/v1/api_pb.js";
 import type { Config } from "../config.ts";
-import { internal } from "../errdefs.ts";
+import { Code, internal, type BerthError } from "../errdefs.ts";
 import type { Logger } from "../log.ts";
 import { writeJsonAtomic } from "../stores/atomic-file.ts";
-import { runCommand } from "../../oci-runtime/internal/run-command.ts";
+import { bootId, processStartTime, readPidFile } from "../../oci-runtime/monitor/pids.ts";
+import type { RuntimeHandlers } from "../../oci-runtime/runtime/handlers.ts";
 import { resolveSandboxSecurityContext, applySecurityContext } from "../../oci-runtime/security/index.ts";
 import { clampOomScoreAdj, ownOomScoreAdj } from "../../oci-runtime/spec/resources.ts";
 import type { Spec } from "../../oci-runtime/spec/types.ts";
@@ -22,71 +22,16 @@ const CATATONIT = "/usr/bin/catatonit";
 /** The pause process should be the last the OOM killer picks (as kubelet's -998 for pod infra). */
 const INFRA_OOM_SCORE_ADJ = -998;
 
-export interface RunResult { code: number; stdout: string; stderr: string }
-
-/** Runs a command (stdin /dev/null, SIGKILL after timeoutMs) and collects its output; rejects when it cannot be started. */
-export async function run(file: string, args: string[], timeoutMs = 60_000): Promise<RunResult> {
-  const r = await runCommand(file, args, { timeoutMs });
-  if (r.spawnError) throw r.spawnError;
-  return { code: r.code ?? (r.signal ? 128 : 1), stdout: r.stdout, stderr: r.stderr };
-}
-
-/** Reads the start time of a process (field 22 of /proc/PID/stat), or undefined when it is gone or a zombie. */
-let cachedBootId: string | undefined;
-/** This boot's id: pids and process start times are only meaningful within one boot. */
-export async function bootId(): Promise<string> {
-  cachedBootId ??= (await readFile("/proc/sys/kernel/random/boot_id", "utf8").catch(() => "")).trim();
-  return cachedBootId;
-}
-
-export async function processStartTime(pid: number): Promise<string | undefined> {
-  if (!pid) return undefined;
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    if (rest[0] === "Z" || rest[0] === "X") return undefined;
-    return rest[19];
-  } catch {
-    return undefined;
-  }
-}
-
-
-/** Like run(), with /dev/null as stdio; the output is read from the runtime's log file. */
-export async function runDetached(file: string, args: string[], logFile: string, timeoutMs = 60_000): Promise<RunResult> {
-  const code = await new Promise<number>((resolve, reject) => {
-    const p = spawn(file, args, { stdio: "ignore", timeout: timeoutMs, killSignal: "SIGKILL" });
-    p.on("error", reject);
-    p.on("exit", (c, signal) => resolve(c ?? (signal ? 128 : 1)));
-  });
-  let stderr = "";
-  try { stderr = await readFile(logFile, "utf8"); } catch { /* no log */ }
-  return { code, stdout: "", stderr: code === 0 ? "" : stderr.split("\n").filter((l) => /"level":"(error|fatal)"/.test(l)).join("\n") || stderr };
-}
-
-const runtimeMessage = (r: RunResult) => {
-  const lines = (r.stderr || r.stdout).trim().split("\n").filter(Boolean);
-  const last = lines.at(-1) ?? `exit code ${r.code}`;
-  try {
-    const j = JSON.parse(last) as { msg?: string };
-    if (j.msg) return j.msg;
-  } catch { /* plain text */ }
-  return last.replace(/^time="[^"]*" level=\w+ msg="(.*)"$/, "$1");
-};
-
 export class RuncInfraRuntime implements InfraRuntime {
   private readonly config: Config;
   private readonly log: Logger;
+  private readonly runtimes: RuntimeHandlers;
   private rootfsReady: Promise<string> | undefined;
 
-  constructor(config: Config, log: Logger) {
+  constructor(config: Config, log: Logger, runtimes: RuntimeHandlers) {
     this.config = config;
     this.log = log.child({ component: "infra" });
-  }
-
-  private handler(name: string) {
-    const h = this.config.runtime.handlers[name] ?? this.config.runtime.handlers[this.config.runtime.default_handler]!;
-    return h;
+    this.runtimes = runtimes;
   }
 
   /** berth's minimal infra rootfs: catatonit and the mount points the runtime needs; built once per state dir. */
@@ -173,28 +118,26 @@ export class RuncInfraRuntime implements InfraRuntime {
   }
 
   async start(input: InfraInput): Promise<{ pid: number; cgroupsPath: string; startTime: string; bootId: string }> {
-    const h = this.handler(input.handler);
+    const rt = this.runtimes.get(input.handler);
     const rootfs = await this.ensureRootfs();
     await mkdir(input.bundle, { recursive: true, mode: 0o711 });
     const spec = await this.buildSpec(input, rootfs);
     await writeJsonAtomic(join(input.bundle, "config.json"), spec);
     const pidFile = join(input.bundle, "pid");
     const id = input.id;
-    const logFile = join(input.bundle, "runtime.log");
-    const created = await runDetached(h.binary, ["--root", h.root, "--log", logFile, "--log-format", "json", "create", "--bundle", input.bundle, "--pid-file", pidFile, id], logFile);
-    if (created.code !== 0) {
-      await run(h.binary, ["--root", h.root, "delete", "--force", id]);
-      throw internal(`creating the infra process of sandbox ${id} with ${h.binary} failed: ${runtimeMessage(created)}`);
-    }
     try {
-      const started = await run(h.binary, ["--root", h.root, "start", id]);
-      if (started.code !== 0) throw internal(`starting the infra process of sandbox ${id} with ${h.binary} failed: ${runtimeMessage(started)}`);
-      const pid = Number((await readFile(pidFile, "utf8")).trim());
+      await rt.create(id, { bundle: input.bundle, pidFile }).catch((err: Error) => {
+        throw internal(`creating the infra process of sandbox ${id} failed: ${err.message}`, err);
+      });
+      await rt.start(id).catch((err: Error) => {
+        throw internal(`starting the infra process of sandbox ${id} failed: ${err.message}`, err);
+      });
+      const pid = (await readPidFile(pidFile)) ?? 0;
       const startTime = await processStartTime(pid);
       if (!startTime) throw internal(`the infra process of sandbox ${id} (pid ${pid}) exited right after it started`);
       return { pid, cgroupsPath: spec.linux!.cgroupsPath!, startTime, bootId: await bootId() };
     } catch (err) {
-      await run(h.binary, ["--root", h.root, "delete", "--force", id]);
+      await rt.delete(id, { force: true }).catch(() => {});
       throw err;
     }
   }
@@ -211,22 +154,23 @@ export class RuncInfraRuntime implements InfraRuntime {
   }
 
   async stop(rec: SandboxRecord): Promise<void> {
-    const h = this.handler(rec.runtimeHandler);
     if (!(await this.alive(rec))) return;
-    const r = await run(h.binary, ["--root", h.root, "kill", rec.id, "KILL"]);
-    if (r.code !== 0 && !/not running|does not exist|container not found/i.test(r.stderr)) {
-      // Fall back to the pid we know, so a broken runtime state never leaves the pod running.
-      try { process.kill(rec.infra.pid, "SIGKILL"); } catch { /* gone */ }
+    try {
+      await this.runtimes.get(rec.runtimeHandler).kill(rec.id, "KILL");
+    } catch (err) {
+      const code = (err as BerthError).code;
+      if (code !== Code.NOT_FOUND && code !== Code.FAILED_PRECONDITION) {
+        // Fall back to the pid we know (alive() checked it is still ours), so a broken runtime state never leaves the pod running.
+        try { process.kill(rec.infra.pid, "SIGKILL"); } catch { /* gone */ }
+      }
     }
     for (let i = 0; i < 200 && (await this.alive(rec)); i++) await new Promise((res) => setTimeout(res, 10));
   }
 
   async remove(rec: SandboxRecord): Promise<void> {
-    const h = this.handler(rec.runtimeHandler);
-    const r = await run(h.binary, ["--root", h.root, "delete", "--force", rec.id]);
-    if (r.code !== 0 && !/does not exist|not found/i.test(r.stderr)) {
-      this.log.warn("runtime delete of infra failed", { sandbox: rec.id, error: runtimeMessage(r) });
-    }
+    await this.runtimes.get(rec.runtimeHandler).delete(rec.id, { force: true }).catch((err: Error) => {
+      this.log.warn("runtime delete of infra failed", { sandbox: rec.id, error: err.message });
+    });
     await rm(rec.infra.bundle, { recursive: true, force: true });
   }
 }

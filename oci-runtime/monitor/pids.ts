@@ -36,3 +36,26 @@ export async function isConmonAlive(pid: number): Promise<boolean> {
     return false;
   }
 }
+
+let cachedBootId: string | undefined;
+/** This boot's id: pids and process start times only identify a process within one boot. */
+export async function bootId(): Promise<string> {
+  cachedBootId ??= (await readFile("/proc/sys/kernel/random/boot_id", "utf8").catch(() => "")).trim();
+  return cachedBootId;
+}
+
+/**
+ * A process's start time (field 22 of /proc/PID/stat, in clock ticks since boot), or undefined
+ * when it is gone or a zombie. With the pid and boot id it identifies a process across pid reuse.
+ */
+export async function processStartTime(pid: number): Promise<string | undefined> {
+  if (!pid) return undefined;
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (rest[0] === "Z" || rest[0] === "X") return undefined;
+    return rest[19];
+  } catch {
+    return undefined;
+  }
+}
