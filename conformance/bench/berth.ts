@@ -29,7 +29,7 @@ export async function startBerth(env: BenchEnv, cniConfDir: string): Promise<Ins
   const b = await startBerthd({ dir, toml: berthToml({ hostsDir: env.hostsDir, cniConfDir }) }).catch(async (err: unknown) => {
     // startBerthd leaves a berthd that never became ready running: end it here.
     killAll(findProcesses("node", dir));
-    await unmountUnder(dir);
+    unmountUnder(dir);
     await rm(dir, { recursive: true, force: true });
     throw err;
   });
@@ -46,7 +46,7 @@ export async function startBerth(env: BenchEnv, cniConfDir: string): Promise<Ins
       await deleteRuncContainers(join(b.state, "runc"));
       killAll(helperPids());
       await sleep(100);
-      await unmountUnder(dir);
+      unmountUnder(dir);
       await b.cleanup();
     },
   };

@@ -134,7 +134,7 @@ export async function startContainerd(env: BenchEnv, cniConfDir: string, podAddr
     killAll(helperPids());
     await deleteLeakedNetns("cni-", startedAt, podAddressPrefix);
     await sleep(100);
-    await unmountUnder(dir);
+    unmountUnder(dir);
     await rm(dir, { recursive: true, force: true });
   };
   try {

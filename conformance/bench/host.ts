@@ -44,25 +44,7 @@ export function killAll(pids: number[], signal: NodeJS.Signals = "SIGKILL"): voi
   }
 }
 
-/** Mount points at or under `dir`, deepest first. */
-export function mountsUnder(dir: string): string[] {
-  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-  const points = readFileSync("/proc/self/mountinfo", "utf8").split("\n").filter(Boolean).map((l) => unescape(l.split(" ")[4]!));
-  return points.filter((p) => p === dir || p.startsWith(dir + "/")).sort((a, b) => b.length - a.length);
-}
-
-/** Lazily unmounts everything under `dir` (best effort); returns what was unmounted. */
-export async function unmountUnder(dir: string): Promise<string[]> {
-  const done: string[] = [];
-  for (let round = 0; round < 5; round++) {
-    const points = mountsUnder(dir);
-    if (!points.length) break;
-    for (const p of points) {
-      await run("umount", ["-l", p]).then(() => done.push(p), () => {});
-    }
-  }
-  return done;
-}
+export { mountsUnder, unmountUnder } from "../lib/mounts.ts";
 
 /** Removes `/<name>` and its children in every cgroup hierarchy (v1 controllers and v2). */
 export function removeCgroupTree(name: string): void {

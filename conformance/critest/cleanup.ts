@@ -6,6 +6,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { connect } from "../lib/cri-client.ts";
+import { mountsUnder as sharedMountsUnder } from "../lib/mounts.ts";
 
 type Log = (msg: string) => void;
 
@@ -102,15 +103,12 @@ export function sweepNat(network: string, log: Log): void {
 }
 
 /** Mount points under `dir` (deepest first), e.g. ones a failed runtime left behind. */
-export function mountsUnder(dir: string, mountinfo: string): string[] {
-  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-  return mountinfo.split("\n").map((l) => l.split(" ")[4]).filter((p): p is string => p !== undefined)
-    .map(unescape).filter((p) => p.startsWith(`${dir}/`)).sort((a, b) => b.length - a.length);
-}
+/** Mount points strictly below `dir`, deepest first (the shared helper, as critest's cleanup wants it). */
+export const mountsUnder = (dir: string, mountinfo: string): string[] => sharedMountsUnder(dir, mountinfo, true);
 
 /** Detaches leftover mounts so deleting the work dir never reaches through a bind mount. */
 export function detachMounts(dir: string, log: Log): void {
-  for (const m of mountsUnder(dir, readFileSync("/proc/self/mountinfo", "utf8"))) {
+  for (const m of sharedMountsUnder(dir, undefined, true)) {
     log(`left mounted after the run: ${m} (detaching)`);
     try { execFileSync("umount", ["-l", m], { stdio: "ignore" }); } catch { /* raced away */ }
   }

@@ -7,6 +7,9 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { connect, type CriClient } from "./cri-client.ts";
+import { unmountUnder } from "./mounts.ts";
+
+export { unmountUnder };
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const BERTHD = join(REPO, "bin", "berthd");
@@ -60,20 +63,6 @@ async function waitForSocket(path: string, proc: ChildProcess, stderr: string[],
   }
 }
 
-/** Unmounts every mount point at or below `dir`, deepest first (lazy, so a busy one cannot block cleanup). */
-export async function unmountUnder(dir: string): Promise<void> {
-  const { readFile: rf } = await import("node:fs/promises");
-  const { spawnSync } = await import("node:child_process");
-  for (let round = 0; round < 5; round++) {
-    const points = (await rf("/proc/self/mountinfo", "utf8")).split("\n")
-      .map((l) => l.split(" ")[4]?.replace(/\\040/g, " "))
-      .filter((p): p is string => !!p && (p === dir || p.startsWith(dir + "/")))
-      .sort((a, b) => b.length - a.length);
-    if (!points.length) return;
-    for (const p of points) spawnSync("umount", ["-l", p]);
-  }
-}
-
 export async function startBerthd(opts: BerthdOptions = {}): Promise<Berthd> {
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), "berth-t-")));
   const root = opts.root ?? join(dir, "root");
@@ -111,7 +100,7 @@ export async function startBerthd(opts: BerthdOptions = {}): Promise<Berthd> {
     },
     async cleanup() {
       await b.stop();
-      await unmountUnder(dir);
+      unmountUnder(dir);
       await rm(dir, { recursive: true, force: true });
     },
   };

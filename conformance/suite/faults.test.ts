@@ -182,7 +182,7 @@ describe("full disk during a pull", () => {
         await b.cleanup();
       }
     } finally {
-      await unmountUnder(dir);
+      unmountUnder(dir);
       await rm(dir, { recursive: true, force: true });
       await imgs.stop();
     }
