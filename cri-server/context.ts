@@ -1,6 +1,6 @@
 // Everything a handler may use, built once by the daemon (cri-server/daemon.ts).
 import type { Config } from "./config.ts";
-import type { Logger } from "./log.ts";
+import type { Logger } from "../oci-runtime/foundation/log.ts";
 import type { NetworkManager } from "./network/cni.ts";
 import type { SandboxManager } from "./sandbox/sandbox-manager.ts";
 import type { ContainerManager } from "./container/container-manager.ts";

@@ -6,7 +6,7 @@ import type { Config } from "./config.ts";
 import type { Context } from "./context.ts";
 import { imageImplementations, runtimeImplementations } from "./handlers.ts";
 import { acquireLock } from "./lock.ts";
-import { log as rootLog, setLogLevel } from "./log.ts";
+import { log as rootLog, setLogLevel } from "../oci-runtime/foundation/log.ts";
 import { listen, type CriServer } from "./server.ts";
 import { NetworkManager } from "./network/cni.ts";
 import { SandboxManager } from "./sandbox/sandbox-manager.ts";

@@ -4,8 +4,8 @@
 // generic message (the real error is logged, never sent).
 import { randomBytes } from "node:crypto";
 import { SpanStatusCode, trace } from "@opentelemetry/api";
-import { BerthError, Code, codeName } from "./errdefs.ts";
-import type { Logger } from "./log.ts";
+import { BerthError, Code, codeName } from "../oci-runtime/foundation/errdefs.ts";
+import type { Logger } from "../oci-runtime/foundation/log.ts";
 
 const tracer = trace.getTracer("berth");
 

@@ -1,7 +1,7 @@
 // A pid lock file beside the socket: refuses a second berthd on the same socket,
 // replaces the lock of a daemon that is gone.
 import { linkSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
-import { failedPrecondition } from "./errdefs.ts";
+import { failedPrecondition } from "../oci-runtime/foundation/errdefs.ts";
 
 function alive(pid: number): boolean {
   try {

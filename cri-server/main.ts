@@ -4,8 +4,8 @@
 //   berthd config check [--config FILE]    validate a config file
 import { parseArgs } from "node:util";
 import { ConfigError, DEFAULT_CONFIG_PATH, defaultConfig, formatConfig, loadConfig } from "./config.ts";
-import { BerthError } from "./errdefs.ts";
-import { log } from "./log.ts";
+import { BerthError } from "../oci-runtime/foundation/errdefs.ts";
+import { log } from "../oci-runtime/foundation/log.ts";
 import { startDaemon } from "./daemon.ts";
 
 const usage = `usage:

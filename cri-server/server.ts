@@ -4,7 +4,7 @@
 import { chmod } from "node:fs/promises";
 import * as grpc from "@grpc/grpc-js";
 import { create, fromBinary, toBinary, type DescMessage, type DescService } from "@bufbuild/protobuf";
-import { BerthError, Code, invalidArgument, unimplemented } from "./errdefs.ts";
+import { BerthError, Code, invalidArgument, unimplemented } from "../oci-runtime/foundation/errdefs.ts";
 import { instrument, newRequestId, type RpcObserver } from "./instrument.ts";
 import type { Context } from "./context.ts";
 import type { Call, StreamCall } from "./rpc.ts";

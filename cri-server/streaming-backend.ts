@@ -8,7 +8,7 @@ import { forwardPort } from "../oci-runtime/io/port-forward.ts";
 import { runcExec } from "../oci-runtime/io/runc-exec.ts";
 import { attachSocketPath } from "../oci-runtime/index.ts";
 import type { Context } from "./context.ts";
-import { failedPrecondition, internal } from "./errdefs.ts";
+import { failedPrecondition, internal } from "../oci-runtime/foundation/errdefs.ts";
 import type { StreamingBackend, StreamIO } from "./streaming/backend.ts";
 import type { AttachRequest, ExecRequest } from "./streaming/tokens.ts";
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, describe, it } from "node:test";
-import { createLogger } from "./log.ts";
+import { createLogger } from "../oci-runtime/foundation/log.ts";
 import { flushTracing, shutdownTracing, startTracing, tracesUrl, tracingEnabled, withSpan } from "./tracing.ts";
 
 const quiet = createLogger({}, () => {});

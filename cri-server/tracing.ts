@@ -5,7 +5,7 @@
 // libraries add child spans with withSpan().
 
 import { type Attributes, type Span, SpanStatusCode, trace } from "@opentelemetry/api";
-import { type Logger, log as rootLog } from "./log.ts";
+import { type Logger, log as rootLog } from "../oci-runtime/foundation/log.ts";
 
 export interface TracingOptions {
   /** OTLP/HTTP collector, e.g. "http://127.0.0.1:4318" (scheme optional, /v1/traces added); "" = off. */

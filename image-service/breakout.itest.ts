@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { createLogger } from "../cri-server/log.ts";
+import { createLogger } from "../oci-runtime/foundation/log.ts";
 import { startRegistry, type RunningRegistry } from "../hack/registry/registry.ts";
 import { execFileSync } from "node:child_process";
 import { stat } from "node:fs/promises";

@@ -4,8 +4,8 @@
 import { createHash } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
-import { BerthError, failedPrecondition, internal, notFound, unavailable } from "../cri-server/errdefs.ts";
-import type { Logger } from "../cri-server/log.ts";
+import { BerthError, failedPrecondition, internal, notFound, unavailable } from "../oci-runtime/foundation/errdefs.ts";
+import type { Logger } from "../oci-runtime/foundation/log.ts";
 import { ContentStore, type Ingest } from "./content/content-store.ts";
 import { diskUsage } from "./disk-usage.ts";
 import { type Image, type ImageLayer, ImageStore, type OciImageConfigFile } from "./images/image-store.ts";
@@ -23,7 +23,7 @@ import { BreakoutError } from "./snapshots/safe-path.ts";
 import { chainIds, isMountPoint, Snapshotter } from "./snapshots/snapshotter.ts";
 import { TarError } from "./snapshots/tar-reader.ts";
 import { unpackLayer } from "./snapshots/unpack.ts";
-import { Mutex, Semaphore, SingleFlight } from "./single-flight.ts";
+import { Mutex, Semaphore, SingleFlight } from "../oci-runtime/foundation/single-flight.ts";
 
 export type { Image, ImageConfig, OciImageConfigFile } from "./images/image-store.ts";
 export type { PullAuth } from "./registry/client.ts";

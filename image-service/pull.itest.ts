@@ -6,7 +6,7 @@ import { execFileSync } from "node:child_process";
 import { lstat, mkdtemp, readFile, readdir, readlink, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { createLogger } from "../cri-server/log.ts";
+import { createLogger } from "../oci-runtime/foundation/log.ts";
 import { startRegistry, type RunningRegistry } from "../hack/registry/registry.ts";
 import { CAPABILITY, type Fixtures, pushFixtures, USER_XATTR } from "../hack/registry/build-images.ts";
 import { pushBlob, pushManifest } from "../hack/registry/push.ts";

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { BerthError, Code } from "../cri-server/errdefs.ts";
+import { BerthError, Code } from "../oci-runtime/foundation/errdefs.ts";
 import { defaultRegistryHost, formatReference, parseReference, repoTag } from "./reference.ts";
 
 const D = "sha256:" + "a".repeat(64);

@@ -1,6 +1,6 @@
 // Image references: parse and normalise the docker/OCI reference grammar.
 // `busybox` -> docker.io/library/busybox:latest; docker.io is served by registry-1.docker.io.
-import { invalidArgument } from "../cri-server/errdefs.ts";
+import { invalidArgument } from "../oci-runtime/foundation/errdefs.ts";
 
 export const DEFAULT_DOMAIN = "docker.io";
 export const DOCKER_REGISTRY_HOST = "registry-1.docker.io";

@@ -2,7 +2,7 @@
 // directory goes before the directory is deleted (never reaching through a bind mount).
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { parseMountInfo } from "../../oci-runtime/internal/mountinfo.ts";
+import { parseMountInfo } from "../../oci-runtime/foundation/mountinfo.ts";
 
 /** Mount points below `dir` (and `dir` itself unless `strict`), deepest first. */
 export function mountsUnder(dir: string, mountinfo = readFileSync("/proc/self/mountinfo", "utf8"), strict = false): string[] {

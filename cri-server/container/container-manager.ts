@@ -18,11 +18,11 @@ import {
 import type { Image, ImageService } from "../../image-service/image-service.ts";
 import type { Config } from "../config.ts";
 import { CreateCache } from "../create-cache.ts";
-import { alreadyExists, deadlineExceeded, failedPrecondition, invalidArgument, notFound, unimplemented } from "../errdefs.ts";
+import { alreadyExists, deadlineExceeded, failedPrecondition, invalidArgument, notFound, unimplemented } from "../../oci-runtime/foundation/errdefs.ts";
 import { ContainerEventType, containerEvent, type EventBus, type ContainerEvent } from "../events/index.ts";
-import type { Logger } from "../log.ts";
-import { nowNs } from "../runtime/filters.ts";
-import { Cleanup } from "../sandbox/cleanup.ts";
+import type { Logger } from "../../oci-runtime/foundation/log.ts";
+import { nowNs } from "../../oci-runtime/foundation/clock.ts";
+import { Cleanup } from "../../oci-runtime/foundation/cleanup.ts";
 import { requestFingerprint, type SandboxManager } from "../sandbox/sandbox-manager.ts";
 import type { SandboxRecord } from "../sandbox/sandbox-record.ts";
 import { Store } from "../stores/store.ts";

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { ContainerEventResponseSchema, ContainerEventType as ProtoType } from "../../proto/gen/runtime/v1/api_pb.js";
-import { BerthError, Code } from "../errdefs.ts";
+import { BerthError, Code } from "../../oci-runtime/foundation/errdefs.ts";
 import { ContainerEventType, containerEvent, type ContainerEvent } from "./container-event.ts";
 import { EventBus } from "./event-bus.ts";
 

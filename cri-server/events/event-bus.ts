@@ -5,7 +5,7 @@
 // synchronous and queues are FIFO, so every subscriber sees events in
 // publish order (and therefore in order per container).
 
-import { type BerthError, resourceExhausted, unavailable } from "../errdefs.ts";
+import { type BerthError, resourceExhausted, unavailable } from "../../oci-runtime/foundation/errdefs.ts";
 
 export interface EventBusOptions {
   /** Events buffered per subscriber before it is dropped (default 1024). */

@@ -4,7 +4,7 @@ import { create } from "@bufbuild/protobuf";
 import {
   ImageFsInfoRequestSchema, ImageStatusRequestSchema, ListImagesRequestSchema, PullImageRequestSchema, RemoveImageRequestSchema,
 } from "../../proto/gen/runtime/v1/api_pb.js";
-import { BerthError, Code } from "../errdefs.ts";
+import { BerthError, Code } from "../../oci-runtime/foundation/errdefs.ts";
 import type { Image, ImageService, PullAuth } from "../../image-service/image-service.ts";
 import { imageFsInfo } from "./image-fs-info.ts";
 import { imageList } from "./image-list.ts";

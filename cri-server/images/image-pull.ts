@@ -1,7 +1,7 @@
 // PullImage: pulls the image (with the request's AuthConfig) and answers its id.
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { PullImageRequest, PullImageResponseSchema } from "../../proto/gen/runtime/v1/api_pb.js";
-import { invalidArgument } from "../errdefs.ts";
+import { invalidArgument } from "../../oci-runtime/foundation/errdefs.ts";
 import type { ImageService, PullAuth } from "../../image-service/image-service.ts";
 
 export async function imagePull(ctx: { images: ImageService }, req: PullImageRequest): Promise<MessageInitShape<typeof PullImageResponseSchema>> {

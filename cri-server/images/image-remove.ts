@@ -2,7 +2,7 @@
 // "This call is idempotent, and must not return an error if the image has already been removed."
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { RemoveImageRequest, RemoveImageResponseSchema } from "../../proto/gen/runtime/v1/api_pb.js";
-import { invalidArgument } from "../errdefs.ts";
+import { invalidArgument } from "../../oci-runtime/foundation/errdefs.ts";
 import type { ImageService } from "../../image-service/image-service.ts";
 
 export async function imageRemove(ctx: { images: ImageService }, req: RemoveImageRequest): Promise<MessageInitShape<typeof RemoveImageResponseSchema>> {

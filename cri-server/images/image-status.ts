@@ -2,7 +2,7 @@
 // "If the image isn't present, returns a response with ImageStatusResponse.Image set to nil").
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { ImageStatusRequest, ImageStatusResponseSchema } from "../../proto/gen/runtime/v1/api_pb.js";
-import { invalidArgument } from "../errdefs.ts";
+import { invalidArgument } from "../../oci-runtime/foundation/errdefs.ts";
 import type { ImageService } from "../../image-service/image-service.ts";
 import { toCriImage } from "./to-cri-image.ts";
 

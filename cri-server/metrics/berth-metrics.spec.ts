@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Code } from "../errdefs.ts";
+import { Code } from "../../oci-runtime/foundation/errdefs.ts";
 import { BerthMetrics, timed } from "./berth-metrics.ts";
 
 describe("BerthMetrics", () => {

@@ -3,7 +3,7 @@
 // runtime call latencies. One registry per instance (tests make their own).
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import { codeName } from "../errdefs.ts";
+import { codeName } from "../../oci-runtime/foundation/errdefs.ts";
 
 /** Container count per state (e.g. { CONTAINER_RUNNING: 3, CONTAINER_EXITED: 1 }). */
 export type ContainerStateCounts = Record<string, number>;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { BerthError } from "../errdefs.ts";
-import { createLogger } from "../log.ts";
+import { BerthError } from "../../oci-runtime/foundation/errdefs.ts";
+import { createLogger } from "../../oci-runtime/foundation/log.ts";
 import { BerthMetrics } from "./berth-metrics.ts";
 import { MetricsServer, parseHostPort } from "./metrics-server.ts";
 

@@ -3,8 +3,8 @@
 
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { invalidArgument } from "../errdefs.ts";
-import { type Logger, log as rootLog } from "../log.ts";
+import { invalidArgument } from "../../oci-runtime/foundation/errdefs.ts";
+import { type Logger, log as rootLog } from "../../oci-runtime/foundation/log.ts";
 import type { BerthMetrics } from "./berth-metrics.ts";
 
 export interface MetricsServerOptions {

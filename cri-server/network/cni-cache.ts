@@ -6,10 +6,10 @@
 
 import { mkdir, readFile, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { invalidArgument, internal } from "../errdefs.ts";
+import { invalidArgument, internal } from "../../oci-runtime/foundation/errdefs.ts";
 import type { NetworkConfigList } from "./cni-config.ts";
 import type { CapabilityArgs } from "./cni-invocation.ts";
-import { writeFileAtomic } from "../stores/atomic-file.ts";
+import { writeFileAtomic } from "../../oci-runtime/foundation/atomic-file.ts";
 
 export interface CacheEntry {
   kind: "berth-cni-cache";

@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Code } from "../errdefs.ts";
+import { Code } from "../../oci-runtime/foundation/errdefs.ts";
 import { isGoneError, parseCniError, pluginError } from "./cni-error.ts";
-import type { RunResult } from "../../oci-runtime/internal/run-command.ts";
+import type { RunResult } from "../../oci-runtime/foundation/run-command.ts";
 
 const ctx = { plugin: "bridge", command: "ADD", network: "podnet", sandboxId: "sb1" };
 const run = (r: Partial<RunResult>): RunResult => ({ code: 1, signal: null, stdout: "", stderr: "", timedOut: false, ...r });

@@ -1,9 +1,9 @@
 // CNI plugin error output ({cniVersion, code, msg, details} on stdout) to a
 // BerthError whose message names the plugin, the command and the network.
 
-import { BerthError, Code, deadlineExceeded, internal } from "../errdefs.ts";
-import type { RunResult } from "../../oci-runtime/internal/run-command.ts";
-import { describeFailure } from "../../oci-runtime/internal/run-command.ts";
+import { BerthError, Code, deadlineExceeded, internal } from "../../oci-runtime/foundation/errdefs.ts";
+import type { RunResult } from "../../oci-runtime/foundation/run-command.ts";
+import { describeFailure } from "../../oci-runtime/foundation/run-command.ts";
 
 export interface CniErrorJson {
   code: number;

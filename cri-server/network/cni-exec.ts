@@ -3,13 +3,13 @@
 
 import { accessSync, constants, statSync } from "node:fs";
 import { join } from "node:path";
-import { failedPrecondition, internal } from "../errdefs.ts";
+import { failedPrecondition, internal } from "../../oci-runtime/foundation/errdefs.ts";
 import type { CniCommand } from "./cni-invocation.ts";
 import { pluginEnv } from "./cni-invocation.ts";
 import type { PluginCallContext } from "./cni-error.ts";
 import { pluginError } from "./cni-error.ts";
-import type { RunOptions, RunResult } from "../../oci-runtime/internal/run-command.ts";
-import { runCommand } from "../../oci-runtime/internal/run-command.ts";
+import type { RunOptions, RunResult } from "../../oci-runtime/foundation/run-command.ts";
+import { runCommand } from "../../oci-runtime/foundation/run-command.ts";
 
 export type Runner = (file: string, args: string[], opts: RunOptions) => Promise<RunResult>;
 

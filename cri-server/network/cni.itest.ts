@@ -11,11 +11,11 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { randomInt } from "node:crypto";
 import { join } from "node:path";
-import { BerthError, Code } from "../errdefs.ts";
-import { createLogger } from "../log.ts";
+import { BerthError, Code } from "../../oci-runtime/foundation/errdefs.ts";
+import { createLogger } from "../../oci-runtime/foundation/log.ts";
 import { NetworkManager, type SetUpRequest } from "./cni.ts";
 import { createNetns, isNetns, listNetns, nsenterArgs, removeNetns } from "./netns.ts";
-import { runCommand } from "../../oci-runtime/internal/run-command.ts";
+import { runCommand } from "../../oci-runtime/foundation/run-command.ts";
 import { createTestNetwork, type TestNetwork } from "../../hack/cni/test-network.ts";
 
 const quiet = createLogger({}, () => {});

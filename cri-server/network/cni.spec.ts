@@ -6,10 +6,10 @@ import assert from "node:assert/strict";
 import { chmod, mkdtemp, mkdir, readFile, rm, writeFile, utimes } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BerthError, Code } from "../errdefs.ts";
-import { createLogger } from "../log.ts";
+import { BerthError, Code } from "../../oci-runtime/foundation/errdefs.ts";
+import { createLogger } from "../../oci-runtime/foundation/log.ts";
 import { NetworkManager } from "./cni.ts";
-import type { RunOptions, RunResult } from "../../oci-runtime/internal/run-command.ts";
+import type { RunOptions, RunResult } from "../../oci-runtime/foundation/run-command.ts";
 
 interface Call { plugin: string; command: string; stdin: Record<string, unknown>; env: NodeJS.ProcessEnv }
 

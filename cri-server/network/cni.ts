@@ -6,9 +6,9 @@
 
 import { statSync } from "node:fs";
 import { join } from "node:path";
-import { BerthError, Code, failedPrecondition, internal, invalidArgument, notFound } from "../errdefs.ts";
-import type { Logger } from "../log.ts";
-import { log as rootLog } from "../log.ts";
+import { BerthError, Code, failedPrecondition, internal, invalidArgument, notFound } from "../../oci-runtime/foundation/errdefs.ts";
+import type { Logger } from "../../oci-runtime/foundation/log.ts";
+import { log as rootLog } from "../../oci-runtime/foundation/log.ts";
 import type { CacheEntry } from "./cni-cache.ts";
 import { CniCache, checkSandboxId } from "./cni-cache.ts";
 import type { NetworkConfigList } from "./cni-config.ts";
@@ -22,8 +22,8 @@ import type { CniInterface, CniResult } from "./cni-result.ts";
 import { parseResult, podIps } from "./cni-result.ts";
 import { sweepCniRules } from "./iptables-sweep.ts";
 import { isNetns } from "./netns.ts";
-import { runCommand } from "../../oci-runtime/internal/run-command.ts";
-import { KeyedMutex } from "../stores/keyed-mutex.ts";
+import { runCommand } from "../../oci-runtime/foundation/run-command.ts";
+import { KeyedMutex } from "../../oci-runtime/foundation/keyed-mutex.ts";
 
 export interface NetworkManagerOptions {
   confDir: string;

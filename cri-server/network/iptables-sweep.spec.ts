@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { cniComment, matchingRules, splitRule, sweepCniRules } from "./iptables-sweep.ts";
-import type { RunOptions, RunResult } from "../../oci-runtime/internal/run-command.ts";
+import type { RunOptions, RunResult } from "../../oci-runtime/foundation/run-command.ts";
 
 const save = [
   "-N CNI-abc",

@@ -3,7 +3,7 @@
 // DEL that ran without a network namespace: the Debian bridge plugin only
 // tears its ipMasq chain down when it can still see the pod's interface.
 
-import { describeFailure, runCommand } from "../../oci-runtime/internal/run-command.ts";
+import { describeFailure, runCommand } from "../../oci-runtime/foundation/run-command.ts";
 import type { Runner } from "./cni-exec.ts";
 
 /** Splits one line of `iptables -S` output into arguments (double quotes with backslash escapes). */

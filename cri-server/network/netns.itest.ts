@@ -5,10 +5,10 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm, stat, writeFile, readlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BerthError, Code } from "../errdefs.ts";
-import { findMount } from "../../oci-runtime/internal/mountinfo.ts";
+import { BerthError, Code } from "../../oci-runtime/foundation/errdefs.ts";
+import { findMount } from "../../oci-runtime/foundation/mountinfo.ts";
 import { createNetns, isNetns, listNetns, netnsDir, nsenterArgs, removeNetns, unmountNetnsDir } from "./netns.ts";
-import { runCommand } from "../../oci-runtime/internal/run-command.ts";
+import { runCommand } from "../../oci-runtime/foundation/run-command.ts";
 
 const stateDir = await mkdtemp(join(tmpdir(), "berth-netns-it-"));
 after(async () => {

@@ -7,9 +7,9 @@
 
 import { mkdir, open, readdir, realpath, rm, statfs } from "node:fs/promises";
 import { join } from "node:path";
-import { alreadyExists, internal, invalidArgument } from "../errdefs.ts";
-import { findMount } from "../../oci-runtime/internal/mountinfo.ts";
-import { describeFailure, runCommand } from "../../oci-runtime/internal/run-command.ts";
+import { alreadyExists, internal, invalidArgument } from "../../oci-runtime/foundation/errdefs.ts";
+import { findMount } from "../../oci-runtime/foundation/mountinfo.ts";
+import { describeFailure, runCommand } from "../../oci-runtime/foundation/run-command.ts";
 
 /** statfs f_type of nsfs (linux/magic.h NSFS_MAGIC). */
 const NSFS_MAGIC = 0x6e736673;

@@ -5,9 +5,9 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm, stat, writeFile, readdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { findMount, readMountInfo } from "../../oci-runtime/internal/mountinfo.ts";
+import { findMount, readMountInfo } from "../../oci-runtime/foundation/mountinfo.ts";
 import { mountShm, unmountShm } from "./pod-files.ts";
-import { runCommand } from "../../oci-runtime/internal/run-command.ts";
+import { runCommand } from "../../oci-runtime/foundation/run-command.ts";
 
 const dir = await mkdtemp(join(tmpdir(), "berth-shm-it-"));
 after(async () => {

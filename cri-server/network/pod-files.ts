@@ -4,10 +4,10 @@
 
 import { copyFile, mkdir, readFile, realpath } from "node:fs/promises";
 import { join } from "node:path";
-import { internal, invalidArgument } from "../errdefs.ts";
-import { writeFileAtomic } from "../stores/atomic-file.ts";
-import { findMount } from "../../oci-runtime/internal/mountinfo.ts";
-import { describeFailure, runCommand } from "../../oci-runtime/internal/run-command.ts";
+import { internal, invalidArgument } from "../../oci-runtime/foundation/errdefs.ts";
+import { writeFileAtomic } from "../../oci-runtime/foundation/atomic-file.ts";
+import { findMount } from "../../oci-runtime/foundation/mountinfo.ts";
+import { describeFailure, runCommand } from "../../oci-runtime/foundation/run-command.ts";
 
 /** CRI DNSConfig as plain TS. */
 export interface DnsConfig {

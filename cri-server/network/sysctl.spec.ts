@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Code, BerthError } from "../errdefs.ts";
+import { Code, BerthError } from "../../oci-runtime/foundation/errdefs.ts";
 import { normalizeSysctlName, sysctlNamespace, validateSysctls } from "./sysctl.ts";
 
 const invalid = (re: RegExp) => (e: unknown) => e instanceof BerthError && e.code === Code.INVALID_ARGUMENT && re.test(e.message);

@@ -2,7 +2,7 @@
 // pod may set it. Valid ones go into the infra container's OCI linux.sysctl,
 // where runc writes them inside the pod's namespaces.
 
-import { invalidArgument } from "../errdefs.ts";
+import { invalidArgument } from "../../oci-runtime/foundation/errdefs.ts";
 
 export const SysctlNamespace = {
   NET: "net",

@@ -1,5 +1,5 @@
 import type { AttachRequestSchema, AttachResponseSchema } from "../../proto/gen/runtime/v1/api_pb.js";
-import { failedPrecondition } from "../errdefs.ts";
+import { failedPrecondition } from "../../oci-runtime/foundation/errdefs.ts";
 import type { UnaryImpl } from "../rpc.ts";
 import { checkStreams } from "./stream-request.ts";
 

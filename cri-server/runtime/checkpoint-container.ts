@@ -9,7 +9,7 @@ import { access, copyFile, mkdir, mkdtemp, rename, rm } from "node:fs/promises";
 import { delimiter, dirname, isAbsolute, join } from "node:path";
 import { promisify } from "node:util";
 import type { CheckpointContainerRequestSchema, CheckpointContainerResponseSchema } from "../../proto/gen/runtime/v1/api_pb.js";
-import { failedPrecondition, internal, invalidArgument, unimplemented } from "../errdefs.ts";
+import { failedPrecondition, internal, invalidArgument, unimplemented } from "../../oci-runtime/foundation/errdefs.ts";
 import type { UnaryImpl } from "../rpc.ts";
 
 const run = promisify(execFile);

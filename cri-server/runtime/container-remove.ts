@@ -1,5 +1,5 @@
 import type { RemoveContainerRequestSchema, RemoveContainerResponseSchema } from "../../proto/gen/runtime/v1/api_pb.js";
-import { invalidArgument } from "../errdefs.ts";
+import { invalidArgument } from "../../oci-runtime/foundation/errdefs.ts";
 import type { UnaryImpl } from "../rpc.ts";
 
 /** RemoveContainer: kills a running container first. CRI: removing an unknown container is not an error. */

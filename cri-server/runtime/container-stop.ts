@@ -1,5 +1,5 @@
 import type { StopContainerRequestSchema, StopContainerResponseSchema } from "../../proto/gen/runtime/v1/api_pb.js";
-import { invalidArgument } from "../errdefs.ts";
+import { invalidArgument } from "../../oci-runtime/foundation/errdefs.ts";
 import type { UnaryImpl } from "../rpc.ts";
 
 /**

@@ -1,5 +1,5 @@
 import type { ExecSyncRequestSchema, ExecSyncResponseSchema } from "../../proto/gen/runtime/v1/api_pb.js";
-import { invalidArgument } from "../errdefs.ts";
+import { invalidArgument } from "../../oci-runtime/foundation/errdefs.ts";
 import type { UnaryImpl } from "../rpc.ts";
 
 /** ExecSync: runs a command in a running container; the timeout kills it and answers DEADLINE_EXCEEDED. */

@@ -1,5 +1,5 @@
 import type { ExecRequestSchema, ExecResponseSchema } from "../../proto/gen/runtime/v1/api_pb.js";
-import { failedPrecondition, invalidArgument } from "../errdefs.ts";
+import { failedPrecondition, invalidArgument } from "../../oci-runtime/foundation/errdefs.ts";
 import type { UnaryImpl } from "../rpc.ts";
 import { checkStreams } from "./stream-request.ts";
 

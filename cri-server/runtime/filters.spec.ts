@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { matchIdPrefix, matchLabels, nowNs } from "./filters.ts";
+import { matchIdPrefix, matchLabels } from "./filters.ts";
+import { nowNs } from "../../oci-runtime/foundation/clock.ts";
 
 test("label selectors match subsets only", () => {
   assert.equal(matchLabels({ a: "1", b: "2" }, { a: "1" }), true);

@@ -10,5 +10,3 @@ export function matchLabels(labels: Record<string, string>, selector: Record<str
 /** CRI list filters match ids by exact id or by unique prefix; an empty filter matches everything. */
 export const matchIdPrefix = (id: string, filter: string | undefined) => !filter || id.startsWith(filter);
 
-/** Nanoseconds since the epoch, as the CRI's int64 timestamps. */
-export const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n);

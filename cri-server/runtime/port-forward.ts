@@ -1,5 +1,5 @@
 import type { PortForwardRequestSchema, PortForwardResponseSchema } from "../../proto/gen/runtime/v1/api_pb.js";
-import { failedPrecondition, invalidArgument } from "../errdefs.ts";
+import { failedPrecondition, invalidArgument } from "../../oci-runtime/foundation/errdefs.ts";
 import type { UnaryImpl } from "../rpc.ts";
 
 /** PortForward: validates the sandbox and ports and answers a single-use URL. */

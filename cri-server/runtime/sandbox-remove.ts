@@ -1,5 +1,5 @@
 import type { RemovePodSandboxRequestSchema, RemovePodSandboxResponseSchema } from "../../proto/gen/runtime/v1/api_pb.js";
-import { invalidArgument } from "../errdefs.ts";
+import { invalidArgument } from "../../oci-runtime/foundation/errdefs.ts";
 import type { UnaryImpl } from "../rpc.ts";
 
 /** RemovePodSandbox: stops first, removes containers and all pod state. Unknown ids succeed (CRI). */

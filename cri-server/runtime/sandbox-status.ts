@@ -1,6 +1,6 @@
 import type { PodSandboxStatusRequestSchema, PodSandboxStatusResponseSchema } from "../../proto/gen/runtime/v1/api_pb.js";
 import type { UnaryImpl } from "../rpc.ts";
-import { nowNs } from "./filters.ts";
+import { nowNs } from "../../oci-runtime/foundation/clock.ts";
 import { toPodSandboxStatus } from "./sandbox-view.ts";
 
 /** PodSandboxStatus; `verbose` adds the pid, netns, runtime details and config under info["info"]. */

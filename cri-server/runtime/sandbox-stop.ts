@@ -1,5 +1,5 @@
 import type { StopPodSandboxRequestSchema, StopPodSandboxResponseSchema } from "../../proto/gen/runtime/v1/api_pb.js";
-import { invalidArgument } from "../errdefs.ts";
+import { invalidArgument } from "../../oci-runtime/foundation/errdefs.ts";
 import type { UnaryImpl } from "../rpc.ts";
 
 /** StopPodSandbox: stops every container and the infra, tears the network down. Unknown ids succeed (CRI). */

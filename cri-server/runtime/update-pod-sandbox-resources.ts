@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { LinuxContainerResourcesSchema } from "../../proto/gen/runtime/v1/api_pb.js";
 import type { UpdatePodSandboxResourcesRequestSchema, UpdatePodSandboxResourcesResponseSchema } from "../../proto/gen/runtime/v1/api_pb.js";
 import type { UnaryImpl } from "../rpc.ts";
-import { writeFileAtomic } from "../stores/atomic-file.ts";
+import { writeFileAtomic } from "../../oci-runtime/foundation/atomic-file.ts";
 
 export const POD_RESOURCES_FILE = "resources.json";
 

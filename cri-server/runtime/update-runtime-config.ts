@@ -1,6 +1,6 @@
 import { isIP } from "node:net";
 import type { UpdateRuntimeConfigRequestSchema, UpdateRuntimeConfigResponseSchema } from "../../proto/gen/runtime/v1/api_pb.js";
-import { invalidArgument } from "../errdefs.ts";
+import { invalidArgument } from "../../oci-runtime/foundation/errdefs.ts";
 import type { UnaryImpl } from "../rpc.ts";
 
 /** Validates one CIDR or a comma-separated dual-stack pair, as kubelet sends it. */

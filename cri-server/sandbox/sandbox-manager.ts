@@ -12,15 +12,15 @@ import {
 } from "../../proto/gen/runtime/v1/api_pb.js";
 import type { Config } from "../config.ts";
 import { CreateCache } from "../create-cache.ts";
-import { alreadyExists, invalidArgument } from "../errdefs.ts";
-import type { Logger } from "../log.ts";
+import { alreadyExists, invalidArgument } from "../../oci-runtime/foundation/errdefs.ts";
+import type { Logger } from "../../oci-runtime/foundation/log.ts";
 import { createNetns, listNetns, removeNetns } from "../network/netns.ts";
 import type { NetworkManager } from "../network/cni.ts";
 import { mountShm, unmountShm, writePodFiles } from "../network/pod-files.ts";
 import { validateSysctls } from "../network/sysctl.ts";
 import { Store } from "../stores/store.ts";
-import { nowNs } from "../runtime/filters.ts";
-import { Cleanup } from "./cleanup.ts";
+import { nowNs } from "../../oci-runtime/foundation/clock.ts";
+import { Cleanup } from "../../oci-runtime/foundation/cleanup.ts";
 import type { SandboxRecord } from "./sandbox-record.ts";
 
 /** What the sandbox manager needs from the OCI runtime layer for infra processes. */

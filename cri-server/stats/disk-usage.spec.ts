@@ -3,7 +3,7 @@ import { link, mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { it } from "node:test";
-import { BerthError, Code } from "../errdefs.ts";
+import { BerthError, Code } from "../../oci-runtime/foundation/errdefs.ts";
 import { directoryUsage } from "./disk-usage.ts";
 
 it("counts blocks and inodes of a tree once per hard-linked inode", async () => {

@@ -5,7 +5,7 @@
 import type { BigIntStats } from "node:fs";
 import { lstat, readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { notFound } from "../errdefs.ts";
+import { notFound } from "../../oci-runtime/foundation/errdefs.ts";
 import { limiter } from "./limiter.ts";
 
 export interface DiskUsage {

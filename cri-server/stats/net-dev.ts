@@ -2,7 +2,7 @@
 // network namespace of that process (the pod's infra process).
 
 import { readFile } from "node:fs/promises";
-import { notFound } from "../errdefs.ts";
+import { notFound } from "../../oci-runtime/foundation/errdefs.ts";
 
 export interface InterfaceCounters {
   name: string;

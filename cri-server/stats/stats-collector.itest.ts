@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { after, before, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CgroupStatsReader } from "../../oci-runtime/cgroups/stats/cgroup-stats-reader.ts";
-import { createLogger } from "../log.ts";
+import { createLogger } from "../../oci-runtime/foundation/log.ts";
 import { StatsCollector } from "./stats-collector.ts";
 
 const reader = new CgroupStatsReader();

@@ -6,8 +6,8 @@
 import { CgroupStatsReader } from "../../oci-runtime/cgroups/stats/cgroup-stats-reader.ts";
 import { epochNanos } from "../../oci-runtime/cgroups/stats/clock.ts";
 import type { CgroupStats, CgroupStatsSource, CpuStats, MemoryStats } from "../../oci-runtime/cgroups/stats/types.ts";
-import { isNotFound } from "../errdefs.ts";
-import { type Logger, log as rootLog } from "../log.ts";
+import { isNotFound } from "../../oci-runtime/foundation/errdefs.ts";
+import { type Logger, log as rootLog } from "../../oci-runtime/foundation/log.ts";
 import { nanoCores, type CpuPoint } from "./cpu-rate.ts";
 import {
   type ContainerStats, type PodSandboxStats,

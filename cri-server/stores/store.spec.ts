@@ -4,7 +4,7 @@ import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Store } from "./store.ts";
-import { BerthError, Code } from "../errdefs.ts";
+import { BerthError, Code } from "../../oci-runtime/foundation/errdefs.ts";
 
 const isCode = (code: number) => (e: unknown) => e instanceof BerthError && e.code === code;
 

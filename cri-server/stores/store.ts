@@ -4,9 +4,9 @@
 // is one JSON file written atomically; load() rebuilds the store after a restart.
 import { readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { alreadyExists, invalidArgument, notFound } from "../errdefs.ts";
-import { writeJsonAtomic } from "./atomic-file.ts";
-import { KeyedMutex } from "./keyed-mutex.ts";
+import { alreadyExists, invalidArgument, notFound } from "../../oci-runtime/foundation/errdefs.ts";
+import { writeJsonAtomic } from "../../oci-runtime/foundation/atomic-file.ts";
+import { KeyedMutex } from "../../oci-runtime/foundation/keyed-mutex.ts";
 
 export interface Record0 { id: string; name: string }
 

@@ -3,7 +3,7 @@
 import net from "node:net";
 import type { Duplex, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { notFound } from "../errdefs.ts";
+import { notFound } from "../../oci-runtime/foundation/errdefs.ts";
 import type { StreamIO, StreamingBackend, TerminalSize } from "./backend.ts";
 import type { AttachRequest, ExecRequest } from "./tokens.ts";
 

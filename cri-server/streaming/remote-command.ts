@@ -1,6 +1,6 @@
 // Runs the exec or attach behind a remote-command session (SPDY or WebSocket) and turns
 // its outcome into the status payload for the client's error stream.
-import type { Logger } from "../log.ts";
+import type { Logger } from "../../oci-runtime/foundation/log.ts";
 import type { StreamIO, StreamingBackend } from "./backend.ts";
 import { errorMessage, execResultPayload } from "./status.ts";
 import type { AttachRequest, ExecRequest } from "./tokens.ts";

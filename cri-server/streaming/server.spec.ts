@@ -9,7 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { WebSocket } from "ws";
-import { createLogger } from "../log.ts";
+import { createLogger } from "../../oci-runtime/foundation/log.ts";
 import { fakeBackend } from "./fake-backend.spec-helper.ts";
 import { StreamingServer } from "./server.ts";
 import { controlFrame } from "./spdy/frames.ts";

@@ -9,7 +9,7 @@ import https from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
-import { log as rootLog, type Logger } from "../log.ts";
+import { log as rootLog, type Logger } from "../../oci-runtime/foundation/log.ts";
 import type { StreamingBackend } from "./backend.ts";
 import {
   ACCEPTED_PROTOCOLS_HEADER, PORT_FORWARD_PROTOCOLS, REMOTE_COMMAND_PROTOCOLS, STREAM_PROTOCOL_HEADER,

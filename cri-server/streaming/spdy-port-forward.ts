@@ -3,7 +3,7 @@
 // handed to the backend, a failure is written on the error stream, and the
 // session stays up for further connections.
 
-import type { Logger } from "../log.ts";
+import type { Logger } from "../../oci-runtime/foundation/log.ts";
 import type { StreamingBackend } from "./backend.ts";
 import { PORT_HEADER, REQUEST_ID_HEADER, STREAM_TYPE_HEADER, StreamType } from "./protocol.ts";
 import type { SpdyConnection, SpdyStream } from "./spdy/connection.ts";

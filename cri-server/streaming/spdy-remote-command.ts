@@ -3,7 +3,7 @@
 // the result on the error stream (v4: a metav1 Status; older: plain text).
 
 import { finished } from "node:stream/promises";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../../oci-runtime/foundation/log.ts";
 import type { StreamIO, StreamingBackend } from "./backend.ts";
 import { RemoteCommandProtocol, STREAM_TYPE_HEADER, StreamType } from "./protocol.ts";
 import { resizeQueue } from "./resize-reader.ts";

@@ -1,6 +1,6 @@
 // The metav1.Status objects written on the error stream (protocol v4+).
 
-import { BerthError } from "../errdefs.ts";
+import { BerthError } from "../../oci-runtime/foundation/errdefs.ts";
 
 export const successStatus = () => ({ metadata: {}, status: "Success" });
 

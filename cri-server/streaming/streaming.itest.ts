@@ -5,8 +5,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { WebSocket } from "ws";
-import { notFound } from "../errdefs.ts";
-import { createLogger } from "../log.ts";
+import { notFound } from "../../oci-runtime/foundation/errdefs.ts";
+import { createLogger } from "../../oci-runtime/foundation/log.ts";
 import { attachToConmon } from "../../oci-runtime/io/conmon-attach.ts";
 import { forwardPort } from "../../oci-runtime/io/port-forward.ts";
 import { runcExec } from "../../oci-runtime/io/runc-exec.ts";

@@ -4,7 +4,7 @@
 
 import { Duplex, PassThrough, Writable } from "node:stream";
 import type { WebSocket } from "ws";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../../oci-runtime/foundation/log.ts";
 import type { StreamIO, StreamingBackend } from "./backend.ts";
 import { WsChannel, WsProtocol, isBase64Protocol } from "./protocol.ts";
 import { resizeQueue } from "./resize-reader.ts";

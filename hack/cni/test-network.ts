@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { listNetns, removeNetns, unmountNetnsDir } from "../../cri-server/network/netns.ts";
 import { sweepTaggedRules } from "../../cri-server/network/iptables-sweep.ts";
-import { runCommand } from "../../oci-runtime/internal/run-command.ts";
+import { runCommand } from "../../oci-runtime/foundation/run-command.ts";
 import type { TestConflistOptions } from "./test-conflist.ts";
 import { randomBridgeName, randomSubnet24, writeTestConflist } from "./test-conflist.ts";
 

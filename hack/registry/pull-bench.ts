@@ -9,7 +9,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { createLogger } from "../../cri-server/log.ts";
+import { createLogger } from "../../oci-runtime/foundation/log.ts";
 import { ImageService } from "../../image-service/image-service.ts";
 import { buildTar, type TarFixtureEntry } from "./tar-writer.ts";
 import { buildImage, layerBlob } from "./oci-image.ts";

@@ -4,8 +4,8 @@ import { createHash, randomBytes, type Hash } from "node:crypto";
 import { mkdir, open, readdir, rename, rm, stat, readFile, type FileHandle } from "node:fs/promises";
 import { createReadStream } from "node:fs";
 import path from "node:path";
-import { unavailable, invalidArgument } from "../../cri-server/errdefs.ts";
-import { fsyncDir } from "../../cri-server/stores/atomic-file.ts";
+import { unavailable, invalidArgument } from "../../oci-runtime/foundation/errdefs.ts";
+import { fsyncDir } from "../../oci-runtime/foundation/atomic-file.ts";
 
 const hexOf = (digest: string) => {
   const m = /^sha256:([a-f0-9]{64})$/.exec(digest);

@@ -1,7 +1,7 @@
 // Image metadata: one crash-safe JSON record per image under <root>/<id-hex>.json, kept in memory.
 import { rm } from "node:fs/promises";
 import path from "node:path";
-import { writeJsonAtomic } from "../../cri-server/stores/atomic-file.ts";
+import { writeJsonAtomic } from "../../oci-runtime/foundation/atomic-file.ts";
 import { loadRecords } from "./records.ts";
 
 /** The runtime-relevant part of an OCI image config. */

@@ -1,7 +1,7 @@
 // Leases keep snapshots alive while a container rootfs uses them: <root>/<key>.json.
 import { rm } from "node:fs/promises";
 import path from "node:path";
-import { writeJsonAtomic } from "../../cri-server/stores/atomic-file.ts";
+import { writeJsonAtomic } from "../../oci-runtime/foundation/atomic-file.ts";
 import { loadRecords } from "./records.ts";
 
 export interface Lease { key: string; imageId: string; chainIds: string[] }

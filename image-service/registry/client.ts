@@ -3,8 +3,8 @@
 import type { IncomingMessage } from "node:http";
 import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { BerthError, Code, notFound, unavailable } from "../../cri-server/errdefs.ts";
-import type { Logger } from "../../cri-server/log.ts";
+import { BerthError, Code, notFound, unavailable } from "../../oci-runtime/foundation/errdefs.ts";
+import type { Logger } from "../../oci-runtime/foundation/log.ts";
 import { type Reference, defaultRegistryHost, formatReference } from "../reference.ts";
 import { type RegistryHost, loadHosts } from "./hosts.ts";
 import { agentFor, discard, readBody, request, StallError } from "./http.ts";

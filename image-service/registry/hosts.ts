@@ -3,7 +3,7 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { parse as parseToml } from "smol-toml";
-import { invalidArgument } from "../../cri-server/errdefs.ts";
+import { invalidArgument } from "../../oci-runtime/foundation/errdefs.ts";
 import { defaultRegistryHost } from "../reference.ts";
 
 export interface RegistryHost {

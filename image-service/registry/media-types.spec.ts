@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { BerthError, Code } from "../../cri-server/errdefs.ts";
+import { BerthError, Code } from "../../oci-runtime/foundation/errdefs.ts";
 import { type Descriptor, type IndexDoc, type Platform, layerCompression, MediaType, parseManifest, platformRank, selectPlatform } from "./media-types.ts";
 
 const d = (n: number) => "sha256:" + String(n).repeat(64).slice(0, 64);

@@ -1,5 +1,5 @@
 // OCI and Docker media types, and manifest/index parsing with platform selection.
-import { invalidArgument, unavailable } from "../../cri-server/errdefs.ts";
+import { invalidArgument, unavailable } from "../../oci-runtime/foundation/errdefs.ts";
 
 export const MediaType = {
   ociIndex: "application/vnd.oci.image.index.v1+json",

@@ -10,7 +10,7 @@ import {
   mkdirSync, openSync, symlinkSync, writeSync,
 } from "node:fs";
 import { rm, writeFile } from "node:fs/promises";
-import { runCommand } from "../../oci-runtime/internal/run-command.ts";
+import { runCommand } from "../../oci-runtime/foundation/run-command.ts";
 import path from "node:path";
 import { BreakoutError, cleanEntryName, DirResolver } from "./safe-path.ts";
 import { TarType, type TarEntry } from "./tar-reader.ts";

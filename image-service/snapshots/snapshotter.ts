@@ -4,10 +4,10 @@
 import { createHash, randomBytes } from "node:crypto";
 import { mkdir, readdir, rename, rm, stat, symlink } from "node:fs/promises";
 import path from "node:path";
-import { failedPrecondition, internal } from "../../cri-server/errdefs.ts";
-import { fsyncDir } from "../../cri-server/stores/atomic-file.ts";
-import { findMount } from "../../oci-runtime/internal/mountinfo.ts";
-import { runCommand } from "../../oci-runtime/internal/run-command.ts";
+import { failedPrecondition, internal } from "../../oci-runtime/foundation/errdefs.ts";
+import { fsyncDir } from "../../oci-runtime/foundation/atomic-file.ts";
+import { findMount } from "../../oci-runtime/foundation/mountinfo.ts";
+import { runCommand } from "../../oci-runtime/foundation/run-command.ts";
 
 /** chain[0] = diff[0]; chain[i] = sha256(chain[i-1] + " " + diff[i]). */
 export function chainIds(diffIds: string[]): string[] {

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { BerthError, Code } from "../../cri-server/errdefs.ts";
-import { parseMountInfo, mountOf, isShared } from "../internal/mountinfo.ts";
+import { BerthError, Code } from "../foundation/errdefs.ts";
+import { parseMountInfo, mountOf, isShared } from "../foundation/mountinfo.ts";
 import { cgroupLayout, v1Controllers } from "./mode.ts";
 import { cgroupDirs, containerCgroupsPath } from "./paths.ts";
 

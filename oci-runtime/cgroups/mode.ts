@@ -1,5 +1,5 @@
 // cgroup layout of the host: v1, v2 (unified) or hybrid (v1 controllers plus a v2 tree).
-import { parseMountInfo, readMountInfo, type MountInfo } from "../internal/mountinfo.ts";
+import { parseMountInfo, readMountInfo, type MountInfo } from "../foundation/mountinfo.ts";
 
 export type CgroupMode = "v1" | "v2" | "hybrid";
 

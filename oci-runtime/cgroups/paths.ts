@@ -1,7 +1,7 @@
 // cgroupfs-driver paths and cgroup directory housekeeping.
 import { mkdir, readdir, readFile, rmdir, writeFile } from "node:fs/promises";
 import { posix } from "node:path";
-import { invalidArgument } from "../../cri-server/errdefs.ts";
+import { invalidArgument } from "../foundation/errdefs.ts";
 import type { CgroupLayout } from "./mode.ts";
 
 /** `<parent>/<id>` for the cgroupfs driver; parent from CRI cgroup_parent (e.g. /kubepods/besteffort/podUID). */

@@ -12,7 +12,7 @@ import { spawn } from "node:child_process";
 import { constants } from "node:fs";
 import { open } from "node:fs/promises";
 import type { Readable } from "node:stream";
-import { failedPrecondition } from "../../cri-server/errdefs.ts";
+import { failedPrecondition } from "../foundation/errdefs.ts";
 import { collectText, copyInto, feedStdin, terminate, waitClose, type ProcessIO, type TerminalSize } from "./process-io.ts";
 
 export interface ConmonAttachOptions {

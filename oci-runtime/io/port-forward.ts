@@ -6,7 +6,7 @@
 import { spawn } from "node:child_process";
 import net from "node:net";
 import type { Duplex } from "node:stream";
-import { unavailable } from "../../cri-server/errdefs.ts";
+import { unavailable } from "../foundation/errdefs.ts";
 import { collectText, terminate, waitClose } from "./process-io.ts";
 
 export interface PortForwardOptions {

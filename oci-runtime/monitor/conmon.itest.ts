@@ -1,9 +1,9 @@
 import { test, after, before } from "node:test";
 import assert from "node:assert/strict";
 import { readFile, rename } from "node:fs/promises";
-import { BerthError, Code } from "../../cri-server/errdefs.ts";
+import { BerthError, Code } from "../foundation/errdefs.ts";
 import { withProcessArgs } from "../spec/process.ts";
-import { makeEnv, eventually, type ItestEnv } from "../internal/itest-env.ts";
+import { makeEnv, eventually, type ItestEnv } from "../foundation/itest-env.ts";
 import { readExitFile, waitForExit } from "./exit-file.ts";
 import { reopenLog, recover, resize, wasOomKilled } from "./conmon.ts";
 import { withResources } from "../spec/resources.ts";

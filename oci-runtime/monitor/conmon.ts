@@ -5,7 +5,7 @@ import { spawn } from "node:child_process";
 import { closeSync, constants as fsc, openSync } from "node:fs";
 import { mkdir, open, readFile, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { deadlineExceeded, failedPrecondition, internal, invalidArgument } from "../../cri-server/errdefs.ts";
+import { deadlineExceeded, failedPrecondition, internal, invalidArgument } from "../foundation/errdefs.ts";
 import { runtimeError } from "../runtime/runtime-error.ts";
 import { readPidFile, isConmonAlive } from "./pids.ts";
 import { readExitFile, type ExitInfo } from "./exit-file.ts";

@@ -1,11 +1,11 @@
 import { test, after, before } from "node:test";
 import assert from "node:assert/strict";
-import { BerthError, Code } from "../../cri-server/errdefs.ts";
+import { BerthError, Code } from "../foundation/errdefs.ts";
 import { withProcessArgs, withEnv } from "../spec/process.ts";
 import { withUser } from "../spec/user.ts";
 import { detectCgroupLayout } from "../cgroups/mode.ts";
 import { cgroupPids, containerCgroupsPath } from "../cgroups/paths.ts";
-import { makeEnv, eventually, type ItestEnv } from "../internal/itest-env.ts";
+import { makeEnv, eventually, type ItestEnv } from "../foundation/itest-env.ts";
 import { execSync } from "./exec-sync.ts";
 
 let env: ItestEnv;

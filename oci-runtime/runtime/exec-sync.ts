@@ -3,7 +3,7 @@ import { mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { constants as osConstants } from "node:os";
 import { randomBytes } from "node:crypto";
-import { deadlineExceeded, internal } from "../../cri-server/errdefs.ts";
+import { deadlineExceeded, internal } from "../foundation/errdefs.ts";
 import type { Process } from "../spec/types.ts";
 import { isAlive, readPidFile } from "../monitor/pids.ts";
 import type { OciRuntime } from "./oci-runtime.ts";

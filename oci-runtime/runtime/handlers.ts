@@ -1,5 +1,5 @@
 // Maps a CRI runtime handler name to its OciRuntime.
-import { invalidArgument } from "../../cri-server/errdefs.ts";
+import { invalidArgument } from "../foundation/errdefs.ts";
 import type { OciRuntime } from "./oci-runtime.ts";
 import { RuncCli } from "./runc-cli.ts";
 

@@ -1,11 +1,11 @@
 import { test, after, before } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
-import { BerthError, Code } from "../../cri-server/errdefs.ts";
+import { BerthError, Code } from "../foundation/errdefs.ts";
 import { withProcessArgs } from "../spec/process.ts";
 import { detectCgroupLayout } from "../cgroups/mode.ts";
 import { containerCgroupsPath } from "../cgroups/paths.ts";
-import { makeEnv, type ItestEnv } from "../internal/itest-env.ts";
+import { makeEnv, type ItestEnv } from "../foundation/itest-env.ts";
 
 let env: ItestEnv;
 before(async () => {

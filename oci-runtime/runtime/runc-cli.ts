@@ -3,9 +3,9 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { internal, isNotFound } from "../../cri-server/errdefs.ts";
+import { internal, isNotFound } from "../foundation/errdefs.ts";
 import type { LinuxResources } from "../spec/types.ts";
-import { runCommand } from "../internal/run-command.ts";
+import { runCommand } from "../foundation/run-command.ts";
 import type { CreateOptions, ExecOptions, OciRuntime, OciState, RuntimeFeatures } from "./oci-runtime.ts";
 import { runtimeError, runtimeMessage } from "./runtime-error.ts";
 

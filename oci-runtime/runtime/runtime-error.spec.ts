@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Code } from "../../cri-server/errdefs.ts";
+import { Code } from "../foundation/errdefs.ts";
 import { lastLogError, runtimeError, runtimeMessage } from "./runtime-error.ts";
 import { RuntimeHandlers } from "./handlers.ts";
 import { stripLogrus, execProcess, mergeEnv } from "./exec-sync.ts";

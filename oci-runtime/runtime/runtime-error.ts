@@ -1,5 +1,5 @@
 // Turns an OCI runtime's failure output into a BerthError that carries the runtime's own message.
-import { alreadyExists, failedPrecondition, internal, notFound, type BerthError } from "../../cri-server/errdefs.ts";
+import { alreadyExists, failedPrecondition, internal, notFound, type BerthError } from "../foundation/errdefs.ts";
 
 /** The last error-level `msg` in a `--log-format json` log, or undefined. */
 export function lastLogError(jsonLog: string): string | undefined {

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BerthError, Code } from "../../cri-server/errdefs.ts";
+import { BerthError, Code } from "../foundation/errdefs.ts";
 import { loadLocalhostProfile, parseProfile } from "./profile-loader.ts";
 import { runtimeDefaultProfile } from "./runtime-default.ts";
 import { RUNTIME_DEFAULT_RULES } from "./default-profile.ts";

@@ -4,7 +4,7 @@
 
 import { readFile } from "node:fs/promises";
 import type { Seccomp, SeccompSyscall } from "../spec/types.ts";
-import { invalidArgument } from "../../cri-server/errdefs.ts";
+import { invalidArgument } from "../foundation/errdefs.ts";
 import { canonicalCapability } from "../security/capability-names.ts";
 import { SCMP_ARCHES, hostArch, isNativeArchName, isScmpArch, isSyscallOn, nativeArch, scmpArch, type ScmpArch } from "./arch.ts";
 import { conditionHolds, parseKernelVersion } from "./conditions.ts";

@@ -3,7 +3,7 @@
 
 import { isAbsolute } from "node:path";
 import type { Seccomp } from "../spec/types.ts";
-import { invalidArgument } from "../../cri-server/errdefs.ts";
+import { invalidArgument } from "../foundation/errdefs.ts";
 import { loadLocalhostProfile } from "./profile-loader.ts";
 import { runtimeDefaultProfile } from "./runtime-default.ts";
 

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Seccomp } from "../spec/types.ts";
-import { BerthError, Code } from "../../cri-server/errdefs.ts";
+import { BerthError, Code } from "../foundation/errdefs.ts";
 import { runtimeDefaultProfile } from "./runtime-default.ts";
 import { RUNTIME_DEFAULT_RULES, CLONE_NAMESPACE_FLAGS } from "./default-profile.ts";
 import { SCMP_ARCHES, isSyscallOn } from "./arch.ts";

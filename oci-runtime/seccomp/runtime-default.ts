@@ -1,7 +1,7 @@
 // Builds the OCI linux.seccomp section of berth's RuntimeDefault profile for one container.
 
 import type { Seccomp, SeccompSyscall } from "../spec/types.ts";
-import { invalidArgument } from "../../cri-server/errdefs.ts";
+import { invalidArgument } from "../foundation/errdefs.ts";
 import { archFamily, hostArch, nativeArch } from "./arch.ts";
 import { conditionHolds } from "./conditions.ts";
 import { EPERM, RUNTIME_DEFAULT_RULES, type ProfileRule } from "./default-profile.ts";

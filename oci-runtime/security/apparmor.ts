@@ -6,7 +6,7 @@
 
 import { readFile } from "node:fs/promises";
 import { readFileSync } from "node:fs";
-import { invalidArgument } from "../../cri-server/errdefs.ts";
+import { invalidArgument } from "../foundation/errdefs.ts";
 import { profileFromLegacy, profileFromStructured, type SecurityProfileInput } from "../seccomp/resolve.ts";
 
 const ENABLED_PATH = "/sys/module/apparmor/parameters/enabled";

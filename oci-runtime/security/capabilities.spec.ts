@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { BerthError, Code } from "../../cri-server/errdefs.ts";
+import { BerthError, Code } from "../foundation/errdefs.ts";
 import { computeCapabilities, validateCapabilities } from "./capabilities.ts";
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, canonicalCapability, capabilitiesFromMask, capabilityMask } from "./capability-names.ts";
 

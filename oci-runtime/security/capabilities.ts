@@ -7,7 +7,7 @@
 
 import { readFileSync } from "node:fs";
 import type { Capabilities } from "../spec/types.ts";
-import { invalidArgument } from "../../cri-server/errdefs.ts";
+import { invalidArgument } from "../foundation/errdefs.ts";
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, canonicalCapability, capabilitiesFromMask } from "./capability-names.ts";
 
 /** Mirrors CRI's Capability message. */

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Spec } from "../spec/types.ts";
-import { BerthError, Code } from "../../cri-server/errdefs.ts";
+import { BerthError, Code } from "../foundation/errdefs.ts";
 import { withSecurityContext, withSandboxSecurityContext, type ContainerSecurityInput, type HostSecurity } from "./security-context.ts";
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES } from "./capability-names.ts";
 import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from "./paths.ts";

@@ -3,7 +3,7 @@
 // before anything is created; apply*() edits a spec with the result; with*() does both.
 
 import type { LinuxDevice, Mount, Seccomp, Spec, SpecOpt } from "../spec/types.ts";
-import { invalidArgument } from "../../cri-server/errdefs.ts";
+import { invalidArgument } from "../foundation/errdefs.ts";
 import { chooseSeccomp, resolveSeccomp, type SecurityProfileInput } from "../seccomp/resolve.ts";
 import { computeCapabilities, hostCapabilities, toOciCapabilities, type CapabilityInput, type CapabilitySets } from "./capabilities.ts";
 import { maskedAndReadonlyPaths } from "./paths.ts";

@@ -1,7 +1,7 @@
 // Writes an OCI bundle's config.json crash-safely.
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { writeFileAtomic } from "../../cri-server/stores/atomic-file.ts";
+import { writeFileAtomic } from "../foundation/atomic-file.ts";
 import type { Spec } from "./types.ts";
 
 /** Creates `bundle` (mode 0700) and writes `bundle/config.json`. */

@@ -1,7 +1,7 @@
 // CRI devices: host device nodes made available in the container.
 import { readdir, stat } from "node:fs/promises";
 import { posix } from "node:path";
-import { invalidArgument } from "../../cri-server/errdefs.ts";
+import { invalidArgument } from "../foundation/errdefs.ts";
 import type { LinuxDevice, LinuxDeviceCgroup, SpecOpt } from "./types.ts";
 
 export interface CriDevice { containerPath: string; hostPath: string; permissions?: string }

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { BerthError, Code } from "../../cri-server/errdefs.ts";
+import { BerthError, Code } from "../foundation/errdefs.ts";
 import { newSpec } from "./default-spec.ts";
 import { compose } from "./types.ts";
 import { validateSysctls, withAnnotations, withCgroupsPath, withHostname, withReadonlyRootfs, withSysctls } from "./misc.ts";

@@ -1,5 +1,5 @@
 // Small spec options: hostname, cgroups path, read-only rootfs, annotations, sysctls.
-import { invalidArgument } from "../../cri-server/errdefs.ts";
+import { invalidArgument } from "../foundation/errdefs.ts";
 import type { SpecOpt } from "./types.ts";
 
 export const withHostname = (hostname: string): SpecOpt<unknown> => (spec) => {

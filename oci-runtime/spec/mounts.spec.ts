@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { BerthError, Code } from "../../cri-server/errdefs.ts";
-import { parseMountInfo } from "../internal/mountinfo.ts";
+import { BerthError, Code } from "../foundation/errdefs.ts";
+import { parseMountInfo } from "../foundation/mountinfo.ts";
 import { defaultSpec } from "./default-spec.ts";
 import { criMounts, withCriMounts, withPodFiles, type MountHost } from "./mounts.ts";
 

@@ -3,8 +3,8 @@ import { execFile } from "node:child_process";
 import { realpath } from "node:fs/promises";
 import { posix } from "node:path";
 import { promisify } from "node:util";
-import { internal, invalidArgument } from "../../cri-server/errdefs.ts";
-import { isShared, isSlave, mountOf, readMountInfo, type MountInfo } from "../internal/mountinfo.ts";
+import { internal, invalidArgument } from "../foundation/errdefs.ts";
+import { isShared, isSlave, mountOf, readMountInfo, type MountInfo } from "../foundation/mountinfo.ts";
 import type { Mount, Spec, SpecOpt } from "./types.ts";
 
 export interface PodFiles {

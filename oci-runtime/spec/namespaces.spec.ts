@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { BerthError, Code } from "../../cri-server/errdefs.ts";
+import { BerthError, Code } from "../foundation/errdefs.ts";
 import { containerNamespaces } from "./namespaces.ts";
 
 test("POD mode joins the pinned netns and the infra's ipc, uts and pid", () => {

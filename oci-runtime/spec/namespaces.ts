@@ -1,5 +1,5 @@
 // Linux namespaces: a container joins its pod's (held by the infra process and the pinned netns).
-import { invalidArgument } from "../../cri-server/errdefs.ts";
+import { invalidArgument } from "../foundation/errdefs.ts";
 import type { Namespace, NamespaceType, SpecOpt } from "./types.ts";
 
 /** CRI NamespaceMode by name or proto number (POD=0, CONTAINER=1, NODE=2, TARGET=3). */

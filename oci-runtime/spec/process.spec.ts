@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { BerthError, Code } from "../../cri-server/errdefs.ts";
+import { BerthError, Code } from "../foundation/errdefs.ts";
 import { newSpec, DEFAULT_PATH } from "./default-spec.ts";
 import { mergeEnv, resolveArgs, withCwd, withEnv, withProcessArgs, withRlimits } from "./process.ts";
 

@@ -1,5 +1,5 @@
 // Process options: args, env, working dir, rlimits.
-import { invalidArgument } from "../../cri-server/errdefs.ts";
+import { invalidArgument } from "../foundation/errdefs.ts";
 import { DEFAULT_PATH } from "./default-spec.ts";
 import type { SpecOpt } from "./types.ts";
 

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { BerthError, Code } from "../../cri-server/errdefs.ts";
+import { BerthError, Code } from "../foundation/errdefs.ts";
 import { defaultSpec } from "./default-spec.ts";
 import { clampOomScoreAdj, ociResources, withResources } from "./resources.ts";
 

@@ -1,6 +1,6 @@
 // CRI LinuxContainerResources -> OCI linux.resources; oom_score_adj clamped to what the kernel lets us set.
 import { readFileSync } from "node:fs";
-import { invalidArgument } from "../../cri-server/errdefs.ts";
+import { invalidArgument } from "../foundation/errdefs.ts";
 import type { LinuxResources, SpecOpt } from "./types.ts";
 
 export interface CriResources {

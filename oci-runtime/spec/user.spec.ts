@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { mkdtemp, mkdir, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BerthError, Code } from "../../cri-server/errdefs.ts";
+import { BerthError, Code } from "../foundation/errdefs.ts";
 import { newSpec } from "./default-spec.ts";
 import { parseGroup, parsePasswd, resolveUser, withUser } from "./user.ts";
 import { readRootfsFile, secureJoin } from "./rootfs-files.ts";

@@ -1,6 +1,6 @@
 // The container's user: CRI run_as_user / run_as_username / run_as_group or the image's User,
 // resolved against the container's own /etc/passwd and /etc/group.
-import { invalidArgument } from "../../cri-server/errdefs.ts";
+import { invalidArgument } from "../foundation/errdefs.ts";
 import { readRootfsFile } from "./rootfs-files.ts";
 import type { SpecOpt } from "./types.ts";
 

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { BerthError, Code } from "../../../cri-server/errdefs.ts";
+import { BerthError, Code } from "../../foundation/errdefs.ts";
 import { CgroupStatsReader } from "./cgroup-stats-reader.ts";
 import { cgroupDir, cgroupMode, parseCgroupMounts } from "./mountinfo.ts";
 import { parseFlatKeyed, parseSingle } from "./parse.ts";

@@ -2,7 +2,7 @@
 // hybrid hosts. Mount points come from /proc/self/mountinfo, read once.
 
 import { stat } from "node:fs/promises";
-import { notFound } from "../../../cri-server/errdefs.ts";
+import { notFound } from "../../foundation/errdefs.ts";
 import { epochNanos } from "./clock.ts";
 import { type CgroupMode, type CgroupMounts, cgroupDir, cgroupMode, loadCgroupMounts } from "./mountinfo.ts";
 import type { CgroupStats, CgroupStatsSource } from "./types.ts";

@@ -3,7 +3,7 @@
 // (v2) hierarchy. Read once per reader.
 
 import { readFile } from "node:fs/promises";
-import { parseMountInfo } from "../../internal/mountinfo.ts";
+import { parseMountInfo } from "../../foundation/mountinfo.ts";
 import { type CgroupMode, v1Controllers } from "../mode.ts";
 
 export interface CgroupMount {

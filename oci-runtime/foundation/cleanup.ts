@@ -1,6 +1,6 @@
 // A cleanup stack for multi-step creates: each acquired resource registers its
 // undo; on failure they run in reverse order and every undo runs even if one fails.
-import type { Logger } from "../log.ts";
+import type { Logger } from "./log.ts";
 
 export class Cleanup {
   private readonly undos: { what: string; fn: () => Promise<unknown> | unknown }[] = [];

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Cleanup } from "./cleanup.ts";
-import { createLogger } from "../log.ts";
+import { createLogger } from "./log.ts";
 
 test("undos run in reverse, all of them, even when one throws", async () => {
   const lines: string[] = [];
