@@ -1,14 +1,25 @@
 #!/usr/bin/env bash
-# Builds berth's own small C helper (oci-runtime/io/helper/berth-io.c): pty exec,
-# conmon attach bridging and netns port-forward connects, which Node.js cannot do
-# in-process. Installed where berthd looks by default (runtime.io_helper).
+# Builds berth's small C helpers, which do what Node.js cannot do in-process:
+#   berth-io     (oci-runtime/io/helper/berth-io.c): pty exec, conmon attach bridging, netns port-forward connects
+#   berth-layer  (image-service/snapshots/helper/berth-layer.c): device nodes and xattrs inside a layer directory
+#   berth-mount  (oci-runtime/mounts/helper/berth-mount.c): idmapped and recursive read-only mounts
+# Installed beside each other where berthd looks by default (the directory of runtime.io_helper).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-src="$here/oci-runtime/io/helper/berth-io.c"
-out="${BERTH_IO_HELPER:-/usr/local/libexec/berth/berth-io}"
-if [ ! -x "$out" ] || [ "$src" -nt "$out" ]; then
-  mkdir -p "$(dirname "$out")"
-  gcc -O2 -Wall -o "$out.tmp" "$src"
-  mv "$out.tmp" "$out"
-  echo "hack/build-helpers.sh: built $out"
-fi
+dir=$(dirname "${BERTH_IO_HELPER:-/usr/local/libexec/berth/berth-io}")
+build() {
+  local name=$1 src="$here/$2"
+  [ -f "$src" ] || return 0
+  local out="$dir/$name"
+  if [ ! -x "$out" ] || [ "$src" -nt "$out" ]; then
+    mkdir -p "$dir"
+    chmod 0755 "$dir"
+    gcc -O2 -Wall -Werror -o "$out.tmp" "$src"
+    chmod 0755 "$out.tmp"
+    mv "$out.tmp" "$out"
+    echo "hack/build-helpers.sh: built $out"
+  fi
+}
+build berth-io oci-runtime/io/helper/berth-io.c
+build berth-layer image-service/snapshots/helper/berth-layer.c
+build berth-mount oci-runtime/mounts/helper/berth-mount.c
