@@ -6,6 +6,10 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"
 
+# Set-up must not change a tracked file (a rewritten lock means what got installed is not what is pinned).
+tracked_state() { git -C "$here" diff --no-ext-diff HEAD 2>/dev/null | sha256sum; }
+before=$(tracked_state)
+
 if [ "$(id -u)" != 0 ]; then
   echo "hack/setup.sh: must run as root (berth manages namespaces, mounts and cgroups)" >&2
   exit 1
@@ -15,7 +19,7 @@ packages=(
   runc crun conmon catatonit containernetworking-plugins iproute2 iptables util-linux mount kmod
   attr socat gcc libc6-dev apache2-utils e2fsprogs procps
   # tests and benchmarks
-  docker-registry busybox-static skopeo containerd
+  docker-registry busybox-static skopeo gnupg containerd
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -31,13 +35,17 @@ for svc in containerd docker-registry; do
   if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then systemctl stop "$svc" || true; fi
 done
 
-# `npm install` (not `npm ci`): the lock file cannot list @bufbuild/buf's binaries for
-# platforms the registry here does not serve, which `npm ci` refuses; install keeps the lock as is.
+# `npm ci`: exactly what the committed lock pins (it lists every platform binary the registry serves).
 if [ ! -x node_modules/node/bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm install --no-audit --no-fund
+  npm ci --no-audit --no-fund
 fi
 
 hack/cni/install-cni-config.sh
 hack/build-helpers.sh
 hack/build.sh
+if [ "$(tracked_state)" != "$before" ]; then
+  echo "hack/setup.sh: set-up changed tracked files:" >&2
+  git -C "$here" status --short --untracked-files=no >&2
+  exit 1
+fi
 echo "hack/setup.sh: ready ($(node_modules/node/bin/node --version), $(runc --version | head -1))"
