@@ -1,0 +1,268 @@
+/*
+ * berth-mount: the mount system calls Node.js has no API for (open_tree, mount_setattr,
+ * move_mount), and user namespaces pinned as files, for berth's idmapped and recursive
+ * read-only mounts.
+ *
+ *   berth-mount bind SRC DST USERNS|- rro|ro|rw
+ *       Clones the mount tree at SRC (recursively, like an rbind; SRC's last component is
+ *       not followed if it is a symlink), optionally idmaps every mount of the clone to the
+ *       user namespace pinned at USERNS (MOUNT_ATTR_IDMAP), optionally makes every mount of
+ *       it read-only ("rro", MOUNT_ATTR_RDONLY with AT_RECURSIVE) or only its top ("ro"),
+ *       makes the clone private, and attaches it on DST (an existing file or directory).
+ *   berth-mount userns USERPIN NETPIN|- UID_IN UID_OUT UID_LEN GID_IN GID_OUT GID_LEN
+ *       Creates a user namespace with exactly that one uid and one gid mapping (and, unless
+ *       NETPIN is "-", a network namespace owned by it, with lo up) and pins them by
+ *       bind-mounting their nsfs files on USERPIN and NETPIN (existing empty files).
+ *   berth-mount umount PATH
+ *       Lazily detaches the mount on PATH (MNT_DETACH, the last component not followed).
+ *   berth-mount probe SCRATCH
+ *       In the empty directory SCRATCH, tries an idmapped clone of SCRATCH's filesystem,
+ *       a recursive read-only clone, and an overlayfs over an idmapped lower layer; prints
+ *       one line per check, "idmap ok", "rro ok", "overlay-idmapped-lower ok" or
+ *       "NAME error: REASON", and leaves nothing mounted. Exit 0 even when checks fail.
+ *
+ * Numbers are decimal, without sign, below 2^32. A failure prints
+ * "berth-mount: WHAT: REASON" on stderr and exits 1.
+ *
+ * Build: gcc -O2 -Wall -Werror -o berth-mount berth-mount.c (hack/build-helpers.sh)
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void die(const char *what, int err) {
+  fprintf(stderr, "berth-mount: %s: %s\n", what, strerror(err));
+  exit(1);
+}
+
+static uint32_t number(const char *s, const char *what) {
+  if (!*s || strlen(s) > 10) { fprintf(stderr, "berth-mount: %s: not a number\n", what); exit(2); }
+  uint64_t v = 0;
+  for (const char *p = s; *p; p++) {
+    if (*p < '0' || *p > '9') { fprintf(stderr, "berth-mount: %s: not a number\n", what); exit(2); }
+    v = v * 10 + (uint64_t)(*p - '0');
+  }
+  if (v > UINT32_MAX) { fprintf(stderr, "berth-mount: %s: out of range\n", what); exit(2); }
+  return (uint32_t)v;
+}
+
+/* Returns a detached clone of the tree at src with the attributes set, or -errno. */
+static int clone_tree(const char *src, int userns_fd, int readonly_mode /* 0 rw, 1 ro, 2 rro */) {
+  int fd = open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_SYMLINK_NOFOLLOW);
+  if (fd < 0) return -errno;
+  struct mount_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.propagation = MS_PRIVATE;
+  if (mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0) { int e = errno; close(fd); return -e; }
+  if (userns_fd >= 0) {
+    memset(&attr, 0, sizeof attr);
+    attr.attr_set = MOUNT_ATTR_IDMAP;
+    attr.userns_fd = (uint64_t)userns_fd;
+    if (mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0) { int e = errno; close(fd); return -e; }
+  }
+  if (readonly_mode) {
+    memset(&attr, 0, sizeof attr);
+    attr.attr_set = MOUNT_ATTR_RDONLY;
+    unsigned flags = AT_EMPTY_PATH | (readonly_mode == 2 ? AT_RECURSIVE : 0);
+    if (mount_setattr(fd, "", flags, &attr, sizeof attr) < 0) { int e = errno; close(fd); return -e; }
+  }
+  return fd;
+}
+
+static int cmd_bind(char **argv) {
+  const char *src = argv[0], *dst = argv[1], *userns = argv[2], *mode = argv[3];
+  int ro;
+  if (!strcmp(mode, "rro")) ro = 2;
+  else if (!strcmp(mode, "ro")) ro = 1;
+  else if (!strcmp(mode, "rw")) ro = 0;
+  else { fprintf(stderr, "berth-mount: bind: mode must be rro, ro or rw\n"); return 2; }
+  int userns_fd = -1;
+  if (strcmp(userns, "-")) {
+    userns_fd = open(userns, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (userns_fd < 0) die("open user namespace", errno);
+  }
+  int fd = clone_tree(src, userns_fd, ro);
+  if (fd < 0) die(userns_fd >= 0 ? "idmapped clone of the source" : "clone of the source", -fd);
+  if (move_mount(fd, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) < 0) die("attach on the target", errno);
+  return 0;
+}
+
+static int write_file(const char *path, const char *text) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  ssize_t n = write(fd, text, strlen(text));
+  int e = errno;
+  close(fd);
+  if (n < 0) return -e;
+  return n == (ssize_t)strlen(text) ? 0 : -EIO;
+}
+
+static int bind_ns(pid_t pid, const char *ns, const char *target) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/ns/%s", (int)pid, ns);
+  return mount(path, target, NULL, MS_BIND, NULL) < 0 ? -errno : 0;
+}
+
+/* The child: waits until its maps are written, then brings lo up in its network namespace. */
+static int userns_child(int rfd, int wfd, int with_net) {
+  char c;
+  if (read(rfd, &c, 1) != 1) _exit(1);
+  int err = 0;
+  if (with_net) {
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strcpy(ifr.ifr_name, "lo");
+    if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) < 0) err = errno;
+    else {
+      ifr.ifr_flags |= IFF_UP;
+      if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) err = errno;
+    }
+  }
+  unsigned char e = (unsigned char)err;
+  if (write(wfd, &e, 1) != 1) _exit(1);
+  /* Stay until the parent has pinned the namespaces (it kills us). */
+  if (read(rfd, &c, 1) < 0) _exit(1);
+  _exit(0);
+}
+
+static int cmd_userns(char **argv) {
+  const char *userpin = argv[0], *netpin = argv[1];
+  uint32_t v[6];
+  for (int i = 0; i < 6; i++) v[i] = number(argv[2 + i], "mapping");
+  if (v[2] == 0 || v[5] == 0) { fprintf(stderr, "berth-mount: userns: a mapping length must not be 0\n"); return 2; }
+  if ((uint64_t)v[0] + v[2] > UINT32_MAX || (uint64_t)v[1] + v[2] > UINT32_MAX ||
+      (uint64_t)v[3] + v[5] > UINT32_MAX || (uint64_t)v[4] + v[5] > UINT32_MAX) {
+    fprintf(stderr, "berth-mount: userns: a mapping overflows 32 bits\n");
+    return 2;
+  }
+  int with_net = strcmp(netpin, "-") != 0;
+  int down[2], up[2];
+  if (pipe2(down, O_CLOEXEC) < 0 || pipe2(up, O_CLOEXEC) < 0) die("pipe", errno);
+  pid_t pid = (pid_t)syscall(SYS_clone, SIGCHLD | CLONE_NEWUSER | (with_net ? CLONE_NEWNET : 0), NULL, NULL, NULL, NULL);
+  if (pid < 0) die("clone", errno);
+  if (pid == 0) {
+    close(down[1]); close(up[0]);
+    userns_child(down[0], up[1], with_net);
+  }
+  close(down[0]); close(up[1]);
+  char map[128], path[64];
+  int err = 0;
+  const char *what = "";
+  snprintf(path, sizeof path, "/proc/%d/uid_map", (int)pid);
+  snprintf(map, sizeof map, "%u %u %u\n", v[0], v[1], v[2]);
+  if ((err = write_file(path, map))) what = "write uid_map";
+  if (!err) {
+    snprintf(path, sizeof path, "/proc/%d/gid_map", (int)pid);
+    snprintf(map, sizeof map, "%u %u %u\n", v[3], v[4], v[5]);
+    if ((err = write_file(path, map))) what = "write gid_map";
+  }
+  if (!err) {
+    char c = 0;
+    unsigned char e = 0;
+    if (write(down[1], &c, 1) != 1 || read(up[0], &e, 1) != 1) { err = -EIO; what = "helper process"; }
+    else if (e) { err = -(int)e; what = "bring lo up"; }
+  }
+  if (!err && (err = bind_ns(pid, "user", userpin))) what = "pin the user namespace";
+  if (!err && with_net && (err = bind_ns(pid, "net", netpin))) {
+    what = "pin the network namespace";
+    umount2(userpin, MNT_DETACH);
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  if (err) die(what, -err);
+  return 0;
+}
+
+static void probe_line(const char *name, int err) {
+  if (err) printf("%s error: %s\n", name, strerror(err));
+  else printf("%s ok\n", name);
+}
+
+static int cmd_probe(char **argv) {
+  const char *dir = argv[0];
+  /* A throwaway user namespace to idmap to: a child that waits on a pipe. */
+  int down[2];
+  if (pipe2(down, O_CLOEXEC) < 0) die("pipe", errno);
+  pid_t pid = (pid_t)syscall(SYS_clone, SIGCHLD | CLONE_NEWUSER, NULL, NULL, NULL, NULL);
+  if (pid < 0) die("clone", errno);
+  if (pid == 0) {
+    char c;
+    close(down[1]);
+    if (read(down[0], &c, 1) < 0) _exit(1);
+    _exit(0);
+  }
+  close(down[0]);
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/uid_map", (int)pid);
+  int err = write_file(path, "0 1000000 65536\n");
+  snprintf(path, sizeof path, "/proc/%d/gid_map", (int)pid);
+  if (!err) err = write_file(path, "0 1000000 65536\n");
+  snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
+  int userns_fd = err ? -1 : open(path, O_RDONLY | O_CLOEXEC);
+  if (!err && userns_fd < 0) err = errno;
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  if (err) probe_line("idmap", err);
+  else {
+    int fd = clone_tree(dir, userns_fd, 0);
+    probe_line("idmap", fd < 0 ? -fd : 0);
+    if (fd >= 0) close(fd);
+  }
+  int fd = clone_tree(dir, -1, 2);
+  probe_line("rro", fd < 0 ? -fd : 0);
+  if (fd >= 0) close(fd);
+  if (!err) {
+    /* overlayfs whose lower layer is an idmapped mount (how berth builds a userns rootfs). */
+    char l[4096], il[4096], u[4096], w[4096], m[4096], opts[4096 * 3 + 64];
+    snprintf(l, sizeof l, "%s/l", dir);
+    snprintf(il, sizeof il, "%s/il", dir);
+    snprintf(u, sizeof u, "%s/u", dir);
+    snprintf(w, sizeof w, "%s/w", dir);
+    snprintf(m, sizeof m, "%s/m", dir);
+    int e = 0;
+    if (strpbrk(dir, ",:\\") != NULL) e = EINVAL;
+    if (!e && (mkdir(l, 0700) < 0 || mkdir(il, 0700) < 0 || mkdir(u, 0700) < 0 || mkdir(w, 0700) < 0 || mkdir(m, 0700) < 0)) e = errno;
+    int lfd = e ? -1 : clone_tree(l, userns_fd, 0);
+    if (!e && lfd < 0) e = -lfd;
+    if (!e && move_mount(lfd, "", AT_FDCWD, il, MOVE_MOUNT_F_EMPTY_PATH) < 0) e = errno;
+    if (lfd >= 0) close(lfd);
+    snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s", il, u, w);
+    if (!e && mount("overlay", m, "overlay", 0, opts) < 0) e = errno;
+    if (!e) umount2(m, MNT_DETACH);
+    umount2(il, MNT_DETACH);
+    probe_line("overlay-idmapped-lower", e);
+  } else {
+    probe_line("overlay-idmapped-lower", err);
+  }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc >= 2 && !strcmp(argv[1], "bind") && argc == 6) return cmd_bind(argv + 2);
+  if (argc >= 2 && !strcmp(argv[1], "userns") && argc == 10) return cmd_userns(argv + 2);
+  if (argc >= 2 && !strcmp(argv[1], "umount") && argc == 3) {
+    if (umount2(argv[2], MNT_DETACH | UMOUNT_NOFOLLOW) < 0) die("umount", errno);
+    return 0;
+  }
+  if (argc >= 2 && !strcmp(argv[1], "probe") && argc == 3) return cmd_probe(argv + 2);
+  fprintf(stderr, "usage: berth-mount bind SRC DST USERNS|- rro|ro|rw\n"
+                  "       berth-mount userns USERPIN NETPIN|- UID_IN UID_OUT UID_LEN GID_IN GID_OUT GID_LEN\n"
+                  "       berth-mount umount PATH\n"
+                  "       berth-mount probe SCRATCH\n");
+  return 2;
+}
