@@ -10,6 +10,12 @@ test("the printed default config parses back to itself", () => {
   assert.deepEqual(parseConfig(formatConfig(defaultConfig()), "f.toml"), defaultConfig());
 });
 
+test("runtime.exec_drain_timeout defaults to 1 second and can be set, 0 to 60", () => {
+  assert.equal(defaultConfig().runtime.exec_drain_timeout, 1);
+  assert.equal(parseConfig("[runtime]\nexec_drain_timeout = 0.25\n", "f").runtime.exec_drain_timeout, 0.25);
+  assert.throws(() => parseConfig("[runtime]\nexec_drain_timeout = 61\n", "f"), /key "runtime\.exec_drain_timeout" must be a number of seconds from 0 to 60, got 61/);
+});
+
 test("state moves the socket and handler roots unless they are set", () => {
   const c = parseConfig('state = "/s"\n[runtime.handlers.runc]\nroot = "/r"\n[runtime.handlers.kata]\nbinary = "/bin/kata"\n', "f");
   assert.equal(c.grpc.address, "/s/berth.sock");

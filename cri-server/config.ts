@@ -50,6 +50,8 @@ export interface Config {
     shm_size: number;
     /** Seconds CreateContainer/RunPodSandbox results are kept for a kubelet retry. */
     create_cache_ttl: number;
+    /** Seconds ExecSync keeps reading output after the exec'd process exits (a background child may hold the pipes). */
+    exec_drain_timeout: number;
   };
   stream: {
     address: string;
@@ -89,6 +91,7 @@ export function defaultConfig(): Config {
       log_line_max: 16384,
       shm_size: 64 * 1024 * 1024,
       create_cache_ttl: 600,
+      exec_drain_timeout: 1,
     },
     stream: { address: "127.0.0.1", port: 0, tls_cert: "", tls_key: "", token_ttl: 60, idle_timeout: 4 * 3600 },
     metrics: { address: "" },
@@ -114,6 +117,7 @@ const checks: Record<string, Check> = {
   "runtime.io_helper": (v) => isAbs(v) ? undefined : "must be an absolute path",
   "runtime.seccomp_default": (v) => ["", "RuntimeDefault", "Unconfined"].includes(v as string) ? undefined : 'must be "", "RuntimeDefault" or "Unconfined"',
   "runtime.log_line_max": (v) => Number.isInteger(v) && (v as number) >= 1024 ? undefined : "must be an integer of at least 1024",
+  "runtime.exec_drain_timeout": (v) => typeof v === "number" && v >= 0 && v <= 60 ? undefined : "must be a number of seconds from 0 to 60",
   "runtime.shm_size": (v) => Number.isInteger(v) && (v as number) > 0 ? undefined : "must be a positive integer of bytes",
   "stream.port": (v) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535 ? undefined : "must be a port from 0 to 65535",
   "stream.token_ttl": (v) => typeof v === "number" && v > 0 ? undefined : "must be a positive number of seconds",

@@ -3,6 +3,7 @@
 #   berth-io     (oci-runtime/io/helper/berth-io.c): pty exec, conmon attach bridging, netns port-forward connects
 #   berth-layer  (image-service/snapshots/helper/berth-layer.c): device nodes and xattrs inside a layer directory
 #   berth-mount  (oci-runtime/mounts/helper/berth-mount.c): idmapped and recursive read-only mounts
+#   berth-exec   (oci-runtime/runtime/helper/berth-exec.c): ExecSync subreaper reporting the exec'd process's exit status
 # Installed beside each other where berthd looks by default (the directory of runtime.io_helper).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -23,3 +24,4 @@ build() {
 build berth-io oci-runtime/io/helper/berth-io.c
 build berth-layer image-service/snapshots/helper/berth-layer.c
 build berth-mount oci-runtime/mounts/helper/berth-mount.c
+build berth-exec oci-runtime/runtime/helper/berth-exec.c

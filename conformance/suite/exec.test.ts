@@ -88,10 +88,11 @@ describe("ExecSync", () => {
     assert.equal((await exec(["sh", "-c", "sleep 0.2; echo fine"], 5n)).out.toString(), "fine\n");
   });
 
-  test("ExecSync answers by its deadline even when a background process holds the output open", async () => {
-    // runc waits for the output pipes to close, so the command's own exit does not end the call
-    // (containerd behaves the same without drain_exec_sync_io_timeout); the deadline does.
-    await assert.rejects(exec(["sh", "-c", "sleep 6543 & echo started"], 2n), (e) => codeOf(e) === grpc.status.DEADLINE_EXCEEDED);
+  test("ExecSync answers when the command exits even when a background process holds the output open", async () => {
+    // berth-exec reports the exec'd process's own exit; berth drains for runtime.exec_drain_timeout
+    // and then lets go of the pipes (node-features-exec.test.ts checks the details).
+    const r = await exec(["sh", "-c", "sleep 6543 & echo started"], 20n);
+    assert.deepEqual([r.out.toString(), r.code], ["started\n", 0]);
     assert.equal((await exec(["echo", "next"])).out.toString(), "next\n", "the container still takes execs");
     await exec(["sh", "-c", "for p in /proc/[0-9]*; do grep -q 6543 $p/cmdline 2>/dev/null && kill ${p#/proc/}; done; true"]);
   });

@@ -409,6 +409,8 @@ export class ContainerManager {
     return execSync(this.runtimeOf(rec), rec.id, cmd, {
       bundle: rec.bundle,
       workDir: join(rec.bundle, "exec"),
+      reaper: join(dirname(this.config.runtime.io_helper), "berth-exec"),
+      drainTimeoutMs: this.config.runtime.exec_drain_timeout * 1000,
       ...(timeoutSec > 0 ? { timeoutMs: timeoutSec * 1000 } : {}),
     });
   }

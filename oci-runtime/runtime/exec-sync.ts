@@ -4,6 +4,8 @@ import { join } from "node:path";
 import { constants as osConstants } from "node:os";
 import { randomBytes } from "node:crypto";
 import { deadlineExceeded, internal } from "../foundation/errdefs.ts";
+import type { ChildProcess } from "node:child_process";
+import type { Readable } from "node:stream";
 import type { Process } from "../spec/types.ts";
 import { isAlive, readPidFile } from "../monitor/pids.ts";
 import type { OciRuntime } from "./oci-runtime.ts";
@@ -24,7 +26,22 @@ export interface ExecSyncOptions {
   workDir?: string;
   /** Output beyond this many bytes per stream is dropped; default 16 MiB. */
   maxOutputBytes?: number;
+  /**
+   * After the exec'd process exits, keep reading output for at most this long, then close
+   * berth's ends of the pipes (a background child that inherited them keeps running but no
+   * longer holds the call). Default 1000 ms.
+   */
+  drainTimeoutMs?: number;
+  /**
+   * berth-exec (a child subreaper): the runtime is run detached under it and it reports the
+   * exec'd process's exit status, so the call ends when that process exits. Without it the
+   * call ends when the runtime exits, which waits for every holder of the output pipes.
+   */
+  reaper?: string;
 }
+
+/** Upper bound for drainTimeoutMs (the config check refuses more). */
+export const MAX_EXEC_DRAIN_MS = 60_000;
 
 export interface ExecSyncResult {
   stdout: Buffer;
@@ -72,39 +89,70 @@ export async function execSync(rt: OciRuntime, id: string, args: string[], o: Ex
   const bundle = o.bundle ?? (o.process ? undefined : (await rt.state(id)).bundle);
   const base = o.process ?? await readBundleProcess(bundle!, id);
   const workDir = o.workDir ?? join(bundle ?? "/tmp", "exec");
-  await mkdir(workDir, { recursive: true });
+  await mkdir(workDir, { recursive: true, mode: 0o700 });
   const pidFile = join(workDir, `exec-${randomBytes(6).toString("hex")}.pid`);
   try {
-    const child = await rt.exec(id, { process: execProcess(base, args, o), pidFile, workDir });
+    const reaper = o.reaper;
+    const child = await rt.exec(id, {
+      process: execProcess(base, args, o), pidFile, workDir,
+      ...(reaper ? { detach: true, wrapper: [reaper, pidFile] } : {}),
+    });
     child.stdin?.end();
     const max = o.maxOutputBytes ?? 16 << 20;
     const out = new Collector(max);
     const err = new Collector(max);
     child.stdout?.on("data", (d: Buffer) => out.push(d));
     child.stderr?.on("data", (d: Buffer) => err.push(d));
+    const statusPipe = reaper ? child.stdio[3] as Readable | null : null;
+    const statusText = statusPipe ? readBounded(statusPipe, 1024) : Promise.resolve("");
     let timedOut = false;
     let timer: NodeJS.Timeout | undefined;
+    // "close" waits for every holder of the output pipes, which a background child may be;
+    // "exit" is the child's own exit: with the reaper, right after the exec'd process's exit.
     const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
       child.once("error", reject);
       child.once("close", (code, signal) => resolve({ code, signal }));
     });
+    const exited = reaper
+      ? new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+        child.once("error", reject);
+        child.once("exit", (code, signal) => resolve({ code, signal }));
+      })
+      : closed;
+    closed.catch(() => {});
     if (o.timeoutMs && o.timeoutMs > 0) {
       timer = setTimeout(() => {
         timedOut = true;
-        void killExec(pidFile, child, closed);
+        void killExec(pidFile, child, exited);
       }, o.timeoutMs);
     }
     let res;
+    let status = "";
     try {
-      res = await closed;
+      res = await exited;
+      status = await statusText;
+      if (!timedOut) await drain(closed, Math.min(o.drainTimeoutMs ?? 1000, MAX_EXEC_DRAIN_MS));
     } catch (e) {
       throw internal(`exec in container ${id}: cannot run ${rt.binary}: ${(e as Error).message}`, e);
     } finally {
       clearTimeout(timer);
+      detach(child);
     }
     if (timedOut) {
       await ensureGone(pidFile);
       throw deadlineExceeded(`exec in container ${id} timed out after ${o.timeoutMs} ms: command ${JSON.stringify(args)}`);
+    }
+    if (reaper) {
+      const m = /^(exit|signal|runtime|error) (.*)\n?$/.exec(status);
+      if (!m) {
+        const how = res.signal ? `killed by ${res.signal}` : `exit status ${res.code}`;
+        throw internal(`exec in container ${id}: ${reaper} ${how} without reporting the exit status: ${stripLogrus(err.buf.toString()).trim()}`);
+      }
+      const [, kind, value] = m as unknown as [string, string, string];
+      if (kind === "exit") return { stdout: out.buf, stderr: err.buf, exitCode: Number(value) };
+      if (kind === "signal") return { stdout: out.buf, stderr: err.buf, exitCode: 128 + Number(value) };
+      if (kind === "error") throw internal(`exec in container ${id}: ${value}`);
+      throw runtimeError(`${rt.name} exec in container ${id}`, runtimeMessage("", stripLogrus(err.buf.toString()), `exit status ${value}`));
     }
     const started = (await readPidFile(pidFile)) !== undefined;
     if (!started) {
@@ -116,6 +164,28 @@ export async function execSync(rt: OciRuntime, id: string, args: string[], o: Ex
   } finally {
     await rm(pidFile, { force: true });
   }
+}
+
+/** Reads a stream to its end, keeping at most `max` bytes. */
+function readBounded(s: Readable, max: number): Promise<string> {
+  return new Promise((resolve) => {
+    const c = new Collector(max);
+    s.on("data", (d: Buffer) => c.push(d));
+    s.once("close", () => resolve(c.buf.toString()));
+    s.once("error", () => resolve(c.buf.toString()));
+  });
+}
+
+/** Waits for the output pipes to reach EOF, for at most `ms`. */
+async function drain(closed: Promise<unknown>, ms: number): Promise<void> {
+  let t: NodeJS.Timeout | undefined;
+  await Promise.race([closed, new Promise((r) => { t = setTimeout(r, ms); })]);
+  clearTimeout(t);
+}
+
+/** Closes berth's ends of the child's pipes; whatever still holds the other ends gets EPIPE. */
+function detach(child: ChildProcess): void {
+  for (const s of child.stdio) if (s && !s.destroyed) s.destroy();
 }
 
 async function readBundleProcess(bundle: string, id: string): Promise<Process> {

@@ -32,6 +32,8 @@ export interface ExecOptions {
   workDir?: string;
   consoleSocket?: string;
   detach?: boolean;
+  /** Run `<wrapper...> <runtime> <args>` instead of the runtime, with a fourth stdio pipe (fd 3). */
+  wrapper?: string[];
 }
 
 export interface RuntimeFeatures {

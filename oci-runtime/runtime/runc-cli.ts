@@ -103,7 +103,9 @@ export class RuncCli implements OciRuntime {
     if (opts.consoleSocket) args.push("--tty", "--console-socket", opts.consoleSocket);
     if (opts.detach) args.push("--detach");
     args.push(id);
-    const child = spawn(this.binary, args, { stdio: ["pipe", "pipe", "pipe"] });
+    const child = opts.wrapper?.length
+      ? spawn(opts.wrapper[0]!, [...opts.wrapper.slice(1), this.binary, ...args], { stdio: ["pipe", "pipe", "pipe", "pipe"] })
+      : spawn(this.binary, args, { stdio: ["pipe", "pipe", "pipe"] });
     child.once("close", () => void rm(processFile, { force: true }));
     child.once("error", () => void rm(processFile, { force: true }));
     return child;
