@@ -22,7 +22,7 @@ import {
 import { BreakoutError } from "./snapshots/safe-path.ts";
 import { chainIds, isMountPoint, Snapshotter } from "./snapshots/snapshotter.ts";
 import { TarError } from "./snapshots/tar-reader.ts";
-import { unpackLayer } from "./snapshots/unpack.ts";
+import { unpackLayer, type UnpackLimits, type UnpackOptions } from "./snapshots/unpack.ts";
 import { Mutex, Semaphore, SingleFlight } from "../oci-runtime/foundation/single-flight.ts";
 
 export type { Image, ImageConfig, OciImageConfigFile } from "./images/image-store.ts";
@@ -40,6 +40,10 @@ export interface ImageServiceOptions {
   log: Logger;
   /** Retry tuning (tests). */
   retry?: { attempts?: number; backoffMs?: number };
+  /** berth-layer helper (device nodes, xattrs, syncfs); default beside berth-io in /usr/local/libexec/berth. */
+  layerHelper?: string;
+  /** Per-layer limits (config image.max_layer_bytes, image.max_layer_entries). */
+  layerLimits?: Partial<UnpackLimits>;
 }
 
 export interface FsInfo { mountpoint: string; usedBytes: number; inodesUsed: number; timestamp: number }
@@ -65,6 +69,7 @@ export class ImageService {
   #fsInfo?: { at: number; value: FsInfo };
   /** Usage of committed (immutable) snapshots by chain id. */
   #layerUsage = new Map<string, { bytes: number; inodes: number }>();
+  #unpack: UnpackOptions;
 
   constructor(opts: ImageServiceOptions) {
     this.root = path.resolve(opts.root);
@@ -78,11 +83,12 @@ export class ImageService {
     this.#images = new ImageStore(path.join(this.root, "images"));
     this.#leases = new LeaseStore(path.join(this.root, "leases"));
     this.#downloads = new Semaphore(Math.max(1, opts.maxConcurrentDownloads));
+    this.#unpack = { ...(opts.layerHelper ? { helper: opts.layerHelper } : {}), ...(opts.layerLimits ? { limits: opts.layerLimits } : {}) };
   }
 
   /** Creates the layout, loads images and leases, cleans partial ingests and unpacks. */
   async init(): Promise<void> {
-    await mkdir(this.root, { recursive: true, mode: 0o711 });
+    await mkdir(this.root, { recursive: true, mode: 0o700 });
     await this.#content.init();
     await this.#snapshots.init();
     await this.#images.init();
@@ -212,7 +218,7 @@ export class ImageService {
           const remote = this.#client.blobStream(r, { digest: l.digest, size: l.size, mediaType: l.mediaType }, auth);
           src = (async function* () { for await (const c of remote) { await ing.write(c); yield c; } })();
         }
-        const res = await unpackLayer(src, compression, fs);
+        const res = await unpackLayer(src, compression, fs, this.#unpack);
         if (ingest) await ingest.commit(); // verifies digest and size before anything is kept
         if (res.diffId !== l.diffId) {
           throw unavailable(`layer ${l.digest} of ${repoName(r)} unpacks to ${res.diffId}, the config says ${l.diffId}`);

@@ -3,40 +3,57 @@
 // byte-exact xattrs; OCI whiteouts become overlay whiteouts and opaque directories.
 // File system calls are synchronous (one thread hop per call costs more than the call itself
 // for small files); the writer yields to the event loop every few milliseconds so the daemon
-// stays responsive. Node has no mknod or xattr API: nodes are made in one batched `mknod` shell loop and xattrs
-// in one `setfattr --restore` run (Debian package `attr`) when the layer is complete.
+// stays responsive. Node has no mknod or xattr API: device nodes, FIFOs and xattrs go to
+// berth-layer (layer-helper.ts) as binary records, applied at once, relative to the layer root.
+// Per-layer state is bounded: inodes created (entries and the parent directories they imply)
+// count against maxEntries, and the directory mtimes kept for the end against MAX_DEFERRED_BYTES.
 import {
   chmodSync, closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync,
   mkdirSync, openSync, symlinkSync, writeSync,
 } from "node:fs";
-import { rm, writeFile } from "node:fs/promises";
-import { runCommand } from "../../oci-runtime/foundation/run-command.ts";
+import { rm } from "node:fs/promises";
 import path from "node:path";
+import { encodeNode, encodeXattr, LayerHelper, type NodeRecord } from "./layer-helper.ts";
 import { BreakoutError, cleanEntryName, DirResolver } from "./safe-path.ts";
-import { TarType, type TarEntry } from "./tar-reader.ts";
+import { LayerLimitError, TarType, type TarEntry } from "./tar-reader.ts";
 
 const WH = ".wh.";
 const OPAQUE = ".wh..wh..opq";
+/** Memory for directory mtimes and setgid dirs kept until the layer is complete. */
+export const MAX_DEFERRED_BYTES = 128 << 20;
 
-interface PendingNode { rel: string; kind: "c" | "b" | "p"; major: number; minor: number; entry: TarEntry }
-interface Xattr { rel: string; name: string; value: Buffer }
+export interface LayerWriterOptions {
+  /** Path of the berth-layer helper. */
+  helper: string;
+  /** Most inodes (entries plus implied parent directories) one layer may create. */
+  maxEntries: number;
+}
 
 export class LayerWriter {
   readonly root: string;
   #dirs: DirResolver;
-  #nodes: PendingNode[] = [];
-  #nodeSet = new Set<string>();
-  #pendingLinks: { rel: string; target: string; entry: string }[] = [];
-  #xattrs: Xattr[] = [];
+  #helper: LayerHelper;
+  #maxEntries: number;
   #dirTimes = new Map<string, number>();
-  #created = new Set<string>();
   #setgidDirs = new Set<string>();
+  #deferredBytes = 0;
   #lastYield = performance.now();
+  /** Tar entries applied. */
   entries = 0;
+  /** Inodes created or replaced: entries plus parent directories they implied. */
+  inodes = 0;
 
-  constructor(root: string) {
+  constructor(root: string, opts: LayerWriterOptions) {
     this.root = root;
-    this.#dirs = new DirResolver(root);
+    this.#maxEntries = opts.maxEntries;
+    this.#helper = new LayerHelper(opts.helper, root);
+    this.#dirs = new DirResolver(root, () => this.#count());
+  }
+
+  #count() {
+    if (++this.inodes > this.#maxEntries) {
+      throw new LayerLimitError("image.max_layer_entries", `layer has more than ${this.#maxEntries} entries (image.max_layer_entries)`);
+    }
   }
 
   #full(rel: string) { return rel ? path.join(this.root, rel) : this.root; }
@@ -44,6 +61,7 @@ export class LayerWriter {
   /** Applies one entry; `body` must be consumed for regular files. */
   async apply(entry: TarEntry, body: () => AsyncGenerator<Buffer>) {
     this.entries++;
+    this.#count();
     if (performance.now() - this.#lastYield > 5) {
       await new Promise((r) => setImmediate(r));
       this.#lastYield = performance.now();
@@ -60,16 +78,12 @@ export class LayerWriter {
     const rel = parentRel ? `${parentRel}/${base}` : base;
     const full = this.#full(rel);
     const isDir = entry.type === TarType.dir;
-    // The layer dir starts empty and only this writer fills it: look only where something may be.
-    const existing = this.#created.has(rel) || this.#dirs.isKnown(rel) ? lstatSync(full, { throwIfNoEntry: false }) : undefined;
+    const existing = lstatSync(full, { throwIfNoEntry: false });
     if (existing && !(isDir && existing.isDirectory())) {
       await rm(full, { recursive: true, force: true });
       if (existing.isDirectory()) this.#dirs.forget();
       this.#purge(rel);
-    } else if (this.#nodeSet.has(rel)) {
-      this.#purge(rel);
     }
-    this.#created.add(rel);
     switch (entry.type) {
       case TarType.dir:
         if (!existing?.isDirectory()) mkdirSync(full, 0o700);
@@ -88,28 +102,34 @@ export class LayerWriter {
         } finally {
           closeSync(fd);
         }
-        for (const [name, value] of entry.xattrs) this.#xattrs.push({ rel, name, value });
-        return;
+        return this.#xattrs(rel, entry);
       }
       case TarType.symlink:
         symlinkSync(entry.linkname, full);
         return this.#meta(rel, entry, false);
       case TarType.hardlink: {
         const target = await this.#linkTarget(entry);
-        if (this.#nodeSet.has(target)) { this.#pendingLinks.push({ rel, target, entry: entry.name }); return; }
         linkSync(this.#full(target), full);
         return;
       }
       case TarType.char: case TarType.block: case TarType.fifo: {
-        const kind = entry.type === TarType.char ? "c" : entry.type === TarType.block ? "b" : "p";
-        this.#nodes.push({ rel, kind, major: entry.devmajor, minor: entry.devminor, entry });
-        this.#nodeSet.add(rel);
-        return;
+        const kind = entry.type === TarType.char ? "char" : entry.type === TarType.block ? "block" : "fifo";
+        await this.#node({ path: rel, kind, mode: entry.mode, major: entry.devmajor, minor: entry.devminor, uid: entry.uid, gid: entry.gid, mtime: entry.mtime });
+        return this.#xattrs(rel, entry);
       }
       default:
         // Unknown entry types (for example vendor extensions) carry nothing to apply.
         return;
     }
+  }
+
+  async #node(n: NodeRecord) {
+    await this.#helper.run([encodeNode(n)]);
+  }
+
+  async #xattrs(rel: string, e: TarEntry) {
+    if (!e.xattrs.size) return;
+    await this.#helper.run([...e.xattrs].map(([name, value]) => encodeXattr(rel, name, value)));
   }
 
   async #linkTarget(entry: TarEntry): Promise<string> {
@@ -125,7 +145,6 @@ export class LayerWriter {
       throw err;
     });
     const target = tparent ? `${tparent}/${tparts.at(-1)}` : tparts.at(-1)!;
-    if (this.#nodeSet.has(target)) return target;
     const st = lstatSync(this.#full(target), { throwIfNoEntry: false });
     if (!st) throw new BreakoutError(entry.name, `hard link target ${JSON.stringify(entry.linkname)} does not exist in this layer`);
     if (st.isDirectory()) throw new BreakoutError(entry.name, `hard link target ${JSON.stringify(entry.linkname)} is a directory`);
@@ -136,7 +155,7 @@ export class LayerWriter {
     const base = parts.at(-1)!;
     const parentRel = await this.#dirs.resolve(parts.slice(0, -1), entry.name, true);
     if (base === OPAQUE) {
-      this.#xattrs.push({ rel: parentRel, name: "trusted.overlay.opaque", value: Buffer.from("y") });
+      await this.#helper.run([encodeXattr(parentRel, "trusted.overlay.opaque", Buffer.from("y"))]);
       return;
     }
     if (base.startsWith(WH + WH)) return; // other AUFS meta files (.wh..wh.plnk, ...)
@@ -149,85 +168,52 @@ export class LayerWriter {
       if (existing.isDirectory()) this.#dirs.forget();
     }
     this.#purge(rel);
-    this.#nodes.push({ rel, kind: "c", major: 0, minor: 0, entry: { ...entry, mode: 0 } });
-    this.#nodeSet.add(rel);
+    await this.#node({ path: rel, kind: "char", mode: 0, major: 0, minor: 0, uid: entry.uid, gid: entry.gid, mtime: entry.mtime });
   }
 
   /**
-   * Forgets deferred work (nodes, links, xattrs, dir times) at or below a path that an entry
+   * Forgets deferred work (directory times, setgid marks) at or below a path that an entry
    * replaced. Deferred work runs by path at the end of the layer; if a replaced directory had
    * become a symlink, running it would follow that symlink out of the layer.
    */
   #purge(rel: string) {
     const hit = (p: string) => p === rel || p.startsWith(rel + "/");
-    this.#nodes = this.#nodes.filter((n) => !hit(n.rel));
-    for (const n of [...this.#nodeSet]) if (hit(n)) this.#nodeSet.delete(n);
-    this.#pendingLinks = this.#pendingLinks.filter((l) => !hit(l.rel) && !hit(l.target));
-    this.#xattrs = this.#xattrs.filter((x) => !hit(x.rel));
-    for (const d of [...this.#dirTimes.keys()]) if (hit(d)) this.#dirTimes.delete(d);
-    for (const d of [...this.#setgidDirs]) if (hit(d)) this.#setgidDirs.delete(d);
+    for (const d of [...this.#dirTimes.keys()]) if (hit(d)) { this.#dirTimes.delete(d); this.#deferredBytes -= d.length + 64; }
+    for (const d of [...this.#setgidDirs]) if (hit(d)) { this.#setgidDirs.delete(d); this.#deferredBytes -= d.length + 64; }
+  }
+
+  #defer(rel: string) {
+    this.#deferredBytes += rel.length + 64;
+    if (this.#deferredBytes > MAX_DEFERRED_BYTES) {
+      throw new LayerLimitError("directory metadata", `layer directories need more than ${MAX_DEFERRED_BYTES} bytes of metadata kept until the layer ends`);
+    }
   }
 
   async #meta(rel: string, e: TarEntry, isDir: boolean) {
     const full = this.#full(rel);
     lchownSync(full, e.uid, e.gid);
     if (e.type !== TarType.symlink) chmodSync(full, e.mode & 0o7777); // after chown, which clears setuid
-    if (isDir && e.mode & 0o2000) this.#setgidDirs.add(rel);
-    for (const [name, value] of e.xattrs) this.#xattrs.push({ rel, name, value });
-    if (isDir) this.#dirTimes.set(rel, e.mtime);
-    else lutimesSync(full, e.mtime, e.mtime);
+    if (isDir && e.mode & 0o2000 && !this.#setgidDirs.has(rel)) { this.#defer(rel); this.#setgidDirs.add(rel); }
+    await this.#xattrs(rel, e);
+    if (isDir) {
+      if (!this.#dirTimes.has(rel)) this.#defer(rel);
+      this.#dirTimes.set(rel, e.mtime);
+    } else lutimesSync(full, e.mtime, e.mtime);
   }
 
-  /** Creates deferred nodes and links, sets xattrs, then directory mtimes (deepest first). */
+  /**
+   * Sets directory mtimes (deepest first), then flushes the layer's filesystem (syncfs, one
+   * call for the whole layer) and ends the helper. After this the layer may be committed.
+   */
   async finish() {
-    await this.#mknodAll();
-    for (const n of this.#nodes) await this.#meta(n.rel, n.entry, false);
-    for (const l of this.#pendingLinks) linkSync(this.#full(l.target), this.#full(l.rel));
-    await this.#setXattrs();
     const dirs = [...this.#dirTimes].sort((a, b) => b[0].split("/").length - a[0].split("/").length);
     for (const [rel, t] of dirs) {
       lutimesSync(this.#full(rel), t, t);
     }
+    await this.#helper.run([Buffer.from("S")]);
+    await this.#helper.close();
   }
 
-  async #mknodAll() {
-    const script = 'while [ $# -ge 4 ]; do if [ "$1" = p ]; then mknod -- "$4" p || exit 1; else mknod -- "$4" "$1" "$2" "$3" || exit 1; fi; shift 4; done';
-    for (let i = 0; i < this.#nodes.length; i += 1000) {
-      const args = this.#nodes.slice(i, i + 1000).flatMap((n) => [n.kind, String(n.major), String(n.minor), n.rel]);
-      await run("/bin/sh", ["-c", script, "sh", ...args], this.root, "mknod");
-    }
-  }
-
-  async #setXattrs() {
-    if (!this.#xattrs.length) return;
-    let dump = "";
-    let last: string | undefined;
-    for (const x of this.#xattrs) {
-      if (x.rel !== last) { dump += `\n# file: ${escapePath(x.rel || ".")}\n`; last = x.rel; }
-      dump += `${x.name}=${x.value.length ? "0x" + x.value.toString("hex") : '""'}\n`;
-    }
-    const file = path.join(path.dirname(this.root), `xattrs-${path.basename(this.root)}.dump`);
-    await writeFile(file, dump + "\n");
-    try {
-      await run("setfattr", ["-h", `--restore=${file}`], this.root, "setfattr");
-    } finally {
-      await rm(file, { force: true });
-    }
-  }
-}
-
-/** getfattr-style escaping: anything outside a safe set becomes \ooo. */
-function escapePath(p: string): string {
-  let out = "";
-  for (const b of Buffer.from(p, "utf8")) {
-    const c = String.fromCharCode(b);
-    out += /[A-Za-z0-9._\-/+@:,~%]/.test(c) ? c : "\\" + b.toString(8).padStart(3, "0");
-  }
-  return out;
-}
-
-async function run(cmd: string, args: string[], cwd: string, what: string): Promise<void> {
-  const r = await runCommand(cmd, args, { cwd });
-  if (r.spawnError) throw new Error(`${what}: cannot run ${cmd}: ${r.spawnError.message}`);
-  if (r.code !== 0) throw new Error(`${what} failed (exit ${r.code}): ${r.stderr.trim()}`);
+  /** Stops the helper on a failed unpack, so nothing writes into the layer while it is removed. */
+  async abort() { await this.#helper.abort(); }
 }

@@ -30,6 +30,9 @@ export function cleanEntryName(name: string): string[] {
   return out;
 }
 
+/** Most verified directories remembered at once. */
+const MAX_KNOWN = 65536;
+
 /**
  * Maps clean components of a parent directory to a physical directory inside `root`, creating
  * missing directories (mode 0755) unless they are reached through a symlink. Caches verified dirs.
@@ -37,11 +40,19 @@ export function cleanEntryName(name: string): string[] {
 export class DirResolver {
   readonly root: string;
   #known = new Set<string>([""]);
-  constructor(root: string) { this.root = root; }
+  #onCreate: () => void;
+  /** `onCreate` runs before each directory the resolver creates (and may throw to refuse it). */
+  constructor(root: string, onCreate: () => void = () => {}) { this.root = root; this.#onCreate = onCreate; }
 
   forget() { this.#known = new Set([""]); }
-  remember(rel: string) { this.#known.add(rel); }
+  remember(rel: string) { this.#add(rel); }
   isKnown(rel: string) { return this.#known.has(rel); }
+
+  /** The cache of verified directories is bounded: past MAX_KNOWN it starts again (lookups re-verify). */
+  #add(rel: string) {
+    if (this.#known.size >= MAX_KNOWN) this.forget();
+    this.#known.add(rel);
+  }
 
   /** Returns the physical relative path ("" for the root) of the directory `parts`. */
   async resolve(parts: string[], entry: string, create: boolean): Promise<string> {
@@ -65,11 +76,12 @@ export class DirResolver {
       const st = lstatSync(full, { throwIfNoEntry: false });
       if (!st) {
         if (!create || viaSymlink) throw new BreakoutError(entry, `parent ${JSON.stringify(rel)} does not exist in this layer${viaSymlink ? " (reached through a symlink)" : ""}`);
+        this.#onCreate();
         mkdirSync(full, 0o755);
-        this.#known.add(rel);
+        this.#add(rel);
         cur.push(p);
       } else if (st.isDirectory()) {
-        if (!viaSymlink) this.#known.add(rel);
+        if (!viaSymlink) this.#add(rel);
         cur.push(p);
       } else if (st.isSymbolicLink()) {
         if (++hops > 40) throw new BreakoutError(entry, "too many levels of symbolic links");
@@ -82,7 +94,7 @@ export class DirResolver {
       }
     }
     const phys = cur.join("/");
-    if (!viaSymlink) this.#known.add(key);
+    if (!viaSymlink) this.#add(key);
     return phys;
   }
 }

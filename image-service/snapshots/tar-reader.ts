@@ -1,5 +1,7 @@
 // A streaming tar reader: ustar, pax (x/g, SCHILY.xattr.* byte-exact, LIBARCHIVE.xattr.*),
 // GNU long names (L) and long link names (K), base-256 numbers.
+// Everything read is hostile: extended headers, names and xattrs are bounded, and xattr names
+// are checked here (see checkXattr) so nothing malformed reaches the layer writer.
 
 export const TarType = {
   file: "0", hardlink: "1", symlink: "2", char: "3", block: "4", dir: "5", fifo: "6", contiguous: "7",
@@ -23,6 +25,42 @@ export interface TarEntry {
 
 export class TarError extends Error {
   constructor(message: string) { super(message); this.name = "TarError"; }
+}
+
+/** A layer over one of berth's size or count limits; `limit` names it. */
+export class LayerLimitError extends TarError {
+  readonly limit: string;
+  constructor(limit: string, message: string) { super(message); this.name = "LayerLimitError"; this.limit = limit; }
+}
+
+/** Largest pax extended header (x) or GNU long name/link (L/K) record read into memory. */
+export const MAX_EXTENDED_HEADER = 1 << 20;
+/** Largest total of global (g) pax records kept for the rest of the archive. */
+export const MAX_GLOBAL_PAX = 1 << 20;
+/** Longest entry name or link target (Linux PATH_MAX). */
+export const MAX_NAME_BYTES = 4096;
+/** Most xattrs on one entry, longest xattr name (XATTR_NAME_MAX) and value (XATTR_SIZE_MAX is 64 KiB). */
+export const MAX_XATTRS_PER_ENTRY = 128;
+export const MAX_XATTR_NAME = 255;
+export const MAX_XATTR_VALUE = 64 << 10;
+
+/**
+ * Extended attributes an image may carry. `user.*` is unprivileged data. Of `security.*`, only
+ * `security.capability` (file capabilities, which docker, buildah and containerd images carry) and
+ * `security.ima` (IMA signatures, which containers/storage carries beside it) are meaningful in a
+ * layer; `security.selinux` would let an image choose its own label, and the rest belong to LSMs.
+ * `trusted.*` is refused: `trusted.overlay.*` would forge overlayfs metadata (opaque dirs,
+ * redirects, metacopy), and berth sets `trusted.overlay.opaque` itself from `.wh..wh..opq`.
+ * `system.*` (POSIX ACLs) are refused: image builders do not emit them as xattrs.
+ */
+export function xattrProblem(name: string, value: Buffer): string | undefined {
+  if (name.length === 0) return "empty attribute name";
+  if (name.length > MAX_XATTR_NAME) return `attribute name longer than ${MAX_XATTR_NAME} bytes`;
+  if (!/^[\x21-\x7e]+$/.test(name)) return "attribute name is not printable ASCII";
+  const ok = (name.startsWith("user.") && name.length > 5) || name === "security.capability" || name === "security.ima";
+  if (!ok) return "attribute is not in a namespace an image may set (user.*, security.capability, security.ima)";
+  if (value.length > MAX_XATTR_VALUE) return `attribute value of ${value.length} bytes is longer than ${MAX_XATTR_VALUE}`;
+  return undefined;
 }
 
 /** Buffers an async chunk source so exact byte counts can be read. */
@@ -141,12 +179,17 @@ export async function* readTar(src: AsyncIterable<Buffer> | Iterable<Buffer>): A
     const type = String.fromCharCode(h[156]!) === "\0" ? "0" : String.fromCharCode(h[156]!);
     const size = num(h.subarray(124, 136), "size");
     if (type === "x" || type === "g" || type === "L" || type === "K") {
-      if (size > 16 << 20) throw new TarError(`extended header of ${size} bytes is too large`);
+      const max = type === "L" || type === "K" ? MAX_NAME_BYTES + 1 : MAX_EXTENDED_HEADER;
+      if (size > max) throw new LayerLimitError("extended header", `${type === "L" || type === "K" ? "GNU long name" : "pax extended header"} of ${size} bytes is larger than the limit of ${max} bytes`);
       const data = (await r.read(size)) ?? Buffer.alloc(0);
       await r.skip(pad(size));
       if (type === "x") pax = parsePax(data);
-      else if (type === "g") for (const [k, v] of parsePax(data)) globalPax.set(k, v);
-      else if (type === "L") longName = cstr(data);
+      else if (type === "g") {
+        for (const [k, v] of parsePax(data)) globalPax.set(k, v);
+        let total = 0;
+        for (const [k, v] of globalPax) total += k.length + v.length;
+        if (total > MAX_GLOBAL_PAX) throw new LayerLimitError("extended header", `global pax headers of ${total} bytes are larger than the limit of ${MAX_GLOBAL_PAX} bytes`);
+      } else if (type === "L") longName = cstr(data);
       else longLink = cstr(data);
       continue;
     }
@@ -158,10 +201,15 @@ export async function* readTar(src: AsyncIterable<Buffer> | Iterable<Buffer>): A
     }
     const p = new Map([...globalPax, ...(pax ?? [])]);
     const str = (k: string) => p.get(k)?.toString("utf8");
-    const xattrs = new Map<string, Buffer>();
+    const rawXattrs: [string, Buffer][] = [];
     for (const [k, v] of p) {
-      if (k.startsWith("SCHILY.xattr.")) xattrs.set(k.slice(13), v);
-      else if (k.startsWith("LIBARCHIVE.xattr.")) xattrs.set(decodeURIComponent(k.slice(17)), Buffer.from(v.toString("ascii"), "base64"));
+      if (k.startsWith("SCHILY.xattr.")) rawXattrs.push([k.slice(13), v]);
+      else if (k.startsWith("LIBARCHIVE.xattr.")) {
+        // libarchive percent-encodes the name and base64-encodes the value.
+        let n: string;
+        try { n = decodeURIComponent(k.slice(17)); } catch { n = k.slice(17) + " (malformed percent-encoding)"; }
+        rawXattrs.push([n, Buffer.from(v.toString("ascii"), "base64")]);
+      }
     }
     const entry: TarEntry = {
       name: str("path") ?? longName ?? name,
@@ -174,9 +222,21 @@ export async function* readTar(src: AsyncIterable<Buffer> | Iterable<Buffer>): A
       mtime: str("mtime") !== undefined ? Number(str("mtime")) : num(h.subarray(136, 148), "mtime"),
       devmajor: magic.startsWith("ustar") ? num(h.subarray(329, 337), "devmajor") : 0,
       devminor: magic.startsWith("ustar") ? num(h.subarray(337, 345), "devminor") : 0,
-      xattrs,
+      xattrs: new Map(),
     };
     pax = undefined; longName = undefined; longLink = undefined;
+    for (const [what, v] of [["name", entry.name], ["link target", entry.linkname]] as const) {
+      const n = Buffer.byteLength(v);
+      if (n > MAX_NAME_BYTES) throw new LayerLimitError("name length", `entry ${JSON.stringify(v.slice(0, 200) + "...")}: ${what} of ${n} bytes is longer than the limit of ${MAX_NAME_BYTES} bytes`);
+    }
+    if (rawXattrs.length > MAX_XATTRS_PER_ENTRY) {
+      throw new LayerLimitError("xattrs per entry", `entry ${JSON.stringify(entry.name)}: ${rawXattrs.length} extended attributes, more than the limit of ${MAX_XATTRS_PER_ENTRY}`);
+    }
+    for (const [n, v] of rawXattrs) {
+      const why = xattrProblem(n, v);
+      if (why) throw new TarError(`entry ${JSON.stringify(entry.name)}: extended attribute ${JSON.stringify(n)}: ${why}`);
+      entry.xattrs.set(n, v);
+    }
     if (!Number.isSafeInteger(entry.size) || entry.size < 0) throw new TarError(`invalid size for ${JSON.stringify(entry.name)}`);
     if (type === "S") throw new TarError(`gnu sparse file ${JSON.stringify(entry.name)} is not supported`);
     // Header-only types (links, devices, dirs, fifos) carry no data whatever their size field says.

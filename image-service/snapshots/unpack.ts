@@ -1,14 +1,36 @@
 // One pass from compressed layer bytes to an unpacked directory: decompress (gzip, zstd or
-// none), hash the uncompressed stream (the diff id), parse tar, apply entries.
+// none), hash the uncompressed stream (the diff id), parse tar, apply entries. The
+// decompressed bytes and the entries of one layer are bounded (image.max_layer_bytes,
+// image.max_layer_entries): a small gzip of zeros or of tar headers fails with the limit named.
 import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { PassThrough, type Duplex } from "node:stream";
 import { createGunzip, createZstdDecompress } from "node:zlib";
 import type { Compression } from "../registry/media-types.ts";
+import { DEFAULT_LAYER_HELPER } from "./layer-helper.ts";
 import { LayerWriter } from "./layer-writer.ts";
-import { readTar } from "./tar-reader.ts";
+import { LayerLimitError, readTar } from "./tar-reader.ts";
 
-export interface UnpackResult { diffId: string; entries: number }
+export interface UnpackResult { diffId: string; entries: number; bytes: number }
+
+export interface UnpackLimits {
+  /** Most decompressed (tar) bytes in one layer. */
+  maxLayerBytes: number;
+  /** Most inodes (entries and implied parent directories) in one layer. */
+  maxLayerEntries: number;
+}
+
+/**
+ * Defaults: the largest real layers (CUDA and ML framework images) are around 10-20 GiB
+ * unpacked and the largest hold a few hundred thousand files; both limits leave room above that.
+ */
+export const DEFAULT_UNPACK_LIMITS: UnpackLimits = { maxLayerBytes: 32 * 1024 ** 3, maxLayerEntries: 1_000_000 };
+
+export interface UnpackOptions {
+  /** Path of the berth-layer helper (nodes, xattrs, syncfs). */
+  helper?: string;
+  limits?: Partial<UnpackLimits>;
+}
 
 function decompressor(c: Compression): Duplex {
   if (c === "gzip") return createGunzip({ chunkSize: 256 << 10 });
@@ -17,7 +39,8 @@ function decompressor(c: Compression): Duplex {
 }
 
 /** Unpacks a layer stream into the (empty, existing) directory `dir`. */
-export async function unpackLayer(src: AsyncIterable<Buffer>, compression: Compression, dir: string): Promise<UnpackResult> {
+export async function unpackLayer(src: AsyncIterable<Buffer>, compression: Compression, dir: string, opts: UnpackOptions = {}): Promise<UnpackResult> {
+  const limits = { ...DEFAULT_UNPACK_LIMITS, ...opts.limits };
   const dec = decompressor(compression);
   const feeding = (async () => {
     try {
@@ -33,21 +56,27 @@ export async function unpackLayer(src: AsyncIterable<Buffer>, compression: Compr
   })();
   feeding.catch(() => {}); // surfaced below
   const hash = createHash("sha256");
+  let bytes = 0;
   async function* tapped(): AsyncGenerator<Buffer> {
     for await (const c of dec as AsyncIterable<Buffer>) {
+      bytes += c.length;
+      if (bytes > limits.maxLayerBytes) {
+        throw new LayerLimitError("image.max_layer_bytes", `layer decompresses to more than ${limits.maxLayerBytes} bytes (image.max_layer_bytes)`);
+      }
       hash.update(c);
       yield c;
     }
   }
-  const writer = new LayerWriter(dir);
+  const writer = new LayerWriter(dir, { helper: opts.helper ?? DEFAULT_LAYER_HELPER, maxEntries: limits.maxLayerEntries });
   try {
     for await (const { entry, body } of readTar(tapped())) await writer.apply(entry, body);
+    await feeding;
+    await writer.finish();
   } catch (err) {
     dec.destroy(err as Error);
     await feeding.catch(() => {});
+    await writer.abort();
     throw err;
   }
-  await feeding;
-  await writer.finish();
-  return { diffId: "sha256:" + hash.digest("hex"), entries: writer.entries };
+  return { diffId: "sha256:" + hash.digest("hex"), entries: writer.entries, bytes };
 }
