@@ -3,7 +3,7 @@
 // DEL that ran without a network namespace: the Debian bridge plugin only
 // tears its ipMasq chain down when it can still see the pod's interface.
 
-import { describeFailure, runCommand } from "../../oci-runtime/foundation/run-command.ts";
+import { describeFailure, IPTABLES_TIMEOUT_MS, runCommand } from "../../oci-runtime/foundation/run-command.ts";
 import type { Runner } from "./cni-exec.ts";
 
 /** Splits one line of `iptables -S` output into arguments (double quotes with backslash escapes). */
@@ -66,18 +66,18 @@ export async function sweepTaggedRules(tag: string, run: Runner = runCommand): P
   let removed = 0;
   const errors: string[] = [];
   for (const bin of ["iptables", "ip6tables"]) {
-    const list = await run(bin, ["-w", "-t", "nat", "-S"], {});
+    const list = await run(bin, ["-w", "-t", "nat", "-S"], { timeoutMs: IPTABLES_TIMEOUT_MS });
     if (list.code !== 0) continue; // binary or table not available
     const { rules, chains } = matchingRules(list.stdout, tag);
     for (const r of rules) {
-      const d = await run(bin, ["-w", "-t", "nat", "-D", ...r.slice(1)], {});
+      const d = await run(bin, ["-w", "-t", "nat", "-D", ...r.slice(1)], { timeoutMs: IPTABLES_TIMEOUT_MS });
       if (d.code === 0) removed++;
       else errors.push(`${bin} -D ${r.slice(1).join(" ")}: ${describeFailure(d)}`);
     }
     for (const chain of chains) {
-      const f = await run(bin, ["-w", "-t", "nat", "-F", chain], {});
+      const f = await run(bin, ["-w", "-t", "nat", "-F", chain], { timeoutMs: IPTABLES_TIMEOUT_MS });
       if (f.code !== 0) continue; // already gone
-      const x = await run(bin, ["-w", "-t", "nat", "-X", chain], {});
+      const x = await run(bin, ["-w", "-t", "nat", "-X", chain], { timeoutMs: IPTABLES_TIMEOUT_MS });
       if (x.code !== 0) errors.push(`${bin} -X ${chain}: ${describeFailure(x)}`);
     }
   }

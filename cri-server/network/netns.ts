@@ -9,7 +9,7 @@ import { mkdir, open, readdir, realpath, rm, statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { alreadyExists, internal, invalidArgument } from "../../oci-runtime/foundation/errdefs.ts";
 import { findMount } from "../../oci-runtime/foundation/mountinfo.ts";
-import { describeFailure, runCommand } from "../../oci-runtime/foundation/run-command.ts";
+import { describeFailure, MOUNT_TIMEOUT_MS, runCommand } from "../../oci-runtime/foundation/run-command.ts";
 
 /** statfs f_type of nsfs (linux/magic.h NSFS_MAGIC). */
 const NSFS_MAGIC = 0x6e736673;
@@ -54,7 +54,7 @@ async function prepareDirOnce(dir: string): Promise<string> {
 }
 
 async function mountCmd(args: string[]): Promise<void> {
-  const r = await runCommand("mount", args);
+  const r = await runCommand("mount", args, { timeoutMs: MOUNT_TIMEOUT_MS });
   if (r.code !== 0) throw internal(`mount ${args.join(" ")} failed: ${describeFailure(r)}`);
 }
 
@@ -72,7 +72,7 @@ export async function createNetns(opts: NetnsOptions, name: string): Promise<str
     if ((err as NodeJS.ErrnoException).code === "EEXIST") throw alreadyExists(`network namespace ${path} already exists`, err);
     throw internal(`cannot create network namespace file ${path}: ${(err as Error).message}`, err);
   }
-  const r = await runCommand(opts.unshare ?? "unshare", [`--net=${path}`, opts.ip ?? "ip", "link", "set", "lo", "up"]);
+  const r = await runCommand(opts.unshare ?? "unshare", [`--net=${path}`, opts.ip ?? "ip", "link", "set", "lo", "up"], { timeoutMs: MOUNT_TIMEOUT_MS });
   if (r.code !== 0) {
     await removeNetns(path).catch(() => {});
     throw internal(`cannot create network namespace ${path}: ${describeFailure(r)}`);
@@ -96,7 +96,7 @@ export async function isNetns(path: string): Promise<boolean> {
  */
 export async function removeNetns(path: string): Promise<void> {
   for (let i = 0; i < 8 && await isNetns(path); i++) {
-    const r = await runCommand("umount", [path]);
+    const r = await runCommand("umount", [path], { timeoutMs: MOUNT_TIMEOUT_MS });
     if (r.code !== 0 && await isNetns(path)) throw internal(`cannot unmount network namespace ${path}: ${describeFailure(r)}`);
   }
   try {
@@ -135,7 +135,7 @@ export async function unmountNetnsDir(stateDir: string): Promise<void> {
   }
   prepared.delete(netnsDir(stateDir));
   while (await findMount(real)) {
-    const r = await runCommand("umount", [real]);
+    const r = await runCommand("umount", [real], { timeoutMs: MOUNT_TIMEOUT_MS });
     if (r.code !== 0) throw internal(`cannot unmount ${real}: ${describeFailure(r)}`);
   }
 }

@@ -3,11 +3,13 @@
 // mounted into the containers), and the pod's /dev/shm tmpfs.
 
 import { copyFile, mkdir, readFile, realpath } from "node:fs/promises";
+import { isIP } from "node:net";
 import { join } from "node:path";
+import { checkResolvWord } from "./pod-input.ts";
 import { internal, invalidArgument } from "../../oci-runtime/foundation/errdefs.ts";
 import { writeFileAtomic } from "../../oci-runtime/foundation/atomic-file.ts";
 import { findMount } from "../../oci-runtime/foundation/mountinfo.ts";
-import { describeFailure, runCommand } from "../../oci-runtime/foundation/run-command.ts";
+import { describeFailure, MOUNT_TIMEOUT_MS, runCommand } from "../../oci-runtime/foundation/run-command.ts";
 
 /** CRI DNSConfig as plain TS. */
 export interface DnsConfig {
@@ -17,6 +19,10 @@ export interface DnsConfig {
 }
 
 export function renderResolvConf(dns: DnsConfig): string {
+  // Each word stays one word of one line, whoever called (validatePodInput refuses them earlier, naming the field).
+  (dns.searches ?? []).forEach((s, i) => checkResolvWord(`dns_config.searches[${i}]`, s, 253));
+  (dns.options ?? []).forEach((o, i) => checkResolvWord(`dns_config.options[${i}]`, o, 255));
+  (dns.servers ?? []).forEach((s, i) => { if (!isIP(s)) throw invalidArgument(`dns_config.servers[${i}] ${JSON.stringify(s)} is not an IP address`); });
   const lines: string[] = [];
   if (dns.searches?.length) lines.push(`search ${dns.searches.join(" ")}`);
   for (const s of dns.servers ?? []) lines.push(`nameserver ${s}`);
@@ -36,7 +42,11 @@ export function renderHosts(hostname: string, ips: string[]): string {
     "fe00::1\tip6-allnodes",
     "fe00::2\tip6-allrouters",
   ];
-  for (const ip of ips) lines.push(`${ip}\t${hostname}`);
+  if (!HOSTNAME_RE.test(hostname)) throw invalidArgument(`invalid hostname ${JSON.stringify(hostname)}`);
+  for (const ip of ips) {
+    if (!isIP(ip)) throw invalidArgument(`pod IP ${JSON.stringify(ip)} is not an IP address`);
+    lines.push(`${ip}\t${hostname}`);
+  }
   return lines.join("\n") + "\n";
 }
 
@@ -94,7 +104,7 @@ export async function mountShm(dir: string, sizeBytes: number = DEFAULT_SHM_SIZE
   const real = await realpath(dir);
   const m = await findMount(real);
   if (m?.fsType === "tmpfs") return;
-  const r = await runCommand("mount", ["-t", "tmpfs", "-o", `nosuid,nodev,noexec,mode=1777,size=${sizeBytes}`, "shm", real]);
+  const r = await runCommand("mount", ["-t", "tmpfs", "-o", `nosuid,nodev,noexec,mode=1777,size=${sizeBytes}`, "shm", real], { timeoutMs: MOUNT_TIMEOUT_MS });
   if (r.code !== 0) throw internal(`cannot mount shm tmpfs at ${real}: ${describeFailure(r)}`);
 }
 
@@ -108,7 +118,7 @@ export async function unmountShm(dir: string): Promise<void> {
     throw err;
   }
   for (let i = 0; i < 8 && (await findMount(real))?.fsType === "tmpfs"; i++) {
-    const r = await runCommand("umount", [real]);
+    const r = await runCommand("umount", [real], { timeoutMs: MOUNT_TIMEOUT_MS });
     if (r.code !== 0) throw internal(`cannot unmount shm at ${real}: ${describeFailure(r)}`);
   }
 }

@@ -3,7 +3,23 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describeFailure, runCommand } from "./run-command.ts";
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { describeFailure, runCommand, unfinishedError } from "./run-command.ts";
+import { BerthError, Code } from "./errdefs.ts";
+
+/** Pids whose process group is `pgid` (from /proc; field 5 of stat). */
+async function membersOf(pgid: number): Promise<number[]> {
+  const { readdir } = await import("node:fs/promises");
+  const out: number[] = [];
+  for (const d of await readdir("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    const stat = await readFile(`/proc/${d}/stat`, "utf8").catch(() => "");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (Number(f[2]) === pgid) out.push(Number(d));
+  }
+  return out;
+}
 
 test("collects stdout, stderr and the exit status; stdin is written and closed", async () => {
   const r = await runCommand("/bin/sh", ["-c", "cat; echo oops >&2; exit 3"], { stdin: "héllo\n" });
@@ -33,11 +49,106 @@ test("a timeout SIGKILLs the whole process group", async () => {
   const r = await runCommand("/bin/sh", ["-c", "sleep 300 & wait"], { timeoutMs: 200, processGroup: true });
   assert.equal(r.timedOut, true);
   assert.equal(r.signal, "SIGKILL");
-  assert.equal(describeFailure(r), "timed out");
+  assert.equal(r.timeoutMs, 200);
+  assert.match(describeFailure(r), /timed out after 0\.2 s/);
+  const e = unfinishedError("sleeping", "/bin/sh", r);
+  assert.equal(e?.code, Code.DEADLINE_EXCEEDED);
+  assert.match(e!.message, /sleeping: \/bin\/sh did not finish within its limit of 0\.2 s/);
 });
 
 test("a timeout without a process group SIGKILLs the binary", async () => {
   const r = await runCommand("/bin/sh", ["-c", "exec sleep 300"], { timeoutMs: 200 });
   assert.equal(r.timedOut, true);
   assert.equal(r.signal, "SIGKILL");
+});
+
+test("a binary that cannot be started resolves with spawnError when its output goes to a file too", async () => {
+  // The case that left RunPodSandbox pending forever: with an output file Node emits "error" and never "exit".
+  const dir = await mkdtemp(join(tmpdir(), "berth-run-"));
+  try {
+    const outputFile = join(dir, "out");
+    const r = await Promise.race([
+      runCommand("/nonexistent/berth-no-such-runtime", ["create"], { outputFile }),
+      new Promise<"hung">((res) => setTimeout(() => res("hung"), 5000)),
+    ]);
+    assert.notEqual(r, "hung", "runCommand never settled");
+    const res = r as Exclude<typeof r, "hung">;
+    assert.equal((res.spawnError as NodeJS.ErrnoException | undefined)?.code, "ENOENT");
+    assert.equal(existsSync(outputFile), false, "the output file is removed");
+    const e = unfinishedError("runtime handler x: create container c", "/nonexistent/berth-no-such-runtime", res);
+    assert.equal(e?.code, Code.FAILED_PRECONDITION);
+    assert.match(e!.message, /cannot run \/nonexistent\/berth-no-such-runtime/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("a file that is not executable resolves with spawnError (EACCES)", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "berth-run-"));
+  try {
+    const { writeFile } = await import("node:fs/promises");
+    await writeFile(join(dir, "runc"), "#!/bin/sh\nexit 0\n", { mode: 0o644 });
+    const r = await runCommand(join(dir, "runc"), [], { outputFile: join(dir, "out") });
+    assert.equal((r.spawnError as NodeJS.ErrnoException | undefined)?.code, "EACCES");
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("the caller's signal kills the whole process group, grandchildren included, and keeps the abort's code", async () => {
+  const ac = new AbortController();
+  const started = Date.now();
+  const dir = await mkdtemp(join(tmpdir(), "berth-run-"));
+  try {
+    const pidFile = join(dir, "pid");
+    const run = runCommand("/bin/sh", ["-c", `sleep 300 & echo $$ > ${pidFile}; wait`], { signal: ac.signal, timeoutMs: 60_000 });
+    let pgid = 0;
+    for (let i = 0; i < 200 && !pgid; i++) {
+      pgid = Number((await readFile(pidFile, "utf8").catch(() => "")).trim());
+      if (!pgid) await new Promise((res) => setTimeout(res, 10));
+    }
+    assert.ok(pgid > 0, "the shell wrote its pid");
+    assert.ok((await membersOf(pgid)).length >= 2, "shell and sleep share the group");
+    ac.abort(new BerthError(Code.DEADLINE_EXCEEDED, "the client's deadline passed"));
+    const r = await run;
+    assert.ok(Date.now() - started < 10_000);
+    assert.equal(r.signal, "SIGKILL");
+    assert.equal(r.timedOut, false);
+    assert.ok(r.aborted instanceof BerthError);
+    const e = unfinishedError("waiting", "/bin/sh", r);
+    assert.equal(e?.code, Code.DEADLINE_EXCEEDED);
+    assert.match(e!.message, /waiting: \/bin\/sh was killed with its process group: the client's deadline passed/);
+    for (let i = 0; i < 100 && (await membersOf(pgid)).length > 0; i++) await new Promise((res) => setTimeout(res, 20));
+    assert.deepEqual(await membersOf(pgid), [], "nothing of the group is left");
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("an already aborted signal runs nothing", async () => {
+  const ac = new AbortController();
+  ac.abort(new Error("gone"));
+  const dir = await mkdtemp(join(tmpdir(), "berth-run-"));
+  try {
+    const r = await runCommand("/bin/sh", ["-c", `touch ${join(dir, "ran")}`], { signal: ac.signal });
+    assert.ok(r.aborted instanceof Error);
+    assert.equal(existsSync(join(dir, "ran")), false);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("output beyond the cap is dropped and said so", async () => {
+  const r = await runCommand("/bin/sh", ["-c", "head -c 5000000 /dev/zero | tr '\\0' a"]);
+  assert.equal(r.code, 0);
+  assert.ok(r.stdout.length < 4_300_000, `kept ${r.stdout.length}`);
+  assert.match(r.stdout, /more bytes dropped: output is limited to 4194304 bytes/);
+});
+
+test("every run has a timeout even when the caller names none", async () => {
+  const { DEFAULT_TIMEOUT_MS } = await import("./run-command.ts");
+  assert.ok(DEFAULT_TIMEOUT_MS > 0 && DEFAULT_TIMEOUT_MS <= 300_000);
+  // timeoutMs 0 means the default, not "no limit".
+  const r = await runCommand("/bin/true", [], { timeoutMs: 0 });
+  assert.equal(r.code, 0);
 });

@@ -1,18 +1,35 @@
 // Runs a helper binary (runc, mount, unshare, a CNI plugin, iptables) to completion, no
-// shell: optional stdin, environment, working directory and a SIGKILL-after timeout.
-// Output is collected as text. Never rejects: a binary that cannot be started at all
-// (ENOENT, EACCES) comes back as `spawnError`.
+// shell: optional stdin, environment, working directory. Every run is bounded: the binary
+// starts in its own process group (and session) and that whole group is SIGKILLed when
+// the timeout (default DEFAULT_TIMEOUT_MS) passes or the caller's AbortSignal fires (an
+// RPC's deadline or cancellation). Output is collected as text, up to MAX_OUTPUT bytes per
+// stream. Never rejects: a binary that cannot be started at all (ENOENT, EACCES) comes back
+// as `spawnError`, whether its output goes to pipes or to a file.
 import { spawn } from "node:child_process";
-import { closeSync, openSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, openSync, readSync, rmSync } from "node:fs";
+import { BerthError, Code, deadlineExceeded, failedPrecondition } from "./errdefs.ts";
+
+/** The limit for a run that names none: nothing berth runs should take two minutes. */
+export const DEFAULT_TIMEOUT_MS = 120_000;
+/** Limits per kind of helper: mount/umount/unshare, and iptables (whose -w waits for the xtables lock). */
+export const MOUNT_TIMEOUT_MS = 30_000;
+export const IPTABLES_TIMEOUT_MS = 30_000;
+/** Bytes kept of each of stdout and stderr (and of an output file); the rest is dropped. */
+export const MAX_OUTPUT = 4 << 20;
 
 export interface RunOptions {
   /** Written to the binary's stdin, which is then closed; absent: stdin is /dev/null. */
   stdin?: string;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
-  /** SIGKILL the binary (its process group with `processGroup`) after this many ms (0 or absent: no limit). */
+  /** SIGKILL the binary's process group after this many ms (absent or 0: DEFAULT_TIMEOUT_MS). */
   timeoutMs?: number;
-  /** Start the binary in its own process group (and session), so a timeout also kills helpers it started (iptables...). */
+  /** SIGKILL the binary's process group when this fires (the RPC's deadline or cancellation). */
+  signal?: AbortSignal;
+  /**
+   * Kept for callers that asked for it: every binary now starts in its own process group
+   * (and session), so a timeout also kills the helpers it started (iptables, runc init...).
+   */
   processGroup?: boolean;
   /**
    * Send stdout and stderr to this file instead of pipes, and read it back (as `stderr`) once the
@@ -28,50 +45,111 @@ export interface RunResult {
   stdout: string;
   stderr: string;
   timedOut: boolean;
+  /** The limit that applied, in ms (set when timedOut). */
+  timeoutMs?: number;
+  /** Set when the caller's signal fired before the binary finished (the binary was killed). */
+  aborted?: unknown;
   /** Set when the binary could not be started at all (ENOENT, EACCES). */
   spawnError?: Error;
 }
 
+class Capped {
+  readonly chunks: Buffer[] = [];
+  size = 0;
+  dropped = 0;
+  push(b: Buffer): void {
+    const room = MAX_OUTPUT - this.size;
+    if (room <= 0) { this.dropped += b.length; return; }
+    const part = b.length <= room ? b : b.subarray(0, room);
+    this.chunks.push(part);
+    this.size += part.length;
+    this.dropped += b.length - part.length;
+  }
+  text(): string {
+    const s = Buffer.concat(this.chunks).toString("utf8");
+    return this.dropped ? `${s}\n[${this.dropped} more bytes dropped: output is limited to ${MAX_OUTPUT} bytes]` : s;
+  }
+}
+
+function readCapped(path: string): Buffer {
+  let fd: number;
+  try { fd = openSync(path, "r"); } catch { return Buffer.alloc(0); }
+  try {
+    const buf = Buffer.alloc(MAX_OUTPUT);
+    let n = 0;
+    for (let r; n < buf.length && (r = readSync(fd, buf, n, buf.length - n, n)) > 0;) n += r;
+    return buf.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export function runCommand(file: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve) => {
-    const outFd = opts.outputFile === undefined ? undefined : openSync(opts.outputFile, "w", 0o600);
-    const child = spawn(file, args, {
-      env: opts.env ?? process.env,
-      cwd: opts.cwd,
-      stdio: [opts.stdin === undefined ? "ignore" : "pipe", outFd ?? "pipe", outFd ?? "pipe"],
-      detached: opts.processGroup ?? false,
-    });
-    if (outFd !== undefined) closeSync(outFd);
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    let timedOut = false;
-    let spawnError: Error | undefined;
-    let timer: NodeJS.Timeout | undefined;
-    const kill = () => {
-      try {
-        if (opts.processGroup && child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
-        else child.kill("SIGKILL");
-      } catch { /* already gone */ }
-    };
-    if (opts.timeoutMs && opts.timeoutMs > 0) {
-      timer = setTimeout(() => { timedOut = true; kill(); }, opts.timeoutMs);
-    }
-    child.stdout?.on("data", (b: Buffer) => out.push(b));
-    child.stderr?.on("data", (b: Buffer) => err.push(b));
-    child.on("error", (e) => { spawnError = e; });
-    // With an output file nothing is piped, so "exit" is the end (a child holding the file does not delay it).
-    child.on(outFd === undefined ? "close" : "exit", (code, signal) => {
+    const limit = opts.timeoutMs && opts.timeoutMs > 0 ? opts.timeoutMs : DEFAULT_TIMEOUT_MS;
+    const out = new Capped();
+    const err = new Capped();
+    const finish = (r: Omit<RunResult, "stdout" | "stderr" | "timedOut">) => {
+      if (done) return;
+      done = true;
       if (timer) clearTimeout(timer);
+      opts.signal?.removeEventListener("abort", onAbort);
       if (opts.outputFile !== undefined) {
-        try { err.push(readFileSync(opts.outputFile)); } catch { /* nothing written */ }
+        err.push(readCapped(opts.outputFile));
         rmSync(opts.outputFile, { force: true });
       }
       resolve({
-        code, signal, timedOut,
-        stdout: Buffer.concat(out).toString("utf8"),
-        stderr: Buffer.concat(err).toString("utf8"),
-        ...(spawnError ? { spawnError } : {}),
+        ...r,
+        stdout: out.text(), stderr: err.text(), timedOut,
+        ...(timedOut ? { timeoutMs: limit } : {}),
+        ...(aborted !== undefined ? { aborted } : {}),
       });
+    };
+    let done = false;
+    let timedOut = false;
+    let aborted: unknown;
+    let timer: NodeJS.Timeout | undefined;
+    const onAbort = () => { aborted = opts.signal?.reason ?? new Error("aborted"); kill(); };
+    if (opts.signal?.aborted) {
+      aborted = opts.signal.reason ?? new Error("aborted");
+      resolve({ code: null, signal: null, stdout: "", stderr: "", timedOut: false, aborted });
+      return;
+    }
+    let outFd: number | undefined;
+    try {
+      outFd = opts.outputFile === undefined ? undefined : openSync(opts.outputFile, "w", 0o600);
+    } catch (e) {
+      resolve({ code: null, signal: null, stdout: "", stderr: "", timedOut: false, spawnError: e as Error });
+      return;
+    }
+    let child;
+    try {
+      child = spawn(file, args, {
+        env: opts.env ?? process.env,
+        cwd: opts.cwd,
+        stdio: [opts.stdin === undefined ? "ignore" : "pipe", outFd ?? "pipe", outFd ?? "pipe"],
+        detached: true,
+      });
+    } catch (e) {
+      // Synchronous spawn failures (an argument with a NUL byte, EMFILE...).
+      if (outFd !== undefined) { closeSync(outFd); rmSync(opts.outputFile!, { force: true }); }
+      resolve({ code: null, signal: null, stdout: "", stderr: "", timedOut: false, spawnError: e as Error });
+      return;
+    }
+    if (outFd !== undefined) closeSync(outFd);
+    const kill = () => {
+      if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+      try { process.kill(-child.pid, "SIGKILL"); } catch { try { child.kill("SIGKILL"); } catch { /* gone */ } }
+    };
+    timer = setTimeout(() => { timedOut = true; kill(); }, limit);
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    child.stdout?.on("data", (b: Buffer) => out.push(b));
+    child.stderr?.on("data", (b: Buffer) => err.push(b));
+    // A binary that never started emits "error" and no "exit": finish here, or the caller waits forever.
+    child.on("error", (e) => { if (child.pid === undefined) finish({ code: null, signal: null, spawnError: e }); });
+    // With an output file nothing is piped, so "exit" is the end (a child holding the file does not delay it).
+    child.on(outFd === undefined ? "close" : "exit", (code: number | null, signal: NodeJS.Signals | null) => {
+      finish({ code, signal });
     });
     if (opts.stdin !== undefined) {
       child.stdin!.on("error", () => { /* the child may exit without reading stdin */ });
@@ -80,11 +158,29 @@ export function runCommand(file: string, args: string[], opts: RunOptions = {}):
   });
 }
 
-/** A one-line summary of a failed run for error messages. */
+/** A one-line summary of a failed run for error messages (names the limit when it timed out). */
 export function describeFailure(r: RunResult): string {
   if (r.spawnError) return r.spawnError.message;
-  if (r.timedOut) return "timed out";
+  if (r.aborted !== undefined) return `killed: ${r.aborted instanceof Error ? r.aborted.message : String(r.aborted)}`;
+  if (r.timedOut) return `timed out after ${r.timeoutMs !== undefined ? `${r.timeoutMs / 1000} s` : "its limit"} (killed with its process group)`;
   const text = (r.stderr.trim() || r.stdout.trim()).split("\n").slice(-3).join("; ");
   const how = r.signal ? `killed by ${r.signal}` : `exit status ${r.code}`;
   return text ? `${how}: ${text}` : how;
+}
+
+/**
+ * The typed error for a run that did not finish normally, or undefined when it did (whatever its
+ * exit status): `what` names the command. A timeout is DEADLINE_EXCEEDED naming the limit; a
+ * caller's abort keeps the abort's own code (DEADLINE_EXCEEDED, CANCELLED); a binary that
+ * cannot be started is FAILED_PRECONDITION naming it.
+ */
+export function unfinishedError(what: string, file: string, r: RunResult): BerthError | undefined {
+  if (r.spawnError) return failedPrecondition(`${what}: cannot run ${file}: ${r.spawnError.message}`, r.spawnError);
+  if (r.aborted !== undefined) {
+    const reason = r.aborted instanceof BerthError ? r.aborted : undefined;
+    const msg = `${what}: ${file} was killed with its process group: ${r.aborted instanceof Error ? r.aborted.message : String(r.aborted)}`;
+    return new BerthError(reason?.code ?? Code.CANCELLED, msg, { cause: r.aborted });
+  }
+  if (r.timedOut) return deadlineExceeded(`${what}: ${file} did not finish within its limit of ${(r.timeoutMs ?? 0) / 1000} s and was killed with its process group`);
+  return undefined;
 }
