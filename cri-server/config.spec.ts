@@ -16,6 +16,16 @@ test("runtime.exec_drain_timeout defaults to 1 second and can be set, 0 to 60", 
   assert.throws(() => parseConfig("[runtime]\nexec_drain_timeout = 61\n", "f"), /key "runtime\.exec_drain_timeout" must be a number of seconds from 0 to 60, got 61/);
 });
 
+test("image.max_layer_bytes and image.max_layer_entries default to 32 GiB and 1,000,000 and are checked", () => {
+  assert.equal(defaultConfig().image.max_layer_bytes, 32 * 1024 ** 3);
+  assert.equal(defaultConfig().image.max_layer_entries, 1_000_000);
+  const c = parseConfig("[image]\nmax_layer_bytes = 1048576\nmax_layer_entries = 500\n", "f");
+  assert.deepEqual(c.image, { max_layer_bytes: 1048576, max_layer_entries: 500 });
+  assert.throws(() => parseConfig("[image]\nmax_layer_bytes = 10\n", "f"), /key "image\.max_layer_bytes" must be an integer of bytes, at least 1024, got 10/);
+  assert.throws(() => parseConfig("[image]\nmax_layer_entries = 0\n", "f"), /key "image\.max_layer_entries" must be a positive integer, got 0/);
+  assert.throws(() => parseConfig("[image]\nmax_layer_entries = 1.5\n", "f"), /key "image\.max_layer_entries" must be a positive integer, got 1\.5/);
+});
+
 test("state moves the socket and handler roots unless they are set", () => {
   const c = parseConfig('state = "/s"\n[runtime.handlers.runc]\nroot = "/r"\n[runtime.handlers.kata]\nbinary = "/bin/kata"\n', "f");
   assert.equal(c.grpc.address, "/s/berth.sock");

@@ -27,6 +27,12 @@ export interface Config {
     /** Seconds without progress after which a pull fails. */
     stall_timeout: number;
   };
+  image: {
+    /** Most decompressed (tar) bytes one image layer may unpack to; a pull over it fails naming this key. */
+    max_layer_bytes: number;
+    /** Most entries (files, dirs, links, nodes, implied parent dirs) one image layer may create. */
+    max_layer_entries: number;
+  };
   cni: {
     conf_dir: string;
     bin_dirs: string[];
@@ -77,6 +83,8 @@ export function defaultConfig(): Config {
     state: "/run/berth",
     grpc: { address: "/run/berth/berth.sock" },
     registry: { config_path: "/etc/berth/certs.d", auth_file: "", max_concurrent_downloads: 3, stall_timeout: 60 },
+    // Real layers reach ~10-20 GiB unpacked (CUDA/ML images) and a few hundred thousand files.
+    image: { max_layer_bytes: 32 * 1024 ** 3, max_layer_entries: 1_000_000 },
     cni: { conf_dir: "/etc/cni/net.d", bin_dirs: ["/opt/cni/bin", "/usr/lib/cni"], plugin_timeout: 60 },
     runtime: {
       default_handler: "runc",
@@ -113,6 +121,8 @@ const checks: Record<string, Check> = {
   "grpc.address": (v) => isAbs(v) ? undefined : "must be an absolute unix socket path",
   "registry.max_concurrent_downloads": (v) => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 64 ? undefined : "must be an integer from 1 to 64",
   "registry.stall_timeout": (v) => typeof v === "number" && v > 0 ? undefined : "must be a positive number of seconds",
+  "image.max_layer_bytes": (v) => Number.isSafeInteger(v) && (v as number) >= 1024 ? undefined : "must be an integer of bytes, at least 1024",
+  "image.max_layer_entries": (v) => Number.isSafeInteger(v) && (v as number) >= 1 ? undefined : "must be a positive integer",
   "cni.plugin_timeout": (v) => typeof v === "number" && v > 0 ? undefined : "must be a positive number of seconds",
   "runtime.io_helper": (v) => isAbs(v) ? undefined : "must be an absolute path",
   "runtime.seccomp_default": (v) => ["", "RuntimeDefault", "Unconfined"].includes(v as string) ? undefined : 'must be "", "RuntimeDefault" or "Unconfined"',

@@ -71,6 +71,8 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
       ...(config.registry.auth_file ? { authFile: config.registry.auth_file } : {}),
       maxConcurrentDownloads: config.registry.max_concurrent_downloads,
       stallTimeoutMs: config.registry.stall_timeout * 1000,
+      layerHelper: join(dirname(config.runtime.io_helper), "berth-layer"),
+      layerLimits: { maxLayerBytes: config.image.max_layer_bytes, maxLayerEntries: config.image.max_layer_entries },
       log,
     });
     await images.init();
