@@ -9,6 +9,7 @@ import { acquireLock } from "./lock.ts";
 import { log as rootLog, setLogLevel } from "../oci-runtime/foundation/log.ts";
 import { listen, type CriServer } from "./server.ts";
 import { NetworkManager } from "./network/cni.ts";
+import { loadPodCidr } from "./network/pod-cidr.ts";
 import { SandboxManager } from "./sandbox/sandbox-manager.ts";
 import { RuncInfraRuntime } from "./sandbox/infra-runtime.ts";
 import { berthMetrics, instrumentImagePulls, instrumentNetwork, instrumentRuntime, MetricsServer } from "./metrics/index.ts";
@@ -59,6 +60,9 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
       log: log.child({ component: "cni" }),
     });
     instrumentNetwork(network, metrics);
+    const podCidr = loadPodCidr(config.root);
+    if (podCidr.problem) log.warn("stored pod cidr not used", { problem: podCidr.problem });
+    network.podCidr = podCidr.cidr;
     const runtimes = RuntimeHandlers.fromConfig(
       // conmon needs absolute paths; a binary missing now still gets a clear error when used.
       Object.fromEntries(Object.entries(config.runtime.handlers).map(([n, h]) => [n, { binary: findExecutable(h.binary) ?? h.binary, root: h.root }])),
@@ -116,7 +120,7 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
       configPath,
       log,
       version: BERTH_VERSION,
-      settings: { podCidr: "" },
+      settings: { podCidr: network.podCidr },
       network,
       sandboxes,
       containers,

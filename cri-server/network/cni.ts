@@ -18,6 +18,7 @@ import type { Runner } from "./cni-exec.ts";
 import { PluginExec, findPlugin } from "./cni-exec.ts";
 import type { BandwidthCapability, CapabilityArgs, DnsCapability, PortMapping } from "./cni-invocation.ts";
 import { capabilityArgs, cniArgs, pluginStdin } from "./cni-invocation.ts";
+import { ipRanges } from "./pod-cidr.ts";
 import type { CniInterface, CniResult } from "./cni-result.ts";
 import { parseResult, podIps } from "./cni-result.ts";
 import { sweepCniRules } from "./iptables-sweep.ts";
@@ -95,6 +96,8 @@ export class NetworkManager {
   private readonly sweepIptables: boolean;
   private loaded: { dirMtimeMs: number; fileMtimeMs: number; config?: NetworkConfigList; problem?: string } | undefined;
   private readonly locks = new KeyedMutex();
+  /** The pod CIDR from UpdateRuntimeConfig ("" for none): offered to plugins as the "ipRanges" capability. */
+  podCidr = "";
 
   constructor(opts: NetworkManagerOptions) {
     this.confDir = opts.confDir;
@@ -169,7 +172,8 @@ export class NetworkManager {
         ...(req.portMappings ? { portMappings: req.portMappings } : {}),
         ...(req.dns ? { dns: req.dns } : {}),
         ...(req.bandwidth ? { bandwidth: req.bandwidth } : {}),
-        ...(req.extraCapabilities ? { extra: req.extraCapabilities } : {}),
+        ...(req.extraCapabilities || this.podCidr
+          ? { extra: { ...(this.podCidr ? { ipRanges: ipRanges(this.podCidr) } : {}), ...req.extraCapabilities } } : {}),
       }),
       result: null,
     };

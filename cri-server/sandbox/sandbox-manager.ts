@@ -18,6 +18,7 @@ import { createNetns, listNetns, removeNetns } from "../network/netns.ts";
 import type { NetworkManager } from "../network/cni.ts";
 import { mountShm, unmountShm, writePodFiles } from "../network/pod-files.ts";
 import { validateSysctls } from "../network/sysctl.ts";
+import { podBandwidth } from "../network/bandwidth.ts";
 import { Store } from "../stores/store.ts";
 import { nowNs } from "../../oci-runtime/foundation/clock.ts";
 import { Cleanup } from "../../oci-runtime/foundation/cleanup.ts";
@@ -78,6 +79,7 @@ export function validatePodConfig(cfg: PodSandboxConfig): void {
     if (!Number.isInteger(p.containerPort) || p.containerPort < 1 || p.containerPort > 65535) throw invalidArgument(`config.port_mappings[${i}].container_port ${p.containerPort} is not a port`);
     if (!Number.isInteger(p.hostPort) || p.hostPort < 0 || p.hostPort > 65535) throw invalidArgument(`config.port_mappings[${i}].host_port ${p.hostPort} is not a port`);
   });
+  podBandwidth(cfg.annotations);
   if (cfg.dnsConfig) {
     for (const s of cfg.dnsConfig.servers) if (!isIP(s)) throw invalidArgument(`config.dns_config.servers: ${JSON.stringify(s)} is not an IP address`);
   }
@@ -199,6 +201,7 @@ export class SandboxManager {
         await this.store.update(id, (r) => { r.netnsPath = rec.netnsPath; });
       }
       // The infra process needs only the netns, not its addresses: start it while CNI runs.
+      const bandwidth = podBandwidth(cfg.annotations);
       const dns = cfg.dnsConfig ? { servers: cfg.dnsConfig.servers, searches: cfg.dnsConfig.searches, options: cfg.dnsConfig.options } : undefined;
       const [netResult, infraResult] = await Promise.allSettled([
         hostNetwork ? Promise.resolve(undefined) : this.network.setUp({
@@ -214,6 +217,7 @@ export class SandboxManager {
             hostIP: p.hostIp,
           })),
           ...(dns ? { dns } : {}),
+          ...(bandwidth ? { bandwidth } : {}),
         }),
         this.infra.start({
           id, handler, bundle: rec.infra.bundle, hostname, netnsPath: rec.netnsPath, namespaces, sysctls,
