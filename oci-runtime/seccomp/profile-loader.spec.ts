@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync, mkdirSync, chmodSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BerthError, Code } from "../foundation/errdefs.ts";
-import { loadLocalhostProfile, parseProfile } from "./profile-loader.ts";
+import { execFileSync } from "node:child_process";
+import { MAX_PROFILE_BYTES, loadLocalhostProfile, parseProfile } from "./profile-loader.ts";
 import { runtimeDefaultProfile } from "./runtime-default.ts";
 import { RUNTIME_DEFAULT_RULES } from "./default-profile.ts";
 import { decide } from "./seccomp-eval.testutil.ts";
@@ -114,6 +115,23 @@ test("an unreadable path is invalid argument naming it", async () => {
     chmodSync(p, 0o000);
     await assert.rejects(loadLocalhostProfile(p, opts), invalid(p, "EACCES"));
   }
+});
+
+test("a profile over the size limit is refused naming the path and the limit, before it is parsed", async () => {
+  const p = file("big.json", JSON.stringify({ defaultAction: "SCMP_ACT_ALLOW", pad: "x".repeat(MAX_PROFILE_BYTES) }));
+  await assert.rejects(loadLocalhostProfile(p, opts), invalid(p, `over the limit of ${MAX_PROFILE_BYTES} bytes`));
+  const small = file("small-limit.json", JSON.stringify({ defaultAction: "SCMP_ACT_ALLOW" }));
+  await assert.rejects(loadLocalhostProfile(small, opts, 10), invalid(small, "over the limit of 10 bytes"));
+  assert.equal((await loadLocalhostProfile(small, opts, 1000)).defaultAction, "SCMP_ACT_ALLOW");
+});
+
+test("a fifo or a device is refused at once (the read would block or never end)", async () => {
+  const fifo = join(dir, "fifo.json");
+  execFileSync("mkfifo", [fifo]);
+  const t0 = Date.now();
+  await assert.rejects(loadLocalhostProfile(fifo, opts), invalid(fifo, "a fifo", "regular file"));
+  await assert.rejects(loadLocalhostProfile("/dev/zero", opts), invalid("/dev/zero", "a device", "regular file"));
+  assert.ok(Date.now() - t0 < 2000, `took ${Date.now() - t0} ms`);
 });
 
 test("invalid json is invalid argument naming the file", async () => {
