@@ -26,6 +26,12 @@ test("image.max_layer_bytes and image.max_layer_entries default to 32 GiB and 1,
   assert.throws(() => parseConfig("[image]\nmax_layer_entries = 1.5\n", "f"), /key "image\.max_layer_entries" must be a positive integer, got 1\.5/);
 });
 
+test("runtime.log_line_max and runtime.pause_image are gone (conmon has no line limit; infra runs berth's built-in rootfs)", () => {
+  for (const key of ["log_line_max = 16384", 'pause_image = ""']) {
+    assert.throws(() => parseConfig(`[runtime]\n${key}\n`, "f"), (err) => err instanceof ConfigError && /unknown key "runtime\.(log_line_max|pause_image)"/.test(err.message));
+  }
+});
+
 test("state moves the socket and handler roots unless they are set", () => {
   const c = parseConfig('state = "/s"\n[runtime.handlers.runc]\nroot = "/r"\n[runtime.handlers.kata]\nbinary = "/bin/kata"\n', "f");
   assert.equal(c.grpc.address, "/s/berth.sock");

@@ -46,12 +46,8 @@ export interface Config {
     conmon: string;
     /** berth's own small I/O helper (pty exec, conmon attach, netns port-forward), built by hack/setup.sh. */
     io_helper: string;
-    /** Image for pod infra processes; "" uses berth's built-in catatonit rootfs. */
-    pause_image: string;
     /** Seccomp profile when a pod or container sets none: "" (unconfined, as the CRI default) or "RuntimeDefault". */
     seccomp_default: string;
-    /** Maximum size of one CRI log line before it is split (bytes). */
-    log_line_max: number;
     /** Size of the per-pod /dev/shm tmpfs (bytes). */
     shm_size: number;
     /** Seconds CreateContainer/RunPodSandbox results are kept for a kubelet retry. */
@@ -94,9 +90,7 @@ export function defaultConfig(): Config {
       },
       conmon: "conmon",
       io_helper: "/usr/local/libexec/berth/berth-io",
-      pause_image: "",
       seccomp_default: "",
-      log_line_max: 16384,
       shm_size: 64 * 1024 * 1024,
       create_cache_ttl: 600,
       exec_drain_timeout: 1,
@@ -126,7 +120,6 @@ const checks: Record<string, Check> = {
   "cni.plugin_timeout": (v) => typeof v === "number" && v > 0 ? undefined : "must be a positive number of seconds",
   "runtime.io_helper": (v) => isAbs(v) ? undefined : "must be an absolute path",
   "runtime.seccomp_default": (v) => ["", "RuntimeDefault", "Unconfined"].includes(v as string) ? undefined : 'must be "", "RuntimeDefault" or "Unconfined"',
-  "runtime.log_line_max": (v) => Number.isInteger(v) && (v as number) >= 1024 ? undefined : "must be an integer of at least 1024",
   "runtime.exec_drain_timeout": (v) => typeof v === "number" && v >= 0 && v <= 60 ? undefined : "must be a number of seconds from 0 to 60",
   "runtime.shm_size": (v) => Number.isInteger(v) && (v as number) > 0 ? undefined : "must be a positive integer of bytes",
   "stream.port": (v) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535 ? undefined : "must be a port from 0 to 65535",
