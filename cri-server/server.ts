@@ -2,12 +2,14 @@
 // unix socket, (de)serialising with protobuf-es. Methods without an
 // implementation answer UNIMPLEMENTED naming the RPC.
 import { chmod } from "node:fs/promises";
+import { createServer, type Socket } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { create, fromBinary, toBinary, type DescMessage, type DescService } from "@bufbuild/protobuf";
 import { BerthError, Code, invalidArgument, unimplemented } from "../oci-runtime/foundation/errdefs.ts";
 import { instrument, newRequestId, type RpcObserver } from "./instrument.ts";
 import type { Context } from "./context.ts";
 import type { Call, StreamCall } from "./rpc.ts";
+import { FrontConnection } from "./transport/h2-front.ts";
 
 type AnyImpl = (ctx: Context, req: any, call: any) => Promise<any>;
 
@@ -127,16 +129,36 @@ export async function listen(
     const { definition, handlers } = serviceDefinition(s.service, s.impls, ctx, observe);
     server.addService(definition, handlers);
   }
-  await new Promise<void>((resolve, reject) => {
-    server.bindAsync(`unix://${socketPath}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
+  // berth owns the listening socket and hands each connection to grpc-js
+  // through the front layer, which lets grpc-go < 1.58 clients in (their
+  // :authority is the socket path, which nghttp2 refuses); see transport/h2-front.ts.
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  const sockets = new Set<Socket>();
+  const listener = createServer((socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    socket.on("error", () => { /* the session sees it through the front connection */ });
+    const conn = new FrontConnection(socket);
+    conn.frames.onRewrite = (from) => ctx.log.debug("client :authority rewritten for nghttp2", { from: from.slice(0, 256), to: "localhost" });
+    injector.injectConnection(conn);
   });
+  await new Promise<void>((resolve, reject) => {
+    listener.once("error", reject);
+    listener.listen(socketPath, () => { listener.off("error", reject); resolve(); });
+  });
+  listener.on("error", (err) => ctx.log.error("CRI socket error", { error: err.message }));
   await chmod(socketPath, 0o660);
   return {
     server,
     shutdown: (graceMs = 10_000) => new Promise<void>((resolve) => {
-      const force = setTimeout(() => { server.forceShutdown(); resolve(); }, graceMs);
+      listener.close();
+      const force = setTimeout(() => {
+        server.forceShutdown();
+        for (const s of sockets) s.destroy();
+        resolve();
+      }, graceMs);
       force.unref();
-      server.tryShutdown(() => { clearTimeout(force); resolve(); });
+      server.tryShutdown(() => { clearTimeout(force); for (const s of sockets) s.destroy(); resolve(); });
     }),
   };
 }

@@ -1,0 +1,308 @@
+// A thin per-connection layer between the CRI socket and grpc-js's HTTP/2
+// server (Node's nghttp2). gRPC clients built on grpc-go before 1.58 (crictl,
+// critest and kubelet of Kubernetes <= 1.28) send the unix socket path as the
+// `:authority` pseudo-header, e.g. "/run/berth/berth.sock". nghttp2 refuses
+// '/' in an authority and resets every such stream with PROTOCOL_ERROR before
+// grpc-js sees it, and Node offers no option to relax that check.
+//
+// This layer parses the frames the client sends. Every header block is decoded
+// with berth's HPACK decoder (which mirrors the client's dynamic table):
+// - while no block needed a change, blocks pass byte for byte; once the
+//   first block passes unchanged the connection becomes a plain pipe;
+// - when a block's `:authority` holds octets nghttp2 refuses, it is replaced
+//   by "localhost" (what newer grpc-go sends on unix sockets), and that block
+//   and every later one on the connection is re-encoded with literals that do
+//   not touch nghttp2's dynamic table (the client's encoder and nghttp2's
+//   decoder no longer share a table once one value differs).
+// Everything else passes unchanged, so nghttp2 still checks every frame,
+// header and flow-control rule. Malformed HPACK, over-long blocks and
+// CONTINUATION floods are turned into a block nghttp2 refuses
+// (COMPRESSION_ERROR, GOAWAY); frame-order errors pass through for nghttp2 to
+// refuse.
+import { Duplex } from "node:stream";
+import type { Socket } from "node:net";
+import { HpackDecoder, HpackError, encodeWithoutIndexing, type DecodedField } from "./hpack.ts";
+
+export const CLIENT_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
+
+export const FRAME = { DATA: 0, HEADERS: 1, PRIORITY: 2, RST_STREAM: 3, SETTINGS: 4, PUSH_PROMISE: 5, PING: 6, GOAWAY: 7, WINDOW_UPDATE: 8, CONTINUATION: 9 } as const;
+export const FLAG = { END_STREAM: 0x1, ACK: 0x1, END_HEADERS: 0x4, PADDED: 0x8, PRIORITY: 0x20 } as const;
+
+export interface FrontLimits {
+  /** Largest HEADERS/CONTINUATION payload (nghttp2's SETTINGS_MAX_FRAME_SIZE default). */
+  maxFrameSize: number;
+  /** Largest header block, all fragments together. */
+  maxBlockSize: number;
+  /** Most CONTINUATION frames after one HEADERS. */
+  maxContinuations: number;
+  /** Largest decoded header list (name + value + 32 per field). */
+  maxHeaderListSize: number;
+  /** The HPACK table size berth's HTTP/2 server advertises (nghttp2 default). */
+  headerTableSize: number;
+}
+
+export const DEFAULT_FRONT_LIMITS: FrontLimits = {
+  maxFrameSize: 16_384,
+  maxBlockSize: 65_536,
+  maxContinuations: 16,
+  maxHeaderListSize: 65_536,
+  headerTableSize: 4_096,
+};
+
+export const AUTHORITY_REPLACEMENT = "localhost";
+
+// The octets nghttp2 accepts in :authority (RFC 3986 authority characters).
+const AUTHORITY_OK = new Uint8Array(256);
+for (const c of "!$&'()*+,-.0123456789:;=@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]_abcdefghijklmnopqrstuvwxyz~%") AUTHORITY_OK[c.charCodeAt(0)] = 1;
+
+/** True when nghttp2 would refuse this :authority value. */
+export function authorityRefused(value: string): boolean {
+  for (let i = 0; i < value.length; i++) if (!AUTHORITY_OK[value.charCodeAt(i) & 0xff] || value.charCodeAt(i) > 0xff) return true;
+  return false;
+}
+
+export function frameHeader(length: number, type: number, flags: number, streamId: number): Buffer {
+  const h = Buffer.alloc(9);
+  h.writeUIntBE(length, 0, 3);
+  h[3] = type;
+  h[4] = flags;
+  h.writeUInt32BE(streamId & 0x7fffffff, 5);
+  return h;
+}
+
+type Mode = "preface" | "frames" | "pipe" | "dead";
+
+export interface FrontStats {
+  /** Header blocks whose :authority was rewritten. */
+  rewritten: number;
+  /** Header blocks re-encoded (rewritten or after a rewrite on the same connection). */
+  reencoded: number;
+}
+
+/**
+ * Turns the client-to-server bytes of one connection into what nghttp2 gets.
+ * Pure: feed() returns the bytes to forward.
+ */
+export class ClientFrameFilter {
+  private mode: Mode = "preface";
+  private translate = false;
+  private pending: Buffer[] = [];
+  private pendingLength = 0;
+  /** Bytes of a non-header frame's payload still to forward as they come. */
+  private passRemaining = 0;
+  private readonly decoder: HpackDecoder;
+  private readonly limits: FrontLimits;
+  // the header block being assembled
+  private block: { streamId: number; flags: number; priority: Buffer | null; fragments: Buffer[]; size: number; raw: Buffer[]; continuations: number } | null = null;
+  readonly stats: FrontStats = { rewritten: 0, reencoded: 0 };
+  onRewrite?: (from: string) => void;
+
+  constructor(limits: FrontLimits = DEFAULT_FRONT_LIMITS) {
+    this.limits = limits;
+    this.decoder = new HpackDecoder({ maxTableSize: limits.headerTableSize, maxHeaderListSize: limits.maxHeaderListSize });
+  }
+
+  get state(): Mode { return this.mode; }
+
+  feed(chunk: Buffer): Buffer[] {
+    if (this.mode === "pipe") return [chunk];
+    if (this.mode === "dead") return [];
+    const out: Buffer[] = [];
+    this.pending.push(chunk);
+    this.pendingLength += chunk.length;
+    const buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingLength);
+    let pos = 0;
+    for (;;) {
+      const mode = this.mode as Mode; // changes inside the loop
+      if (mode === "pipe") { if (pos < buf.length) out.push(buf.subarray(pos)); pos = buf.length; break; }
+      if (mode === "dead") { pos = buf.length; break; }
+      if (mode === "preface") {
+        const n = Math.min(buf.length - pos, CLIENT_PREFACE.length);
+        if (!buf.subarray(pos, pos + n).equals(CLIENT_PREFACE.subarray(0, n))) { this.mode = "pipe"; continue; } // nghttp2 refuses it
+        if (n < CLIENT_PREFACE.length) break;
+        out.push(buf.subarray(pos, pos + n));
+        pos += n;
+        this.mode = "frames";
+        continue;
+      }
+      if (this.passRemaining > 0) {
+        const n = Math.min(this.passRemaining, buf.length - pos);
+        if (n === 0) break;
+        out.push(buf.subarray(pos, pos + n));
+        pos += n;
+        this.passRemaining -= n;
+        continue;
+      }
+      if (buf.length - pos < 9) break;
+      const length = buf.readUIntBE(pos, 3);
+      const type = buf[pos + 3]!;
+      const flags = buf[pos + 4]!;
+      const streamId = buf.readUInt32BE(pos + 5) & 0x7fffffff;
+      const isHeaderFrame = type === FRAME.HEADERS || type === FRAME.CONTINUATION;
+      if (this.block && type !== FRAME.CONTINUATION) { this.abandonBlock(out); continue; } // nghttp2: PROTOCOL_ERROR
+      if (!isHeaderFrame) {
+        out.push(buf.subarray(pos, pos + 9));
+        pos += 9;
+        this.passRemaining = length;
+        continue;
+      }
+      if (length > this.limits.maxFrameSize) { this.poison(out, streamId); continue; }
+      if (buf.length - pos < 9 + length) break;
+      const frame = buf.subarray(pos, pos + 9 + length);
+      pos += 9 + length;
+      this.headerFrame(out, frame, type, flags, streamId);
+    }
+    const rest = buf.subarray(pos);
+    this.pending = rest.length ? [Buffer.from(rest)] : [];
+    this.pendingLength = rest.length;
+    return out;
+  }
+
+  /** Frame-order error: hand nghttp2 the original bytes and step aside. */
+  private abandonBlock(out: Buffer[]): void {
+    for (const r of this.block!.raw) out.push(r);
+    this.block = null;
+    this.mode = "pipe";
+  }
+
+  /** Our own limit or HPACK error: give nghttp2 a block it must refuse (index 0 is a decoding error). */
+  private poison(out: Buffer[], streamId: number): void {
+    const sid = streamId % 2 === 1 ? streamId : 1;
+    out.push(frameHeader(1, FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, sid), Buffer.from([0x80]));
+    this.block = null;
+    this.mode = "dead";
+  }
+
+  private headerFrame(out: Buffer[], frame: Buffer, type: number, flags: number, streamId: number): void {
+    const payload = frame.subarray(9);
+    if (type === FRAME.CONTINUATION) {
+      const b = this.block;
+      if (!b || b.streamId !== streamId) { // CONTINUATION out of place: nghttp2 says PROTOCOL_ERROR
+        if (b) this.abandonBlock(out);
+        out.push(frame);
+        this.mode = "pipe";
+        return;
+      }
+      b.raw.push(frame);
+      b.continuations++;
+      b.size += payload.length;
+      if (b.continuations > this.limits.maxContinuations || b.size > this.limits.maxBlockSize) { this.poison(out, streamId); return; }
+      b.fragments.push(payload);
+      if (flags & FLAG.END_HEADERS) this.completeBlock(out);
+      return;
+    }
+    // HEADERS
+    if (streamId === 0) { out.push(frame); this.mode = "pipe"; return; } // nghttp2: PROTOCOL_ERROR
+    let off = 0;
+    let end = payload.length;
+    if (flags & FLAG.PADDED) {
+      if (payload.length < 1 || payload[0]! >= payload.length) { out.push(frame); this.mode = "pipe"; return; }
+      end -= payload[0]!;
+      off = 1;
+    }
+    let priority: Buffer | null = null;
+    if (flags & FLAG.PRIORITY) {
+      if (end - off < 5) { out.push(frame); this.mode = "pipe"; return; }
+      priority = payload.subarray(off, off + 5);
+      off += 5;
+    }
+    const fragment = payload.subarray(off, end);
+    this.block = { streamId, flags, priority, fragments: [fragment], size: fragment.length, raw: [frame], continuations: 0 };
+    if (flags & FLAG.END_HEADERS) this.completeBlock(out);
+  }
+
+  private completeBlock(out: Buffer[]): void {
+    const b = this.block!;
+    this.block = null;
+    let fields: DecodedField[];
+    try {
+      fields = this.decoder.decode(b.fragments.length === 1 ? b.fragments[0]! : Buffer.concat(b.fragments)).fields;
+    } catch (err) {
+      if (err instanceof HpackError) { this.poison(out, b.streamId); return; }
+      throw err;
+    }
+    let rewrite = false;
+    for (const f of fields) {
+      if (f.name === ":authority" && authorityRefused(f.value)) {
+        this.onRewrite?.(f.value);
+        f.value = AUTHORITY_REPLACEMENT;
+        rewrite = true;
+      }
+    }
+    if (rewrite) { this.translate = true; this.stats.rewritten++; }
+    if (!this.translate) {
+      for (const r of b.raw) out.push(r);
+      this.mode = "pipe"; // the first block needed nothing: step aside for good
+      return;
+    }
+    this.stats.reencoded++;
+    const block = encodeWithoutIndexing(fields);
+    const head = b.priority ? Buffer.concat([b.priority, block]) : block;
+    const keep = b.flags & (FLAG.END_STREAM | FLAG.PRIORITY);
+    const max = this.limits.maxFrameSize;
+    if (head.length <= max) {
+      out.push(frameHeader(head.length, FRAME.HEADERS, keep | FLAG.END_HEADERS, b.streamId), head);
+      return;
+    }
+    out.push(frameHeader(max, FRAME.HEADERS, keep, b.streamId), head.subarray(0, max));
+    for (let p = max; p < head.length; p += max) {
+      const part = head.subarray(p, Math.min(head.length, p + max));
+      const last = p + max >= head.length;
+      out.push(frameHeader(part.length, FRAME.CONTINUATION, last ? FLAG.END_HEADERS : 0, b.streamId), part);
+    }
+  }
+}
+
+/**
+ * The Duplex grpc-js gets instead of the socket: client bytes go through a
+ * ClientFrameFilter, server bytes go to the socket unchanged.
+ */
+export class FrontConnection extends Duplex {
+  readonly socket: Socket;
+  readonly frames: ClientFrameFilter;
+
+  constructor(socket: Socket, limits: FrontLimits = DEFAULT_FRONT_LIMITS) {
+    super({ allowHalfOpen: false });
+    this.socket = socket;
+    this.frames = new ClientFrameFilter(limits);
+    socket.on("data", (chunk: Buffer) => {
+      let ok = true;
+      for (const b of this.frames.feed(chunk)) ok = this.push(b) && ok;
+      if (!ok) socket.pause();
+    });
+    socket.on("end", () => this.push(null));
+    socket.on("error", (err) => this.destroy(err));
+    socket.on("close", () => this.destroy());
+  }
+
+  // nghttp2 and grpc-js ask the transport for these
+  get remoteAddress(): string | undefined { return this.socket.remoteAddress; }
+  get remotePort(): number | undefined { return this.socket.remotePort; }
+  get localAddress(): string | undefined { return this.socket.localAddress; }
+  get localPort(): number | undefined { return this.socket.localPort; }
+  setNoDelay(noDelay?: boolean): this { this.socket.setNoDelay(noDelay); return this; }
+  setKeepAlive(enable?: boolean, delay?: number): this { this.socket.setKeepAlive(enable, delay); return this; }
+  setTimeout(ms: number, cb?: () => void): this { this.socket.setTimeout(ms, cb); return this; }
+
+  override _read(): void { this.socket.resume(); }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    if (this.socket.destroyed) { cb(); return; }
+    this.socket.write(chunk, (err) => cb(err ?? null));
+  }
+
+  override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
+    if (this.socket.destroyed) { cb(); return; }
+    this.socket.cork();
+    for (let i = 0; i < chunks.length - 1; i++) this.socket.write(chunks[i]!.chunk);
+    this.socket.write(chunks[chunks.length - 1]!.chunk, (err) => cb(err ?? null));
+    this.socket.uncork();
+  }
+
+  override _final(cb: (err?: Error | null) => void): void { this.socket.end(); cb(); }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.socket.destroy();
+    cb(err);
+  }
+}

@@ -1,0 +1,74 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { HpackDecoder, HpackError, decodeInteger, encodeBlock, encodeInteger, encodeWithoutIndexing, huffmanDecode, huffmanEncode } from "./hpack.ts";
+
+const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ""), "hex");
+const limits = { maxTableSize: 4096, maxHeaderListSize: 65536 };
+const pairs = (b: { fields: { name: string; value: string }[] }) => b.fields.map((f) => [f.name, f.value]);
+
+test("integers: RFC 7541 C.1 examples round trip", () => {
+  for (const [prefix, value, bytes] of [[5, 10, "0a"], [5, 1337, "1f9a0a"], [8, 42, "2a"]] as const) {
+    const out: number[] = [];
+    encodeInteger(out, 0, prefix, value);
+    assert.equal(Buffer.from(out).toString("hex"), bytes);
+    assert.deepEqual(decodeInteger(Buffer.from(out), 0, prefix), [value, out.length]);
+  }
+  assert.throws(() => decodeInteger(hex("1fffffffff7f"), 0, 5), /exceeds/);
+  assert.throws(() => decodeInteger(hex("1f9a"), 0, 5), /ends inside an integer/);
+});
+
+test("Huffman: RFC 7541 C.4 strings, all octets round trip, bad padding and EOS refused", () => {
+  assert.equal(huffmanEncode(Buffer.from("www.example.com")).toString("hex"), "f1e3c2e5f23a6ba0ab90f4ff");
+  assert.equal(huffmanDecode(hex("a8eb10649cbf")).toString(), "no-cache");
+  const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+  assert.deepEqual(huffmanDecode(huffmanEncode(all)), all);
+  assert.throws(() => huffmanDecode(hex("fffffffc")), HpackError); // contains EOS (30 ones)
+  assert.throws(() => huffmanDecode(hex("f1e3c2e5f23a6ba0ab90f4ff ff")), /padding longer/);
+  assert.throws(() => huffmanDecode(hex("00")), /padding|prefix/); // '0' (00000) then 000 padding
+});
+
+test("decoder: RFC 7541 C.3 and C.4 request sequences keep the dynamic table like the encoder", () => {
+  for (const blocks of [
+    ["828684410f7777772e6578616d706c652e636f6d", "828684be58086e6f2d6361636865", "828785bf400a637573746f6d2d6b65790c637573746f6d2d76616c7565"],
+    ["828684418cf1e3c2e5f23a6ba0ab90f4ff", "828684be5886a8eb10649cbf", "828785bf408825a849e95ba97d7f8925a849e95bb8e8b4bf"],
+  ]) {
+    const d = new HpackDecoder(limits);
+    assert.deepEqual(pairs(d.decode(hex(blocks[0]!))), [[":method", "GET"], [":scheme", "http"], [":path", "/"], [":authority", "www.example.com"]]);
+    assert.deepEqual(pairs(d.decode(hex(blocks[1]!))), [[":method", "GET"], [":scheme", "http"], [":path", "/"], [":authority", "www.example.com"], ["cache-control", "no-cache"]]);
+    const third = d.decode(hex(blocks[2]!));
+    assert.deepEqual(pairs(third), [[":method", "GET"], [":scheme", "https"], [":path", "/index.html"], [":authority", "www.example.com"], ["custom-key", "custom-value"]]);
+    assert.deepEqual(d.dynamicEntries(), [["custom-key", "custom-value"], ["cache-control", "no-cache"], [":authority", "www.example.com"]]);
+    assert.deepEqual(third.fields.map((f) => f.representation), ["indexed", "indexed", "indexed", "indexed", "incremental"]);
+  }
+});
+
+test("decoder: errors name the problem", () => {
+  const d = new HpackDecoder(limits);
+  assert.throws(() => d.decode(hex("80")), /index 0/);
+  assert.throws(() => d.decode(hex("be")), /beyond the dynamic table/);
+  assert.deepEqual(new HpackDecoder(limits).decode(hex("3fe11f")).sizeUpdates, [4096]); // 4096 is allowed ...
+  assert.throws(() => new HpackDecoder(limits).decode(hex("3fe21f")), /update to 4097 exceeds the limit 4096/); // ... 4097 is not
+  assert.throws(() => new HpackDecoder(limits).decode(hex("82 20")), /after a header field/);
+  assert.throws(() => new HpackDecoder(limits).decode(hex("410f7777")), /runs past/);
+  const small = new HpackDecoder({ maxTableSize: 4096, maxHeaderListSize: 100 });
+  assert.throws(() => small.decode(encodeBlock([{ op: "without", index: 0, name: "x", value: "y".repeat(80) }])), /header list exceeds 100/);
+});
+
+test("decoder: size update evicts; an entry larger than the table empties it", () => {
+  const d = new HpackDecoder(limits);
+  d.decode(encodeBlock([{ op: "incremental", index: 1, value: "a" }, { op: "incremental", index: 0, name: "k", value: "v" }]));
+  assert.equal(d.dynamicEntries().length, 2);
+  d.decode(encodeBlock([{ op: "size-update", size: 40 }]));
+  assert.deepEqual(d.dynamicEntries(), [["k", "v"]]);
+  d.decode(encodeBlock([{ op: "incremental", index: 0, name: "big", value: "x".repeat(50) }]));
+  assert.deepEqual(d.dynamicEntries(), []);
+});
+
+test("encodeWithoutIndexing: decodes to the same list and adds nothing to the table", () => {
+  const fields = [{ name: ":authority", value: "localhost" }, { name: ":path", value: "/runtime.v1.RuntimeService/Version" }, { name: "x-odd", value: "\u00ff\u0000" }, { name: "secret", value: "s", representation: "never" as const }];
+  const d = new HpackDecoder(limits);
+  const out = d.decode(encodeWithoutIndexing(fields));
+  assert.deepEqual(pairs(out), fields.map((f) => [f.name, f.value]));
+  assert.deepEqual(out.fields.map((f) => f.representation), ["without", "without", "without", "never"]);
+  assert.deepEqual(d.dynamicEntries(), []);
+});
