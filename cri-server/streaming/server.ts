@@ -15,11 +15,14 @@ import {
   ACCEPTED_PROTOCOLS_HEADER, PORT_FORWARD_PROTOCOLS, REMOTE_COMMAND_PROTOCOLS, STREAM_PROTOCOL_HEADER,
   WS_PORT_FORWARD_PROTOCOLS, WS_REMOTE_COMMAND_PROTOCOLS, WsProtocol, headerList, negotiate,
 } from "./protocol.ts";
-import { SpdyConnection } from "./spdy/connection.ts";
+import { SpdyConnection, type SpdyLimits } from "./spdy/connection.ts";
 import { servePortForwardSpdy } from "./spdy-port-forward.ts";
 import { serveRemoteCommandSpdy } from "./spdy-remote-command.ts";
 import { TokenStore, type AttachRequest, type ExecRequest, type PortForwardRequest, type StreamKind, type StreamRequest } from "./tokens.ts";
-import { parsePort } from "./spdy-port-forward.ts";
+import { parsePort, portAllowed } from "./spdy-port-forward.ts";
+
+/** Most ports one WebSocket port-forward URL may name. */
+export const MAX_WS_PORTS = 64;
 import { servePortForwardWs, serveRemoteCommandWs } from "./ws-session.ts";
 
 export interface StreamingServerOptions {
@@ -39,6 +42,8 @@ export interface StreamingServerOptions {
   streamCreationTimeoutMs?: number;
   /** Host[:port] put in returned URLs instead of the bound address (e.g. when listening on 0.0.0.0). */
   advertiseAddress?: string;
+  /** Overrides of the SPDY session limits (DEFAULT_SPDY_LIMITS). */
+  spdyLimits?: Partial<SpdyLimits>;
   log?: Logger;
 }
 
@@ -171,9 +176,10 @@ export class StreamingServer {
     socket.write(["HTTP/1.1 101 Switching Protocols", "Connection: Upgrade", "Upgrade: SPDY/3.1", `${STREAM_PROTOCOL_HEADER}: ${protocol}`, "", ""].join("\r\n"));
     if (head.length > 0) socket.unshift(head);
     socket.setNoDelay?.(true);
-    const conn = new SpdyConnection(socket, { isServer: true, idleTimeoutMs: this.#idleMs });
+    const conn = new SpdyConnection(socket, { isServer: true, idleTimeoutMs: this.#idleMs, ...(this.#opts.spdyLimits ? { limits: this.#opts.spdyLimits } : {}) });
     const log = this.#log.child({ session: found.kind, protocol: `spdy/${protocol}` });
     conn.on("protocolError", (err: Error) => log.info("closing spdy session on a protocol error", { err }));
+    conn.on("limit", (err: Error) => log.warn("spdy client went over a limit", { err }));
     const common = { conn, backend: this.#opts.backend, log, streamCreationTimeoutMs: this.#streamTimeoutMs };
     const done = found.kind === "portforward"
       ? servePortForwardSpdy({ ...common, request: found.request })
@@ -195,8 +201,15 @@ export class StreamingServer {
     let ports: number[] = [];
     if (found.kind === "portforward") {
       const q = query.getAll("ports").flatMap((v) => v.split(","));
-      ports = q.length > 0 ? q.map((p) => parsePort(p.trim()) ?? -1) : found.request.ports;
-      if (ports.length === 0 || ports.some((p) => p < 0)) return rawResponse(socket, 400, "Bad Request", "port-forward needs valid ports\n");
+      if (q.length > MAX_WS_PORTS) return rawResponse(socket, 400, "Bad Request", `port-forward names ${q.length} ports, the limit is ${MAX_WS_PORTS}\n`);
+      const bad = q.find((p) => parsePort(p.trim()) === undefined);
+      if (bad !== undefined) return rawResponse(socket, 400, "Bad Request", `port-forward: invalid port ${JSON.stringify(bad.slice(0, 32))} in the url\n`);
+      ports = q.length > 0 ? q.map((p) => parsePort(p.trim())!) : found.request.ports;
+      if (ports.length === 0) return rawResponse(socket, 400, "Bad Request", "port-forward needs ports: none in the PortForward request or the url\n");
+      const refused = ports.find((p) => !portAllowed(found.request, p));
+      if (refused !== undefined) {
+        return rawResponse(socket, 403, "Forbidden", `port-forward: port ${refused} is not in the PortForward request (ports ${found.request.ports.join(",")})\n`);
+      }
     }
     this.#wsProtocol.set(req, protocol);
     this.#wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {

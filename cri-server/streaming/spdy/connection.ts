@@ -3,13 +3,22 @@
 // direction (Kubernetes' Go peers do not send WINDOW_UPDATE reliably);
 // backpressure comes from the socket itself. Any malformed frame ends the
 // whole session (and only it) with GOAWAY PROTOCOL_ERROR.
+//
+// The peer is untrusted, so everything it can make us hold is bounded
+// (SpdyLimits): the inflated size and pair count of a header block, the size
+// of a frame, the number of open streams, the unread bytes buffered per stream
+// and per session, and the outbound queue. When the outbound queue is over its
+// high-water mark (the peer reads slowly or not at all) input is no longer
+// parsed and stream writes wait, so a peer that floods PINGs or unknown stream
+// ids while never reading stalls itself instead of growing our memory. Going
+// over a hard limit ends the session with GOAWAY and an error naming it.
 
 import { EventEmitter } from "node:events";
 import type { Socket } from "node:net";
 import { Duplex } from "node:stream";
 import {
   type ControlFrame, type HeaderMap, type RawFrame,
-  Flag, FrameType, GoawayStatus, MAX_FRAME_PAYLOAD, RstStatus, SPDY_VERSION, SpdyProtocolError,
+  Flag, FrameType, GoawayStatus, HEADER_LEN, MAX_FRAME_PAYLOAD, RstStatus, SPDY_VERSION, SpdyLimitError, SpdyProtocolError,
   dataFrame, decodeHeaderBlock, encodeHeaderBlock, goawayFrame, parseControl,
   pingFrame, rstStreamFrame, splitFrame, synReplyFrame, synStreamFrame,
 } from "./frames.ts";
@@ -19,6 +28,43 @@ import { HeaderCompressor, HeaderDecompressor } from "./header-zlib.ts";
 const DATA_CHUNK = 32 * 1024;
 /** After our GOAWAY and end, how long the peer gets to close its side. */
 const CLOSE_GRACE_MS = 10_000;
+/** Assumed size of a header frame not yet compressed, for queue accounting. */
+const HEADER_FRAME_ESTIMATE = 256;
+
+/** What a peer can make one session hold. */
+export interface SpdyLimits {
+  /** Largest inflated header block (SYN_STREAM, SYN_REPLY, HEADERS). */
+  maxHeaderBytes: number;
+  /** Most name/value pairs in one header block. */
+  maxHeaderPairs: number;
+  /** Largest DATA frame payload accepted. */
+  maxDataFrameBytes: number;
+  /** Most streams open at once; further SYN_STREAMs are refused (RST_STREAM REFUSED_STREAM). */
+  maxStreams: number;
+  /** Unread bytes buffered for one stream before it is reset (FLOW_CONTROL_ERROR). */
+  maxStreamBufferBytes: number;
+  /** Unread bytes buffered for all streams of the session before it is closed. */
+  maxSessionBufferBytes: number;
+  /** Outbound bytes queued above which input parsing and stream writes pause. */
+  outHighWaterBytes: number;
+  /** Outbound frames / bytes queued at which the session is closed. */
+  maxQueuedFrames: number;
+  maxQueuedBytes: number;
+}
+
+export const DEFAULT_SPDY_LIMITS: Readonly<SpdyLimits> = Object.freeze({
+  maxHeaderBytes: 64 * 1024,
+  maxHeaderPairs: 256,
+  maxDataFrameBytes: 1024 * 1024,
+  maxStreams: 128,
+  maxStreamBufferBytes: 4 * 1024 * 1024,
+  maxSessionBufferBytes: 16 * 1024 * 1024,
+  outHighWaterBytes: 256 * 1024,
+  maxQueuedFrames: 8192,
+  maxQueuedBytes: 16 * 1024 * 1024,
+});
+
+export { SpdyLimitError };
 
 export type HeaderInput = Record<string, string | string[]> | Iterable<[string, string | string[]]>;
 
@@ -30,6 +76,8 @@ export interface SpdyConnectionOptions {
   isServer: boolean;
   /** Close the session after this long without any traffic (0 = never). */
   idleTimeoutMs?: number;
+  /** Overrides of DEFAULT_SPDY_LIMITS. */
+  limits?: Partial<SpdyLimits>;
 }
 
 export class SpdyStream extends Duplex {
@@ -80,11 +128,15 @@ export class SpdyStream extends Duplex {
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     if (this.#localFin) return cb(new Error(`spdy stream ${this.id} is closed for writing`));
-    const sends: Promise<void>[] = [];
-    for (let off = 0; off < chunk.length; off += DATA_CHUNK) {
-      sends.push(this.#conn._sendRaw(dataFrame(this.id, 0, chunk.subarray(off, off + DATA_CHUNK))));
-    }
-    Promise.all(sends).then(() => cb(), cb);
+    // While the peer is not reading, wait instead of queueing more.
+    this.#conn._outputRoom().then(() => {
+      if (this.#localFin) throw new Error(`spdy stream ${this.id} is closed for writing`);
+      const sends: Promise<void>[] = [];
+      for (let off = 0; off < chunk.length; off += DATA_CHUNK) {
+        sends.push(this.#conn._sendRaw(dataFrame(this.id, 0, chunk.subarray(off, off + DATA_CHUNK))));
+      }
+      return Promise.all(sends);
+    }).then(() => cb(), cb);
   }
 
   override _final(cb: (err?: Error | null) => void): void {
@@ -137,7 +189,7 @@ export class SpdyStream extends Duplex {
   }
 }
 
-interface OutItem { produce: () => Buffer | Promise<Buffer>; resolve: () => void; reject: (e: Error) => void }
+interface OutItem { produce: () => Buffer | Promise<Buffer>; size: number; resolve: () => void; reject: (e: Error) => void }
 
 export class SpdyConnection extends EventEmitter {
   readonly socket: Socket;
@@ -146,12 +198,17 @@ export class SpdyConnection extends EventEmitter {
   #nextId: number;
   #lastRemoteId = 0;
   #compressor = new HeaderCompressor();
-  #decompressor = new HeaderDecompressor();
+  #decompressor: HeaderDecompressor;
+  #limits: SpdyLimits;
   #in: Buffer = Buffer.alloc(0);
   #inBusy = false;
   #inputEnded = false;
   #out: OutItem[] = [];
+  #outBytes = 0;
   #outBusy = false;
+  /** Input parsing stopped because the outbound queue is over its high-water mark. */
+  #outCongested = false;
+  #roomWaiters: (() => void)[] = [];
   #destroyed = false;
   #goawaySent = false;
   #goawayReceived = false;
@@ -161,6 +218,8 @@ export class SpdyConnection extends EventEmitter {
     super();
     this.socket = socket;
     this.isServer = opts.isServer;
+    this.#limits = { ...DEFAULT_SPDY_LIMITS, ...opts.limits };
+    this.#decompressor = new HeaderDecompressor(this.#limits.maxHeaderBytes);
     this.#nextId = opts.isServer ? 2 : 1;
     socket.on("data", (chunk: Buffer) => this.#onSocketData(chunk));
     socket.on("error", (err) => this.destroy(err));
@@ -177,6 +236,9 @@ export class SpdyConnection extends EventEmitter {
 
   get destroyed(): boolean { return this.#destroyed; }
   get streamCount(): number { return this.#streams.size; }
+  get limits(): Readonly<SpdyLimits> { return this.#limits; }
+  /** Outbound frames and bytes waiting for the socket. */
+  get queued(): { frames: number; bytes: number } { return { frames: this.#out.length, bytes: this.#outBytes }; }
 
   /** Opens a stream (client-style SYN_STREAM). */
   openStream(headers: HeaderInput, opts: { fin?: boolean } = {}): SpdyStream {
@@ -225,6 +287,8 @@ export class SpdyConnection extends EventEmitter {
     }
     this.#streams.clear();
     for (const item of this.#out.splice(0)) item.reject(closed);
+    this.#outBytes = 0;
+    for (const w of this.#roomWaiters.splice(0)) w();
     this.#compressor.close();
     this.#decompressor.close();
     this.socket.destroy();
@@ -237,22 +301,49 @@ export class SpdyConnection extends EventEmitter {
   // ---- output ----
 
   /** @internal Queues a frame; resolves once the socket accepted it (after drain when full). */
-  _sendRaw(frame: Buffer): Promise<void> { return this.#enqueue(() => frame); }
+  _sendRaw(frame: Buffer): Promise<void> { return this.#enqueue(() => frame, frame.length); }
+
+  /** @internal Resolves once the outbound queue is under its high-water mark (or the session is gone). */
+  _outputRoom(): Promise<void> {
+    if (!this.#outCongested || this.#destroyed) return Promise.resolve();
+    return new Promise((resolve) => this.#roomWaiters.push(resolve));
+  }
 
   /** @internal Compresses a header block and queues the frame built from it, keeping frame order. */
   _sendHeaders(build: (block: Buffer) => Buffer, headers: HeaderInput): Promise<void> {
     const raw = encodeHeaderBlock(entries(headers));
     const compressed = this.#compressor.compress(raw);
     compressed.catch(() => undefined);
-    return this.#enqueue(() => compressed.then(build));
+    return this.#enqueue(() => compressed.then(build), HEADER_FRAME_ESTIMATE);
   }
 
-  #enqueue(produce: () => Buffer | Promise<Buffer>): Promise<void> {
+  #enqueue(produce: () => Buffer | Promise<Buffer>, size: number): Promise<void> {
     if (this.#destroyed) return Promise.reject(new Error("spdy session is closed"));
+    const l = this.#limits;
+    if (this.#out.length + 1 > l.maxQueuedFrames || this.#outBytes + size > l.maxQueuedBytes) {
+      const err = new SpdyLimitError(`outbound queue over its limit of ${l.maxQueuedFrames} frames or ${l.maxQueuedBytes} bytes (${this.#out.length} frames, ${this.#outBytes} bytes queued): the peer does not read`);
+      this.#fail(err, GoawayStatus.INTERNAL_ERROR);
+      return Promise.reject(err);
+    }
     return new Promise((resolve, reject) => {
-      this.#out.push({ produce, resolve, reject });
+      this.#out.push({ produce, size, resolve, reject });
+      this.#outBytes += size;
+      if (!this.#outCongested && this.#outBytes > l.outHighWaterBytes) {
+        // Stop reading: what the peer sends next would only queue more answers.
+        this.#outCongested = true;
+        this.#flow();
+      }
       if (!this.#outBusy) void this.#pumpOut();
     });
+  }
+
+  /** The queue went down: let input parsing and waiting writers go on. */
+  #outDrained(): void {
+    if (!this.#outCongested || this.#outBytes > this.#limits.outHighWaterBytes / 2) return;
+    this.#outCongested = false;
+    this.#flow();
+    for (const w of this.#roomWaiters.splice(0)) w();
+    this.#pumpIn();
   }
 
   async #pumpOut(): Promise<void> {
@@ -264,8 +355,11 @@ export class SpdyConnection extends EventEmitter {
           let buf = item.produce();
           if (buf instanceof Promise) buf = await buf;
           if (this.#destroyed) throw new Error("spdy session is closed");
-          if (!this.socket.write(buf)) await this.#drained();
+          const more = this.socket.write(buf);
+          this.#outBytes -= item.size;
+          if (!more) await this.#drained();
           item.resolve();
+          this.#outDrained();
         } catch (err) {
           item.reject(err as Error);
           if (err instanceof SpdyProtocolError) this.#fail(err, GoawayStatus.INTERNAL_ERROR);
@@ -286,10 +380,23 @@ export class SpdyConnection extends EventEmitter {
 
   // ---- input ----
 
+  /** A stream's reader is behind. */
   #paused = false;
+  #socketPaused = false;
+  /** Reads from the socket only while nothing downstream is behind. */
+  #flow(): void {
+    if (this.#destroyed) return;
+    const stop = this.#paused || this.#outCongested || this.#inBusy;
+    if (stop === this.#socketPaused) return;
+    this.#socketPaused = stop;
+    if (stop) this.socket.pause(); else this.socket.resume();
+  }
   /** @internal A stream's reader wants more: resume the socket if we paused it. */
   _resumeInput(): void {
-    if (this.#paused && !this.#destroyed) { this.#paused = false; this.socket.resume(); }
+    if (this.#paused && !this.#destroyed) {
+      this.#paused = false;
+      this.#flow();
+    }
   }
 
   /** @internal */
@@ -300,10 +407,24 @@ export class SpdyConnection extends EventEmitter {
     this.#pumpIn();
   }
 
+  /** Refuses a frame by its header, before its payload is buffered. */
+  #checkFrameSize(buf: Buffer): void {
+    if (buf.length < HEADER_LEN) return;
+    const length = buf.readUIntBE(5, 3);
+    const control = (buf[0]! & 0x80) !== 0;
+    const l = this.#limits;
+    // A compressed header block is at most a little larger than its inflated size.
+    const max = control ? l.maxHeaderBytes + 1024 : l.maxDataFrameBytes;
+    if (length > max) {
+      throw new SpdyLimitError(`${control ? "control" : "data"} frame of ${length} bytes is over the limit of ${max} bytes`);
+    }
+  }
+
   #pumpIn(): void {
-    while (!this.#inBusy && !this.#destroyed) {
+    while (!this.#inBusy && !this.#destroyed && !this.#outCongested) {
       let split: { frame: RawFrame; size: number } | undefined;
       try {
+        this.#checkFrameSize(this.#in);
         split = splitFrame(this.#in);
       } catch (err) {
         return this.#fail(err as Error, GoawayStatus.PROTOCOL_ERROR);
@@ -320,8 +441,10 @@ export class SpdyConnection extends EventEmitter {
         return this.#fail(err as Error, GoawayStatus.PROTOCOL_ERROR);
       }
       if (r instanceof Promise) {
+        // Frames after a header block wait for its inflation: stop reading meanwhile so they cannot pile up.
         this.#inBusy = true;
-        r.then(() => { this.#inBusy = false; this.#pumpIn(); }, (err: Error) => this.#fail(err, GoawayStatus.PROTOCOL_ERROR));
+        this.#flow();
+        r.then(() => { this.#inBusy = false; this.#flow(); this.#pumpIn(); }, (err: Error) => this.#fail(err, GoawayStatus.PROTOCOL_ERROR));
         return;
       }
     }
@@ -330,6 +453,7 @@ export class SpdyConnection extends EventEmitter {
   #fail(err: Error, status: number): void {
     if (this.#destroyed) return;
     this.emit("protocolError", err);
+    if (err instanceof SpdyLimitError) this.emit("limit", err);
     if (!this.#goawaySent) {
       this.#goawaySent = true;
       // Best effort: write GOAWAY directly, then tear down.
@@ -358,13 +482,25 @@ export class SpdyConnection extends EventEmitter {
       return;
     }
     const more = s._onData(payload, (flags & Flag.FIN) !== 0);
-    if (!more && !this.#paused) { this.#paused = true; this.socket.pause(); }
+    if (more) return;
+    const l = this.#limits;
+    if (s.readableLength > l.maxStreamBufferBytes) {
+      this.emit("limit", new SpdyLimitError(`stream ${id} has ${s.readableLength} unread bytes, over the limit of ${l.maxStreamBufferBytes}`));
+      s.reset(RstStatus.FLOW_CONTROL_ERROR);
+      return;
+    }
+    let unread = 0;
+    for (const st of this.#streams.values()) unread += st.readableLength;
+    if (unread > l.maxSessionBufferBytes) {
+      throw new SpdyLimitError(`session has ${unread} unread bytes across its streams, over the limit of ${l.maxSessionBufferBytes}`);
+    }
+    if (!this.#paused) { this.#paused = true; this.#flow(); }
   }
 
   #sendRst(id: number, status: number) { this._sendRaw(rstStreamFrame(id, status)).catch(() => undefined); }
 
   #headers(block: Buffer): Promise<HeaderMap> {
-    return this.#decompressor.decompress(block).then((raw) => raw.length === 0 ? new Map() : decodeHeaderBlock(raw));
+    return this.#decompressor.decompress(block).then((raw) => raw.length === 0 ? new Map() : decodeHeaderBlock(raw, this.#limits.maxHeaderPairs));
   }
 
   #onControl(c: ControlFrame): void | Promise<void> {
@@ -412,6 +548,11 @@ export class SpdyConnection extends EventEmitter {
     if (id <= this.#lastRemoteId) throw new SpdyProtocolError(`syn_stream id ${id} is not above ${this.#lastRemoteId}`);
     this.#lastRemoteId = id;
     if (this.#goawaySent) { this.#sendRst(id, RstStatus.REFUSED_STREAM); return; }
+    if (this.#streams.size >= this.#limits.maxStreams) {
+      this.emit("limit", new SpdyLimitError(`stream ${id} refused: ${this.#streams.size} streams are open, the limit is ${this.#limits.maxStreams}`));
+      this.#sendRst(id, RstStatus.REFUSED_STREAM);
+      return;
+    }
     const s = new SpdyStream(this, id, h);
     this.#streams.set(id, s);
     if (flags & Flag.FIN) s._onRemoteFin();

@@ -23,6 +23,7 @@ export const RstStatus = {
   REFUSED_STREAM: 3,
   CANCEL: 5,
   INTERNAL_ERROR: 6,
+  FLOW_CONTROL_ERROR: 7,
   STREAM_IN_USE: 8,
   STREAM_ALREADY_CLOSED: 9,
 } as const;
@@ -34,6 +35,11 @@ export type HeaderMap = Map<string, string[]>;
 
 export class SpdyProtocolError extends Error {
   constructor(message: string) { super(message); this.name = "SpdyProtocolError"; }
+}
+
+/** A peer went over one of the session's limits (sizes, counts, buffers). */
+export class SpdyLimitError extends SpdyProtocolError {
+  constructor(message: string) { super(message); this.name = "SpdyLimitError"; }
 }
 
 export const HEADER_LEN = 8;
@@ -182,11 +188,12 @@ export function encodeHeaderBlock(headers: Iterable<[string, string | string[]]>
   return Buffer.concat([u32(count), ...parts]);
 }
 
-/** Decodes a name/value header block; throws SpdyProtocolError when malformed. */
-export function decodeHeaderBlock(b: Buffer): HeaderMap {
+/** Decodes a name/value header block; throws SpdyProtocolError when malformed or with more than `maxPairs` pairs. */
+export function decodeHeaderBlock(b: Buffer, maxPairs = 256): HeaderMap {
   const out: HeaderMap = new Map();
   if (b.length < 4) throw new SpdyProtocolError("header block is shorter than 4 bytes");
   const count = b.readUInt32BE(0);
+  if (count > maxPairs) throw new SpdyLimitError(`header block has ${count} name/value pairs, over the limit of ${maxPairs}`);
   let off = 4;
   const take = (what: string) => {
     if (off + 4 > b.length) throw new SpdyProtocolError(`header block truncated in ${what} length`);
