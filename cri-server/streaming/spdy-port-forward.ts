@@ -24,6 +24,14 @@ export function parsePort(v: string): number | undefined {
   return n >= 1 && n <= 65535 ? n : undefined;
 }
 
+/**
+ * Whether a client may forward `port`: only ports the PortForward RPC listed. kubelet sends no ports
+ * for SPDY sessions (the client names them per stream), so an empty list leaves every port open.
+ */
+export function portAllowed(request: PortForwardRequest, port: number): boolean {
+  return request.ports.length === 0 || request.ports.includes(port);
+}
+
 /** The pairing key: the requestID header, or (old clients) one derived from the stream id. */
 export function pairKey(s: { id: number; header(name: string): string }): string {
   const id = s.header(REQUEST_ID_HEADER);
@@ -61,7 +69,13 @@ export function servePortForwardSpdy(sess: PortForwardSession): Promise<void> {
     const port = parsePort(s.header(PORT_HEADER));
     s.reply();
     if (port === undefined) {
-      if (type === StreamType.error) s.end(`invalid port header ${JSON.stringify(s.header(PORT_HEADER))}`);
+      if (type === StreamType.error) s.end(`invalid port header ${JSON.stringify(s.header(PORT_HEADER).slice(0, 32))}`);
+      else s.reset();
+      return;
+    }
+    if (!portAllowed(request, port)) {
+      log.info("port-forward to a port the request did not list refused", { podSandboxId: request.podSandboxId, port });
+      if (type === StreamType.error) s.end(forwardErrorMessage(port, request.podSandboxId, `port ${port} is not in the PortForward request (ports ${request.ports.join(",")})`));
       else s.reset();
       return;
     }

@@ -22,7 +22,7 @@ export interface AttachRequest {
 
 export interface PortForwardRequest {
   podSandboxId: string;
-  /** Ports named in the RPC; empty allows any port the client asks for. */
+  /** Ports named in the RPC: the only ones a client may forward; empty (kubelet's SPDY case) allows any port. */
   ports: number[];
 }
 

@@ -8,7 +8,7 @@ import type { Logger } from "../../oci-runtime/foundation/log.ts";
 import type { StreamIO, StreamingBackend } from "./backend.ts";
 import { WsChannel, WsProtocol, isBase64Protocol } from "./protocol.ts";
 import { resizeQueue } from "./resize-reader.ts";
-import { forwardErrorMessage } from "./spdy-port-forward.ts";
+import { forwardErrorMessage, portAllowed } from "./spdy-port-forward.ts";
 import { runTarget, type RemoteCommandTarget } from "./remote-command.ts";
 import { errorMessage } from "./status.ts";
 import type { PortForwardRequest } from "./tokens.ts";
@@ -149,12 +149,14 @@ export interface WsPortForward {
   backend: StreamingBackend;
   log: Logger;
   request: PortForwardRequest;
-  /** Ports from the URL query (`?ports=80,443`), else the request's. */
+  /** Ports from the URL query (`?ports=80,443`), else the request's; each must be one the request allows. */
   ports: number[];
 }
 
 export async function servePortForwardWs(sess: WsPortForward): Promise<void> {
   const { ws, backend, log, request, ports } = sess;
+  const refused = ports.find((p) => !portAllowed(request, p));
+  if (refused !== undefined) throw new Error(`port-forward: port ${refused} is not in the PortForward request`);
   const base64 = isBase64Protocol(sess.protocol);
   const send = sender(ws, base64);
   const abort = new AbortController();
