@@ -24,9 +24,24 @@ import { chainIds, isMountPoint, Snapshotter } from "./snapshots/snapshotter.ts"
 import { TarError } from "./snapshots/tar-reader.ts";
 import { unpackLayer, type UnpackLimits, type UnpackOptions } from "./snapshots/unpack.ts";
 import { Mutex, Semaphore, SingleFlight } from "../oci-runtime/foundation/single-flight.ts";
+import { ImageTrust, type TrustOutcome, type TrustSummary } from "./trust/trust.ts";
 
 export type { Image, ImageConfig, OciImageConfigFile } from "./images/image-store.ts";
 export type { PullAuth } from "./registry/client.ts";
+export type { TrustOutcome, TrustSummary } from "./trust/trust.ts";
+
+/** Image trust (containers-policy.json); all "" turns verification off. */
+export interface TrustConfig {
+  policy: string;
+  policyDir: string;
+  registriesD: string;
+  onOutcome?: (o: TrustOutcome) => void;
+}
+
+export interface PullOptions {
+  /** The pod namespace the pull is for (selects <policyDir>/<namespace>.json). */
+  namespace?: string;
+}
 
 export interface ImageServiceOptions {
   /** Persistent root: content/, snapshots/, images/, leases/ live here. */
@@ -40,6 +55,8 @@ export interface ImageServiceOptions {
   log: Logger;
   /** Retry tuning (tests). */
   retry?: { attempts?: number; backoffMs?: number };
+  /** Signature verification (off when absent). */
+  trust?: TrustConfig;
   /** berth-layer helper (device nodes, xattrs, syncfs); default beside berth-io in /usr/local/libexec/berth. */
   layerHelper?: string;
   /** Per-layer limits (config image.max_layer_bytes, image.max_layer_entries). */
@@ -69,6 +86,7 @@ export class ImageService {
   #fsInfo?: { at: number; value: FsInfo };
   /** Usage of committed (immutable) snapshots by chain id. */
   #layerUsage = new Map<string, { bytes: number; inodes: number }>();
+  #trust: ImageTrust;
   #unpack: UnpackOptions;
 
   constructor(opts: ImageServiceOptions) {
@@ -83,11 +101,20 @@ export class ImageService {
     this.#images = new ImageStore(path.join(this.root, "images"));
     this.#leases = new LeaseStore(path.join(this.root, "leases"));
     this.#downloads = new Semaphore(Math.max(1, opts.maxConcurrentDownloads));
+    this.#trust = new ImageTrust({
+      policy: opts.trust?.policy ?? "", policyDir: opts.trust?.policyDir ?? "", registriesD: opts.trust?.registriesD ?? "",
+      hostsDir: opts.hostsDir, timeoutMs: opts.stallTimeoutMs, log: this.#log.child({ component: "image-trust" }),
+      ...(opts.trust?.onOutcome ? { onOutcome: opts.trust.onOutcome } : {}),
+    }, this.#client);
     this.#unpack = { ...(opts.layerHelper ? { helper: opts.layerHelper } : {}), ...(opts.layerLimits ? { limits: opts.layerLimits } : {}) };
   }
 
   /** Creates the layout, loads images and leases, cleans partial ingests and unpacks. */
+  /** Reads the signature policies, their keys and registries.d; throws naming the file and key. */
+  validateTrust(): Promise<TrustSummary> { return this.#trust.validate(); }
+
   async init(): Promise<void> {
+    await this.#trust.validate();
     await mkdir(this.root, { recursive: true, mode: 0o700 });
     await this.#content.init();
     await this.#snapshots.init();
@@ -98,10 +125,11 @@ export class ImageService {
   // ---- pull ---------------------------------------------------------------------------------
 
   /** Pulls an image; returns its id (the config digest) as imageRef. */
-  async pull(ref: string, auth?: PullAuth): Promise<{ imageRef: string }> {
+  async pull(ref: string, auth?: PullAuth, opts: PullOptions = {}): Promise<{ imageRef: string }> {
     const r = parseReference(ref);
-    const key = `${formatReference(r)}|${createHash("sha256").update(credentialKey(auth)).digest("hex")}`;
-    return this.#pulls.do(key, () => this.#pull(r, auth));
+    const ns = opts.namespace ?? "";
+    const key = `${formatReference(r)}|${ns}|${createHash("sha256").update(credentialKey(auth)).digest("hex")}`;
+    return this.#pulls.do(key, () => this.#pull(r, auth, ns || undefined));
   }
 
   #hold(keys: string[]) { for (const k of keys) this.#inflight.set(k, (this.#inflight.get(k) ?? 0) + 1); }
@@ -112,7 +140,7 @@ export class ImageService {
     }
   }
 
-  async #pull(r: Reference, auth?: PullAuth): Promise<{ imageRef: string }> {
+  async #pull(r: Reference, auth: PullAuth | undefined, namespace: string | undefined): Promise<{ imageRef: string }> {
     const started = Date.now();
     const name = formatReference(r);
     const held: string[] = [];
@@ -123,11 +151,14 @@ export class ImageService {
       if (r.digest) {
         const have = this.get(formatReference({ ...r, tag: undefined }));
         if (have && (await Promise.all(have.chainIds.map((c) => this.#snapshots.has(c)))).every(Boolean)) {
+          await this.#trust.check(r, r.digest, namespace, auth); // present, but the current policy decides
           ok = true;
           return { imageRef: have.id };
         }
       }
       const top = await this.#client.resolve(r, auth);
+      // Signatures cover the top-level manifest; nothing of the image is stored before they are checked.
+      await this.#trust.check(r, top.digest, namespace, auth);
       hold(top.digest);
       await this.#content.put(top.digest, top.body);
       const blobs = [top.digest];
