@@ -32,6 +32,11 @@ test("runtime.log_line_max and runtime.pause_image are gone (conmon has no line 
   }
 });
 
+test("runtime.runtime_timeout defaults to 120 seconds and can be set", () => {
+  assert.equal(defaultConfig().runtime.runtime_timeout, 120);
+  assert.equal(parseConfig("[runtime]\nruntime_timeout = 2.5\n", "f").runtime.runtime_timeout, 2.5);
+});
+
 test("state moves the socket and handler roots unless they are set", () => {
   const c = parseConfig('state = "/s"\n[runtime.handlers.runc]\nroot = "/r"\n[runtime.handlers.kata]\nbinary = "/bin/kata"\n', "f");
   assert.equal(c.grpc.address, "/s/berth.sock");
@@ -51,6 +56,7 @@ for (const [text, re] of [
   ['[runtime.handlers.x]\nbogus = "y"', /unknown key "runtime\.handlers\.x\.bogus"/],
   ['[stream]\ntls_cert = "/c"', /must be set together/],
   ['[runtime]\nseccomp_default = "strict"', /seccomp_default/],
+  ['[runtime]\nruntime_timeout = 0', /key "runtime\.runtime_timeout" must be a positive number of seconds, at most 3600, got 0/],
 ] as const) {
   test(`refuses ${JSON.stringify(text)}`, () => {
     assert.throws(() => parseConfig(text, "f"), (err) => err instanceof ConfigError && re.test(err.message));

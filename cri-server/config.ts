@@ -52,6 +52,8 @@ export interface Config {
     shm_size: number;
     /** Seconds CreateContainer/RunPodSandbox results are kept for a kubelet retry. */
     create_cache_ttl: number;
+    /** Seconds an OCI runtime create/start/update may run before it is killed with its process group (state, kill, delete: at most 30). */
+    runtime_timeout: number;
     /** Seconds ExecSync keeps reading output after the exec'd process exits (a background child may hold the pipes). */
     exec_drain_timeout: number;
   };
@@ -93,6 +95,7 @@ export function defaultConfig(): Config {
       seccomp_default: "",
       shm_size: 64 * 1024 * 1024,
       create_cache_ttl: 600,
+      runtime_timeout: 120,
       exec_drain_timeout: 1,
     },
     stream: { address: "127.0.0.1", port: 0, tls_cert: "", tls_key: "", token_ttl: 60, idle_timeout: 4 * 3600 },
@@ -121,6 +124,7 @@ const checks: Record<string, Check> = {
   "runtime.io_helper": (v) => isAbs(v) ? undefined : "must be an absolute path",
   "runtime.seccomp_default": (v) => ["", "RuntimeDefault", "Unconfined"].includes(v as string) ? undefined : 'must be "", "RuntimeDefault" or "Unconfined"',
   "runtime.exec_drain_timeout": (v) => typeof v === "number" && v >= 0 && v <= 60 ? undefined : "must be a number of seconds from 0 to 60",
+  "runtime.runtime_timeout": (v) => typeof v === "number" && v > 0 && v <= 3600 ? undefined : "must be a positive number of seconds, at most 3600",
   "runtime.shm_size": (v) => Number.isInteger(v) && (v as number) > 0 ? undefined : "must be a positive integer of bytes",
   "stream.port": (v) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535 ? undefined : "must be a port from 0 to 65535",
   "stream.token_ttl": (v) => typeof v === "number" && v > 0 ? undefined : "must be a positive number of seconds",

@@ -65,7 +65,7 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
     network.podCidr = podCidr.cidr;
     const runtimes = RuntimeHandlers.fromConfig(
       // conmon needs absolute paths; a binary missing now still gets a clear error when used.
-      Object.fromEntries(Object.entries(config.runtime.handlers).map(([n, h]) => [n, { binary: findExecutable(h.binary) ?? h.binary, root: h.root }])),
+      Object.fromEntries(Object.entries(config.runtime.handlers).map(([n, h]) => [n, { binary: findExecutable(h.binary) ?? h.binary, root: h.root, timeoutMs: config.runtime.runtime_timeout * 1000 }])),
       config.runtime.default_handler,
     );
     const sandboxes = new SandboxManager({ config, log, network, infra: new RuncInfraRuntime(config, log, runtimes) });

@@ -7,6 +7,7 @@ import { ConfigError, DEFAULT_CONFIG_PATH, defaultConfig, formatConfig, loadConf
 import { BerthError } from "../oci-runtime/foundation/errdefs.ts";
 import { log } from "../oci-runtime/foundation/log.ts";
 import { startDaemon } from "./daemon.ts";
+import { checkTrustConfig } from "../image-service/trust/trust.ts";
 
 const usage = `usage:
   berthd [--config FILE]                 run the CRI daemon (default config ${DEFAULT_CONFIG_PATH})
@@ -25,8 +26,9 @@ async function main(argv: string[]): Promise<number> {
   if (positionals[0] === "config") {
     if (positionals[1] === "default") { process.stdout.write(formatConfig(defaultConfig())); return 0; }
     if (positionals[1] === "check") {
-      loadConfig(values.config);
-      process.stdout.write(`${values.config ?? DEFAULT_CONFIG_PATH}: ok\n`);
+      const cfg = loadConfig(values.config);
+      const trust = await checkTrustConfig({ policy: cfg.image.signature_policy, policyDir: cfg.image.signature_policy_dir, registriesD: cfg.image.registries_d }, log);
+      process.stdout.write(`${values.config ?? DEFAULT_CONFIG_PATH}: ok\n${trust}\n`);
       return 0;
     }
     process.stderr.write(usage);

@@ -41,7 +41,10 @@ function deadlineOf(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWr
 
 function makeSignal(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>, deadline?: Date) {
   const ac = new AbortController();
-  call.on("cancelled", () => ac.abort(new BerthError(Code.CANCELLED, "the client cancelled the call")));
+  // grpc-js reports a passed deadline as "cancelled" too, sometimes before the timer below fires.
+  call.on("cancelled", () => ac.abort(deadline && Date.now() >= deadline.getTime() - 100
+    ? new BerthError(Code.DEADLINE_EXCEEDED, "the client's deadline passed")
+    : new BerthError(Code.CANCELLED, "the client cancelled the call")));
   if (deadline) {
     const ms = deadline.getTime() - Date.now();
     const t = setTimeout(() => ac.abort(new BerthError(Code.DEADLINE_EXCEEDED, "the client's deadline passed")), Math.max(0, ms));

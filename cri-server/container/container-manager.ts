@@ -26,6 +26,8 @@ import { Cleanup } from "../../oci-runtime/foundation/cleanup.ts";
 import { requestFingerprint, type SandboxManager } from "../sandbox/sandbox-manager.ts";
 import type { SandboxRecord } from "../sandbox/sandbox-record.ts";
 import { Store } from "../stores/store.ts";
+import { containerLogPath } from "./log-path.ts";
+import { checkKeyValues } from "../network/pod-input.ts";
 import { buildContainerSpec, criResources, resolveContainerSecurity, resolveContainerUser } from "./container-spec.ts";
 import type { ContainerRecord } from "./container-record.ts";
 
@@ -176,7 +178,9 @@ export class ContainerManager {
     const rt = this.runtimeOf(sandbox);
     const bundle = join(this.config.state, "containers", id);
     const rootfs = join(bundle, "rootfs");
-    const logPath = pod.logDirectory && cfg.logPath ? join(pod.logDirectory, cfg.logPath) : "";
+    const logPath = containerLogPath(pod.logDirectory, cfg.logPath); // refuses ".." and control characters, naming the field
+    checkKeyValues("config.labels", cfg.labels);
+    checkKeyValues("config.annotations", cfg.annotations);
     const cgroupParent = sandbox.cgroupParent ? (sandbox.cgroupParent.startsWith("/") ? sandbox.cgroupParent : `/${sandbox.cgroupParent}`) : "/berth";
     const cgroupsPath = `${cgroupParent.replace(/\/+$/, "")}/berth-${id}`;
     const stopSignal = cfg.stopSignal ? criSignalName(cfg.stopSignal) : normaliseSignal(image.config.StopSignal ?? "");

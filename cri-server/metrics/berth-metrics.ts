@@ -21,6 +21,7 @@ export class BerthMetrics {
   readonly #grpcDuration: Histogram<"method" | "code">;
   readonly #imagePulls: Counter<"result">;
   readonly #imagePullBytes: Counter;
+  readonly #imageTrust: Counter<"result" | "reason">;
   readonly #cniDuration: Histogram<"op">;
   readonly #runtimeDuration: Histogram<"op" | "handler">;
   #containerStates: (() => ContainerStateCounts | Promise<ContainerStateCounts>) | undefined;
@@ -34,6 +35,11 @@ export class BerthMetrics {
     });
     this.#imagePulls = new Counter({ name: "berth_image_pulls_total", help: "Image pulls, by result (success or failure).", labelNames: ["result"], registers });
     this.#imagePullBytes = new Counter({ name: "berth_image_pull_bytes_total", help: "Bytes downloaded from registries by image pulls.", registers });
+    this.#imageTrust = new Counter({
+      name: "berth_image_signature_checks_total",
+      help: "Pulls checked against the signature policy, by result (verified, accepted without a signature requirement, refused) and refusal reason.",
+      labelNames: ["result", "reason"], registers,
+    });
     const self = this;
     new Gauge({
       name: "berth_containers", help: "Containers known to berth, by state.", labelNames: ["state"], registers,
@@ -79,6 +85,11 @@ export class BerthMetrics {
 
   observeRuntime = (op: string, handler: string, seconds: number): void => {
     this.#runtimeDuration.observe({ op, handler }, seconds);
+  };
+
+  /** One pull checked against the signature policy; `reason` is set for refusals (no_signature, unknown_key, ...). */
+  observeImageTrust = (result: "verified" | "accepted" | "refused", reason = ""): void => {
+    this.#imageTrust.inc({ result, reason });
   };
 
   /** Registers the callback that counts containers by state at scrape time. */

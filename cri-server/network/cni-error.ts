@@ -3,7 +3,7 @@
 
 import { BerthError, Code, deadlineExceeded, internal } from "../../oci-runtime/foundation/errdefs.ts";
 import type { RunResult } from "../../oci-runtime/foundation/run-command.ts";
-import { describeFailure } from "../../oci-runtime/foundation/run-command.ts";
+import { describeFailure, unfinishedError } from "../../oci-runtime/foundation/run-command.ts";
 
 export interface CniErrorJson {
   code: number;
@@ -51,6 +51,7 @@ export const callName = (c: PluginCallContext) =>
   `cni plugin ${c.plugin} failed to ${c.command === "ADD" ? "add" : c.command === "DEL" ? "delete" : c.command.toLowerCase()} network "${c.network}" for sandbox ${c.sandboxId}`;
 
 export function pluginError(c: PluginCallContext, r: RunResult, timeoutMs?: number): BerthError {
+  if (r.aborted !== undefined) return unfinishedError(callName(c), c.plugin, r)!;
   if (r.timedOut) return deadlineExceeded(`${callName(c)}: timed out after ${timeoutMs} ms and was killed`);
   const e = parseCniError(r.stdout);
   if (e) {

@@ -37,6 +37,7 @@ export interface InvokeInput {
   cniArgs: string;
   stdin: string;
   network: string;
+  signal?: AbortSignal | undefined;
 }
 
 export class PluginExec {
@@ -96,8 +97,9 @@ export class PluginExec {
       env: pluginEnv({ ...input, binDirs: this.binDirs }),
       timeoutMs: this.timeoutMs,
       processGroup: true,
+      ...(input.signal ? { signal: input.signal } : {}),
     });
-    if (r.code !== 0 || r.timedOut || r.spawnError) throw pluginError(ctx, r, this.timeoutMs);
+    if (r.code !== 0 || r.timedOut || r.spawnError || r.aborted !== undefined) throw pluginError(ctx, r, this.timeoutMs);
     const out = r.stdout.trim();
     if (!out) return undefined;
     try {

@@ -2,6 +2,7 @@
 // the per-plugin config on stdin (name, cniVersion, prevResult, runtimeConfig
 // filtered by the plugin's declared capabilities).
 
+import { checkCniArgValue } from "./pod-input.ts";
 import type { NetworkConfigList, PluginConf } from "./cni-config.ts";
 
 export type CniCommand = "ADD" | "DEL" | "CHECK" | "VERSION";
@@ -104,6 +105,10 @@ export function pluginStdin(list: Pick<NetworkConfigList, "name" | "cniVersion">
 
 /** CNI_ARGS for a Kubernetes pod. */
 export function cniArgs(sandboxId: string, pod: PodRef): string {
+  // `K=V;K=V` has no escaping: a ";" or "=" in a value would add or change keys.
+  checkCniArgValue("config.metadata.namespace", pod.podNamespace);
+  checkCniArgValue("config.metadata.name", pod.podName);
+  checkCniArgValue("config.metadata.uid", pod.podUid);
   return [
     "IgnoreUnknown=1",
     `K8S_POD_NAMESPACE=${pod.podNamespace}`,

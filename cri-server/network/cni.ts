@@ -66,6 +66,8 @@ export interface SetUpRequest {
   bandwidth?: BandwidthCapability;
   /** More capability args (for example "ips", "mac"), passed to plugins declaring them. */
   extraCapabilities?: Record<string, unknown>;
+  /** The RPC's deadline or cancellation: a running ADD is killed with its process group, and the ADDs so far are deleted. */
+  signal?: AbortSignal | undefined;
 }
 
 export interface SetUpResult {
@@ -188,6 +190,7 @@ export class NetworkManager {
           command: "ADD", plugin: plugin.type, containerId: req.sandboxId, netns: req.netnsPath,
           ifName: this.ifName, cniArgs: entry.cniArgs, network: network.name,
           stdin: pluginStdin(network, plugin, entry.capabilityArgs, prev),
+          signal: req.signal,
         });
         if (out !== undefined) prev = out;
       }

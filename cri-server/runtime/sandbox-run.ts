@@ -2,6 +2,7 @@ import type { RunPodSandboxRequestSchema, RunPodSandboxResponseSchema } from "..
 import type { UnaryImpl } from "../rpc.ts";
 
 /** RunPodSandbox: namespaces, network, infra process; the pod is ready on success. */
-export const runPodSandbox: UnaryImpl<typeof RunPodSandboxRequestSchema, typeof RunPodSandboxResponseSchema> = async (ctx, req) => ({
-  podSandboxId: await ctx.sandboxes.run(req),
+export const runPodSandbox: UnaryImpl<typeof RunPodSandboxRequestSchema, typeof RunPodSandboxResponseSchema> = async (ctx, req, call) => ({
+  // The call's deadline or cancellation kills the runtime and CNI plugins still running; the pod is rolled back.
+  podSandboxId: await ctx.sandboxes.run(req, call.signal),
 });

@@ -1,9 +1,14 @@
 import type { StatusRequestSchema, StatusResponseSchema } from "../../proto/gen/runtime/v1/api_pb.js";
 import type { UnaryImpl } from "../rpc.ts";
+import { binaryStatus } from "../../oci-runtime/runtime/handlers.ts";
 
 /**
- * RuntimeReady and NetworkReady conditions. `verbose` adds the effective config and
- * runtime settings under info["config"], as containerd does.
+ * RuntimeReady and NetworkReady conditions. RuntimeReady is false only when the DEFAULT
+ * handler's runtime (or conmon) cannot run: a pod naming another handler whose binary is
+ * missing is refused by RunPodSandbox (FAILED_PRECONDITION), as containerd fails only the
+ * pods that use such a handler. `verbose` adds the effective config and runtime settings
+ * under info["config"], as containerd does, and under info["runtimeHandlers"] each handler's
+ * binary, whether it can run, and why not.
  */
 export const status: UnaryImpl<typeof StatusRequestSchema, typeof StatusResponseSchema> = async (ctx, req) => {
   const runtime = await ctx.runtimeReady();
@@ -21,6 +26,10 @@ export const status: UnaryImpl<typeof StatusRequestSchema, typeof StatusResponse
   };
   if (req.verbose) {
     res.info["config"] = JSON.stringify({ ...ctx.config, configPath: ctx.configPath, podCidr: ctx.settings.podCidr });
+    res.info["runtimeHandlers"] = JSON.stringify(Object.fromEntries(Object.entries(ctx.config.runtime.handlers).map(([name, h]) => {
+      const st = binaryStatus(h.binary);
+      return [name, { binary: st.path, ready: st.ok, ...(st.ok ? {} : { message: `binary ${h.binary} ${st.problem}` }), default: name === ctx.config.runtime.default_handler }];
+    })));
   }
   return res;
 };

@@ -7,7 +7,7 @@ import { copyFile, chmod, mkdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { NamespaceMode } from "../../proto/gen/runtime/v1/api_pb.js";
 import type { Config } from "../config.ts";
-import { Code, internal, type BerthError } from "../../oci-runtime/foundation/errdefs.ts";
+import { BerthError, Code, internal } from "../../oci-runtime/foundation/errdefs.ts";
 import type { Logger } from "../../oci-runtime/foundation/log.ts";
 import { writeJsonAtomic } from "../../oci-runtime/foundation/atomic-file.ts";
 import { bootId, processStartTime, readPidFile } from "../../oci-runtime/monitor/pids.ts";
@@ -117,8 +117,18 @@ export class RuncInfraRuntime implements InfraRuntime {
     return spec;
   }
 
-  async start(input: InfraInput): Promise<{ pid: number; cgroupsPath: string; startTime: string; bootId: string }> {
-    const rt = this.runtimes.get(input.handler);
+  /** Before anything of a pod is created: the handler's binary must be runnable (FAILED_PRECONDITION naming both). */
+  preflight(handler: string): void {
+    this.runtimes.usable(handler);
+  }
+
+  /**
+   * Creates and starts the infra process. Every runtime call is bounded by the handler's limit
+   * and by `input.signal` (the RPC's deadline): the runtime is killed with its process group and
+   * the runtime's state deleted; the caller rolls back the rest.
+   */
+  async start(input: InfraInput & { signal?: AbortSignal | undefined }): Promise<{ pid: number; cgroupsPath: string; startTime: string; bootId: string }> {
+    const rt = this.runtimes.usable(input.handler);
     const rootfs = await this.ensureRootfs();
     await mkdir(input.bundle, { recursive: true, mode: 0o711 });
     const spec = await this.buildSpec(input, rootfs);
@@ -126,12 +136,12 @@ export class RuncInfraRuntime implements InfraRuntime {
     const pidFile = join(input.bundle, "pid");
     const id = input.id;
     try {
-      await rt.create(id, { bundle: input.bundle, pidFile }).catch((err: Error) => {
-        throw internal(`creating the infra process of sandbox ${id} failed: ${err.message}`, err);
-      });
-      await rt.start(id).catch((err: Error) => {
-        throw internal(`starting the infra process of sandbox ${id} failed: ${err.message}`, err);
-      });
+      // Typed failures (a timeout, the deadline, a missing binary) keep their code; the rest are internal.
+      const wrap = (what: string) => (err: Error) => {
+        throw new BerthError(err instanceof BerthError ? err.code : Code.INTERNAL, `${what} the infra process of sandbox ${id} failed: ${err.message}`, { cause: err });
+      };
+      await rt.create(id, { bundle: input.bundle, pidFile, signal: input.signal }).catch(wrap("creating"));
+      await rt.start(id, { signal: input.signal }).catch(wrap("starting"));
       const pid = (await readPidFile(pidFile)) ?? 0;
       const startTime = await processStartTime(pid);
       if (!startTime) throw internal(`the infra process of sandbox ${id} (pid ${pid}) exited right after it started`);
@@ -157,12 +167,10 @@ export class RuncInfraRuntime implements InfraRuntime {
     if (!(await this.alive(rec))) return;
     try {
       await this.runtimes.get(rec.runtimeHandler).kill(rec.id, "KILL");
-    } catch (err) {
-      const code = (err as BerthError).code;
-      if (code !== Code.NOT_FOUND && code !== Code.FAILED_PRECONDITION) {
-        // Fall back to the pid we know (alive() checked it is still ours), so a broken runtime state never leaves the pod running.
-        try { process.kill(rec.infra.pid, "SIGKILL"); } catch { /* gone */ }
-      }
+    } catch {
+      // Fall back to the pid we know (alive() checks it is still ours), so a broken runtime state,
+      // a runtime that hangs or a binary removed meanwhile never leaves the pod running.
+      if (await this.alive(rec)) try { process.kill(rec.infra.pid, "SIGKILL"); } catch { /* gone */ }
     }
     for (let i = 0; i < 200 && (await this.alive(rec)); i++) await new Promise((res) => setTimeout(res, 10));
   }

@@ -18,6 +18,7 @@ import { createNetns, listNetns, removeNetns } from "../network/netns.ts";
 import type { NetworkManager } from "../network/cni.ts";
 import { mountShm, unmountShm, writePodFiles } from "../network/pod-files.ts";
 import { validateSysctls } from "../network/sysctl.ts";
+import { validatePodInput } from "../network/pod-input.ts";
 import { podBandwidth } from "../network/bandwidth.ts";
 import { Store } from "../stores/store.ts";
 import { nowNs } from "../../oci-runtime/foundation/clock.ts";
@@ -40,8 +41,10 @@ export interface InfraInput {
 }
 
 export interface InfraRuntime {
-  /** Creates and starts the infra process; returns its pid and cgroups path. Must undo itself on failure. */
-  start(input: InfraInput): Promise<{ pid: number; cgroupsPath: string; startTime?: string; bootId?: string }>;
+  /** Creates and starts the infra process; returns its pid and cgroups path. Must undo itself on failure; `signal` (the RPC's deadline) aborts it. */
+  start(input: InfraInput & { signal?: AbortSignal | undefined }): Promise<{ pid: number; cgroupsPath: string; startTime?: string; bootId?: string }>;
+  /** Refuses a handler that cannot run (its binary missing) before anything is created. */
+  preflight?(handler: string): void;
   /** Kills the infra process and waits for it (idempotent). */
   stop(rec: SandboxRecord): Promise<void>;
   /** Deletes the runtime's state, bundle and cgroups (idempotent). */
@@ -60,6 +63,7 @@ const HOSTNAME_RE = /^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9](
 
 /** Checks the fields RunPodSandbox acts on before anything is created (INVALID_ARGUMENT naming the field). */
 export function validatePodConfig(cfg: PodSandboxConfig): void {
+  validatePodInput(cfg);
   const m = cfg.metadata!;
   for (const [field, v] of [["name", m.name], ["namespace", m.namespace], ["uid", m.uid]] as const) {
     if (v.length > 253) throw invalidArgument(`config.metadata.${field} is longer than 253 characters`);
@@ -124,7 +128,7 @@ export class SandboxManager {
   }
 
   /** RunPodSandbox. A retry of a create still in progress (or finished after the caller gave up) gets the same id. */
-  async run(req: RunPodSandboxRequest): Promise<string> {
+  async run(req: RunPodSandboxRequest, signal?: AbortSignal): Promise<string> {
     const cfg = req.config;
     if (!cfg) throw invalidArgument("config must be set");
     const m = cfg.metadata;
@@ -134,6 +138,7 @@ export class SandboxManager {
     if (!m.uid) throw invalidArgument("config.metadata.uid must not be empty");
     const handler = this.handlerOf(req.runtimeHandler);
     validatePodConfig(cfg);
+    this.infra.preflight?.(handler);
     const name = sandboxName(m);
     const fingerprint = requestFingerprint(toJson(RunPodSandboxRequestSchema, req));
     const pending = this.creates.get(name);
@@ -145,7 +150,7 @@ export class SandboxManager {
     if (existing) throw alreadyExists(`pod sandbox name ${JSON.stringify(name)} is already reserved by sandbox ${existing}`);
     const id = randomBytes(32).toString("hex");
     this.store.reserveName(name, id);
-    const result = this.create(id, name, handler, cfg).catch((err) => {
+    const result = this.create(id, name, handler, cfg, signal).catch((err) => {
       this.store.releaseName(name, id);
       throw err;
     });
@@ -153,7 +158,7 @@ export class SandboxManager {
     return result;
   }
 
-  private async create(id: string, name: string, handler: string, cfg: PodSandboxConfig): Promise<string> {
+  private async create(id: string, name: string, handler: string, cfg: PodSandboxConfig, signal?: AbortSignal): Promise<string> {
     const m = cfg.metadata!;
     const linux = cfg.linux;
     const nsOpts = linux?.securityContext?.namespaceOptions;
@@ -218,8 +223,10 @@ export class SandboxManager {
           })),
           ...(dns ? { dns } : {}),
           ...(bandwidth ? { bandwidth } : {}),
+          signal,
         }),
         this.infra.start({
+          signal,
           id, handler, bundle: rec.infra.bundle, hostname, netnsPath: rec.netnsPath, namespaces, sysctls,
           cgroupParent: rec.cgroupParent, podDir, shmPath: rec.shmPath, config: cfg,
         }),

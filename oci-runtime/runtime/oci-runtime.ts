@@ -36,6 +36,11 @@ export interface ExecOptions {
   wrapper?: string[];
 }
 
+/** Per-call options: `signal` (the RPC's deadline or cancellation) kills the runtime's process group. */
+export interface CallOptions {
+  signal?: AbortSignal | undefined;
+}
+
 export interface RuntimeFeatures {
   mountOptions: string[];
 }
@@ -45,14 +50,15 @@ export interface OciRuntime {
   readonly name: string;
   readonly binary: string;
   readonly root: string;
-  create(id: string, opts: CreateOptions): Promise<void>;
-  start(id: string): Promise<void>;
+  /** Every call is bounded by the handler's limit (DEADLINE_EXCEEDED naming it); a binary that cannot be run is FAILED_PRECONDITION. */
+  create(id: string, opts: CreateOptions & CallOptions): Promise<void>;
+  start(id: string, opts?: CallOptions): Promise<void>;
   /** Throws notFound when the runtime has no such container. */
-  state(id: string): Promise<OciState>;
+  state(id: string, opts?: CallOptions): Promise<OciState>;
   /** Signal by name ("SIGTERM", "KILL") or number. A stopped or missing container throws notFound/failedPrecondition. */
-  kill(id: string, signal: string | number, all?: boolean): Promise<void>;
+  kill(id: string, signal: string | number, all?: boolean, opts?: CallOptions): Promise<void>;
   /** Idempotent: a container the runtime does not know is not an error. */
-  delete(id: string, opts?: { force?: boolean }): Promise<void>;
+  delete(id: string, opts?: { force?: boolean } & CallOptions): Promise<void>;
   /** Starts `<runtime> exec --process ...` with piped stdio (or detached); the caller owns the child. */
   exec(id: string, opts: ExecOptions): Promise<ChildProcess>;
   update(id: string, resources: LinuxResources): Promise<void>;

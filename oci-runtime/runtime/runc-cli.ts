@@ -5,8 +5,8 @@ import { dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { internal, isNotFound } from "../foundation/errdefs.ts";
 import type { LinuxResources } from "../spec/types.ts";
-import { runCommand } from "../foundation/run-command.ts";
-import type { CreateOptions, ExecOptions, OciRuntime, OciState, RuntimeFeatures } from "./oci-runtime.ts";
+import { runCommand, unfinishedError } from "../foundation/run-command.ts";
+import type { CallOptions, CreateOptions, ExecOptions, OciRuntime, OciState, RuntimeFeatures } from "./oci-runtime.ts";
 import { runtimeError, runtimeMessage } from "./runtime-error.ts";
 
 export interface RuncCliOptions {
@@ -20,7 +20,14 @@ export interface RuncCliOptions {
   logDir?: string;
   /** Extra global args placed before the command (e.g. ["--systemd-cgroup"]). */
   extraGlobalArgs?: string[];
+  /** Limit for create, start and update (default DEFAULT_RUNTIME_TIMEOUT_MS); state, kill, delete and the rest get at most QUICK_TIMEOUT_MS. */
+  timeoutMs?: number;
 }
+
+/** runc create/start may wait on a loaded machine (cgroup setup, a slow disk); nothing should take this long. */
+export const DEFAULT_RUNTIME_TIMEOUT_MS = 120_000;
+/** state, kill, delete, pause, resume, list, features: quick calls. */
+export const QUICK_TIMEOUT_MS = 30_000;
 
 export class RuncCli implements OciRuntime {
   readonly name: string;
@@ -28,6 +35,8 @@ export class RuncCli implements OciRuntime {
   readonly root: string;
   readonly #logDir: string;
   readonly #extra: string[];
+  readonly timeoutMs: number;
+  readonly quickTimeoutMs: number;
   #features: RuntimeFeatures | undefined;
 
   constructor(opts: RuncCliOptions) {
@@ -36,21 +45,31 @@ export class RuncCli implements OciRuntime {
     this.root = opts.root;
     this.#logDir = opts.logDir ?? `${opts.root.replace(/\/+$/, "")}-logs`;
     this.#extra = opts.extraGlobalArgs ?? [];
+    this.timeoutMs = opts.timeoutMs && opts.timeoutMs > 0 ? opts.timeoutMs : DEFAULT_RUNTIME_TIMEOUT_MS;
+    this.quickTimeoutMs = Math.min(this.timeoutMs, QUICK_TIMEOUT_MS);
   }
 
   globalArgs(): string[] {
     return ["--root", this.root, ...this.#extra];
   }
 
-  /** Runs one runtime command; failures become BerthErrors carrying the runtime's message. */
-  async #run(what: string, args: string[], opts: { handsOnStdio?: boolean } = {}): Promise<string> {
-    await mkdir(this.#logDir, { recursive: true });
+  /**
+   * Runs one runtime command, killed with its process group when its limit passes or `signal`
+   * fires; failures become BerthErrors carrying the runtime's message (a timeout names the
+   * command and the limit, a binary that cannot be run names the handler and the binary).
+   */
+  async #run(what: string, args: string[], opts: { handsOnStdio?: boolean; quick?: boolean; signal?: AbortSignal | undefined } = {}): Promise<string> {
+    await mkdir(this.#logDir, { recursive: true, mode: 0o700 });
     const base = join(this.#logDir, randomBytes(6).toString("hex"));
     const logFile = `${base}.json`;
     try {
-      const res = await runCommand(this.binary, [...this.globalArgs(), "--log", logFile, "--log-format", "json", ...args],
-        opts.handsOnStdio ? { outputFile: `${base}.out` } : {});
-      if (res.spawnError) throw internal(`${this.name} ${what}: cannot run ${this.binary}: ${res.spawnError.message}`, res.spawnError);
+      const res = await runCommand(this.binary, [...this.globalArgs(), "--log", logFile, "--log-format", "json", ...args], {
+        timeoutMs: opts.quick ? this.quickTimeoutMs : this.timeoutMs,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        ...(opts.handsOnStdio ? { outputFile: `${base}.out` } : {}),
+      });
+      const unfinished = unfinishedError(`runtime handler ${this.name}: ${what}`, this.binary, res);
+      if (unfinished) throw unfinished;
       if (res.code === 0) return res.stdout;
       const log = await readFile(logFile, "utf8").catch(() => "");
       const status = res.signal ? `killed by ${res.signal}` : `exit status ${res.code}`;
@@ -60,34 +79,34 @@ export class RuncCli implements OciRuntime {
     }
   }
 
-  async create(id: string, opts: CreateOptions): Promise<void> {
+  async create(id: string, opts: CreateOptions & CallOptions): Promise<void> {
     const args = ["create", "--bundle", opts.bundle, "--pid-file", opts.pidFile];
     if (opts.consoleSocket) args.push("--console-socket", opts.consoleSocket);
     if (opts.noPivot) args.push("--no-pivot");
     // Without a console socket, runc hands its stdio to the container's init: never pipes.
-    await this.#run(`create container ${id}`, [...args, id], { handsOnStdio: !opts.consoleSocket });
+    await this.#run(`create container ${id}`, [...args, id], { handsOnStdio: !opts.consoleSocket, signal: opts.signal });
   }
 
-  async start(id: string): Promise<void> {
-    await this.#run(`start container ${id}`, ["start", id]);
+  async start(id: string, opts: CallOptions = {}): Promise<void> {
+    await this.#run(`start container ${id}`, ["start", id], { signal: opts.signal });
   }
 
-  async state(id: string): Promise<OciState> {
-    const out = await this.#run(`state of container ${id}`, ["state", id]);
+  async state(id: string, opts: CallOptions = {}): Promise<OciState> {
+    const out = await this.#run(`state of container ${id}`, ["state", id], { quick: true, signal: opts.signal });
     return parseState(out, `${this.name} state of container ${id}`);
   }
 
-  async kill(id: string, signal: string | number, all = false): Promise<void> {
+  async kill(id: string, signal: string | number, all = false, opts: CallOptions = {}): Promise<void> {
     const args = ["kill"];
     if (all) args.push("--all");
-    await this.#run(`kill container ${id}`, [...args, id, String(signal)]);
+    await this.#run(`kill container ${id}`, [...args, id, String(signal)], { quick: true, signal: opts.signal });
   }
 
-  async delete(id: string, opts: { force?: boolean } = {}): Promise<void> {
+  async delete(id: string, opts: { force?: boolean } & CallOptions = {}): Promise<void> {
     const args = ["delete"];
     if (opts.force) args.push("--force");
     try {
-      await this.#run(`delete container ${id}`, [...args, id]);
+      await this.#run(`delete container ${id}`, [...args, id], { quick: true, signal: opts.signal });
     } catch (err) {
       if (isNotFound(err)) return;
       throw err;
@@ -112,7 +131,7 @@ export class RuncCli implements OciRuntime {
   }
 
   async update(id: string, resources: LinuxResources): Promise<void> {
-    await mkdir(this.#logDir, { recursive: true });
+    await mkdir(this.#logDir, { recursive: true, mode: 0o700 });
     const file = join(this.#logDir, `resources-${randomBytes(6).toString("hex")}.json`);
     await writeFile(file, JSON.stringify(resources));
     try {
@@ -123,15 +142,15 @@ export class RuncCli implements OciRuntime {
   }
 
   async pause(id: string): Promise<void> {
-    await this.#run(`pause container ${id}`, ["pause", id]);
+    await this.#run(`pause container ${id}`, ["pause", id], { quick: true });
   }
 
   async resume(id: string): Promise<void> {
-    await this.#run(`resume container ${id}`, ["resume", id]);
+    await this.#run(`resume container ${id}`, ["resume", id], { quick: true });
   }
 
   async list(): Promise<OciState[]> {
-    const out = await this.#run("list containers", ["list", "--format", "json"]);
+    const out = await this.#run("list containers", ["list", "--format", "json"], { quick: true });
     const parsed = JSON.parse(out.trim() || "null") as unknown;
     if (parsed === null) return [];
     if (!Array.isArray(parsed)) throw internal(`${this.name} list containers: unexpected output`);
