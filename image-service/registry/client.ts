@@ -132,16 +132,21 @@ export class RegistryClient {
     for (let round = 0; round < 2; round++) {
       const authz = await this.#authorization(origin, scope, host, creds, forced);
       let url = new URL(host.base + path);
-      let h: Record<string, string> = { ...headers, "user-agent": "berth/0.1", ...(authz ? { authorization: authz } : {}) };
+      // hosts.toml headers first: berth's own (accept, range, user-agent, authorization) win.
+      let h: Record<string, string> = { ...host.headers, ...headers, "user-agent": "berth/0.1", ...(authz ? { authorization: authz } : {}) };
       for (let hop = 0; ; hop++) {
         const agent = await agentFor(url, host);
         this.#log.debug("registry request", { url: `${url.origin}${url.pathname}`, range: h.range });
-        const res = await request(url, { agent, headers: h, stallTimeoutMs: this.#opts.stallTimeoutMs, stallMessage: `registry ${url.host} stalled for ${this.#opts.stallTimeoutMs} ms on ${what}` });
+        const res = await request(url, { agent, headers: h, dialTimeoutMs: host.dialTimeoutMs, stallTimeoutMs: this.#opts.stallTimeoutMs, stallMessage: `registry ${url.host} stalled for ${this.#opts.stallTimeoutMs} ms on ${what}` });
         const status = res.statusCode ?? 0;
         if (status >= 300 && status < 400 && res.headers.location && hop < 5) {
           discard(res);
           const next = new URL(res.headers.location, url);
-          if (next.origin !== url.origin) { const { authorization: _drop, ...rest } = h; h = rest; }
+          if (next.origin !== url.origin) {
+            // Credentials and the host's configured headers are for the registry, not for where it redirects.
+            const { authorization: _drop, ...rest } = h;
+            h = Object.fromEntries(Object.entries(rest).filter(([k]) => !(k in host.headers) || k in headers));
+          }
           url = next;
           continue;
         }

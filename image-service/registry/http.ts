@@ -38,6 +38,8 @@ export interface RequestOptions {
   /** Fail when no bytes move for this long (connect, headers and body). */
   stallTimeoutMs: number;
   stallMessage: string;
+  /** Fail when the TCP connection is not up within this long (hosts.toml dial_timeout; 0: no limit of its own). */
+  dialTimeoutMs?: number;
 }
 
 /** Sends one request and resolves with the response (body not yet read). */
@@ -46,6 +48,16 @@ export function request(url: URL, opts: RequestOptions): Promise<IncomingMessage
     const mod = url.protocol === "https:" ? https : http;
     const req = mod.request(url, { method: opts.method ?? "GET", headers: opts.headers ?? {}, agent: opts.agent });
     req.setTimeout(opts.stallTimeoutMs, () => req.destroy(new StallError(opts.stallMessage)));
+    const dialMs = opts.dialTimeoutMs ?? 0;
+    if (dialMs > 0) {
+      req.on("socket", (s) => {
+        if (!s.connecting) return; // a reused keep-alive connection
+        const t = setTimeout(() => req.destroy(new StallError(`connecting to ${url.host} took longer than the dial_timeout of ${dialMs} ms`)), dialMs);
+        const clear = () => clearTimeout(t);
+        s.once("connect", clear);
+        s.once("close", clear);
+      });
+    }
     req.on("error", reject);
     req.on("response", (res) => {
       // The socket timeout keeps running while the body streams; surface it on the body too.
