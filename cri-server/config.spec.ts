@@ -37,6 +37,12 @@ test("runtime.runtime_timeout defaults to 120 seconds and can be set", () => {
   assert.equal(parseConfig("[runtime]\nruntime_timeout = 2.5\n", "f").runtime.runtime_timeout, 2.5);
 });
 
+test("stream.max_header_bytes defaults to 64 KiB and is bounded", () => {
+  assert.equal(defaultConfig().stream.max_header_bytes, 65536);
+  assert.equal(parseConfig("[stream]\nmax_header_bytes = 4096\n", "f").stream.max_header_bytes, 4096);
+  assert.throws(() => parseConfig("[stream]\nmax_header_bytes = 100\n", "f"), /key "stream\.max_header_bytes" must be an integer of bytes from 1024 to 16777216, got 100/);
+});
+
 test("state moves the socket and handler roots unless they are set", () => {
   const c = parseConfig('state = "/s"\n[runtime.handlers.runc]\nroot = "/r"\n[runtime.handlers.kata]\nbinary = "/bin/kata"\n', "f");
   assert.equal(c.grpc.address, "/s/berth.sock");

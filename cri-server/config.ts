@@ -67,6 +67,8 @@ export interface Config {
     token_ttl: number;
     /** Seconds an idle streaming session is kept open. */
     idle_timeout: number;
+    /** Largest inflated SPDY header block a streaming client may send (bytes). */
+    max_header_bytes: number;
   };
   metrics: { address: string };
   tracing: { endpoint: string; service_name: string };
@@ -98,7 +100,7 @@ export function defaultConfig(): Config {
       runtime_timeout: 120,
       exec_drain_timeout: 1,
     },
-    stream: { address: "127.0.0.1", port: 0, tls_cert: "", tls_key: "", token_ttl: 60, idle_timeout: 4 * 3600 },
+    stream: { address: "127.0.0.1", port: 0, tls_cert: "", tls_key: "", token_ttl: 60, idle_timeout: 4 * 3600, max_header_bytes: 65536 },
     metrics: { address: "" },
     tracing: { endpoint: "", service_name: "berth" },
     log: { level: "info" },
@@ -129,6 +131,7 @@ const checks: Record<string, Check> = {
   "stream.port": (v) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535 ? undefined : "must be a port from 0 to 65535",
   "stream.token_ttl": (v) => typeof v === "number" && v > 0 ? undefined : "must be a positive number of seconds",
   "stream.idle_timeout": (v) => typeof v === "number" && v > 0 ? undefined : "must be a positive number of seconds",
+  "stream.max_header_bytes": (v) => Number.isInteger(v) && (v as number) >= 1024 && (v as number) <= 16 * 1024 * 1024 ? undefined : "must be an integer of bytes from 1024 to 16777216",
   "log.level": (v) => ["debug", "info", "warn", "error"].includes(v as string) ? undefined : 'must be one of "debug", "info", "warn", "error"',
 };
 

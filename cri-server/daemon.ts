@@ -112,6 +112,7 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
       ...(config.stream.tls_cert ? { tlsCertFile: config.stream.tls_cert, tlsKeyFile: config.stream.tls_key } : {}),
       tokenTtlMs: config.stream.token_ttl * 1000,
       idleTimeoutMs: config.stream.idle_timeout * 1000,
+      spdyLimits: { maxHeaderBytes: config.stream.max_header_bytes },
       log,
     });
     await streaming.start();
