@@ -54,3 +54,58 @@ test("features lists mount options", async () => {
   const f = await env.runtime.features();
   assert.ok(f.mountOptions.includes("rbind"));
 });
+
+test("a runtime that hangs in create is killed with its process group at the limit; the error names the command and the limit", async () => {
+  const { mkdtemp, rm, writeFile, readdir } = await import("node:fs/promises");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const { RuncCli } = await import("./runc-cli.ts");
+  const dir = await mkdtemp(join(tmpdir(), "berth-hang-"));
+  try {
+    const bin = join(dir, "hang");
+    await writeFile(bin, `#!/bin/sh\necho $$ > ${dir}/pgid\nsleep 600 & wait\n`, { mode: 0o755 });
+    const rt = new RuncCli({ name: "hang", binary: bin, root: join(dir, "root"), timeoutMs: 500 });
+    const start = Date.now();
+    await assert.rejects(rt.create("c1", { bundle: dir, pidFile: join(dir, "pid") }), (e) => {
+      assert.ok(e instanceof BerthError);
+      assert.equal(e.code, Code.DEADLINE_EXCEEDED);
+      assert.match(e.message, /runtime handler hang: create container c1: .*hang did not finish within its limit of 0\.5 s and was killed with its process group/);
+      return true;
+    });
+    assert.ok(Date.now() - start < 5000);
+    const pgid = Number((await readFile(join(dir, "pgid"), "utf8")).trim());
+    const inGroup = async () => {
+      const out: string[] = [];
+      for (const d of (await readdir("/proc")).filter((x) => /^\d+$/.test(x))) {
+        const st = await readFile(`/proc/${d}/stat`, "utf8").catch(() => "");
+        if (Number(st.slice(st.lastIndexOf(")") + 2).split(" ")[2]) === pgid) out.push(d);
+      }
+      return out;
+    };
+    let left = await inGroup();
+    for (let i = 0; i < 100 && left.length; i++) { await new Promise((r) => setTimeout(r, 20)); left = await inGroup(); }
+    assert.deepEqual(left, [], "the stand-in and its sleep are gone");
+    // The caller's signal ends a call before the limit, with the signal's reason.
+    const ac = new AbortController();
+    const slow = new RuncCli({ name: "hang", binary: bin, root: join(dir, "root"), timeoutMs: 60_000 });
+    const call = slow.start("c1", { signal: ac.signal });
+    setTimeout(() => ac.abort(new BerthError(Code.DEADLINE_EXCEEDED, "the client's deadline passed")), 200);
+    await assert.rejects(call, (e) => e instanceof BerthError && e.code === Code.DEADLINE_EXCEEDED && /start container c1: .* killed with its process group: the client's deadline passed/.test(e.message));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("a runtime binary that cannot be run fails create at once (it used to hang with an output file)", async () => {
+  const { RuncCli } = await import("./runc-cli.ts");
+  const rt = new RuncCli({ name: "gone", binary: "/nonexistent/berth-runc", root: "/tmp/berth-gone-root" });
+  const r = await Promise.race([
+    rt.create("c1", { bundle: "/nonexistent", pidFile: "/nonexistent/pid" }).then(() => "resolved", (e: unknown) => e),
+    new Promise((res) => setTimeout(() => res("hung"), 5000)),
+  ]);
+  assert.ok(r instanceof BerthError, String(r));
+  assert.equal(r.code, Code.FAILED_PRECONDITION);
+  assert.match(r.message, /runtime handler gone: create container c1: cannot run \/nonexistent\/berth-runc: .*ENOENT/);
+  const { rm } = await import("node:fs/promises");
+  await rm("/tmp/berth-gone-root-logs", { recursive: true, force: true });
+});
