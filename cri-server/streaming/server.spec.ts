@@ -280,6 +280,26 @@ describe("streaming server (websocket)", () => {
     await assert.rejects(wsSession(url, ["v4.channel.k8s.io"], () => undefined), /http 404/);
   });
 
+  test("port-forward: URL ports outside the PortForward request are refused; an empty request allows any", async () => {
+    const url = server.getUrl("portforward", { podSandboxId: "p1", ports: [8080, 8081] });
+    await assert.rejects(wsSession(`${url}?ports=8080,22`, ["v4.channel.k8s.io"], () => undefined), /http 403/);
+    const many = server.getUrl("portforward", { podSandboxId: "p1", ports: [] });
+    await assert.rejects(wsSession(`${many}?ports=${Array.from({ length: 65 }, (_, i) => 1000 + i).join(",")}`, ["v4.channel.k8s.io"], () => undefined), /http 400/);
+    const bad = server.getUrl("portforward", { podSandboxId: "p1", ports: [] });
+    await assert.rejects(wsSession(`${bad}?ports=0`, ["v4.channel.k8s.io"], () => undefined), /http 400/);
+    const echo = await echoServer(true);
+    try {
+      const any = server.getUrl("portforward", { podSandboxId: "p1", ports: [] });
+      const r = await wsSession(`${any}?ports=${echo.port}`, ["v4.channel.k8s.io"], (ws) => {
+        ws.send(Buffer.concat([Buffer.from([0]), Buffer.from("open")]));
+        ws.on("message", (m: Buffer) => { if (m[0] === 0 && m.toString().includes("open")) ws.close(); });
+      });
+      assert.match(r.channels.get(0)!.subarray(2).toString(), /open/);
+    } finally {
+      echo.close();
+    }
+  });
+
   test("port-forward: the port comes first on both channels, then the data", async () => {
     const echo = await echoServer(true);
     try {
