@@ -21,6 +21,7 @@ import {
 } from "./registry/media-types.ts";
 import { BreakoutError } from "./snapshots/safe-path.ts";
 import { chainIds, isMountPoint, Snapshotter } from "./snapshots/snapshotter.ts";
+import { mountLayersReadOnly, unmountVolume, volumeLeaseKey, volumeLeasePrefix } from "./volumes/image-volume.ts";
 import { TarError } from "./snapshots/tar-reader.ts";
 import { unpackLayer, type UnpackLimits, type UnpackOptions } from "./snapshots/unpack.ts";
 import { Mutex, Semaphore, SingleFlight } from "../oci-runtime/foundation/single-flight.ts";
@@ -353,6 +354,10 @@ export class ImageService {
         this.#log.info("image untagged", { id: img.id, tag });
         return false;
       }
+      const users = this.volumeUsers(img.id);
+      if (users.length) {
+        throw failedPrecondition(`image ${JSON.stringify(refOrId)} (${img.id}) is in use as an image volume by container ${[...new Set(users)].join(", ")}`);
+      }
       await this.#images.delete(img.id);
       this.#log.info("image removed", { id: img.id, tags: img.repoTags });
       return true;
@@ -454,4 +459,44 @@ export class ImageService {
 
   /** The writable (upper) directory of a container rootfs. */
   upperDir(key: string): string { return this.#snapshots.upperDir(key); }
+
+  // ---- image volumes (KEP-4639) -------------------------------------------------------------
+
+  /**
+   * Mounts image `imageRef`'s layers read-only at `target` (image-service/volumes), under the
+   * lease volume-<owner>-<index>: RemoveImage refuses the image and GC keeps its layers while
+   * the lease exists. NOT_FOUND names an image that is not pulled.
+   */
+  async mountImageVolume(owner: string, index: number, imageRef: string, target: string): Promise<Image> {
+    const img = this.get(imageRef);
+    if (!img) throw notFound(`image ${JSON.stringify(imageRef)} for an image volume not found (pull it first)`);
+    const key = volumeLeaseKey(owner, index);
+    if (this.#leases.get(key)) throw failedPrecondition(`image volume ${key} already exists`);
+    await this.#meta.run(() => this.#leases.put({ key, imageId: img.id, chainIds: img.chainIds }));
+    try {
+      for (const c of img.chainIds) if (!(await this.#snapshots.has(c))) throw internal(`layer ${c} of image ${img.id} is missing from the snapshot store`);
+      await mountLayersReadOnly(this.#snapshots.root, img.chainIds, target);
+    } catch (err) {
+      await this.#meta.run(() => this.#leases.delete(key));
+      throw err;
+    }
+    return img;
+  }
+
+  /** Unmounts `owner`'s image volumes (mounted at `<dir>/<index>`) and drops their leases; none is fine. */
+  async removeImageVolumes(owner: string, dir: string): Promise<void> {
+    const prefix = volumeLeasePrefix(owner);
+    const leases = this.#leases.list().filter((l) => l.key.startsWith(prefix));
+    for (const l of leases) {
+      await unmountVolume(path.join(dir, l.key.slice(prefix.length)));
+      await this.#meta.run(() => this.#leases.delete(l.key));
+    }
+    if (leases.length) await this.#gc();
+  }
+
+  /** Owners (container ids) using an image as a volume. */
+  volumeUsers(imageId: string): string[] {
+    return this.#leases.list().filter((l) => l.imageId === imageId && l.key.startsWith("volume-"))
+      .map((l) => l.key.slice("volume-".length).replace(/-\d+$/, ""));
+  }
 }

@@ -30,6 +30,7 @@ import { containerLogPath } from "./log-path.ts";
 import { checkKeyValues } from "../network/pod-input.ts";
 import { buildContainerSpec, criResources, resolveContainerSecurity, resolveContainerUser } from "./container-spec.ts";
 import type { ContainerRecord } from "./container-record.ts";
+import { checkImageMounts, hardenImageVolumeMounts, imageVolumeDir, mountImageVolumes } from "./image-volumes.ts";
 
 const SIGNALS: Record<number, string> = { 1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 9: "SIGKILL", 10: "SIGUSR1", 12: "SIGUSR2", 15: "SIGTERM", 19: "SIGSTOP", 28: "SIGWINCH" };
 
@@ -156,10 +157,10 @@ export class ContainerManager {
     // Bad security input fails before anything is created.
     const security = await resolveContainerSecurity(cfg, pod, this.config.runtime.seccomp_default);
     for (const m of cfg.mounts) {
-      if (m.image?.image) throw unimplemented(`mount ${JSON.stringify(m.containerPath)}: image volumes (mount.image) are not supported by berth`);
       if (!isAbsolute(m.containerPath)) throw invalidArgument(`mount container_path ${JSON.stringify(m.containerPath)} must be absolute`);
       if (!m.image && !isAbsolute(m.hostPath)) throw invalidArgument(`mount host_path ${JSON.stringify(m.hostPath)} must be absolute`);
     }
+    checkImageMounts(this.images, cfg);
     const id = randomBytes(32).toString("hex");
     this.store.reserveName(name, id);
     // Under the container's lock, so a Stop or Remove of the new id waits for the create to settle.
@@ -213,6 +214,7 @@ export class ContainerManager {
       await mkdir(rootfs, { recursive: true });
       await this.images.createRootfs(id, image.id, rootfs);
       cleanup.add("rootfs", () => this.images.removeRootfs(id, rootfs));
+      const volumes = await mountImageVolumes(this.images, id, bundle, cfg, cleanup);
       const user = await resolveContainerUser(cfg, image, rootfs);
       rec.user = { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids, ...(user.username ? { username: user.username } : {}) };
       let targetPid: number | undefined;
@@ -225,11 +227,12 @@ export class ContainerManager {
         targetPid = target.pid;
       }
       const spec = await buildContainerSpec({
-        id, cfg, pod, sandbox, image, rootfs, security, user, cgroupsPath,
+        id, cfg: volumes.cfg, pod, sandbox, image, rootfs, security, user, cgroupsPath,
         cgroupV2: await this.isCgroupV2(), shmSize: this.config.runtime.shm_size,
         ...(targetPid ? { targetPid } : {}),
         supportsRecursiveReadOnly: await this.supportsRro(rt),
       });
+      hardenImageVolumeMounts(spec, volumes.sources);
       await writeBundle(bundle, spec);
       if (logPath) await mkdir(dirname(logPath), { recursive: true });
       // Registered before conmon runs: conmon can fail after `runtime create` succeeded.
@@ -386,6 +389,7 @@ export class ContainerManager {
       for (let i = 0; i < 100 && (await isConmonAlive(conmonPid)); i++) await new Promise((r) => setTimeout(r, 10));
     }
     await this.images.removeRootfs(rec.id, rec.rootfs);
+    await this.images.removeImageVolumes(rec.id, imageVolumeDir(rec.bundle));
     await rm(rec.bundle, { recursive: true, force: true });
     await rm(join(this.exitDir, rec.id), { force: true });
     await rm(join(this.socketDir, rec.id), { recursive: true, force: true });
