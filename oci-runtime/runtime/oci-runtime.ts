@@ -43,6 +43,10 @@ export interface CallOptions {
 
 export interface RuntimeFeatures {
   mountOptions: string[];
+  /** linux.namespaces of `<runtime> features` (the namespace types it can create or join). */
+  namespaces?: string[];
+  /** Why `features` gave nothing (the runtime has no such command, or its output was unreadable). */
+  error?: string;
 }
 
 export interface OciRuntime {

@@ -161,10 +161,10 @@ export class RuncCli implements OciRuntime {
     if (this.#features) return this.#features;
     try {
       const out = await this.#run("features", ["features"]);
-      const f = JSON.parse(out) as { mountOptions?: string[] };
-      this.#features = { mountOptions: f.mountOptions ?? [] };
-    } catch {
-      this.#features = { mountOptions: [] };
+      const f = JSON.parse(out) as { mountOptions?: string[]; linux?: { namespaces?: string[] } };
+      this.#features = { mountOptions: f.mountOptions ?? [], namespaces: f.linux?.namespaces ?? [] };
+    } catch (err) {
+      this.#features = { mountOptions: [], namespaces: [], error: (err as Error).message };
     }
     return this.#features;
   }

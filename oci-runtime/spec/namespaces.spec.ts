@@ -30,3 +30,10 @@ test("the network falls back to the infra's netns and a cgroup namespace can be 
   assert.deepEqual(ns.find((n) => n.type === "network"), { type: "network", path: "/proc/9/ns/net" });
   assert.deepEqual(ns.at(-1), { type: "cgroup" });
 });
+
+test("a pod user namespace is joined first, before the namespaces it owns", () => {
+  const ns = containerNamespaces({ infraPid: 42, netnsPath: "/n", usernsPath: "/s/userns/pods/p/user" });
+  assert.deepEqual(ns[0], { type: "user", path: "/s/userns/pods/p/user" });
+  assert.deepEqual(ns[1], { type: "mount" });
+  assert.equal(containerNamespaces({ infraPid: 42 }).some((n) => n.type === "user"), false);
+});

@@ -23,13 +23,17 @@ export interface ContainerNamespaces {
   cgroupNamespace?: boolean;
   /** Root of /proc, for tests. */
   procRoot?: string;
+  /** The pod's pinned user namespace (user namespace mode POD); absent: the host's. Joined first. */
+  usernsPath?: string;
 }
 
 /** The namespaces list of a pod container (pure). */
 export function containerNamespaces(n: ContainerNamespaces): Namespace[] {
   const proc = n.procRoot ?? "/proc";
   const ns = (type: NamespaceType, pid: number, file: string): Namespace => ({ type, path: `${proc}/${pid}/ns/${file}` });
-  const out: Namespace[] = [{ type: "mount" }];
+  const out: Namespace[] = [];
+  if (n.usernsPath) out.push({ type: "user", path: n.usernsPath });
+  out.push({ type: "mount" });
   const net = modeName(n.network);
   if (net !== "NODE") {
     if (n.netnsPath) out.push({ type: "network", path: n.netnsPath });
@@ -52,4 +56,12 @@ export function containerNamespaces(n: ContainerNamespaces): Namespace[] {
 
 export const withNamespaces = (n: ContainerNamespaces): SpecOpt<unknown> => (spec) => {
   (spec.linux ??= {}).namespaces = containerNamespaces(n);
+};
+
+/** Sets the user namespace mappings of a spec (one uid and one gid range). */
+export const withUserNamespaceMappings = (m: { uids: { containerId: number; hostId: number; length: number }; gids: { containerId: number; hostId: number; length: number } } | undefined): SpecOpt<unknown> => (spec) => {
+  if (!m) return;
+  const linux = (spec.linux ??= {});
+  linux.uidMappings = [{ containerID: m.uids.containerId, hostID: m.uids.hostId, size: m.uids.length }];
+  linux.gidMappings = [{ containerID: m.gids.containerId, hostID: m.gids.hostId, size: m.gids.length }];
 };

@@ -1,0 +1,159 @@
+// berth's own mounts through its C helper berth-mount (oci-runtime/mounts/helper/berth-mount.c):
+// idmapped and recursive read-only bind clones, pinned pod user namespaces, and their removal.
+// Everything berth mounts this way lives under one directory (<state>/userns), which the
+// start-up sweep empties of whatever no live pod or create knows.
+import { chmod, chown, lstat, mkdir, open, readdir, rm } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { internal, invalidArgument } from "../foundation/errdefs.ts";
+import { readMountInfo } from "../foundation/mountinfo.ts";
+import { describeFailure, runCommand } from "../foundation/run-command.ts";
+
+/** One mapping of a user namespace: ids [containerId, containerId+length) inside are [hostId, ...) outside. */
+export interface IdMap {
+  containerId: number;
+  hostId: number;
+  length: number;
+}
+
+export interface PodUserns {
+  uids: IdMap;
+  gids: IdMap;
+}
+
+/** A helper call may not take longer than this (it only makes system calls). */
+export const MOUNT_HELPER_TIMEOUT_MS = 30_000;
+const U32 = 2 ** 32;
+
+/** The berth-mount helper beside berth-io (the directory of config runtime.io_helper). */
+export const mountHelperPath = (ioHelper: string) => join(dirname(ioHelper), "berth-mount");
+
+/** The root of berth's prepared mounts: pod user namespace pins and per-container mounts. */
+export const usernsRoot = (stateDir: string) => join(stateDir, "userns");
+export const podUsernsDir = (stateDir: string, podId: string) => join(usernsRoot(stateDir), "pods", podId);
+export const containerMountsDir = (stateDir: string, containerId: string) => join(usernsRoot(stateDir), "containers", containerId);
+
+async function run(helper: string, args: string[], what: string): Promise<string> {
+  const r = await runCommand(helper, args, { timeoutMs: MOUNT_HELPER_TIMEOUT_MS });
+  if (r.code !== 0) throw internal(`${what}: ${describeFailure(r)}`);
+  return r.stdout;
+}
+
+/** Checks a mapping is one berth can pass on (integers, inside 32 bits, length > 0). */
+export function checkIdMap(m: IdMap, field: string): void {
+  for (const [k, v] of [["container_id", m.containerId], ["host_id", m.hostId], ["length", m.length]] as const) {
+    if (!Number.isInteger(v) || v < 0 || v >= U32) throw invalidArgument(`${field}.${k} ${v} is not a 32-bit id`);
+  }
+  if (m.length === 0) throw invalidArgument(`${field}.length must not be 0`);
+  if (m.containerId + m.length > U32 || m.hostId + m.length > U32) throw invalidArgument(`${field}: container_id/host_id + length ${m.length} passes 2^32`);
+}
+
+/** Makes the directories on the way to prepared mounts: traversable (0711) so the container's root can reach its mounts, never listable. */
+async function mkdirTraversable(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o711 });
+}
+
+/**
+ * Creates the pod's user namespace with exactly `u` (and a network namespace it owns, with lo
+ * up, unless `withNetwork` is false), pinned as files in <state>/userns/pods/<podId>/{user,net}.
+ * On failure nothing is left behind.
+ */
+export async function createPodUserns(helper: string, stateDir: string, podId: string, u: PodUserns, withNetwork: boolean): Promise<{ usernsPath: string; netnsPath: string }> {
+  checkIdMap(u.uids, "uids[0]");
+  checkIdMap(u.gids, "gids[0]");
+  const dir = podUsernsDir(stateDir, podId);
+  await mkdirTraversable(dirname(dir));
+  await chmod(usernsRoot(stateDir), 0o711);
+  await chmod(dirname(dir), 0o711);
+  await mkdir(dir, { mode: 0o700 });
+  // Only the pod's root (and host root) may enter: it reaches the infra rootfs clone through it.
+  await chown(dir, u.uids.hostId, u.gids.hostId);
+  const usernsPath = join(dir, "user");
+  const netnsPath = withNetwork ? join(dir, "net") : "";
+  try {
+    for (const p of [usernsPath, netnsPath].filter(Boolean)) await (await open(p, "wx", 0o444)).close();
+    await run(helper, [
+      "userns", usernsPath, netnsPath || "-",
+      String(u.uids.containerId), String(u.uids.hostId), String(u.uids.length),
+      String(u.gids.containerId), String(u.gids.hostId), String(u.gids.length),
+    ], `cannot create the user namespace of pod ${podId}`);
+    return { usernsPath, netnsPath };
+  } catch (err) {
+    await removeUnder(helper, dir).catch(() => {});
+    throw err;
+  }
+}
+
+/**
+ * A recursive clone of the mount tree at `source` attached on a new file or directory `target`
+ * (created here, of the same kind as the source): idmapped to the user namespace pinned at
+ * `userns` when given, and read-only: "rro" every mount of it, "ro" its top only.
+ */
+export async function bindClone(helper: string, source: string, target: string, opts: { userns?: string; mode: "rro" | "ro" | "rw" }): Promise<void> {
+  const st = await lstat(source).catch((err: NodeJS.ErrnoException) => {
+    throw invalidArgument(`mount source ${source}: ${err.code ?? err.message}`, err);
+  });
+  if (st.isSymbolicLink()) throw invalidArgument(`mount source ${source} is a symbolic link`);
+  await mkdirTraversable(dirname(target));
+  if (st.isDirectory()) await mkdir(target, { mode: 0o711 });
+  else await (await open(target, "wx", 0o444)).close();
+  try {
+    await run(helper, ["bind", source, target, opts.userns ?? "-", opts.mode],
+      `cannot prepare ${opts.userns ? "an idmapped" : "a"}${opts.mode === "rro" ? " recursively read-only" : ""} mount of ${source}`);
+  } catch (err) {
+    await rm(target, { recursive: false, force: true }).catch(() => {});
+    throw err;
+  }
+}
+
+/** Lazily detaches one mount (its last component not followed). */
+export async function detach(helper: string, path: string): Promise<void> {
+  await run(helper, ["umount", path], `cannot unmount ${path}`);
+}
+
+/** Mount points at or below `dir`, deepest first. */
+export async function mountsUnder(dir: string): Promise<string[]> {
+  const prefix = dir.replace(/\/+$/, "");
+  return (await readMountInfo()).map((m) => m.mountPoint)
+    .filter((p) => p === prefix || p.startsWith(`${prefix}/`))
+    .sort((a, b) => b.length - a.length);
+}
+
+/** Detaches every mount at or below `dir`, then deletes `dir`. Idempotent. */
+export async function removeUnder(helper: string, dir: string): Promise<void> {
+  // A pin or clone can be stacked (mounted twice on one path): repeat, boundedly.
+  for (let i = 0; i < 8; i++) {
+    const mounts = await mountsUnder(dir);
+    if (!mounts.length) break;
+    for (const m of mounts) await detach(helper, m).catch(() => {});
+  }
+  const left = await mountsUnder(dir);
+  if (left.length) throw internal(`cannot unmount ${left.length} mount(s) under ${dir}: ${left.slice(0, 3).join(", ")}`);
+  await rm(dir, { recursive: true, force: true });
+}
+
+/** Ids (directory names) under <state>/userns/{pods,containers}. */
+export async function listPrepared(stateDir: string, kind: "pods" | "containers"): Promise<string[]> {
+  try {
+    return (await readdir(join(usernsRoot(stateDir), kind))).filter((n) => !n.startsWith("."));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw err;
+  }
+}
+
+/**
+ * Start-up sweep: removes the prepared mounts of every pod and container not in `keep`
+ * (a crash between preparing and recording or releasing them). Returns what it removed.
+ */
+export async function sweepPrepared(helper: string, stateDir: string, keep: { pods: Set<string>; containers: Set<string> }): Promise<string[]> {
+  const removed: string[] = [];
+  for (const kind of ["pods", "containers"] as const) {
+    for (const id of await listPrepared(stateDir, kind)) {
+      if (keep[kind].has(id)) continue;
+      const dir = join(usernsRoot(stateDir), kind, id);
+      await removeUnder(helper, dir);
+      removed.push(dir);
+    }
+  }
+  return removed;
+}
