@@ -67,3 +67,10 @@ test("withRlimits normalises names and replaces by type", async () => {
   assert.throws(() => withRlimits([{ type: "bogus", soft: 1, hard: 1 }])(s, undefined), isCode(Code.INVALID_ARGUMENT));
   assert.throws(() => withRlimits([{ type: "nofile", soft: 2, hard: 1 }])(s, undefined), isCode(Code.INVALID_ARGUMENT));
 });
+
+test("env names with '=' or NUL and values with NUL are refused naming the variable", () => {
+  assert.throws(() => mergeEnv({ env: [{ key: "PATH=/evil:", value: "x" }] }), /config\.envs: name "PATH=\/evil:" must not contain "=" or NUL/);
+  assert.throws(() => mergeEnv({ env: [{ key: "A\u0000B", value: "x" }] }), /must not contain "=" or NUL/);
+  assert.throws(() => mergeEnv({ env: [{ key: "A", value: "x\u0000y" }] }), /config\.envs: value of "A" must not contain NUL/);
+  assert.deepEqual(mergeEnv({ env: [{ key: "A", value: "multi\nline=ok" }] }), ["A=multi\nline=ok", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]);
+});

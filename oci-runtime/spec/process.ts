@@ -41,6 +41,9 @@ export function mergeEnv(i: { imageEnv?: string[]; env?: { key: string; value: s
   for (const e of i.imageEnv ?? []) out.set(keyOf(e), e);
   for (const { key, value } of i.env ?? []) {
     if (!key) throw invalidArgument("environment variable with an empty name");
+    // "K=V" has no escaping: "=" in a name would set another variable; execve cannot pass NUL.
+    if (key.includes("=") || key.includes("\0")) throw invalidArgument(`config.envs: name ${JSON.stringify(key.slice(0, 80))} must not contain "=" or NUL`);
+    if (value.includes("\0")) throw invalidArgument(`config.envs: value of ${JSON.stringify(key.slice(0, 80))} must not contain NUL`);
     out.set(key, `${key}=${value}`);
   }
   if (!out.has("PATH")) out.set("PATH", `PATH=${DEFAULT_PATH}`);
