@@ -14,6 +14,8 @@ export interface TarFixtureEntry {
   devmajor?: number;
   devminor?: number;
   xattrs?: Record<string, Buffer | string>;
+  /** Raw pax records written as given (for example LIBARCHIVE.xattr.* or hostile keys). */
+  pax?: Record<string, Buffer | string>;
 }
 
 const typeflag = { file: "0", hardlink: "1", symlink: "2", char: "3", block: "4", dir: "5", fifo: "6" } as const;
@@ -29,7 +31,8 @@ function paxRecord(key: string, value: Buffer): Buffer {
   return Buffer.concat([Buffer.from(String(len)), body]);
 }
 
-function header(name: string, type: string, size: number, e: TarFixtureEntry, linkname: string): Buffer {
+/** One ustar header block (exported for fixtures that stream archives too large to build in memory). */
+export function tarHeader(name: string, type: string, size: number, e: Partial<TarFixtureEntry> = {}, linkname = ""): Buffer {
   const h = Buffer.alloc(512);
   h.write(name, 0, 100, "utf8");
   octal(h, 100, 8, e.mode ?? (type === "5" ? 0o755 : 0o644));
@@ -63,11 +66,12 @@ export function buildTar(entries: TarFixtureEntry[]): Buffer {
     if (Buffer.byteLength(e.name) > 99) pax.push(paxRecord("path", Buffer.from(e.name)));
     if (Buffer.byteLength(linkname) > 99) pax.push(paxRecord("linkpath", Buffer.from(linkname)));
     for (const [k, v] of Object.entries(e.xattrs ?? {})) pax.push(paxRecord(`SCHILY.xattr.${k}`, Buffer.from(v)));
+    for (const [k, v] of Object.entries(e.pax ?? {})) pax.push(paxRecord(k, Buffer.from(v)));
     if (pax.length) {
       const p = Buffer.concat(pax);
-      out.push(header("PaxHeaders/" + e.name.slice(0, 80), "x", p.length, { name: "" }, ""), p, pad(p.length));
+      out.push(tarHeader("PaxHeaders/" + e.name.slice(0, 80), "x", p.length, { name: "" }, ""), p, pad(p.length));
     }
-    out.push(header(e.name.slice(0, 99), type, data.length, e, linkname.slice(0, 99)), data, pad(data.length));
+    out.push(tarHeader(e.name.slice(0, 99), type, data.length, e, linkname.slice(0, 99)), data, pad(data.length));
   }
   out.push(Buffer.alloc(1024));
   return Buffer.concat(out);

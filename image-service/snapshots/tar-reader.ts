@@ -56,7 +56,7 @@ export const MAX_XATTR_VALUE = 64 << 10;
 export function xattrProblem(name: string, value: Buffer): string | undefined {
   if (name.length === 0) return "empty attribute name";
   if (name.length > MAX_XATTR_NAME) return `attribute name longer than ${MAX_XATTR_NAME} bytes`;
-  if (!/^[\x21-\x7e]+$/.test(name)) return "attribute name is not printable ASCII";
+  if (!/^[\x20-\x7e]+$/.test(name)) return "attribute name is not printable ASCII";
   const ok = (name.startsWith("user.") && name.length > 5) || name === "security.capability" || name === "security.ima";
   if (!ok) return "attribute is not in a namespace an image may set (user.*, security.capability, security.ima)";
   if (value.length > MAX_XATTR_VALUE) return `attribute value of ${value.length} bytes is longer than ${MAX_XATTR_VALUE}`;

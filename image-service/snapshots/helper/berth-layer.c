@@ -193,7 +193,7 @@ static void do_xattr(void) {
     exit(1);
   }
   for (size_t i = 0; i < nn; i++) {
-    if (name[i] < 0x21 || name[i] > 0x7e) fail("setxattr", path, n, "attribute name is not printable ASCII");
+    if (name[i] < 0x20 || name[i] > 0x7e) fail("setxattr", path, n, "attribute name is not printable ASCII");
   }
   const char *last;
   int dir = open_parent("setxattr", path, n, &last);
