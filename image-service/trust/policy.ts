@@ -194,7 +194,7 @@ export async function parsePolicy(text: string, file: string): Promise<Policy> {
       if (!isObj(scopes)) l.fail(`transports.${t}`, "must be an object of scopes");
       if (Object.keys(scopes).length > MAX_ENTRIES) l.fail(`transports.${t}`, `has more than ${MAX_ENTRIES} scopes`);
       for (const [scope, reqs] of Object.entries(scopes)) {
-        const where = `transports.docker.${q(scope)}`;
+        const where = `transports.docker[${scope}]`;
         const problem = scopeProblem(scope);
         if (problem) l.fail(where, `is not a valid scope: ${q(scope)} ${problem}`);
         docker.set(scope, await l.list(reqs, where));
