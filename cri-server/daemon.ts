@@ -6,6 +6,8 @@ import type { Config } from "./config.ts";
 import type { Context } from "./context.ts";
 import { imageImplementations, runtimeImplementations } from "./handlers.ts";
 import { acquireLock } from "./lock.ts";
+import { probeHandlers } from "../oci-runtime/mounts/features.ts";
+import { mountHelperPath, sweepPrepared } from "../oci-runtime/mounts/mount-helper.ts";
 import { log as rootLog, setLogLevel } from "../oci-runtime/foundation/log.ts";
 import { listen, type CriServer } from "./server.ts";
 import { NetworkManager } from "./network/cni.ts";
@@ -85,8 +87,22 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
     const events = new EventBus<ContainerEvent>({ queueSize: 4096 });
     const containers = new ContainerManager({ config, log, runtimes, images, sandboxes, events });
     sandboxes.containers = containers;
+    // One start-up probe of the mount features each handler offers (Status, RunPodSandbox and CreateContainer use it).
+    const mountHelper = mountHelperPath(config.runtime.io_helper);
+    const mountFeatures = await probeHandlers({ helper: mountHelper, stateDir: config.state, rootDir: config.root, handlers: runtimes.all() });
+    for (const [handler, f] of mountFeatures) {
+      const fields = { handler, recursiveReadOnlyMounts: f.recursiveReadOnly, userNamespaces: f.userNamespaces };
+      if (f.reasons.length) log.warn("mount features unavailable", { ...fields, reasons: f.reasons });
+      else log.info("mount features", fields);
+    }
+    sandboxes.mountFeatures = mountFeatures;
+    containers.mountFeatures = mountFeatures;
     await sandboxes.recover();
     await containers.recover();
+    // Prepared mounts of no known pod or container are from a crash.
+    for (const dir of await sweepPrepared(mountHelper, config.state, { pods: new Set(sandboxes.store.list().map((r) => r.id)), containers: new Set(containers.store.list().map((r) => r.id)) })) {
+      log.warn("removed mounts a crash left behind", { dir });
+    }
     // Runtime containers no record knows (a create killed before its record was written).
     const known = new Set([...sandboxes.store.list().map((r) => r.id), ...containers.store.list().map((r) => r.id)]);
     for (const name of runtimes.names()) {
@@ -141,7 +157,10 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
       networkReady: () => network.status(),
       handlerFeatures: () => Object.keys(config.runtime.handlers).map((name) => ({
         name,
-        features: { recursiveReadOnlyMounts: false, userNamespaces: false },
+        features: {
+          recursiveReadOnlyMounts: (mountFeatures.get(name)?.recursiveReadOnly ?? "none") !== "none",
+          userNamespaces: mountFeatures.get(name)?.userNamespaces ?? false,
+        },
       })),
     };
     const server = await listen(config.grpc.address, [

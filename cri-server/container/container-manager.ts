@@ -30,6 +30,9 @@ import { containerLogPath } from "./log-path.ts";
 import { checkKeyValues } from "../network/pod-input.ts";
 import { buildContainerSpec, criResources, resolveContainerSecurity, resolveContainerUser } from "./container-spec.ts";
 import type { ContainerRecord } from "./container-record.ts";
+import type { MountFeatures } from "../../oci-runtime/mounts/features.ts";
+import { containerMountsDir, mountHelperPath } from "../../oci-runtime/mounts/mount-helper.ts";
+import { prepareContainerMounts, releaseBindClones, releaseContainerMounts } from "../../oci-runtime/mounts/prepare.ts";
 import { checkImageMounts, hardenImageVolumeMounts, imageVolumeDir, mountImageVolumes } from "./image-volumes.ts";
 
 const SIGNALS: Record<number, string> = { 1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 9: "SIGKILL", 10: "SIGUSR1", 12: "SIGUSR2", 15: "SIGTERM", 19: "SIGSTOP", 28: "SIGWINCH" };
@@ -74,6 +77,8 @@ export class ContainerManager {
   private watcher: ExitWatcher | undefined;
   private cgroupV2: boolean | undefined;
   private rroSupport = new Map<string, Promise<boolean>>();
+  /** Mount features per handler from the daemon's start-up probe (set by the daemon). */
+  mountFeatures = new Map<string, MountFeatures>();
   eventStatuses: NonNullable<ContainerManagerOptions["eventStatuses"]>;
 
   constructor(o: ContainerManagerOptions) {
@@ -230,9 +235,24 @@ export class ContainerManager {
         id, cfg: volumes.cfg, pod, sandbox, image, rootfs, security, user, cgroupsPath,
         cgroupV2: await this.isCgroupV2(), shmSize: this.config.runtime.shm_size,
         ...(targetPid ? { targetPid } : {}),
-        supportsRecursiveReadOnly: await this.supportsRro(rt),
+        supportsRecursiveReadOnly: this.mountFeatures.has(rt.name) ? this.mountFeatures.get(rt.name)!.recursiveReadOnly !== "none" : await this.supportsRro(rt),
       });
       hardenImageVolumeMounts(spec, volumes.sources);
+      // Mounts the runtime cannot make itself (idmapped for a user-namespaced pod, rro without "rro").
+      const mountHelper = mountHelperPath(this.config.runtime.io_helper);
+      const upper = this.images.upperDir(id);
+      const prepared = await prepareContainerMounts({
+        helper: mountHelper, stateDir: this.config.state, containerId: id, spec,
+        rroByBerth: this.mountFeatures.get(rt.name)?.recursiveReadOnly === "berth",
+        ...(sandbox.userns ? {
+          userns: { path: sandbox.userns.path, hostUid: sandbox.userns.uids.hostId, hostGid: sandbox.userns.gids.hostId },
+          rootfs: {
+            snapshotRoot: dirname(dirname(dirname(upper))), upper, work: join(dirname(upper), "work"), mountedAt: rootfs,
+            lowers: image.chainIds.length ? [...image.chainIds].reverse().map((c) => `${c.replace(/^sha256:/, "")}/fs`) : ["empty/fs"],
+          },
+        } : {}),
+      });
+      if (prepared) cleanup.add("prepared mounts", () => releaseContainerMounts(mountHelper, prepared));
       await writeBundle(bundle, spec);
       if (logPath) await mkdir(dirname(logPath), { recursive: true });
       // Registered before conmon runs: conmon can fail after `runtime create` succeeded.
@@ -253,6 +273,8 @@ export class ContainerManager {
       });
       rec.pid = started.pid;
       rec.conmonPid = started.conmonPid;
+      // The container's mount namespace holds its own copies of the bind mounts now (the rootfs stays: runc exec starts there).
+      if (prepared) await releaseBindClones(mountHelper, prepared);
       await this.store.update(id, (r) => {
         r.state = "created"; r.pid = rec.pid; r.conmonPid = rec.conmonPid; r.user = rec.user;
       });
@@ -388,6 +410,8 @@ export class ContainerManager {
       // Wait for it, or it could still write its exit file after we removed it.
       for (let i = 0; i < 100 && (await isConmonAlive(conmonPid)); i++) await new Promise((r) => setTimeout(r, 10));
     }
+    // berth's own mounts (a user-namespaced container's idmapped rootfs) go before the layers they use.
+    await releaseContainerMounts(mountHelperPath(this.config.runtime.io_helper), containerMountsDir(this.config.state, rec.id));
     await this.images.removeRootfs(rec.id, rec.rootfs);
     await this.images.removeImageVolumes(rec.id, imageVolumeDir(rec.bundle));
     await rm(rec.bundle, { recursive: true, force: true });

@@ -10,6 +10,7 @@ import {
   resolveUserInRootfs, type CriResources, type ResolvedUser, type Spec,
 } from "../../oci-runtime/index.ts";
 import { applySecurityContext, resolveSecurityContext, type ResolvedSecurity } from "../../oci-runtime/security/index.ts";
+import { withUserNamespaceMappings } from "../../oci-runtime/spec/namespaces.ts";
 import type { Image } from "../../image-service/image-service.ts";
 import type { SandboxRecord } from "../sandbox/sandbox-record.ts";
 
@@ -133,7 +134,10 @@ export async function buildContainerSpec(i: ContainerSpecInput): Promise<Spec> {
       pid: (ns?.pid ?? podNs.pid) as 0 | 1 | 2 | 3,
       ...(i.targetPid ? { targetPid: i.targetPid } : {}),
       cgroupNamespace: i.cgroupV2,
+      // A pod with its own user namespace: every container joins it (its mounts are idmapped by berth).
+      ...(sandbox.userns ? { usernsPath: sandbox.userns.path } : {}),
     }),
+    withUserNamespaceMappings(sandbox.userns),
     withResources(resources, { cgroupV2: i.cgroupV2 }),
     withOomScoreAdj(Number(cfg.linux?.resources?.oomScoreAdj ?? 0n)),
     withCgroupsPath(i.cgroupsPath),

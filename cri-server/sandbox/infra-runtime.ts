@@ -15,6 +15,8 @@ import type { RuntimeHandlers } from "../../oci-runtime/runtime/handlers.ts";
 import { resolveSandboxSecurityContext, applySecurityContext } from "../../oci-runtime/security/index.ts";
 import { clampOomScoreAdj, ownOomScoreAdj } from "../../oci-runtime/spec/resources.ts";
 import type { Spec } from "../../oci-runtime/spec/types.ts";
+import { withUserNamespaceMappings } from "../../oci-runtime/spec/namespaces.ts";
+import { bindClone, detach, mountHelperPath, podUsernsDir } from "../../oci-runtime/mounts/mount-helper.ts";
 import type { InfraInput, InfraRuntime } from "./sandbox-manager.ts";
 import type { SandboxRecord } from "./sandbox-record.ts";
 
@@ -71,7 +73,10 @@ export class RuncInfraRuntime implements InfraRuntime {
       selinuxOptions: sc?.selinuxOptions,
       seccompDefault: this.config.runtime.seccomp_default,
     });
-    const namespaces: NonNullable<Spec["linux"]>["namespaces"] = [{ type: "mount" }];
+    const namespaces: NonNullable<Spec["linux"]>["namespaces"] = [];
+    // The pod's own user namespace first: the pid, ipc and uts namespaces created next belong to it.
+    if (input.userns) namespaces.push({ type: "user", path: input.userns.path });
+    namespaces.push({ type: "mount" });
     if (ns.pid !== NamespaceMode.NODE) namespaces.push({ type: "pid" });
     if (ns.ipc !== NamespaceMode.NODE) namespaces.push({ type: "ipc" });
     if (ns.network !== NamespaceMode.NODE) {
@@ -111,6 +116,7 @@ export class RuncInfraRuntime implements InfraRuntime {
       },
     };
     if (ns.network !== NamespaceMode.NODE && input.hostname) spec.hostname = input.hostname;
+    withUserNamespaceMappings(input.userns)(spec, undefined);
     await applySecurityContext({ ...security, readonlyRootfs: true })(spec, undefined);
     // The pause process needs no capabilities at all.
     spec.process!.capabilities = { bounding: [], effective: [], inheritable: [], permitted: [], ambient: [] };
@@ -129,7 +135,15 @@ export class RuncInfraRuntime implements InfraRuntime {
    */
   async start(input: InfraInput & { signal?: AbortSignal | undefined }): Promise<{ pid: number; cgroupsPath: string; startTime: string; bootId: string }> {
     const rt = this.runtimes.usable(input.handler);
-    const rootfs = await this.ensureRootfs();
+    let rootfs = await this.ensureRootfs();
+    const helper = mountHelperPath(this.config.runtime.io_helper);
+    let clone = "";
+    if (input.userns) {
+      // berth's infra rootfs, idmapped to the pod, where the pod's root can reach it (the pod's pin dir).
+      clone = join(podUsernsDir(this.config.state, input.id), "rootfs");
+      await bindClone(helper, rootfs, clone, { userns: input.userns.path, mode: "ro" });
+      rootfs = clone;
+    }
     await mkdir(input.bundle, { recursive: true, mode: 0o711 });
     const spec = await this.buildSpec(input, rootfs);
     await writeJsonAtomic(join(input.bundle, "config.json"), spec);
@@ -145,6 +159,8 @@ export class RuncInfraRuntime implements InfraRuntime {
       const pid = (await readPidFile(pidFile)) ?? 0;
       const startTime = await processStartTime(pid);
       if (!startTime) throw internal(`the infra process of sandbox ${id} (pid ${pid}) exited right after it started`);
+      // The infra's mount namespace holds its own copy of the rootfs clone.
+      if (clone) await detach(helper, clone).catch((err: Error) => this.log.warn("cannot release the infra rootfs clone", { sandbox: id, error: err.message }));
       return { pid, cgroupsPath: spec.linux!.cgroupsPath!, startTime, bootId: await bootId() };
     } catch (err) {
       await rt.delete(id, { force: true }).catch(() => {});

@@ -23,6 +23,8 @@ import { podBandwidth } from "../network/bandwidth.ts";
 import { Store } from "../stores/store.ts";
 import { nowNs } from "../../oci-runtime/foundation/clock.ts";
 import { Cleanup } from "../../oci-runtime/foundation/cleanup.ts";
+import { checkIdMap, createPodUserns, listPrepared, mountHelperPath, podUsernsDir, removeUnder, type PodUserns } from "../../oci-runtime/mounts/mount-helper.ts";
+import type { MountFeatures } from "../../oci-runtime/mounts/features.ts";
 import type { SandboxRecord } from "./sandbox-record.ts";
 
 /** What the sandbox manager needs from the OCI runtime layer for infra processes. */
@@ -38,6 +40,8 @@ export interface InfraInput {
   podDir: string;
   shmPath: string;
   config: PodSandboxConfig;
+  /** The pod's own user namespace: the infra process joins it (and the netns it owns). */
+  userns?: SandboxRecord["userns"];
 }
 
 export interface InfraRuntime {
@@ -89,6 +93,40 @@ export function validatePodConfig(cfg: PodSandboxConfig): void {
   }
 }
 
+/**
+ * The pod's user namespace from namespace_options.userns_options (KEP-127): absent or mode NODE
+ * is the host's; mode POD needs exactly one uid and one gid mapping, each mapping container id 0;
+ * CONTAINER and TARGET are refused. A pod with its own user namespace cannot share the host's
+ * network, pid or ipc namespace (as kubelet never asks).
+ */
+export function podUsernsOf(cfg: PodSandboxConfig): PodUserns | undefined {
+  const ns = cfg.linux?.securityContext?.namespaceOptions;
+  const u = ns?.usernsOptions;
+  const field = "config.linux.security_context.namespace_options.userns_options";
+  if (!u) return undefined;
+  if (u.mode === NamespaceMode.NODE) {
+    if (u.uids.length || u.gids.length) throw invalidArgument(`${field}: mode NODE takes no uids/gids mappings (got ${u.uids.length} and ${u.gids.length})`);
+    return undefined;
+  }
+  if (u.mode !== NamespaceMode.POD) {
+    throw invalidArgument(`${field}.mode ${NamespaceMode[u.mode] ?? u.mode} is not supported for a pod: only POD (its own user namespace) and NODE (the host's)`);
+  }
+  for (const [k, list] of [["uids", u.uids], ["gids", u.gids]] as const) {
+    if (list.length !== 1) throw invalidArgument(`${field}.${k}: exactly one mapping is supported, got ${list.length}`);
+    const m = list[0]!;
+    if (m.containerId !== 0) throw invalidArgument(`${field}.${k}[0]: container id 0 must be mapped (the mapping starts at container id ${m.containerId})`);
+    checkIdMap({ containerId: m.containerId, hostId: m.hostId, length: m.length }, `${field}.${k}[0]`);
+  }
+  for (const [k, v] of [["network", ns!.network], ["pid", ns!.pid], ["ipc", ns!.ipc]] as const) {
+    if (v === NamespaceMode.NODE) throw invalidArgument(`${field}: a pod with its own user namespace cannot use the host's ${k} namespace (namespace_options.${k} NODE)`);
+  }
+  const [uid, gid] = [u.uids[0]!, u.gids[0]!];
+  return {
+    uids: { containerId: uid.containerId, hostId: uid.hostId, length: uid.length },
+    gids: { containerId: gid.containerId, hostId: gid.hostId, length: gid.length },
+  };
+}
+
 /** A hash of a request that ignores map order (kubelet's Go marshaller orders map entries at random). */
 export function requestFingerprint(json: unknown): string {
   const canon = (v: unknown): unknown => Array.isArray(v) ? v.map(canon)
@@ -109,6 +147,8 @@ export class SandboxManager {
   private readonly infra: InfraRuntime;
   private readonly creates: CreateCache;
   containers: PodContainers = { stopAll: async () => {}, removeAll: async () => {} };
+  /** Mount features per handler from the daemon's start-up probe (user namespaces need them). */
+  mountFeatures = new Map<string, MountFeatures>();
 
   constructor(opts: { config: Config; log: Logger; network: NetworkManager; infra: InfraRuntime }) {
     this.config = opts.config;
@@ -138,6 +178,11 @@ export class SandboxManager {
     if (!m.uid) throw invalidArgument("config.metadata.uid must not be empty");
     const handler = this.handlerOf(req.runtimeHandler);
     validatePodConfig(cfg);
+    const userns = podUsernsOf(cfg);
+    if (userns && !this.mountFeatures.get(handler)?.userNamespaces) {
+      const why = this.mountFeatures.get(handler)?.reasons.filter((r) => r.startsWith("user namespaces")).join("; ") || "not probed";
+      throw invalidArgument(`config.linux.security_context.namespace_options.userns_options: runtime handler ${JSON.stringify(handler)} does not support user namespaces here (${why})`);
+    }
     this.infra.preflight?.(handler);
     const name = sandboxName(m);
     const fingerprint = requestFingerprint(toJson(RunPodSandboxRequestSchema, req));
@@ -156,6 +201,13 @@ export class SandboxManager {
     });
     this.creates.track(name, fingerprint, result);
     return result;
+  }
+
+  private get mountHelper(): string { return mountHelperPath(this.config.runtime.io_helper); }
+
+  /** Unpins the pod's user namespace (and the network namespace it owns); idempotent. */
+  private async removeUserns(id: string): Promise<void> {
+    await removeUnder(this.mountHelper, podUsernsDir(this.config.state, id));
   }
 
   private async create(id: string, name: string, handler: string, cfg: PodSandboxConfig, signal?: AbortSignal): Promise<string> {
@@ -200,7 +252,16 @@ export class SandboxManager {
         await mountShm(rec.shmPath, this.config.runtime.shm_size);
         cleanup.add("shm", () => unmountShm(rec.shmPath));
       }
-      if (!hostNetwork) {
+      const userns = podUsernsOf(cfg);
+      if (userns) {
+        // The network namespace is created inside the pod's user namespace, which owns it (so its
+        // sysctls and sysfs are the pod's); both are pinned under <state>/userns/pods/<id>.
+        cleanup.add("user namespace", () => this.removeUserns(id));
+        const pins = await createPodUserns(this.mountHelper, this.config.state, id, userns, !hostNetwork);
+        rec.userns = { path: pins.usernsPath, ...userns };
+        rec.netnsPath = pins.netnsPath;
+        await this.store.update(id, (r) => { r.netnsPath = rec.netnsPath; r.userns = rec.userns; });
+      } else if (!hostNetwork) {
         rec.netnsPath = await createNetns({ stateDir: this.config.state }, id.slice(0, 32));
         cleanup.add("netns", () => removeNetns(rec.netnsPath));
         await this.store.update(id, (r) => { r.netnsPath = rec.netnsPath; });
@@ -229,6 +290,7 @@ export class SandboxManager {
           signal,
           id, handler, bundle: rec.infra.bundle, hostname, netnsPath: rec.netnsPath, namespaces, sysctls,
           cgroupParent: rec.cgroupParent, podDir, shmPath: rec.shmPath, config: cfg,
+          ...(rec.userns ? { userns: rec.userns } : {}),
         }),
       ]);
       if (netResult.status === "fulfilled" && !hostNetwork) cleanup.add("cni", () => this.network.tearDown(id, rec.netnsPath));
@@ -283,6 +345,7 @@ export class SandboxManager {
       if (rec.netnsPath) await this.network.tearDown(rec.id, rec.netnsPath);
       if (rec.netnsPath) await removeNetns(rec.netnsPath);
       if (rec.shmPath) await unmountShm(rec.shmPath);
+      if (rec.userns) await this.removeUserns(rec.id);
       await this.store.update(rec.id, (r) => { r.state = "notready"; });
     });
   }
@@ -296,6 +359,7 @@ export class SandboxManager {
       if (!this.store.tryGet(rec.id)) return;
       await this.containers.removeAll(rec.id);
       await this.infra.remove(rec);
+      await this.removeUserns(rec.id);
       await rm(rec.podDir, { recursive: true, force: true });
       await this.store.delete(rec.id);
       this.creates.forget(rec.name);
@@ -331,6 +395,7 @@ export class SandboxManager {
           await this.infra.remove(rec);
           if (rec.netnsPath) { await this.network.tearDown(rec.id, rec.netnsPath); await removeNetns(rec.netnsPath); }
           if (rec.shmPath) await unmountShm(rec.shmPath);
+          await this.removeUserns(rec.id);
           await rm(rec.podDir, { recursive: true, force: true });
           await this.store.delete(rec.id);
         } catch (err) {
@@ -365,6 +430,12 @@ export class SandboxManager {
       if (knownNetns.has(basename(path))) continue;
       this.log.warn("removing an orphaned network namespace", { path });
       await removeNetns(path).catch((err) => this.log.error("orphan netns removal failed", { path, error: err }));
+    }
+    // User namespace pins (and the netns each owns) of no known sandbox.
+    for (const id of await listPrepared(this.config.state, "pods").catch(() => [] as string[])) {
+      if (this.store.tryGet(id)) continue; // a known sandbox's stop or remove unpins them
+      this.log.warn("removing the user namespace pins of an unknown sandbox", { sandbox: id });
+      await this.removeUserns(id).catch((err) => this.log.error("user namespace pin removal failed", { sandbox: id, error: err }));
     }
     let dirs: string[] = [];
     try { dirs = await readdir(join(this.config.state, "sandboxes")); } catch { /* none yet */ }

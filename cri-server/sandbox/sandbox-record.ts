@@ -30,6 +30,16 @@ export interface SandboxRecord {
   cgroupParent: string;
   /** The infra process. */
   infra: { pid: number; bundle: string; cgroupsPath: string; startTime?: string; bootId?: string };
+  /**
+   * The pod's own user namespace (user namespace mode POD): the mappings kubelet sent and the
+   * pin under <state>/userns/pods/<id>, which also holds the network namespace it owns.
+   * Absent: the host's user namespace.
+   */
+  userns?: {
+    path: string;
+    uids: { containerId: number; hostId: number; length: number };
+    gids: { containerId: number; hostId: number; length: number };
+  };
   /** Why the sandbox is not ready, when berth knows. */
   reason?: string;
 }
