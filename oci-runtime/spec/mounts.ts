@@ -1,8 +1,7 @@
 // Pod files (/etc/hosts, /etc/resolv.conf, /etc/hostname, /dev/shm) and CRI volume mounts.
-import { execFile } from "node:child_process";
+import { describeFailure, MOUNT_TIMEOUT_MS, runCommand } from "../foundation/run-command.ts";
 import { realpath } from "node:fs/promises";
 import { posix } from "node:path";
-import { promisify } from "node:util";
 import { internal, invalidArgument } from "../foundation/errdefs.ts";
 import { isShared, isSlave, mountOf, readMountInfo, type MountInfo } from "../foundation/mountinfo.ts";
 import type { Mount, Spec, SpecOpt } from "./types.ts";
@@ -58,11 +57,8 @@ export const systemMountHost: MountHost = {
   realpath: (p) => realpath(p),
   mountInfo: () => readMountInfo(),
   async makeRShared(mountPoint) {
-    try {
-      await promisify(execFile)("mount", ["--make-rshared", mountPoint]);
-    } catch (err) {
-      throw internal(`cannot make mount ${mountPoint} shared: ${(err as Error).message}`, err);
-    }
+    const r = await runCommand("mount", ["--make-rshared", mountPoint], { timeoutMs: MOUNT_TIMEOUT_MS });
+    if (r.code !== 0 || r.spawnError) throw internal(`cannot make mount ${mountPoint} shared: ${describeFailure(r)}`);
   },
 };
 
