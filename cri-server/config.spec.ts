@@ -43,6 +43,13 @@ test("stream.max_header_bytes defaults to 64 KiB and is bounded", () => {
   assert.throws(() => parseConfig("[stream]\nmax_header_bytes = 100\n", "f"), /key "stream\.max_header_bytes" must be an integer of bytes from 1024 to 16777216, got 100/);
 });
 
+test("image.pinned_images defaults to none and takes globs; bad ones are refused naming the entry", () => {
+  assert.deepEqual(defaultConfig().image.pinned_images, []);
+  assert.deepEqual(parseConfig('[image]\npinned_images = ["registry.k8s.io/pause:*"]\n', "f").image.pinned_images, ["registry.k8s.io/pause:*"]);
+  assert.throws(() => parseConfig('[image]\npinned_images = ["a b"]\n', "f"), /key "image\.pinned_images" entry "a b" must not contain spaces/);
+  assert.throws(() => parseConfig('[image]\npinned_images = [""]\n', "f"), /key "image\.pinned_images" entry "" must not be empty/);
+});
+
 test("state moves the socket and handler roots unless they are set", () => {
   const c = parseConfig('state = "/s"\n[runtime.handlers.runc]\nroot = "/r"\n[runtime.handlers.kata]\nbinary = "/bin/kata"\n', "f");
   assert.equal(c.grpc.address, "/s/berth.sock");

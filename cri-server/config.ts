@@ -3,6 +3,7 @@
 // impossible values are refused with the file, key and value named.
 import { readFileSync } from "node:fs";
 import { parse as parseToml, stringify as stringifyToml } from "smol-toml";
+import { MAX_PINNED_GLOBS, pinnedGlobProblem } from "../image-service/images/pinned.ts";
 
 export interface RuntimeHandlerConfig {
   /** Path or name of the OCI runtime binary (runc, crun). */
@@ -32,6 +33,8 @@ export interface Config {
     max_layer_bytes: number;
     /** Most entries (files, dirs, links, nodes, implied parent dirs) one image layer may create. */
     max_layer_entries: number;
+    /** Globs ("*", "?") of image names, digests or ids reported pinned, so kubelet's image GC keeps them. */
+    pinned_images: string[];
   };
   cni: {
     conf_dir: string;
@@ -84,7 +87,7 @@ export function defaultConfig(): Config {
     grpc: { address: "/run/berth/berth.sock" },
     registry: { config_path: "/etc/berth/certs.d", auth_file: "", max_concurrent_downloads: 3, stall_timeout: 60 },
     // Real layers reach ~10-20 GiB unpacked (CUDA/ML images) and a few hundred thousand files.
-    image: { max_layer_bytes: 32 * 1024 ** 3, max_layer_entries: 1_000_000 },
+    image: { max_layer_bytes: 32 * 1024 ** 3, max_layer_entries: 1_000_000, pinned_images: [] },
     cni: { conf_dir: "/etc/cni/net.d", bin_dirs: ["/opt/cni/bin", "/usr/lib/cni"], plugin_timeout: 60 },
     runtime: {
       default_handler: "runc",
@@ -121,6 +124,12 @@ const checks: Record<string, Check> = {
   "registry.max_concurrent_downloads": (v) => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 64 ? undefined : "must be an integer from 1 to 64",
   "registry.stall_timeout": (v) => typeof v === "number" && v > 0 ? undefined : "must be a positive number of seconds",
   "image.max_layer_bytes": (v) => Number.isSafeInteger(v) && (v as number) >= 1024 ? undefined : "must be an integer of bytes, at least 1024",
+  "image.pinned_images": (v) => {
+    const list = v as string[];
+    if (list.length > MAX_PINNED_GLOBS) return `must have at most ${MAX_PINNED_GLOBS} entries`;
+    for (const g of list) { const p = pinnedGlobProblem(g); if (p) return `entry ${JSON.stringify(g.slice(0, 80))} ${p}`; }
+    return undefined;
+  },
   "image.max_layer_entries": (v) => Number.isSafeInteger(v) && (v as number) >= 1 ? undefined : "must be a positive integer",
   "cni.plugin_timeout": (v) => typeof v === "number" && v > 0 ? undefined : "must be a positive number of seconds",
   "runtime.io_helper": (v) => isAbs(v) ? undefined : "must be an absolute path",

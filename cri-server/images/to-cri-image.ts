@@ -2,8 +2,10 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { ImageSchema } from "../../proto/gen/runtime/v1/api_pb.js";
 import type { Image } from "../../image-service/image-service.ts";
+import { matchesPinned } from "../../image-service/images/pinned.ts";
 
-export function toCriImage(img: Image): MessageInitShape<typeof ImageSchema> {
+/** `pinnedGlobs` (config image.pinned_images) mark matching images pinned, beside the image's own flag. */
+export function toCriImage(img: Image, pinnedGlobs: readonly string[] = []): MessageInitShape<typeof ImageSchema> {
   return {
     id: img.id,
     repoTags: img.repoTags,
@@ -13,6 +15,6 @@ export function toCriImage(img: Image): MessageInitShape<typeof ImageSchema> {
     ...(img.uid !== undefined ? { uid: { value: BigInt(img.uid) } } : {}),
     username: img.username,
     spec: { image: img.id },
-    pinned: img.pinned,
+    pinned: img.pinned || matchesPinned(img, pinnedGlobs),
   };
 }
