@@ -161,6 +161,30 @@ describe("an OCI runtime that hangs", () => {
     const { podSandboxId } = await c.runPodSandbox({ config: podConfig() });
     await c.removePodSandbox({ podSandboxId });
   });
+
+  test("when the DEFAULT handler's binary is missing, RuntimeReady is false naming it, and pods without a handler are refused", async () => {
+    await env.b.stop();
+    await writeFile(env.b.configPath, (await readFile(env.b.configPath, "utf8")).replace("[runtime]\n", '[runtime]\ndefault_handler = "gone"\n'));
+    await env.b.restart();
+    const c = env.b.client.runtime;
+    try {
+      const st = await c.status({});
+      const runtimeReady = st.status!.conditions.find((x) => x.type === "RuntimeReady");
+      assert.equal(runtimeReady?.status, false);
+      assert.equal(runtimeReady?.reason, "RuntimeBinaryMissing");
+      assert.match(runtimeReady!.message, /no-such-runtime/);
+      await assert.rejects(c.runPodSandbox({ config: podConfig() }, { timeoutMs: 10_000 }), (e) => {
+        assert.equal(codeOf(e), grpc.status.FAILED_PRECONDITION, String(e));
+        assert.match((e as Error).message, /runtime handler "gone": its binary .*no-such-runtime does not exist/);
+        return true;
+      });
+      assert.equal((await c.listPodSandbox({})).items.length, 0);
+    } finally {
+      await env.b.stop();
+      await writeFile(env.b.configPath, (await readFile(env.b.configPath, "utf8")).replace('default_handler = "gone"\n', ""));
+      await env.b.restart();
+    }
+  });
 });
 
 describe("request fields that would inject text into another program's input", () => {
