@@ -91,9 +91,9 @@ export async function criMounts(spec: Spec, mounts: CriMount[], ctx: CriMountCon
     if (!m.hostPath) throw invalidArgument(`mount for ${dest} has an empty host path`);
     const prop = propagationName(m.propagation);
     if (m.recursiveReadOnly) {
-      if (!m.readonly) throw invalidArgument(`recursive read-only mount ${dest} must also be read-only`);
-      if (prop !== "PRIVATE") throw invalidArgument(`recursive read-only mount ${dest} requires private propagation, got ${prop}`);
-      if (!ctx.supportsRecursiveReadOnly) throw invalidArgument(`recursive read-only mount ${dest} is not supported by the runtime`);
+      if (!m.readonly) throw invalidArgument(`mount ${dest}: recursive_read_only requires readonly to be true (got readonly false)`);
+      if (prop !== "PRIVATE") throw invalidArgument(`mount ${dest}: recursive_read_only requires private propagation, got PROPAGATION_${prop}`);
+      if (!ctx.supportsRecursiveReadOnly) throw invalidArgument(`mount ${dest}: recursive_read_only is not supported by this runtime handler (neither its "rro" option nor berth's mount_setattr works here)`);
     }
     let source: string;
     try {
