@@ -1,0 +1,410 @@
+// Old and new gRPC clients over the real socket, with no Go tool: each row of
+// GENERATIONS replays what one client generation puts on the wire, frame for
+// frame and with the same HPACK representations (captured from the real
+// crictl/critest builds through a byte-logging relay; see the table), and
+// asserts a gRPC answer. grpc-go before 1.58 sends the socket path as
+// :authority, which nghttp2 refuses; berth's front layer
+// (cri-server/transport/h2-front.ts) lets it in. The negative cases check that
+// the HTTP/2 protocol checks still hold on both kinds of connection.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { connect as netConnect, type Socket } from "node:net";
+import { fromBinary, toBinary, create } from "@bufbuild/protobuf";
+import { startBerthd, type Berthd } from "../lib/berthd.ts";
+import { podConfig, startPodEnv, type PodEnv } from "../lib/pod.ts";
+import { ContainerState, VersionRequestSchema, VersionResponseSchema } from "../../proto/gen/runtime/v1/api_pb.js";
+import { HpackDecoder, encodeBlock, huffmanEncodedLength, type EncodeOp } from "../../cri-server/transport/hpack.ts";
+import { CLIENT_PREFACE, FLAG, FRAME, frameHeader } from "../../cri-server/transport/h2-front.ts";
+
+/** Replaced by the berthd socket path (what grpc-go < 1.58 puts in :authority). */
+const SOCKET = "\u0000socket";
+
+interface Generation {
+  name: string;
+  /** Where it is used. */
+  clients: string;
+  /** The client's SETTINGS (id, value) after the preface. */
+  settings: [number, number][];
+  /** HPACK representations of the first call's HEADERS (Version, stream 1). */
+  first: EncodeOp[];
+  /** The second call on the same connection (Version again, stream 3): mostly dynamic-table references. */
+  second: EncodeOp[];
+  /** A first HEADERS block captured from the real client, and the :authority it carried, when there is one. */
+  captured?: { hex: string; authority: string };
+}
+
+// Strings are Huffman-coded exactly when that is shorter: grpc-go's and nghttp2's encoders both choose so.
+const shorter = (s: string) => huffmanEncodedLength(Buffer.from(s, "latin1")) < s.length;
+const idx = (index: number): EncodeOp => ({ op: "indexed", index });
+const lit = (op: "incremental" | "without", index: number, value: string, name?: string): EncodeOp =>
+  ({ op, index, value, valueHuffman: shorter(value), ...(name ? { name, nameHuffman: shorter(name) } : {}) });
+const inc = (index: number, value: string, name?: string) => lit("incremental", index, value, name);
+const VERSION_PATH = "/runtime.v1.RuntimeService/Version";
+
+// grpc-go (1.51 to 1.68 alike): :method POST and :scheme http from the static
+// table, then :path, :authority, content-type, user-agent, te,
+// grpc-accept-encoding and grpc-timeout as literals with incremental indexing;
+// the second call on the connection names them by dynamic index (62 = newest)
+// and indexes its new grpc-timeout. Only :authority differs between generations.
+function grpcGo(version: string, authority: string, timeouts: [string, string]): Pick<Generation, "first" | "second"> {
+  return {
+    first: [idx(3), idx(6), inc(5, VERSION_PATH), inc(1, authority), inc(31, "application/grpc"), inc(58, `grpc-go/${version}`),
+      inc(0, "trailers", "te"), inc(0, "gzip", "grpc-accept-encoding"), inc(0, timeouts[0], "grpc-timeout")],
+    second: [idx(3), idx(6), idx(68), idx(67), idx(66), idx(65), idx(64), idx(63), inc(62, timeouts[1])],
+  };
+}
+
+// Captured with a unix-socket relay that logged the bytes between the real
+// clients and berthd; the grpc-go clients connect with an empty SETTINGS frame.
+const GENERATIONS: Generation[] = [
+  {
+    name: "grpc-go 1.51", clients: "crictl/critest v1.26.1, kubelet 1.26",
+    settings: [], ...grpcGo("1.51.0", SOCKET, ["1968919u", "1999958u"]),
+    captured: {
+      authority: "/tmp/h5/relay.sock",
+      hex: "8386459962cb6a49a92afdc2bedb6a49a92ee2d9dcc42b1c4b620c7abf418d6134d6c4edb161681fa5d072755f8b1d75d0620d263d4c4d6564" +
+        "7a8a9acac8b4c7602bb615c140027465864d833505b11f408e9acac8b0c842d6958b510f21aa9b839bd9ab40899acac8b24d494f6a7f860bee3cf85fb7",
+    },
+  },
+  {
+    name: "grpc-go 1.54", clients: "crictl/critest v1.28.0, kubelet 1.27-1.28",
+    settings: [], ...grpcGo("1.54.0", SOCKET, ["1968919u", "1999958u"]),
+  },
+  {
+    name: "grpc-go 1.58+", clients: "crictl/critest v1.29.0 and newer, kubelet 1.29+",
+    settings: [], ...grpcGo("1.68.1", "localhost", ["1970397u", "1999958u"]),
+    captured: {
+      authority: "localhost",
+      hex: "8386459962cb6a49a92afdc2bedb6a49a92ee2d9dcc42b1c4b620c7abf4186a0e41d139d095f8b1d75d0620d263d4c4d65647a8a9acac8b4c7" +
+        "602bb8f2e140027465864d833505b11f408e9acac8b0c842d6958b510f21aa9b839bd9ab40899acac8b24d494f6a7f860bee8197ddb7",
+    },
+  },
+  {
+    // :authority first; :path without indexing; the grpc-* and accept-encoding fields before user-agent.
+    name: "grpc-js 1.14", clients: "berth's own tests, Node tools",
+    settings: [[4, 65535]],
+    first: [inc(1, "localhost"), idx(3), lit("without", 4, VERSION_PATH), idx(6), inc(0, "identity,deflate,gzip", "grpc-accept-encoding"),
+      inc(16, "identity"), inc(0, "119984m", "grpc-timeout"), inc(58, "grpc-node-js/1.14.7"), inc(31, "application/grpc"), inc(0, "trailers", "te")],
+    second: [idx(68), idx(3), lit("without", 4, VERSION_PATH), idx(6), idx(67), idx(66), inc(65, "119999m"), idx(65), idx(64), idx(63)],
+    captured: {
+      authority: "localhost",
+      hex: "4186a0e41d139d0983049962cb6a49a92afdc2bedb6a49a92ee2d9dcc42b1c4b620c7abf86408e9acac8b0c842d6958b510f21aa9b903485a926" +
+        "4fafa90b2d03497ea6f66aff50863485a9264faf40899acac8b24d494f6a7f85085f7de6a97a8e9acac8b54790ab7443015c2d2eef5f8b1d75d0620d26" +
+        "3d4c4d656440027465864d833505b11f",
+    },
+  },
+];
+
+interface Frame { type: number; flags: number; streamId: number; payload: Buffer }
+
+/** A raw HTTP/2 client connection: writes bytes, reads frames, every wait bounded. */
+class RawH2 {
+  private buf = Buffer.alloc(0);
+  private frames: Frame[] = [];
+  private waiters: (() => void)[] = [];
+  closed = false;
+  readonly sock: Socket;
+  private constructor(sock: Socket) {
+    this.sock = sock;
+    sock.on("data", (d: Buffer) => {
+      this.buf = Buffer.concat([this.buf, d]);
+      while (this.buf.length >= 9) {
+        const len = this.buf.readUIntBE(0, 3);
+        if (this.buf.length < 9 + len) break;
+        this.frames.push({ type: this.buf[3]!, flags: this.buf[4]!, streamId: this.buf.readUInt32BE(5) & 0x7fffffff, payload: Buffer.from(this.buf.subarray(9, 9 + len)) });
+        this.buf = this.buf.subarray(9 + len);
+      }
+      this.wake();
+    });
+    sock.on("close", () => { this.closed = true; this.wake(); });
+    sock.on("error", () => { /* seen as close */ });
+  }
+  static open(path: string): Promise<RawH2> {
+    return new Promise((resolve, reject) => {
+      const s = netConnect(path);
+      s.once("connect", () => resolve(new RawH2(s)));
+      s.once("error", reject);
+    });
+  }
+  private wake() { for (const w of this.waiters.splice(0)) w(); }
+  write(...parts: Buffer[]) { this.sock.write(Buffer.concat(parts)); }
+  /** Waits (at most ms) for a frame matching `match`; returns it and everything received before it. */
+  async until(match: (f: Frame) => boolean, what: string, ms = 10_000): Promise<Frame> {
+    const end = Date.now() + ms;
+    for (;;) {
+      const i = this.frames.findIndex(match);
+      if (i >= 0) return this.frames.splice(0, i + 1)[i]!;
+      if (this.closed) throw new Error(`connection closed before ${what}; frames: ${JSON.stringify(this.frames.map((f) => [f.type, f.flags, f.streamId]))}`);
+      const left = end - Date.now();
+      if (left <= 0) throw new Error(`no ${what} within ${ms} ms`);
+      await new Promise<void>((r) => { const t = setTimeout(r, left); this.waiters.push(() => { clearTimeout(t); r(); }); });
+    }
+  }
+  /** Frames received so far and not yet consumed. */
+  drain(): Frame[] { return this.frames.splice(0); }
+  async waitClosed(ms = 10_000) {
+    const end = Date.now() + ms;
+    while (!this.closed) {
+      if (Date.now() > end) throw new Error(`connection still open after ${ms} ms`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  close() { this.sock.destroy(); }
+}
+
+const settingsFrame = (s: [number, number][]) => {
+  const p = Buffer.alloc(6 * s.length);
+  s.forEach(([id, v], i) => { p.writeUInt16BE(id, 6 * i); p.writeUInt32BE(v, 6 * i + 2); });
+  return Buffer.concat([frameHeader(p.length, FRAME.SETTINGS, 0, 0), p]);
+};
+const headersFrame = (sid: number, block: Buffer, flags = FLAG.END_HEADERS) => Buffer.concat([frameHeader(block.length, FRAME.HEADERS, flags, sid), block]);
+const grpcMessage = (msg: Uint8Array) => { const h = Buffer.alloc(5); h.writeUInt32BE(msg.length, 1); return Buffer.concat([h, msg]); };
+const dataFrame = (sid: number, payload: Buffer, flags = FLAG.END_STREAM) => Buffer.concat([frameHeader(payload.length, FRAME.DATA, flags, sid), payload]);
+const versionRequest = () => grpcMessage(toBinary(VersionRequestSchema, create(VersionRequestSchema, { version: "v1" })));
+
+/** Opens a connection the way a client does: preface, SETTINGS, ack of the server's SETTINGS. */
+async function handshake(socket: string, g: Pick<Generation, "settings">): Promise<RawH2> {
+  const c = await RawH2.open(socket);
+  c.write(CLIENT_PREFACE, settingsFrame(g.settings));
+  await c.until((f) => f.type === FRAME.SETTINGS && !(f.flags & FLAG.ACK), "the server's SETTINGS");
+  c.write(frameHeader(0, FRAME.SETTINGS, FLAG.ACK, 0));
+  return c;
+}
+
+/** Reads one response (headers, data, trailers) of a stream, decoding with the connection's decoder. */
+async function response(c: RawH2, d: HpackDecoder, sid: number) {
+  const headers: Record<string, string> = {};
+  const body: Buffer[] = [];
+  for (;;) {
+    const f = await c.until((x) => x.streamId === sid && [FRAME.HEADERS, FRAME.DATA, FRAME.RST_STREAM].includes(x.type as never) || x.type === FRAME.GOAWAY, `the response on stream ${sid}`);
+    if (f.type === FRAME.GOAWAY) throw new Error(`GOAWAY with error code ${f.payload.readUInt32BE(4)} instead of a response`);
+    if (f.type === FRAME.RST_STREAM) throw new Error(`RST_STREAM with error code ${f.payload.readUInt32BE(0)} instead of a response`);
+    if (f.type === FRAME.DATA) body.push(f.payload);
+    else for (const h of d.decode(f.payload).fields) headers[h.name] = h.value;
+    if (f.flags & FLAG.END_STREAM) break;
+  }
+  const data = Buffer.concat(body);
+  return { headers, message: data.length >= 5 ? data.subarray(5, 5 + data.readUInt32BE(1)) : undefined };
+}
+
+const realize = (ops: EncodeOp[], socket: string) => ops.map((o) => ("value" in o && o.value === SOCKET ? { ...o, value: socket } : o));
+
+describe("clients since Kubernetes 1.24", () => {
+  let b: Berthd;
+  before(async () => { b = await startBerthd({ toml: '[log]\nlevel = "debug"\n' }); });
+  after(async () => { await b.cleanup(); });
+
+  test("the table reproduces the captured header blocks byte for byte", () => {
+    for (const g of GENERATIONS) {
+      if (!g.captured) continue;
+      assert.equal(encodeBlock(realize(g.first, g.captured.authority)).toString("hex"), g.captured.hex, g.name);
+    }
+  });
+
+  for (const g of GENERATIONS) {
+    test(`${g.name} (${g.clients}): two Version calls on one connection answer grpc-status 0`, async () => {
+      const c = await handshake(b.socket, g);
+      try {
+        const d = new HpackDecoder({ maxTableSize: 4096, maxHeaderListSize: 1 << 20 });
+        for (const [sid, ops] of [[1, g.first], [3, g.second]] as const) {
+          c.write(headersFrame(sid, encodeBlock(realize(ops, b.socket))), dataFrame(sid, versionRequest()));
+          const r = await response(c, d, sid);
+          assert.equal(r.headers[":status"], "200", `stream ${sid}`);
+          assert.equal(r.headers["grpc-status"], "0", `stream ${sid}: ${r.headers["grpc-message"] ?? ""}`);
+          assert.ok(r.message, `stream ${sid} carries a message`);
+          const v = fromBinary(VersionResponseSchema, r.message);
+          assert.equal(v.runtimeName, "berth");
+          assert.equal(v.runtimeApiVersion, "v1");
+        }
+      } finally { c.close(); }
+    });
+  }
+
+  test("berthd logs each rewrite of a refused :authority", async () => {
+    const c = await handshake(b.socket, GENERATIONS[0]!);
+    try {
+      c.write(headersFrame(1, encodeBlock(realize(GENERATIONS[0]!.first, b.socket))), dataFrame(1, versionRequest()));
+      await response(c, new HpackDecoder({ maxTableSize: 4096, maxHeaderListSize: 1 << 20 }), 1);
+    } finally { c.close(); }
+    const lines = b.stderr.join("").split("\n").filter((l) => l.includes("client :authority rewritten"));
+    assert.ok(lines.some((l) => l.includes(JSON.stringify(b.socket))), "the log names the refused authority");
+  });
+
+  // nghttp2's checks still hold behind the front layer.
+  const oldGo = GENERATIONS[0]!;
+  const newGo = GENERATIONS[2]!;
+
+  test("an uppercase header name is still refused (RST_STREAM PROTOCOL_ERROR) on a rewritten connection, and the next call works", async () => {
+    const c = await handshake(b.socket, oldGo);
+    try {
+      const bad = [...realize(oldGo.first, b.socket), { op: "without", index: 0, name: "X-Upper", value: "1" } as EncodeOp];
+      c.write(headersFrame(1, encodeBlock(bad)), dataFrame(1, versionRequest()));
+      const rst = await c.until((f) => f.type === FRAME.RST_STREAM && f.streamId === 1 || f.type === FRAME.GOAWAY, "RST_STREAM for stream 1");
+      assert.equal(rst.type, FRAME.RST_STREAM);
+      assert.equal(rst.payload.readUInt32BE(0), 1, "PROTOCOL_ERROR");
+      // the refused block still added its entries to the client's table; the second call refers to them
+      c.write(headersFrame(3, encodeBlock(oldGo.second)), dataFrame(3, versionRequest()));
+      const r = await response(c, new HpackDecoder({ maxTableSize: 4096, maxHeaderListSize: 1 << 20 }), 3);
+      assert.equal(r.headers["grpc-status"], "0");
+    } finally { c.close(); }
+  });
+
+  test("a request without :path is refused with RST_STREAM PROTOCOL_ERROR", async () => {
+    for (const g of [oldGo, newGo]) {
+      const c = await handshake(b.socket, g);
+      try {
+        c.write(headersFrame(1, encodeBlock(realize(g.first, b.socket).filter((o) => !(o.op !== "indexed" && o.op !== "size-update" && o.index === 5)))), dataFrame(1, versionRequest()));
+        const f = await c.until((x) => x.type === FRAME.RST_STREAM && x.streamId === 1 || x.type === FRAME.GOAWAY, "RST_STREAM for stream 1");
+        assert.equal(f.type, FRAME.RST_STREAM, g.name);
+        assert.equal(f.payload.readUInt32BE(0), 1, `${g.name}: PROTOCOL_ERROR`);
+      } finally { c.close(); }
+    }
+  });
+
+  const goaway = async (c: RawH2, what: string) => {
+    const f = await c.until((x) => x.type === FRAME.GOAWAY, `GOAWAY after ${what}`);
+    const code = f.payload.readUInt32BE(4);
+    assert.notEqual(code, 0, `${what}: GOAWAY carries an error code`);
+    await c.waitClosed();
+    return code;
+  };
+
+  test("malformed HPACK (index 0) gets GOAWAY COMPRESSION_ERROR on both kinds of connection", async () => {
+    for (const [g, pre] of [[newGo, []], [oldGo, [1]]] as const) {
+      const c = await handshake(b.socket, g);
+      try {
+        if (pre.length) { // an old client first, so the connection is in re-encoding mode
+          c.write(headersFrame(1, encodeBlock(realize(g.first, b.socket))), dataFrame(1, versionRequest()));
+          await response(c, new HpackDecoder({ maxTableSize: 4096, maxHeaderListSize: 1 << 20 }), 1);
+        }
+        c.write(headersFrame(pre.length ? 3 : 1, Buffer.from([0x82, 0x80])));
+        assert.equal(await goaway(c, `index 0 (${g.name})`), 9);
+      } finally { c.close(); }
+    }
+  });
+
+  test("a HEADERS frame over the 16384-octet frame size and a CONTINUATION flood get GOAWAY", async () => {
+    let c = await handshake(b.socket, oldGo);
+    try {
+      c.write(frameHeader(16_385, FRAME.HEADERS, FLAG.END_HEADERS, 1), Buffer.alloc(16_385, 0x82));
+      await goaway(c, "an oversized HEADERS frame");
+    } finally { c.close(); }
+    c = await handshake(b.socket, oldGo);
+    try {
+      const parts = [frameHeader(1, FRAME.HEADERS, 0, 1), Buffer.from([0x82])];
+      for (let i = 0; i < 40; i++) parts.push(frameHeader(1, FRAME.CONTINUATION, 0, 1), Buffer.from([0x82]));
+      c.write(...parts);
+      await goaway(c, "40 CONTINUATION frames");
+    } finally { c.close(); }
+  });
+
+  test("a DATA frame on stream 0 gets GOAWAY PROTOCOL_ERROR; bytes that are not HTTP/2 are dropped", async () => {
+    const c = await handshake(b.socket, oldGo);
+    try {
+      c.write(dataFrame(0, Buffer.from("x")));
+      assert.equal(await goaway(c, "DATA on stream 0"), 1);
+    } finally { c.close(); }
+    const raw = await RawH2.open(b.socket);
+    try {
+      raw.write(Buffer.from("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+      await raw.waitClosed();
+    } finally { raw.close(); }
+  });
+
+  test("after all of that berthd still answers", async () => {
+    const v = await b.client.runtime.version({ version: "v1" });
+    assert.equal(v.runtimeName, "berth");
+  });
+});
+
+// What kubelets 1.24-1.28 send: ImageSpec with only `image` (an id, a name or a
+// digest reference; no user_specified_image, runtime_handler or image_ref), no
+// runtime_handler on the pod, the deprecated apparmor_profile and
+// seccomp_profile_path strings, resources without unified/hugepages/swap, and
+// no supplemental_groups_policy.
+describe("request shapes of older kubelets", () => {
+  let env: PodEnv;
+  let podId = "";
+  let pod: ReturnType<typeof podConfig>;
+  let imageId = "";
+  let repoDigest = "";
+  let n = 0;
+  const rt = () => env.b.client.runtime;
+
+  before(async () => {
+    env = await startPodEnv({ images: true });
+    imageId = (await env.b.client.image.pullImage({ image: { image: env.images!.busybox } })).imageRef;
+    const st = await env.b.client.image.imageStatus({ image: { image: imageId } });
+    repoDigest = st.image!.repoDigests[0]!;
+    pod = podConfig({ linux: { securityContext: { seccompProfilePath: "runtime/default" } } });
+    podId = (await rt().runPodSandbox({ config: pod })).podSandboxId; // no runtime_handler
+  });
+  after(async () => { await env.cleanup(); });
+
+  async function run(image: string, extra: Record<string, unknown> = {}): Promise<string> {
+    const config = { metadata: { name: `old${++n}`, attempt: 0 }, image: { image }, command: ["sleep", "1000"], ...extra };
+    const id = (await rt().createContainer({ podSandboxId: podId, config: config as never, sandboxConfig: pod as never })).containerId;
+    await rt().startContainer({ containerId: id });
+    return id;
+  }
+  async function sh(id: string, script: string): Promise<string> {
+    const r = await rt().execSync({ containerId: id, cmd: ["sh", "-c", script], timeout: 20n });
+    assert.equal(r.exitCode, 0, new TextDecoder().decode(r.stderr));
+    return new TextDecoder().decode(r.stdout).trim();
+  }
+  async function remove(id: string) {
+    await rt().stopContainer({ containerId: id, timeout: 0n });
+    await rt().removeContainer({ containerId: id });
+  }
+
+  test("the pod ran without runtime_handler and with the legacy pod seccomp string", async () => {
+    const st = (await rt().podSandboxStatus({ podSandboxId: podId })).status!;
+    assert.equal(st.runtimeHandler, "runc");
+  });
+
+  test("CreateContainer takes image.image as an id, a bare id, a short id, a name or a digest reference, without user_specified_image", async () => {
+    const forms = [imageId, imageId.slice(7), imageId.slice(7, 19), env.images!.busybox, repoDigest];
+    for (const image of forms) {
+      const id = await run(image);
+      const st = (await rt().containerStatus({ containerId: id })).status!;
+      assert.equal(st.state, ContainerState.CONTAINER_RUNNING, image);
+      assert.equal(st.imageId, imageId, `${image}: image_id`);
+      assert.equal(st.image!.image, image, `${image}: the image as the kubelet named it`);
+      await remove(id);
+    }
+  });
+
+  test("ImageStatus and ListImages take an ImageSpec with only image, as an id or a name", async () => {
+    for (const image of [imageId, env.images!.busybox, repoDigest]) {
+      const st = await env.b.client.image.imageStatus({ image: { image } });
+      assert.equal(st.image?.id, imageId, image);
+    }
+    const listed = await env.b.client.image.listImages({ filter: { image: { image: env.images!.busybox } } });
+    assert.deepEqual(listed.images.map((i) => i.id), [imageId]);
+  });
+
+  test("deprecated apparmor_profile and seccomp_profile_path strings still apply", async () => {
+    const confined = await run(imageId, { linux: { securityContext: { apparmorProfile: "runtime/default", seccompProfilePath: "runtime/default" } } });
+    const open = await run(imageId, { linux: { securityContext: { apparmorProfile: "unconfined", seccompProfilePath: "unconfined" } } });
+    assert.equal(await sh(confined, "grep ^Seccomp: /proc/self/status | tr -dc 0-9"), "2");
+    assert.equal(await sh(open, "grep ^Seccomp: /proc/self/status | tr -dc 0-9"), "0");
+    await remove(confined);
+    await remove(open);
+  });
+
+  test("resources as kubelet 1.24 sends them (no unified, hugepage_limits or swap), and UpdateContainerResources in that shape", async () => {
+    const resources = { cpuPeriod: 100000n, cpuQuota: 50000n, cpuShares: 512n, memoryLimitInBytes: 64n << 20n, oomScoreAdj: 900n };
+    const id = await run(imageId, { linux: { resources } });
+    assert.equal(await sh(id, "cat /proc/self/oom_score_adj"), "900");
+    await rt().updateContainerResources({ containerId: id, linux: { ...resources, memoryLimitInBytes: 128n << 20n } });
+    const st = (await rt().containerStatus({ containerId: id })).status!;
+    assert.equal(st.resources?.linux?.memoryLimitInBytes, 128n << 20n);
+    await remove(id);
+  });
+
+  test("no supplemental_groups_policy keeps the image's groups (Merge)", async () => {
+    const id = await run(imageId, { linux: { securityContext: { runAsUser: { value: 1000n } } } });
+    assert.match(await sh(id, "id -G"), /\b5000\b/);
+    await remove(id);
+  });
+});
