@@ -166,6 +166,23 @@ describe("image trust (containers-policy.json)", () => {
     await refused(`${R}/trust/gpg-ident:v1`, `transports.docker "${R}/trust"`, new RegExp(`: identity mismatch: .*the signature is for "${R}/trust/elsewhere:v1"`));
   });
 
+  test("hostile lookaside content: garbage is an invalid signature; too many signatures fail naming the limit", async () => {
+    const t = { address: R };
+    const garbage = tinyImage("garbage");
+    await pushImage(t, "trust/garbage", "v1", garbage);
+    const gdir = path.join(staging, "trust", `garbage@sha256=${garbage.manifest.digest.slice(7)}`);
+    await mkdir(gdir, { recursive: true });
+    await writeFile(path.join(gdir, "signature-1"), Buffer.from("\x90\x0d-----BEGIN PGP MESSAGE----- not really"));
+    await refused(`${R}/trust/garbage:v1`, `transports.docker "${R}/trust"`, /: invalid signature: signedBy: not an OpenPGP message/);
+    const many = tinyImage("many");
+    await pushImage(t, "trust/many", "v1", many);
+    const mdir = path.join(staging, "trust", `many@sha256=${many.manifest.digest.slice(7)}`);
+    await mkdir(mdir, { recursive: true });
+    for (let i = 1; i <= 65; i++) await writeFile(path.join(mdir, `signature-${i}`), "x");
+    await assert.rejects(pull(`${R}/trust/many:v1`), (e: Error) => codeOf(e) === grpc.status.UNAVAILABLE && /holds more than 64 signatures/.test(e.message));
+    assert.equal((await b.client.image.imageStatus({ image: { image: `${R}/trust/many:v1` } })).image, undefined);
+  });
+
   test("sigstore: an attachment signed with the trusted ECDSA key is accepted; unsigned, other key, other digest and identity are refused", async () => {
     await pull(`${R}/cosign/signed:v1`);
     // By digest too (matchRepoDigestOrExact: a digest pull needs the repository to match).

@@ -18,6 +18,8 @@ import { type CheckResult, type Reason, MAX_SIGNATURE_BYTES, REASON_RANK, REASON
 
 /** Most signatures read from one lookaside location or one sigstore attachment manifest. */
 export const MAX_SIGNATURES = 64;
+/** Most signature bytes read for one image (all lookaside locations, or all attachment payloads). */
+export const MAX_SIGNATURE_TOTAL = 16 << 20;
 export const SIGSTORE_LAYER_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json";
 export const SIGSTORE_SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature";
 const dnsLabel = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -193,6 +195,7 @@ export class ImageTrust {
     const sigs: Uint8Array[] = [];
     const seen = new Set<string>();
     const places: string[] = [];
+    let total = 0;
     for (const loc of await this.#locations(r)) {
       const base = signatureStorage(d, loc).lookaside;
       if (!base) continue;
@@ -204,6 +207,8 @@ export class ImageTrust {
         if (n > MAX_SIGNATURES) throw unavailable(`lookaside ${safeUrl(base)} holds more than ${MAX_SIGNATURES} signatures for ${formatReference(loc)}@${digest}`);
         const body = await this.#fetchSignature(lookasideUrl(base, loc, digest, n));
         if (!body) break;
+        total += body.length;
+        if (total > MAX_SIGNATURE_TOTAL) throw unavailable(`the signatures of ${formatReference(loc)}@${digest} exceed ${MAX_SIGNATURE_TOTAL} bytes in all`);
         sigs.push(body);
       }
     }
@@ -278,6 +283,7 @@ export class ImageTrust {
     if (typeof doc !== "object" || doc === null || !Array.isArray(doc.layers)) throw bad("no layers");
     if (doc.layers.length > MAX_SIGNATURES) throw bad(`more than ${MAX_SIGNATURES} signatures`);
     const sigs: { payload: Buffer; signature: string }[] = [];
+    let total = 0;
     for (const l of doc.layers as Record<string, unknown>[]) {
       if (typeof l !== "object" || l === null) throw bad("a layer is not an object");
       if (l.mediaType !== SIGSTORE_LAYER_TYPE) continue; // not a signature this format knows
@@ -285,6 +291,8 @@ export class ImageTrust {
       if (typeof sig !== "string") continue;
       if (typeof l.digest !== "string" || !/^sha256:[a-f0-9]{64}$/.test(l.digest) || !Number.isInteger(l.size) || (l.size as number) < 0) throw bad("a layer has no valid digest and size");
       if ((l.size as number) > MAX_SIGNATURE_BYTES) throw bad(`a payload is larger than the ${MAX_SIGNATURE_BYTES}-byte limit`);
+      total += (l.size as number) + sig.length;
+      if (total > MAX_SIGNATURE_TOTAL) throw bad(`its signatures exceed ${MAX_SIGNATURE_TOTAL} bytes in all`);
       const payload = await client.fetchSmallBlob(sigRef, { mediaType: SIGSTORE_LAYER_TYPE, digest: l.digest, size: l.size as number }, auth);
       sigs.push({ payload, signature: sig });
     }
