@@ -155,8 +155,8 @@ test("a stream whose unread data goes over its buffer limit is reset with FLOW_C
   }
 });
 
-test("a peer that floods PINGs and never reads stalls itself: the outbound queue stays at its high-water mark", async () => {
-  const p = await pair({ outHighWaterBytes: 16 * 1024 });
+for (const [what, limits] of [["bytes", { outHighWaterBytes: 16 * 1024 }], ["frames", {}]] as const) test(`a peer that floods PINGs and never reads stalls itself: the outbound queue stays at its high-water mark (${what})`, async () => {
+  const p = await pair(limits);
   try {
     p.client.pause(); // never reads the PING replies
     const flood = Buffer.concat(Array.from({ length: 10_000 }, (_, i) => pingFrame(2 * i + 1)));
@@ -172,8 +172,9 @@ test("a peer that floods PINGs and never reads stalls itself: the outbound queue
     }
     assert.ok(sent >= 10_000);
     const q = p.server.queued;
-    assert.ok(q.bytes <= 16 * 1024 + 12, `queued ${q.bytes} bytes`);
-    assert.ok(q.frames <= 16 * 1024 / 12 + 1, `queued ${q.frames} frames`);
+    const l = p.server.limits;
+    assert.ok(q.bytes <= l.outHighWaterBytes + 12, `queued ${q.bytes} bytes`);
+    assert.ok(q.frames <= l.outHighWaterFrames + 1, `queued ${q.frames} frames`);
     assert.equal(p.server.destroyed, false);
     assert.ok(Date.now() - t0 < 3000, "the peer was never stalled");
   } finally {

@@ -45,8 +45,9 @@ export interface SpdyLimits {
   maxStreamBufferBytes: number;
   /** Unread bytes buffered for all streams of the session before it is closed. */
   maxSessionBufferBytes: number;
-  /** Outbound bytes queued above which input parsing and stream writes pause. */
+  /** Outbound bytes / frames queued above which input parsing and stream writes pause. */
   outHighWaterBytes: number;
+  outHighWaterFrames: number;
   /** Outbound frames / bytes queued at which the session is closed. */
   maxQueuedFrames: number;
   maxQueuedBytes: number;
@@ -60,6 +61,7 @@ export const DEFAULT_SPDY_LIMITS: Readonly<SpdyLimits> = Object.freeze({
   maxStreamBufferBytes: 4 * 1024 * 1024,
   maxSessionBufferBytes: 16 * 1024 * 1024,
   outHighWaterBytes: 256 * 1024,
+  outHighWaterFrames: 1024,
   maxQueuedFrames: 8192,
   maxQueuedBytes: 16 * 1024 * 1024,
 });
@@ -328,7 +330,7 @@ export class SpdyConnection extends EventEmitter {
     return new Promise((resolve, reject) => {
       this.#out.push({ produce, size, resolve, reject });
       this.#outBytes += size;
-      if (!this.#outCongested && this.#outBytes > l.outHighWaterBytes) {
+      if (!this.#outCongested && (this.#outBytes > l.outHighWaterBytes || this.#out.length > l.outHighWaterFrames)) {
         // Stop reading: what the peer sends next would only queue more answers.
         this.#outCongested = true;
         this.#flow();
@@ -339,7 +341,8 @@ export class SpdyConnection extends EventEmitter {
 
   /** The queue went down: let input parsing and waiting writers go on. */
   #outDrained(): void {
-    if (!this.#outCongested || this.#outBytes > this.#limits.outHighWaterBytes / 2) return;
+    const l = this.#limits;
+    if (!this.#outCongested || this.#outBytes > l.outHighWaterBytes / 2 || this.#out.length > l.outHighWaterFrames / 2) return;
     this.#outCongested = false;
     this.#flow();
     for (const w of this.#roomWaiters.splice(0)) w();
