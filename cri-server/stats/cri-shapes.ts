@@ -2,14 +2,18 @@
 // MemoryUsage, FilesystemUsage, NetworkUsage, ProcessUsage...), so a handler
 // can pass them to protobuf-es `create(XSchema, obj)` unchanged.
 
-import type { CpuStats, MemoryStats, PidsStats } from "../../oci-runtime/cgroups/stats/types.ts";
+import type { CpuStats, MemoryStats, PidsStats, PsiData, PsiStats } from "../../oci-runtime/cgroups/stats/types.ts";
 import type { DiskUsage } from "./disk-usage.ts";
 import type { InterfaceCounters } from "./net-dev.ts";
 
 export interface U64 { value: bigint }
 const u64 = (value: bigint): U64 => ({ value });
 
-export interface CpuUsage { timestamp: bigint; usageCoreNanoSeconds: U64; usageNanoCores?: U64 }
+/** runtime.v1.PsiStats / PsiData (the proto's field names are capitalised). */
+export interface CriPsiData { Total: bigint; Avg10: number; Avg60: number; Avg300: number }
+export interface CriPsiStats { Full?: CriPsiData; Some?: CriPsiData }
+export interface CpuUsage { timestamp: bigint; usageCoreNanoSeconds: U64; usageNanoCores?: U64; psi?: CriPsiStats }
+export interface IoUsage { timestamp: bigint; psi?: CriPsiStats }
 export interface MemoryUsage {
   timestamp: bigint;
   workingSetBytes: U64;
@@ -18,6 +22,7 @@ export interface MemoryUsage {
   rssBytes: U64;
   pageFaults: U64;
   majorPageFaults: U64;
+  psi?: CriPsiStats;
 }
 export interface FilesystemUsage { timestamp: bigint; fsId: { mountpoint: string }; usedBytes: U64; inodesUsed: U64 }
 export interface NetworkInterfaceUsage { name: string; rxBytes: U64; rxErrors: U64; txBytes: U64; txErrors: U64 }
@@ -30,6 +35,7 @@ export interface ContainerStats<A> {
   cpu?: CpuUsage;
   memory?: MemoryUsage;
   writableLayer?: FilesystemUsage;
+  io?: IoUsage;
 }
 
 /** Shaped like runtime.v1.PodSandboxStats (linux only). */
@@ -40,6 +46,7 @@ export interface PodSandboxStats<PA, CA> {
     memory?: MemoryUsage;
     network?: NetworkUsage;
     process?: ProcessUsage;
+    io?: IoUsage;
     containers: ContainerStats<CA>[];
   };
 }
@@ -61,6 +68,14 @@ export function toMemoryUsage(m: MemoryStats): MemoryUsage {
   };
   if (m.availableBytes !== undefined) out.availableBytes = u64(m.availableBytes);
   return out;
+}
+
+const toPsiData = (d: PsiData): CriPsiData => ({ Total: d.total, Avg10: d.avg10, Avg60: d.avg60, Avg300: d.avg300 });
+
+/** PSI in CRI's shape; undefined (the field left unset, not zeros) when there is none. */
+export function toCriPsi(p: PsiStats | undefined): CriPsiStats | undefined {
+  if (!p || (!p.full && !p.some)) return undefined;
+  return { ...(p.full ? { Full: toPsiData(p.full) } : {}), ...(p.some ? { Some: toPsiData(p.some) } : {}) };
 }
 
 export function toFilesystemUsage(d: DiskUsage, mountpoint: string, timestamp: bigint): FilesystemUsage {

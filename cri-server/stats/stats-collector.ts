@@ -10,8 +10,8 @@ import { isNotFound } from "../../oci-runtime/foundation/errdefs.ts";
 import { type Logger, log as rootLog } from "../../oci-runtime/foundation/log.ts";
 import { nanoCores, type CpuPoint } from "./cpu-rate.ts";
 import {
-  type ContainerStats, type PodSandboxStats,
-  toCpuUsage, toFilesystemUsage, toMemoryUsage, toNetworkUsage, toProcessUsage,
+  type ContainerStats, type CpuUsage, type IoUsage, type MemoryUsage, type PodSandboxStats,
+  toCpuUsage, toCriPsi, toFilesystemUsage, toMemoryUsage, toNetworkUsage, toProcessUsage,
 } from "./cri-shapes.ts";
 import { directoryUsage, type DiskUsage } from "./disk-usage.ts";
 import { mapLimit } from "./limiter.ts";
@@ -151,6 +151,8 @@ export class StatsCollector {
     if (agg.cgroup?.cpu) linux.cpu = toCpuUsage(agg.cgroup.cpu, agg.nanoCores);
     if (agg.cgroup?.memory) linux.memory = toMemoryUsage(agg.cgroup.memory);
     if (agg.cgroup?.pids) linux.process = toProcessUsage(agg.cgroup.pids);
+    // PSI averages do not add up: only a pod cgroup of its own has them.
+    if (t.cgroupsPath) addPsi(linux, agg.cgroup);
     if (s.network) linux.network = toNetworkUsage(s.network.interfaces, s.network.timestamp, t.defaultInterface);
     return { attributes: t.attributes, linux };
   }
@@ -187,6 +189,7 @@ export class StatsCollector {
     const out: ContainerStats<A> = { attributes: t.attributes };
     if (s.cgroup?.cpu) out.cpu = toCpuUsage(s.cgroup.cpu, s.nanoCores);
     if (s.cgroup?.memory) out.memory = toMemoryUsage(s.cgroup.memory);
+    addPsi(out, s.cgroup);
     if (s.disk) out.writableLayer = toFilesystemUsage(s.disk, t.fsMountpoint ?? t.writableLayerDir!, s.disk.timestamp);
     return out;
   }
@@ -243,6 +246,17 @@ export class StatsCollector {
       return undefined;
     }
   }
+}
+
+/** Sets cpu.psi, memory.psi and io (timestamp + psi) from the cgroup's pressure files, where present. */
+function addPsi(out: { cpu?: CpuUsage; memory?: MemoryUsage; io?: IoUsage }, cg: CgroupStats | undefined): void {
+  if (!cg?.psi) return;
+  const cpu = toCriPsi(cg.psi.cpu);
+  const memory = toCriPsi(cg.psi.memory);
+  const io = toCriPsi(cg.psi.io);
+  if (cpu && out.cpu) out.cpu.psi = cpu;
+  if (memory && out.memory) out.memory.psi = memory;
+  if (io) out.io = { timestamp: cg.psiTimestamp ?? 0n, psi: io };
 }
 
 /** Pod-level numbers as sums over the containers, for pods without their own cgroup. */

@@ -8,6 +8,7 @@ import { type CgroupMode, type CgroupMounts, cgroupDir, cgroupMode, loadCgroupMo
 import type { CgroupStats, CgroupStatsSource } from "./types.ts";
 import { readCpuV1, readHugetlbV1, readMemoryV1, readPids } from "./v1.ts";
 import { readCpuV2, readHugetlbV2, readMemoryV2 } from "./v2.ts";
+import { readPressure } from "./psi.ts";
 
 export interface CgroupStatsReaderOptions {
   /** Mounts to use instead of parsing mountinfo (tests point these at a temp dir). */
@@ -65,23 +66,33 @@ export class CgroupStatsReader implements CgroupStatsSource {
     if (d.mode === "v2") {
       const dir = d.unified!;
       if (!(await isDir(dir))) throw notFound(`cgroup ${cgroupsPath} not found at ${dir}`);
-      const [cpu, memory, pids, hugetlb] = await Promise.all([
-        readCpuV2(dir, ts), readMemoryV2(dir, ts), readPids(dir, ts), readHugetlbV2(dir),
+      const [cpu, memory, pids, hugetlb, psi] = await Promise.all([
+        readCpuV2(dir, ts), readMemoryV2(dir, ts), readPids(dir, ts), readHugetlbV2(dir), readPressure(dir),
       ]);
-      return compact({ version: 2, cpu, memory, pids, hugetlb });
+      return withPsi(compact({ version: 2, cpu, memory, pids, hugetlb }), psi, ts);
     }
     const primary = [d.cpuacct, d.memory, d.pids].filter((x) => x !== undefined);
     const present = await Promise.all(primary.map(isDir));
     if (!present.some(Boolean)) throw notFound(`cgroup ${cgroupsPath} not found under ${primary.join(", ") || "any v1 controller"}`);
     const hugetlb = d.hugetlb ? readHugetlbV1(d.hugetlb) : d.unified ? readHugetlbV2(d.unified) : Promise.resolve([]);
-    const [cpu, memory, pids, huge] = await Promise.all([
+    const [cpu, memory, pids, huge, psi] = await Promise.all([
       d.cpuacct ? readCpuV1(d.cpuacct, d.cpu, ts) : undefined,
       d.memory ? readMemoryV1(d.memory, ts) : undefined,
       d.pids ? readPids(d.pids, ts) : undefined,
       hugetlb,
+      // hybrid: runc also creates the cgroup in the unified tree, which carries the pressure files
+      d.unified ? readPressure(d.unified) : undefined,
     ]);
-    return compact({ version: 1, cpu, memory, pids, hugetlb: huge });
+    return withPsi(compact({ version: 1, cpu, memory, pids, hugetlb: huge }), psi, ts);
   }
+}
+
+function withPsi(s: CgroupStats, psi: CgroupStats["psi"], ts: bigint): CgroupStats {
+  if (psi) {
+    s.psi = psi;
+    s.psiTimestamp = ts;
+  }
+  return s;
 }
 
 function compact(s: { version: 1 | 2; cpu: CgroupStats["cpu"]; memory: CgroupStats["memory"]; pids: CgroupStats["pids"]; hugetlb: CgroupStats["hugetlb"] }): CgroupStats {

@@ -50,6 +50,27 @@ export interface HugetlbStats {
   maxUsageBytes?: bigint;
 }
 
+/** One line of a *.pressure file: total stall time (microseconds) and running averages (percent). */
+export interface PsiData {
+  total: bigint;
+  avg10: number;
+  avg60: number;
+  avg300: number;
+}
+
+/** "some" (at least one task stalled) and "full" (all non-idle tasks stalled); either may be absent. */
+export interface PsiStats {
+  some?: PsiData;
+  full?: PsiData;
+}
+
+/** PSI per resource, from the cgroup's v2 *.pressure files; a resource without its file is absent. */
+export interface PressureStats {
+  cpu?: PsiStats;
+  memory?: PsiStats;
+  io?: PsiStats;
+}
+
 export interface CgroupStats {
   /** Which hierarchy the cpu/memory/pids numbers came from. */
   version: 1 | 2;
@@ -57,6 +78,10 @@ export interface CgroupStats {
   memory?: MemoryStats;
   pids?: PidsStats;
   hugetlb: HugetlbStats[];
+  /** From the unified (v2) tree, on v2 and hybrid hosts alike; absent where PSI is not available. */
+  psi?: PressureStats;
+  /** When psi was read (epoch nanoseconds). */
+  psiTimestamp?: bigint;
 }
 
 /** What the stats collector needs from a cgroup reader (fakes implement this). */
