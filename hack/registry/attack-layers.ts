@@ -80,6 +80,20 @@ export function oversizedLongName(bytes: number): Buffer {
   return Buffer.concat([tarHeader("././@LongLink", "L", name.length), padTo512(name), tarHeader("f", "0", 0), Buffer.alloc(1024)]);
 }
 
+/** `n` global pax headers of 512 KiB each with distinct keys: together over the global limit. */
+export function globalPaxFlood(n: number): Buffer {
+  const parts: Buffer[] = [];
+  for (let i = 0; i < n; i++) {
+    const body = ` k${i}=${"v".repeat(512 << 10)}\n`;
+    let len = body.length + 1;
+    while (String(len).length + body.length !== len) len = String(len).length + body.length;
+    const rec = Buffer.from(String(len) + body);
+    parts.push(tarHeader("GlobalHead", "g", rec.length), padTo512(rec));
+  }
+  parts.push(tarHeader("f", "0", 0), Buffer.alloc(1024));
+  return Buffer.concat(parts);
+}
+
 export const CAPABILITY = Buffer.from("0100000200200000000000000000000000000000", "hex"); // cap_net_bind_service=ep
 export const USER_VALUE = Buffer.from([0x00, 0xff, 0x0a, 0x23, 0x20]); // NUL, 0xff, newline, "# "
 

@@ -1,7 +1,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { buildTar } from "../../hack/registry/tar-writer.ts";
-import { parsePax, readTar, type TarEntry } from "./tar-reader.ts";
+import { globalPaxFlood, oversizedLongName, oversizedPax } from "../../hack/registry/attack-layers.ts";
+import { LayerLimitError, MAX_EXTENDED_HEADER, parsePax, readTar, TarError, type TarEntry, xattrProblem } from "./tar-reader.ts";
 
 async function readAll(buf: Buffer, chunk = 7): Promise<{ e: TarEntry; data: string }[]> {
   const chunks: Buffer[] = [];
@@ -111,5 +112,46 @@ describe("readTar", () => {
     assert.equal(m.get("path")!.toString(), "ab");
     assert.equal(m.get("uid")!.toString(), "123456");
     assert.throws(() => parsePax(Buffer.from("99 path=x\n")), /malformed pax/);
+  });
+
+  it("checks xattr names: printable ASCII, a known namespace, bounded name and value", () => {
+    for (const ok of ["user.a", "user.lib name", "user.x=y", "security.capability", "security.ima"]) assert.equal(xattrProblem(ok, Buffer.alloc(4)), undefined, ok);
+    const cases: [string, RegExp][] = [
+      ["", /empty attribute name/],
+      ["user.a\n\n# file: /etc/shadow\nuser.b", /not printable ASCII/],
+      ["user.a\0b", /not printable ASCII/],
+      ["user.\u00e9", /not printable ASCII/],
+      ["user.", /namespace/],
+      ["trusted.overlay.opaque", /namespace/],
+      ["trusted.overlay.redirect", /namespace/],
+      ["security.selinux", /namespace/],
+      ["system.posix_acl_access", /namespace/],
+      ["user." + "x".repeat(251), /longer than 255 bytes/],
+    ];
+    for (const [name, re] of cases) assert.match(xattrProblem(name, Buffer.alloc(1)) ?? "", re, JSON.stringify(name));
+    assert.match(xattrProblem("user.big", Buffer.alloc(65537)) ?? "", /value of 65537 bytes is longer than 65536/);
+  });
+
+  it("refuses a bad xattr in either pax spelling, naming the entry and the attribute", async () => {
+    const evil = "user.a\n\n# file: /etc/shadow\nsecurity.capability";
+    for (const pax of [{ [`SCHILY.xattr.${evil}`]: "1" }, { [`LIBARCHIVE.xattr.${encodeURIComponent(evil)}`]: Buffer.from("1").toString("base64") }]) {
+      await assert.rejects(readAll(buildTar([{ name: "etc/f", data: "x", pax }])), (e) => {
+        assert.ok(e instanceof TarError);
+        assert.ok(e.message.includes('entry "etc/f"') && e.message.includes(JSON.stringify(evil)), e.message);
+        return true;
+      });
+    }
+    await assert.rejects(readAll(buildTar([{ name: "f", data: "x", pax: { "LIBARCHIVE.xattr.user.%zz": "MQ==" } }])), /malformed percent-encoding/);
+    const [got] = await readAll(buildTar([{ name: "f", data: "x", pax: { "LIBARCHIVE.xattr.user.a%20b": Buffer.from([0, 0xff]).toString("base64") } }]));
+    assert.deepEqual(got!.e.xattrs.get("user.a b"), Buffer.from([0, 0xff]), "libarchive names are percent-decoded, values base64-decoded");
+  });
+
+  it("bounds extended headers, long names, xattr counts and global pax records", async () => {
+    await assert.rejects(readAll(oversizedPax(MAX_EXTENDED_HEADER + 1), 4096), (e) => e instanceof LayerLimitError && /pax extended header of \d+ bytes is larger than the limit of 1048576 bytes/.test(e.message));
+    await assert.rejects(readAll(oversizedLongName(5000), 4096), /GNU long name of 5001 bytes is larger than the limit of 4097 bytes/);
+    await assert.rejects(readAll(buildTar([{ name: "d/".repeat(2100) + "f", data: "" }]), 4096), /name of 4201 bytes is longer than the limit of 4096 bytes/);
+    const many = Object.fromEntries(Array.from({ length: 129 }, (_, i) => [`user.x${i}`, "v"]));
+    await assert.rejects(readAll(buildTar([{ name: "f", data: "", xattrs: many }]), 4096), /129 extended attributes, more than the limit of 128/);
+    await assert.rejects(readAll(globalPaxFlood(3), 65536), /global pax headers of \d+ bytes are larger than the limit of 1048576 bytes/);
   });
 });

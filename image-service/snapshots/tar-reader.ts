@@ -201,14 +201,16 @@ export async function* readTar(src: AsyncIterable<Buffer> | Iterable<Buffer>): A
     }
     const p = new Map([...globalPax, ...(pax ?? [])]);
     const str = (k: string) => p.get(k)?.toString("utf8");
-    const rawXattrs: [string, Buffer][] = [];
+    const rawXattrs: [string, Buffer, string?][] = [];
     for (const [k, v] of p) {
       if (k.startsWith("SCHILY.xattr.")) rawXattrs.push([k.slice(13), v]);
       else if (k.startsWith("LIBARCHIVE.xattr.")) {
         // libarchive percent-encodes the name and base64-encodes the value.
-        let n: string;
-        try { n = decodeURIComponent(k.slice(17)); } catch { n = k.slice(17) + " (malformed percent-encoding)"; }
-        rawXattrs.push([n, Buffer.from(v.toString("ascii"), "base64")]);
+        try {
+          rawXattrs.push([decodeURIComponent(k.slice(17)), Buffer.from(v.toString("ascii"), "base64")]);
+        } catch {
+          rawXattrs.push([k.slice(17), v, "malformed percent-encoding in a LIBARCHIVE.xattr name"]);
+        }
       }
     }
     const entry: TarEntry = {
@@ -232,8 +234,8 @@ export async function* readTar(src: AsyncIterable<Buffer> | Iterable<Buffer>): A
     if (rawXattrs.length > MAX_XATTRS_PER_ENTRY) {
       throw new LayerLimitError("xattrs per entry", `entry ${JSON.stringify(entry.name)}: ${rawXattrs.length} extended attributes, more than the limit of ${MAX_XATTRS_PER_ENTRY}`);
     }
-    for (const [n, v] of rawXattrs) {
-      const why = xattrProblem(n, v);
+    for (const [n, v, bad] of rawXattrs) {
+      const why = bad ?? xattrProblem(n, v);
       if (why) throw new TarError(`entry ${JSON.stringify(entry.name)}: extended attribute ${JSON.stringify(n)}: ${why}`);
       entry.xattrs.set(n, v);
     }
