@@ -93,7 +93,7 @@ describe("streaming", () => {
   });
 
   test("port-forward reaches a web server inside the pod; a refused port is reported and the session stays up", async () => {
-    const { url } = await env.b.client.runtime.portForward({ podSandboxId: podId, port: [8080] });
+    const { url } = await env.b.client.runtime.portForward({ podSandboxId: podId, port: [8080, 1] });
     const { conn, protocol } = await dialSpdy(url, { protocols: ["portforward.k8s.io"] });
     assert.equal(protocol, "portforward.k8s.io");
     try {

@@ -168,7 +168,7 @@ describe("streaming against a real container", { concurrency: false }, () => {
       return { body: body.toString(), err: err.toString() };
     };
 
-    const { conn } = await dialSpdy(server.getUrl("portforward", { podSandboxId: "pod-ns", ports: [8080] }), { protocols: ["portforward.k8s.io"] });
+    const { conn } = await dialSpdy(server.getUrl("portforward", { podSandboxId: "pod-ns", ports: [8080, 8081] }), { protocols: ["portforward.k8s.io"] });
     const many = await Promise.all([1, 2, 3, 4].map((i) => get(conn, 8080, String(i))));
     for (const r of many) {
       assert.match(r.body, /^HTTP\/1\.[01] 200/);
