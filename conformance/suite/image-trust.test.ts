@@ -241,6 +241,13 @@ describe("image trust (containers-policy.json)", () => {
     await pull(`${R}/trust/gpg:v1`);
   });
 
+  test("Status (verbose) says that verification is on and which policy applies", async () => {
+    const st = await b.client.runtime.status({ verbose: true });
+    const trust = JSON.parse(st.info["imageTrust"]!);
+    assert.equal(trust.verification, "on");
+    assert.equal(trust.policy, policyFile);
+  });
+
   test("verified and refused pulls are counted by reason", async () => {
     const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     const value = (labels: string) => Number(new RegExp(`^berth_image_signature_checks_total\\{${labels}\\} (\\d+)`, "m").exec(text)?.[1] ?? "0");

@@ -7,7 +7,8 @@ import { binaryStatus } from "../../oci-runtime/runtime/handlers.ts";
  * handler's runtime (or conmon) cannot run: a pod naming another handler whose binary is
  * missing is refused by RunPodSandbox (FAILED_PRECONDITION), as containerd fails only the
  * pods that use such a handler. `verbose` adds the effective config and runtime settings
- * under info["config"], as containerd does, and under info["runtimeHandlers"] each handler's
+ * under info["config"], as containerd does, under info["imageTrust"] whether image signatures
+ * are verified, and under info["runtimeHandlers"] each handler's
  * binary, whether it can run, and why not.
  */
 export const status: UnaryImpl<typeof StatusRequestSchema, typeof StatusResponseSchema> = async (ctx, req) => {
@@ -26,6 +27,11 @@ export const status: UnaryImpl<typeof StatusRequestSchema, typeof StatusResponse
   };
   if (req.verbose) {
     res.info["config"] = JSON.stringify({ ...ctx.config, configPath: ctx.configPath, podCidr: ctx.settings.podCidr });
+    const img = ctx.config.image;
+    res.info["imageTrust"] = JSON.stringify({
+      verification: img.signature_policy || img.signature_policy_dir ? "on" : "off (image.signature_policy is unset)",
+      policy: img.signature_policy, policyDir: img.signature_policy_dir, registriesD: img.registries_d,
+    });
     res.info["runtimeHandlers"] = JSON.stringify(Object.fromEntries(Object.entries(ctx.config.runtime.handlers).map(([name, h]) => {
       const st = binaryStatus(h.binary);
       return [name, { binary: st.path, ready: st.ok, ...(st.ok ? {} : { message: `binary ${h.binary} ${st.problem}` }), default: name === ctx.config.runtime.default_handler }];
