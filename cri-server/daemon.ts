@@ -155,11 +155,12 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
         return { ready: true };
       },
       networkReady: () => network.status(),
-      handlerFeatures: () => Object.keys(config.runtime.handlers).map((name) => ({
-        name,
+      // Every handler by name, and the default one also as "" (the name kubelet and critest use for it, as containerd lists it).
+      handlerFeatures: () => [config.runtime.default_handler, ...Object.keys(config.runtime.handlers)].map((handler, i) => ({
+        name: i === 0 ? "" : handler,
         features: {
-          recursiveReadOnlyMounts: (mountFeatures.get(name)?.recursiveReadOnly ?? "none") !== "none",
-          userNamespaces: mountFeatures.get(name)?.userNamespaces ?? false,
+          recursiveReadOnlyMounts: (mountFeatures.get(handler)?.recursiveReadOnly ?? "none") !== "none",
+          userNamespaces: mountFeatures.get(handler)?.userNamespaces ?? false,
         },
       })),
     };

@@ -12,7 +12,7 @@
 // any failed, 2 when the environment could not be set up.
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { accessSync, constants, existsSync, readFileSync, readdirSync } from "node:fs";
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { startBerthd } from "../lib/berthd.ts";
@@ -163,6 +163,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const started = Date.now();
   const dir = await mkdtemp(join(tmpdir(), "berth-critest-"));
+  // Searchable (not listable) by others: a user-namespaced pod's root reaches berth's idmapped mounts under <dir>/berthd/state.
+  await chmod(dir, 0o711);
   const bridge = randomBridgeName();
   const network = `berth-critest-${bridge}`;
   let registry: RunningRegistry | undefined;

@@ -66,7 +66,7 @@ describe("recursive read-only mounts", () => {
 
   test("Status advertises recursive read-only mounts for both handlers (runc's own option; berth's clone for norro)", async () => {
     const st = await c().status({ verbose: false });
-    for (const name of ["runc", "norro"]) {
+    for (const name of ["runc", "norro", ""]) {
       assert.equal(st.runtimeHandlers.find((h) => h.name === name)?.features?.recursiveReadOnlyMounts, true, name);
     }
   });

@@ -75,6 +75,8 @@ describe("user namespaces", () => {
     const runc = st.runtimeHandlers.find((h) => h.name === "runc");
     assert.ok(runc, "runc handler listed");
     assert.equal(runc.features?.userNamespaces, true);
+    // The default handler is also listed as "", the name kubelet and critest look it up by.
+    assert.equal(st.runtimeHandlers.find((h) => h.name === "")?.features?.userNamespaces, true);
     assert.equal(st.features?.userNamespacesHostNetwork, false);
   });
 
