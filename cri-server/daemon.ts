@@ -6,6 +6,7 @@ import type { Config } from "./config.ts";
 import type { Context } from "./context.ts";
 import { imageImplementations, runtimeImplementations } from "./handlers.ts";
 import { acquireLock } from "./lock.ts";
+import { ensureDirSync, fixDirModes, modeFor, traversePath, TRAVERSE_DIR_MODE } from "../oci-runtime/foundation/dir-modes.ts";
 import { probeHandlers } from "../oci-runtime/mounts/features.ts";
 import { mountHelperPath, sweepPrepared } from "../oci-runtime/mounts/mount-helper.ts";
 import { log as rootLog, setLogLevel } from "../oci-runtime/foundation/log.ts";
@@ -44,8 +45,15 @@ export interface Daemon {
 export async function startDaemon(config: Config, configPath: string): Promise<Daemon> {
   setLogLevel(config.log.level);
   const log = rootLog.child({ component: "berthd" });
-  for (const dir of [config.root, config.state, dirname(config.grpc.address)]) mkdirSync(dir, { recursive: true, mode: 0o711 });
+  // root and state are berth's alone (0700); only the way to the socket is traversable (0711).
+  const modes = { root: config.root, state: config.state, socket: config.grpc.address };
+  // (fixDirModes below sets root's and state's modes, and logs when an older version left them open)
+  for (const dir of [config.root, config.state]) mkdirSync(dir, { recursive: true, mode: modeFor(modes, dir) });
+  for (const dir of traversePath(modes)) if (dir !== config.root && dir !== config.state) ensureDirSync(dir, TRAVERSE_DIR_MODE);
+  mkdirSync(dirname(config.grpc.address), { recursive: true, mode: 0o711 }); // a socket dir of its own: created, never chmodded
   const releaseLock = acquireLock(`${config.grpc.address}.lock`);
+  const modeFixes = fixDirModes(modes, log);
+  if (modeFixes.length) log.warn("fixed modes left by an older berth", { count: modeFixes.length });
   try {
     try { unlinkSync(config.grpc.address); log.info("removed stale socket", { path: config.grpc.address }); } catch { /* none */ }
     await startTracing({ endpoint: config.tracing.endpoint, serviceName: config.tracing.service_name, log });

@@ -39,7 +39,7 @@ export class BerthStreamingBackend implements StreamingBackend {
     const rt = this.ctx.containers.runtimeOf(rec);
     let runtimeError = "";
     const tmpDir = join(rec.bundle, "exec");
-    await mkdir(tmpDir, { recursive: true });
+    await mkdir(tmpDir, { recursive: true, mode: 0o700 });
     const res = await runcExec({
       runtimePath: rt.binary,
       root: rt.root,

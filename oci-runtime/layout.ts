@@ -13,7 +13,7 @@ export interface StateLayout {
   socketDir: string;
   /** `<state>/runtimes/<handler>`: the OCI runtime's --root for a handler. */
   runtimeRoot(handler: string): string;
-  /** `<state>/infra-rootfs`: the catatonit rootfs shared by all pods. */
+  /** `<state>/infra/rootfs`: the catatonit rootfs shared by all pods (infra/ is 0700, rootfs/ 0755). */
   stateDir: string;
 }
 

@@ -214,9 +214,9 @@ export class ContainerManager {
     try {
       await this.store.add(rec);
       cleanup.add("container record", () => this.store.delete(id));
-      await mkdir(bundle, { recursive: true, mode: 0o711 });
+      await mkdir(bundle, { recursive: true, mode: 0o700 });
       cleanup.add("bundle", () => rm(bundle, { recursive: true, force: true }));
-      await mkdir(rootfs, { recursive: true });
+      await mkdir(rootfs, { recursive: true, mode: 0o700 });
       await this.images.createRootfs(id, image.id, rootfs);
       cleanup.add("rootfs", () => this.images.removeRootfs(id, rootfs));
       const volumes = await mountImageVolumes(this.images, id, bundle, cfg, cleanup);
@@ -254,7 +254,7 @@ export class ContainerManager {
       });
       if (prepared) cleanup.add("prepared mounts", () => releaseContainerMounts(mountHelper, prepared));
       await writeBundle(bundle, spec);
-      if (logPath) await mkdir(dirname(logPath), { recursive: true });
+      if (logPath) await mkdir(dirname(logPath), { recursive: true, mode: 0o755 }); // kubelet's log tree, not berth's
       // Registered before conmon runs: conmon can fail after `runtime create` succeeded.
       cleanup.add("runtime state", async () => {
         await rt.delete(id, { force: true }).catch(() => {});

@@ -40,7 +40,7 @@ async function prepareDir(dir: string): Promise<string> {
 }
 
 async function prepareDirOnce(dir: string): Promise<string> {
-  await mkdir(dir, { recursive: true, mode: 0o711 });
+  await mkdir(dir, { recursive: true, mode: 0o700 });
   const real = await realpath(dir);
   const m = await findMount(real);
   if (!m) await mountCmd(["--bind", real, real]);

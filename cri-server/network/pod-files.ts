@@ -72,7 +72,7 @@ export interface PodFiles {
 
 export async function writePodFiles(input: PodFilesInput): Promise<PodFiles> {
   if (!HOSTNAME_RE.test(input.hostname)) throw invalidArgument(`invalid hostname "${input.hostname}"`);
-  await mkdir(input.dir, { recursive: true, mode: 0o755 });
+  await mkdir(input.dir, { recursive: true, mode: 0o700 });
   const files: PodFiles = {
     resolvConf: join(input.dir, "resolv.conf"),
     hostname: join(input.dir, "hostname"),

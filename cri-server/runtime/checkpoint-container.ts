@@ -53,7 +53,7 @@ export const checkpointContainer: UnaryImpl<typeof CheckpointContainerRequestSch
   const timeoutMs = req.timeout > 0n ? Number(req.timeout) * 1000 : 0;
   try {
     const images = join(tmp, "content", "checkpoint");
-    await mkdir(images, { recursive: true });
+    await mkdir(images, { recursive: true, mode: 0o700 });
     await run(rt.binary, [...rt.globalArgs(), "checkpoint", "--leave-running", "--image-path", images, "--work-path", join(tmp, "work"), rec.id],
       { timeout: timeoutMs, signal: call.signal, maxBuffer: 4 << 20 })
       .catch((err: { stderr?: string; message: string }) => {

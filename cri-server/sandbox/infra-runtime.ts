@@ -10,6 +10,7 @@ import type { Config } from "../config.ts";
 import { BerthError, Code, internal } from "../../oci-runtime/foundation/errdefs.ts";
 import type { Logger } from "../../oci-runtime/foundation/log.ts";
 import { writeJsonAtomic } from "../../oci-runtime/foundation/atomic-file.ts";
+import { ensureDir } from "../../oci-runtime/foundation/dir-modes.ts";
 import { bootId, processStartTime, readPidFile } from "../../oci-runtime/monitor/pids.ts";
 import type { RuntimeHandlers } from "../../oci-runtime/runtime/handlers.ts";
 import { resolveSandboxSecurityContext, applySecurityContext } from "../../oci-runtime/security/index.ts";
@@ -39,7 +40,9 @@ export class RuncInfraRuntime implements InfraRuntime {
   /** berth's minimal infra rootfs: catatonit and the mount points the runtime needs; built once per state dir. */
   ensureRootfs(): Promise<string> {
     return (this.rootfsReady ??= (async () => {
-      const dir = join(this.config.state, "infra-rootfs");
+      // <state>/infra (0700) keeps host users out; the rootfs itself stays 0755: it is "/" inside the infra container.
+      await ensureDir(join(this.config.state, "infra"), 0o700);
+      const dir = join(this.config.state, "infra", "rootfs");
       const bin = join(dir, "catatonit");
       try {
         const [a, b] = await Promise.all([stat(bin), stat(CATATONIT)]);
@@ -47,7 +50,8 @@ export class RuncInfraRuntime implements InfraRuntime {
       } catch { /* build it */ }
       const tmp = `${dir}.tmp`;
       await rm(tmp, { recursive: true, force: true });
-      for (const d of ["dev", "proc", "sys", "etc", "tmp"]) await mkdir(join(tmp, d), { recursive: true });
+      await ensureDir(tmp, 0o755);
+      for (const d of ["dev", "proc", "sys", "etc", "tmp"]) await ensureDir(join(tmp, d), 0o755);
       await copyFile(CATATONIT, join(tmp, "catatonit"));
       await chmod(join(tmp, "catatonit"), 0o755);
       await rm(dir, { recursive: true, force: true });
@@ -144,7 +148,7 @@ export class RuncInfraRuntime implements InfraRuntime {
       await bindClone(helper, rootfs, clone, { userns: input.userns.path, mode: "ro" });
       rootfs = clone;
     }
-    await mkdir(input.bundle, { recursive: true, mode: 0o711 });
+    await mkdir(input.bundle, { recursive: true, mode: 0o700 });
     const spec = await this.buildSpec(input, rootfs);
     await writeJsonAtomic(join(input.bundle, "config.json"), spec);
     const pidFile = join(input.bundle, "pid");

@@ -246,7 +246,7 @@ export class SandboxManager {
       // The record goes to disk first, so a crash mid-create is found and cleaned at start.
       await this.store.add(rec);
       cleanup.add("sandbox record", () => this.store.delete(id));
-      await mkdir(podDir, { recursive: true, mode: 0o711 });
+      await mkdir(podDir, { recursive: true, mode: 0o700 });
       cleanup.add("pod directory", () => rm(podDir, { recursive: true, force: true }));
       if (rec.shmPath) {
         await mountShm(rec.shmPath, this.config.runtime.shm_size);

@@ -79,9 +79,9 @@ export class ContentStore {
 
   /** Creates directories and removes partial ingests left by a crash. */
   async init() {
-    await mkdir(this.#blobs, { recursive: true });
+    await mkdir(this.#blobs, { recursive: true, mode: 0o700 });
     await rm(this.#ingest, { recursive: true, force: true });
-    await mkdir(this.#ingest, { recursive: true });
+    await mkdir(this.#ingest, { recursive: true, mode: 0o700 });
   }
 
   path(digest: string) { return path.join(this.#blobs, hexOf(digest)); }

@@ -20,7 +20,7 @@ export async function readRecord<T>(file: string): Promise<T | undefined> {
  * temp files left by interrupted writes (`*.tmp`) are removed.
  */
 export async function loadRecords<T>(dir: string, accept: (name: string) => boolean): Promise<T[]> {
-  await mkdir(dir, { recursive: true });
+  await mkdir(dir, { recursive: true, mode: 0o700 });
   const out: T[] = [];
   for (const n of await readdir(dir)) {
     const file = path.join(dir, n);

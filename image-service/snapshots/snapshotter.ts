@@ -27,8 +27,11 @@ export class Snapshotter {
   constructor(root: string) { this.root = root; }
 
   async init() {
-    await mkdir(path.join(this.root, "containers"), { recursive: true });
-    await mkdir(path.join(this.root, "empty", "fs"), { recursive: true });
+    // 0700 down to each layer's and container's dir; a layer's fs/ and a container's upper/ are
+    // "/" inside containers and keep 0755.
+    await mkdir(path.join(this.root, "containers"), { recursive: true, mode: 0o700 });
+    await mkdir(path.join(this.root, "empty"), { recursive: true, mode: 0o700 });
+    await mkdir(path.join(this.root, "empty", "fs"), { recursive: true, mode: 0o755 });
     for (const n of await readdir(this.root)) {
       if (n.startsWith("tmp-")) await rm(path.join(this.root, n), { recursive: true, force: true });
     }
@@ -43,7 +46,8 @@ export class Snapshotter {
   /** A fresh temporary layer directory; pass it to commit() or discard(). */
   async prepare(): Promise<{ tmp: string; fs: string }> {
     const tmp = path.join(this.root, `tmp-${randomBytes(8).toString("hex")}`);
-    await mkdir(path.join(tmp, "fs"), { recursive: true, mode: 0o755 });
+    await mkdir(tmp, { mode: 0o700 });
+    await mkdir(path.join(tmp, "fs"), { mode: 0o755 });
     return { tmp, fs: path.join(tmp, "fs") };
   }
 
@@ -82,6 +86,7 @@ export class Snapshotter {
 
   /** Creates upper/work for `key` (idempotent). */
   async prepareContainer(key: string) {
+    await mkdir(this.containerDir(key), { recursive: true, mode: 0o700 });
     await mkdir(path.join(this.containerDir(key), "upper"), { recursive: true, mode: 0o755 });
     await mkdir(path.join(this.containerDir(key), "work"), { recursive: true, mode: 0o700 });
   }
@@ -97,7 +102,7 @@ export class Snapshotter {
     let data = options(top.length ? top.map((c) => `${hex(c)}/fs`) : ["empty/fs"]);
     if (data.length > MOUNT_DATA_LIMIT) {
       // Many layers: short symlinks l/<12 hex> -> ../<chainid>/fs (as docker's overlay2 does).
-      await mkdir(path.join(this.root, "l"), { recursive: true });
+      await mkdir(path.join(this.root, "l"), { recursive: true, mode: 0o700 });
       for (const c of top) {
         await symlink(`../${hex(c)}/fs`, path.join(this.root, "l", hex(c).slice(0, 12))).catch((err: NodeJS.ErrnoException) => {
           if (err.code !== "EEXIST") throw err;
@@ -108,7 +113,7 @@ export class Snapshotter {
     if (data.length > MOUNT_DATA_LIMIT) {
       throw failedPrecondition(`image has ${layerChainIds.length} layers, more than an overlay mount can take (options of ${data.length} bytes)`);
     }
-    await mkdir(target, { recursive: true });
+    await mkdir(target, { recursive: true, mode: 0o700 });
     await exec("mount", ["-t", "overlay", "overlay", "-o", data, target], this.root, `mount overlay at ${target}`);
   }
 

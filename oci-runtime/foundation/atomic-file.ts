@@ -8,7 +8,7 @@ import { basename, dirname, join } from "node:path";
 /** Writes `data` to `path` atomically; a new file gets `mode` (default 0600). */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
   const dir = dirname(path);
-  await mkdir(dir, { recursive: true });
+  await mkdir(dir, { recursive: true, mode: 0o700 });
   const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
   const fh = await open(tmp, "wx", mode);
   try {

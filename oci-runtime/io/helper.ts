@@ -14,7 +14,7 @@ export const DEFAULT_IO_HELPER_PATH = "/usr/local/libexec/berth/berth-io";
 
 /** Compiles the helper to `outPath` with the system C compiler. */
 export async function buildIoHelper(outPath: string, cc = "gcc"): Promise<string> {
-  await mkdir(path.dirname(outPath), { recursive: true });
+  await mkdir(path.dirname(outPath), { recursive: true, mode: 0o755 });
   await promisify(execFile)(cc, ["-O2", "-Wall", "-o", outPath, IO_HELPER_SOURCE]);
   return outPath;
 }

@@ -115,9 +115,9 @@ export class RuncCli implements OciRuntime {
 
   async exec(id: string, opts: ExecOptions): Promise<ChildProcess> {
     const workDir = opts.workDir ?? dirname(opts.pidFile);
-    await mkdir(workDir, { recursive: true });
+    await mkdir(workDir, { recursive: true, mode: 0o700 });
     const processFile = join(workDir, `process-${randomBytes(6).toString("hex")}.json`);
-    await writeFile(processFile, JSON.stringify(opts.process));
+    await writeFile(processFile, JSON.stringify(opts.process), { mode: 0o600 });
     const args = [...this.globalArgs(), "exec", "--process", processFile, "--pid-file", opts.pidFile];
     if (opts.consoleSocket) args.push("--tty", "--console-socket", opts.consoleSocket);
     if (opts.detach) args.push("--detach");
@@ -133,7 +133,7 @@ export class RuncCli implements OciRuntime {
   async update(id: string, resources: LinuxResources): Promise<void> {
     await mkdir(this.#logDir, { recursive: true, mode: 0o700 });
     const file = join(this.#logDir, `resources-${randomBytes(6).toString("hex")}.json`);
-    await writeFile(file, JSON.stringify(resources));
+    await writeFile(file, JSON.stringify(resources), { mode: 0o600 });
     try {
       await this.#run(`update container ${id}`, ["update", "--resources", file, id]);
     } finally {
