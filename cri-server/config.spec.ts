@@ -50,6 +50,16 @@ test("image.pinned_images defaults to none and takes globs; bad ones are refused
   assert.throws(() => parseConfig('[image]\npinned_images = [""]\n', "f"), /key "image\.pinned_images" entry "" must not be empty/);
 });
 
+test("runtime.conmon_cgroup defaults to \"pod\" and takes a cgroup path; bad paths are refused naming the value", () => {
+  assert.equal(defaultConfig().runtime.conmon_cgroup, "pod");
+  assert.equal(parseConfig('[runtime]\nconmon_cgroup = "system.slice/berth-conmon"\n', "f").runtime.conmon_cgroup, "system.slice/berth-conmon");
+  assert.equal(parseConfig('[runtime]\nconmon_cgroup = "/berth-conmon"\n', "f").runtime.conmon_cgroup, "/berth-conmon");
+  for (const bad of ["", "../escape", "a/../b", "a//b", "a/", "a b", "a\\nb", "x".repeat(256)]) {
+    assert.throws(() => parseConfig(`[runtime]\nconmon_cgroup = ${JSON.stringify(bad)}\n`, "f"),
+      (err) => err instanceof ConfigError && err.message.includes(`key "runtime.conmon_cgroup" must be "pod" or a cgroup path`) && err.message.includes(JSON.stringify(bad)));
+  }
+});
+
 test("state moves the socket and handler roots unless they are set", () => {
   const c = parseConfig('state = "/s"\n[runtime.handlers.runc]\nroot = "/r"\n[runtime.handlers.kata]\nbinary = "/bin/kata"\n', "f");
   assert.equal(c.grpc.address, "/s/berth.sock");

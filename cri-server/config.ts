@@ -47,6 +47,10 @@ export interface Config {
     handlers: Record<string, RuntimeHandlerConfig>;
     /** conmon binary. */
     conmon: string;
+    /** Where each conmon runs, out of berthd's cgroup (so a service stop does not kill it): "pod" puts it in
+     *  `<pod cgroup parent>/berth-conmon-<id>`; any other value is a cgroupfs path from the hierarchy root
+     *  (e.g. "system.slice/berth-conmon.scope") shared by every conmon. */
+    conmon_cgroup: string;
     /** berth's own small I/O helper (pty exec, conmon attach, netns port-forward), built by hack/setup.sh. */
     io_helper: string;
     /** Seccomp profile when a pod or container sets none: "" (unconfined, as the CRI default) or "RuntimeDefault". */
@@ -96,6 +100,7 @@ export function defaultConfig(): Config {
         crun: { binary: "crun", root: "/run/berth/crun" },
       },
       conmon: "conmon",
+      conmon_cgroup: "pod",
       io_helper: "/usr/local/libexec/berth/berth-io",
       seccomp_default: "",
       shm_size: 64 * 1024 * 1024,
@@ -132,6 +137,8 @@ const checks: Record<string, Check> = {
   },
   "image.max_layer_entries": (v) => Number.isSafeInteger(v) && (v as number) >= 1 ? undefined : "must be a positive integer",
   "cni.plugin_timeout": (v) => typeof v === "number" && v > 0 ? undefined : "must be a positive number of seconds",
+  "runtime.conmon_cgroup": (v) => v === "pod" || (typeof v === "string" && v.length <= 255 && /^\/?[A-Za-z0-9_][A-Za-z0-9_.@-]*(\/[A-Za-z0-9_][A-Za-z0-9_.@-]*)*$/.test(v))
+    ? undefined : 'must be "pod" or a cgroup path from the hierarchy root (letters, digits, "_.@-" and "/", no ".." or empty parts, at most 255 characters)',
   "runtime.io_helper": (v) => isAbs(v) ? undefined : "must be an absolute path",
   "runtime.seccomp_default": (v) => ["", "RuntimeDefault", "Unconfined"].includes(v as string) ? undefined : 'must be "", "RuntimeDefault" or "Unconfined"',
   "runtime.exec_drain_timeout": (v) => typeof v === "number" && v >= 0 && v <= 60 ? undefined : "must be a number of seconds from 0 to 60",

@@ -9,6 +9,7 @@ export {
   createContainer, conmonFiles, attachSocketPath, reopenLog, resize, recover, wasOomKilled,
   type ConmonCreateOptions, type ConmonStarted, type ConmonFiles, type Recovered,
 } from "./monitor/conmon.ts";
+export { conmonCgroupPath, conmonCgroupIsPerContainer, prepareCgroup, joinCgroupCommand, cgroupsOf } from "./monitor/conmon-cgroup.ts";
 export { readExitFile, watchExits, waitForExit, type ExitInfo, type ExitWatcher } from "./monitor/exit-file.ts";
 export { readPidFile, isAlive, isConmonAlive } from "./monitor/pids.ts";
 

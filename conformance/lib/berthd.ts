@@ -22,7 +22,12 @@ export interface BerthdOptions {
   env?: Record<string, string>;
   /** Use this persistent root instead of <dir>/root. */
   root?: string;
+  /** Cgroup directories (one per hierarchy, created by the caller) berthd runs in from its first instruction, as under a service manager. */
+  cgroups?: string[];
 }
+
+/** Joins each cgroup (by writing its own pid to `<dir>/cgroup.procs`), then execs the rest of its arguments. */
+const JOIN_CGROUPS = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1/cgroup.procs" || exit 97; shift; n=$((n-1)); done; exec "$@"';
 
 export interface Berthd {
   readonly dir: string;
@@ -73,7 +78,10 @@ export async function startBerthd(opts: BerthdOptions = {}): Promise<Berthd> {
   const stderr: string[] = [];
   const launch = async () => {
     const from = stderr.length;
-    const proc = spawn(BERTHD, ["--config", configPath], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...opts.env } });
+    const [file, args] = opts.cgroups?.length
+      ? ["/bin/sh", ["-c", JOIN_CGROUPS, "berthd", String(opts.cgroups.length), ...opts.cgroups, BERTHD, "--config", configPath]]
+      : [BERTHD, ["--config", configPath]];
+    const proc = spawn(file, args, { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...opts.env } });
     proc.stderr!.setEncoding("utf8").on("data", (d: string) => stderr.push(d));
     await waitForSocket(socket, proc, stderr, from);
     return proc;

@@ -4,7 +4,7 @@
 // writes its log and exit file, and outlives berthd.
 import { randomBytes } from "node:crypto";
 import { mkdir, readFile, rm, stat } from "node:fs/promises";
-import { dirname, isAbsolute, join } from "node:path";
+import { dirname, isAbsolute, join, posix } from "node:path";
 import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
 import {
   ContainerConfigSchema, CreateContainerRequestSchema, LinuxContainerResourcesSchema, PodSandboxState,
@@ -26,6 +26,7 @@ import { Cleanup } from "../../oci-runtime/foundation/cleanup.ts";
 import { requestFingerprint, type SandboxManager } from "../sandbox/sandbox-manager.ts";
 import type { SandboxRecord } from "../sandbox/sandbox-record.ts";
 import { Store } from "../stores/store.ts";
+import { conmonCgroupIsPerContainer, conmonCgroupPath } from "../../oci-runtime/monitor/conmon-cgroup.ts";
 import { containerLogPath } from "./log-path.ts";
 import { checkKeyValues } from "../network/pod-input.ts";
 import { buildContainerSpec, criResources, resolveContainerSecurity, resolveContainerUser } from "./container-spec.ts";
@@ -262,6 +263,7 @@ export class ContainerManager {
         if (conmonPid && (await isConmonAlive(conmonPid))) try { process.kill(conmonPid, "SIGKILL"); } catch { /* gone */ }
         await rm(join(this.exitDir, id), { force: true });
         await removeCgroup(await detectCgroupLayout(), cgroupsPath).catch(() => {});
+        await this.removeConmonCgroup(id, cgroupsPath);
       });
       const started = await conmonCreate({
         runtime: rt,
@@ -270,6 +272,7 @@ export class ContainerManager {
         exitDir: this.exitDir, socketDir: this.socketDir, persistDir: bundle,
         stdin: cfg.stdin, stdinOnce: cfg.stdinOnce, terminal: cfg.tty,
         conmonBinary: this.config.runtime.conmon,
+        cgroup: { layout: await detectCgroupLayout(), path: conmonCgroupPath(this.config.runtime.conmon_cgroup, cgroupParent, id) },
       });
       rec.pid = started.pid;
       rec.conmonPid = started.conmonPid;
@@ -418,8 +421,17 @@ export class ContainerManager {
     await rm(join(this.exitDir, rec.id), { force: true });
     await rm(join(this.socketDir, rec.id), { recursive: true, force: true });
     await removeCgroup(await detectCgroupLayout(), rec.cgroupsPath).catch(() => {});
+    await this.removeConmonCgroup(rec.id, rec.cgroupsPath);
     await this.store.delete(rec.id);
     this.watcher?.forget(rec.id);
+  }
+
+  /** Removes the per-container conmon cgroup (conmon_cgroup = "pod"): `<dirname of the container cgroup>/berth-conmon-<id>`. */
+  private async removeConmonCgroup(id: string, cgroupsPath: string): Promise<void> {
+    if (!conmonCgroupIsPerContainer(this.config.runtime.conmon_cgroup) || !cgroupsPath) return;
+    const path = conmonCgroupPath("pod", posix.dirname(cgroupsPath), id);
+    const left = await removeCgroup(await detectCgroupLayout(), path).catch(() => [path]);
+    if (left.length) this.log.warn("conmon cgroup left behind", { container: id, dirs: left });
   }
 
   // ---- pods -------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ import { deadlineExceeded, failedPrecondition, internal, invalidArgument } from 
 import { runtimeError } from "../runtime/runtime-error.ts";
 import { readPidFile, isConmonAlive } from "./pids.ts";
 import { readExitFile, type ExitInfo } from "./exit-file.ts";
+import { joinCgroupCommand, prepareCgroup } from "./conmon-cgroup.ts";
+import type { CgroupLayout } from "../cgroups/mode.ts";
 
 /** Files conmon and the runtime keep for one container, all inside its bundle dir. */
 export interface ConmonFiles {
@@ -64,6 +66,8 @@ export interface ConmonCreateOptions {
   timeoutMs?: number;
   logLevel?: "error" | "warning" | "info" | "debug";
   noPivot?: boolean;
+  /** Cgroup (path from the hierarchy root) conmon joins in every hierarchy before it starts; see conmon-cgroup.ts. */
+  cgroup?: { layout: CgroupLayout; path: string };
 }
 
 /** Builds conmon's argument list (pure; tested). */
@@ -121,15 +125,24 @@ export interface ConmonStarted {
  */
 export async function createContainer(o: ConmonCreateOptions): Promise<ConmonStarted> {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(o.id)) throw invalidArgument(`invalid container id "${o.id}"`);
-  await Promise.all([mkdir(o.exitDir, { recursive: true }), mkdir(o.socketDir, { recursive: true }), mkdir(dirname(o.logPath), { recursive: true })]);
-  if (o.persistDir) await mkdir(o.persistDir, { recursive: true });
+  await Promise.all([
+    mkdir(o.exitDir, { recursive: true, mode: 0o700 }), mkdir(o.socketDir, { recursive: true, mode: 0o700 }),
+    // kubelet's log tree (or the bundle): 0755 as kubelet makes it
+    mkdir(dirname(o.logPath), { recursive: true, mode: 0o755 }),
+  ]);
+  if (o.persistDir) await mkdir(o.persistDir, { recursive: true, mode: 0o700 });
   const f = conmonFiles(o.bundle);
   await Promise.all([rm(f.conmonPidFile, { force: true }), rm(f.containerPidFile, { force: true }), rm(f.runtimeLog, { force: true })]);
 
+  // Out of berthd's cgroup before conmon runs, so a stop of berthd's service cgroup spares it.
+  const procsFiles = o.cgroup ? await prepareCgroup(o.cgroup.layout, o.cgroup.path).catch((err: Error) => {
+    throw internal(`cannot create the conmon cgroup ${o.cgroup!.path} for container ${o.id}: ${err.message}`, err);
+  }) : [];
+  const cmd = joinCgroupCommand(procsFiles, o.conmonBinary ?? "conmon", conmonArgs(o));
   const stderrFd = openSync(f.conmonStderr, "w", 0o600);
   let child;
   try {
-    child = spawn(o.conmonBinary ?? "conmon", conmonArgs(o), {
+    child = spawn(cmd.file, cmd.args, {
       detached: true,
       // conmon writes some files (an "oom" marker among them) relative to its working directory.
       cwd: o.bundle,
