@@ -11,7 +11,7 @@ import { after, before, describe, test } from "node:test";
 import { WebSocket } from "ws";
 import { createLogger } from "../../oci-runtime/foundation/log.ts";
 import { fakeBackend } from "./fake-backend.spec-helper.ts";
-import { StreamingServer } from "./server.ts";
+import { StreamingServer, WS_MAX_MESSAGE_BYTES } from "./server.ts";
 import { controlFrame } from "./spdy/frames.ts";
 import { UpgradeRefusedError, dialSpdy, openPortForwardPair, openRemoteCommandStreams, readAll, runRemoteCommand } from "./spdy-client.ts";
 import type { ExecRequest } from "./tokens.ts";
@@ -272,6 +272,17 @@ describe("streaming server (websocket)", () => {
     other!.send(Buffer.from("\x00still here"));
     other!.send(Buffer.from([255, 0]));
     assert.equal((await survivor).channels.get(1)?.toString(), "still here");
+  });
+
+  test("a message over 1 MiB closes the session with 1009 (message too big)", async () => {
+    const code = await new Promise<number>((resolve, reject) => {
+      const ws = new WebSocket(server.getUrl("exec", execReq(["cat"], { stdin: true })).replace(/^http/, "ws"), ["v5.channel.k8s.io"]);
+      ws.on("open", () => ws.send(Buffer.concat([Buffer.from([0]), Buffer.alloc(WS_MAX_MESSAGE_BYTES)])));
+      ws.on("close", (c: number) => resolve(c));
+      ws.on("error", () => undefined);
+      ws.on("unexpected-response", () => reject(new Error("upgrade refused")));
+    });
+    assert.equal(code, 1009);
   });
 
   test("an unsupported subprotocol is 403 and a reused token 404", async () => {

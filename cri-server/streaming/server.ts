@@ -21,8 +21,14 @@ import { serveRemoteCommandSpdy } from "./spdy-remote-command.ts";
 import { TokenStore, type AttachRequest, type ExecRequest, type PortForwardRequest, type StreamKind, type StreamRequest } from "./tokens.ts";
 import { parsePort, portAllowed } from "./spdy-port-forward.ts";
 
-/** Most ports one WebSocket port-forward URL may name. */
-export const MAX_WS_PORTS = 64;
+/** Most ports one WebSocket port-forward URL may name (limits.ts, so handlers check it without loading this module). */
+import { MAX_WS_PORTS } from "./limits.ts";
+export { MAX_WS_PORTS };
+/**
+ * Largest WebSocket message a client may send (the ws library closes the session with 1009 beyond it).
+ * Kubernetes clients send stdin and port-forward data in 32 KiB pieces; as SPDY's DATA frame limit.
+ */
+export const WS_MAX_MESSAGE_BYTES = 1024 * 1024;
 import { servePortForwardWs, serveRemoteCommandWs } from "./ws-session.ts";
 
 export interface StreamingServerOptions {
@@ -74,7 +80,7 @@ export class StreamingServer {
   #wss = new WebSocketServer({
     noServer: true,
     perMessageDeflate: false,
-    maxPayload: 16 * 1024 * 1024,
+    maxPayload: WS_MAX_MESSAGE_BYTES,
     handleProtocols: (_offered, req) => this.#wsProtocol.get(req) || false,
   });
   #sockets = new Set<Socket | Duplex>();
