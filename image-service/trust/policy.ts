@@ -4,7 +4,7 @@
 import { type KeyObject, createPublicKey } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
-import * as openpgp from "openpgp";
+import type * as openpgp from "openpgp";
 import { failedPrecondition } from "../../oci-runtime/foundation/errdefs.ts";
 import type { Reference } from "../reference.ts";
 import { type SignedIdentity, isHostName, parseIdentity, scopeCandidates, scopeProblem } from "./identity.ts";
@@ -129,13 +129,14 @@ class PolicyLoader {
         this.only(v, where, ["type", "keyType", "keyPath", "keyPaths", "keyData", "signedIdentity"]);
         if (v.keyType !== "GPGKeys") this.fail(`${where}.keyType`, `must be "GPGKeys" (the only key type berth supports), got ${q(v.keyType)}`);
         const keys: openpgp.PublicKey[] = [];
+        const pgp = await import("openpgp"); // loaded only when a policy uses GPG keys (~20 MB)
         for (const src of await this.keySources(v, where)) {
           let read: openpgp.Key[];
           try {
             const text = src.data.toString("latin1");
             read = text.includes("-----BEGIN PGP PUBLIC KEY BLOCK-----")
-              ? await openpgp.readKeys({ armoredKeys: src.data.toString("utf8") })
-              : await openpgp.readKeys({ binaryKeys: new Uint8Array(src.data) });
+              ? await pgp.readKeys({ armoredKeys: src.data.toString("utf8") })
+              : await pgp.readKeys({ binaryKeys: new Uint8Array(src.data) });
           } catch (err) {
             this.fail(where, `names ${src.where}, which holds no readable OpenPGP public key (${(err as Error).message})`);
           }

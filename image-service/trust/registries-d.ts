@@ -5,7 +5,6 @@
 // `use-sigstore-attachments`. The first scope that sets a field wins, as in containers/image.
 import { readdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
-import { parse as parseYaml } from "yaml";
 import { failedPrecondition } from "../../oci-runtime/foundation/errdefs.ts";
 import type { Reference } from "../reference.ts";
 import { scopeCandidates, scopeProblem } from "./identity.ts";
@@ -69,6 +68,7 @@ export async function loadRegistriesD(dir: string): Promise<RegistriesD> {
   }
   if (names.length > MAX_REGISTRIES_D_FILES) throw failedPrecondition(`registries.d ${dir} holds more than ${MAX_REGISTRIES_D_FILES} .yaml files`);
   const stamps: string[] = [];
+  const { parse: parseYaml } = names.length ? await import("yaml") : { parse: () => undefined };
   for (const name of names) {
     const file = path.join(dir, name);
     const st = await stat(file);

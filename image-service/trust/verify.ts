@@ -6,7 +6,7 @@
 // Everything in a signature is hostile until the cryptography says otherwise; even then the
 // payload is parsed strictly.
 import { type KeyObject, verify as cryptoVerify } from "node:crypto";
-import * as openpgp from "openpgp";
+import type * as openpgp from "openpgp";
 import type { SignedIdentity } from "./identity.ts";
 import { type IdentityRef, formatIdentity, identityMatches, parseIdentity } from "./identity.ts";
 
@@ -72,8 +72,9 @@ const pgpConfig = { maxDecompressedMessageSize: MAX_SIGNATURE_BYTES };
 /** Verifies one simple signing signature (an OpenPGP signed message) against trusted keys. */
 export async function checkSimpleSigning(sig: Uint8Array, keys: openpgp.PublicKey[], manifestDigest: string, rule: SignedIdentity, intended: IdentityRef): Promise<CheckResult> {
   if (sig.length > MAX_SIGNATURE_BYTES) return { ok: false, reason: "invalid_signature", detail: `a signature is larger than ${MAX_SIGNATURE_BYTES} bytes` };
+  const pgp = await import("openpgp");
   let message: openpgp.Message<Uint8Array>;
-  try { message = await openpgp.readMessage({ binaryMessage: sig, config: pgpConfig }); } catch (err) {
+  try { message = await pgp.readMessage({ binaryMessage: sig, config: pgpConfig }); } catch (err) {
     return { ok: false, reason: "invalid_signature", detail: `not an OpenPGP message (${(err as Error).message})` };
   }
   const ids = message.getSigningKeyIDs();
@@ -83,7 +84,7 @@ export async function checkSimpleSigning(sig: Uint8Array, keys: openpgp.PublicKe
   if (!key) return { ok: false, reason: "unknown_key", detail: `signed by key ${keyId.toHex().toUpperCase()}, which the policy does not trust` };
   let data: Uint8Array;
   try {
-    const res = await openpgp.verify({ message, verificationKeys: [key], expectSigned: true, format: "binary", config: pgpConfig });
+    const res = await pgp.verify({ message, verificationKeys: [key], expectSigned: true, format: "binary", config: pgpConfig });
     data = res.data as Uint8Array;
   } catch (err) {
     return { ok: false, reason: "invalid_signature", detail: `the signature by key ${keyId.toHex().toUpperCase()} does not verify (${(err as Error).message})` };
