@@ -11,6 +11,8 @@ import { execFileSync } from "node:child_process";
 import { stat } from "node:fs/promises";
 import { breakoutLayers, pushLayerImage, swapLayers } from "../hack/registry/build-images.ts";
 import { ImageService } from "./image-service.ts";
+import { DEFAULT_LAYER_HELPER, encodeNode, encodeXattr, LayerHelper } from "./snapshots/layer-helper.ts";
+import { lstat, symlink } from "node:fs/promises";
 
 const log = createLogger({}, () => {});
 
@@ -66,4 +68,69 @@ describe("breakout fixtures", () => {
       assert.deepEqual(await readdir(path.join(dir, "root", "content", "blobs", "sha256")), []);
     });
   }
+});
+
+// berth-layer on its own (the real binary): whatever path the writer hands it, it acts only
+// beneath the layer root, never through a symlink, and only on namespaces a layer may set.
+describe("berth-layer helper", () => {
+  let dir: string;
+  let layer: string;
+  let outside: string;
+  const victimAttrs = () => execFileSync("getfattr", ["--absolute-names", "-h", "-d", "-m", "-", "-e", "hex", path.join(outside, "victim")], { encoding: "utf8" });
+  let original: string;
+
+  const helperRun = async (rec: Buffer) => {
+    const h = new LayerHelper(DEFAULT_LAYER_HELPER, layer, 10_000);
+    try {
+      await h.run([rec]);
+      await h.close();
+    } finally {
+      await h.abort();
+    }
+  };
+
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "berth-layer-helper-"));
+    layer = path.join(dir, "layer");
+    outside = path.join(dir, "outside");
+    await mkdir(path.join(layer, "sub"), { recursive: true });
+    await mkdir(outside);
+    await writeFile(path.join(outside, "victim"), "untouched");
+    await writeFile(path.join(layer, "sub", "file"), "in layer");
+    await symlink(outside, path.join(layer, "esc"));
+    await symlink(path.join(outside, "victim"), path.join(layer, "victim-link"));
+    original = victimAttrs();
+  });
+  after(async () => { await rm(dir, { recursive: true, force: true }); });
+
+  const refusals: [string, () => Buffer, RegExp][] = [
+    ["a symlinked parent", () => encodeXattr("esc/victim", "user.evil", Buffer.from("1")), /setxattr "esc\/victim": cannot open the parent directory beneath the layer/],
+    ["a node through a symlinked parent", () => encodeNode({ path: "esc/node", kind: "fifo", mode: 0o600, major: 0, minor: 0, uid: 0, gid: 0, mtime: 0 }), /mknod "esc\/node": cannot open the parent/],
+    ["a .. component", () => encodeXattr("sub/../../outside/victim", "user.evil", Buffer.from("1")), /empty, "\." or "\.\." component/],
+    ["an absolute path", () => encodeXattr(path.join(outside, "victim"), "user.evil", Buffer.from("1")), /empty, "\." or "\.\." component/],
+    ["a name in trusted.*", () => encodeXattr("sub/file", "trusted.overlay.redirect", Buffer.from("/")), /attribute "trusted.overlay.redirect" is not in a namespace a layer may set/],
+    ["a name with a newline", () => encodeXattr("sub/file", "user.a\n# file: x", Buffer.from("1")), /not printable ASCII/],
+  ];
+  for (const [what, rec, re] of refusals) {
+    it(`refuses ${what}, naming the path`, async () => {
+      await assert.rejects(helperRun(rec()), re);
+      assert.equal(victimAttrs(), original);
+      assert.deepEqual((await readdir(outside)).sort(), ["victim"]);
+    });
+  }
+
+  it("sets an xattr on a final symlink itself, never on its target", async () => {
+    await helperRun(encodeXattr("victim-link", "trusted.overlay.opaque", Buffer.from("y")));
+    assert.equal(victimAttrs(), original);
+    const onLink = execFileSync("getfattr", ["--absolute-names", "-h", "-n", "trusted.overlay.opaque", "--only-values", path.join(layer, "victim-link")], { encoding: "utf8" });
+    assert.equal(onLink, "y");
+  });
+
+  it("makes nodes with owner, mode and time, and refuses to replace an existing one", async () => {
+    await helperRun(encodeNode({ path: "sub/zero", kind: "char", mode: 0o640, major: 1, minor: 5, uid: 7, gid: 8, mtime: 1_234_567_890.5 }));
+    const st = await lstat(path.join(layer, "sub/zero"));
+    assert.ok(st.isCharacterDevice());
+    assert.deepEqual([st.rdev, st.mode & 0o7777, st.uid, st.gid, st.mtimeMs], [(1 << 8) | 5, 0o640, 7, 8, 1_234_567_890_500]);
+    await assert.rejects(helperRun(encodeNode({ path: "sub/zero", kind: "fifo", mode: 0o600, major: 0, minor: 0, uid: 0, gid: 0, mtime: 0 })), /mknod "sub\/zero": File exists/);
+  });
 });

@@ -1,7 +1,10 @@
 // The binary record encoding berth-layer reads (see helper/berth-layer.c).
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { encodeNode, encodeXattr, LayerHelperError, MAX_XATTR_VALUE } from "./layer-helper.ts";
+import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { encodeNode, encodeXattr, LayerHelper, LayerHelperError, MAX_XATTR_VALUE } from "./layer-helper.ts";
 
 /** Reads fields back the way berth-layer does. */
 function reader(b: Buffer) {
@@ -56,5 +59,24 @@ describe("berth-layer records", () => {
     assert.throws(() => encodeXattr("a/".repeat(2049), "user.x", Buffer.alloc(1)), /path of 4098 bytes is longer than 4096/);
     assert.throws(() => encodeNode({ path: "n", kind: "char", mode: 0, major: 2 ** 32, minor: 0, uid: 0, gid: 0, mtime: 0 }), /device major 4294967296 does not fit in 32 bits/);
     assert.throws(() => encodeNode({ path: "n", kind: "char", mode: 0, major: 0, minor: 0, uid: -1, gid: 0, mtime: 0 }), /uid -1 does not fit/);
+  });
+
+  it("a helper that never answers fails at the timeout and is killed; a missing helper is named", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "berth-layer-spec-"));
+    try {
+      // A stand-in helper that reads nothing and never answers.
+      const hang = path.join(dir, "hang");
+      await writeFile(hang, "#!/bin/sh\nexec sleep 30\n");
+      await chmod(hang, 0o755);
+      const h = new LayerHelper(hang, dir, 300);
+      const t0 = Date.now();
+      await assert.rejects(h.run([encodeXattr("f", "user.a", Buffer.from("1"))]), /did not answer within 300 ms/);
+      assert.ok(Date.now() - t0 < 5000);
+      await h.abort();
+      const missing = new LayerHelper(path.join(dir, "nope"), dir, 1000);
+      await assert.rejects(missing.run([encodeXattr("f", "user.a", Buffer.from("1"))]), (e) => e instanceof LayerHelperError && e.message.includes(path.join(dir, "nope")) && /ENOENT/.test(e.message));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
