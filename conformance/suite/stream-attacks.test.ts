@@ -187,6 +187,12 @@ describe("stream and config attacks", () => {
     }
   });
 
+  test("an Exec command with a NUL byte or an argument over 128 KiB is refused naming the argument; no URL is issued", async () => {
+    const exec = (cmd: string[]) => env.b.client.runtime.exec({ containerId: ctrId, cmd, stdout: true });
+    await assert.rejects(exec(["sh", "-c", "echo a\0rm -rf /"]), (e) => codeOf(e) === grpc.status.INVALID_ARGUMENT && /cmd\[2\] contains a NUL byte/.test((e as Error).message));
+    await assert.rejects(exec(["echo", "x".repeat(200 * 1024)]), (e) => codeOf(e) === grpc.status.INVALID_ARGUMENT && /cmd\[1\] is 204800 bytes, the limit is 131072/.test((e as Error).message));
+  });
+
   test("a Localhost seccomp profile over 1 MiB, or a FIFO, is refused quickly naming the path and the limit; nothing is created", async () => {
     const big = join(scratch, "big.json");
     await writeFile(big, JSON.stringify({ defaultAction: "SCMP_ACT_ALLOW", padding: "x".repeat(2 * MiB) }));

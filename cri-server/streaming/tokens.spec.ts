@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { TokenStore } from "./tokens.ts";
+import { MAX_EXEC_ARG_BYTES, TokenStore } from "./tokens.ts";
 
 const exec = { kind: "exec" as const, request: { containerId: "c1", cmd: ["ls"], tty: false, stdin: false, stdout: true, stderr: true } };
 
@@ -38,4 +38,16 @@ test("the store is bounded", () => {
   s.issue(exec);
   assert.equal(s.size, 2);
   assert.equal(s.consume(t1, "exec"), undefined);
+});
+
+test("an Exec command execve could not take, or too large to keep, gets no token", () => {
+  const s = new TokenStore();
+  const withCmd = (cmd: string[]) => ({ ...exec, request: { ...exec.request, cmd } });
+  assert.throws(() => s.issue(withCmd(["sh", "-c", "a\0b"])), /cmd\[2\] contains a NUL byte/);
+  assert.throws(() => s.issue(withCmd(["echo", "x".repeat(MAX_EXEC_ARG_BYTES + 1)])), /cmd\[1\] is 131073 bytes, the limit is 131072/);
+  assert.throws(() => s.issue(withCmd(Array(9).fill("x".repeat(MAX_EXEC_ARG_BYTES)))), /cmd is 1179648 bytes, the limit is 1048576/);
+  assert.throws(() => s.issue(withCmd(Array(4097).fill("a"))), /cmd has 4097 arguments, the limit is 4096/);
+  assert.throws(() => s.issue(withCmd([])), /cmd must not be empty/);
+  assert.equal(s.size, 0);
+  assert.ok(s.issue(withCmd(["echo", "x".repeat(MAX_EXEC_ARG_BYTES)])));
 });

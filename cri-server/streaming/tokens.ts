@@ -2,6 +2,27 @@
 // request it was issued for; consuming it removes it.
 
 import { randomBytes } from "node:crypto";
+import { invalidArgument } from "../../oci-runtime/foundation/errdefs.ts";
+
+/** Linux's MAX_ARG_STRLEN: execve refuses a longer argument. */
+export const MAX_EXEC_ARG_BYTES = 128 * 1024;
+/** Most bytes of all arguments of one Exec (what a live token may hold). */
+export const MAX_EXEC_CMD_BYTES = 1024 * 1024;
+export const MAX_EXEC_ARGS = 4096;
+
+/** Refuses an Exec command execve could not take, or one larger than berth keeps for a token. */
+export function checkExecCmd(cmd: readonly string[]): void {
+  if (cmd.length === 0) throw invalidArgument("cmd must not be empty");
+  if (cmd.length > MAX_EXEC_ARGS) throw invalidArgument(`cmd has ${cmd.length} arguments, the limit is ${MAX_EXEC_ARGS}`);
+  let total = 0;
+  cmd.forEach((arg, i) => {
+    const n = Buffer.byteLength(arg);
+    if (n > MAX_EXEC_ARG_BYTES) throw invalidArgument(`cmd[${i}] is ${n} bytes, the limit is ${MAX_EXEC_ARG_BYTES}`);
+    if (arg.includes("\0")) throw invalidArgument(`cmd[${i}] contains a NUL byte`);
+    total += n;
+  });
+  if (total > MAX_EXEC_CMD_BYTES) throw invalidArgument(`cmd is ${total} bytes, the limit is ${MAX_EXEC_CMD_BYTES}`);
+}
 
 export interface ExecRequest {
   containerId: string;
@@ -54,8 +75,9 @@ export class TokenStore {
     this.#max = opts.maxTokens ?? 10_000;
   }
 
-  /** Stores the request and returns a new URL-safe token. */
+  /** Stores the request and returns a new URL-safe token; an Exec command is checked first (checkExecCmd). */
   issue(req: StreamRequest): string {
+    if (req.kind === "exec") checkExecCmd(req.request.cmd);
     this.#sweep();
     while (this.#entries.size >= this.#max) {
       const oldest = this.#entries.keys().next().value;
