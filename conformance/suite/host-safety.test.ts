@@ -17,6 +17,7 @@ import { buildImage, layerBlob } from "../../hack/registry/oci-image.ts";
 import { pushImage } from "../../hack/registry/push.ts";
 import { buildTar } from "../../hack/registry/tar-writer.ts";
 import { detectCgroupLayout } from "../../oci-runtime/cgroups/mode.ts";
+import { cgroupDirs } from "../../oci-runtime/cgroups/paths.ts";
 import { cgroupsOf } from "../../oci-runtime/monitor/conmon-cgroup.ts";
 import { busyboxEntries } from "../lib/images.ts";
 import { podConfig, startPodEnv, type PodEnv } from "../lib/pod.ts";
@@ -269,6 +270,51 @@ describe("host safety: a service manager's stop of berthd's cgroup spares the co
       for (const h of layout.v1) assert.ok(!existsSync(join(h.mountPoint, "berth", `berth-conmon-${id}`)), `conmon cgroup of ${id} removed from ${h.mountPoint}`);
     }
     await rt().stopPodSandbox({ podSandboxId: podId });
+    await rt().removePodSandbox({ podSandboxId: podId });
+  });
+});
+
+describe("host safety: runtime.conmon_cgroup set to a shared cgroup", () => {
+  let env: PodEnv;
+  const name = `berth-test-conmon-${randomBytes(4).toString("hex")}`;
+  const rt = () => env.b.client.runtime;
+
+  before(async () => {
+    env = await startPodEnv({ images: true, toml: `[runtime]\nconmon_cgroup = "${name}"\n` });
+    await env.b.client.image.pullImage({ image: { image: env.images!.busybox } });
+  });
+  after(async () => {
+    await env?.cleanup();
+    const layout = await detectCgroupLayout();
+    for (const d of cgroupDirs(layout, name)) await rmdir(d).catch((err: NodeJS.ErrnoException) => { if (err.code !== "ENOENT") throw err; });
+  });
+
+  test("every conmon runs in that cgroup in each hierarchy, which outlives the containers", async () => {
+    const cfg = podConfig();
+    const podId = (await rt().runPodSandbox({ config: cfg })).podSandboxId;
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const { containerId } = await rt().createContainer({ podSandboxId: podId, sandboxConfig: cfg, config: { metadata: { name: `c${i}` }, image: { image: env.images!.busybox }, command: ["sleep", "100000"] } });
+      await rt().startContainer({ containerId });
+      ids.push(containerId);
+    }
+    const layout = await detectCgroupLayout();
+    const conmons: number[] = [];
+    for (const id of ids) {
+      const { conmonPid, pid } = JSON.parse((await rt().containerStatus({ containerId: id, verbose: true })).info["info"]!) as { pid: number; conmonPid: number };
+      conmons.push(conmonPid);
+      const cg = await cgroupsOf(conmonPid);
+      for (const h of layout.v1) for (const c of h.controllers) assert.equal(cg.get(c), `/${name}`, `conmon of ${id} in ${c}`);
+      if (layout.v2) assert.equal(cg.get(""), `/${name}`, `conmon of ${id} in the v2 tree`);
+      assert.equal((await cgroupsOf(pid)).get("pids"), `/berth/berth-${id}`, "the container keeps its own cgroup");
+    }
+    const procs = (await readFile(join(cgroupDirs(layout, name)[0]!, "cgroup.procs"), "utf8")).split("\n").filter(Boolean).map(Number);
+    for (const p of conmons) assert.ok(procs.includes(p));
+    for (const id of ids) {
+      await rt().stopContainer({ containerId: id, timeout: 0n });
+      await rt().removeContainer({ containerId: id });
+    }
+    assert.ok(existsSync(cgroupDirs(layout, name)[0]!), "the shared cgroup stays");
     await rt().removePodSandbox({ podSandboxId: podId });
   });
 });

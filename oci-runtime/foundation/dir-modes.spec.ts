@@ -16,7 +16,7 @@ test("fixDirModes: top dirs, their entries and known sub-dirs lose group/other a
       join(root, "snapshots", "c".repeat(64)), join(root, "snapshots", "containers"), join(root, "snapshots", "containers", "k"),
       join(root, "containers"), state, join(state, "containers"), join(state, "containers", "id1"), join(state, "sandboxes"), join(state, "sandboxes", "p1"),
     ];
-    const keep = [join(root, "snapshots", "c".repeat(64), "fs"), join(root, "snapshots", "containers", "k", "upper"), join(state, "infra-rootfs-like")];
+    const keep = [join(root, "snapshots", "c".repeat(64), "fs"), join(root, "snapshots", "containers", "k", "upper"), join(state, "infra-rootfs-like"), join(state, "userns", "pods")];
     for (const d of [...open, ...keep]) { mkdirSync(d, { recursive: true }); chmodSync(d, 0o755); }
     writeFileSync(join(root, "containers", "id1.json"), "{}", { mode: 0o644 });
     writeFileSync(join(state, "containers", "id1", "config.json"), "{}", { mode: 0o644 });
@@ -33,19 +33,23 @@ test("fixDirModes: top dirs, their entries and known sub-dirs lose group/other a
     assert.equal(mode(join(state, "sandboxes", "p1", "hosts")), 0o644, "pod files are bind-mounted into containers");
     assert.equal(mode(keep[0]!), 0o755, "a layer's root");
     assert.equal(mode(keep[1]!), 0o755, "a container's upper dir");
+    assert.equal(mode(join(state, "userns")), 0o711, "userns: search-only for user-namespaced roots");
+    assert.equal(mode(keep[3]!), 0o755, "userns is not walked");
     assert.equal(mode("/etc"), 0o755, "symlinks are not followed");
-    assert.equal(fixes.length, open.length + 2 + 1 /* infra-rootfs-like is a direct child of state */);
+    assert.equal(fixes.length, open.length + 2 + 2 /* infra-rootfs-like and userns are direct children of state */);
     assert.deepEqual(fixDirModes({ root, state, socket }), [], "a second run has nothing to fix");
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
-test("traversePath: only the directories from state (or root) down to the socket; none when the socket is elsewhere", () => {
-  assert.deepEqual([...traversePath({ root: "/var/lib/berth", state: "/run/berth", socket: "/run/berth/berth.sock" })], ["/run/berth"]);
-  assert.deepEqual([...traversePath({ root: "/var/lib/berth", state: "/run/berth", socket: "/run/berth/sock/cri.sock" })], ["/run/berth", "/run/berth/sock"]);
-  assert.deepEqual([...traversePath({ root: "/var/lib/berth", state: "/run/berth", socket: "/run/cri.sock" })], []);
-  assert.deepEqual([...traversePath({ root: "/var/lib/berth", state: "/run/berth", socket: "/run/berth-other/cri.sock" })], []);
+test("traversePath: state, state/userns and the directories down to the socket; nothing of root unless the socket is there", () => {
+  const fixed = ["/run/berth", "/run/berth/userns"];
+  assert.deepEqual([...traversePath({ root: "/var/lib/berth", state: "/run/berth", socket: "/run/berth/berth.sock" })], fixed);
+  assert.deepEqual([...traversePath({ root: "/var/lib/berth", state: "/run/berth", socket: "/run/berth/sock/cri.sock" })], [...fixed, "/run/berth/sock"]);
+  assert.deepEqual([...traversePath({ root: "/var/lib/berth", state: "/run/berth", socket: "/run/cri.sock" })], fixed);
+  assert.deepEqual([...traversePath({ root: "/var/lib/berth", state: "/run/berth", socket: "/run/berth-other/cri.sock" })], fixed);
+  assert.deepEqual([...traversePath({ root: "/var/lib/berth", state: "/run/berth", socket: "/var/lib/berth/s/cri.sock" })], [...fixed, "/var/lib/berth", "/var/lib/berth/s"]);
 });
 
 test("ensureDir sets the mode whatever the umask and whatever was there", async () => {

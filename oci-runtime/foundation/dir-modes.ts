@@ -2,7 +2,9 @@
 // a non-root host user: an image layer may ship setuid-root binaries and device nodes, a
 // container may create more in its upper directory, and blobs may be private (the class of
 // CVE-2021-41091). So every directory berth creates is 0700 (its parents keep everyone out),
-// files 0600, and only the path to the CRI socket is traversable (0711, no listing).
+// files 0600. Search-only (0711, no listing) are: `state` itself and the directories on the way to
+// the CRI socket (0660, for its group), and `<state>/userns`, through which the roots of user-namespaced
+// containers (non-root host uids) reach their prepared mounts (oci-runtime/mounts).
 //
 // ensureDir*() create a directory with an explicit mode and chmod it afterwards, so the mode
 // does not depend on the umask nor on what an older version left there. fixDirModes() runs at
@@ -50,8 +52,7 @@ const BUNDLE_FILES: Record<string, string[]> = { containers: ["config.json"], sa
 const octal = (m: number) => `0${(m & 0o7777).toString(8)}`;
 
 /**
- * Repairs the modes left by older versions: `root` 0700, `state` 0700 (0711 when the socket lives
- * under it), every entry of each and of their known sub-directories without group or other access,
+ * Repairs the modes left by older versions: `root` 0700, `state` 0711 (search-only), every entry of each and of their known sub-directories without group or other access,
  * and bundles' config.json 0600. Symlinks, sockets, fifos and mount contents are not touched.
  * Returns what it changed (and logs each change).
  */
@@ -102,9 +103,15 @@ export function fixDirModes(input: DirModesInput, log?: Logger): ModeFix[] {
   return fixes;
 }
 
-/** `state` (or `root`) and the directories below it that lead to the socket, when the socket lives under one of them. */
+/** Entries of `state` that stay search-only and are not walked (their owner code sets their children's modes and owners). */
+export const STATE_TRAVERSE_CHILDREN = ["userns"];
+
+/**
+ * The search-only directories: `state`, its entries in STATE_TRAVERSE_CHILDREN, and the directories
+ * below `state` or `root` that lead to the socket when it lives under one of them.
+ */
 export function traversePath(input: DirModesInput): Set<string> {
-  const out = new Set<string>();
+  const out = new Set<string>([input.state, ...STATE_TRAVERSE_CHILDREN.map((c) => join(input.state, c))]);
   for (const top of [input.state, input.root]) {
     const rel = relative(top, dirname(input.socket));
     if (rel.startsWith("..") || rel.startsWith(sep)) continue;
