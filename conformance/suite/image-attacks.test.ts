@@ -142,6 +142,7 @@ describe("image attacks", () => {
     await refused("security-selinux", ['entry "f"', '"security.selinux"', "namespace"]);
     await refused("posix-acl", ['entry "f"', '"system.posix_acl_access"', "namespace"]);
     await refused("nul-in-name", ['entry "f"', '"user.a\\u0000b"', "not printable ASCII"]);
+    await refused("user-on-fifo", ['entry "p"', '"user.x"', "only be set on regular files and directories"]);
   });
 
   test("a gzip bomb (4 GiB of zeros in 4 MiB of gzip) fails at image.max_layer_bytes; memory stays bounded", async (t) => {

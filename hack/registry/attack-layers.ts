@@ -29,6 +29,7 @@ export function xattrInjectionLayers(victim: string): Record<string, TarFixtureE
     "security-selinux": [{ name: "f", data: "x", pax: { "SCHILY.xattr.security.selinux": "system_u:object_r:shadow_t:s0" } }],
     "posix-acl": [{ name: "f", data: "x", pax: { "SCHILY.xattr.system.posix_acl_access": Buffer.from("02000000", "hex") } }],
     "nul-in-name": [{ name: "f", data: "x", pax: { "LIBARCHIVE.xattr.user.a%00b": Buffer.from("1").toString("base64") } }],
+    "user-on-fifo": [{ name: "p", type: "fifo", xattrs: { "user.x": "1" } }],
   };
 }
 

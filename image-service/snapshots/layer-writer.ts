@@ -15,7 +15,7 @@ import { rm } from "node:fs/promises";
 import path from "node:path";
 import { encodeNode, encodeXattr, LayerHelper, type NodeRecord } from "./layer-helper.ts";
 import { BreakoutError, cleanEntryName, DirResolver } from "./safe-path.ts";
-import { LayerLimitError, TarType, type TarEntry } from "./tar-reader.ts";
+import { LayerLimitError, TarError, TarType, type TarEntry } from "./tar-reader.ts";
 
 const WH = ".wh.";
 const OPAQUE = ".wh..wh..opq";
@@ -129,6 +129,11 @@ export class LayerWriter {
 
   async #xattrs(rel: string, e: TarEntry) {
     if (!e.xattrs.size) return;
+    if (e.type !== TarType.dir && e.type !== TarType.file && e.type !== TarType.contiguous) {
+      // The kernel keeps user.* for regular files and directories only; say so instead of EPERM.
+      const user = [...e.xattrs.keys()].find((n) => n.startsWith("user."));
+      if (user) throw new TarError(`entry ${JSON.stringify(e.name)}: extended attribute ${JSON.stringify(user)}: user.* attributes can only be set on regular files and directories`);
+    }
     await this.#helper.run([...e.xattrs].map(([name, value]) => encodeXattr(rel, name, value)));
   }
 

@@ -154,4 +154,10 @@ describe("readTar", () => {
     await assert.rejects(readAll(buildTar([{ name: "f", data: "", xattrs: many }]), 4096), /129 extended attributes, more than the limit of 128/);
     await assert.rejects(readAll(globalPaxFlood(3), 65536), /global pax headers of \d+ bytes are larger than the limit of 1048576 bytes/);
   });
+
+  it("refuses pax uid, gid and mtime values that are not numbers, naming the entry", async () => {
+    await assert.rejects(readAll(buildTar([{ name: "f", data: "", pax: { uid: "x" } }])), /entry "f": invalid uid "x"/);
+    await assert.rejects(readAll(buildTar([{ name: "f", data: "", pax: { gid: "-1" } }])), /entry "f": invalid gid "-1"/);
+    await assert.rejects(readAll(buildTar([{ name: "f", data: "", pax: { mtime: "soon" } }])), /entry "f": invalid mtime "soon"/);
+  });
 });

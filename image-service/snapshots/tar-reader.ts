@@ -240,6 +240,10 @@ export async function* readTar(src: AsyncIterable<Buffer> | Iterable<Buffer>): A
       entry.xattrs.set(n, v);
     }
     if (!Number.isSafeInteger(entry.size) || entry.size < 0) throw new TarError(`invalid size for ${JSON.stringify(entry.name)}`);
+    for (const [k, v] of [["uid", entry.uid], ["gid", entry.gid]] as const) {
+      if (!Number.isInteger(v) || v < 0 || v > 0xfffffffe) throw new TarError(`entry ${JSON.stringify(entry.name)}: invalid ${k} ${JSON.stringify(str(k) ?? v)}`);
+    }
+    if (!Number.isFinite(entry.mtime)) throw new TarError(`entry ${JSON.stringify(entry.name)}: invalid mtime ${JSON.stringify(str("mtime"))}`);
     if (type === "S") throw new TarError(`gnu sparse file ${JSON.stringify(entry.name)} is not supported`);
     // Header-only types (links, devices, dirs, fifos) carry no data whatever their size field says.
     const dataSize = "123456".includes(type) ? 0 : entry.size;
