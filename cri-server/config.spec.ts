@@ -60,6 +60,12 @@ test("runtime.conmon_cgroup defaults to \"pod\" and takes a cgroup path; bad pat
   }
 });
 
+test("cdi.spec_dirs defaults to /etc/cdi and /var/run/cdi; relative paths are refused", () => {
+  assert.deepEqual(defaultConfig().cdi.spec_dirs, ["/etc/cdi", "/var/run/cdi"]);
+  assert.deepEqual(parseConfig('[cdi]\nspec_dirs = ["/x"]\n', "f").cdi.spec_dirs, ["/x"]);
+  assert.throws(() => parseConfig('[cdi]\nspec_dirs = ["rel"]\n', "f"), /key "cdi\.spec_dirs" must be at most 16 absolute paths, got \["rel"\]/);
+});
+
 test("state moves the socket and handler roots unless they are set", () => {
   const c = parseConfig('state = "/s"\n[runtime.handlers.runc]\nroot = "/r"\n[runtime.handlers.kata]\nbinary = "/bin/kata"\n', "f");
   assert.equal(c.grpc.address, "/s/berth.sock");

@@ -77,6 +77,10 @@ export interface Config {
     /** Largest inflated SPDY header block a streaming client may send (bytes). */
     max_header_bytes: number;
   };
+  cdi: {
+    /** Directories of CDI device specs (JSON or YAML); a device in a later directory replaces one in an earlier. */
+    spec_dirs: string[];
+  };
   metrics: { address: string };
   tracing: { endpoint: string; service_name: string };
   log: { level: "debug" | "info" | "warn" | "error" };
@@ -109,6 +113,7 @@ export function defaultConfig(): Config {
       exec_drain_timeout: 1,
     },
     stream: { address: "127.0.0.1", port: 0, tls_cert: "", tls_key: "", token_ttl: 60, idle_timeout: 4 * 3600, max_header_bytes: 65536 },
+    cdi: { spec_dirs: ["/etc/cdi", "/var/run/cdi"] },
     metrics: { address: "" },
     tracing: { endpoint: "", service_name: "berth" },
     log: { level: "info" },
@@ -148,6 +153,7 @@ const checks: Record<string, Check> = {
   "stream.token_ttl": (v) => typeof v === "number" && v > 0 ? undefined : "must be a positive number of seconds",
   "stream.idle_timeout": (v) => typeof v === "number" && v > 0 ? undefined : "must be a positive number of seconds",
   "stream.max_header_bytes": (v) => Number.isInteger(v) && (v as number) >= 1024 && (v as number) <= 16 * 1024 * 1024 ? undefined : "must be an integer of bytes from 1024 to 16777216",
+  "cdi.spec_dirs": (v) => (v as string[]).length <= 16 && (v as string[]).every((d) => isAbs(d)) ? undefined : "must be at most 16 absolute paths",
   "log.level": (v) => ["debug", "info", "warn", "error"].includes(v as string) ? undefined : 'must be one of "debug", "info", "warn", "error"',
 };
 

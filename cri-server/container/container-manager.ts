@@ -35,6 +35,7 @@ import type { MountFeatures } from "../../oci-runtime/mounts/features.ts";
 import { containerMountsDir, mountHelperPath } from "../../oci-runtime/mounts/mount-helper.ts";
 import { prepareContainerMounts, releaseBindClones, releaseContainerMounts } from "../../oci-runtime/mounts/prepare.ts";
 import { checkImageMounts, hardenImageVolumeMounts, imageVolumeDir, mountImageVolumes } from "./image-volumes.ts";
+import { applyDevices, requestedDevices, resolveDevices } from "../../oci-runtime/cdi/cdi.ts";
 
 const SIGNALS: Record<number, string> = { 1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 9: "SIGKILL", 10: "SIGUSR1", 12: "SIGUSR2", 15: "SIGTERM", 19: "SIGSTOP", 28: "SIGWINCH" };
 
@@ -167,6 +168,7 @@ export class ContainerManager {
       if (!m.image && !isAbsolute(m.hostPath)) throw invalidArgument(`mount host_path ${JSON.stringify(m.hostPath)} must be absolute`);
     }
     checkImageMounts(this.images, cfg);
+    await resolveDevices(this.config.cdi.spec_dirs, requestedDevices(cfg.CDIDevices, cfg.annotations));
     const id = randomBytes(32).toString("hex");
     this.store.reserveName(name, id);
     // Under the container's lock, so a Stop or Remove of the new id waits for the create to settle.
@@ -239,6 +241,7 @@ export class ContainerManager {
         supportsRecursiveReadOnly: this.mountFeatures.has(rt.name) ? this.mountFeatures.get(rt.name)!.recursiveReadOnly !== "none" : await this.supportsRro(rt),
       });
       hardenImageVolumeMounts(spec, volumes.sources);
+      await applyDevices(spec, await resolveDevices(this.config.cdi.spec_dirs, requestedDevices(cfg.CDIDevices, cfg.annotations)));
       // Mounts the runtime cannot make itself (idmapped for a user-namespaced pod, rro without "rro").
       const mountHelper = mountHelperPath(this.config.runtime.io_helper);
       const upper = this.images.upperDir(id);
