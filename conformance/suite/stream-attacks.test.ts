@@ -4,12 +4,12 @@
 // keys berth does not support or a `header` entry the registry must see.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import net, { type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import zlib from "node:zlib";
@@ -221,6 +221,35 @@ describe("stream and config attacks", () => {
     await writeFile(file, `server = "http://${env.images!.registry.address}"\nmirror_of = "x"\n`);
     await assert.rejects(env.b.client.image.pullImage({ image: { image: "unsupported.berth.test/berth-test/busybox:latest" } }),
       (e) => codeOf(e) === grpc.status.INVALID_ARGUMENT && (e as Error).message.includes(file) && /unknown key "mirror_of"/.test((e as Error).message));
+  });
+
+  test("hosts.toml: dial_timeout bounds a connect that never completes", async () => {
+    // A listener in a stopped process with a full accept queue: the kernel drops further SYNs, so connect() hangs.
+    const child = spawn(process.execPath, ["-e", 'const s = require("net").createServer(); s.listen({ port: 0, host: "127.0.0.1", backlog: 1 }, () => console.log(s.address().port))'], { stdio: ["ignore", "pipe", "inherit"] });
+    const fill: net.Socket[] = [];
+    try {
+      const [line] = (await within(once(child.stdout!, "data"), 10_000, "listener port")) as [Buffer];
+      const port = Number(line.toString().trim());
+      process.kill(child.pid!, "SIGSTOP");
+      for (let i = 0; i < 4; i++) { const s = net.connect(port, "127.0.0.1"); s.on("error", () => undefined); fill.push(s); }
+      await sleep(300);
+      const probe = net.connect(port, "127.0.0.1");
+      probe.on("error", () => undefined);
+      await sleep(500);
+      assert.ok(probe.connecting, "the stalled listener accepted a connection");
+      probe.destroy();
+      const dir = join(env.images!.hostsDir, "dial.berth.test");
+      await mkdir(dir, { recursive: true });
+      await writeFile(join(dir, "hosts.toml"), `server = "http://127.0.0.1:${port}"\ndial_timeout = "1s"\n`);
+      const t0 = Date.now();
+      // Without dial_timeout only the 60 s stall timeout (per attempt) would end it.
+      await within(assert.rejects(env.b.client.image.pullImage({ image: { image: "dial.berth.test/berth-test/busybox:latest" } }),
+        (e) => codeOf(e) === grpc.status.UNAVAILABLE && /connecting to 127\.0\.0\.1:\d+ took longer than the dial_timeout of 1000 ms/.test((e as Error).message)), 40_000, "the pull's failure");
+      assert.ok(Date.now() - t0 < 40_000);
+    } finally {
+      for (const s of fill) s.destroy();
+      child.kill("SIGKILL");
+    }
   });
 
   test("hosts.toml: a `header` entry reaches the registry on every request", async () => {
