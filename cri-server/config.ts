@@ -49,7 +49,7 @@ export interface Config {
     conmon: string;
     /** Where each conmon runs, out of berthd's cgroup (so a service stop does not kill it): "pod" puts it in
      *  `<pod cgroup parent>/berth-conmon-<id>`; any other value is a cgroupfs path from the hierarchy root
-     *  (e.g. "system.slice/berth-conmon.scope") shared by every conmon. */
+     *  (e.g. "berth-conmon"; outside systemd's slices, which systemd manages) shared by every conmon. */
     conmon_cgroup: string;
     /** berth's own small I/O helper (pty exec, conmon attach, netns port-forward), built by hack/setup.sh. */
     io_helper: string;

@@ -45,7 +45,7 @@ export interface Daemon {
 export async function startDaemon(config: Config, configPath: string): Promise<Daemon> {
   setLogLevel(config.log.level);
   const log = rootLog.child({ component: "berthd" });
-  // root and state are berth's alone (0700); only the way to the socket is traversable (0711).
+  // root is berth's alone (0700); state and the way to the socket are search-only (0711), see dir-modes.ts.
   const modes = { root: config.root, state: config.state, socket: config.grpc.address };
   // (fixDirModes below sets root's and state's modes, and logs when an older version left them open)
   for (const dir of [config.root, config.state]) mkdirSync(dir, { recursive: true, mode: modeFor(modes, dir) });
