@@ -170,6 +170,8 @@ function httpdLayer(): LayerBuilder {
     "#!/bin/sh",
     "# berth critest stand-in for the Apache httpd image: busybox httpd on port 80.",
     "echo 'httpd (busybox httpd stand-in for Apache/2.4.39): serving /usr/local/apache2/htdocs on port 80' >&2",
+    // Apache's own start-up line, which critest <= v1.28 looks for in the container log
+    "echo \"[core:notice] AH00094: Command line: 'httpd -D FOREGROUND'\" >&2",
     "exec httpd -f -v -p 80 -h /usr/local/apache2/htdocs",
     "",
   ].join("\n"), 0o755);
