@@ -157,9 +157,9 @@ const settingsFrame = (s: [number, number][]) => {
   s.forEach(([id, v], i) => { p.writeUInt16BE(id, 6 * i); p.writeUInt32BE(v, 6 * i + 2); });
   return Buffer.concat([frameHeader(p.length, FRAME.SETTINGS, 0, 0), p]);
 };
-const headersFrame = (sid: number, block: Buffer, flags = FLAG.END_HEADERS) => Buffer.concat([frameHeader(block.length, FRAME.HEADERS, flags, sid), block]);
+const headersFrame = (sid: number, block: Buffer, flags: number = FLAG.END_HEADERS) => Buffer.concat([frameHeader(block.length, FRAME.HEADERS, flags, sid), block]);
 const grpcMessage = (msg: Uint8Array) => { const h = Buffer.alloc(5); h.writeUInt32BE(msg.length, 1); return Buffer.concat([h, msg]); };
-const dataFrame = (sid: number, payload: Buffer, flags = FLAG.END_STREAM) => Buffer.concat([frameHeader(payload.length, FRAME.DATA, flags, sid), payload]);
+const dataFrame = (sid: number, payload: Buffer, flags: number = FLAG.END_STREAM) => Buffer.concat([frameHeader(payload.length, FRAME.DATA, flags, sid), payload]);
 const versionRequest = () => grpcMessage(toBinary(VersionRequestSchema, create(VersionRequestSchema, { version: "v1" })));
 
 /** Opens a connection the way a client does: preface, SETTINGS, ack of the server's SETTINGS. */

@@ -4,8 +4,8 @@ import { CLIENT_PREFACE, ClientFrameFilter, DEFAULT_FRONT_LIMITS, FLAG, FRAME, a
 import { HpackDecoder, encodeBlock, type EncodeOp } from "./hpack.ts";
 
 const settings = frameHeader(0, FRAME.SETTINGS, 0, 0);
-const headers = (sid: number, block: Buffer, flags = FLAG.END_HEADERS) => Buffer.concat([frameHeader(block.length, FRAME.HEADERS, flags, sid), block]);
-const data = (sid: number, payload: Buffer, flags = FLAG.END_STREAM) => Buffer.concat([frameHeader(payload.length, FRAME.DATA, flags, sid), payload]);
+const headers = (sid: number, block: Buffer, flags: number = FLAG.END_HEADERS) => Buffer.concat([frameHeader(block.length, FRAME.HEADERS, flags, sid), block]);
+const data = (sid: number, payload: Buffer, flags: number = FLAG.END_STREAM) => Buffer.concat([frameHeader(payload.length, FRAME.DATA, flags, sid), payload]);
 
 // What grpc-go < 1.58 sends for its first call: :authority is the socket path, indexed incrementally.
 const firstCall: EncodeOp[] = [
