@@ -4,10 +4,12 @@
 // Every ownership assertion compares what the container sees with what the host sees.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { chmod, chown, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ContainerState, NamespaceMode } from "../../proto/gen/runtime/v1/api_pb.js";
+import { execFileSync } from "node:child_process";
+import { dialSpdy, openPortForwardPair, openRemoteCommandStreams, readAll, runRemoteCommand } from "../../cri-server/streaming/spdy-client.ts";
 import { codeOf, grpc } from "../lib/cri-client.ts";
 import { mountsUnder } from "../lib/mounts.ts";
 import { podConfig, startPodEnv, type PodEnv } from "../lib/pod.ts";
@@ -145,12 +147,106 @@ describe("user namespaces", () => {
     assert.deepEqual(mountsUnder(env.b.state).filter((m) => m.includes(pod.id) || m.includes(id)), []);
   });
 
+  test("exec with a TTY, attach and port-forward to a privileged port work in a user-namespaced pod", async () => {
+    const V4 = ["v4.channel.k8s.io"];
+    const pod = await runPod(userns());
+    // Port 80: the pod's root may bind it, its netns belonging to the pod's user namespace.
+    const web = await startContainer(pod, { command: ["sh", "-c", "mkdir -p /www && echo hello-userns > /www/index.html && exec httpd -f -p 80 -h /www"] });
+    const { containerId: shell } = await c().createContainer({
+      podSandboxId: pod.id, sandboxConfig: pod.config,
+      config: { metadata: { name: "shell", attempt: 0 }, image: { image: busybox }, command: ["sh"], stdin: true, linux: { securityContext: { namespaceOptions: { usernsOptions: userns() } } } },
+    });
+    await c().startContainer({ containerId: shell });
+
+    const { url } = await c().exec({ containerId: web, cmd: ["sh", "-c", "tty >/dev/null && cat /proc/self/uid_map"], tty: true, stdout: true });
+    const r = await runRemoteCommand(url, { protocols: V4, stdout: true, stderr: false, tty: true });
+    assert.match(r.stdout.toString(), /0\s+200000\s+65536/);
+    assert.equal(JSON.parse(r.error).status, "Success");
+
+    const att = await c().attach({ containerId: shell, stdin: true, stdout: true, stderr: true });
+    const a = await dialSpdy(att.url, { protocols: V4 });
+    try {
+      const st = await openRemoteCommandStreams(a.conn, { stdin: true, stdout: true, stderr: true });
+      st.stdin!.write("echo attached-$(id -u)-$((6*7))\n");
+      const got = await new Promise<string>((resolve, reject) => {
+        let buf = "";
+        const t = setTimeout(() => reject(new Error(`no output, got ${JSON.stringify(buf)}`)), 10_000);
+        st.stdout!.on("data", (d: Buffer) => { buf += d.toString(); if (buf.includes("attached-0-42")) { clearTimeout(t); resolve(buf); } });
+      });
+      assert.match(got, /attached-0-42/);
+    } finally {
+      a.conn.destroy();
+    }
+
+    for (let i = 0; i < 50 && (await sh(web, "nc -z 127.0.0.1 80")).code !== 0; i++) await new Promise((res) => setTimeout(res, 100));
+    const pf = await c().portForward({ podSandboxId: pod.id, port: [80] });
+    const { conn } = await dialSpdy(pf.url, { protocols: ["portforward.k8s.io"] });
+    try {
+      const p = await openPortForwardPair(conn, 80, "1");
+      p.data.end("GET /index.html HTTP/1.0\r\n\r\n");
+      const body = (await readAll(p.data)).toString();
+      assert.match(body, /200 OK/);
+      assert.match(body, /hello-userns/);
+    } finally {
+      conn.destroy();
+    }
+    await c().removePodSandbox({ podSandboxId: pod.id });
+    assert.deepEqual(mountsUnder(join(env.b.state, "userns")), []);
+  });
+
+  test("after a crash, the start-up sweep unmounts prepared mounts and pins no pod or container knows", async () => {
+    const helper = "/usr/local/libexec/berth/berth-mount";
+    const root = join(env.b.state, "userns");
+    const ghostPod = join(root, "pods", "f".repeat(64));
+    const ghostCtr = join(root, "containers", "e".repeat(64));
+    await mkdir(ghostPod, { recursive: true });
+    await mkdir(join(ghostCtr, "m0"), { recursive: true });
+    await writeFile(join(ghostPod, "user"), "");
+    await writeFile(join(ghostPod, "net"), "");
+    // What a berthd killed mid-create leaves: pinned namespaces and an idmapped clone.
+    execFileSync(helper, ["userns", join(ghostPod, "user"), join(ghostPod, "net"), "0", "500000", "65536", "0", "500000", "65536"]);
+    await mkdir(join(dir, "ghost-src"));
+    execFileSync(helper, ["bind", join(dir, "ghost-src"), join(ghostCtr, "m0"), join(ghostPod, "user"), "rw"]);
+    assert.equal(mountsUnder(root).length, 3);
+    await env.b.kill9();
+    await env.b.restart();
+    assert.deepEqual(mountsUnder(root), []);
+    assert.deepEqual((await readdir(join(root, "pods"))).filter((n) => n.startsWith("f")), []);
+    assert.deepEqual((await readdir(join(root, "containers"))).filter((n) => n.startsWith("e")), []);
+    assert.match(env.b.stderr.join(""), /removed mounts a crash left behind/);
+  });
+
   test("mode NODE runs in the host's user namespace", async () => {
     const pod = await runPod({ mode: NamespaceMode.NODE });
     const id = await startContainer(pod);
     const host = (await readFile("/proc/self/uid_map", "utf8")).trim().split(/\s+/).join(" ");
     assert.equal((await ok(id, "cat /proc/self/uid_map")).split(/\s+/).join(" "), host);
     await c().removePodSandbox({ podSandboxId: pod.id });
+  });
+
+  test("a container's userns_options must match its pod's: INVALID_ARGUMENT, and no container", async () => {
+    const own = await runPod(userns());
+    const host = await runPod({ mode: NamespaceMode.NODE });
+    const tryCreate = (pod: { id: string; config: ReturnType<typeof podConfig> }, usernsOptions: Record<string, unknown>) => c().createContainer({
+      podSandboxId: pod.id, sandboxConfig: pod.config,
+      config: { metadata: { name: "mismatch", attempt: 0 }, image: { image: busybox }, command: ["true"], linux: { securityContext: { namespaceOptions: { usernsOptions } } } },
+    });
+    for (const [pod, opts, re] of [
+      [host, userns(), /does not match pod .* which runs in the host's user namespace/],
+      [own, { mode: NamespaceMode.NODE }, /mode NODE .* does not match pod .* its own user namespace \(uids 0:200000:65536, gids 0:300000:65536\)/],
+      [own, userns({ uids: [{ containerId: 0, hostId: 100000, length: 65536 }] }), /mode POD .* does not match/],
+      [own, { mode: NamespaceMode.CONTAINER }, /mode CONTAINER/],
+    ] as const) {
+      await assert.rejects(tryCreate(pod, opts), (e) => {
+        assert.equal(codeOf(e), grpc.status.INVALID_ARGUMENT, (e as Error).message);
+        assert.match((e as Error).message, /userns_options/);
+        assert.match((e as Error).message, re);
+        return true;
+      });
+      assert.equal((await c().listContainers({ filter: { podSandboxId: pod.id } })).containers.length, 0);
+    }
+    await c().removePodSandbox({ podSandboxId: own.id });
+    await c().removePodSandbox({ podSandboxId: host.id });
   });
 
   describe("refusals: INVALID_ARGUMENT naming the field, and no pod", () => {

@@ -29,7 +29,7 @@ import { Store } from "../stores/store.ts";
 import { conmonCgroupIsPerContainer, conmonCgroupPath } from "../../oci-runtime/monitor/conmon-cgroup.ts";
 import { containerLogPath } from "./log-path.ts";
 import { checkKeyValues } from "../network/pod-input.ts";
-import { buildContainerSpec, criResources, resolveContainerSecurity, resolveContainerUser } from "./container-spec.ts";
+import { buildContainerSpec, checkContainerUserns, criResources, resolveContainerSecurity, resolveContainerUser } from "./container-spec.ts";
 import type { ContainerRecord } from "./container-record.ts";
 import type { MountFeatures } from "../../oci-runtime/mounts/features.ts";
 import { containerMountsDir, mountHelperPath } from "../../oci-runtime/mounts/mount-helper.ts";
@@ -163,6 +163,7 @@ export class ContainerManager {
     const pod = this.sandboxes.podConfig(sandbox);
     // Bad security input fails before anything is created.
     const security = await resolveContainerSecurity(cfg, pod, this.config.runtime.seccomp_default);
+    checkContainerUserns(cfg, sandbox);
     for (const m of cfg.mounts) {
       if (!isAbsolute(m.containerPath)) throw invalidArgument(`mount container_path ${JSON.stringify(m.containerPath)} must be absolute`);
       if (!m.image && !isAbsolute(m.hostPath)) throw invalidArgument(`mount host_path ${JSON.stringify(m.hostPath)} must be absolute`);

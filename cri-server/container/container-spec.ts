@@ -11,6 +11,7 @@ import {
 } from "../../oci-runtime/index.ts";
 import { applySecurityContext, resolveSecurityContext, type ResolvedSecurity } from "../../oci-runtime/security/index.ts";
 import { withUserNamespaceMappings } from "../../oci-runtime/spec/namespaces.ts";
+import { invalidArgument } from "../../oci-runtime/foundation/errdefs.ts";
 import type { Image } from "../../image-service/image-service.ts";
 import type { SandboxRecord } from "../sandbox/sandbox-record.ts";
 
@@ -91,6 +92,22 @@ export interface ContainerSpecInput {
   /** pid of the target container for pid namespace TARGET. */
   targetPid?: number;
   supportsRecursiveReadOnly: boolean;
+}
+
+/**
+ * A container's userns_options, when set, must name its pod's user namespace (kubelet repeats the
+ * pod's): the same mode and mappings. Containers always run in their pod's user namespace.
+ */
+export function checkContainerUserns(cfg: ContainerConfig, sandbox: SandboxRecord): void {
+  const u = cfg.linux?.securityContext?.namespaceOptions?.usernsOptions;
+  if (!u) return;
+  const field = "config.linux.security_context.namespace_options.userns_options";
+  const same = (a: { containerId: number; hostId: number; length: number }[], b: { containerId: number; hostId: number; length: number } | undefined) =>
+    a.length === 1 && !!b && a[0]!.containerId === b.containerId && a[0]!.hostId === b.hostId && a[0]!.length === b.length;
+  if (u.mode === NamespaceMode.NODE && !sandbox.userns) return;
+  if (u.mode === NamespaceMode.POD && sandbox.userns && same(u.uids, sandbox.userns.uids) && same(u.gids, sandbox.userns.gids)) return;
+  const pod = sandbox.userns ? `its own user namespace (uids ${sandbox.userns.uids.containerId}:${sandbox.userns.uids.hostId}:${sandbox.userns.uids.length}, gids ${sandbox.userns.gids.containerId}:${sandbox.userns.gids.hostId}:${sandbox.userns.gids.length})` : "the host's user namespace";
+  throw invalidArgument(`${field}: mode ${NamespaceMode[u.mode] ?? u.mode} with ${u.uids.length} uid and ${u.gids.length} gid mapping(s) does not match pod ${sandbox.id}, which runs in ${pod}`);
 }
 
 export async function buildContainerSpec(i: ContainerSpecInput): Promise<Spec> {
