@@ -8,6 +8,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 export const DEFAULT_LAYER_HELPER = "/usr/local/libexec/berth/berth-layer";
 /** Longest wait for the helper's answers to one batch, and for its exit. */
 export const HELPER_TIMEOUT_MS = 30_000;
+/** Longest wait for syncfs, which writes back the whole layer (gigabytes on a slow disk). */
+export const SYNC_TIMEOUT_MS = 600_000;
 export const MAX_HELPER_PATH = 4096;
 export const MAX_XATTR_NAME = 255;
 export const MAX_XATTR_VALUE = 64 << 10;
@@ -105,19 +107,19 @@ export class LayerHelper {
     return `${this.binary} exited (${e?.signal ?? `code ${e?.code}`}) without answering`;
   }
 
-  /** Sends records and waits until the helper has answered every one. */
-  async run(records: Buffer[]): Promise<void> {
+  /** Sends records and waits until the helper has answered every one (at most `timeoutMs`). */
+  async run(records: Buffer[], timeoutMs = this.timeoutMs): Promise<void> {
     if (!records.length) return;
     const child = this.#start();
     const want = this.#acks + records.length;
     if (!this.#exited) child.stdin!.write(records.length === 1 ? records[0]! : Buffer.concat(records));
-    const deadline = Date.now() + this.timeoutMs;
+    const deadline = Date.now() + timeoutMs;
     while (this.#acks < want) {
       if (this.#exited) throw new LayerHelperError(this.#why());
       const left = deadline - Date.now();
       if (left <= 0) {
         this.kill();
-        throw new LayerHelperError(`${this.binary} did not answer within ${this.timeoutMs} ms`);
+        throw new LayerHelperError(`${this.binary} did not answer within ${timeoutMs} ms`);
       }
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, left);
@@ -147,7 +149,10 @@ export class LayerHelper {
     if (this.#exited.error || this.#exited.code !== 0) throw new LayerHelperError(this.#why());
   }
 
-  /** Kills the helper (on failure paths) and waits for it to go. */
+  /** Flushes the layer's filesystem (syncfs) and waits for it. */
+  async sync(): Promise<void> { await this.run([Buffer.from("S")], SYNC_TIMEOUT_MS); }
+
+  /** Kills the helper (on failure paths). */
   kill() {
     const child = this.#child;
     if (child && !this.#exited) child.kill("SIGKILL");

@@ -215,7 +215,7 @@ export class LayerWriter {
     for (const [rel, t] of dirs) {
       lutimesSync(this.#full(rel), t, t);
     }
-    await this.#helper.run([Buffer.from("S")]);
+    await this.#helper.sync();
     await this.#helper.close();
   }
 
