@@ -140,6 +140,40 @@ describe("stream and config attacks", () => {
     assert.equal(left, 0, "`yes` still runs after the client went away");
   });
 
+  test("a WebSocket client that never reads while `yes` writes and it floods pings: berthd stays within its memory and drops the session", async (t) => {
+    const { url } = await env.b.client.runtime.exec({ containerId: ctrId, cmd: ["yes"], stdout: true });
+    const ws = new WebSocket(url.replace(/^http/, "ws"), ["v5.channel.k8s.io"]);
+    const closed = once(ws, "close");
+    ws.on("error", () => undefined);
+    await within(once(ws, "message"), 10_000, "first output");
+    ws.pause(); // from now on the client reads nothing
+    const before = rssBytes(pid);
+    let peak = before;
+    const sampler = setInterval(() => { peak = Math.max(peak, rssBytes(pid)); }, 50);
+    let pings = 0;
+    try {
+      const t0 = Date.now();
+      while (pings < 200_000 && Date.now() - t0 < 10_000 && ws.readyState === WebSocket.OPEN) {
+        for (let i = 0; i < 1000; i++) ws.ping();
+        pings += 1000;
+        await sleep(1);
+      }
+      await sleep(2000);
+    } finally {
+      clearInterval(sampler);
+    }
+    const droppedByBerthd = ws.readyState !== WebSocket.OPEN;
+    ws.terminate();
+    await closed;
+    const grew = peak - before;
+    t.diagnostic(`berthd RSS ${(before / MiB).toFixed(1)} MiB before, peak ${(peak / MiB).toFixed(1)} MiB; ${pings} pings sent`);
+    assert.ok(droppedByBerthd, "berthd kept a session whose pongs nobody read");
+    assert.ok(grew < 64 * MiB, `berthd grew by ${(grew / MiB).toFixed(1)} MiB`);
+    let left = -1;
+    for (let i = 0; i < 50 && left !== 0; i++) { left = await countYes(); if (left) await sleep(200); }
+    assert.equal(left, 0, "`yes` still runs after the client went away");
+  });
+
   test("WebSocket port-forward: URL ports outside the PortForward request are refused naming the port; listed ports work", async () => {
     const { url } = await env.b.client.runtime.portForward({ podSandboxId: podId, port: [8080] });
     const refused = await new Promise<{ status: number; body: string }>((resolve, reject) => {
