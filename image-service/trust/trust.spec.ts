@@ -54,6 +54,31 @@ test("policy errors name the file and the key", async () => {
   assert.equal(ok.default[0]!.type, "sigstoreSigned");
 });
 
+test("everything berth does not support is refused, naming the file and the key", async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), "berth-policy-"));
+  try {
+    const pub = path.join(dir, "cosign.pub");
+    await writeFile(pub, generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ type: "spki", format: "pem" }));
+    const cases: [unknown, RegExp][] = [
+      [{ default: [{ type: "sigstoreSigned", keyPath: pub, fulcio: {} }] }, /key "default\[0\]\.fulcio" is not supported/],
+      [{ default: [{ type: "sigstoreSigned", keyPath: pub, rekorPublicKeyPath: "/x" }] }, /key "default\[0\]\.rekorPublicKeyPath" is not supported/],
+      [{ default: [{ type: "sigstoreSigned", keyPath: pub, rekorPublicKeyData: "AA==" }] }, /key "default\[0\]\.rekorPublicKeyData" is not supported/],
+      [{ default: [{ type: "reject" }], transports: { "docker-daemon": { "": [{ type: "insecureAcceptAnything" }] } } }, /key "transports\.docker-daemon" names the "docker-daemon" transport/],
+      [{ default: [{ type: "signedBaseLayer", baseLayerIdentity: {} }] }, /key "default\[0\]\.type" is signedBaseLayer/],
+      [{ default: [{ type: "signedBy", keyType: "X509Certificates", keyPath: pub }] }, /key "default\[0\]\.keyType" must be "GPGKeys"/],
+      [{ default: [{ type: "signedBy", keyType: "GPGKeys", keyPath: pub }] }, /key "default\[0\]" names .*cosign\.pub, which holds no readable OpenPGP public key/],
+      [{ default: [{ type: "sigstoreSigned", keyPath: pub, signedIdentity: { type: "matchFoo" } }] }, /key "default\[0\]\.signedIdentity\.type" names an unknown signedIdentity type "matchFoo"/],
+      [{ default: [{ type: "reject" }], transports: { docker: { "docker.io/busybox": [{ type: "reject" }] } } }, /key "transports\.docker\[docker\.io\/busybox\]" is not a valid scope: "docker\.io\/busybox" is not in canonical form/],
+      [{ default: [{ type: "reject" }], bogus: 1 }, /key "\(top level\)\.bogus" is not supported/],
+    ];
+    for (const [policy, re] of cases) {
+      await assert.rejects(parsePolicy(JSON.stringify(policy), "/etc/p.json"), (e: Error) => re.test(e.message) && e.message.startsWith("signature policy /etc/p.json: "));
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test("signedIdentity rules follow containers-policy.json(5)", () => {
   const tag = pullIdentity(parseReference("r.io/a/b:1"));
   const dig = pullIdentity(parseReference(`r.io/a/b@${D}`));
