@@ -9,6 +9,10 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { connect as netConnect, type Socket } from "node:net";
+import { createServer as createH2Server } from "node:http2";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fromBinary, toBinary, create } from "@bufbuild/protobuf";
 import { startBerthd, type Berthd } from "../lib/berthd.ts";
 import { podConfig, startPodEnv, type PodEnv } from "../lib/pod.ts";
@@ -29,6 +33,8 @@ interface Generation {
   first: EncodeOp[];
   /** The second call on the same connection (Version again, stream 3): mostly dynamic-table references. */
   second: EncodeOp[];
+  /** After the first response's DATA, grpc-go returns the window (WINDOW_UPDATE 30) and sends its BDP PING. */
+  bdpPing?: boolean;
   /** A first HEADERS block captured from the real client, and the :authority it carried, when there is one. */
   captured?: { hex: string; authority: string };
 }
@@ -59,7 +65,7 @@ function grpcGo(version: string, authority: string, timeouts: [string, string]):
 const GENERATIONS: Generation[] = [
   {
     name: "grpc-go 1.51", clients: "crictl/critest v1.26.1, kubelet 1.26",
-    settings: [], ...grpcGo("1.51.0", SOCKET, ["1968919u", "1999958u"]),
+    settings: [], ...grpcGo("1.51.0", SOCKET, ["1968919u", "1999958u"]), bdpPing: true,
     captured: {
       authority: "/tmp/h5/relay.sock",
       hex: "8386459962cb6a49a92afdc2bedb6a49a92ee2d9dcc42b1c4b620c7abf418d6134d6c4edb161681fa5d072755f8b1d75d0620d263d4c4d6564" +
@@ -68,11 +74,16 @@ const GENERATIONS: Generation[] = [
   },
   {
     name: "grpc-go 1.54", clients: "crictl/critest v1.28.0, kubelet 1.27-1.28",
-    settings: [], ...grpcGo("1.54.0", SOCKET, ["1968919u", "1999958u"]),
+    settings: [], ...grpcGo("1.54.0", SOCKET, ["1956262u", "1999950u"]), bdpPing: true,
+    captured: {
+      authority: "/tmp/h5/relay.sock",
+      hex: "8386459962cb6a49a92afdc2bedb6a49a92ee2d9dcc42b1c4b620c7abf418d6134d6c4edb161681fa5d072755f8b1d75d0620d263d4c4d6564" +
+        "7a8a9acac8b4c7602bb6d2e040027465864d833505b11f408e9acac8b0c842d6958b510f21aa9b839bd9ab40899acac8b24d494f6a7f860bedb827056f",
+    },
   },
   {
     name: "grpc-go 1.58+", clients: "crictl/critest v1.29.0 and newer, kubelet 1.29+",
-    settings: [], ...grpcGo("1.68.1", "localhost", ["1970397u", "1999958u"]),
+    settings: [], ...grpcGo("1.68.1", "localhost", ["1970397u", "1999958u"]), bdpPing: true,
     captured: {
       authority: "localhost",
       hex: "8386459962cb6a49a92afdc2bedb6a49a92ee2d9dcc42b1c4b620c7abf4186a0e41d139d095f8b1d75d0620d263d4c4d65647a8a9acac8b4c7" +
@@ -201,14 +212,47 @@ describe("clients since Kubernetes 1.24", () => {
     }
   });
 
+  test("the cause: a bare node:http2 server resets grpc-go 1.51's first call (PROTOCOL_ERROR) before its stream event, and takes grpc-go 1.58's", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "berth-h2-"));
+    const path = join(dir, "bare.sock");
+    const seen: string[] = [];
+    const server = createH2Server();
+    server.on("stream", (st, h) => { seen.push(String(h[":authority"])); st.respond({ ":status": 200 }); st.end(); });
+    await new Promise<void>((r) => server.listen(path, r));
+    try {
+      for (const [g, expectRst] of [[GENERATIONS[0]!, true], [GENERATIONS[2]!, false]] as const) {
+        const c = await handshake(path, g);
+        try {
+          c.write(headersFrame(1, encodeBlock(realize(g.first, path))), dataFrame(1, versionRequest()));
+          const f = await c.until((x) => x.streamId === 1 && (x.type === FRAME.RST_STREAM || x.type === FRAME.HEADERS), `an answer on stream 1 (${g.name})`);
+          if (expectRst) {
+            assert.equal(f.type, FRAME.RST_STREAM, g.name);
+            assert.equal(f.payload.readUInt32BE(0), 1, "PROTOCOL_ERROR");
+          } else assert.equal(f.type, FRAME.HEADERS, g.name);
+        } finally { c.close(); }
+      }
+      assert.deepEqual(seen, ["localhost"], "only the grpc-go 1.58 call reached the stream event");
+    } finally {
+      await new Promise((r) => server.close(r));
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   for (const g of GENERATIONS) {
     test(`${g.name} (${g.clients}): two Version calls on one connection answer grpc-status 0`, async () => {
       const c = await handshake(b.socket, g);
       try {
         const d = new HpackDecoder({ maxTableSize: 4096, maxHeaderListSize: 1 << 20 });
-        for (const [sid, ops] of [[1, g.first], [3, g.second]] as const) {
-          c.write(headersFrame(sid, encodeBlock(realize(ops, b.socket))), dataFrame(sid, versionRequest()));
+        // crictl's first call is an empty VersionRequest, its second asks for "v1"
+        for (const [sid, ops, req] of [[1, g.first, grpcMessage(new Uint8Array())], [3, g.second, versionRequest()]] as const) {
+          c.write(headersFrame(sid, encodeBlock(realize(ops, b.socket))), dataFrame(sid, req));
           const r = await response(c, d, sid);
+          if (sid === 1 && g.bdpPing) {
+            const ping = Buffer.from("02041010090e0707", "hex");
+            c.write(frameHeader(4, FRAME.WINDOW_UPDATE, 0, 0), Buffer.from([0, 0, 0, 30]), frameHeader(8, FRAME.PING, 0, 0), ping);
+            const ack = await c.until((f) => f.type === FRAME.PING && (f.flags & FLAG.ACK) !== 0, "the PING ack");
+            assert.deepEqual(ack.payload, ping);
+          }
           assert.equal(r.headers[":status"], "200", `stream ${sid}`);
           assert.equal(r.headers["grpc-status"], "0", `stream ${sid}: ${r.headers["grpc-message"] ?? ""}`);
           assert.ok(r.message, `stream ${sid} carries a message`);
