@@ -141,7 +141,6 @@ test("a stream whose unread data goes over its buffer limit is reset with FLOW_C
     const c = new HeaderCompressor();
     p.client.write(synStreamFrame(1, 0, await c.compress(encodeHeaderBlock([["streamtype", "stdout"]]))));
     p.client.write(synStreamFrame(3, 0, await c.compress(encodeHeaderBlock([["streamtype", "stdin"]]))));
-    c.close();
     for (let i = 0; i < 40; i++) { p.client.write(dataFrame(1, 0, Buffer.alloc(16 * 1024))); p.client.write(dataFrame(3, 0, Buffer.alloc(16 * 1024))); }
     for (let i = 0; i < 100 && !seen.frames().some((f) => f.type === FrameType.RST_STREAM); i++) await new Promise((r) => setTimeout(r, 20));
     const rst = seen.frames().find((f) => f.type === FrameType.RST_STREAM);
@@ -150,6 +149,13 @@ test("a stream whose unread data goes over its buffer limit is reset with FLOW_C
     assert.match(p.limits[0]!.message, /stream 1 has \d+ unread bytes, over the limit of 65536/);
     assert.ok(stream!.destroyed);
     assert.equal(p.server.destroyed, false);
+    // Input flows again for the other streams.
+    const more: SpdyStream[] = [];
+    p.server.on("stream", (s: SpdyStream) => more.push(s));
+    p.client.write(synStreamFrame(5, 0, await c.compress(encodeHeaderBlock([["streamtype", "error"]]))));
+    c.close();
+    for (let i = 0; i < 100 && more.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(more.length, 1, "the session stopped reading after the reset");
   } finally {
     await p.close();
   }

@@ -490,6 +490,9 @@ export class SpdyConnection extends EventEmitter {
     if (s.readableLength > l.maxStreamBufferBytes) {
       this.emit("limit", new SpdyLimitError(`stream ${id} has ${s.readableLength} unread bytes, over the limit of ${l.maxStreamBufferBytes}`));
       s.reset(RstStatus.FLOW_CONTROL_ERROR);
+      // The stream that held input back is gone; a reader still behind pauses it again on its next push.
+      this.#paused = false;
+      this.#flow();
       return;
     }
     let unread = 0;
