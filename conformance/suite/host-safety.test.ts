@@ -18,7 +18,8 @@ import { pushImage } from "../../hack/registry/push.ts";
 import { buildTar } from "../../hack/registry/tar-writer.ts";
 import { detectCgroupLayout } from "../../oci-runtime/cgroups/mode.ts";
 import { cgroupDirs } from "../../oci-runtime/cgroups/paths.ts";
-import { cgroupsOf } from "../../oci-runtime/monitor/conmon-cgroup.ts";
+import { cgroupsOf, prepareCgroup } from "../../oci-runtime/monitor/conmon-cgroup.ts";
+import { codeOf, grpc } from "../lib/cri-client.ts";
 import { busyboxEntries } from "../lib/images.ts";
 import { podConfig, startPodEnv, type PodEnv } from "../lib/pod.ts";
 
@@ -280,6 +281,8 @@ describe("host safety: runtime.conmon_cgroup set to a shared cgroup", () => {
   const rt = () => env.b.client.runtime;
 
   before(async () => {
+    // created here too (berthd creates it at the first container), so each test stands alone
+    await prepareCgroup(await detectCgroupLayout(), name);
     env = await startPodEnv({ images: true, toml: `[runtime]\nconmon_cgroup = "${name}"\n` });
     await env.b.client.image.pullImage({ image: { image: env.images!.busybox } });
   });
@@ -315,6 +318,27 @@ describe("host safety: runtime.conmon_cgroup set to a shared cgroup", () => {
       await rt().removeContainer({ containerId: id });
     }
     assert.ok(existsSync(cgroupDirs(layout, name)[0]!), "the shared cgroup stays");
+    await rt().removePodSandbox({ podSandboxId: podId });
+  });
+
+  test("a conmon that cannot run in its cgroup fails the create with its reason and leaves nothing behind", async (t) => {
+    const layout = await detectCgroupLayout();
+    const pids = layout.v1.find((h) => h.controllers.includes("pids"))?.mountPoint ?? layout.v2;
+    assert.ok(pids, "a pids controller");
+    const max = join(pids, name, "pids.max");
+    assert.ok(existsSync(max), `the shared cgroup exists in the pids hierarchy: ${max}`);
+    // joining works, but conmon cannot fork there
+    await writeFile(max, "0");
+    t.after(() => writeFile(max, "max"));
+    const cfg = podConfig();
+    const podId = (await rt().runPodSandbox({ config: cfg })).podSandboxId;
+    await assert.rejects(
+      rt().createContainer({ podSandboxId: podId, sandboxConfig: cfg, config: { metadata: { name: "nofork" }, image: { image: env.images!.busybox }, command: ["sleep", "100000"] } }),
+      (err: Error) => codeOf(err) === grpc.status.INTERNAL && /create container \w+: \[conmon:e\]: Failed to fork the create command Resource temporarily unavailable/.test(err.message),
+    );
+    assert.deepEqual((await rt().listContainers({})).containers, []);
+    assert.deepEqual(readdirSync(join(env.b.state, "containers")), [], "no bundle left");
+    assert.deepEqual((await readFile(join(pids, name, "cgroup.procs"), "utf8")).trim(), "", "no conmon left in the cgroup");
     await rt().removePodSandbox({ podSandboxId: podId });
   });
 });

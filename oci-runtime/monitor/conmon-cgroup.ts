@@ -4,7 +4,7 @@
 //
 // As CRI-O's conmon_cgroup: "pod" puts each conmon in `<pod cgroup parent>/berth-conmon-<id>`
 // (accounted to the pod, removed with the container); any other setting is one cgroup shared by
-// every conmon (e.g. "system.slice/berth-conmon.scope"), kept across containers.
+// every conmon (e.g. "berth-conmon", outside the slices systemd manages), kept across containers.
 //
 // The move happens before conmon runs: conmon is started through `/bin/sh` running a fixed
 // script that writes its own pid into each hierarchy's cgroup.procs and only then execs conmon
