@@ -9,7 +9,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { chmod, mkdir, readFile, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ContainerState } from "../../proto/gen/runtime/v1/api_pb.js";
@@ -126,6 +126,19 @@ describe("host safety: a non-root host user reaches nothing under root and state
     assert.equal(mode(env.b.root), 0o700);
     for (const d of dirs.slice(2)) assert.equal(mode(d), 0o700, d);
     assert.equal(mode(join(env.b.state, "containers", root)), 0o700, "bundle dir");
+    // every entry of root and state, whoever made it (berthd, runc, conmon, CNI), with running containers
+    const open: string[] = [];
+    for (const top of [env.b.root, env.b.state]) {
+      for (const n of readdirSync(top)) {
+        const p = join(top, n);
+        if (p === env.b.socket) continue;
+        const st = lstatSync(p);
+        if (st.isSymbolicLink()) continue;
+        const allowed = p === join(env.b.state, "userns") ? 0o711 : 0o700;
+        if ((st.mode & 0o777 & ~allowed) !== 0) open.push(`${p} ${(st.mode & 0o7777).toString(8)}`);
+      }
+    }
+    assert.deepEqual(open, [], "no entry of root or state is open to group or others");
     assert.equal(mode(join(env.b.state, "containers", root, "config.json")), 0o600, "bundle config.json");
 
     for (const id of [root, user]) {

@@ -53,7 +53,7 @@ export async function prepareCgroup(layout: CgroupLayout, path: string): Promise
   const rel = posix.normalize(`/${path}`);
   const out: string[] = [];
   for (const dir of cgroupDirs(layout, rel)) {
-    await mkdir(dir, { recursive: true });
+    await mkdir(dir, { recursive: true, mode: 0o755 }); // cgroupfs: as every cgroup dir
     const h = layout.v1.find((x) => dir.startsWith(`${x.mountPoint}/`));
     if (h?.controllers.includes("cpuset")) {
       let cur = h.mountPoint;
