@@ -328,9 +328,13 @@ describe("image trust (containers-policy.json)", () => {
     const bad = await check({ default: [{ type: "sigstoreSigned", keyPath: path.join(work, "cosign.pub"), fulcio: {} }] });
     assert.equal(bad.code, 1, bad.out);
     assert.match(bad.out, /berthd: signature policy .*check-policy\.json: key "default\[0\]\.fulcio" is not supported by berth/);
-    await writeFile(cfg, "");
+    // Without a policy nothing is read: not even a registries.d that does not parse.
+    const brokenRegd = path.join(work, "broken-registries.d");
+    await mkdir(brokenRegd);
+    await writeFile(path.join(brokenRegd, "x.yaml"), "docker: [unclosed\n");
+    await writeFile(cfg, `[image]\nregistries_d = "${brokenRegd}"\n`);
     const off = await run(BERTHD, ["config", "check", "--config", cfg]);
-    assert.match(off.stdout, /image signature verification: off/);
+    assert.match(off.stdout, /image signature verification: off \(image\.signature_policy is unset\)/);
     // berthd itself refuses to start with that policy.
     const dir = path.join(work, "bad-start");
     await mkdir(dir);

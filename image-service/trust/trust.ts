@@ -94,7 +94,8 @@ export class ImageTrust {
         namespaces.push(ns);
       }
     }
-    await loadRegistriesD(this.#opts.registriesD);
+    // With verification off nothing is read, so a registries.d left by other tools changes nothing.
+    if (this.enabled) await loadRegistriesD(this.#opts.registriesD);
     return { enabled: this.enabled, policy: this.#opts.policy, namespaces, registriesD: this.#opts.registriesD };
   }
 
