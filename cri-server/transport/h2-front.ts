@@ -266,8 +266,15 @@ export class FrontConnection extends Duplex {
     this.socket = socket;
     this.frames = new ClientFrameFilter(limits);
     socket.on("data", (chunk: Buffer) => {
+      let out: Buffer[];
+      try {
+        out = this.frames.feed(chunk);
+      } catch (err) { // a bug here must cost this connection, not the daemon
+        this.destroy(err as Error);
+        return;
+      }
       let ok = true;
-      for (const b of this.frames.feed(chunk)) ok = this.push(b) && ok;
+      for (const b of out) ok = this.push(b) && ok;
       if (!ok) socket.pause();
     });
     socket.on("end", () => this.push(null));
