@@ -6,7 +6,7 @@ import type { SandboxManager } from "./sandbox/sandbox-manager.ts";
 import type { ContainerManager } from "./container/container-manager.ts";
 import type { ImageService } from "../image-service/image-service.ts";
 import type { EventBus, ContainerEvent } from "./events/index.ts";
-import type { StreamingServer } from "./streaming/server.ts";
+import type { LazyStreaming } from "./lazy-streaming.ts";
 
 /** Settings kubelet pushes at run time (UpdateRuntimeConfig). */
 export interface RuntimeSettings {
@@ -36,7 +36,8 @@ export interface Context {
   readonly containers: ContainerManager;
   readonly images: ImageService;
   readonly events: EventBus<ContainerEvent>;
-  readonly streaming: StreamingServer;
+  /** The exec/attach/port-forward server, started on the first URL it is asked for. */
+  readonly streaming: Pick<LazyStreaming, "getUrl">;
   /** Whether the default OCI runtime and conmon can be run. */
   runtimeReady(): Promise<Condition>;
   /** Whether a CNI network config is present (re-read on every call, cheaply). */

@@ -15,15 +15,14 @@ import { NetworkManager } from "./network/cni.ts";
 import { loadPodCidr } from "./network/pod-cidr.ts";
 import { SandboxManager } from "./sandbox/sandbox-manager.ts";
 import { RuncInfraRuntime } from "./sandbox/infra-runtime.ts";
-import { berthMetrics, instrumentImagePulls, instrumentNetwork, instrumentRuntime, MetricsServer } from "./metrics/index.ts";
+import { instrumentImagePulls, instrumentNetwork, instrumentRuntime, startMetrics } from "./metrics/index.ts";
 import { shutdownTracing, startTracing } from "./tracing.ts";
 import { ImageService } from "../image-service/image-service.ts";
 import { RuntimeHandlers } from "../oci-runtime/index.ts";
 import { ContainerManager } from "./container/container-manager.ts";
 import { EventBus, type ContainerEvent } from "./events/index.ts";
 import { eventStatuses } from "./runtime/event-statuses.ts";
-import { StreamingServer } from "./streaming/server.ts";
-import { BerthStreamingBackend } from "./streaming-backend.ts";
+import { LazyStreaming } from "./lazy-streaming.ts";
 
 export const BERTH_VERSION = "0.1.0";
 
@@ -57,9 +56,9 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
   try {
     try { unlinkSync(config.grpc.address); log.info("removed stale socket", { path: config.grpc.address }); } catch { /* none */ }
     await startTracing({ endpoint: config.tracing.endpoint, serviceName: config.tracing.service_name, log });
-    const metrics = berthMetrics();
-    const metricsServer = new MetricsServer({ address: config.metrics.address, metrics, log });
-    await metricsServer.start();
+    // prom-client and the endpoint are loaded only with [metrics] address set; otherwise a no-op sink.
+    const metricsServer = await startMetrics({ address: config.metrics.address, log });
+    const metrics = metricsServer.metrics;
     const network = new NetworkManager({
       confDir: config.cni.conf_dir,
       binDirs: config.cni.bin_dirs,
@@ -129,8 +128,9 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
       return counts;
     });
     let backendCtx: Context | undefined;
-    const streaming = new StreamingServer({
-      backend: new BerthStreamingBackend(() => backendCtx!),
+    // Loaded and started on the first Exec/Attach/PortForward (the server and ws cost memory idle).
+    const streaming = new LazyStreaming({
+      context: () => backendCtx!,
       address: config.stream.address,
       port: config.stream.port,
       ...(config.stream.tls_cert ? { tlsCertFile: config.stream.tls_cert, tlsKeyFile: config.stream.tls_key } : {}),
@@ -139,7 +139,7 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
       spdyLimits: { maxHeaderBytes: config.stream.max_header_bytes },
       log,
     });
-    await streaming.start();
+    await streaming.check();
     const ctx: Context = {
       config,
       configPath,

@@ -4,7 +4,7 @@
 // identity), so the daemon instruments what it built without the libraries
 // knowing about metrics or tracing.
 import { withSpan } from "../tracing.ts";
-import type { BerthMetrics } from "./berth-metrics.ts";
+import type { MetricsSink } from "./index.ts";
 
 type AsyncMethod = (...args: never[]) => Promise<unknown>;
 type AsyncKeys<T> = { [K in keyof T]: T[K] extends AsyncMethod ? K : never }[keyof T] & string;
@@ -44,13 +44,13 @@ export function wrapAsyncMethods<T extends object>(
 const RUNTIME_OPS = ["create", "start", "state", "kill", "delete", "exec", "update", "pause", "resume", "list"] as const;
 
 /** OCI runtime calls: spans "runtime.<op>", berth_runtime_duration_seconds{op,handler}. */
-export function instrumentRuntime<R extends { name: string } & Record<(typeof RUNTIME_OPS)[number], AsyncMethod>>(rt: R, metrics: BerthMetrics): R {
+export function instrumentRuntime<R extends { name: string } & Record<(typeof RUNTIME_OPS)[number], AsyncMethod>>(rt: R, metrics: MetricsSink): R {
   return wrapAsyncMethods(rt, RUNTIME_OPS as unknown as AsyncKeys<R>[], "runtime",
     (op, s) => metrics.observeRuntime(op, rt.name, s), { "berth.runtime_handler": rt.name });
 }
 
 /** CNI calls: spans "cni.setUp"/"cni.tearDown"/"cni.check", berth_cni_duration_seconds{op="add"|"del"|"check"}. */
-export function instrumentNetwork<N extends { setUp: AsyncMethod; tearDown: AsyncMethod; check: AsyncMethod }>(net: N, metrics: BerthMetrics): N {
+export function instrumentNetwork<N extends { setUp: AsyncMethod; tearDown: AsyncMethod; check: AsyncMethod }>(net: N, metrics: MetricsSink): N {
   const op: Record<string, string> = { setUp: "add", tearDown: "del", check: "check" };
   return wrapAsyncMethods(net, ["setUp", "tearDown", "check"] as AsyncKeys<N>[], "cni", (m, s) => metrics.observeCni(op[m] ?? m, s));
 }
@@ -59,7 +59,7 @@ export function instrumentNetwork<N extends { setUp: AsyncMethod; tearDown: Asyn
  * Image pulls: span "image.pull", berth_image_pulls_total{result} and the
  * pulled image's size in berth_image_pull_bytes_total (via `sizeOf`).
  */
-export function instrumentImagePulls<I extends { pull: AsyncMethod }>(images: I, metrics: BerthMetrics, sizeOf: (imageRef: string) => number | undefined): I {
+export function instrumentImagePulls<I extends { pull: AsyncMethod }>(images: I, metrics: MetricsSink, sizeOf: (imageRef: string) => number | undefined): I {
   return wrapAsyncMethods(images, ["pull"] as AsyncKeys<I>[], "image", (_m, _s, ok, result) => {
     const ref = (result as { imageRef?: string } | undefined)?.imageRef;
     metrics.observeImagePull(ok ? "success" : "failure", ok && ref ? (sizeOf(ref) ?? 0) : 0);

@@ -8,5 +8,5 @@ export const attach: UnaryImpl<typeof AttachRequestSchema, typeof AttachResponse
   checkStreams("Attach", req);
   const rec = await ctx.containers.refresh(ctx.containers.get(req.containerId).id);
   if (rec.state !== "running") throw failedPrecondition(`container ${rec.id} is not running (state ${rec.state})`);
-  return { url: ctx.streaming.getUrl("attach", { containerId: rec.id, tty: req.tty, stdin: req.stdin, stdout: req.stdout, stderr: req.stderr }) };
+  return { url: await ctx.streaming.getUrl("attach", { containerId: rec.id, tty: req.tty, stdin: req.stdin, stdout: req.stdout, stderr: req.stderr }) };
 };

@@ -9,5 +9,5 @@ export const exec: UnaryImpl<typeof ExecRequestSchema, typeof ExecResponseSchema
   checkStreams("Exec", req);
   const rec = await ctx.containers.refresh(ctx.containers.get(req.containerId).id);
   if (rec.state !== "running") throw failedPrecondition(`container ${rec.id} is not running (state ${rec.state})`);
-  return { url: ctx.streaming.getUrl("exec", { containerId: rec.id, cmd: req.cmd, tty: req.tty, stdin: req.stdin, stdout: req.stdout, stderr: req.stderr }) };
+  return { url: await ctx.streaming.getUrl("exec", { containerId: rec.id, cmd: req.cmd, tty: req.tty, stdin: req.stdin, stdout: req.stdout, stderr: req.stderr }) };
 };
