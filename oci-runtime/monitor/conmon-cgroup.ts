@@ -10,6 +10,12 @@
 // script that writes its own pid into each hierarchy's cgroup.procs and only then execs conmon
 // (same pid). The paths and conmon's arguments are positional parameters, never script text.
 // If the move fails, conmon never starts and the create fails with the shell's message.
+// There is no window in which conmon runs in berthd's cgroup: only the wrapper shell does, until
+// its first write. A stop that lands in that window kills the shell before conmon exists; the
+// create's record is then "incomplete" and the restarted berthd removes it. `runc create`, which
+// conmon forks, starts in conmon's cgroup and the container's init moves into its own.
+// What stays in berthd's cgroup, and dies with it: runc create/start/kill/delete calls, exec
+// sessions, CNI plugins and the berth-io helpers of attach and port-forward streams.
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { posix } from "node:path";
 import { invalidArgument } from "../foundation/errdefs.ts";
