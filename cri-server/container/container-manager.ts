@@ -26,6 +26,7 @@ import { Cleanup } from "../../oci-runtime/foundation/cleanup.ts";
 import { requestFingerprint, type SandboxManager } from "../sandbox/sandbox-manager.ts";
 import type { SandboxRecord } from "../sandbox/sandbox-record.ts";
 import { Store } from "../stores/store.ts";
+import { loadMessage, storeMessage } from "../stores/proto-record.ts";
 import { conmonCgroupIsPerContainer, conmonCgroupPath } from "../../oci-runtime/monitor/conmon-cgroup.ts";
 import { containerLogPath } from "./log-path.ts";
 import { checkKeyValues } from "../network/pod-input.ts";
@@ -110,11 +111,11 @@ export class ContainerManager {
   }
 
   configOf(rec: ContainerRecord): ContainerConfig {
-    return fromJson(ContainerConfigSchema, rec.config as JsonValue);
+    return loadMessage(ContainerConfigSchema, rec.config, `container ${rec.id}`);
   }
 
   resourcesOf(rec: ContainerRecord): LinuxContainerResources | undefined {
-    return rec.resources ? fromJson(LinuxContainerResourcesSchema, rec.resources as JsonValue) : undefined;
+    return rec.resources ? loadMessage(LinuxContainerResourcesSchema, rec.resources, `container ${rec.id}`) : undefined;
   }
 
   private publish(rec: ContainerRecord, type: ContainerEventType): void {
@@ -208,10 +209,10 @@ export class ContainerManager {
       labels: { ...cfg.labels },
       annotations: { ...cfg.annotations },
       logPath,
-      config: toJson(ContainerConfigSchema, cfg),
+      config: storeMessage(ContainerConfigSchema, cfg),
       runtimeHandler: sandbox.runtimeHandler,
       bundle, rootfs, pid: 0, conmonPid: 0, cgroupsPath,
-      resources: cfg.linux?.resources ? toJson(LinuxContainerResourcesSchema, cfg.linux.resources) : null,
+      resources: cfg.linux?.resources ? storeMessage(LinuxContainerResourcesSchema, cfg.linux.resources) : null,
       user: { uid: 0, gid: 0, additionalGids: [] },
       stopSignal,
     };
@@ -489,7 +490,7 @@ export class ContainerManager {
     await this.store.withLock(rec.id, async () => {
       const oci = ociResources(criResources(res), { cgroupV2: await this.isCgroupV2() });
       await this.runtimeOf(rec).update(rec.id, oci);
-      await this.store.update(rec.id, (r) => { r.resources = toJson(LinuxContainerResourcesSchema, res); });
+      await this.store.update(rec.id, (r) => { r.resources = storeMessage(LinuxContainerResourcesSchema, res); });
       // Keep the bundle's spec in step, so a status or recovery sees the new limits.
       try {
         const specPath = join(rec.bundle, "config.json");

@@ -25,7 +25,7 @@ export interface ContainerRecord {
   annotations: Record<string, string>;
   /** Host path of the CRI log ("" when the pod has no log directory). */
   logPath: string;
-  /** ContainerConfig as protobuf JSON. */
+  /** ContainerConfig as stores/proto-record.ts keeps it ({ pb: base64 binary }; records from before: protobuf JSON). */
   config: unknown;
   runtimeHandler: string;
   bundle: string;
@@ -33,7 +33,7 @@ export interface ContainerRecord {
   pid: number;
   conmonPid: number;
   cgroupsPath: string;
-  /** LinuxContainerResources as protobuf JSON (kept current by UpdateContainerResources). */
+  /** LinuxContainerResources as stores/proto-record.ts keeps it (kept current by UpdateContainerResources). */
   resources: unknown;
   user: { uid: number; gid: number; additionalGids: number[]; username?: string };
   stopSignal: string;

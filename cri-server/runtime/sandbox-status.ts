@@ -1,4 +1,5 @@
-import type { PodSandboxStatusRequestSchema, PodSandboxStatusResponseSchema } from "../../proto/gen/runtime/v1/api_pb.js";
+import { toJson } from "@bufbuild/protobuf";
+import { PodSandboxConfigSchema, type PodSandboxStatusRequestSchema, type PodSandboxStatusResponseSchema } from "../../proto/gen/runtime/v1/api_pb.js";
 import type { UnaryImpl } from "../rpc.ts";
 import { nowNs } from "../../oci-runtime/foundation/clock.ts";
 import { toPodSandboxStatus } from "./sandbox-view.ts";
@@ -15,7 +16,7 @@ export const podSandboxStatus: UnaryImpl<typeof PodSandboxStatusRequestSchema, t
       bundle: rec.infra.bundle,
       cgroupsPath: rec.infra.cgroupsPath,
       runtimeHandler: rec.runtimeHandler,
-      config: rec.config,
+      config: toJson(PodSandboxConfigSchema, ctx.sandboxes.podConfig(rec)),
       reason: rec.reason,
     });
   }

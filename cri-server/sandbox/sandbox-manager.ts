@@ -21,6 +21,7 @@ import { validateSysctls } from "../network/sysctl.ts";
 import { validatePodInput } from "../network/pod-input.ts";
 import { podBandwidth } from "../network/bandwidth.ts";
 import { Store } from "../stores/store.ts";
+import { loadMessage, storeMessage } from "../stores/proto-record.ts";
 import { nowNs } from "../../oci-runtime/foundation/clock.ts";
 import { Cleanup } from "../../oci-runtime/foundation/cleanup.ts";
 import { checkIdMap, createPodUserns, listPrepared, mountHelperPath, podUsernsDir, removeUnder, type PodUserns } from "../../oci-runtime/mounts/mount-helper.ts";
@@ -233,7 +234,7 @@ export class SandboxManager {
       labels: { ...cfg.labels },
       annotations: { ...cfg.annotations },
       runtimeHandler: handler,
-      config: toJson(PodSandboxConfigSchema, cfg),
+      config: storeMessage(PodSandboxConfigSchema, cfg),
       namespaces,
       netnsPath: "",
       ips: [],
@@ -331,7 +332,7 @@ export class SandboxManager {
   }
 
   podConfig(rec: SandboxRecord): PodSandboxConfig {
-    return fromJson(PodSandboxConfigSchema, rec.config as JsonValue);
+    return loadMessage(PodSandboxConfigSchema, rec.config, `pod sandbox ${rec.id}`);
   }
 
   /** StopPodSandbox: idempotent; an unknown id succeeds (CRI: "must not return an error if already stopped or missing"). */

@@ -14,7 +14,7 @@ export interface SandboxRecord {
   labels: Record<string, string>;
   annotations: Record<string, string>;
   runtimeHandler: string;
-  /** The PodSandboxConfig as protobuf JSON. */
+  /** The PodSandboxConfig as stores/proto-record.ts keeps it ({ pb: base64 binary }; records from before: protobuf JSON). */
   config: unknown;
   /** NamespaceMode values: 0 POD, 1 CONTAINER, 2 NODE, 3 TARGET. */
   namespaces: { network: number; pid: number; ipc: number; targetId: string };
