@@ -4,7 +4,7 @@
 // start-up sweep empties of whatever no live pod or create knows.
 import { chmod, chown, lstat, mkdir, open, readdir, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { internal, invalidArgument } from "../foundation/errdefs.ts";
+import { failedPrecondition, internal, invalidArgument } from "../foundation/errdefs.ts";
 import { readMountInfo } from "../foundation/mountinfo.ts";
 import { describeFailure, runCommand } from "../foundation/run-command.ts";
 
@@ -101,6 +101,9 @@ export async function bindClone(helper: string, source: string, target: string, 
       `cannot prepare ${opts.userns ? "an idmapped" : "a"}${opts.mode === "rro" ? " recursively read-only" : ""} mount of ${source}`);
   } catch (err) {
     await rm(target, { recursive: false, force: true }).catch(() => {});
+    if (opts.userns && /idmapped clone of the source: Invalid argument/.test((err as Error).message)) {
+      throw failedPrecondition(`${(err as Error).message} (the filesystem of ${source}, or of a mount under it, does not support idmapped mounts, which a pod with its own user namespace needs)`, err);
+    }
     throw err;
   }
 }
