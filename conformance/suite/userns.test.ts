@@ -216,6 +216,31 @@ describe("user namespaces", () => {
     assert.match(env.b.stderr.join(""), /removed mounts a crash left behind/);
   });
 
+  test("a volume berth cannot idmap (a proc mount inside): FAILED_PRECONDITION naming it, and the create rolls back every mount", async () => {
+    const pod = await runPod(userns());
+    const bad = join(dir, "with-proc");
+    await mkdir(join(bad, "proc"), { recursive: true });
+    execFileSync("mount", ["-t", "proc", "proc", join(bad, "proc")]);
+    try {
+      const ok = join(dir, "ok-vol");
+      await mkdir(ok, { recursive: true });
+      const before = mountsUnder(join(env.b.state, "userns"));
+      // The first volume is cloned before the second fails: the rollback must unmount it.
+      await assert.rejects(startContainer(pod, { mounts: [{ containerPath: "/ok", hostPath: ok }, { containerPath: "/bad", hostPath: bad }] }), (e) => {
+        assert.equal(codeOf(e), grpc.status.FAILED_PRECONDITION, (e as Error).message);
+        assert.ok((e as Error).message.includes(bad), (e as Error).message);
+        assert.match((e as Error).message, /does not support idmapped mounts/);
+        return true;
+      });
+      assert.deepEqual(mountsUnder(join(env.b.state, "userns")), before);
+      assert.deepEqual(await readdir(join(env.b.state, "userns", "containers")), []);
+      assert.equal((await c().listContainers({ filter: { podSandboxId: pod.id } })).containers.length, 0);
+    } finally {
+      execFileSync("umount", [join(bad, "proc")]);
+    }
+    await c().removePodSandbox({ podSandboxId: pod.id });
+  });
+
   test("mode NODE runs in the host's user namespace", async () => {
     const pod = await runPod({ mode: NamespaceMode.NODE });
     const id = await startContainer(pod);
