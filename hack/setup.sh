@@ -19,7 +19,7 @@ packages=(
   runc crun conmon catatonit containernetworking-plugins iproute2 iptables util-linux mount kmod
   attr socat gcc libc6-dev apache2-utils e2fsprogs procps
   # tests and benchmarks
-  docker-registry busybox-static skopeo gnupg containerd
+  docker-registry busybox-static skopeo gnupg containerd libarchive-tools libcap2-bin
 )
 missing=()
 for p in "${packages[@]}"; do

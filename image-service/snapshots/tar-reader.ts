@@ -202,8 +202,11 @@ export async function* readTar(src: AsyncIterable<Buffer> | Iterable<Buffer>): A
     const p = new Map([...globalPax, ...(pax ?? [])]);
     const str = (k: string) => p.get(k)?.toString("utf8");
     const rawXattrs: [string, Buffer, string?][] = [];
+    // bsdtar writes every xattr twice: exactly as LIBARCHIVE.xattr.*, and as SCHILY.xattr.* with a
+    // percent-encoded name. When the exact spelling is there, it alone counts (as libarchive reads it).
+    const libarchive = [...p.keys()].some((k) => k.startsWith("LIBARCHIVE.xattr."));
     for (const [k, v] of p) {
-      if (k.startsWith("SCHILY.xattr.")) rawXattrs.push([k.slice(13), v]);
+      if (k.startsWith("SCHILY.xattr.")) { if (!libarchive) rawXattrs.push([k.slice(13), v]); }
       else if (k.startsWith("LIBARCHIVE.xattr.")) {
         // libarchive percent-encodes the name and base64-encodes the value.
         try {
