@@ -8,8 +8,19 @@ test("defaults run everything on both runtimes with 20 pods", () => {
   assert.equal(o.pods, 20);
   assert.deepEqual(o.runtimes, ["berth", "containerd"]);
   assert.equal(o.out, ".bench");
-  assert.equal(o.pullReps, 3);
+  assert.equal(o.pullReps, 5);
   assert.equal(o.listContainers, 100);
+  assert.deepEqual(o.scale, [20, 100, 250]);
+  assert.equal(o.scaleFull, 100);
+});
+
+test("--scale takes ascending pod counts up to 250", () => {
+  assert.deepEqual(parseBenchArgs(["--scale", "5, 10", "--scale-full", "0"]).scale, [5, 10]);
+  assert.equal(parseBenchArgs(["--scale-full", "0"]).scaleFull, 0);
+  assert.throws(() => parseBenchArgs(["--scale", "20,10"]), /--scale sizes must ascend, got "20,10"/);
+  assert.throws(() => parseBenchArgs(["--scale", "20,251"]), /--scale must be an integer from 1 to 250, got "251"/);
+  assert.throws(() => parseBenchArgs(["--scale", "1,2,3,4,5,6,7,8,9"]), /at most 8/);
+  assert.throws(() => parseBenchArgs(["--scale", ""]), /--scale must be an integer/);
 });
 
 test("--only keeps the canonical order and --runtime picks one", () => {

@@ -1,7 +1,7 @@
 // Command line of `npm run bench`.
 import { parseArgs } from "node:util";
 
-export const BENCHMARKS = ["pod-start", "exec", "memory", "concurrent", "list", "pull"] as const;
+export const BENCHMARKS = ["pod-start", "exec", "memory", "concurrent", "list", "scale", "pull"] as const;
 export type BenchmarkId = (typeof BENCHMARKS)[number];
 export const RUNTIMES = ["berth", "containerd"] as const;
 export type RuntimeName = (typeof RUNTIMES)[number];
@@ -13,6 +13,10 @@ export interface BenchOptions {
   out: string;
   pullReps: number;
   listContainers: number;
+  /** Pod counts the scale benchmark steps through, ascending. */
+  scale: number[];
+  /** Up to this many pods the scale benchmark starts a container in each; beyond, sandbox-only pods. */
+  scaleFull: number;
   help: boolean;
 }
 
@@ -21,8 +25,10 @@ export const usage = `usage: npm run bench -- [options]
   --pods N           pods for pod-start, concurrent and memory (default 20, max 200)
   --runtime R        berth | containerd | both (default both)
   --out DIR          directory for the JSON results (default .bench)
-  --pull-reps N      cold pulls per runtime (default 3, max 10)
+  --pull-reps N      cold pulls per runtime, alternating (default 5, max 10)
   --containers N     containers for the list benchmark (default 100, max 500)
+  --scale LIST       pod counts for the scale benchmark (default 20,100,250; ascending, max 250)
+  --scale-full N     scale pods get a container up to N pods, sandbox-only pods beyond (default 100)
 `;
 
 export class UsageError extends Error {
@@ -36,6 +42,18 @@ function intIn(name: string, raw: string | undefined, def: number, min: number, 
   return n;
 }
 
+/** The most pods the scale benchmark runs: one /24 per runtime (host-local hands out 253 addresses). */
+export const MAX_SCALE_PODS = 250;
+
+function parseScale(raw: string | undefined): number[] {
+  if (raw === undefined) return [20, 100, 250];
+  const parts = raw.split(",").map((s) => s.trim());
+  if (parts.length > 8) throw new UsageError(`--scale lists ${parts.length} sizes, at most 8`);
+  const sizes = parts.map((p) => intIn("scale", p, 0, 1, MAX_SCALE_PODS));
+  for (let i = 1; i < sizes.length; i++) if (sizes[i]! <= sizes[i - 1]!) throw new UsageError(`--scale sizes must ascend, got "${raw}"`);
+  return sizes;
+}
+
 export function parseBenchArgs(argv: string[]): BenchOptions {
   let values;
   try {
@@ -43,7 +61,8 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       args: argv,
       options: {
         only: { type: "string" }, pods: { type: "string" }, runtime: { type: "string" }, out: { type: "string" },
-        "pull-reps": { type: "string" }, containers: { type: "string" }, help: { type: "boolean", short: "h" },
+        "pull-reps": { type: "string" }, containers: { type: "string" }, scale: { type: "string" }, "scale-full": { type: "string" },
+        help: { type: "boolean", short: "h" },
       },
       strict: true,
       allowPositionals: false,
@@ -61,8 +80,10 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     pods: intIn("pods", values.pods, 20, 1, 200),
     runtimes: rt === "both" ? [...RUNTIMES] : [rt as RuntimeName],
     out: values.out ?? ".bench",
-    pullReps: intIn("pull-reps", values["pull-reps"], 3, 1, 10),
+    pullReps: intIn("pull-reps", values["pull-reps"], 5, 1, 10),
     listContainers: intIn("containers", values.containers, 100, 1, 500),
+    scale: parseScale(values.scale),
+    scaleFull: intIn("scale-full", values["scale-full"], 100, 0, MAX_SCALE_PODS),
     help: values.help ?? false,
   };
 }

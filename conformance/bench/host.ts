@@ -1,7 +1,7 @@
 // Host probes and cleanup for the benchmark: process RSS, finding helper processes by
 // command line, unmounting what a daemon left under its directories, removing cgroups.
 import { execFile } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, rmdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { promisify } from "node:util";
 
@@ -15,6 +15,63 @@ export function rssBytes(pid: number): number {
   } catch {
     return 0;
   }
+}
+
+/** Memory of a process from /proc/PID/smaps_rollup, in bytes (zeros when it is gone). */
+export interface MemUse { rss: number; pss: number; pssAnon: number }
+
+export function parseSmapsRollup(text: string): MemUse {
+  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)\\s+kB`, "m").exec(text)?.[1] ?? 0) * 1024;
+  return { rss: kb("Rss"), pss: kb("Pss"), pssAnon: kb("Pss_Anon") };
+}
+
+export function memUse(pid: number): MemUse {
+  try {
+    return parseSmapsRollup(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"));
+  } catch {
+    return { rss: 0, pss: 0, pssAnon: 0 };
+  }
+}
+
+/** The sum of memUse over `pids`. */
+export function memUseOf(pids: readonly number[]): MemUse {
+  const total = { rss: 0, pss: 0, pssAnon: 0 };
+  for (const pid of pids) {
+    const m = memUse(pid);
+    total.rss += m.rss;
+    total.pss += m.pss;
+    total.pssAnon += m.pssAnon;
+  }
+  return total;
+}
+
+/** Whether a /proc/PID/cgroup text puts the process under the cgroup `/<name>` in any hierarchy. */
+export function cgroupUnder(text: string, name: string): boolean {
+  return text.split("\n").some((line) => {
+    const path = line.split(":").slice(2).join(":");
+    return path === `/${name}` || path.startsWith(`/${name}/`);
+  });
+}
+
+/** Pids whose argv[0] has basename `exe` and that run under the cgroup `/<cgroupName>`. */
+export function findInCgroup(exe: string, cgroupName: string): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const pid = Number(name);
+    const argv = cmdline(pid);
+    if (!argv.length || basename(argv[0]!) !== exe) continue;
+    try {
+      if (cgroupUnder(readFileSync(`/proc/${pid}/cgroup`, "utf8"), cgroupName)) out.push(pid);
+    } catch { /* gone */ }
+  }
+  return out;
+}
+
+/** Writes dirty pages back and drops the page cache, dentries and inodes (before a cold pull). */
+export async function dropCaches(): Promise<void> {
+  await run("sync", [], { timeout: 120_000 });
+  writeFileSync("/proc/sys/vm/drop_caches", "3\n");
 }
 
 export function cmdline(pid: number): string[] {

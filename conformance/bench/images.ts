@@ -23,6 +23,9 @@ export interface BenchImages {
   /** Bytes a pull of `big` transfers (manifest, config and compressed layers). */
   bigBytes: number;
   bigLayers: number;
+  /** The big image's repository on the registry and its gzip layers, for the plain-pipeline reference. */
+  bigRepo: string;
+  bigLayerBlobs: { digest: string; size: number }[];
 }
 
 const BUSYBOX_APPLETS = ["sh", "sleep", "echo", "cat", "ls", "true", "hostname", "ps"];
@@ -143,5 +146,7 @@ export async function pushBenchImages(t: PushTarget, withBig = true): Promise<Be
     big: `${t.address}/bench/big:bench`,
     bigBytes: big.manifest.size + big.blobs.reduce((a, b) => a + b.size, 0),
     bigLayers: big.blobs.length - 1,
+    bigRepo: "bench/big",
+    bigLayerBlobs: big.blobs.filter((b) => b.digest !== big.config.digest).map((b) => ({ digest: b.digest, size: b.size })),
   };
 }

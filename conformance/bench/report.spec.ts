@@ -49,3 +49,17 @@ test("the table has a header, a rule and one line per row with the ratio", () =>
   assert.match(lines[2]!, /pull\s+cold pull p50\s+2\.00 s\s+4\.00 s\s+0\.50x/);
   assert.doesNotMatch(renderTable(r.rows, ["containerd"]), /berth\/containerd/);
 });
+
+test("medians with 3 or more samples show [min..max]; a reference column appears when a row has one", () => {
+  assert.equal(formatCell({ value: 2, samples: [3, 1, 2] }, "s"), "2.00 s [1.00..3.00]");
+  assert.equal(formatCell({ value: 2, samples: [1, 2] }, "s"), "2.00 s");
+  const r = new Results();
+  r.set("pull", "cold pull median", "s", "berth", { value: 2, samples: [1, 2, 3] });
+  r.set("pull", "cold pull median", "s", "containerd", { value: 4 });
+  r.set("pull", "cold pull median", "s", "reference", { value: 1.5 });
+  const lines = renderTable(r.rows, ["berth", "containerd"]).trimEnd().split("\n");
+  assert.match(lines[0]!, /berth\s+containerd\s+reference\s+berth\/containerd/);
+  assert.match(lines[2]!, /2\.00 s \[1\.00\.\.3\.00\]\s+4\.00 s\s+1\.50 s\s+0\.50x/);
+  assert.ok(lines.some((l) => /^reference: /.test(l)));
+  assert.ok(lines.some((l) => /min\.\.max/.test(l)));
+});

@@ -5,7 +5,7 @@ import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { cpus, loadavg, release, totalmem } from "node:os";
 import { join, resolve } from "node:path";
-import { parseBenchArgs, usage, UsageError, type BenchOptions, type RuntimeName } from "./args.ts";
+import { parseBenchArgs, usage, UsageError, type BenchmarkId, type BenchOptions, type RuntimeName } from "./args.ts";
 import { berthTarget } from "./berth.ts";
 import { CONTAINERD, containerdTarget } from "./containerd.ts";
 import { BenchContext, cellOf } from "./context.ts";
@@ -19,6 +19,7 @@ import { LIST_METRICS, listContainers } from "./scenarios/list.ts";
 import { MEMORY_METRICS, memory, recordIdle } from "./scenarios/memory.ts";
 import { POD_START_METRICS, podStart } from "./scenarios/pod-start.ts";
 import { PULL_METRICS, pull } from "./scenarios/pull.ts";
+import { scale, scaleMetrics } from "./scenarios/scale.ts";
 import type { BenchEnv, Target } from "./target.ts";
 
 const log = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
@@ -43,10 +44,12 @@ function owe(fn: () => Promise<unknown>): () => Promise<void> {
   };
 }
 
-const ALL_METRICS = {
+type Metrics = readonly (readonly [string, string])[];
+const FIXED_METRICS = {
   "pod-start": POD_START_METRICS, exec: EXEC_METRICS, memory: MEMORY_METRICS,
   concurrent: CONCURRENT_METRICS, list: LIST_METRICS, pull: PULL_METRICS,
 } as const;
+const metricsOf = (b: BenchmarkId, opts: BenchOptions): Metrics => (b === "scale" ? scaleMetrics(opts.scale, opts.scaleFull) : FIXED_METRICS[b]);
 
 const targets: Record<RuntimeName, (env: BenchEnv) => Promise<Target>> = { berth: berthTarget, containerd: containerdTarget };
 
@@ -55,7 +58,7 @@ async function startForPods(target: Target, env: BenchEnv, opts: BenchOptions, r
   const benches = opts.only.filter((b) => b !== "pull");
   const instance = await target.start().catch((err: unknown) => {
     log(`${target.name}: start failed: ${(err as Error).message}`);
-    for (const b of benches) results.fill(b, ALL_METRICS[b], target.name, cellOf(err));
+    for (const b of benches) results.fill(b, metricsOf(b, opts), target.name, cellOf(err));
     return undefined;
   });
   if (!instance) return undefined;
@@ -67,7 +70,7 @@ async function startForPods(target: Target, env: BenchEnv, opts: BenchOptions, r
   });
   const v = await instance.client.runtime.version({}, { timeoutMs: 10_000 }).catch(() => undefined);
   if (v) versions[target.name] = `${v.runtimeName} ${v.runtimeVersion}`;
-  return { ctx, idle: recordIdle(ctx), stop };
+  return { ctx, idle: await recordIdle(ctx), stop };
 }
 
 async function removePool(ctx: BenchContext): Promise<void> {
@@ -97,6 +100,7 @@ async function benchPods(ready: Target[], env: BenchEnv, opts: BenchOptions, res
     await each(({ ctx }) => removePool(ctx));
     if (want("concurrent")) await each(({ ctx }) => ctx.run("concurrent", CONCURRENT_METRICS, 180_000, () => concurrent(ctx)));
     if (want("list")) await each(({ ctx }) => ctx.run("list", LIST_METRICS, 240_000, () => listContainers(ctx)));
+    if (want("scale")) await scale(running.map((r) => r.ctx));
   } finally {
     for (const r of running.reverse()) await r.stop();
   }
@@ -114,11 +118,11 @@ async function benchAll(env: BenchEnv, opts: BenchOptions, results: Results, ver
         ready.push(target);
       } catch (err) {
         log(`${name}: setup failed: ${(err as Error).message}`);
-        for (const b of opts.only) results.fill(b, ALL_METRICS[b], name, cellOf(err));
+        for (const b of opts.only) results.fill(b, metricsOf(b, opts), name, cellOf(err));
       }
     }
     await benchPods(ready, env, opts, results, versions);
-    if (opts.only.includes("pull") && !interrupt.requested) await pull(ready, env.images, opts.pullReps, results, log);
+    if (opts.only.includes("pull") && !interrupt.requested) await pull(ready, env, opts.pullReps, results, log);
   } finally {
     for (const close of closers.reverse()) await close();
   }
@@ -157,7 +161,7 @@ async function main(argv: string[]): Promise<number> {
     seconds: (Date.now() - startedAt.getTime()) / 1000,
     host: { kernel: release(), cpus: cpus().length, memoryMB: Math.round(totalmem() / 2 ** 20), node: process.version, loadavgAtStart, loadavgAtEnd: loadavg() },
     versions,
-    options: { only: opts.only, pods: opts.pods, runtimes: opts.runtimes, pullReps: opts.pullReps, listContainers: opts.listContainers },
+    options: { only: opts.only, pods: opts.pods, runtimes: opts.runtimes, pullReps: opts.pullReps, listContainers: opts.listContainers, scale: opts.scale, scaleFull: opts.scaleFull },
     pullImage: { bytes: env.images.bigBytes, layers: env.images.bigLayers, note: "MB/s counts 1e6 bytes of manifest and compressed layers" },
     results: results.toJson().filter((r) => opts.only.includes(r.bench)),
   };
