@@ -1,6 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mountFeatures, type FsProbe } from "./features.ts";
+import { chmod, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { mountFeatures, unsearchable, type FsProbe } from "./features.ts";
 
 const good = (dir: string): FsProbe => ({ dir, idmap: "", rro: "", overlayIdmappedLower: "" });
 const probes = { state: good("/run/berth"), root: good("/var/lib/berth") };
@@ -23,4 +26,18 @@ test("user namespaces need the handler's user namespace and every idmap probe, n
   assert.match(noOverlay.reasons.join(), /overlayfs over an idmapped layer fails on \/r: Invalid argument/);
   const noIdmap = mountFeatures("runc", { mountOptions: [], namespaces: ["user"] }, "", { ...probes, state: { ...good("/s"), idmap: "Operation not permitted" } });
   assert.match(noIdmap.reasons.join(), /idmapped mounts fail on the state directory \/s: Operation not permitted/);
+});
+
+test("unsearchable names each directory on the way that others cannot search", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "berth-features-spec-"));
+  try {
+    await mkdir(join(dir, "a", "b"), { recursive: true });
+    await chmod(dir, 0o700);
+    await chmod(join(dir, "a"), 0o711);
+    assert.deepEqual(await unsearchable(join(dir, "a", "b", "not-yet")), [`${dir} (mode 0700)`]);
+    await chmod(dir, 0o711);
+    assert.deepEqual(await unsearchable(join(dir, "a", "b")), []);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -74,7 +74,7 @@ export async function unsearchable(dir: string): Promise<string[]> {
   const out: string[] = [];
   let cur = "";
   for (const part of ["", ...dir.split("/").filter(Boolean)]) {
-    cur = part ? `${cur}/${part}` : "/";
+    cur = !part ? "/" : cur === "/" ? `/${part}` : `${cur}/${part}`;
     try {
       const st = await stat(cur);
       if (!(st.mode & 0o001)) out.push(`${cur} (mode 0${(st.mode & 0o7777).toString(8)})`);
