@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { defaultHosts, loadHosts, parseHostsToml } from "./hosts.ts";
+import { execFileSync } from "node:child_process";
+import { MAX_HOSTS_TOML_BYTES, defaultHosts, loadHosts, parseHostsToml } from "./hosts.ts";
 
 describe("hosts.toml", () => {
   it("lists mirrors in order, then the server", () => {
@@ -73,6 +74,19 @@ describe("hosts.toml", () => {
     ];
     for (const [text, re] of refused) {
       assert.throws(() => parseHostsToml(text, "r", "/d", "/d/hosts.toml"), (e: Error) => re.test(e.message) && e.message.startsWith("/d/hosts.toml"), text.slice(0, 80));
+    }
+  });
+  it("refuses a hosts.toml that is a fifo or over 1 MiB, at once, naming the file", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "berth-hosts-"));
+    try {
+      await mkdir(path.join(dir, "fifo.example"));
+      execFileSync("mkfifo", [path.join(dir, "fifo.example", "hosts.toml")]);
+      await assert.rejects(loadHosts(dir, "fifo.example"), (e: Error) => e.message === `${path.join(dir, "fifo.example", "hosts.toml")} cannot be read (a fifo; it must be a regular file)`);
+      await mkdir(path.join(dir, "big.example"));
+      await writeFile(path.join(dir, "big.example", "hosts.toml"), `# ${"x".repeat(MAX_HOSTS_TOML_BYTES)}\n`);
+      await assert.rejects(loadHosts(dir, "big.example"), /big\.example\/hosts\.toml is 1048579 bytes, over the limit of 1048576 bytes/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
   it("loads <dir>/<host>/hosts.toml, then _default", async () => {

@@ -5,7 +5,7 @@
 // capabilities, ca, skip_verify, override_path, header, dial_timeout. `client` (TLS client
 // certificates) is not supported, and any key berth does not know is refused naming the file and
 // the key, so a setting is never silently ignored.
-import { readFile } from "node:fs/promises";
+import { BoundedReadError, readBoundedFile } from "../../oci-runtime/foundation/bounded-file.ts";
 import path from "node:path";
 import { parse as parseToml } from "smol-toml";
 import { invalidArgument } from "../../oci-runtime/foundation/errdefs.ts";
@@ -68,6 +68,8 @@ const TOP_KEYS = new Set([...HOST_KEYS, "server", "host"]);
 /** Keys containerd knows that berth refuses, with why. */
 const UNSUPPORTED: Record<string, string> = { client: "TLS client certificates are not supported by berth" };
 
+/** Largest hosts.toml read (a FIFO or device in its place is refused, never waited on). */
+export const MAX_HOSTS_TOML_BYTES = 1024 * 1024;
 export const MAX_HOST_HEADERS = 64;
 export const MAX_HEADER_VALUE_BYTES = 8192;
 /** Headers berth's HTTP client owns; a hosts.toml may not set them. */
@@ -183,10 +185,10 @@ export async function loadHosts(configDir: string, domain: string): Promise<Regi
     const file = path.join(dir, "hosts.toml");
     let text: string;
     try {
-      text = await readFile(file, "utf8");
+      text = (await readBoundedFile(file, MAX_HOSTS_TOML_BYTES)).toString("utf8");
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT" || (err as NodeJS.ErrnoException).code === "ENOTDIR") continue;
-      throw invalidArgument(`cannot read ${file}: ${(err as Error).message}`, err);
+      if (err instanceof BoundedReadError && err.problem.kind === "missing") continue;
+      throw invalidArgument(`${file} ${(err as Error).message}`, err);
     }
     return parseHostsToml(text, domain, dir, file);
   }

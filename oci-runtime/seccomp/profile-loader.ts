@@ -2,10 +2,9 @@
 // format (archMap, name/names, includes/excludes of capabilities, architectures and minimum kernel).
 // Every problem is INVALID_ARGUMENT naming the file and the field.
 
-import { constants } from "node:fs";
-import { open } from "node:fs/promises";
+import { BoundedReadError, readBoundedFile } from "../foundation/bounded-file.ts";
 import type { Seccomp, SeccompSyscall } from "../spec/types.ts";
-import { BerthError, invalidArgument } from "../foundation/errdefs.ts";
+import { invalidArgument } from "../foundation/errdefs.ts";
 import { canonicalCapability } from "../security/capability-names.ts";
 import { SCMP_ARCHES, hostArch, isNativeArchName, isScmpArch, isSyscallOn, nativeArch, scmpArch, type ScmpArch } from "./arch.ts";
 import { conditionHolds, parseKernelVersion } from "./conditions.ts";
@@ -39,51 +38,16 @@ const isUint = (v: unknown): v is number => typeof v === "number" && Number.isIn
 /** Largest Localhost profile read (Docker's and containerd's defaults are about 20 KiB). */
 export const MAX_PROFILE_BYTES = 1024 * 1024;
 
-/**
- * Reads a profile with a bounded read: opened non-blocking (a FIFO cannot hang the open), refused unless it
- * is a regular file, and never more than `maxBytes` read even when the file grows meanwhile.
- */
-async function readProfileFile(path: string, maxBytes: number): Promise<string> {
-  let fh;
-  try {
-    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? "error";
-    const why = code === "ENOENT" ? "does not exist" : `cannot be read (${code})`;
-    throw invalidArgument(`seccomp profile "${path}" ${why}`, err);
-  }
-  try {
-    const st = await fh.stat();
-    if (!st.isFile()) {
-      const kind = st.isDirectory() ? "EISDIR: a directory" : st.isFIFO() ? "a fifo" : st.isSocket() ? "a socket"
-        : st.isCharacterDevice() || st.isBlockDevice() ? "a device" : "not a regular file";
-      throw invalidArgument(`seccomp profile "${path}" cannot be read (${kind}; a profile must be a regular file)`);
-    }
-    if (st.size > maxBytes) {
-      throw invalidArgument(`seccomp profile "${path}" is ${st.size} bytes, over the limit of ${maxBytes} bytes`);
-    }
-    const buf = Buffer.alloc(maxBytes + 1);
-    let n = 0;
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, n, buf.length - n, n);
-      if (bytesRead === 0) break;
-      n += bytesRead;
-      if (n > maxBytes) throw invalidArgument(`seccomp profile "${path}" is over the limit of ${maxBytes} bytes`);
-    }
-    return buf.subarray(0, n).toString("utf8");
-  } catch (err) {
-    if (!(err instanceof BerthError)) {
-      throw invalidArgument(`seccomp profile "${path}" cannot be read (${(err as NodeJS.ErrnoException).code})`, err);
-    }
-    throw err;
-  } finally {
-    await fh.close();
-  }
-}
-
 /** Reads and converts a profile file (at most `maxBytes`, default MAX_PROFILE_BYTES). */
 export async function loadLocalhostProfile(path: string, opts: ProfileOptions, maxBytes = MAX_PROFILE_BYTES): Promise<Seccomp> {
-  const text = await readProfileFile(path, maxBytes);
+  let text: string;
+  try {
+    text = (await readBoundedFile(path, maxBytes)).toString("utf8");
+  } catch (err) {
+    if (!(err instanceof BoundedReadError)) throw err;
+    const msg = err.problem.kind === "not-regular" ? err.message.replace("it must be", "a profile must be") : err.message;
+    throw invalidArgument(`seccomp profile "${path}" ${msg}`, err);
+  }
   return parseProfile(text, path, opts);
 }
 
