@@ -14,6 +14,7 @@ import { BERTHD, startBerthd, type Berthd } from "../lib/berthd.ts";
 import { codeOf, grpc } from "../lib/cri-client.ts";
 import { buildImage, buildIndex, layerBlob, type BuiltImage } from "../../hack/registry/oci-image.ts";
 import { pushBlob, pushImage, pushManifest } from "../../hack/registry/push.ts";
+import { startProxy, type RunningProxy } from "../../hack/registry/proxy.ts";
 import { freePort, startRegistry, type RunningRegistry } from "../../hack/registry/registry.ts";
 import { gpgExportKey, gpgGenerateKey, gpgStopAgent, pushSigstoreSignature, skopeoCopySigned } from "../../hack/registry/sign.ts";
 import { serveDirectory, type StaticServer } from "../../hack/registry/static-server.ts";
@@ -32,6 +33,7 @@ describe("image trust (containers-policy.json)", () => {
   const creds = { username: "trust-user", password: "s3cret-pass" };
   let R: string; // registry address
   let lookaside: StaticServer;
+  let mirror: RunningProxy; // counts what berth fetches through the mirror
   let b: Berthd;
   let metricsPort: number;
   let policyFile: string;
@@ -39,6 +41,7 @@ describe("image trust (containers-policy.json)", () => {
   let staging: string;
   let gnupg: string;
   const digests: Record<string, string> = {};
+  let plain: BuiltImage;
   let cosignKey: { privateKey: KeyObject; publicKey: KeyObject };
   let otherCosignKey: { privateKey: KeyObject; publicKey: KeyObject };
 
@@ -92,7 +95,8 @@ describe("image trust (containers-policy.json)", () => {
     const hex = (d: string) => d.replace("sha256:", "");
     await mkdir(path.join(staging, "trust", `gpg@sha256=${hex(v2.manifest.digest)}`), { recursive: true });
     await copyFile(path.join(staging, "trust", `gpg@sha256=${hex(digests.gpg)}`, "signature-1"), path.join(staging, "trust", `gpg@sha256=${hex(v2.manifest.digest)}`, "signature-1"));
-    await pushImage(t, "trust/plain", "v1", tinyImage("plain"));
+    plain = tinyImage("plain");
+    await pushImage(t, "trust/plain", "v1", plain);
     await pushImage(t, "trust/changing", "v1", tinyImage("changing"));
     lookaside = await serveDirectory(staging);
 
@@ -131,7 +135,8 @@ describe("image trust (containers-policy.json)", () => {
     await mkdir(path.join(hostsDir, R), { recursive: true });
     await writeFile(path.join(hostsDir, R, "hosts.toml"), `server = "http://${R}"\n`);
     await mkdir(path.join(hostsDir, MIRRORED), { recursive: true });
-    await writeFile(path.join(hostsDir, MIRRORED, "hosts.toml"), `server = "https://${MIRRORED}"\n[host."http://${R}"]\n  capabilities = ["pull", "resolve"]\n`);
+    mirror = await startProxy({ upstream: R });
+    await writeFile(path.join(hostsDir, MIRRORED, "hosts.toml"), `server = "https://${MIRRORED}"\n[host."http://${mirror.address}"]\n  capabilities = ["pull", "resolve"]\n`);
     const regd = path.join(work, "registries.d");
     await mkdir(regd, { recursive: true });
     // Signatures are configured for the registry's own name only: the mirrored name finds them through the mirror's location.
@@ -140,6 +145,7 @@ describe("image trust (containers-policy.json)", () => {
       "docker:",
       `  ${R}:\n    lookaside: ${lookaside.url}\n    use-sigstore-attachments: true`,
       `  ${authReg.address}:\n    use-sigstore-attachments: true`,
+      `  ${mirror.address}:\n    lookaside: ${lookaside.url}\n    use-sigstore-attachments: true`,
       // Credentials in a lookaside URL are sent, never shown.
       `  ${R}/creds:\n    lookaside: http://lookaside-user:lookaside-s3cret@127.0.0.1:${closedPort}/sigs`,
       "",
@@ -151,6 +157,7 @@ describe("image trust (containers-policy.json)", () => {
       default: [{ type: "reject" }],
       transports: {
         docker: {
+          [`${mirror.address}/trust`]: [{ type: "reject" }], // berth checks the name asked for, not the mirror's
           [`${R}/trust`]: [gpgA],
           [`${R}/cosign`]: [cosign],
           [`${R}/open`]: [{ type: "insecureAcceptAnything" }],
@@ -175,6 +182,7 @@ describe("image trust (containers-policy.json)", () => {
   after(async () => {
     await b?.cleanup();
     await lookaside?.stop();
+    await mirror?.stop();
     await reg?.stop();
     await authReg?.stop();
     if (gnupg) await gpgStopAgent(gnupg);
@@ -262,7 +270,11 @@ describe("image trust (containers-policy.json)", () => {
     assert.ok(lookaside.requests.slice(before).some((u) => u.startsWith("/trust/gpg@")), "the lookaside of the mirror's location was read");
     await pull(`${MIRRORED}/cosign/signed:v1`);
     await refused(`${MIRRORED}/trust/gpg-other:v1`, `transports.docker "${MIRRORED}/trust"`, /: signed by an unknown key/);
+    const blobGets = () => [plain.config, ...plain.blobs].reduce((n, x) => n + mirror.blobGets(x.digest), 0);
+    assert.equal(blobGets(), 0);
     await refused(`${MIRRORED}/trust/plain:v1`, `transports.docker "${MIRRORED}/trust"`, /: no signature: signedBy found no signature \(looked up http:\/\/127\.0\.0\.1:\d+\/trust\/plain@sha256=[0-9a-f]{64}\/signature-N\)/);
+    assert.ok(mirror.requests.some((q) => q.path.endsWith("/trust/plain/manifests/v1")), "the manifest came through the mirror");
+    assert.equal(blobGets(), 0, "refused before its config or any layer was fetched");
   });
 
   test("a per-namespace policy replaces the default for pulls made for that namespace", async () => {
