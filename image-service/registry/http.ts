@@ -2,7 +2,7 @@
 // a stall (idle) timeout that also covers the response body, and no automatic redirects.
 import http from "node:http";
 import https from "node:https";
-import { readFile } from "node:fs/promises";
+import { readBoundedFile } from "../../oci-runtime/foundation/bounded-file.ts";
 import type { IncomingMessage } from "node:http";
 
 export class StallError extends Error {
@@ -12,6 +12,17 @@ export class StallError extends Error {
 export interface TlsOptions { skipVerify: boolean; ca: string[] }
 
 const agents = new Map<string, http.Agent>();
+
+/** Largest CA bundle read for a hosts.toml `ca` entry (Debian's whole ca-certificates.crt is ~200 KiB). */
+export const MAX_CA_BYTES = 4 * 1024 * 1024;
+
+async function readCa(file: string): Promise<Buffer> {
+  try {
+    return await readBoundedFile(file, MAX_CA_BYTES);
+  } catch (err) {
+    throw new Error(`ca file ${file} ${(err as Error).message}`, { cause: err });
+  }
+}
 
 /** A keep-alive agent per scheme and TLS configuration. */
 export async function agentFor(url: URL, tls: TlsOptions): Promise<http.Agent> {
@@ -23,7 +34,7 @@ export async function agentFor(url: URL, tls: TlsOptions): Promise<http.Agent> {
   const key = `https|${tls.skipVerify}|${tls.ca.join(",")}`;
   let a = agents.get(key);
   if (!a) {
-    const ca = tls.ca.length ? await Promise.all(tls.ca.map((f) => readFile(f))) : undefined;
+    const ca = tls.ca.length ? await Promise.all(tls.ca.map((f) => readCa(f))) : undefined;
     a = new https.Agent({ keepAlive: true, maxSockets: 16, rejectUnauthorized: !tls.skipVerify, ...(ca ? { ca } : {}) });
     agents.set(key, a);
   }
