@@ -52,7 +52,14 @@ const VERSION_PATH = "/runtime.v1.RuntimeService/Version";
 // grpc-accept-encoding and grpc-timeout as literals with incremental indexing;
 // the second call on the connection names them by dynamic index (62 = newest)
 // and indexes its new grpc-timeout. Only :authority differs between generations.
-function grpcGo(version: string, authority: string, timeouts: [string, string]): Pick<Generation, "first" | "second"> {
+function grpcGo(version: string, authority: string, timeouts: [string, string], acceptEncoding = true): Pick<Generation, "first" | "second"> {
+  if (!acceptEncoding) { // grpc-go before 1.47 sends no grpc-accept-encoding
+    return {
+      first: [idx(3), idx(6), inc(5, VERSION_PATH), inc(1, authority), inc(31, "application/grpc"), inc(58, `grpc-go/${version}`),
+        inc(0, "trailers", "te"), inc(0, timeouts[0], "grpc-timeout")],
+      second: [idx(3), idx(6), idx(67), idx(66), idx(65), idx(64), idx(63), inc(62, timeouts[1])],
+    };
+  }
   return {
     first: [idx(3), idx(6), inc(5, VERSION_PATH), inc(1, authority), inc(31, "application/grpc"), inc(58, `grpc-go/${version}`),
       inc(0, "trailers", "te"), inc(0, "gzip", "grpc-accept-encoding"), inc(0, timeouts[0], "grpc-timeout")],
@@ -62,9 +69,11 @@ function grpcGo(version: string, authority: string, timeouts: [string, string]):
 
 // Captured with a unix-socket relay that logged the bytes between the real
 // clients and berthd; the grpc-go clients connect with an empty SETTINGS frame.
+// Kubelets of Kubernetes 1.28 and older are built on grpc-go before 1.58 and
+// dial the CRI socket the same way, so they send the socket path too.
 const GENERATIONS: Generation[] = [
   {
-    name: "grpc-go 1.51", clients: "crictl/critest v1.26.1, kubelet 1.26",
+    name: "grpc-go 1.51", clients: "crictl/critest v1.26.1",
     settings: [], ...grpcGo("1.51.0", SOCKET, ["1968919u", "1999958u"]), bdpPing: true,
     captured: {
       authority: "/tmp/h5/relay.sock",
@@ -73,7 +82,16 @@ const GENERATIONS: Generation[] = [
     },
   },
   {
-    name: "grpc-go 1.54", clients: "crictl/critest v1.28.0, kubelet 1.27-1.28",
+    name: "grpc-go 1.45", clients: "crictl v1.24.2",
+    settings: [], ...grpcGo("1.45.0", SOCKET, ["1957029u", "1999976u"], false), bdpPing: true,
+    captured: {
+      authority: "/tmp/h5/relay.sock",
+      hex: "8386459962cb6a49a92afdc2bedb6a49a92ee2d9dcc42b1c4b620c7abf418d6134d6c4edb161681fa5d072755f8b1d75d0620d263d4c4d6564" +
+        "7a8a9acac8b4c7602bb4dae040027465864d833505b11f40899acac8b24d494f6a7f860bedba013f6f",
+    },
+  },
+  {
+    name: "grpc-go 1.54", clients: "crictl v1.28.0",
     settings: [], ...grpcGo("1.54.0", SOCKET, ["1956262u", "1999950u"]), bdpPing: true,
     captured: {
       authority: "/tmp/h5/relay.sock",
@@ -82,7 +100,7 @@ const GENERATIONS: Generation[] = [
     },
   },
   {
-    name: "grpc-go 1.58+", clients: "crictl/critest v1.29.0 and newer, kubelet 1.29+",
+    name: "grpc-go 1.58+", clients: "crictl v1.29.0 to v1.36.0, critest v1.32.0",
     settings: [], ...grpcGo("1.68.1", "localhost", ["1970397u", "1999958u"]), bdpPing: true,
     captured: {
       authority: "localhost",
@@ -220,7 +238,7 @@ describe("clients since Kubernetes 1.24", () => {
     server.on("stream", (st, h) => { seen.push(String(h[":authority"])); st.respond({ ":status": 200 }); st.end(); });
     await new Promise<void>((r) => server.listen(path, r));
     try {
-      for (const [g, expectRst] of [[GENERATIONS[0]!, true], [GENERATIONS[2]!, false]] as const) {
+      for (const [g, expectRst] of [[GENERATIONS[0]!, true], [GENERATIONS.find((x) => x.name === "grpc-go 1.58+")!, false]] as const) {
         const c = await handshake(path, g);
         try {
           c.write(headersFrame(1, encodeBlock(realize(g.first, path))), dataFrame(1, versionRequest()));
@@ -275,8 +293,8 @@ describe("clients since Kubernetes 1.24", () => {
   });
 
   // nghttp2's checks still hold behind the front layer.
-  const oldGo = GENERATIONS[0]!;
-  const newGo = GENERATIONS[2]!;
+  const oldGo = GENERATIONS.find((g) => g.name === "grpc-go 1.51")!;
+  const newGo = GENERATIONS.find((g) => g.name === "grpc-go 1.58+")!;
 
   test("an uppercase header name is still refused (RST_STREAM PROTOCOL_ERROR) on a rewritten connection, and the next call works", async () => {
     const c = await handshake(b.socket, oldGo);
