@@ -113,6 +113,12 @@ describe("image trust (containers-policy.json)", () => {
     await pushSigstoreSignature(t, "cosign/other", digests["cosign-other"]!, otherCosignKey.privateKey, `${R}/cosign/other:v1`);
     await pushSigstoreSignature(t, "cosign/digest", digests["cosign-digest"]!, cosignKey.privateKey, `${R}/cosign/digest:v1`, digests["cosign-signed"]);
     await pushSigstoreSignature(t, "cosign/ident", digests["cosign-ident"]!, cosignKey.privateKey, `${R}/cosign/elsewhere:v1`);
+    // cosign itself signs the repository name without a tag: matchRepository accepts that, the default rule does not.
+    for (const repo of ["cosign/repo-only", "cosign-repo/app"]) {
+      const img = tinyImage(repo);
+      await pushImage(t, repo, "v1", img);
+      await pushSigstoreSignature(t, repo, img.manifest.digest, cosignKey.privateKey, `${R}/${repo}`);
+    }
     // A registry that needs credentials: the attachment is read with the pull's AuthConfig.
     const at = { address: authReg.address, auth: creds };
     const authed = tinyImage("authed");
@@ -162,6 +168,7 @@ describe("image trust (containers-policy.json)", () => {
           [`${R}/cosign`]: [cosign],
           [`${R}/open`]: [{ type: "insecureAcceptAnything" }],
           [authReg.address]: [cosign],
+          [`${R}/cosign-repo`]: [{ ...cosign, signedIdentity: { type: "matchRepository" } }],
           [`${R}/creds`]: [gpgA],
           [`${MIRRORED}/trust`]: [{ ...gpgA, signedIdentity: remap }],
           [`${MIRRORED}/cosign`]: [{ ...cosign, signedIdentity: remap }],
@@ -230,6 +237,11 @@ describe("image trust (containers-policy.json)", () => {
     await refused(`${R}/cosign/other:v1`, scope, /: signed by an unknown key: sigstoreSigned: no key the policy trusts verifies the signature/);
     await refused(`${R}/cosign/digest:v1`, scope, new RegExp(`: digest mismatch: sigstoreSigned: the signature is for manifest ${digests["cosign-signed"]}`));
     await refused(`${R}/cosign/ident:v1`, scope, new RegExp(`: identity mismatch: sigstoreSigned: the signature is for "${R}/cosign/elsewhere:v1"`));
+  });
+
+  test("sigstore: cosign's repository-only identity needs matchRepository", async () => {
+    await refused(`${R}/cosign/repo-only:v1`, `transports.docker "${R}/cosign"`, new RegExp(`: identity mismatch: sigstoreSigned: the signature is for "${R}/cosign/repo-only", which matchRepoDigestOrExact does not accept`));
+    await pull(`${R}/cosign-repo/app:v1`);
   });
 
   test("sigstore: an index is verified by its own digest before a platform is chosen", async () => {
