@@ -63,3 +63,22 @@ test("user, group and supplemental groups come from the rootfs's /etc/passwd and
   assert.deepEqual(groups!.split(" ").map(Number).sort((a, b) => a - b), [1001, 2000, 3000]);
   assert.equal(home, "/home/app");
 });
+
+const REAPER = "/usr/local/libexec/berth/berth-exec";
+
+test("with berth-exec, the exec'd process's exit ends the call even when a background child holds the output", async () => {
+  const start = Date.now();
+  const r = await execSync(env.runtime, "exec", ["sh", "-c", "sleep 4321 & echo bg; exit 4"], { reaper: REAPER, drainTimeoutMs: 200, timeoutMs: 30_000 });
+  assert.deepEqual([r.stdout.toString(), r.exitCode], ["bg\n", 4]);
+  assert.ok(Date.now() - start < 5000, `took ${Date.now() - start} ms`);
+  const ps = await execSync(env.runtime, "exec", ["ps", "-o", "args"], { reaper: REAPER });
+  assert.match(ps.stdout.toString(), /sleep 4321/, "the background child keeps running");
+  // Stop it again ("432[1]" does not match this shell's own command line).
+  await execSync(env.runtime, "exec", ["sh", "-c", "for p in /proc/[0-9]*; do grep -q '432[1]' $p/cmdline 2>/dev/null && kill ${p#/proc/}; done; true"], { reaper: REAPER });
+  const left = await execSync(env.runtime, "exec", ["ps", "-o", "args"], { reaper: REAPER });
+  assert.doesNotMatch(left.stdout.toString(), /sleep 4321/);
+});
+
+test("with berth-exec, a runtime failure still carries the runtime's message", async () => {
+  await assert.rejects(execSync(env.runtime, "exec", ["no-such-cmd"], { reaper: REAPER }), (e) => e instanceof BerthError && /no-such-cmd/.test(e.message) && /not found/.test(e.message));
+});

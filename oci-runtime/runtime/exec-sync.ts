@@ -1,5 +1,6 @@
 // ExecSync: run a command in a running container, collect its output, enforce a deadline.
-import { mkdir, readdir, readFile, rm } from "node:fs/promises";
+import { access, mkdir, readdir, readFile, rm } from "node:fs/promises";
+import { constants as fsConstants } from "node:fs";
 import { join } from "node:path";
 import { constants as osConstants } from "node:os";
 import { randomBytes } from "node:crypto";
@@ -92,7 +93,8 @@ export async function execSync(rt: OciRuntime, id: string, args: string[], o: Ex
   await mkdir(workDir, { recursive: true, mode: 0o700 });
   const pidFile = join(workDir, `exec-${randomBytes(6).toString("hex")}.pid`);
   try {
-    const reaper = o.reaper;
+    // An install without the helper (built by hack/build-helpers.sh) keeps the old behaviour.
+    const reaper = o.reaper ? await access(o.reaper, fsConstants.X_OK).then(() => o.reaper, () => undefined) : undefined;
     const child = await rt.exec(id, {
       process: execProcess(base, args, o), pidFile, workDir,
       ...(reaper ? { detach: true, wrapper: [reaper, pidFile] } : {}),
