@@ -51,3 +51,14 @@ test("an Exec command execve could not take, or too large to keep, gets no token
   assert.equal(s.size, 0);
   assert.ok(s.issue(withCmd(["echo", "x".repeat(MAX_EXEC_ARG_BYTES)])));
 });
+
+test("live tokens hold at most maxBytes of Exec commands: the oldest are evicted", () => {
+  const s = new TokenStore({ maxBytes: 3 * MAX_EXEC_ARG_BYTES });
+  const big = { ...exec, request: { ...exec.request, cmd: ["echo", "x".repeat(MAX_EXEC_ARG_BYTES - 1000)] } };
+  const tokens = Array.from({ length: 5 }, () => s.issue(big));
+  assert.ok(s.bytes <= 3 * MAX_EXEC_ARG_BYTES, `${s.bytes} bytes held`);
+  assert.equal(s.size, 3);
+  assert.equal(s.consume(tokens[0]!, "exec"), undefined);
+  assert.ok(s.consume(tokens[4]!, "exec"));
+  assert.equal(s.size, 2);
+});

@@ -61,31 +61,41 @@ export interface TokenStoreOptions {
   now?: () => number;
   /** Maximum live tokens (default 10 000); the oldest are evicted beyond it. */
   maxTokens?: number;
+  /** Maximum bytes of Exec commands held by live tokens (default 64 MiB); the oldest are evicted beyond it. */
+  maxBytes?: number;
 }
 
+const sizeOf = (req: StreamRequest): number =>
+  256 + (req.kind === "exec" ? req.request.cmd.reduce((n, a) => n + Buffer.byteLength(a), 0) : req.kind === "portforward" ? req.request.ports.length * 8 : 0);
+
 export class TokenStore {
-  #entries = new Map<string, { req: StreamRequest; expires: number }>();
+  #entries = new Map<string, { req: StreamRequest; expires: number; bytes: number }>();
   #ttl: number;
   #now: () => number;
   #max: number;
+  #maxBytes: number;
+  #bytes = 0;
 
   constructor(opts: TokenStoreOptions = {}) {
     this.#ttl = opts.ttlMs ?? 60_000;
     this.#now = opts.now ?? Date.now;
     this.#max = opts.maxTokens ?? 10_000;
+    this.#maxBytes = opts.maxBytes ?? 64 * 1024 * 1024;
   }
 
   /** Stores the request and returns a new URL-safe token; an Exec command is checked first (checkExecCmd). */
   issue(req: StreamRequest): string {
     if (req.kind === "exec") checkExecCmd(req.request.cmd);
     this.#sweep();
-    while (this.#entries.size >= this.#max) {
+    const bytes = sizeOf(req);
+    while (this.#entries.size >= this.#max || (this.#entries.size > 0 && this.#bytes + bytes > this.#maxBytes)) {
       const oldest = this.#entries.keys().next().value;
       if (oldest === undefined) break;
-      this.#entries.delete(oldest);
+      this.#delete(oldest);
     }
     const token = randomBytes(24).toString("base64url");
-    this.#entries.set(token, { req, expires: this.#now() + this.#ttl });
+    this.#entries.set(token, { req, expires: this.#now() + this.#ttl, bytes });
+    this.#bytes += bytes;
     return token;
   }
 
@@ -93,7 +103,7 @@ export class TokenStore {
   consume(token: string, kind: StreamKind): StreamRequest | undefined {
     const e = this.#entries.get(token);
     if (!e) return undefined;
-    this.#entries.delete(token);
+    this.#delete(token);
     if (e.expires <= this.#now()) return undefined;
     if (e.req.kind !== kind) return undefined;
     return e.req;
@@ -101,8 +111,18 @@ export class TokenStore {
 
   get size(): number { this.#sweep(); return this.#entries.size; }
 
+  /** Bytes held by live tokens' requests. */
+  get bytes(): number { return this.#bytes; }
+
+  #delete(token: string): void {
+    const e = this.#entries.get(token);
+    if (!e) return;
+    this.#entries.delete(token);
+    this.#bytes -= e.bytes;
+  }
+
   #sweep(): void {
     const now = this.#now();
-    for (const [t, e] of this.#entries) if (e.expires <= now) this.#entries.delete(t);
+    for (const [t, e] of this.#entries) if (e.expires <= now) this.#delete(t);
   }
 }
