@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BerthError, Code } from "../foundation/errdefs.ts";
@@ -42,10 +42,14 @@ test("later directories win; unknown devices name the directories; edits apply",
     const spec = (env: string) => JSON.stringify({ cdiVersion: "0.6.0", kind: "v.com/c", devices: [{ name: "d", containerEdits: { env: [env], deviceNodes: [{ path: "/dev/n", type: "c", major: 1, minor: 3, fileMode: 0o666 }], hooks: [{ hookName: "createRuntime", path: "/bin/true" }], additionalGIDs: [7] } }], containerEdits: { mounts: [{ hostPath: "/h", containerPath: "/c", options: ["rbind", "ro"] }] } });
     await writeFile(join(dir, "a.json"), spec("WHO=a"));
     await writeFile(join(dir, "broken.json"), "{");
+    await writeFile(join(dir, "loose.json"), spec("WHO=loose").replace('"name":"d"', '"name":"loose"'));
+    await chmod(join(dir, "loose.json"), 0o666);
     const d2 = await mkdtemp(join(tmpdir(), "cdi2-"));
     await writeFile(join(d2, "b.json"), spec("WHO=b"));
     const reg = await loadRegistry([dir, d2, "/no/such/dir"]);
     assert.match(reg.problems.join("\n"), /broken\.json: cannot parse/);
+    assert.match(reg.problems.join("\n"), /loose\.json: not owned by root or writable by group or others/);
+    assert.equal(reg.devices.has("v.com/c=loose"), false, "a spec others may write is not used (its hooks run as root)");
     const [dev] = await resolveDevices([dir, d2], ["v.com/c=d"]);
     assert.deepEqual(dev!.device.containerEdits.env, ["WHO=b"]);
     await assert.rejects(resolveDevices([dir, d2], ["v.com/c=nope"]), (e) => e instanceof BerthError && e.code === Code.INVALID_ARGUMENT

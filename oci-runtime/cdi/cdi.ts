@@ -209,6 +209,8 @@ export async function loadRegistry(dirs: string[]): Promise<CdiRegistry> {
       try {
         const st = await stat(file);
         if (!st.isFile()) continue;
+        // A spec's hooks run as root on the host: only root may write it.
+        if (st.uid !== 0 || (st.mode & 0o022) !== 0) throw new SpecError(`${file}: not owned by root or writable by group or others; ignored`);
         if (st.size > MAX_SPEC_BYTES) throw new SpecError(`${file}: larger than ${MAX_SPEC_BYTES} bytes`);
         const spec = parseSpec(await readFile(file, "utf8"), file);
         for (const d of spec.devices) {
