@@ -7,9 +7,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseReference } from "../reference.ts";
 import { identityMatches, parseIdentity, pullIdentity, scopeCandidates, type SignedIdentity } from "./identity.ts";
-import { parsePolicy, requirementsFor } from "./policy.ts";
+import { type Requirement, parsePolicy, requirementsFor } from "./policy.ts";
 import { loadRegistriesD, lookasideUrl, signatureStorage } from "./registries-d.ts";
-import { checkSigstore, parsePayload } from "./verify.ts";
+import { checkSigstore, checkSimpleSigning, parsePayload } from "./verify.ts";
 
 const D = `sha256:${"a".repeat(64)}`;
 const D2 = `sha256:${"b".repeat(64)}`;
@@ -129,6 +129,32 @@ test("sigstore: the key, then the digest, then the identity", () => {
   assert.equal(checkSigstore(payload, "!!", [k.publicKey], D, rule, intended).reason, "invalid_signature");
   const tampered = Buffer.from(payload.toString().replace("r.io/a:1", "r.io/a:2"));
   assert.equal(checkSigstore(tampered, sig, [k.publicKey], D, rule, intended).reason, "unknown_key", "a changed payload verifies with no key");
+});
+
+test("sigstore: Ed25519 and RSA keys verify too", () => {
+  const payload = Buffer.from(JSON.stringify({ critical: { identity: { "docker-reference": "r.io/a:1" }, image: { "docker-manifest-digest": D }, type: "cosign container image signature" } }));
+  const intended = pullIdentity(parseReference("r.io/a:1"));
+  const ed = generateKeyPairSync("ed25519");
+  const rsa = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  assert.deepEqual(checkSigstore(payload, sign(null, payload, ed.privateKey).toString("base64"), [ed.publicKey], D, { type: "matchRepoDigestOrExact" }, intended), { ok: true });
+  assert.deepEqual(checkSigstore(payload, sign("sha256", payload, rsa.privateKey).toString("base64"), [rsa.publicKey], D, { type: "matchRepoDigestOrExact" }, intended), { ok: true });
+});
+
+test("simple signing: an armored keyData policy verifies an OpenPGP signed message; unknown keys and double signatures are refused", async () => {
+  const pgp = await import("openpgp");
+  const gen = () => pgp.generateKey({ type: "ecc", curve: "ed25519Legacy", userIDs: [{ name: "t", email: "t@berth.test" }], format: "object" });
+  const a = await gen();
+  const other = await gen();
+  const body = new Uint8Array(Buffer.from(JSON.stringify({ critical: { identity: { "docker-reference": "r.io/a:1" }, image: { "docker-manifest-digest": D }, type: "atomic container signature" }, optional: {} })));
+  const signWith = async (...keys: typeof a.privateKey[]) => (await pgp.sign({ message: await pgp.createMessage({ binary: body }), signingKeys: keys, format: "binary" })) as Uint8Array;
+  const policy = await parsePolicy(JSON.stringify({ default: [{ type: "signedBy", keyType: "GPGKeys", keyData: Buffer.from(a.publicKey.armor()).toString("base64") }] }), "/p.json");
+  assert.equal(policy.default[0]!.type, "signedBy");
+  const req = policy.default[0] as Extract<Requirement, { type: "signedBy" }>;
+  const intended = pullIdentity(parseReference("r.io/a:1"));
+  assert.deepEqual(await checkSimpleSigning(await signWith(a.privateKey), req.keys, D, req.identity, intended), { ok: true });
+  assert.equal((await checkSimpleSigning(await signWith(other.privateKey), req.keys, D, req.identity, intended)).reason, "unknown_key");
+  assert.equal((await checkSimpleSigning(await signWith(a.privateKey, other.privateKey), req.keys, D, req.identity, intended)).reason, "invalid_signature");
+  assert.equal((await checkSimpleSigning(await signWith(a.privateKey), req.keys, D2, req.identity, intended)).reason, "digest_mismatch");
 });
 
 test("registries.d: the first scope that sets a field wins, then default-docker; the lookaside layout is <base>/<path>@sha256=<hex>/signature-N", async () => {
