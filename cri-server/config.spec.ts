@@ -20,7 +20,7 @@ test("image.max_layer_bytes and image.max_layer_entries default to 32 GiB and 1,
   assert.equal(defaultConfig().image.max_layer_bytes, 32 * 1024 ** 3);
   assert.equal(defaultConfig().image.max_layer_entries, 1_000_000);
   const c = parseConfig("[image]\nmax_layer_bytes = 1048576\nmax_layer_entries = 500\n", "f");
-  assert.deepEqual(c.image, { max_layer_bytes: 1048576, max_layer_entries: 500 });
+  assert.deepEqual({ max_layer_bytes: c.image.max_layer_bytes, max_layer_entries: c.image.max_layer_entries }, { max_layer_bytes: 1048576, max_layer_entries: 500 });
   assert.throws(() => parseConfig("[image]\nmax_layer_bytes = 10\n", "f"), /key "image\.max_layer_bytes" must be an integer of bytes, at least 1024, got 10/);
   assert.throws(() => parseConfig("[image]\nmax_layer_entries = 0\n", "f"), /key "image\.max_layer_entries" must be a positive integer, got 0/);
   assert.throws(() => parseConfig("[image]\nmax_layer_entries = 1.5\n", "f"), /key "image\.max_layer_entries" must be a positive integer, got 1\.5/);
@@ -64,6 +64,16 @@ test("cdi.spec_dirs defaults to /etc/cdi and /var/run/cdi; relative paths are re
   assert.deepEqual(defaultConfig().cdi.spec_dirs, ["/etc/cdi", "/var/run/cdi"]);
   assert.deepEqual(parseConfig('[cdi]\nspec_dirs = ["/x"]\n', "f").cdi.spec_dirs, ["/x"]);
   assert.throws(() => parseConfig('[cdi]\nspec_dirs = ["rel"]\n', "f"), /key "cdi\.spec_dirs" must be at most 16 absolute paths, got \["rel"\]/);
+});
+
+test("image.signature_policy, signature_policy_dir and registries_d: off, off, /etc/containers/registries.d; paths must be absolute", () => {
+  const d = defaultConfig().image;
+  assert.deepEqual([d.signature_policy, d.signature_policy_dir, d.registries_d], ["", "", "/etc/containers/registries.d"]);
+  const c = parseConfig('[image]\nsignature_policy = "/etc/berth/policy.json"\nsignature_policy_dir = "/etc/berth/policies"\nregistries_d = "/etc/berth/registries.d"\n', "f").image;
+  assert.deepEqual([c.signature_policy, c.signature_policy_dir, c.registries_d], ["/etc/berth/policy.json", "/etc/berth/policies", "/etc/berth/registries.d"]);
+  assert.throws(() => parseConfig('[image]\nsignature_policy = "policy.json"\n', "f"), /key "image\.signature_policy" must be "" or an absolute path, got "policy\.json"/);
+  assert.throws(() => parseConfig('[image]\nsignature_policy_dir = "rel"\n', "f"), /key "image\.signature_policy_dir" must be "" or an absolute path, got "rel"/);
+  assert.throws(() => parseConfig('[image]\nregistries_d = ""\n', "f"), /key "image\.registries_d" must be an absolute path, got ""/);
 });
 
 test("state moves the socket and handler roots unless they are set", () => {

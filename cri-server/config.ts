@@ -35,6 +35,12 @@ export interface Config {
     max_layer_entries: number;
     /** Globs ("*", "?") of image names, digests or ids reported pinned, so kubelet's image GC keeps them. */
     pinned_images: string[];
+    /** containers-policy.json checked on every pull; "" turns signature verification off. */
+    signature_policy: string;
+    /** Directory of <pod namespace>.json policies that replace signature_policy for pulls made for that namespace; "" for none. */
+    signature_policy_dir: string;
+    /** registries.d directory: where signatures live (lookaside, use-sigstore-attachments). */
+    registries_d: string;
   };
   cni: {
     conf_dir: string;
@@ -95,7 +101,7 @@ export function defaultConfig(): Config {
     grpc: { address: "/run/berth/berth.sock" },
     registry: { config_path: "/etc/berth/certs.d", auth_file: "", max_concurrent_downloads: 3, stall_timeout: 60 },
     // Real layers reach ~10-20 GiB unpacked (CUDA/ML images) and a few hundred thousand files.
-    image: { max_layer_bytes: 32 * 1024 ** 3, max_layer_entries: 1_000_000, pinned_images: [] },
+    image: { max_layer_bytes: 32 * 1024 ** 3, max_layer_entries: 1_000_000, pinned_images: [], signature_policy: "", signature_policy_dir: "", registries_d: "/etc/containers/registries.d" },
     cni: { conf_dir: "/etc/cni/net.d", bin_dirs: ["/opt/cni/bin", "/usr/lib/cni"], plugin_timeout: 60 },
     runtime: {
       default_handler: "runc",
@@ -141,6 +147,9 @@ const checks: Record<string, Check> = {
     return undefined;
   },
   "image.max_layer_entries": (v) => Number.isSafeInteger(v) && (v as number) >= 1 ? undefined : "must be a positive integer",
+  "image.signature_policy": (v) => v === "" || isAbs(v) ? undefined : 'must be "" or an absolute path',
+  "image.signature_policy_dir": (v) => v === "" || isAbs(v) ? undefined : 'must be "" or an absolute path',
+  "image.registries_d": (v) => isAbs(v) ? undefined : "must be an absolute path",
   "cni.plugin_timeout": (v) => typeof v === "number" && v > 0 ? undefined : "must be a positive number of seconds",
   "runtime.conmon_cgroup": (v) => v === "pod" || (typeof v === "string" && v.length <= 255 && /^\/?[A-Za-z0-9_][A-Za-z0-9_.@-]*(\/[A-Za-z0-9_][A-Za-z0-9_.@-]*)*$/.test(v))
     ? undefined : 'must be "pod" or a cgroup path from the hierarchy root (letters, digits, "_.@-" and "/", no ".." or empty parts, at most 255 characters)',
