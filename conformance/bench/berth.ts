@@ -7,7 +7,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { startBerthd } from "../lib/berthd.ts";
 import { createTestNetwork } from "../../hack/cni/test-network.ts";
 import { deleteRuncContainers } from "./containerd.ts";
-import { findProcesses, killAll, removeCgroupTree, unmountUnder } from "./host.ts";
+import { cmdline, findProcesses, killAll, removeCgroupTree, unmountUnder } from "./host.ts";
 import { removeAllPods } from "./pods.ts";
 import type { BenchEnv, Instance, Target } from "./target.ts";
 
@@ -24,6 +24,15 @@ bin_dirs = ["/usr/lib/cni"]
 `;
 }
 
+/** From berthd's command line: whether it runs the compiled dist/ or the sources, and its V8 flags. */
+export function describeBerthd(argv: readonly string[]): string {
+  const main = argv.findIndex((a) => /cri-server\/main\.[jt]s$/.test(a));
+  if (main < 0) return "unknown";
+  const flags = argv.slice(1, main).filter((a) => !a.startsWith("--disable-warning"));
+  const form = argv[main]!.endsWith(".js") ? "dist/" : "TypeScript sources (dist/ missing or stale: npm run build)";
+  return `${form}${flags.length ? `, ${flags.join(" ")}` : ", V8 defaults"}`;
+}
+
 export async function startBerth(env: BenchEnv, cniConfDir: string): Promise<Instance> {
   const dir = await mkdtemp(join(env.workDir, "berth-"));
   const b = await startBerthd({ dir, toml: berthToml({ hostsDir: env.hostsDir, cniConfDir }) }).catch(async (err: unknown) => {
@@ -36,6 +45,7 @@ export async function startBerth(env: BenchEnv, cniConfDir: string): Promise<Ins
   const helperPids = () => findProcesses("conmon", dir);
   return {
     client: b.client,
+    note: describeBerthd(cmdline(b.proc.pid!)),
     daemonPid: () => b.proc.pid!,
     helperPids,
     logTail: () => b.stderr.join("").slice(-3000),

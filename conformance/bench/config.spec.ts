@@ -38,3 +38,10 @@ test("hosts.toml points the registry at plain http", () => {
   assert.equal(h.server, "http://127.0.0.1:5000");
   assert.deepEqual(h.host["http://127.0.0.1:5000"].capabilities, ["pull", "resolve"]);
 });
+
+test("describeBerthd tells dist/ from sources and lists V8 flags", async () => {
+  const { describeBerthd } = await import("./berth.ts");
+  assert.equal(describeBerthd(["/n/node", "--max-semi-space-size=1", "--disable-warning=ExperimentalWarning", "/r/dist/cri-server/main.js", "--config", "x"]), "dist/, --max-semi-space-size=1");
+  assert.match(describeBerthd(["/n/node", "--disable-warning=ExperimentalWarning", "/r/cri-server/main.ts"]), /^TypeScript sources .*, V8 defaults$/);
+  assert.equal(describeBerthd(["sleep", "1"]), "unknown");
+});

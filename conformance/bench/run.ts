@@ -69,7 +69,8 @@ async function startForPods(target: Target, env: BenchEnv, opts: BenchOptions, r
     await instance.stop();
   });
   const v = await instance.client.runtime.version({}, { timeoutMs: 10_000 }).catch(() => undefined);
-  if (v) versions[target.name] = `${v.runtimeName} ${v.runtimeVersion}`;
+  if (v) versions[target.name] = `${v.runtimeName} ${v.runtimeVersion}${instance.note ? ` (${instance.note})` : ""}`;
+  if (instance.note?.includes("sources")) log(`${target.name}: runs from the TypeScript sources (about 18 MB more RSS than dist/): run npm run build first to measure what ships`);
   return { ctx, idle: await recordIdle(ctx), stop };
 }
 
@@ -166,7 +167,11 @@ async function main(argv: string[]): Promise<number> {
     results: results.toJson().filter((r) => opts.only.includes(r.bench)),
   };
   const json = JSON.stringify(report, null, 2);
-  process.stdout.write("\n" + renderTable(rows, opts.runtimes) + "\n" + json + "\n");
+  const header = [
+    `${startedAt.toISOString()}  ${cpus().length} CPUs, ${Math.round(totalmem() / 2 ** 30)} GiB, Linux ${release()}, node ${process.version}`,
+    ...Object.entries(versions).map(([k, v]) => `${k}: ${v}`),
+  ].join("\n");
+  process.stdout.write("\n" + header + "\n\n" + renderTable(rows, opts.runtimes) + "\n" + json + "\n");
   const outDir = resolve(opts.out);
   await mkdir(outDir, { recursive: true });
   const file = join(outDir, `bench-${startedAt.toISOString().replace(/[:.]/g, "-")}.json`);

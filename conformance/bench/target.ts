@@ -10,6 +10,8 @@ export interface Instance {
   daemonPid(): number;
   /** Per-pod/per-container helper processes (conmon, containerd-shim-runc-v2). */
   helperPids(): number[];
+  /** How the daemon runs, for the report (berth: compiled dist/ or TypeScript sources, and V8 flags). */
+  note?: string;
   /** The end of the daemon's log, for diagnosing failures. */
   logTail(): string;
   /** Stops the daemon, removes leftovers (mounts, shims, runtime state) and its directories. */
