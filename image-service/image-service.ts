@@ -21,7 +21,7 @@ import {
 } from "./registry/media-types.ts";
 import { BreakoutError } from "./snapshots/safe-path.ts";
 import { chainIds, isMountPoint, Snapshotter } from "./snapshots/snapshotter.ts";
-import { mountLayersReadOnly, unmountVolume, volumeLeaseKey, volumeLeasePrefix } from "./volumes/image-volume.ts";
+import { type IdmapLayers, mountLayersReadOnly, unmountVolume, volumeLeaseKey, volumeLeasePrefix } from "./volumes/image-volume.ts";
 import { TarError } from "./snapshots/tar-reader.ts";
 import { unpackLayer, type UnpackLimits, type UnpackOptions } from "./snapshots/unpack.ts";
 import { Mutex, Semaphore, SingleFlight } from "../oci-runtime/foundation/single-flight.ts";
@@ -467,7 +467,7 @@ export class ImageService {
    * lease volume-<owner>-<index>: RemoveImage refuses the image and GC keeps its layers while
    * the lease exists. NOT_FOUND names an image that is not pulled.
    */
-  async mountImageVolume(owner: string, index: number, imageRef: string, target: string): Promise<Image> {
+  async mountImageVolume(owner: string, index: number, imageRef: string, target: string, idmap?: IdmapLayers): Promise<Image> {
     const img = this.get(imageRef);
     if (!img) throw notFound(`image ${JSON.stringify(imageRef)} for an image volume not found (pull it first)`);
     const key = volumeLeaseKey(owner, index);
@@ -475,7 +475,7 @@ export class ImageService {
     await this.#meta.run(() => this.#leases.put({ key, imageId: img.id, chainIds: img.chainIds }));
     try {
       for (const c of img.chainIds) if (!(await this.#snapshots.has(c))) throw internal(`layer ${c} of image ${img.id} is missing from the snapshot store`);
-      await mountLayersReadOnly(this.#snapshots.root, img.chainIds, target);
+      await mountLayersReadOnly(this.#snapshots.root, img.chainIds, target, idmap);
     } catch (err) {
       await this.#meta.run(() => this.#leases.delete(key));
       throw err;
@@ -483,12 +483,12 @@ export class ImageService {
     return img;
   }
 
-  /** Unmounts `owner`'s image volumes (mounted at `<dir>/<index>`) and drops their leases; none is fine. */
-  async removeImageVolumes(owner: string, dir: string): Promise<void> {
+  /** Unmounts `owner`'s image volumes (mounted at `<dir>/<index>` in any of `dirs`) and drops their leases; none is fine. */
+  async removeImageVolumes(owner: string, dirs: string[]): Promise<void> {
     const prefix = volumeLeasePrefix(owner);
     const leases = this.#leases.list().filter((l) => l.key.startsWith(prefix));
     for (const l of leases) {
-      await unmountVolume(path.join(dir, l.key.slice(prefix.length)));
+      for (const dir of dirs) await unmountVolume(path.join(dir, l.key.slice(prefix.length)));
       await this.#meta.run(() => this.#leases.delete(l.key));
     }
     if (leases.length) await this.#gc();

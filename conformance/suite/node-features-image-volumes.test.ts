@@ -5,7 +5,10 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync } from "node:fs";
+import { chmod, mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { NamespaceMode } from "../../proto/gen/runtime/v1/api_pb.js";
 import { codeOf, grpc } from "../lib/cri-client.ts";
 import { mountsUnder } from "../lib/mounts.ts";
 import { podConfig, startPodEnv, type PodEnv } from "../lib/pod.ts";
@@ -33,11 +36,14 @@ describe("image volumes", () => {
     const r = await rt().execSync({ containerId: id, cmd, timeout: 20n });
     return { out: Buffer.from(r.stdout).toString(), err: Buffer.from(r.stderr).toString(), code: r.exitCode };
   };
-  const volumeMounts = () => mountsUnder(env.b.state).filter((m) => m.includes("image-volumes"));
+  const volumeMounts = () => mountsUnder(env.b.state).filter((m) => m.includes("/image-volumes/") || m.includes("/userns/volumes/"));
   const leases = () => { try { return readdirSync(join(env.b.root, "images", "leases")).filter((f) => f.startsWith("volume-")); } catch { return []; } };
 
   before(async () => {
-    env = await startPodEnv({ images: true });
+    // A user-namespaced container's root (host uid 200000) must be able to search the way to berth's state.
+    const dir = await mkdtemp(join(tmpdir(), "berth-imgvol-"));
+    await chmod(dir, 0o711);
+    env = await startPodEnv({ images: true, dir });
     // Two layers: the second adds a file and replaces one of the first.
     const l1 = layerBlob(buildTar([
       { name: "dir", type: "dir", mode: 0o755 },
@@ -110,6 +116,31 @@ describe("image volumes", () => {
     assert.deepEqual(leases(), []);
     await img().removeImage({ image: { image: volImage } });
     assert.equal((await img().imageStatus({ image: { image: volImage } })).image, undefined);
+  });
+
+  test("in a pod with its own user namespace the volume's files keep their owners", async () => {
+    await img().pullImage({ image: { image: volImage } });
+    const ns = { usernsOptions: { mode: NamespaceMode.POD, uids: [{ containerId: 0, hostId: 200000, length: 65536 }], gids: [{ containerId: 0, hostId: 300000, length: 65536 }] } };
+    const cfg = podConfig({ linux: { securityContext: { namespaceOptions: ns } } });
+    const pod = (await rt().runPodSandbox({ config: cfg })).podSandboxId;
+    const { containerId: id } = await rt().createContainer({
+      podSandboxId: pod, sandboxConfig: cfg as never,
+      config: {
+        metadata: { name: "userns-vol" }, image: { image: env.images!.busybox }, command: ["sleep", "100000"],
+        mounts: [{ containerPath: "/vol", image: { image: volImage }, imageSubPath: "dir" }] as never,
+        linux: { securityContext: { namespaceOptions: ns } },
+      },
+    });
+    await rt().startContainer({ containerId: id });
+    assert.deepEqual(volumeMounts().map((m) => m.replace(env.b.state, "<state>").replace(id, "<id>")), ["<state>/userns/volumes/<id>/0"],
+      "one host mount, where the container's root can reach it; the idmapped layer clone is gone");
+    assert.equal((await exec(id, ["cat", "/proc/self/uid_map"])).out.trim().replace(/\s+/g, " "), "0 200000 65536", "the container runs in the pod's user namespace");
+    assert.deepEqual([(await exec(id, ["stat", "-c", "%u:%g", "/vol/file"])).out, (await exec(id, ["cat", "/vol/file"])).out], ["0:0\n", "1\n"]);
+    await rt().stopPodSandbox({ podSandboxId: pod });
+    await rt().removePodSandbox({ podSandboxId: pod });
+    assert.deepEqual(volumeMounts(), []);
+    assert.deepEqual(leases(), []);
+    await img().removeImage({ image: { image: volImage } });
   });
 
   test("a sub path that does not exist or leaves the image is INVALID_ARGUMENT, and creates nothing", async () => {

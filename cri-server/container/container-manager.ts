@@ -35,7 +35,7 @@ import type { ContainerRecord } from "./container-record.ts";
 import type { MountFeatures } from "../../oci-runtime/mounts/features.ts";
 import { containerMountsDir, mountHelperPath } from "../../oci-runtime/mounts/mount-helper.ts";
 import { prepareContainerMounts, releaseBindClones, releaseContainerMounts } from "../../oci-runtime/mounts/prepare.ts";
-import { checkImageMounts, hardenImageVolumeMounts, imageVolumeDir, mountImageVolumes } from "./image-volumes.ts";
+import { addImageVolumeMounts, checkImageMounts, imageVolumeDirs, mountImageVolumes, usernsImageVolumeDir } from "./image-volumes.ts";
 import { applyDevices, requestedDevices, resolveDevices } from "../../oci-runtime/cdi/cdi.ts";
 
 const SIGNALS: Record<number, string> = { 1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 9: "SIGKILL", 10: "SIGUSR1", 12: "SIGUSR2", 15: "SIGTERM", 19: "SIGSTOP", 28: "SIGWINCH" };
@@ -224,7 +224,10 @@ export class ContainerManager {
       await mkdir(rootfs, { recursive: true, mode: 0o700 });
       await this.images.createRootfs(id, image.id, rootfs);
       cleanup.add("rootfs", () => this.images.removeRootfs(id, rootfs));
-      const volumes = await mountImageVolumes(this.images, id, bundle, cfg, cleanup);
+      const volumes = await mountImageVolumes(this.images, id, bundle, cfg, cleanup, {
+        stateDir: this.config.state,
+        ...(sandbox.userns ? { userns: { helper: mountHelperPath(this.config.runtime.io_helper), path: sandbox.userns.path } } : {}),
+      });
       const user = await resolveContainerUser(cfg, image, rootfs);
       rec.user = { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids, ...(user.username ? { username: user.username } : {}) };
       let targetPid: number | undefined;
@@ -242,7 +245,6 @@ export class ContainerManager {
         ...(targetPid ? { targetPid } : {}),
         supportsRecursiveReadOnly: this.mountFeatures.has(rt.name) ? this.mountFeatures.get(rt.name)!.recursiveReadOnly !== "none" : await this.supportsRro(rt),
       });
-      hardenImageVolumeMounts(spec, volumes.sources);
       await applyDevices(spec, await resolveDevices(this.config.cdi.spec_dirs, requestedDevices(cfg.CDIDevices, cfg.annotations)));
       // Mounts the runtime cannot make itself (idmapped for a user-namespaced pod, rro without "rro").
       const mountHelper = mountHelperPath(this.config.runtime.io_helper);
@@ -259,6 +261,7 @@ export class ContainerManager {
         } : {}),
       });
       if (prepared) cleanup.add("prepared mounts", () => releaseContainerMounts(mountHelper, prepared));
+      addImageVolumeMounts(spec, volumes.mounts); // after berth's idmapped clones: an image volume is its own
       await writeBundle(bundle, spec);
       if (logPath) await mkdir(dirname(logPath), { recursive: true, mode: 0o755 }); // kubelet's log tree, not berth's
       // Registered before conmon runs: conmon can fail after `runtime create` succeeded.
@@ -421,7 +424,8 @@ export class ContainerManager {
     // berth's own mounts (a user-namespaced container's idmapped rootfs) go before the layers they use.
     await releaseContainerMounts(mountHelperPath(this.config.runtime.io_helper), containerMountsDir(this.config.state, rec.id));
     await this.images.removeRootfs(rec.id, rec.rootfs);
-    await this.images.removeImageVolumes(rec.id, imageVolumeDir(rec.bundle));
+    await this.images.removeImageVolumes(rec.id, imageVolumeDirs(this.config.state, rec.bundle, rec.id));
+    await rm(usernsImageVolumeDir(this.config.state, rec.id), { recursive: true, force: true });
     await rm(rec.bundle, { recursive: true, force: true });
     await rm(join(this.exitDir, rec.id), { force: true });
     await rm(join(this.socketDir, rec.id), { recursive: true, force: true });

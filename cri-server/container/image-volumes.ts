@@ -1,20 +1,27 @@
 // CRI Mount.image (KEP-4639 image volumes) for CreateContainer: each image mount's layers are
-// mounted read-only under <bundle>/image-volumes/<index> (image-service/volumes), its
-// image_sub_path resolved inside, and the container gets a bind mount of that with
-// ro,nosuid,nodev,noexec.
+// mounted read-only (image-service/volumes), its image_sub_path resolved inside, and the
+// container gets a bind mount of that with ro,nosuid,nodev,noexec. In a pod with its own user
+// namespace the overlay is built over idmapped layers, in a directory the container's root can
+// reach, and the bind mount is added after berth's own idmapped clones (overlayfs cannot be
+// idmapped again).
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { clone } from "@bufbuild/protobuf";
 import { ContainerConfigSchema, type ContainerConfig } from "../../proto/gen/runtime/v1/api_pb.js";
 import type { ImageService } from "../../image-service/image-service.ts";
-import { IMAGE_VOLUME_FLAGS, resolveSubPath } from "../../image-service/volumes/image-volume.ts";
+import { IMAGE_VOLUME_FLAGS, resolveSubPath, type IdmapLayers } from "../../image-service/volumes/image-volume.ts";
 import { invalidArgument, notFound } from "../../oci-runtime/foundation/errdefs.ts";
 import type { Cleanup } from "../../oci-runtime/foundation/cleanup.ts";
-import type { Spec } from "../../oci-runtime/spec/types.ts";
+import { bindClone, detach, usernsRoot } from "../../oci-runtime/mounts/mount-helper.ts";
+import type { Mount, Spec } from "../../oci-runtime/spec/types.ts";
 
 /** At most this many image volumes per container. */
 export const MAX_IMAGE_VOLUMES = 64;
 
+/** Where a container's image volumes are mounted on the host: in its bundle, or (user-namespaced pods) where its root can reach. */
 export const imageVolumeDir = (bundle: string) => join(bundle, "image-volumes");
+export const usernsImageVolumeDir = (stateDir: string, id: string) => join(usernsRoot(stateDir), "volumes", id);
+export const imageVolumeDirs = (stateDir: string, bundle: string, id: string) => [imageVolumeDir(bundle), usernsImageVolumeDir(stateDir, id)];
 
 /** Checks the image mounts before anything is created: each image exists (NOT_FOUND naming it), the count is bounded. */
 export function checkImageMounts(images: ImageService, cfg: ContainerConfig): void {
@@ -22,42 +29,61 @@ export function checkImageMounts(images: ImageService, cfg: ContainerConfig): vo
   if (mounts.length > MAX_IMAGE_VOLUMES) throw invalidArgument(`config.mounts: ${mounts.length} image volumes, more than the limit of ${MAX_IMAGE_VOLUMES}`);
   for (const m of mounts) {
     if (m.hostPath) throw invalidArgument(`mount ${JSON.stringify(m.containerPath)}: host_path ${JSON.stringify(m.hostPath)} and image ${JSON.stringify(m.image!.image)} are exclusive`);
+    if (!m.containerPath.startsWith("/") || m.containerPath.split("/").includes("..")) {
+      throw invalidArgument(`mount container path ${JSON.stringify(m.containerPath)} of an image volume must be absolute, without ".."`);
+    }
     if (!images.get(m.image!.image)) throw notFound(`image ${JSON.stringify(m.image!.image)} for the image volume at ${JSON.stringify(m.containerPath)} not found (pull it first)`);
   }
 }
 
-/**
- * Mounts the image volumes of `cfg` (undone through `cleanup`) and returns a copy of `cfg`
- * whose image mounts are read-only host-path mounts of them, and those host paths.
- */
-export async function mountImageVolumes(images: ImageService, id: string, bundle: string, cfg: ContainerConfig, cleanup: Cleanup): Promise<{ cfg: ContainerConfig; sources: Set<string> }> {
-  const sources = new Set<string>();
-  if (!cfg.mounts.some((m) => m.image?.image)) return { cfg, sources };
-  const out = clone(ContainerConfigSchema, cfg);
-  const dir = imageVolumeDir(bundle);
-  cleanup.add("image volumes", () => images.removeImageVolumes(id, dir));
-  for (const [i, m] of out.mounts.entries()) {
-    if (!m.image?.image) continue;
-    const target = join(dir, String(i));
-    await images.mountImageVolume(id, i, m.image.image, target);
-    const source = await resolveSubPath(target, m.imageSubPath, `mount ${JSON.stringify(m.containerPath)}: image_sub_path`, m.image.image);
-    sources.add(source);
-    m.hostPath = source;
-    m.readonly = true;
-    m.recursiveReadOnly = false;
-    m.propagation = 0;
-    m.image = undefined;
-    m.imageSubPath = "";
-  }
-  return { cfg: out, sources };
+export interface ImageVolumeMount { containerPath: string; source: string }
+
+export interface ImageVolumeOptions {
+  stateDir: string;
+  /** berth-mount and the pod's pinned user namespace, for a pod with its own user namespace. */
+  userns?: { helper: string; path: string };
 }
 
-/** Adds nosuid, nodev and noexec to the container's bind mounts of image volumes. */
-export function hardenImageVolumeMounts(spec: Spec, sources: Set<string>): void {
-  for (const m of spec.mounts ?? []) {
-    if (m.type !== "bind" || !sources.has(m.source ?? "")) continue;
-    const opts = (m.options ?? []).filter((o) => o !== "rw");
-    for (const f of IMAGE_VOLUME_FLAGS) if (!opts.includes(f)) opts.push(f);
-    m.options = opts;
+/**
+ * Mounts the image volumes of `cfg` (undone through `cleanup`). Returns `cfg` without its image
+ * mounts (for the spec builder) and the bind mounts to add with addImageVolumeMounts().
+ */
+export async function mountImageVolumes(images: ImageService, id: string, bundle: string, cfg: ContainerConfig, cleanup: Cleanup, o: ImageVolumeOptions): Promise<{ cfg: ContainerConfig; mounts: ImageVolumeMount[] }> {
+  if (!cfg.mounts.some((m) => m.image?.image)) return { cfg, mounts: [] };
+  const dir = o.userns ? usernsImageVolumeDir(o.stateDir, id) : imageVolumeDir(bundle);
+  cleanup.add("image volumes", async () => {
+    await images.removeImageVolumes(id, [dir]);
+    if (o.userns) await rm(dir, { recursive: true, force: true });
+  });
+  const idmap: IdmapLayers | undefined = o.userns ? {
+    clone: (source, target) => bindClone(o.userns!.helper, source, target, { userns: o.userns!.path, mode: "ro" }),
+    release: (target) => detach(o.userns!.helper, target),
+  } : undefined;
+  const mounts: ImageVolumeMount[] = [];
+  for (const [i, m] of cfg.mounts.entries()) {
+    if (!m.image?.image) continue;
+    const target = join(dir, String(i));
+    await images.mountImageVolume(id, i, m.image.image, target, idmap);
+    const source = await resolveSubPath(target, m.imageSubPath, `mount ${JSON.stringify(m.containerPath)}: image_sub_path`, m.image.image);
+    mounts.push({ containerPath: m.containerPath, source });
   }
+  const out = clone(ContainerConfigSchema, cfg);
+  out.mounts = out.mounts.filter((m) => !m.image?.image);
+  return { cfg: out, mounts };
+}
+
+/**
+ * Adds the image volumes' bind mounts (ro,nosuid,nodev,noexec) to `spec`, each before the
+ * first mount below its path so parents are mounted before children.
+ */
+export function addImageVolumeMounts(spec: Spec, volumes: ImageVolumeMount[]): void {
+  const list = spec.mounts ?? [];
+  for (const v of volumes) {
+    const dest = v.containerPath.replace(/\/+$/, "") || "/";
+    const m: Mount = { destination: dest, type: "bind", source: v.source, options: ["rbind", "rprivate", ...IMAGE_VOLUME_FLAGS] };
+    const at = list.findIndex((x) => x.destination.startsWith(`${dest}/`));
+    if (at < 0) list.push(m);
+    else list.splice(at, 0, m);
+  }
+  spec.mounts = list;
 }

@@ -1,7 +1,7 @@
 // Image volumes (KEP-4639): an image's layers mounted read-only, the way kubelet's OCI
 // VolumeSource expects: an overlay of the layer snapshots with no upper layer, mounted
 // ro,nosuid,nodev,noexec; an image_sub_path inside it resolved without leaving it.
-import { mkdir, realpath, stat } from "node:fs/promises";
+import { mkdir, realpath, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { failedPrecondition, internal, invalidArgument } from "../../oci-runtime/foundation/errdefs.ts";
 import { findMount } from "../../oci-runtime/foundation/mountinfo.ts";
@@ -27,21 +27,41 @@ async function run(cmd: string, args: string[], cwd: string, what: string): Prom
 /**
  * Mounts the layers (chain ids, bottom first) from `snapshotRoot/<hex>/fs` read-only at
  * `target`. Overlay needs two lower dirs without an upper one, so a one-layer image gets
- * the snapshotter's empty dir below it; an image without layers is the empty dir, bound.
+ * the snapshotter's empty dir below it, and an image without layers two empty dirs.
  */
-export async function mountLayersReadOnly(snapshotRoot: string, chainIds: string[], target: string): Promise<void> {
-  await mkdir(target, { recursive: true, mode: 0o700 });
+export async function mountLayersReadOnly(snapshotRoot: string, chainIds: string[], target: string, idmap?: IdmapLayers): Promise<void> {
+  await mkdir(target, { recursive: true, mode: idmap ? 0o711 : 0o700 });
   const flags = IMAGE_VOLUME_FLAGS.join(",");
-  if (!chainIds.length) {
-    await run("mount", ["--bind", path.join(snapshotRoot, "empty", "fs"), target], snapshotRoot, `bind the empty image volume at ${target}`);
-    await run("mount", ["-o", `remount,bind,${flags}`, target], snapshotRoot, `make the image volume at ${target} read-only`);
-    return;
-  }
   const lowers = [...chainIds].reverse().map((c) => `${hex(c)}/fs`);
-  if (lowers.length === 1) lowers.push("empty/fs");
+  // overlayfs without an upper dir needs two lower dirs, and not the same one twice.
+  if (lowers.length < 2) lowers.push("empty/fs");
+  if (lowers.length < 2) {
+    await mkdir(path.join(snapshotRoot, "empty", "fs2"), { recursive: true, mode: 0o755 });
+    lowers.push("empty/fs2");
+  }
   const data = `${flags},lowerdir=${lowers.join(":")}`;
   if (data.length > MOUNT_DATA_LIMIT) throw failedPrecondition(`image has ${chainIds.length} layers, more than a read-only overlay mount can take (options of ${data.length} bytes)`);
-  await run("mount", ["-t", "overlay", "overlay", "-o", data, target], snapshotRoot, `mount image volume at ${target}`);
+  if (!idmap) {
+    await run("mount", ["-t", "overlay", "overlay", "-o", data, target], snapshotRoot, `mount image volume at ${target}`);
+    return;
+  }
+  // A pod with its own user namespace: the overlay goes over an idmapped clone of the layer
+  // store (overlayfs itself cannot be idmapped), so files keep their owners inside the pod.
+  const layers = `${target}.layers`;
+  await idmap.clone(snapshotRoot, layers);
+  try {
+    await run("mount", ["-t", "overlay", "overlay", "-o", data, target], layers, `mount idmapped image volume at ${target}`);
+  } finally {
+    // overlayfs keeps private references to its layers
+    await idmap.release(layers).catch(() => {});
+    await rm(layers, { recursive: false, force: true }).catch(() => {});
+  }
+}
+
+/** How to give overlayfs layers idmapped to a pod's user namespace (berth-mount's bind clone). */
+export interface IdmapLayers {
+  clone(source: string, target: string): Promise<void>;
+  release(target: string): Promise<void>;
 }
 
 export async function unmountVolume(target: string): Promise<void> {
