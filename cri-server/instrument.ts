@@ -3,11 +3,9 @@
 // Handlers never choose status codes; anything unexpected becomes INTERNAL with a
 // generic message (the real error is logged, never sent).
 import { randomBytes } from "node:crypto";
-import { SpanStatusCode, trace } from "@opentelemetry/api";
 import { BerthError, Code, codeName } from "../oci-runtime/foundation/errdefs.ts";
 import type { Logger } from "../oci-runtime/foundation/log.ts";
-
-const tracer = trace.getTracer("berth");
+import { SPAN_STATUS_ERROR, startSpan } from "./tracing.ts";
 
 export interface RpcObserver {
   (method: string, code: number, seconds: number): void;
@@ -35,7 +33,7 @@ export async function instrument<T>(
 ): Promise<Outcome<T>> {
   const start = process.hrtime.bigint();
   const name = shortName(method);
-  return tracer.startActiveSpan(`cri.${name}`, { attributes: { "rpc.system": "grpc", "rpc.method": name, "berth.request_id": id } }, async (span) => {
+  return startSpan(`cri.${name}`, { "rpc.system": "grpc", "rpc.method": name, "berth.request_id": id }, async (span) => {
     let outcome: Outcome<T>;
     try {
       outcome = { value: await fn() };
@@ -44,7 +42,7 @@ export async function instrument<T>(
       outcome = { error: { code: be.code, message: clip(be.code === Code.INTERNAL && be.message === "internal error" ? `internal error (request ${id})` : be.message) } };
       if (be.code === Code.INTERNAL) log.error("rpc internal error", { id, method: name, error: err, stack: err instanceof Error ? err.stack : undefined });
       span.recordException(be);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: codeName(be.code) });
+      span.setStatus({ code: SPAN_STATUS_ERROR, message: codeName(be.code) });
     }
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
     const code = outcome.error?.code ?? Code.OK;

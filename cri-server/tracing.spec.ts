@@ -2,6 +2,9 @@ import assert from "node:assert/strict";
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, describe, it } from "node:test";
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { createLogger } from "../oci-runtime/foundation/log.ts";
 import { flushTracing, shutdownTracing, startTracing, tracesUrl, tracingEnabled, withSpan } from "./tracing.ts";
 
@@ -28,6 +31,21 @@ describe("tracing off", () => {
     assert.equal(out, 42);
     await assert.rejects(withSpan("noop", {}, async () => { throw new Error("boom"); }), /boom/);
     await flushTracing();
+  });
+
+  it("an RPC through instrument() loads no OpenTelemetry module at all", async () => {
+    const here = (f: string) => JSON.stringify(fileURLToPath(new URL(f, import.meta.url)));
+    const script = `
+      import { registerHooks } from "node:module";
+      const seen = [];
+      registerHooks({ resolve(spec, ctx, next) { if (spec.startsWith("@opentelemetry/")) seen.push(spec); return next(spec, ctx); } });
+      const { instrument } = await import(${here("./instrument.ts")});
+      const { withSpan } = await import(${here("./tracing.ts")});
+      const log = { debug() {}, info() {}, warn() {}, error() {}, child() { return log; } };
+      const out = await instrument(log, "/runtime.v1.RuntimeService/Version", "id1", () => withSpan("x", {}, async () => 7));
+      process.stdout.write(JSON.stringify({ value: out.value, seen }));`;
+    const { stdout } = await promisify(execFile)(process.execPath, ["--input-type=module", "-e", script], { timeout: 30_000 });
+    assert.deepEqual(JSON.parse(stdout), { value: 7, seen: [] });
   });
 });
 
