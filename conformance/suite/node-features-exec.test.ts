@@ -102,3 +102,28 @@ describe("ExecSync drains, then detaches from a background child holding its out
     assert.doesNotMatch((await exec(["ps", "-o", "pid,args"])).out, /sleep 7777/);
   });
 });
+
+describe("runtime.exec_drain_timeout", () => {
+  let env: PodEnv;
+  let ctr = "";
+  before(async () => {
+    env = await startPodEnv({ images: true, toml: "[runtime]\nexec_drain_timeout = 2.5\n" });
+    await env.b.client.image.pullImage({ image: { image: env.images!.busybox } });
+    const cfg = podConfig();
+    const podId = (await env.b.client.runtime.runPodSandbox({ config: cfg })).podSandboxId;
+    ctr = (await env.b.client.runtime.createContainer({
+      podSandboxId: podId, sandboxConfig: cfg as never,
+      config: { metadata: { name: "drain" }, image: { image: env.images!.busybox }, command: ["sleep", "100000"] },
+    })).containerId;
+    await env.b.client.runtime.startContainer({ containerId: ctr });
+  });
+  after(async () => { await env.cleanup(); });
+
+  test("sets how long output is drained after the exec'd process exits", async () => {
+    const start = Date.now();
+    const r = await env.b.client.runtime.execSync({ containerId: ctr, cmd: ["sh", "-c", "(sleep 2; echo late) & (sleep 60; echo never) & echo early"], timeout: 30n });
+    const ms = Date.now() - start;
+    assert.equal(Buffer.from(r.stdout).toString(), "early\nlate\n", "output within the 2.5 s drain arrives, later output does not");
+    assert.ok(ms >= 2400 && ms < 2500 + 4000, `answered after the configured drain (took ${ms} ms)`);
+  });
+});
