@@ -13,19 +13,19 @@ export { conmonCgroupPath, conmonCgroupIsPerContainer, prepareCgroup, joinCgroup
 export { readExitFile, watchExits, waitForExit, type ExitInfo, type ExitWatcher } from "./monitor/exit-file.ts";
 export { readPidFile, isAlive, isConmonAlive } from "./monitor/pids.ts";
 
-export { defaultSpec, newSpec, defaultMounts, withDefaultMounts, withDefaultDevices, withDefaultRlimits, DEFAULT_PATH } from "./spec/default-spec.ts";
-export { withProcessArgs, resolveArgs, withEnv, mergeEnv, withCwd, withTerminal, withRlimits, type ArgsInput } from "./spec/process.ts";
-export { withUser, resolveUser, resolveUserInRootfs, type UserInput, type ResolvedUser } from "./spec/user.ts";
-export { secureJoin, readRootfsFile } from "./spec/rootfs-files.ts";
-export { withPodFiles, withCriMounts, criMounts, putMounts, Propagation, systemMountHost, type PodFiles, type CriMount, type MountHost, type CriMountContext } from "./spec/mounts.ts";
-export { withDevices, criDevices, type CriDevice } from "./spec/devices.ts";
-export { withNamespaces, containerNamespaces, type ContainerNamespaces, type NamespaceMode } from "./spec/namespaces.ts";
-export { withResources, ociResources, withOomScoreAdj, clampOomScoreAdj, ownOomScoreAdj, type CriResources, type ResourceContext } from "./spec/resources.ts";
-export { withHostname, withCgroupsPath, withReadonlyRootfs, withRootfs, withAnnotations, withSysctls, validateSysctls } from "./spec/misc.ts";
-export { writeBundle } from "./spec/bundle.ts";
-export { compose, type Spec, type SpecOpt } from "./spec/types.ts";
+export { defaultSpec, newSpec, defaultMounts, withDefaultMounts, withDefaultDevices, withDefaultRlimits, DEFAULT_PATH } from "./bundle-spec/default-spec.ts";
+export { withProcessArgs, resolveArgs, withEnv, mergeEnv, withCwd, withTerminal, withRlimits, type ArgsInput } from "./bundle-spec/process.ts";
+export { withUser, resolveUser, resolveUserInRootfs, type UserInput, type ResolvedUser } from "./bundle-spec/user.ts";
+export { secureJoin, readRootfsFile } from "./bundle-spec/rootfs-files.ts";
+export { withPodFiles, withCriMounts, criMounts, putMounts, Propagation, systemMountHost, type PodFiles, type CriMount, type MountHost, type CriMountContext } from "./bundle-spec/mounts.ts";
+export { withDevices, criDevices, type CriDevice } from "./bundle-spec/devices.ts";
+export { withNamespaces, containerNamespaces, type ContainerNamespaces, type NamespaceMode } from "./bundle-spec/namespaces.ts";
+export { withResources, ociResources, withOomScoreAdj, clampOomScoreAdj, ownOomScoreAdj, type CriResources, type ResourceContext } from "./bundle-spec/resources.ts";
+export { withHostname, withCgroupsPath, withReadonlyRootfs, withRootfs, withAnnotations, withSysctls, validateSysctls } from "./bundle-spec/misc.ts";
+export { writeBundle } from "./bundle-spec/bundle.ts";
+export { compose, type Spec, type SpecOpt } from "./bundle-spec/types.ts";
 
 export { detectCgroupLayout, cgroupLayout, type CgroupLayout, type CgroupMode } from "./cgroups/mode.ts";
 export { containerCgroupsPath, cgroupDirs, removeCgroup, cgroupPids, addToCgroup } from "./cgroups/paths.ts";
 export { stateLayout, type StateLayout } from "./layout.ts";
-export { buildContainerSpec, type ContainerSpecInput, type ImageConfigInput } from "./spec/container-spec.ts";
+export { buildContainerSpec, type ContainerSpecInput, type ImageConfigInput } from "./bundle-spec/container-spec.ts";

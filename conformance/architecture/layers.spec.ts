@@ -67,14 +67,14 @@ export function violations(files: { rel: string; text: string }[]): string[] {
 test("floors: a fixture with an upward import is caught, a downward one is not", () => {
   const files = [
     { rel: "oci-runtime/runtime/x.ts", text: `import { a } from "../../cri-server/errdefs.ts";\nimport { b } from "../foundation/log.ts";` },
-    { rel: "oci-runtime/foundation/y.ts", text: `export { c } from "../spec/types.ts";` },
+    { rel: "oci-runtime/foundation/y.ts", text: `export { c } from "../bundle-spec/types.ts";` },
     { rel: "image-service/z.ts", text: `const m = await import("../cri-server/daemon.ts");` },
     { rel: "cri-server/w.ts", text: `import type { T } from "../image-service/z.ts";` },
     { rel: "image-service/z.spec.ts", text: `import "../cri-server/daemon.ts";` },
   ];
   assert.deepEqual(violations(files), [
     "oci-runtime/runtime/x.ts (floor 1) -> cri-server/errdefs.ts (floor 3)",
-    "oci-runtime/foundation/y.ts (floor 0) -> oci-runtime/spec/types.ts (floor 1)",
+    "oci-runtime/foundation/y.ts (floor 0) -> oci-runtime/bundle-spec/types.ts (floor 1)",
     "image-service/z.ts (floor 2) -> cri-server/daemon.ts (floor 3)",
   ]);
 });

@@ -10,7 +10,7 @@ import {
   resolveUserInRootfs, type CriResources, type ResolvedUser, type Spec,
 } from "../../oci-runtime/index.ts";
 import { applySecurityContext, resolveSecurityContext, type ResolvedSecurity } from "../../oci-runtime/security/index.ts";
-import { withUserNamespaceMappings } from "../../oci-runtime/spec/namespaces.ts";
+import { withUserNamespaceMappings } from "../../oci-runtime/bundle-spec/namespaces.ts";
 import { invalidArgument } from "../../oci-runtime/foundation/errdefs.ts";
 import type { Image } from "../../image-service/image-service.ts";
 import type { SandboxRecord } from "../sandbox/sandbox-record.ts";

@@ -13,7 +13,7 @@ import { IMAGE_VOLUME_FLAGS, resolveSubPath, type IdmapLayers } from "../../imag
 import { invalidArgument, notFound } from "../../oci-runtime/foundation/errdefs.ts";
 import type { Cleanup } from "../../oci-runtime/foundation/cleanup.ts";
 import { bindClone, detach, usernsRoot } from "../../oci-runtime/mounts/mount-helper.ts";
-import type { Mount, Spec } from "../../oci-runtime/spec/types.ts";
+import type { Mount, Spec } from "../../oci-runtime/bundle-spec/types.ts";
 
 /** At most this many image volumes per container. */
 export const MAX_IMAGE_VOLUMES = 64;

@@ -4,7 +4,7 @@ import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BerthError, Code } from "../foundation/errdefs.ts";
-import type { Spec } from "../spec/types.ts";
+import type { Spec } from "../bundle-spec/types.ts";
 import { applyDevices, loadRegistry, parseQualifiedName, parseSpec, requestedDevices, resolveDevices } from "./cdi.ts";
 
 test("qualified names", () => {

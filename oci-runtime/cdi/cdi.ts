@@ -9,7 +9,7 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { invalidArgument } from "../foundation/errdefs.ts";
-import type { Hook, LinuxDevice, Mount, Spec } from "../spec/types.ts";
+import type { Hook, LinuxDevice, Mount, Spec } from "../bundle-spec/types.ts";
 
 export const CDI_ANNOTATION_PREFIX = "cdi.k8s.io/";
 export const MAX_SPEC_BYTES = 1 << 20;

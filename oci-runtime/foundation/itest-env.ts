@@ -10,9 +10,9 @@ import { createContainer, conmonFiles, type ConmonCreateOptions } from "../monit
 import { readPidFile, isConmonAlive } from "../monitor/pids.ts";
 import { detectCgroupLayout } from "../cgroups/mode.ts";
 import { containerCgroupsPath, removeCgroup } from "../cgroups/paths.ts";
-import { defaultSpec } from "../spec/default-spec.ts";
-import { writeBundle } from "../spec/bundle.ts";
-import { compose, type Spec, type SpecOpt } from "../spec/types.ts";
+import { defaultSpec } from "../bundle-spec/default-spec.ts";
+import { writeBundle } from "../bundle-spec/bundle.ts";
+import { compose, type Spec, type SpecOpt } from "../bundle-spec/types.ts";
 
 export async function makeBusyboxRootfs(dir: string, files: Record<string, string> = {}): Promise<string> {
   const rootfs = join(dir, "rootfs");

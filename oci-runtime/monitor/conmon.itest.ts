@@ -2,14 +2,14 @@ import { test, after, before } from "node:test";
 import assert from "node:assert/strict";
 import { readFile, rename } from "node:fs/promises";
 import { BerthError, Code } from "../foundation/errdefs.ts";
-import { withProcessArgs } from "../spec/process.ts";
+import { withProcessArgs } from "../bundle-spec/process.ts";
 import { makeEnv, eventually, type ItestEnv } from "../foundation/itest-env.ts";
 import { readExitFile, waitForExit } from "./exit-file.ts";
 import { reopenLog, recover, resize, wasOomKilled } from "./conmon.ts";
-import { withResources } from "../spec/resources.ts";
+import { withResources } from "../bundle-spec/resources.ts";
 import { detectCgroupLayout } from "../cgroups/mode.ts";
 import { addToCgroup, cgroupPids } from "../cgroups/paths.ts";
-import { defaultSpec } from "../spec/default-spec.ts";
+import { defaultSpec } from "../bundle-spec/default-spec.ts";
 import { isAlive } from "./pids.ts";
 
 let env: ItestEnv;

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { fileURLToPath } from "node:url";
 import { makeEnv, type ItestEnv } from "../foundation/itest-env.ts";
-import { defaultSpec } from "../spec/default-spec.ts";
+import { defaultSpec } from "../bundle-spec/default-spec.ts";
 import { containerCgroupsPath } from "../cgroups/paths.ts";
 import { waitForExit } from "./exit-file.ts";
 import { recover } from "./conmon.ts";
@@ -29,7 +29,7 @@ test("a container keeps running after the process that started it exits", async 
   await writeFile(script, `
     import { createContainer } from ${JSON.stringify(here("./conmon.ts"))};
     import { RuncCli } from ${JSON.stringify(here("../runtime/runc-cli.ts"))};
-    import { writeBundle } from ${JSON.stringify(here("../spec/bundle.ts"))};
+    import { writeBundle } from ${JSON.stringify(here("../bundle-spec/bundle.ts"))};
     const [bundle, logPath, exitDir, socketDir, root, specJson] = process.argv.slice(2);
     const runtime = new RuncCli({ name: "runc", binary: "/usr/bin/runc", root });
     await writeBundle(bundle, JSON.parse(specJson));

@@ -13,7 +13,7 @@ import { chmod, chown, mkdir, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { failedPrecondition, internal } from "../foundation/errdefs.ts";
 import { describeFailure, runCommand } from "../foundation/run-command.ts";
-import type { Spec } from "../spec/types.ts";
+import type { Spec } from "../bundle-spec/types.ts";
 import { bindClone, containerMountsDir, detach, MOUNT_HELPER_TIMEOUT_MS, removeUnder, usernsRoot } from "./mount-helper.ts";
 
 /** The kernel takes one page of mount options. */

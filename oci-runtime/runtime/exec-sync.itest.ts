@@ -1,8 +1,8 @@
 import { test, after, before } from "node:test";
 import assert from "node:assert/strict";
 import { BerthError, Code } from "../foundation/errdefs.ts";
-import { withProcessArgs, withEnv } from "../spec/process.ts";
-import { withUser } from "../spec/user.ts";
+import { withProcessArgs, withEnv } from "../bundle-spec/process.ts";
+import { withUser } from "../bundle-spec/user.ts";
 import { detectCgroupLayout } from "../cgroups/mode.ts";
 import { cgroupPids, containerCgroupsPath } from "../cgroups/paths.ts";
 import { makeEnv, eventually, type ItestEnv } from "../foundation/itest-env.ts";

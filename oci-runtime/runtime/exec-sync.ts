@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { deadlineExceeded, internal } from "../foundation/errdefs.ts";
 import type { ChildProcess } from "node:child_process";
 import type { Readable } from "node:stream";
-import type { Process } from "../spec/types.ts";
+import type { Process } from "../bundle-spec/types.ts";
 import { isAlive, readPidFile } from "../monitor/pids.ts";
 import type { OciRuntime } from "./oci-runtime.ts";
 import { runtimeError, runtimeMessage } from "./runtime-error.ts";

@@ -1,6 +1,6 @@
 // The OCI runtime driver interface: one implementation per runtime handler (runc, crun, ...).
 import type { ChildProcess } from "node:child_process";
-import type { LinuxResources, Process } from "../spec/types.ts";
+import type { LinuxResources, Process } from "../bundle-spec/types.ts";
 
 /** Status as reported by `<runtime> state`. */
 export type OciStatus = "creating" | "created" | "running" | "stopped" | "paused";

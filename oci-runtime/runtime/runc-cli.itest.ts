@@ -2,7 +2,7 @@ import { test, after, before } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { BerthError, Code } from "../foundation/errdefs.ts";
-import { withProcessArgs } from "../spec/process.ts";
+import { withProcessArgs } from "../bundle-spec/process.ts";
 import { detectCgroupLayout } from "../cgroups/mode.ts";
 import { containerCgroupsPath } from "../cgroups/paths.ts";
 import { makeEnv, type ItestEnv } from "../foundation/itest-env.ts";

@@ -4,7 +4,7 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { internal, isNotFound } from "../foundation/errdefs.ts";
-import type { LinuxResources } from "../spec/types.ts";
+import type { LinuxResources } from "../bundle-spec/types.ts";
 import { runCommand, unfinishedError } from "../foundation/run-command.ts";
 import type { CallOptions, CreateOptions, ExecOptions, OciRuntime, OciState, RuntimeFeatures } from "./oci-runtime.ts";
 import { runtimeError, runtimeMessage } from "./runtime-error.ts";

@@ -3,7 +3,7 @@
 // Every problem is INVALID_ARGUMENT naming the file and the field.
 
 import { BoundedReadError, readBoundedFile } from "../foundation/bounded-file.ts";
-import type { Seccomp, SeccompSyscall } from "../spec/types.ts";
+import type { Seccomp, SeccompSyscall } from "../bundle-spec/types.ts";
 import { invalidArgument } from "../foundation/errdefs.ts";
 import { canonicalCapability } from "../security/capability-names.ts";
 import { SCMP_ARCHES, hostArch, isNativeArchName, isScmpArch, isSyscallOn, nativeArch, scmpArch, type ScmpArch } from "./arch.ts";

@@ -2,7 +2,7 @@
 // the legacy seccomp_profile_path string, the privileged flag and berth's configured default.
 
 import { isAbsolute } from "node:path";
-import type { Seccomp } from "../spec/types.ts";
+import type { Seccomp } from "../bundle-spec/types.ts";
 import { invalidArgument } from "../foundation/errdefs.ts";
 import { loadLocalhostProfile } from "./profile-loader.ts";
 import { runtimeDefaultProfile } from "./runtime-default.ts";

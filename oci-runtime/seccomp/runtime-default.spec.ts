@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { Seccomp } from "../spec/types.ts";
+import type { Seccomp } from "../bundle-spec/types.ts";
 import { BerthError, Code } from "../foundation/errdefs.ts";
 import { runtimeDefaultProfile } from "./runtime-default.ts";
 import { RUNTIME_DEFAULT_RULES, CLONE_NAMESPACE_FLAGS } from "./default-profile.ts";

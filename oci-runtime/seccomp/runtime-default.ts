@@ -1,6 +1,6 @@
 // Builds the OCI linux.seccomp section of berth's RuntimeDefault profile for one container.
 
-import type { Seccomp, SeccompSyscall } from "../spec/types.ts";
+import type { Seccomp, SeccompSyscall } from "../bundle-spec/types.ts";
 import { invalidArgument } from "../foundation/errdefs.ts";
 import { archFamily, hostArch, nativeArch } from "./arch.ts";
 import { conditionHolds } from "./conditions.ts";

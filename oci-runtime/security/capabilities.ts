@@ -6,7 +6,7 @@
 // Kubernetes expects) unless add_ambient_capabilities asks for some.
 
 import { readFileSync } from "node:fs";
-import type { Capabilities } from "../spec/types.ts";
+import type { Capabilities } from "../bundle-spec/types.ts";
 import { invalidArgument } from "../foundation/errdefs.ts";
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, canonicalCapability, capabilitiesFromMask } from "./capability-names.ts";
 

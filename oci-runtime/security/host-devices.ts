@@ -4,7 +4,7 @@
 
 import { lstat, readdir } from "node:fs/promises";
 import { join } from "node:path";
-import type { LinuxDevice } from "../spec/types.ts";
+import type { LinuxDevice } from "../bundle-spec/types.ts";
 
 const SKIP_DIRS = new Set(["pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"]);
 const S_IFMT = 0o170000n;

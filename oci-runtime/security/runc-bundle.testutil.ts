@@ -6,7 +6,7 @@ import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, rmSync, wri
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import type { Spec, SpecOpt } from "../spec/types.ts";
+import type { Spec, SpecOpt } from "../bundle-spec/types.ts";
 import { DEFAULT_CAPABILITIES } from "./capability-names.ts";
 
 export const BUSYBOX = "/usr/bin/busybox";

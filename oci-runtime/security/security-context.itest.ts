@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { chmodSync, chownSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { SpecOpt } from "../spec/types.ts";
+import type { SpecOpt } from "../bundle-spec/types.ts";
 import { withSecurityContext, type ContainerSecurityInput } from "./security-context.ts";
 import { capabilitiesFromMask } from "./capability-names.ts";
 import { Bundle, haveRunc } from "./runc-bundle.testutil.ts";

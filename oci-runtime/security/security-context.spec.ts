@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Spec } from "../spec/types.ts";
+import type { Spec } from "../bundle-spec/types.ts";
 import { BerthError, Code } from "../foundation/errdefs.ts";
 import { withSecurityContext, withSandboxSecurityContext, type ContainerSecurityInput, type HostSecurity } from "./security-context.ts";
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES } from "./capability-names.ts";

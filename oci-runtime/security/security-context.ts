@@ -2,7 +2,7 @@
 // reads what it needs from the host (profile files, /dev, AppArmor state) and throws INVALID_ARGUMENT
 // before anything is created; apply*() edits a spec with the result; with*() does both.
 
-import type { LinuxDevice, Mount, Seccomp, Spec, SpecOpt } from "../spec/types.ts";
+import type { LinuxDevice, Mount, Seccomp, Spec, SpecOpt } from "../bundle-spec/types.ts";
 import { invalidArgument } from "../foundation/errdefs.ts";
 import { chooseSeccomp, resolveSeccomp, type SecurityProfileInput } from "../seccomp/resolve.ts";
 import { computeCapabilities, hostCapabilities, toOciCapabilities, type CapabilityInput, type CapabilitySets } from "./capabilities.ts";
