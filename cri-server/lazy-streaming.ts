@@ -39,9 +39,11 @@ export class LazyStreaming {
   #server(): Promise<StreamingServer> {
     if (this.#stopped) return Promise.reject(unavailable("berthd is stopping: the streaming server is closed"));
     this.#starting ??= (async () => {
-      const [{ StreamingServer }, { BerthStreamingBackend }] = await Promise.all([import("./streaming/server.ts"), import("./streaming-backend.ts")]);
+      const [{ StreamingServer }, { OciStreamingBackend }, { streamTargets }] = await Promise.all([
+        import("./streaming/server.ts"), import("./streaming/oci-backend.ts"), import("./streaming-backend.ts"),
+      ]);
       const { context, ...rest } = this.#opts;
-      const server = new StreamingServer({ ...rest, backend: new BerthStreamingBackend(context) });
+      const server = new StreamingServer({ ...rest, backend: new OciStreamingBackend(streamTargets(context)) });
       await server.start();
       return server;
     })().catch((err: unknown) => {

@@ -1,5 +1,7 @@
-// What the streaming server needs from the rest of berth. The integrator
-// implements it with container lookups and the helpers in oci-runtime/io.
+// What the streaming server needs from the rest of berth. `oci-backend.ts` implements
+// StreamingBackend with the helpers in oci-runtime/io over a StreamTargets, the narrow
+// view of berth's containers and pods that the daemon passes in (cri-server/streaming-backend.ts).
+// This room never imports the lifecycle code (container/, sandbox/, runtime/).
 
 import type { Duplex, Readable, Writable } from "node:stream";
 import type { AttachRequest, ExecRequest } from "./tokens.ts";
@@ -23,4 +25,25 @@ export interface StreamingBackend {
   attach(req: AttachRequest, io: StreamIO, signal: AbortSignal): Promise<void>;
   /** Connects `socket` to TCP 127.0.0.1:port inside the sandbox's network namespace; rejects when the connection fails. */
   portForward(podSandboxId: string, port: number, socket: Duplex, signal: AbortSignal): Promise<void>;
+}
+
+/** A running container, as much of it as exec and attach need. */
+export interface StreamContainer {
+  id: string;
+  /** The container's bundle directory (exec's temporary files, conmon's ctl FIFO). */
+  bundle: string;
+  /** The OCI runtime binary and its --root for this container's handler. */
+  runtime: { binary: string; root: string };
+  /** conmon's socket directory (the attach socket is `<socketDir>/<id>/attach`). */
+  socketDir: string;
+}
+
+/** The few facts about berth's containers and pods the streaming backend needs, passed in by the daemon. */
+export interface StreamTargets {
+  /** berth's io helper binary (config `runtime.io_helper`). */
+  ioHelper(): string;
+  /** The container, refreshed; throws NOT_FOUND for an unknown id and FAILED_PRECONDITION when it is not running. */
+  runningContainer(id: string): Promise<StreamContainer>;
+  /** The pod's network namespace path (absent for host network); throws NOT_FOUND / FAILED_PRECONDITION when unknown or not ready. */
+  readyPod(id: string): { id: string; netnsPath?: string };
 }
