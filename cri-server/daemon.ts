@@ -1,5 +1,5 @@
 // berthd: builds the context, takes the socket lock, serves, and shuts down cleanly.
-import { accessSync, constants, mkdirSync, unlinkSync } from "node:fs";
+import { mkdirSync, unlinkSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ImageService as ImageServiceDesc, RuntimeService as RuntimeServiceDesc } from "../proto/gen/runtime/v1/api_pb.js";
 import type { Config } from "./config.ts";
@@ -10,6 +10,7 @@ import { ensureDirSync, fixDirModes, modeFor, traversePath, TRAVERSE_DIR_MODE } 
 import { probeHandlers } from "../oci-runtime/mounts/features.ts";
 import { mountHelperPath, sweepPrepared } from "../oci-runtime/mounts/mount-helper.ts";
 import { log as rootLog, setLogLevel } from "../oci-runtime/foundation/log.ts";
+import { findExecutable } from "../oci-runtime/foundation/executable.ts";
 import { listen, type CriServer } from "./server.ts";
 import { NetworkManager } from "./network/cni.ts";
 import { loadPodCidr } from "./network/pod-cidr.ts";
@@ -25,15 +26,6 @@ import { eventStatuses } from "./runtime/event-statuses.ts";
 import { LazyStreaming } from "./lazy-streaming.ts";
 
 export const BERTH_VERSION = "0.1.0";
-
-/** Finds an executable by name on PATH (or checks an absolute path). */
-export function findExecutable(name: string): string | undefined {
-  const candidates = name.includes("/") ? [name] : (process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin").split(":").map((d) => join(d, name));
-  for (const c of candidates) {
-    try { accessSync(c, constants.X_OK); return c; } catch { /* next */ }
-  }
-  return undefined;
-}
 
 export interface Daemon {
   readonly ctx: Context;
