@@ -6,7 +6,7 @@ import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { BerthError, failedPrecondition, internal, notFound, unavailable } from "../oci-runtime/foundation/errdefs.ts";
 import type { Logger } from "../oci-runtime/foundation/log.ts";
-import { ContentStore, type Ingest } from "./content/content-store.ts";
+import { ContentStore } from "./content/content-store.ts";
 import { diskUsage } from "./disk-usage.ts";
 import { type Image, type ImageLayer, ImageStore, type OciImageConfigFile } from "./images/image-store.ts";
 import { LeaseStore } from "./images/leases.ts";
@@ -21,9 +21,9 @@ import {
 } from "./registry/media-types.ts";
 import { BreakoutError } from "./snapshots/safe-path.ts";
 import { chainIds, isMountPoint, Snapshotter } from "./snapshots/snapshotter.ts";
-import { type IdmapLayers, mountLayersReadOnly, unmountVolume, volumeLeaseKey, volumeLeasePrefix } from "./volumes/image-volume.ts";
 import { TarError } from "./snapshots/tar-reader.ts";
 import { unpackLayer, type UnpackLimits, type UnpackOptions } from "./snapshots/unpack.ts";
+import { type IdmapLayers, mountLayersReadOnly, unmountVolume, volumeLeaseKey, volumeLeasePrefix } from "./volumes/image-volume.ts";
 import { Mutex, Semaphore, SingleFlight } from "../oci-runtime/foundation/single-flight.ts";
 import { ImageTrust, type TrustOutcome, type TrustSummary } from "./trust/trust.ts";
 
@@ -233,32 +233,41 @@ export class ImageService {
     }
   }
 
-  /** Makes sure the layer's snapshot exists, downloading and unpacking it in one pass if not. */
+  /**
+   * Makes sure the layer's snapshot exists, downloading and unpacking it in one pass if not.
+   * The compressed bytes are hashed as they stream through and checked against the layer's
+   * digest (and size) before the snapshot is committed; they are not kept in the content store
+   * (the snapshot is the layer, as in containers/storage), so a pull writes each layer once.
+   */
   async #ensureLayer(r: Reference, l: ImageLayer, auth?: PullAuth): Promise<void> {
     if (await this.#snapshots.has(l.chainId)) return;
     const compression = layerCompression(l.mediaType, l.digest);
     await this.#downloads.run(async () => {
+      const started = performance.now();
+      // A blob kept by an earlier berth (which stored layer blobs) is unpacked from disk.
       const have = await this.#content.has(l.digest, l.size);
       const { tmp, fs } = await this.#snapshots.prepare();
-      let ingest: Ingest | undefined;
       try {
-        let src: AsyncIterable<Buffer>;
-        if (have) src = this.#content.stream(l.digest);
-        else {
-          const ing = await this.#content.begin(l.digest, l.size);
-          ingest = ing;
-          const remote = this.#client.blobStream(r, { digest: l.digest, size: l.size, mediaType: l.mediaType }, auth);
-          src = (async function* () { for await (const c of remote) { await ing.write(c); yield c; } })();
-        }
-        const res = await unpackLayer(src, compression, fs, this.#unpack);
-        if (ingest) await ingest.commit(); // verifies digest and size before anything is kept
-        if (res.diffId !== l.diffId) {
-          throw unavailable(`layer ${l.digest} of ${repoName(r)} unpacks to ${res.diffId}, the config says ${l.diffId}`);
-        }
+        const hash = createHash("sha256");
+        let received = 0;
+        const raw: AsyncIterable<Buffer> = have ? this.#content.stream(l.digest) : this.#client.blobStream(r, { digest: l.digest, size: l.size, mediaType: l.mediaType }, auth);
+        const src = (async function* () { for await (const c of raw) { hash.update(c); received += c.length; yield c; } })();
+        const verify = () => {
+          if (received !== l.size) throw unavailable(`blob ${l.digest} of ${repoName(r)} has ${received} bytes, expected ${l.size}`);
+          const got = "sha256:" + hash.digest("hex");
+          if (got !== l.digest) throw unavailable(`blob ${l.digest} failed verification: the content ${repoName(r)} sent has digest ${got}`);
+        };
+        // Digest, size and diff id are checked before the layer is flushed and committed.
+        const res = await unpackLayer(src, compression, fs, { ...this.#unpack, beforeSync: (diffId) => {
+          verify();
+          if (diffId !== l.diffId) throw unavailable(`layer ${l.digest} of ${repoName(r)} unpacks to ${diffId}, the config says ${l.diffId}`);
+        } });
         await this.#snapshots.commit(tmp, l.chainId);
-        this.#log.debug("layer unpacked", { digest: l.digest, chainId: l.chainId, entries: res.entries, downloaded: !have });
+        this.#log.debug("layer unpacked", {
+          digest: l.digest, chainId: l.chainId, entries: res.entries, bytes: res.bytes, downloaded: !have,
+          ms: Math.round(performance.now() - started), syncMs: Math.round(res.syncMs),
+        });
       } catch (err) {
-        await ingest?.abort();
         await this.#snapshots.discard(tmp);
         if (err instanceof BreakoutError || err instanceof TarError) {
           throw failedPrecondition(`layer ${l.digest} of ${repoName(r)} is unsafe or malformed: ${err.message}`, err);

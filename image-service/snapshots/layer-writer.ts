@@ -209,14 +209,18 @@ export class LayerWriter {
   /**
    * Sets directory mtimes (deepest first), then flushes the layer's filesystem (syncfs, one
    * call for the whole layer) and ends the helper. After this the layer may be committed.
+   * Returns the milliseconds syncfs took.
    */
-  async finish() {
+  async finish(): Promise<number> {
     const dirs = [...this.#dirTimes].sort((a, b) => b[0].split("/").length - a[0].split("/").length);
     for (const [rel, t] of dirs) {
       lutimesSync(this.#full(rel), t, t);
     }
+    const t = performance.now();
     await this.#helper.sync();
+    const syncMs = performance.now() - t;
     await this.#helper.close();
+    return syncMs;
   }
 
   /** Stops the helper on a failed unpack, so nothing writes into the layer while it is removed. */

@@ -11,7 +11,7 @@ import { DEFAULT_LAYER_HELPER } from "./layer-helper.ts";
 import { LayerWriter } from "./layer-writer.ts";
 import { LayerLimitError, readTar } from "./tar-reader.ts";
 
-export interface UnpackResult { diffId: string; entries: number; bytes: number }
+export interface UnpackResult { diffId: string; entries: number; bytes: number; /** Time spent flushing the layer (syncfs). */ syncMs: number }
 
 export interface UnpackLimits {
   /** Most decompressed (tar) bytes in one layer. */
@@ -30,6 +30,11 @@ export interface UnpackOptions {
   /** Path of the berth-layer helper (nodes, xattrs, syncfs). */
   helper?: string;
   limits?: Partial<UnpackLimits>;
+  /**
+   * Runs when every byte is unpacked, before the layer is flushed (syncfs): the caller checks
+   * digests here, and a throw fails the unpack without paying for the flush.
+   */
+  beforeSync?: (diffId: string) => void;
 }
 
 function decompressor(c: Compression): Duplex {
@@ -67,16 +72,20 @@ export async function unpackLayer(src: AsyncIterable<Buffer>, compression: Compr
       yield c;
     }
   }
+  let diffId = "";
+  let syncMs = 0;
   const writer = new LayerWriter(dir, { helper: opts.helper ?? DEFAULT_LAYER_HELPER, maxEntries: limits.maxLayerEntries });
   try {
     for await (const { entry, body } of readTar(tapped())) await writer.apply(entry, body);
     await feeding;
-    await writer.finish();
+    diffId = "sha256:" + hash.digest("hex");
+    opts.beforeSync?.(diffId);
+    syncMs = await writer.finish();
   } catch (err) {
     dec.destroy(err as Error);
     await feeding.catch(() => {});
     await writer.abort();
     throw err;
   }
-  return { diffId: "sha256:" + hash.digest("hex"), entries: writer.entries, bytes };
+  return { diffId, entries: writer.entries, bytes, syncMs };
 }
