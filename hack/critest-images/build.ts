@@ -13,7 +13,7 @@ import { promisify } from "node:util";
 import { candidateVersions, unpackDeb } from "./debian.ts";
 import { IMAGES, SKIPPED, buildLayers, type StandInImage } from "./images.ts";
 import { OciLayoutWriter, type LayerBlob } from "./oci-layout.ts";
-import { writeTar } from "./tar-writer.ts";
+import { writeTar } from "./layer-builder.ts";
 import { startRegistry } from "../registry/registry.ts";
 
 const execFileP = promisify(execFile);

@@ -3,8 +3,7 @@
 // (registry.k8s.io, gcr.io) is mapped to a loopback registry by hosts.toml mirrors.
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
-import { LayerBuilder } from "./layer-builder.ts";
-import { TarType } from "./tar-writer.ts";
+import { LayerBuilder, TarType } from "./layer-builder.ts";
 import { sharedLibs, libName } from "./debian.ts";
 
 export interface ImageConfig {

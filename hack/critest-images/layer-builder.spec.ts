@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { LayerBuilder } from "./layer-builder.ts";
+import { FIXED_MTIME, LayerBuilder, TarType, writeTar } from "./layer-builder.ts";
+import { readTar } from "../registry/tar-writer.ts";
 
 test("adds parent directories and orders dirs, then files, then hard links", () => {
   const l = new LayerBuilder()
@@ -24,4 +25,17 @@ test("a later entry for the same path replaces the earlier one", () => {
 test("a hard link to a missing file is refused", () => {
   const l = new LayerBuilder().hardlink("bin/sh", "bin/busybox");
   assert.throws(() => l.entries(), /hard link bin\/sh points at bin\/busybox/);
+});
+
+test("a layer's tar: fixed mtime, permission bits only, directories end in '/', same entries give the same bytes", () => {
+  const entries = new LayerBuilder().file("etc/passwd", "root:x:0:0::/root:/bin/sh\n").file("usr/bin/su", "x", 0o104755).hardlink("bin/su", "usr/bin/su").entries();
+  const tar = writeTar(entries);
+  assert.deepEqual(tar, writeTar(entries));
+  const read = readTar(tar).entries;
+  assert.deepEqual(read.map((e) => [e.name, e.type]), [["bin/", "5"], ["etc/", "5"], ["usr/", "5"], ["usr/bin/", "5"], ["etc/passwd", "0"], ["usr/bin/su", "0"], ["bin/su", "1"]]);
+  assert.ok(read.every((e) => e.checksumOk && e.mtime === FIXED_MTIME));
+  assert.equal(read.find((e) => e.name === "usr/bin/su")!.mode, 0o4755);
+  assert.equal(read.find((e) => e.name === "etc/passwd")!.data.toString(), "root:x:0:0::/root:/bin/sh\n");
+  assert.equal(read.find((e) => e.name === "bin/su")!.linkname, "usr/bin/su");
+  assert.throws(() => writeTar([{ path: "/etc/passwd", type: TarType.file, mode: 0o644 }]), /must be relative: \/etc\/passwd/);
 });

@@ -2,7 +2,44 @@
 // automatically) and orders them so the tar is deterministic and every hard
 // link comes after the file it points at.
 import { readFileSync, realpathSync, statSync } from "node:fs";
-import { TarType, type TarEntry } from "./tar-writer.ts";
+import { buildTar } from "../registry/tar-writer.ts";
+
+export const TarType = { file: "0", hardlink: "1", symlink: "2", dir: "5" } as const;
+export type TarType = (typeof TarType)[keyof typeof TarType];
+
+export interface TarEntry {
+  /** Path inside the layer, without a leading "/" ("bin/busybox"); directories may end in "/". */
+  path: string;
+  type: TarType;
+  mode: number;
+  uid?: number;
+  gid?: number;
+  /** File contents (type file). */
+  data?: Uint8Array;
+  /** Target of a symlink, or the path of the earlier entry a hard link points at. */
+  linkname?: string;
+}
+
+/** One fixed mtime for every entry (2024-01-01T00:00:00Z) so layers are reproducible. */
+export const FIXED_MTIME = 1704067200;
+
+const KIND = { "0": "file", "1": "hardlink", "2": "symlink", "5": "dir" } as const;
+
+/**
+ * The layer's tar: entries in the given order, permission bits only, the fixed mtime, directories
+ * ending in "/"; encoded by berth's one fixture tar writer (hack/registry/tar-writer.ts). Same entries in, same bytes out.
+ */
+export function writeTar(entries: readonly TarEntry[]): Buffer {
+  return buildTar(entries.map((e) => {
+    if (e.path.startsWith("/")) throw new Error(`tar entry path must be relative: ${e.path}`);
+    const name = e.type === TarType.dir && !e.path.endsWith("/") ? `${e.path}/` : e.path;
+    return {
+      name, type: KIND[e.type], mode: e.mode & 0o7777, uid: e.uid ?? 0, gid: e.gid ?? 0, mtime: FIXED_MTIME,
+      ...(e.type === TarType.file ? { data: Buffer.from(e.data ?? new Uint8Array()) } : {}),
+      ...(e.linkname !== undefined ? { linkname: e.linkname } : {}),
+    };
+  }));
+}
 
 const clean = (p: string) => p.replace(/^\/+/, "").replace(/\/+$/, "");
 

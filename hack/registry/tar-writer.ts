@@ -1,4 +1,4 @@
-// A minimal tar writer for test fixtures: ustar headers, pax records for long names,
+// berth's one tar writer for test fixtures and the critest stand-in images: ustar headers, pax records for long names,
 // long link names and xattrs (SCHILY.xattr.*). Entries are described, not read from disk,
 // so fixtures can contain things a real filesystem would refuse (breakout names).
 
@@ -24,7 +24,8 @@ function octal(buf: Buffer, off: number, len: number, v: number) {
   buf.write(v.toString(8).padStart(len - 1, "0") + "\0", off, len, "ascii");
 }
 
-function paxRecord(key: string, value: Buffer): Buffer {
+/** A PAX extended header record "<len> key=value\n", where len counts the whole record. */
+export function paxRecord(key: string, value: Buffer): Buffer {
   const body = Buffer.concat([Buffer.from(` ${key}=`), value, Buffer.from("\n")]);
   let len = body.length + 1;
   while (String(len).length + body.length !== len) len = String(len).length + body.length;
@@ -75,4 +76,28 @@ export function buildTar(entries: TarFixtureEntry[]): Buffer {
   }
   out.push(Buffer.alloc(1024));
   return Buffer.concat(out);
+}
+
+const field = (h: Buffer, off: number, len: number) => h.subarray(off, off + len).toString("utf8").replace(/\0.*$/s, "");
+const octalField = (h: Buffer, off: number, len: number) => parseInt(field(h, off, len).trim(), 8);
+
+/** Reads back the plain ustar fields of each entry (a PAX header is an entry of type "x"), for specs. */
+export function readTar(buf: Buffer) {
+  const out: { name: string; type: string; mode: number; uid: number; gid: number; size: number; mtime: number; linkname: string; devmajor: number; data: Buffer; checksumOk: boolean }[] = [];
+  let off = 0;
+  while (off + 512 <= buf.length) {
+    const h = buf.subarray(off, off + 512);
+    if (h.every((b) => b === 0)) break;
+    const size = octalField(h, 124, 12);
+    const copy = Buffer.from(h);
+    copy.fill(0x20, 148, 156);
+    const sum = copy.reduce((a, b) => a + b, 0);
+    out.push({
+      name: field(h, 0, 100), type: field(h, 156, 1), mode: octalField(h, 100, 8), uid: octalField(h, 108, 8), gid: octalField(h, 116, 8), size,
+      mtime: octalField(h, 136, 12), linkname: field(h, 157, 100), devmajor: octalField(h, 329, 8),
+      data: buf.subarray(off + 512, off + 512 + size), checksumOk: sum === octalField(h, 148, 8),
+    });
+    off += 512 + Math.ceil(size / 512) * 512;
+  }
+  return { entries: out, end: off };
 }
