@@ -2,8 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parseJunit, formatReport, summarize, decodeXml, messageLine, failureCauses } from "./junit.ts";
 import { hostsToml } from "./mirrors.ts";
-import { critestCommand, findOnPath, parseArgs } from "./run.ts";
-import { mountsUnder, natRulesOfNetwork, splitRule } from "./cleanup.ts";
+import { critestCommand, parseArgs } from "./run.ts";
+import { mountsUnder } from "./cleanup.ts";
 
 // Shaped like ginkgo v2's --ginkgo.junit-report output.
 const XML = `<?xml version="1.0" encoding="UTF-8"?>
@@ -69,12 +69,6 @@ test("runner flags are split from critest's, and critest gets endpoints and a JU
   ]);
 });
 
-test("findOnPath finds executables only", () => {
-  assert.equal(findOnPath("sh", "/nonexistent:/bin"), "/bin/sh");
-  assert.equal(findOnPath("passwd", "/etc"), undefined, "/etc/passwd is not executable");
-  assert.equal(findOnPath("critest-surely-absent", "/bin:/usr/bin"), undefined);
-});
-
 test("mountsUnder picks mounts below the work dir, deepest first, with octal escapes undone", () => {
   const info = [
     "22 1 0:21 / / rw - ext4 /dev/vda rw",
@@ -98,25 +92,4 @@ test("failures are grouped by message with run-specific parts masked", () => {
     { message: `rpc error: code = NotFound desc = sandbox "<uuid>": not found`, count: 1 },
   ]);
   assert.match(formatReport([...parseJunit(XML), fail("x", "boom")]), /FAILURE CAUSES \(specs per distinct message\):\n {5}1 {2}boom\n/);
-});
-
-test("splitRule keeps quoted comments with escaped quotes as one argument", () => {
-  assert.deepEqual(splitRule(`-A POSTROUTING -s 10.1.2.3/32 -m comment --comment "name: \\"n1\\" id: \\"abc\\"" -j CNI-a00bdc30f77feb41597f7106`), [
-    "-A", "POSTROUTING", "-s", "10.1.2.3/32", "-m", "comment", "--comment", `name: "n1" id: "abc"`, "-j", "CNI-a00bdc30f77feb41597f7106",
-  ]);
-});
-
-test("natRulesOfNetwork picks only this network's rules and per-pod chains", () => {
-  const save = [
-    "*nat",
-    ":CNI-a00bdc30f77feb41597f7106 - [0:0]",
-    `-A POSTROUTING -s 10.1.2.3/32 -m comment --comment "name: \\"mine\\" id: \\"abc\\"" -j CNI-a00bdc30f77feb41597f7106`,
-    `-A CNI-a00bdc30f77feb41597f7106 ! -d 224.0.0.0/4 -m comment --comment "name: \\"mine\\" id: \\"abc\\"" -j MASQUERADE`,
-    `-A POSTROUTING -s 10.9.9.9/32 -m comment --comment "name: \\"mine-too-long\\" id: \\"x\\"" -j CNI-bbbbbbbbbbbbbbbbbbbbbbbb`,
-    `-A CNI-HOSTPORT-DNAT -p tcp -m comment --comment "dnat name: \\"mine\\" id: \\"abc\\"" -m multiport --dports 12000 -j CNI-DN-0123456789abcdef01234`,
-    "COMMIT",
-  ].join("\n");
-  const { rules, chains } = natRulesOfNetwork(save, "mine");
-  assert.deepEqual(rules.map((r) => r[1]), ["POSTROUTING", "CNI-a00bdc30f77feb41597f7106", "CNI-HOSTPORT-DNAT"]);
-  assert.deepEqual(chains, ["CNI-a00bdc30f77feb41597f7106", "CNI-DN-0123456789abcdef01234"]);
 });

@@ -11,10 +11,10 @@
 // Exits 0 when every spec that ran passed (or critest is not on PATH), 1 when
 // any failed, 2 when the environment could not be set up.
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
-import { accessSync, constants, existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { chmod, copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { join } from "node:path";
 import { startBerthd } from "../lib/berthd.ts";
 import { startContainerd } from "./containerd.ts";
 import { writeTestConflist, randomBridgeName, randomSubnet24 } from "../../hack/cni/test-conflist.ts";
@@ -24,18 +24,9 @@ import { startRegistry, type RunningRegistry } from "../../hack/registry/registr
 import { writeMirrorConfig } from "./mirrors.ts";
 import { formatReport, parseJunit, summarize } from "./junit.ts";
 import { deleteLink, deleteRuncContainers, detachMounts, removeAllPods, sweepNat } from "./cleanup.ts";
+import { findExecutable } from "../../oci-runtime/foundation/executable.ts";
 
 const log = (msg: string) => process.stderr.write(`critest-runner: ${msg}\n`);
-
-/** The first executable `name` on PATH, or undefined. */
-export function findOnPath(name: string, path = process.env["PATH"] ?? ""): string | undefined {
-  for (const dir of path.split(delimiter)) {
-    if (!dir) continue;
-    const p = join(dir, name);
-    try { accessSync(p, constants.X_OK); return p; } catch { /* next */ }
-  }
-  return undefined;
-}
 
 export interface RunnerArgs {
   keep: boolean;
@@ -145,7 +136,7 @@ async function runCritest(bin: string, args: string[], dir: string): Promise<num
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
-  const critest = findOnPath("critest");
+  const critest = findExecutable("critest");
   if (!critest) {
     process.stdout.write("critest not found on PATH: skipping\n");
     return 0;
@@ -156,7 +147,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const args = parseArgs(argv);
   for (const tool of ["docker-registry", "skopeo", ...(args.containerd ? ["containerd"] : [])]) {
-    if (!findOnPath(tool)) {
+    if (!findExecutable(tool)) {
       log(`${tool} not found on PATH (hack/setup.sh installs it)`);
       return 2;
     }
@@ -209,7 +200,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       if (target.runcRoot) deleteRuncContainers(target.runcRoot, log);
     }
     if (registry) await registry.stop().catch((err: unknown) => log(`stopping registry: ${String(err)}`));
-    sweepNat(network, log);
+    await sweepNat(network, log);
     deleteLink(bridge);
     detachMounts(dir, log);
     if (args.keep) log(`kept ${dir} (runtime.log, junit.xml, runtime root and state)`);

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { cniComment, matchingRules, splitRule, sweepCniRules } from "./iptables-sweep.ts";
+import { cniComment, matchingRules, networkTag, splitRule, sweepCniRules } from "./iptables-sweep.ts";
 import type { RunOptions, RunResult } from "../../oci-runtime/foundation/run-command.ts";
 
 const save = [
@@ -22,6 +22,23 @@ test("finds the rules tagged with the network and sandbox, and their chains", ()
   assert.equal(rules.length, 3);
   assert.deepEqual(rules[0]!.slice(0, 4), ["-A", "POSTROUTING", "-s", "10.9.0.2/32"]);
   assert.deepEqual([...chains].sort(), ["CNI-DN-xyz", "CNI-abc"]);
+});
+
+test("a network's tag (the critest runner's sweep) matches every sandbox of it, never a network whose name only starts the same", () => {
+  const natSave = [
+    "*nat",
+    ":CNI-a00bdc30f77feb41597f7106 - [0:0]",
+    `-A POSTROUTING -s 10.1.2.3/32 -m comment --comment "name: \\"mine\\" id: \\"abc\\"" -j CNI-a00bdc30f77feb41597f7106`,
+    `-A CNI-a00bdc30f77feb41597f7106 ! -d 224.0.0.0/4 -m comment --comment "name: \\"mine\\" id: \\"abc\\"" -j MASQUERADE`,
+    `-A POSTROUTING -s 10.1.2.4/32 -m comment --comment "name: \\"mine\\" id: \\"def\\"" -j CNI-b00bdc30f77feb41597f7106`,
+    `-A POSTROUTING -s 10.9.9.9/32 -m comment --comment "name: \\"mine-too-long\\" id: \\"x\\"" -j CNI-bbbbbbbbbbbbbbbbbbbbbbbb`,
+    `-A CNI-HOSTPORT-DNAT -p tcp -m comment --comment "dnat name: \\"mine\\" id: \\"abc\\"" -m multiport --dports 12000 -j CNI-DN-0123456789abcdef01234`,
+    "COMMIT",
+  ].join("\n");
+  const { rules, chains } = matchingRules(natSave, networkTag("mine"));
+  assert.deepEqual(rules.map((r) => r[1]), ["POSTROUTING", "CNI-a00bdc30f77feb41597f7106", "POSTROUTING", "CNI-HOSTPORT-DNAT"]);
+  assert.deepEqual([...chains], ["CNI-a00bdc30f77feb41597f7106", "CNI-b00bdc30f77feb41597f7106", "CNI-DN-0123456789abcdef01234"]);
+  assert.equal(cniComment("mine", "abc"), `${networkTag("mine")} id: "abc"`);
 });
 
 test("sweep deletes the tagged rules and removes their per-container chains", async () => {

@@ -33,7 +33,10 @@ export function splitRule(line: string): string[] {
   return out;
 }
 
-export const cniComment = (network: string, containerId: string) => `name: "${network}" id: "${containerId}"`;
+/** The part of a CNI plugin's rule comment that names its network (every sandbox of it). */
+export const networkTag = (network: string) => `name: "${network}"`;
+/** The part of a CNI plugin's rule comment that names one sandbox of a network. */
+export const cniComment = (network: string, containerId: string) => `${networkTag(network)} id: "${containerId}"`;
 
 /** Rules (as `-A chain ...` argv) whose comment contains `tag`, and the CNI- chains they jump to. */
 export function matchingRules(saveOutput: string, tag: string): { rules: string[][]; chains: Set<string> } {

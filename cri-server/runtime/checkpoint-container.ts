@@ -4,31 +4,22 @@
 // --leave-running` into a temporary directory, then a tar of that directory
 // (checkpoint images and the bundle's config.json) at the requested location.
 import { execFile } from "node:child_process";
-import { constants } from "node:fs";
-import { access, copyFile, mkdir, mkdtemp, rename, rm } from "node:fs/promises";
-import { delimiter, dirname, isAbsolute, join } from "node:path";
+import { copyFile, mkdir, mkdtemp, rename, rm } from "node:fs/promises";
+import { dirname, isAbsolute, join } from "node:path";
 import { promisify } from "node:util";
 import type { CheckpointContainerRequestSchema, CheckpointContainerResponseSchema } from "../../proto/gen/runtime/v1/api_pb.js";
 import { failedPrecondition, internal, invalidArgument, unimplemented } from "../../oci-runtime/foundation/errdefs.ts";
+import { findExecutable } from "../../oci-runtime/foundation/executable.ts";
 import type { UnaryImpl } from "../rpc.ts";
 
 const run = promisify(execFile);
-
-/** The absolute path of `name` on PATH, or undefined. */
-export async function onPath(name: string, path = process.env["PATH"] ?? ""): Promise<string | undefined> {
-  for (const dir of path.split(delimiter).filter(Boolean)) {
-    const p = join(dir, name);
-    try { await access(p, constants.X_OK); return p; } catch { /* next */ }
-  }
-  return undefined;
-}
 
 let criuProbe: Promise<string | undefined> | undefined;
 
 /** Why CRIU cannot be used here, or undefined when it can (probed once per process). */
 export function criuUnusable(): Promise<string | undefined> {
   criuProbe ??= (async () => {
-    const criu = await onPath("criu");
+    const criu = findExecutable("criu");
     if (!criu) return "CRIU is not installed (criu not found on PATH)";
     try {
       await run(criu, ["check"], { timeout: 30_000 });
