@@ -3,7 +3,7 @@
 // can pass them to protobuf-es `create(XSchema, obj)` unchanged.
 
 import type { CpuStats, MemoryStats, PidsStats, PsiData, PsiStats } from "../../oci-runtime/cgroups/stats/types.ts";
-import type { DiskUsage } from "./disk-usage.ts";
+import type { DiskUsage } from "../../oci-runtime/foundation/disk-usage.ts";
 import type { InterfaceCounters } from "./net-dev.ts";
 
 export interface U64 { value: bigint }

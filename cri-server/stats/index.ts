@@ -9,6 +9,6 @@ export {
   BASE_LABEL_KEYS, METRIC_GROUPS, MetricType, buildPodSandboxMetrics, metricDescriptors,
   type BuildMetricsOptions, type ContainerLabelInfo, type Metric, type MetricDescriptor, type MetricGroup, type PodSandboxMetrics,
 } from "./metric-descriptors.ts";
-export { directoryUsage, type DiskUsage } from "./disk-usage.ts";
+export { directoryUsage, type DiskUsage } from "../../oci-runtime/foundation/disk-usage.ts";
 export { parseNetDev, readNetDev, type InterfaceCounters } from "./net-dev.ts";
 export { nanoCores } from "./cpu-rate.ts";

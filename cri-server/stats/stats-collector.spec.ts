@@ -6,7 +6,6 @@ import type { CgroupStats, CgroupStatsSource } from "../../oci-runtime/cgroups/s
 import { notFound } from "../../oci-runtime/foundation/errdefs.ts";
 import { createLogger } from "../../oci-runtime/foundation/log.ts";
 import { nanoCores } from "./cpu-rate.ts";
-import { limiter, mapLimit } from "./limiter.ts";
 import { StatsCollector, type ContainerStatsTarget } from "./stats-collector.ts";
 import { TtlCache } from "./ttl-cache.ts";
 
@@ -75,21 +74,6 @@ describe("TtlCache", () => {
     await assert.rejects(c.get("b", () => Promise.reject(new Error("boom"))));
     await new Promise((r) => setImmediate(r));
     assert.equal(await c.get("b", load), 3);
-  });
-});
-
-describe("limiter", () => {
-  it("never runs more than max at once and keeps order", async () => {
-    let active = 0, peak = 0;
-    const out = await mapLimit([1, 2, 3, 4, 5, 6, 7], 3, async (x) => {
-      active++; peak = Math.max(peak, active);
-      await new Promise((r) => setImmediate(r));
-      active--;
-      return x * 2;
-    });
-    assert.deepEqual(out, [2, 4, 6, 8, 10, 12, 14]);
-    assert.equal(peak, 3);
-    assert.throws(() => limiter(0), /positive integer/);
   });
 });
 

@@ -13,8 +13,8 @@ import {
   type ContainerStats, type CpuUsage, type IoUsage, type MemoryUsage, type PodSandboxStats,
   toCpuUsage, toCriPsi, toFilesystemUsage, toMemoryUsage, toNetworkUsage, toProcessUsage,
 } from "./cri-shapes.ts";
-import { directoryUsage, type DiskUsage } from "./disk-usage.ts";
-import { mapLimit } from "./limiter.ts";
+import { directoryUsage, type DiskUsage } from "../../oci-runtime/foundation/disk-usage.ts";
+import { mapLimit } from "../../oci-runtime/foundation/semaphore.ts";
 import { type InterfaceCounters, readNetDev } from "./net-dev.ts";
 import { TtlCache } from "./ttl-cache.ts";
 

@@ -3,7 +3,8 @@ import { link, mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { it } from "node:test";
-import { BerthError, Code } from "../../oci-runtime/foundation/errdefs.ts";
+import { execFileSync } from "node:child_process";
+import { BerthError, Code } from "./errdefs.ts";
 import { directoryUsage } from "./disk-usage.ts";
 
 it("counts blocks and inodes of a tree once per hard-linked inode", async () => {
@@ -26,4 +27,30 @@ it("counts blocks and inodes of a tree once per hard-linked inode", async () => 
 
 it("fails with not found for a missing directory", async () => {
   await assert.rejects(directoryUsage("/nonexistent/berth-du"), (e: unknown) => e instanceof BerthError && e.code === Code.NOT_FOUND);
+});
+
+it("counts a missing directory as empty when asked to", async () => {
+  assert.deepEqual(await directoryUsage("/nonexistent/berth-du", { missingOk: true }), { bytes: 0n, inodes: 0n });
+});
+
+it("does not cross a mount below the root", async () => {
+  const root = await mkdtemp(join(tmpdir(), "berth-du-"));
+  const mnt = join(root, "mnt");
+  try {
+    await mkdir(mnt);
+    await writeFile(join(root, "f"), "x");
+    const before = await directoryUsage(root);
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=4m", "berth-du-test", mnt]);
+    try {
+      await writeFile(join(mnt, "big"), Buffer.alloc(1024 * 1024, 1));
+      const after = await directoryUsage(root);
+      assert.equal(after.inodes, before.inodes - 1n, "the mount point (another filesystem's root) and all below it are skipped, like du -x");
+      assert.ok(after.bytes <= before.bytes, `the tmpfs's 1 MiB file is not counted (${after.bytes} bytes)`);
+      assert.ok((await directoryUsage(mnt)).bytes >= 1024n * 1024n, "walked from inside, the tmpfs counts");
+    } finally {
+      execFileSync("umount", [mnt]);
+    }
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
 });
