@@ -24,7 +24,9 @@ import { chainIds, isMountPoint, Snapshotter } from "./snapshots/snapshotter.ts"
 import { TarError } from "./snapshots/tar-reader.ts";
 import { unpackLayer, type UnpackLimits, type UnpackOptions } from "./snapshots/unpack.ts";
 import { type IdmapLayers, mountLayersReadOnly, unmountVolume, volumeLeaseKey, volumeLeasePrefix } from "./volumes/image-volume.ts";
-import { Mutex, Semaphore, SingleFlight } from "../oci-runtime/foundation/single-flight.ts";
+import { SingleFlight } from "../oci-runtime/foundation/single-flight.ts";
+import { Mutex } from "../oci-runtime/foundation/keyed-mutex.ts";
+import { Semaphore } from "../oci-runtime/foundation/semaphore.ts";
 import { ImageTrust, type TrustOutcome, type TrustSummary } from "./trust/trust.ts";
 
 export type { Image, ImageConfig, OciImageConfigFile } from "./images/image-store.ts";
