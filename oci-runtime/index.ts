@@ -26,6 +26,9 @@ export { writeBundle } from "./bundle-spec/bundle.ts";
 export { compose, type Spec, type SpecOpt } from "./bundle-spec/types.ts";
 
 export { detectCgroupLayout, cgroupLayout, type CgroupLayout, type CgroupMode } from "./cgroups/mode.ts";
-export { containerCgroupsPath, cgroupDirs, removeCgroup, cgroupPids, addToCgroup } from "./cgroups/paths.ts";
+export { containerCgroupsPath, cgroupParentPath, cgroupPathUnder, DEFAULT_CGROUP_PARENT, cgroupDirs, removeCgroup, cgroupPids, addToCgroup } from "./cgroups/paths.ts";
 export { stateLayout, type StateLayout } from "./layout.ts";
-export { buildContainerSpec, type ContainerSpecInput, type ImageConfigInput } from "./bundle-spec/container-spec.ts";
+export {
+  buildContainerSpec, buildInfraSpec, INFRA_OOM_SCORE_ADJ,
+  type ContainerSpecInput, type InfraSpecInput, type PodSpecInput, type HostSpecInput, type ImageConfigInput,
+} from "./bundle-spec/container-spec.ts";

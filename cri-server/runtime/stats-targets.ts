@@ -6,6 +6,7 @@ import type { Context } from "../context.ts";
 import type { ContainerRecord } from "../container/container-record.ts";
 import type { SandboxRecord } from "../sandbox/sandbox-record.ts";
 import { StatsCollector, type ContainerStatsTarget, type PodStatsTarget } from "../stats/index.ts";
+import { cgroupParentPath } from "../../oci-runtime/cgroups/paths.ts";
 
 export type ContainerAttrs = MessageInitShape<typeof ContainerAttributesSchema>;
 export type PodAttrs = MessageInitShape<typeof PodSandboxAttributesSchema>;
@@ -48,7 +49,7 @@ export function podTarget(ctx: Context, sb: SandboxRecord, containers: Container
     attributes: { id: sb.id, metadata: sb.metadata, labels: sb.labels, annotations: sb.annotations },
     containers: containers.map((c) => containerTarget(ctx, c)),
   };
-  if (sb.state === "ready" && sb.cgroupParent) t.cgroupsPath = sb.cgroupParent.startsWith("/") ? sb.cgroupParent : `/${sb.cgroupParent}`;
+  if (sb.state === "ready" && sb.cgroupParent) t.cgroupsPath = cgroupParentPath(sb.cgroupParent); // checked at RunPodSandbox
   if (sb.state === "ready" && sb.netnsPath && sb.infra.pid > 0) t.netnsPid = sb.infra.pid;
   return t;
 }

@@ -5,7 +5,6 @@
 // helpers to one small process per container.
 import { copyFile, chmod, mkdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { NamespaceMode } from "../../proto/gen/runtime/v1/api_pb.js";
 import type { Config } from "../config.ts";
 import { BerthError, Code, internal } from "../../oci-runtime/foundation/errdefs.ts";
 import type { Logger } from "../../oci-runtime/foundation/log.ts";
@@ -13,17 +12,14 @@ import { writeJsonAtomic } from "../../oci-runtime/foundation/atomic-file.ts";
 import { ensureDir } from "../../oci-runtime/foundation/dir-modes.ts";
 import { bootId, processStartTime, readPidFile } from "../../oci-runtime/monitor/pids.ts";
 import type { RuntimeHandlers } from "../../oci-runtime/runtime/handlers.ts";
-import { resolveSandboxSecurityContext, applySecurityContext } from "../../oci-runtime/security/index.ts";
-import { clampOomScoreAdj, ownOomScoreAdj } from "../../oci-runtime/bundle-spec/resources.ts";
 import type { Spec } from "../../oci-runtime/bundle-spec/types.ts";
-import { withUserNamespaceMappings } from "../../oci-runtime/bundle-spec/namespaces.ts";
+import { buildInfraSpec } from "../../oci-runtime/bundle-spec/container-spec.ts";
+import { infraSpecInput, resolveInfraSecurity } from "../container/spec-input.ts";
 import { bindClone, detach, mountHelperPath, podUsernsDir } from "../../oci-runtime/mounts/mount-helper.ts";
 import type { InfraInput, InfraRuntime } from "./sandbox-manager.ts";
 import type { SandboxRecord } from "./sandbox-record.ts";
 
 const CATATONIT = "/usr/bin/catatonit";
-/** The pause process should be the last the OOM killer picks (as kubelet's -998 for pod infra). */
-const INFRA_OOM_SCORE_ADJ = -998;
 
 export class RuncInfraRuntime implements InfraRuntime {
   private readonly config: Config;
@@ -60,71 +56,10 @@ export class RuncInfraRuntime implements InfraRuntime {
     })().catch((err) => { this.rootfsReady = undefined; throw err; }));
   }
 
-  cgroupsPath(input: { id: string; cgroupParent: string }): string {
-    const parent = input.cgroupParent ? (input.cgroupParent.startsWith("/") ? input.cgroupParent : `/${input.cgroupParent}`) : "/berth";
-    return `${parent.replace(/\/+$/, "")}/berth-${input.id}`;
-  }
-
+  /** The infra spec, from oci-runtime's one builder (the CRI fields mapped by container/spec-input.ts). */
   async buildSpec(input: InfraInput, rootfs: string): Promise<Spec> {
-    const ns = input.namespaces;
-    const sc = input.config.linux?.securityContext;
-    const security = await resolveSandboxSecurityContext({
-      privileged: sc?.privileged ?? false,
-      readonlyRootfs: true,
-      seccomp: sc?.seccomp,
-      seccompProfilePath: sc?.seccompProfilePath ?? "",
-      apparmor: sc?.apparmor,
-      selinuxOptions: sc?.selinuxOptions,
-      seccompDefault: this.config.runtime.seccomp_default,
-    });
-    const namespaces: NonNullable<Spec["linux"]>["namespaces"] = [];
-    // The pod's own user namespace first: the pid, ipc and uts namespaces created next belong to it.
-    if (input.userns) namespaces.push({ type: "user", path: input.userns.path });
-    namespaces.push({ type: "mount" });
-    if (ns.pid !== NamespaceMode.NODE) namespaces.push({ type: "pid" });
-    if (ns.ipc !== NamespaceMode.NODE) namespaces.push({ type: "ipc" });
-    if (ns.network !== NamespaceMode.NODE) {
-      namespaces.push({ type: "uts" });
-      namespaces.push({ type: "network", path: input.netnsPath });
-    }
-    const uid = Number(sc?.runAsUser?.value ?? 0n);
-    const gid = Number(sc?.runAsGroup?.value ?? 0n);
-    // The pod's supplemental groups, as containerd gives its sandbox process.
-    const additionalGids = [...new Set([gid, ...(sc?.supplementalGroups ?? []).map(Number)])];
-    const spec: Spec = {
-      ociVersion: "1.0.2",
-      process: {
-        terminal: false,
-        user: { uid, gid, additionalGids },
-        args: ["/catatonit", "-P"],
-        env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-        cwd: "/",
-        noNewPrivileges: true,
-        // The kernel refuses oom_score_adj below berthd's own value: clamp (containerd's restrict_oom_score_adj).
-        oomScoreAdj: clampOomScoreAdj(INFRA_OOM_SCORE_ADJ, ownOomScoreAdj()),
-      },
-      root: { path: rootfs, readonly: true },
-      mounts: [
-        { destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"] },
-        { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"] },
-        { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
-      ],
-      annotations: { "io.kubernetes.cri.container-type": "sandbox", "io.kubernetes.cri.sandbox-id": input.id },
-      linux: {
-        namespaces,
-        sysctl: input.sysctls,
-        cgroupsPath: this.cgroupsPath(input),
-        resources: { devices: [{ allow: false, access: "rwm" }], cpu: { shares: 2 } },
-        maskedPaths: [],
-        readonlyPaths: [],
-      },
-    };
-    if (ns.network !== NamespaceMode.NODE && input.hostname) spec.hostname = input.hostname;
-    withUserNamespaceMappings(input.userns)(spec, undefined);
-    await applySecurityContext({ ...security, readonlyRootfs: true })(spec, undefined);
-    // The pause process needs no capabilities at all.
-    spec.process!.capabilities = { bounding: [], effective: [], inheritable: [], permitted: [], ambient: [] };
-    return spec;
+    const security = await resolveInfraSecurity(input.config, this.config.runtime.seccomp_default);
+    return buildInfraSpec(infraSpecInput({ ...input, rootfs }, security));
   }
 
   /** Before anything of a pod is created: the handler's binary must be runnable (FAILED_PRECONDITION naming both). */

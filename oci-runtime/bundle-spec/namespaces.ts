@@ -1,12 +1,18 @@
 // Linux namespaces: a container joins its pod's (held by the infra process and the pinned netns).
-import { invalidArgument } from "../foundation/errdefs.ts";
+import { internal, invalidArgument } from "../foundation/errdefs.ts";
 import type { Namespace, NamespaceType, SpecOpt } from "./types.ts";
 
 /** CRI NamespaceMode by name or proto number (POD=0, CONTAINER=1, NODE=2, TARGET=3). */
 export type NamespaceMode = "POD" | "CONTAINER" | "NODE" | "TARGET" | 0 | 1 | 2 | 3;
 const MODES = ["POD", "CONTAINER", "NODE", "TARGET"] as const;
-export const modeName = (m: NamespaceMode | undefined): (typeof MODES)[number] =>
+export type ModeName = (typeof MODES)[number];
+export const modeName = (m: NamespaceMode | undefined): ModeName =>
   m === undefined ? "POD" : typeof m === "number" ? (MODES[m] ?? "POD") : m;
+
+/** One id range of a user namespace. */
+export interface IdRange { containerId: number; hostId: number; length: number }
+/** A pod's own user namespace: its pin and its one uid and one gid range. */
+export interface PodUserns { path: string; uids: IdRange; gids: IdRange }
 
 export interface ContainerNamespaces {
   /** The pod's infra (catatonit) pid, whose /proc/<pid>/ns/* the container joins. */
@@ -54,12 +60,31 @@ export function containerNamespaces(n: ContainerNamespaces): Namespace[] {
   return out;
 }
 
+/**
+ * The namespaces list of a pod's infra process (pure): it makes the pod's pid, ipc and uts
+ * namespaces (each unless the pod uses the host's) and joins the pinned network namespace and,
+ * first of all, the pod's own user namespace, which then owns the namespaces it creates.
+ */
+export function infraNamespaces(n: { network: NamespaceMode; ipc: NamespaceMode; pid: NamespaceMode; netnsPath: string; usernsPath?: string }): Namespace[] {
+  const out: Namespace[] = [];
+  if (n.usernsPath) out.push({ type: "user", path: n.usernsPath });
+  out.push({ type: "mount" });
+  if (modeName(n.pid) !== "NODE") out.push({ type: "pid" });
+  if (modeName(n.ipc) !== "NODE") out.push({ type: "ipc" });
+  if (modeName(n.network) !== "NODE") {
+    if (!n.netnsPath) throw internal("the infra of a pod without host network needs its pinned network namespace");
+    out.push({ type: "uts" });
+    out.push({ type: "network", path: n.netnsPath });
+  }
+  return out;
+}
+
 export const withNamespaces = (n: ContainerNamespaces): SpecOpt<unknown> => (spec) => {
   (spec.linux ??= {}).namespaces = containerNamespaces(n);
 };
 
 /** Sets the user namespace mappings of a spec (one uid and one gid range). */
-export const withUserNamespaceMappings = (m: { uids: { containerId: number; hostId: number; length: number }; gids: { containerId: number; hostId: number; length: number } } | undefined): SpecOpt<unknown> => (spec) => {
+export const withUserNamespaceMappings = (m: { uids: IdRange; gids: IdRange } | undefined): SpecOpt<unknown> => (spec) => {
   if (!m) return;
   const linux = (spec.linux ??= {});
   linux.uidMappings = [{ containerID: m.uids.containerId, hostID: m.uids.hostId, size: m.uids.length }];

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { BerthError, Code } from "../foundation/errdefs.ts";
 import { parseMountInfo, mountOf, isShared } from "../foundation/mountinfo.ts";
 import { cgroupLayout, v1Controllers } from "./mode.ts";
-import { cgroupDirs, containerCgroupsPath } from "./paths.ts";
+import { cgroupDirs, cgroupParentPath, cgroupPathUnder, containerCgroupsPath } from "./paths.ts";
 
 const HYBRID = `31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
 32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
@@ -22,14 +22,44 @@ test("hybrid, v1 and v2 layouts are told apart", () => {
   assert.deepEqual(v2, { mode: "v2", v1: [], v2: "/sys/fs/cgroup" });
 });
 
-test("container cgroups path is <parent>/<id>; systemd slices and .. are refused", () => {
-  assert.equal(containerCgroupsPath("/kubepods/besteffort/podUID", "abc"), "/kubepods/besteffort/podUID/abc");
-  assert.equal(containerCgroupsPath("kubepods/", "abc"), "/kubepods/abc");
-  assert.equal(containerCgroupsPath(undefined, "abc"), "/berth/abc");
-  const inv = (e: unknown) => e instanceof BerthError && e.code === Code.INVALID_ARGUMENT;
-  assert.throws(() => containerCgroupsPath("kubepods.slice", "a"), inv);
-  assert.throws(() => containerCgroupsPath("/a/../b", "a"), inv);
-  assert.throws(() => containerCgroupsPath("/a", "../x"), inv);
+const inv = (re: RegExp) => (e: unknown) => e instanceof BerthError && e.code === Code.INVALID_ARGUMENT && re.test(e.message);
+
+test("container and infra cgroups path is <parent>/berth-<id>; the parent is folded to an absolute path", () => {
+  assert.equal(containerCgroupsPath("/kubepods/besteffort/podUID", "abc"), "/kubepods/besteffort/podUID/berth-abc");
+  assert.equal(containerCgroupsPath("kubepods//burstable/", "abc"), "/kubepods/burstable/berth-abc");
+  assert.equal(containerCgroupsPath(undefined, "abc"), "/berth/berth-abc");
+  assert.equal(containerCgroupsPath("", "abc"), "/berth/berth-abc");
+  assert.equal(cgroupPathUnder("/kubepods/pod1", "berth-conmon-abc"), "/kubepods/pod1/berth-conmon-abc");
+  assert.equal(cgroupParentPath("/kubepods/pod-1_x.y@z"), "/kubepods/pod-1_x.y@z");
+});
+
+test("cgroup_parent escapes and hostile values are refused with INVALID_ARGUMENT naming the field and value", () => {
+  const cases: [string, RegExp][] = [
+    ["/a/../b", /config\.linux\.cgroup_parent "\/a\/\.\.\/b" contains "\." or "\.\."/],
+    ["..", /contains "\." or "\.\."/],
+    ["../../sys/fs/cgroup", /contains "\." or "\.\."/],
+    ["/kubepods/./x", /contains "\." or "\.\."/],
+    ["/a\0b", /NUL or a control character/],
+    ["/a\nb", /NUL or a control character/],
+    ["/", /names the root cgroup/],
+    ["///", /names the root cgroup/],
+    ["kubepods.slice", /systemd slice/],
+    ["kubepods.slice:berth:abc", /systemd slice/],
+    [`/${"x".repeat(256)}`, /component of 256 characters, more than the limit of 255/],
+    ["/a".repeat(65), /65 levels deep, more than the limit of 64/],
+    [`/${"a/".repeat(2100)}`, /4201 characters long, more than the limit of 4096/],
+  ];
+  for (const [bad, re] of cases) {
+    assert.throws(() => cgroupParentPath(bad), inv(/^config\.linux\.cgroup_parent/), JSON.stringify(bad));
+    assert.throws(() => cgroupParentPath(bad), inv(re), JSON.stringify(bad));
+    assert.throws(() => containerCgroupsPath(bad, "abc"), inv(/cgroup_parent/), JSON.stringify(bad));
+  }
+  assert.throws(() => cgroupParentPath("/a/../b", "sandbox p1 cgroup_parent"), inv(/^sandbox p1 cgroup_parent/));
+});
+
+test("a cgroup name (the leaf) must be one plain component", () => {
+  for (const bad of ["../x", "a/b", "", ".hidden", "..", "x".repeat(256)]) assert.throws(() => cgroupPathUnder("/k", bad), inv(/invalid cgroup name/), bad);
+  for (const bad of ["../x", "a/b", "x".repeat(250)]) assert.throws(() => containerCgroupsPath("/k", bad), inv(/invalid cgroup name/), bad);
 });
 
 test("cgroup dirs cover every v1 hierarchy and the v2 tree, never the root", () => {

@@ -4,13 +4,49 @@ import { posix } from "node:path";
 import { invalidArgument } from "../foundation/errdefs.ts";
 import type { CgroupLayout } from "./mode.ts";
 
-/** `<parent>/<id>` for the cgroupfs driver; parent from CRI cgroup_parent (e.g. /kubepods/besteffort/podUID). */
-export function containerCgroupsPath(parent: string | undefined, id: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(id)) throw invalidArgument(`invalid cgroup name "${id}"`);
-  const p = parent?.trim() || "/berth";
-  if (p.endsWith(".slice") || p.includes(":")) throw invalidArgument(`cgroup parent "${parent}" is a systemd slice; berth uses the cgroupfs driver`);
-  if (p.split("/").includes("..")) throw invalidArgument(`cgroup parent "${parent}" contains ".."`);
-  return posix.join(posix.normalize(p.startsWith("/") ? p : `/${p}`), id);
+/** The parent cgroup of pods that name none. */
+export const DEFAULT_CGROUP_PARENT = "/berth";
+/** Bounds on a cgroup parent: total length, one path component (the kernel's NAME_MAX), depth. */
+export const MAX_CGROUP_PARENT_LENGTH = 4096;
+export const MAX_CGROUP_COMPONENT_LENGTH = 255;
+export const MAX_CGROUP_PARENT_DEPTH = 64;
+
+const LEAF_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+/**
+ * CRI cgroup_parent as the absolute cgroupfs path every berth cgroup of the pod lives under
+ * ("" is /berth). The one place a parent is checked: ".", "..", NUL and control characters,
+ * systemd slice names (berth is a cgroupfs driver), the root cgroup itself and oversized input
+ * are refused with INVALID_ARGUMENT naming `field` and the value; "//" and a trailing "/" are folded.
+ */
+export function cgroupParentPath(parent: string | undefined, field = "config.linux.cgroup_parent"): string {
+  const raw = parent ?? "";
+  if (raw === "") return DEFAULT_CGROUP_PARENT;
+  const shown = JSON.stringify(raw.length > 120 ? `${raw.slice(0, 120)}...` : raw);
+  if (raw.length > MAX_CGROUP_PARENT_LENGTH) throw invalidArgument(`${field} is ${raw.length} characters long, more than the limit of ${MAX_CGROUP_PARENT_LENGTH}`);
+  if (/[\x00-\x1f\x7f]/.test(raw)) throw invalidArgument(`${field} ${shown} contains NUL or a control character`);
+  const parts = raw.split("/").filter((p) => p !== "");
+  if (parts.some((p) => p === "." || p === "..")) throw invalidArgument(`${field} ${shown} contains "." or ".." (it would leave the cgroup tree it names)`);
+  if (parts.length === 0) throw invalidArgument(`${field} ${shown} names the root cgroup; give a cgroup below it`);
+  if (parts.length > MAX_CGROUP_PARENT_DEPTH) throw invalidArgument(`${field} ${shown} is ${parts.length} levels deep, more than the limit of ${MAX_CGROUP_PARENT_DEPTH}`);
+  const long = parts.find((p) => p.length > MAX_CGROUP_COMPONENT_LENGTH);
+  if (long) throw invalidArgument(`${field} ${shown} has a component of ${long.length} characters, more than the limit of ${MAX_CGROUP_COMPONENT_LENGTH}`);
+  if (raw.includes(":") || parts[parts.length - 1]!.endsWith(".slice")) throw invalidArgument(`${field} ${shown} is a systemd slice; berth uses the cgroupfs driver`);
+  return `/${parts.join("/")}`;
+}
+
+/** `<cgroup parent>/<leaf>` (leaf: a plain name, e.g. "berth-<id>"), the parent checked by cgroupParentPath. */
+export function cgroupPathUnder(parent: string | undefined, leaf: string, field?: string): string {
+  if (!LEAF_RE.test(leaf) || leaf.length > MAX_CGROUP_COMPONENT_LENGTH) throw invalidArgument(`invalid cgroup name ${JSON.stringify(leaf.slice(0, 300))}`);
+  return `${cgroupParentPath(parent, field)}/${leaf}`;
+}
+
+/**
+ * The cgroupfs path of a container or of a pod's infra process: `<cgroup parent>/berth-<id>`.
+ * Every spec berth writes takes its linux.cgroupsPath from here.
+ */
+export function containerCgroupsPath(parent: string | undefined, id: string, field?: string): string {
+  return cgroupPathUnder(parent, `berth-${id}`, field);
 }
 
 /** Every directory that holds `path` on this host: one per v1 hierarchy plus the v2 tree. */

@@ -15,7 +15,7 @@ test("conmon cgroup path: per container under the pod's parent, or one shared pa
   assert.equal(conmonCgroupPath("pod", "", id), `/berth/berth-conmon-${id}`);
   assert.equal(conmonCgroupPath("system.slice/berth-conmon", "/kubepods/x", id), "/system.slice/berth-conmon");
   assert.equal(conmonCgroupPath("/berth-conmon", "", id), "/berth-conmon");
-  assert.throws(() => conmonCgroupPath("pod", "/kubepods/../../etc", id), /cgroup parent "\/kubepods\/..\/..\/etc" contains/);
+  assert.throws(() => conmonCgroupPath("pod", "/kubepods/../../etc", id), /cgroup_parent "\/kubepods\/..\/..\/etc" contains/);
   assert.throws(() => conmonCgroupPath("a/../b", "", id), /runtime.conmon_cgroup "a\/..\/b" is not a cgroup path/);
   assert.throws(() => conmonCgroupPath("pod", "", "../x"), /invalid container id "..\/x"/);
 });

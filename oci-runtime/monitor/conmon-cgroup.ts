@@ -20,7 +20,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { posix } from "node:path";
 import { invalidArgument } from "../foundation/errdefs.ts";
 import type { CgroupLayout } from "../cgroups/mode.ts";
-import { cgroupDirs } from "../cgroups/paths.ts";
+import { cgroupDirs, cgroupPathUnder } from "../cgroups/paths.ts";
 
 /** The script: $1 = number of cgroup.procs files, then the files, then the program and its arguments. */
 export const JOIN_CGROUP_SCRIPT = [
@@ -37,11 +37,7 @@ const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.@-]*$/;
 /** The cgroup path (from the hierarchy root) of the conmon of container `id`. */
 export function conmonCgroupPath(setting: string, podCgroupParent: string, id: string): string {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(id)) throw invalidArgument(`invalid container id "${id}"`);
-  if (setting === "pod") {
-    const parent = podCgroupParent.trim() || "/berth";
-    if (parent.split("/").some((p) => p === ".." || p === ".")) throw invalidArgument(`cgroup parent ${JSON.stringify(podCgroupParent)} contains "." or ".."`);
-    return posix.join(posix.normalize(parent.startsWith("/") ? parent : `/${parent}`), `berth-conmon-${id}`);
-  }
+  if (setting === "pod") return cgroupPathUnder(podCgroupParent, `berth-conmon-${id}`);
   const parts = setting.split("/").filter((p, i) => !(i === 0 && p === ""));
   if (!parts.length || !parts.every((p) => NAME_RE.test(p))) throw invalidArgument(`runtime.conmon_cgroup ${JSON.stringify(setting)} is not a cgroup path`);
   return `/${parts.join("/")}`;
