@@ -6,9 +6,12 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"
 rm -rf dist.tmp
+mkdir dist.tmp
+# The stamp is taken before compiling: a source edited while tsc runs is newer than it, so
+# bin/berthd does not run a dist/ that misses the edit.
+touch dist.tmp/.build-stamp
 node_modules/.bin/tsc -p tsconfig.build.json --outDir dist.tmp
 mkdir -p dist.tmp/proto
 cp -r proto/gen dist.tmp/proto/gen
-touch dist.tmp/.build-stamp
 rm -rf dist
 mv dist.tmp dist
