@@ -1,5 +1,5 @@
 // The daemon's side of the streaming room's StreamTargets (streaming/backend.ts): the
-// container and pod facts exec, attach and port-forward need, read from the managers.
+// container and pod facts exec, attach and port-forward need, read from the context's lookups.
 // The streaming room itself never imports the lifecycle code; this adapter is the one
 // place that knows both.
 import type { Context } from "./context.ts";

@@ -5,7 +5,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { startBerthd } from "../lib/berthd.ts";
-import { createTestNetwork } from "../../hack/cni/test-network.ts";
+import { createTestNetwork } from "../lib/test-network.ts";
 import { deleteRuncContainers } from "./containerd.ts";
 import { cmdline, findProcesses, killAll, removeCgroupTree, unmountUnder } from "./host.ts";
 import { removeAllPods } from "./pods.ts";

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect } from "../lib/cri-client.ts";
-import { createTestNetwork } from "../../hack/cni/test-network.ts";
+import { createTestNetwork } from "../lib/test-network.ts";
 import { deleteLeakedNetns, findProcesses, killAll, removeCgroupTree, unmountUnder } from "./host.ts";
 import { removeAllPods } from "./pods.ts";
 import type { BenchEnv, Instance, Target } from "./target.ts";

@@ -17,7 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startBerthd } from "../lib/berthd.ts";
 import { startContainerd } from "./containerd.ts";
-import { writeTestConflist, randomBridgeName, randomSubnet24 } from "../../hack/cni/test-conflist.ts";
+import { writeTestConflist, randomBridgeName, randomSubnet24 } from "../lib/test-conflist.ts";
 import { buildStandInImages, pushStandInImages } from "../../hack/critest-images/build.ts";
 import { UPSTREAM_HOSTS, SKIPPED } from "../../hack/critest-images/images.ts";
 import { startRegistry, type RunningRegistry } from "../../hack/registry/registry.ts";

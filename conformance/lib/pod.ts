@@ -1,6 +1,6 @@
 // Helpers for conformance tests that run pods: a berthd with a private CNI network.
 import { randomBytes } from "node:crypto";
-import { createTestNetwork, type TestNetwork } from "../../hack/cni/test-network.ts";
+import { createTestNetwork, type TestNetwork } from "./test-network.ts";
 import { startBerthd, type Berthd, type BerthdOptions } from "./berthd.ts";
 import { startTestImages, type TestImages } from "./images.ts";
 

@@ -8,7 +8,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { codeOf, grpc } from "../lib/cri-client.ts";
 import { podConfig, startPodEnv, type PodEnv } from "../lib/pod.ts";
-import { randomSubnet24 } from "../../hack/cni/test-conflist.ts";
+import { randomSubnet24 } from "../lib/test-conflist.ts";
 import { runCommand } from "../../oci-runtime/foundation/run-command.ts";
 
 const tc = async (...args: string[]) => {

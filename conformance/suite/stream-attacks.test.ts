@@ -15,7 +15,7 @@ import { join } from "node:path";
 import zlib from "node:zlib";
 import WebSocket from "ws";
 import { SecurityProfile_ProfileType as ProfileType } from "../../proto/gen/runtime/v1/api_pb.js";
-import { dialSpdy, openPortForwardPair, openRemoteCommandStreams, readAll } from "../../cri-server/streaming/spdy-client.ts";
+import { dialSpdy, openPortForwardPair, openRemoteCommandStreams, readAll } from "../lib/spdy-client.ts";
 import { SPDY3_DICTIONARY } from "../../cri-server/streaming/spdy/dictionary.ts";
 import { GoawayStatus, pingFrame, synStreamFrame } from "../../cri-server/streaming/spdy/frames.ts";
 import { codeOf, grpc } from "../lib/cri-client.ts";

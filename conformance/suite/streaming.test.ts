@@ -3,7 +3,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import WebSocket from "ws";
-import { dialSpdy, openPortForwardPair, openRemoteCommandStreams, readAll, runRemoteCommand, UpgradeRefusedError } from "../../cri-server/streaming/spdy-client.ts";
+import { dialSpdy, openPortForwardPair, openRemoteCommandStreams, readAll, runRemoteCommand, UpgradeRefusedError } from "../lib/spdy-client.ts";
 import { codeOf, grpc } from "../lib/cri-client.ts";
 import { podConfig, startPodEnv, type PodEnv } from "../lib/pod.ts";
 

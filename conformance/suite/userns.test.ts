@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ContainerState, NamespaceMode } from "../../proto/gen/runtime/v1/api_pb.js";
 import { execFileSync } from "node:child_process";
-import { dialSpdy, openPortForwardPair, openRemoteCommandStreams, readAll, runRemoteCommand } from "../../cri-server/streaming/spdy-client.ts";
+import { dialSpdy, openPortForwardPair, openRemoteCommandStreams, readAll, runRemoteCommand } from "../lib/spdy-client.ts";
 import { codeOf, grpc } from "../lib/cri-client.ts";
 import { mountsUnder } from "../lib/mounts.ts";
 import { podConfig, startPodEnv, type PodEnv } from "../lib/pod.ts";

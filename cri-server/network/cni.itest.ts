@@ -16,7 +16,7 @@ import { createLogger } from "../../oci-runtime/foundation/log.ts";
 import { NetworkManager, type SetUpRequest } from "./cni.ts";
 import { createNetns, isNetns, listNetns, nsenterArgs, removeNetns } from "./netns.ts";
 import { runCommand } from "../../oci-runtime/foundation/run-command.ts";
-import { createTestNetwork, type TestNetwork } from "../../hack/cni/test-network.ts";
+import { createTestNetwork, type TestNetwork } from "../../conformance/lib/test-network.ts";
 
 const quiet = createLogger({}, () => {});
 let net: TestNetwork;
@@ -151,7 +151,7 @@ if [ "$CNI_COMMAND" = VERSION ]; then echo '{"cniVersion":"1.0.0","supportedVers
 exit 0
 `);
   const confDir = join(net.dir, "conf-fail");
-  const { writeTestConflist } = await import("../../hack/cni/test-conflist.ts");
+  const { writeTestConflist } = await import("../../conformance/lib/test-conflist.ts");
   await writeTestConflist({ confDir, bridge: net.bridge, subnet: net.subnet, ipamDataDir: net.ipamDataDir, name: net.networkName, extraPlugins: [{ type: "berth-fail" }] });
   const nm = manager({ confDir });
   const p = await pod();
@@ -175,7 +175,7 @@ esac
 exit 0
 `);
   const confDir = join(net.dir, "conf-hang");
-  const { writeTestConflist } = await import("../../hack/cni/test-conflist.ts");
+  const { writeTestConflist } = await import("../../conformance/lib/test-conflist.ts");
   await writeTestConflist({ confDir, bridge: net.bridge, subnet: net.subnet, ipamDataDir: net.ipamDataDir, name: net.networkName, noPortmap: true, extraPlugins: [{ type: "berth-hang" }] });
   const nm = manager({ confDir, pluginTimeoutMs: 1500 });
   const p = await pod();

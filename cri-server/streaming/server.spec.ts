@@ -10,10 +10,10 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { WebSocket } from "ws";
 import { createLogger } from "../../oci-runtime/foundation/log.ts";
-import { fakeBackend } from "./fake-backend.spec-helper.ts";
+import { fakeBackend } from "../../conformance/lib/fake-streaming-backend.ts";
 import { StreamingServer, WS_MAX_MESSAGE_BYTES } from "./server.ts";
 import { controlFrame } from "./spdy/frames.ts";
-import { UpgradeRefusedError, dialSpdy, openPortForwardPair, openRemoteCommandStreams, readAll, runRemoteCommand } from "./spdy-client.ts";
+import { UpgradeRefusedError, dialSpdy, openPortForwardPair, openRemoteCommandStreams, readAll, runRemoteCommand } from "../../conformance/lib/spdy-client.ts";
 import type { ExecRequest } from "./tokens.ts";
 
 const quiet = createLogger({}, () => undefined);

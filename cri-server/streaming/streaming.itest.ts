@@ -10,10 +10,10 @@ import { createLogger } from "../../oci-runtime/foundation/log.ts";
 import { attachToConmon } from "../../oci-runtime/io/conmon-attach.ts";
 import { forwardPort } from "../../oci-runtime/io/port-forward.ts";
 import { runcExec } from "../../oci-runtime/io/runc-exec.ts";
-import { RUNC, freePort, startContainer, startHttpd, testNetns, workspace, type TestContainer } from "../../oci-runtime/io/test-harness.ts";
+import { RUNC, freePort, startContainer, startHttpd, testNetns, workspace, type TestContainer } from "../../conformance/lib/io-harness.ts";
 import type { StreamingBackend } from "./backend.ts";
 import { StreamingServer } from "./server.ts";
-import { dialSpdy, openPortForwardPair, openRemoteCommandStreams, readAll, runRemoteCommand } from "./spdy-client.ts";
+import { dialSpdy, openPortForwardPair, openRemoteCommandStreams, readAll, runRemoteCommand } from "../../conformance/lib/spdy-client.ts";
 import type { ExecRequest } from "./tokens.ts";
 
 const quiet = createLogger({}, () => undefined);

@@ -5,7 +5,7 @@ import { execFile } from "node:child_process";
 import { mkdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { makeEnv, eventually, type ItestEnv } from "../foundation/itest-env.ts";
+import { makeEnv, eventually, type ItestEnv } from "../../conformance/lib/oci-itest-env.ts";
 import { execSync } from "../runtime/exec-sync.ts";
 import { withCriMounts } from "./mounts.ts";
 import { withProcessArgs } from "./process.ts";

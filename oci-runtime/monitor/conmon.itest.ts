@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { readFile, rename } from "node:fs/promises";
 import { BerthError, Code } from "../foundation/errdefs.ts";
 import { withProcessArgs } from "../bundle-spec/process.ts";
-import { makeEnv, eventually, type ItestEnv } from "../foundation/itest-env.ts";
+import { makeEnv, eventually, type ItestEnv } from "../../conformance/lib/oci-itest-env.ts";
 import { readExitFile, waitForExit } from "./exit-file.ts";
 import { reopenLog, recover, resize, wasOomKilled } from "./conmon.ts";
 import { withResources } from "../bundle-spec/resources.ts";

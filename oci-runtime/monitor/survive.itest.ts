@@ -6,7 +6,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { fileURLToPath } from "node:url";
-import { makeEnv, type ItestEnv } from "../foundation/itest-env.ts";
+import { makeEnv, type ItestEnv } from "../../conformance/lib/oci-itest-env.ts";
 import { defaultSpec } from "../bundle-spec/default-spec.ts";
 import { containerCgroupsPath } from "../cgroups/paths.ts";
 import { waitForExit } from "./exit-file.ts";

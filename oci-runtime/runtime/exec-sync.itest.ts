@@ -5,7 +5,7 @@ import { withProcessArgs, withEnv } from "../bundle-spec/process.ts";
 import { withUser } from "../bundle-spec/user.ts";
 import { detectCgroupLayout } from "../cgroups/mode.ts";
 import { cgroupPids, containerCgroupsPath } from "../cgroups/paths.ts";
-import { makeEnv, eventually, type ItestEnv } from "../foundation/itest-env.ts";
+import { makeEnv, eventually, type ItestEnv } from "../../conformance/lib/oci-itest-env.ts";
 import { execSync } from "./exec-sync.ts";
 
 let env: ItestEnv;

@@ -5,7 +5,7 @@ import { BerthError, Code } from "../foundation/errdefs.ts";
 import { withProcessArgs } from "../bundle-spec/process.ts";
 import { detectCgroupLayout } from "../cgroups/mode.ts";
 import { containerCgroupsPath } from "../cgroups/paths.ts";
-import { makeEnv, type ItestEnv } from "../foundation/itest-env.ts";
+import { makeEnv, type ItestEnv } from "../../conformance/lib/oci-itest-env.ts";
 
 let env: ItestEnv;
 before(async () => {

@@ -8,7 +8,7 @@ import { execFileSync } from "node:child_process";
 import { MAX_PROFILE_BYTES, loadLocalhostProfile, parseProfile } from "./profile-loader.ts";
 import { runtimeDefaultProfile } from "./runtime-default.ts";
 import { RUNTIME_DEFAULT_RULES } from "./default-profile.ts";
-import { decide } from "./seccomp-eval.testutil.ts";
+import { decide } from "../../conformance/lib/seccomp-eval.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "berth-seccomp-loader-"));
 after(() => rmSync(dir, { recursive: true, force: true }));

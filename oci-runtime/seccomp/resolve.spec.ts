@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BerthError, Code } from "../foundation/errdefs.ts";
 import { chooseSeccomp, resolveSeccomp } from "./resolve.ts";
-import { decide } from "./seccomp-eval.testutil.ts";
+import { decide } from "../../conformance/lib/seccomp-eval.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "berth-seccomp-resolve-"));
 after(() => rmSync(dir, { recursive: true, force: true }));

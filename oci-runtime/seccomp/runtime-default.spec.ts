@@ -6,7 +6,7 @@ import { runtimeDefaultProfile } from "./runtime-default.ts";
 import { RUNTIME_DEFAULT_RULES, CLONE_NAMESPACE_FLAGS } from "./default-profile.ts";
 import { SCMP_ARCHES, isSyscallOn } from "./arch.ts";
 import { DEFAULT_CAPABILITIES } from "../security/capability-names.ts";
-import { decide } from "./seccomp-eval.testutil.ts";
+import { decide } from "../../conformance/lib/seccomp-eval.ts";
 
 const KERNEL = "6.1.0";
 const profile = (caps: readonly string[], arch = "amd64", kernel = KERNEL): Seccomp =>

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import type { SpecOpt } from "../bundle-spec/types.ts";
 import { withSecurityContext, type ContainerSecurityInput } from "./security-context.ts";
 import { capabilitiesFromMask } from "./capability-names.ts";
-import { Bundle, haveRunc } from "./runc-bundle.testutil.ts";
+import { Bundle, haveRunc } from "../../conformance/lib/runc-bundle.ts";
 
 const skip = haveRunc() ? false : "needs root, runc and busybox-static";
 let b: Bundle;

@@ -8,7 +8,7 @@ import { BerthError, Code } from "../foundation/errdefs.ts";
 import { withSecurityContext, withSandboxSecurityContext, type ContainerSecurityInput, type HostSecurity } from "./security-context.ts";
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES } from "./capability-names.ts";
 import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from "./paths.ts";
-import { decide } from "../seccomp/seccomp-eval.testutil.ts";
+import { decide } from "../../conformance/lib/seccomp-eval.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "berth-secctx-"));
 after(() => rmSync(dir, { recursive: true, force: true }));

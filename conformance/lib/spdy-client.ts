@@ -6,8 +6,8 @@ import http from "node:http";
 import https from "node:https";
 import type { Socket } from "node:net";
 import type { Readable } from "node:stream";
-import { PORT_HEADER, REQUEST_ID_HEADER, STREAM_PROTOCOL_HEADER, STREAM_TYPE_HEADER, StreamType } from "./protocol.ts";
-import { SpdyConnection, type SpdyStream } from "./spdy/connection.ts";
+import { PORT_HEADER, REQUEST_ID_HEADER, STREAM_PROTOCOL_HEADER, STREAM_TYPE_HEADER, StreamType } from "../../cri-server/streaming/protocol.ts";
+import { SpdyConnection, type SpdyStream } from "../../cri-server/streaming/spdy/connection.ts";
 
 export class UpgradeRefusedError extends Error {
   readonly statusCode: number;

@@ -4,8 +4,8 @@ import net from "node:net";
 import type { Duplex, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { notFound } from "../../oci-runtime/foundation/errdefs.ts";
-import type { StreamIO, StreamingBackend, TerminalSize } from "./backend.ts";
-import type { AttachRequest, ExecRequest } from "./tokens.ts";
+import type { StreamIO, StreamingBackend, TerminalSize } from "../../cri-server/streaming/backend.ts";
+import type { AttachRequest, ExecRequest } from "../../cri-server/streaming/tokens.ts";
 
 const write = (w: Writable | undefined, data: string | Buffer) => new Promise<void>((r) => (w ? w.write(data, () => r()) : r()));
 

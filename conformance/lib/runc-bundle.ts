@@ -6,8 +6,8 @@ import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, rmSync, wri
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import type { Spec, SpecOpt } from "../bundle-spec/types.ts";
-import { DEFAULT_CAPABILITIES } from "./capability-names.ts";
+import type { Spec, SpecOpt } from "../../oci-runtime/bundle-spec/types.ts";
+import { DEFAULT_CAPABILITIES } from "../../oci-runtime/security/capability-names.ts";
 
 export const BUSYBOX = "/usr/bin/busybox";
 const APPLETS = ["sh", "hostname", "cat", "chmod", "touch", "ls", "grep", "id", "ping", "echo", "wc", "mkdir", "sleep"];

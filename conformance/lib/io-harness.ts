@@ -10,7 +10,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { buildIoHelper } from "./helper.ts";
+import { buildIoHelper } from "../../oci-runtime/io/helper.ts";
 
 const run = promisify(execFile);
 export const RUNC = "/usr/sbin/runc";

@@ -2,7 +2,7 @@
 // Simplified libseccomp semantics: a rule matches when it names the call and all its argument checks hold;
 // an ALLOW match wins, otherwise the first match's action, otherwise the default action.
 
-import type { Seccomp, SeccompSyscall } from "../bundle-spec/types.ts";
+import type { Seccomp, SeccompSyscall } from "../../oci-runtime/bundle-spec/types.ts";
 
 type Arg = NonNullable<SeccompSyscall["args"]>[number];
 

@@ -5,14 +5,14 @@ import { copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promis
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { RuncCli } from "../runtime/runc-cli.ts";
-import { createContainer, conmonFiles, type ConmonCreateOptions } from "../monitor/conmon.ts";
-import { readPidFile, isConmonAlive } from "../monitor/pids.ts";
-import { detectCgroupLayout } from "../cgroups/mode.ts";
-import { containerCgroupsPath, removeCgroup } from "../cgroups/paths.ts";
-import { defaultSpec } from "../bundle-spec/default-spec.ts";
-import { writeBundle } from "../bundle-spec/bundle.ts";
-import { compose, type Spec, type SpecOpt } from "../bundle-spec/types.ts";
+import { RuncCli } from "../../oci-runtime/runtime/runc-cli.ts";
+import { createContainer, conmonFiles, type ConmonCreateOptions } from "../../oci-runtime/monitor/conmon.ts";
+import { readPidFile, isConmonAlive } from "../../oci-runtime/monitor/pids.ts";
+import { detectCgroupLayout } from "../../oci-runtime/cgroups/mode.ts";
+import { containerCgroupsPath, removeCgroup } from "../../oci-runtime/cgroups/paths.ts";
+import { defaultSpec } from "../../oci-runtime/bundle-spec/default-spec.ts";
+import { writeBundle } from "../../oci-runtime/bundle-spec/bundle.ts";
+import { compose, type Spec, type SpecOpt } from "../../oci-runtime/bundle-spec/types.ts";
 
 export async function makeBusyboxRootfs(dir: string, files: Record<string, string> = {}): Promise<string> {
   const rootfs = join(dir, "rootfs");
