@@ -19,6 +19,7 @@ import { type ManifestResult, type PullAuth, RegistryClient } from "./registry/c
 import {
   type Descriptor, type ManifestDoc, hostPlatform, layerCompression, parseManifest, selectPlatform,
 } from "./registry/media-types.ts";
+import { DEFAULT_LAYER_HELPER, FsSyncer } from "./snapshots/layer-helper.ts";
 import { BreakoutError } from "./snapshots/safe-path.ts";
 import { chainIds, isMountPoint, Snapshotter } from "./snapshots/snapshotter.ts";
 import { TarError } from "./snapshots/tar-reader.ts";
@@ -91,6 +92,8 @@ export class ImageService {
   #layerUsage = new Map<string, { bytes: number; inodes: number }>();
   #trust: ImageTrust;
   #unpack: UnpackOptions;
+  /** One syncfs helper for the layers of the pulls in flight. */
+  #syncer: FsSyncer;
 
   constructor(opts: ImageServiceOptions) {
     this.root = path.resolve(opts.root);
@@ -109,7 +112,11 @@ export class ImageService {
       hostsDir: opts.hostsDir, timeoutMs: opts.stallTimeoutMs, log: this.#log.child({ component: "image-trust" }),
       ...(opts.trust?.onOutcome ? { onOutcome: opts.trust.onOutcome } : {}),
     }, this.#client);
-    this.#unpack = { ...(opts.layerHelper ? { helper: opts.layerHelper } : {}), ...(opts.layerLimits ? { limits: opts.layerLimits } : {}) };
+    this.#syncer = new FsSyncer(opts.layerHelper ?? DEFAULT_LAYER_HELPER, path.join(this.root, "snapshots"));
+    this.#unpack = {
+      ...(opts.layerHelper ? { helper: opts.layerHelper } : {}), ...(opts.layerLimits ? { limits: opts.layerLimits } : {}),
+      sync: () => this.#syncer.sync(),
+    };
   }
 
   /** Creates the layout, loads images and leases, cleans partial ingests and unpacks. */
@@ -149,6 +156,7 @@ export class ImageService {
     const held: string[] = [];
     const hold = (...k: string[]) => { this.#hold(k); held.push(...k); };
     let ok = false;
+    this.#syncer.acquire();
     try {
       // A digest names immutable content: if it is here (layers included), there is nothing to fetch.
       if (r.digest) {
@@ -204,6 +212,7 @@ export class ImageService {
       return { imageRef: id };
     } finally {
       this.#release(held);
+      await this.#syncer.release();
       if (!ok) await this.#gc().catch((err) => this.#log.warn("gc after failed pull", { error: err }));
     }
   }

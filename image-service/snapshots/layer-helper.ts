@@ -173,3 +173,63 @@ export class LayerHelper {
     }
   }
 }
+
+/**
+ * syncfs for the layers of the pulls in flight, through one berth-layer started on the snapshot
+ * directory (every layer lives on its filesystem) instead of one process per layer: on a busy
+ * machine each spawn costs the event loop tens of milliseconds. Requests that arrive while a
+ * syncfs runs share the next one, which starts after it (their data was written before they
+ * asked). The process ends when the last user releases it (berth-layer exits on EOF, so
+ * nothing outlives berthd either).
+ */
+export class FsSyncer {
+  readonly binary: string;
+  readonly root: string;
+  #helper?: LayerHelper;
+  #users = 0;
+  #running?: Promise<void>;
+  #queued?: Promise<void>;
+
+  constructor(binary: string, root: string) { this.binary = binary; this.root = root; }
+
+  acquire() { this.#users++; }
+
+  /** Drops a user; the last one ends the helper (after any syncfs still running). */
+  async release(): Promise<void> {
+    if (--this.#users > 0) return;
+    this.#users = 0;
+    await this.#queued?.catch(() => {});
+    await this.#running?.catch(() => {});
+    if (this.#users > 0) return;
+    const h = this.#helper;
+    this.#helper = undefined;
+    if (h) await h.close().catch(() => h.abort());
+  }
+
+  /** Flushes the filesystem of `root`; resolves once a syncfs that started after this call has finished. */
+  sync(): Promise<void> {
+    if (!this.#running) return this.#start();
+    this.#queued ??= this.#running.catch(() => {}).then(() => {
+      this.#queued = undefined;
+      return this.#start();
+    });
+    return this.#queued;
+  }
+
+  #start(): Promise<void> {
+    const p = (async () => {
+      this.#helper ??= new LayerHelper(this.binary, this.root);
+      try {
+        await this.#helper.sync();
+      } catch (err) {
+        const h = this.#helper;
+        this.#helper = undefined; // a helper that failed is not used again
+        await h?.abort();
+        throw err;
+      }
+    })();
+    this.#running = p;
+    void p.catch(() => {}).finally(() => { if (this.#running === p) this.#running = undefined; });
+    return p;
+  }
+}

@@ -9,7 +9,7 @@
 // count against maxEntries, and the directory mtimes kept for the end against MAX_DEFERRED_BYTES.
 import {
   chmodSync, closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync,
-  mkdirSync, openSync, symlinkSync, writeSync,
+  mkdirSync, openSync, symlinkSync, writeSync, type Stats,
 } from "node:fs";
 import { rm } from "node:fs/promises";
 import path from "node:path";
@@ -18,6 +18,22 @@ import { BreakoutError, cleanEntryName, DirResolver } from "./safe-path.ts";
 import { LayerLimitError, TarError, TarType, type TarEntry } from "./tar-reader.ts";
 
 const WH = ".wh.";
+const FILE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+
+/** Runs a create call; -1 when the name already exists (EEXIST), other errors are thrown. */
+function tryCreate(create: () => number): number {
+  try {
+    return create();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "EEXIST") return -1;
+    throw err;
+  }
+}
+
+function writeAll(fd: number, c: Buffer) {
+  let off = 0;
+  while (off < c.length) off += writeSync(fd, c, off);
+}
 const OPAQUE = ".wh..wh..opq";
 /** Memory for directory mtimes and setgid dirs kept until the layer is complete. */
 export const MAX_DEFERRED_BYTES = 128 << 20;
@@ -27,6 +43,8 @@ export interface LayerWriterOptions {
   helper: string;
   /** Most inodes (entries plus implied parent directories) one layer may create. */
   maxEntries: number;
+  /** syncfs for the layer's filesystem (a shared FsSyncer); default: the layer's own helper. */
+  sync?: () => Promise<void>;
 }
 
 export class LayerWriter {
@@ -34,6 +52,7 @@ export class LayerWriter {
   #dirs: DirResolver;
   #helper: LayerHelper;
   #maxEntries: number;
+  #sync: (() => Promise<void>) | undefined;
   #dirTimes = new Map<string, number>();
   #setgidDirs = new Set<string>();
   #deferredBytes = 0;
@@ -46,6 +65,7 @@ export class LayerWriter {
   constructor(root: string, opts: LayerWriterOptions) {
     this.root = root;
     this.#maxEntries = opts.maxEntries;
+    this.#sync = opts.sync;
     this.#helper = new LayerHelper(opts.helper, root);
     this.#dirs = new DirResolver(root, () => this.#count());
   }
@@ -58,8 +78,11 @@ export class LayerWriter {
 
   #full(rel: string) { return rel ? path.join(this.root, rel) : this.root; }
 
-  /** Applies one entry; `body` must be consumed for regular files. */
-  async apply(entry: TarEntry, body: () => AsyncGenerator<Buffer>) {
+  /**
+   * Applies one entry; `body` (or `buffered`, when it returns the whole data) must be consumed
+   * for regular files.
+   */
+  async apply(entry: TarEntry, body: () => AsyncGenerator<Buffer>, buffered?: () => Buffer | undefined) {
     this.entries++;
     this.#count();
     if (performance.now() - this.#lastYield > 5) {
@@ -78,24 +101,33 @@ export class LayerWriter {
     const rel = parentRel ? `${parentRel}/${base}` : base;
     const full = this.#full(rel);
     const isDir = entry.type === TarType.dir;
-    const existing = lstatSync(full, { throwIfNoEntry: false });
-    if (existing && !(isDir && existing.isDirectory())) {
-      await rm(full, { recursive: true, force: true });
-      if (existing.isDirectory()) this.#dirs.forget();
-      this.#purge(rel);
+    const isFile = entry.type === TarType.file || entry.type === TarType.contiguous;
+    // Files and directories are created first and looked at only when the name is taken (EEXIST:
+    // O_EXCL and mkdir never follow a symlink in the last component); other types look first.
+    let fd = -1;
+    let existing: Stats | undefined;
+    let made = false;
+    if (isFile) fd = tryCreate(() => openSync(full, FILE_FLAGS, 0o600));
+    else if (isDir) made = tryCreate(() => { mkdirSync(full, 0o700); return 0; }) === 0;
+    if (fd < 0 && !made) {
+      existing = lstatSync(full, { throwIfNoEntry: false });
+      if (existing && !(isDir && existing.isDirectory())) {
+        await rm(full, { recursive: true, force: true });
+        if (existing.isDirectory()) this.#dirs.forget();
+        this.#purge(rel);
+      }
     }
     switch (entry.type) {
       case TarType.dir:
-        if (!existing?.isDirectory()) mkdirSync(full, 0o700);
+        if (!made && !existing?.isDirectory()) mkdirSync(full, 0o700);
         this.#dirs.remember(rel);
         return this.#meta(rel, entry, true);
       case TarType.file: case TarType.contiguous: {
-        const fd = openSync(full, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+        if (fd < 0) fd = openSync(full, FILE_FLAGS, 0o600);
         try {
-          for await (const c of body()) {
-            let off = 0;
-            while (off < c.length) off += writeSync(fd, c, off);
-          }
+          const whole = buffered?.();
+          if (whole) writeAll(fd, whole);
+          else for await (const c of body()) writeAll(fd, c);
           if (!(entry.uid === 0 && entry.gid === 0 && !this.#setgidDirs.has(parentRel))) fchownSync(fd, entry.uid, entry.gid);
           fchmodSync(fd, entry.mode & 0o7777); // after chown, which clears setuid
           futimesSync(fd, entry.mtime, entry.mtime);
@@ -217,7 +249,8 @@ export class LayerWriter {
       lutimesSync(this.#full(rel), t, t);
     }
     const t = performance.now();
-    await this.#helper.sync();
+    if (this.#sync) await this.#sync();
+    else await this.#helper.sync();
     const syncMs = performance.now() - t;
     await this.#helper.close();
     return syncMs;

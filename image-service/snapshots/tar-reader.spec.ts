@@ -161,3 +161,47 @@ describe("readTar", () => {
     await assert.rejects(readAll(buildTar([{ name: "f", data: "", pax: { mtime: "soon" } }])), /entry "f": invalid mtime "soon"/);
   });
 });
+
+describe("readTar over any chunking", () => {
+  const files = [
+    { name: "d/", type: "dir" as const },
+    ...Array.from({ length: 40 }, (_, i) => ({ name: `d/f${i}`, data: Buffer.alloc(i * 97 + (i % 3) * 512, String.fromCharCode(65 + (i % 26))) })),
+    { name: "d/big", data: Buffer.alloc(200_000, "z") },
+  ];
+  const tar = buildTar(files);
+  const want = files.filter((f) => "data" in f).map((f) => `${f.name}:${(f as { data: Buffer }).data.toString()}`);
+
+  for (const chunk of [1, 511, 512, 513, 4096, 65_536, tar.length]) {
+    it(`gives the same entries and bytes in chunks of ${chunk}, whole bodies from buffered() only when they are in memory`, async () => {
+      const chunks: Buffer[] = [];
+      for (let i = 0; i < tar.length; i += chunk) chunks.push(tar.subarray(i, i + chunk));
+      const got: string[] = [];
+      let whole = 0;
+      for await (const { entry, body, buffered } of readTar(chunks)) {
+        if (entry.type !== "0") continue;
+        const b = buffered();
+        let data: Buffer;
+        if (b) { whole++; data = b; } else {
+          const parts: Buffer[] = [];
+          for await (const c of body()) parts.push(c);
+          data = Buffer.concat(parts);
+        }
+        assert.equal(data.length, entry.size, entry.name);
+        got.push(`${entry.name}:${data.toString()}`);
+      }
+      assert.deepEqual(got, want);
+      // With one chunk every body is in memory; with 1-byte chunks none (but empty files) is.
+      if (chunk === tar.length) assert.equal(whole, want.length);
+      if (chunk === 1) assert.equal(whole, 1, "only the empty file d/f0");
+    });
+  }
+
+  it("a body cut short fails naming the missing bytes, whether streamed or buffered", async () => {
+    const cut = tar.subarray(0, 512 * 3 + 100);
+    await assert.rejects(async () => {
+      for await (const { entry, body, buffered } of readTar([cut])) {
+        if (entry.type === "0" && !buffered()) for await (const _ of body()) { /* read */ }
+      }
+    }, (e: Error) => e instanceof TarError && /unexpected end of archive/.test(e.message));
+  });
+});

@@ -63,10 +63,19 @@ export function xattrProblem(name: string, value: Buffer): string | undefined {
   return undefined;
 }
 
-/** Buffers an async chunk source so exact byte counts can be read. */
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Buffers an async chunk source so exact byte counts can be read. Chunks are queued as they
+ * arrive and never joined, except for a read that spans two of them (a header or an extended
+ * header), which gets a copy of just its bytes.
+ */
 export class ByteReader {
   #it: AsyncIterator<Buffer>;
-  #buf: Buffer = Buffer.alloc(0);
+  /** Unread chunks; the first has #off bytes already consumed. */
+  #chunks: Buffer[] = [];
+  #off = 0;
+  #avail = 0;
   #eof = false;
   constructor(src: AsyncIterable<Buffer> | Iterable<Buffer>) {
     this.#it = Symbol.asyncIterator in src ? src[Symbol.asyncIterator]() : (async function* () { yield* src; })();
@@ -76,41 +85,82 @@ export class ByteReader {
     if (this.#eof) return false;
     const r = await this.#it.next();
     if (r.done) { this.#eof = true; return false; }
-    this.#buf = this.#buf.length ? Buffer.concat([this.#buf, r.value]) : r.value;
+    if (r.value.length) { this.#chunks.push(r.value); this.#avail += r.value.length; }
     return true;
+  }
+
+  /** Bytes buffered and not yet read. */
+  get buffered() { return this.#avail; }
+
+  /** Removes n (<= buffered) bytes: a view into one chunk, or a copy when they span chunks. */
+  #consume(n: number): Buffer {
+    if (n === 0) return EMPTY;
+    const first = this.#chunks[0]!;
+    let out: Buffer;
+    if (first.length - this.#off >= n) {
+      out = first.subarray(this.#off, this.#off + n);
+      this.#off += n;
+      if (this.#off === first.length) { this.#chunks.shift(); this.#off = 0; }
+    } else {
+      out = Buffer.allocUnsafe(n);
+      let w = 0;
+      while (w < n) {
+        const c = this.#chunks[0]!;
+        const k = Math.min(n - w, c.length - this.#off);
+        c.copy(out, w, this.#off, this.#off + k);
+        w += k;
+        this.#off += k;
+        if (this.#off === c.length) { this.#chunks.shift(); this.#off = 0; }
+      }
+    }
+    this.#avail -= n;
+    return out;
   }
 
   /** Exactly n bytes, or null at a clean EOF before any byte; throws on a short read. */
   async read(n: number): Promise<Buffer | null> {
-    while (this.#buf.length < n) {
+    while (this.#avail < n) {
       if (!(await this.#more())) {
-        if (this.#buf.length === 0) return null;
-        throw new TarError(`unexpected end of archive (wanted ${n} bytes, have ${this.#buf.length})`);
+        if (this.#avail === 0) return null;
+        throw new TarError(`unexpected end of archive (wanted ${n} bytes, have ${this.#avail})`);
       }
     }
-    const out = this.#buf.subarray(0, n);
-    this.#buf = this.#buf.subarray(n);
-    return out;
+    return this.#consume(n);
+  }
+
+  /** Exactly n bytes if they are already buffered (no waiting), else undefined. */
+  readBuffered(n: number): Buffer | undefined {
+    return this.#avail >= n ? this.#consume(n) : undefined;
   }
 
   /** Streams n bytes as they arrive. */
   async *take(n: number): AsyncGenerator<Buffer> {
     let left = n;
     while (left > 0) {
-      if (this.#buf.length === 0 && !(await this.#more())) throw new TarError(`unexpected end of archive (${left} bytes missing)`);
-      const c = this.#buf.subarray(0, Math.min(left, this.#buf.length));
-      this.#buf = this.#buf.subarray(c.length);
+      if (this.#avail === 0 && !(await this.#more())) throw new TarError(`unexpected end of archive (${left} bytes missing)`);
+      if (this.#avail === 0) continue;
+      const c = this.#consume(Math.min(left, this.#chunks[0]!.length - this.#off));
       left -= c.length;
       yield c;
     }
   }
 
-  async skip(n: number) { for await (const _ of this.take(n)) { /* discard */ } }
+  /** Discards n bytes. */
+  async skip(n: number) {
+    let left = n;
+    while (left > 0) {
+      if (this.#avail === 0 && !(await this.#more())) throw new TarError(`unexpected end of archive (${left} bytes missing)`);
+      if (this.#avail === 0) continue;
+      left -= this.#consume(Math.min(left, this.#chunks[0]!.length - this.#off)).length;
+    }
+  }
 
   /** Consumes everything left (trailing zero blocks, padding). */
   async drain() {
-    this.#buf = Buffer.alloc(0);
-    while (await this.#more()) this.#buf = Buffer.alloc(0);
+    this.#chunks = [];
+    this.#off = 0;
+    this.#avail = 0;
+    while (await this.#more()) { this.#chunks = []; this.#avail = 0; }
   }
 }
 
@@ -161,8 +211,21 @@ export function parsePax(buf: Buffer): Map<string, Buffer> {
 
 const pad = (n: number) => (512 - (n % 512)) % 512;
 
-/** Reads tar entries; the caller must read each entry's body with `body()` or leave it (it is skipped). */
-export async function* readTar(src: AsyncIterable<Buffer> | Iterable<Buffer>): AsyncGenerator<{ entry: TarEntry; body: () => AsyncGenerator<Buffer> }> {
+export interface TarItem {
+  entry: TarEntry;
+  /** Streams the entry's data. */
+  body: () => AsyncGenerator<Buffer>;
+  /** The whole data at once when it is already buffered (small files), else undefined: then use body(). */
+  buffered: () => Buffer | undefined;
+}
+
+const NO_PAX = new Map<string, Buffer>();
+
+/**
+ * Reads tar entries; the caller reads each entry's data with `buffered()` or `body()`, or
+ * leaves it (it is skipped).
+ */
+export async function* readTar(src: AsyncIterable<Buffer> | Iterable<Buffer>): AsyncGenerator<TarItem> {
   const r = new ByteReader(src);
   let pax: Map<string, Buffer> | undefined;
   const globalPax = new Map<string, Buffer>();
@@ -199,12 +262,12 @@ export async function* readTar(src: AsyncIterable<Buffer> | Iterable<Buffer>): A
       const prefix = cstr(h.subarray(345, 500));
       if (prefix) name = `${prefix}/${name}`;
     }
-    const p = new Map([...globalPax, ...(pax ?? [])]);
+    const p = globalPax.size ? new Map([...globalPax, ...(pax ?? [])]) : pax ?? NO_PAX;
     const str = (k: string) => p.get(k)?.toString("utf8");
     const rawXattrs: [string, Buffer, string?][] = [];
     // bsdtar writes every xattr twice: exactly as LIBARCHIVE.xattr.*, and as SCHILY.xattr.* with a
     // percent-encoded name. When the exact spelling is there, it alone counts (as libarchive reads it).
-    const libarchive = [...p.keys()].some((k) => k.startsWith("LIBARCHIVE.xattr."));
+    const libarchive = p.size > 0 && [...p.keys()].some((k) => k.startsWith("LIBARCHIVE.xattr."));
     for (const [k, v] of p) {
       if (k.startsWith("SCHILY.xattr.")) { if (!libarchive) rawXattrs.push([k.slice(13), v]); }
       else if (k.startsWith("LIBARCHIVE.xattr.")) {
@@ -252,7 +315,13 @@ export async function* readTar(src: AsyncIterable<Buffer> | Iterable<Buffer>): A
     const dataSize = "123456".includes(type) ? 0 : entry.size;
     let consumed = false;
     const body = () => { consumed = true; return r.take(dataSize); };
-    yield { entry, body };
+    const buffered = () => {
+      if (consumed) return undefined;
+      const b = r.readBuffered(dataSize);
+      if (b) consumed = true;
+      return b;
+    };
+    yield { entry, body, buffered };
     if (!consumed) await r.skip(dataSize);
     await r.skip(pad(dataSize));
   }
