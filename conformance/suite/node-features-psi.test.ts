@@ -41,7 +41,7 @@ describe("PSI in container and pod stats", () => {
     plainPod = (await rt().runPodSandbox({ config: plain })).podSandboxId;
   });
   after(async () => {
-    await env.cleanup();
+    await env?.cleanup();
     const left = await removeCgroup(await detectCgroupLayout(), parent);
     assert.deepEqual(left, [], `the test's cgroup parent ${parent} is removed`);
   });
