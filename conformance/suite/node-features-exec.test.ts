@@ -60,7 +60,7 @@ describe("ExecSync drains, then detaches from a background child holding its out
     })).containerId;
     await rt().startContainer({ containerId: ctr });
   });
-  after(async () => { await env.cleanup(); });
+  after(async () => { await env?.cleanup(); });
 
   test("the exec'd process's exit ends the call; the background child keeps running; nothing leaks", async () => {
     const berthd = env.b.proc.pid!;
@@ -117,7 +117,7 @@ describe("runtime.exec_drain_timeout", () => {
     })).containerId;
     await env.b.client.runtime.startContainer({ containerId: ctr });
   });
-  after(async () => { await env.cleanup(); });
+  after(async () => { await env?.cleanup(); });
 
   test("sets how long output is drained after the exec'd process exits", async () => {
     const start = Date.now();

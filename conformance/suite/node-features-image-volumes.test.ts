@@ -65,7 +65,7 @@ describe("image volumes", () => {
     podCfg = podConfig();
     podId = (await rt().runPodSandbox({ config: podCfg })).podSandboxId;
   });
-  after(async () => { await env.cleanup(); });
+  after(async () => { await env?.cleanup(); });
 
   test("a missing image is NOT_FOUND naming it, and creates nothing", async () => {
     await assert.rejects(create([{ containerPath: "/vol", image: { image: volImage } }]), (e) => {

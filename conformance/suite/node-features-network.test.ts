@@ -24,7 +24,7 @@ describe("bandwidth annotations", () => {
     env = await startPodEnv();
     await env.net.writeConflist({ extraPlugins: [{ type: "bandwidth", capabilities: { bandwidth: true } }] });
   });
-  after(async () => { await env.cleanup(); });
+  after(async () => { await env?.cleanup(); });
 
   test("ingress and egress rates become tbf qdiscs through the bandwidth plugin", async () => {
     const cfg = podConfig({ annotations: { "kubernetes.io/ingress-bandwidth": "10M", "kubernetes.io/egress-bandwidth": "5M" } });
@@ -67,7 +67,7 @@ describe("UpdateRuntimeConfig pod CIDR", () => {
     bridge["ipam"] = { type: "host-local", dataDir: env.net.ipamDataDir, routes: [{ dst: "0.0.0.0/0" }] };
     await writeFile(join(env.net.confDir, "10-test.conflist"), JSON.stringify(conflist));
   });
-  after(async () => { await env.cleanup(); });
+  after(async () => { await env?.cleanup(); });
 
   test("without a pod CIDR host-local has no range, so the ADD fails", async () => {
     await assert.rejects(rt().runPodSandbox({ config: podConfig() }), (e) => /no IP ranges|range/i.test((e as Error).message));

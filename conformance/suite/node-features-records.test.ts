@@ -32,7 +32,7 @@ describe("persisted records", () => {
     })).containerId;
     await rt().startContainer({ containerId: ctr });
   });
-  after(async () => { await env.cleanup(); });
+  after(async () => { await env?.cleanup(); });
 
   const checkContainer = async () => {
     const st = (await rt().containerStatus({ containerId: ctr })).status!;
