@@ -384,7 +384,7 @@ describe("containers", () => {
     await assert.rejects(create({ mounts: [{ containerPath: "relative/path", hostPath: tmp }] }), (e) => codeOf(e) === grpc.status.INVALID_ARGUMENT && (e as Error).message.includes("relative/path"));
     await assert.rejects(create({ mounts: [{ containerPath: "/x", hostPath: join(tmp, "does-not-exist") }] }), (e) => codeOf(e) !== undefined && (e as Error).message.includes("does-not-exist"));
     // Refused while the spec is built (after the rootfs is mounted): rolled back.
-    await assert.rejects(create({ mounts: [{ containerPath: "/rro", hostPath: tmp, recursiveReadOnly: true }] }), (e) => codeOf(e) === grpc.status.INVALID_ARGUMENT && /recursive read-only mount \/rro/.test((e as Error).message));
+    await assert.rejects(create({ mounts: [{ containerPath: "/rro", hostPath: tmp, recursiveReadOnly: true }] }), (e) => codeOf(e) === grpc.status.INVALID_ARGUMENT && /mount \/rro: recursive_read_only requires readonly/.test((e as Error).message));
     await assert.rejects(create({ mounts: [{ containerPath: "/rro", hostPath: tmp, readonly: true, recursiveReadOnly: true, propagation: MountPropagation.PROPAGATION_HOST_TO_CONTAINER }] }), (e) => codeOf(e) === grpc.status.INVALID_ARGUMENT && /\/rro/.test((e as Error).message));
     await assert.rejects(create({ mounts: [{ containerPath: "/x", hostPath: "relative-host" }] }), (e) => codeOf(e) === grpc.status.INVALID_ARGUMENT && (e as Error).message.includes("relative-host"));
     // The runtime's own error reaches the client.
