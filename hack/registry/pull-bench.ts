@@ -7,6 +7,7 @@
 // With `node --cpu-prof --cpu-prof-dir DIR hack/registry/pull-bench.ts 1 --berth-only` the
 // profile covers one cold pull. Needs root (drop_caches).
 import { mkdtemp, rm } from "node:fs/promises";
+import { PerformanceObserver } from "node:perf_hooks";
 import path from "node:path";
 import { createLogger, setLogLevel } from "../../oci-runtime/foundation/log.ts";
 import { ImageService } from "../../image-service/image-service.ts";
@@ -41,7 +42,12 @@ export async function runPullBench(runs: number, opts: { berthOnly?: boolean; do
       const t0 = performance.now();
       const h0 = process.hrtime.bigint();
       const c0 = process.cpuUsage();
+      const gc = { n: 0, ms: 0 };
+      const obs = new PerformanceObserver((l) => { for (const e of l.getEntries()) { gc.n++; gc.ms += e.duration; } });
+      if (opts.verbose) obs.observe({ entryTypes: ["gc"] });
       await svc.pull(ref);
+      obs.disconnect();
+      if (opts.verbose) log(`  gc: ${gc.n} collections, ${gc.ms.toFixed(0)} ms`);
       const s = (performance.now() - t0) / 1000;
       const cpu = process.cpuUsage(c0);
       cpus.push((cpu.user + cpu.system) / 1e6);

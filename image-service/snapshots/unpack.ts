@@ -73,10 +73,11 @@ export async function unpackLayer(src: AsyncIterable<Buffer>, compression: Compr
         } else b = Buffer.concat(batch, batched);
         batch = [];
         batched = 0;
-        if (reuse && b.buffer === reuse.buffer) {
-          // Never refilled before the decompressor has consumed it (its write callback).
-          await new Promise<void>((resolve, reject) => { dec.write(b, (err) => (err ? reject(err) : resolve())); });
-        } else if (!dec.write(b)) await once(dec, "drain");
+        // 'drain' means the decompressor has consumed every byte written; a batch copied into
+        // `reuse` is at least DECOMPRESS_BATCH bytes, above the writable high-water mark, so
+        // write() answers false and it is never refilled before that (but the last batch, which
+        // is not refilled at all). once() rejects when the decompressor fails or is destroyed.
+        if (!dec.write(b)) await once(dec, "drain");
       };
       for await (const c of src) {
         if (dec.destroyed) throw new Error("decompression stopped");
