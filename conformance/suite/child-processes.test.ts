@@ -14,7 +14,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { readdirSync } from "node:fs";
-import { chmod, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildImage, layerBlob } from "../../hack/registry/oci-image.ts";
@@ -24,21 +24,11 @@ import { codeOf, grpc } from "../lib/cri-client.ts";
 import { busyboxEntries } from "../lib/images.ts";
 import { mountsUnder } from "../lib/mounts.ts";
 import { podConfig, startPodEnv, type PodEnv } from "../lib/pod.ts";
+import { processGroupMembers } from "../lib/procs.ts";
 
 const ls = (dir: string) => { try { return readdirSync(dir); } catch { return []; } };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Pids whose process group is `pgid` (field 5 of /proc/PID/stat). */
-async function groupMembers(pgid: number): Promise<number[]> {
-  const out: number[] = [];
-  for (const d of await readdir("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    const stat = await readFile(`/proc/${d}/stat`, "utf8").catch(() => "");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    if (Number(f[2]) === pgid) out.push(Number(d));
-  }
-  return out;
-}
 
 /** Waits (bounded) until the file holds a pid; 0 if it never does. */
 async function pidFrom(file: string, ms = 20_000): Promise<number> {
@@ -51,8 +41,8 @@ async function pidFrom(file: string, ms = 20_000): Promise<number> {
 
 /** Waits (bounded) until nothing of the group is left; returns what is left. */
 async function groupGone(pgid: number, ms = 10_000): Promise<number[]> {
-  let left = await groupMembers(pgid);
-  for (const end = Date.now() + ms; left.length && Date.now() < end; await sleep(50)) left = await groupMembers(pgid);
+  let left = await processGroupMembers(pgid);
+  for (const end = Date.now() + ms; left.length && Date.now() < end; await sleep(50)) left = await processGroupMembers(pgid);
   return left;
 }
 

@@ -7,19 +7,8 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { describeFailure, runCommand, unfinishedError } from "./run-command.ts";
 import { BerthError, Code } from "./errdefs.ts";
+import { processGroupMembers } from "../../conformance/lib/procs.ts";
 
-/** Pids whose process group is `pgid` (from /proc; field 5 of stat). */
-async function membersOf(pgid: number): Promise<number[]> {
-  const { readdir } = await import("node:fs/promises");
-  const out: number[] = [];
-  for (const d of await readdir("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    const stat = await readFile(`/proc/${d}/stat`, "utf8").catch(() => "");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    if (Number(f[2]) === pgid) out.push(Number(d));
-  }
-  return out;
-}
 
 test("collects stdout, stderr and the exit status; stdin is written and closed", async () => {
   const r = await runCommand("/bin/sh", ["-c", "cat; echo oops >&2; exit 3"], { stdin: "héllo\n" });
@@ -108,7 +97,7 @@ test("the caller's signal kills the whole process group, grandchildren included,
       if (!pgid) await new Promise((res) => setTimeout(res, 10));
     }
     assert.ok(pgid > 0, "the shell wrote its pid");
-    assert.ok((await membersOf(pgid)).length >= 2, "shell and sleep share the group");
+    assert.ok((await processGroupMembers(pgid)).length >= 2, "shell and sleep share the group");
     ac.abort(new BerthError(Code.DEADLINE_EXCEEDED, "the client's deadline passed"));
     const r = await run;
     assert.ok(Date.now() - started < 10_000);
@@ -118,8 +107,8 @@ test("the caller's signal kills the whole process group, grandchildren included,
     const e = unfinishedError("waiting", "/bin/sh", r);
     assert.equal(e?.code, Code.DEADLINE_EXCEEDED);
     assert.match(e!.message, /waiting: \/bin\/sh was killed with its process group: the client's deadline passed/);
-    for (let i = 0; i < 100 && (await membersOf(pgid)).length > 0; i++) await new Promise((res) => setTimeout(res, 20));
-    assert.deepEqual(await membersOf(pgid), [], "nothing of the group is left");
+    for (let i = 0; i < 100 && (await processGroupMembers(pgid)).length > 0; i++) await new Promise((res) => setTimeout(res, 20));
+    assert.deepEqual(await processGroupMembers(pgid), [], "nothing of the group is left");
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -1,0 +1,14 @@
+// Test helper: what /proc says about processes (for tests that check nothing is left behind).
+import { readdir, readFile } from "node:fs/promises";
+
+/** Pids whose process group is `pgid` (field 5 of /proc/PID/stat, read after the command's closing parenthesis). */
+export async function processGroupMembers(pgid: number): Promise<number[]> {
+  const out: number[] = [];
+  for (const d of await readdir("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    const stat = await readFile(`/proc/${d}/stat`, "utf8").catch(() => "");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (Number(f[2]) === pgid) out.push(Number(d));
+  }
+  return out;
+}
