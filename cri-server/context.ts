@@ -2,8 +2,8 @@
 import type { Config } from "./config.ts";
 import type { Logger } from "../oci-runtime/foundation/log.ts";
 import type { NetworkManager } from "./network/cni.ts";
-import type { SandboxManager } from "./sandbox/sandbox-manager.ts";
-import type { ContainerManager } from "./container/container-manager.ts";
+import type { Sandboxes, SandboxDeps } from "./sandbox/deps.ts";
+import type { Containers } from "./container/deps.ts";
 import type { ImageService } from "../image-service/image-service.ts";
 import type { EventBus, ContainerEvent } from "./events/index.ts";
 import type { LazyStreaming } from "./lazy-streaming.ts";
@@ -32,8 +32,12 @@ export interface Context {
   readonly version: string;
   readonly settings: RuntimeSettings;
   readonly network: NetworkManager;
-  readonly sandboxes: SandboxManager;
-  readonly containers: ContainerManager;
+  /** Sandbox lookups and states. */
+  readonly sandboxes: Sandboxes;
+  /** What the sandbox lifecycle operations (sandbox/ops/*) are given. */
+  readonly sandboxDeps: SandboxDeps;
+  /** Container lookups; `containers.deps` is what the container lifecycle operations (container/ops/*) are given. */
+  readonly containers: Containers;
   readonly images: ImageService;
   readonly events: EventBus<ContainerEvent>;
   /** The exec/attach/port-forward server, started on the first URL it is asked for. */

@@ -6,21 +6,29 @@ import type { Config } from "./config.ts";
 import type { Context } from "./context.ts";
 import { imageImplementations, runtimeImplementations } from "./handlers.ts";
 import { acquireLock } from "./lock.ts";
-import { ensureDirSync, fixDirModes, modeFor, traversePath, TRAVERSE_DIR_MODE } from "../oci-runtime/foundation/dir-modes.ts";
 import { probeHandlers } from "../oci-runtime/mounts/features.ts";
 import { mountHelperPath, sweepPrepared } from "../oci-runtime/mounts/mount-helper.ts";
+import { ensureDirSync, fixDirModes, modeFor, traversePath, TRAVERSE_DIR_MODE } from "../oci-runtime/foundation/dir-modes.ts";
 import { log as rootLog, setLogLevel } from "../oci-runtime/foundation/log.ts";
 import { findExecutable } from "../oci-runtime/foundation/executable.ts";
 import { listen, type CriServer } from "./server.ts";
 import { NetworkManager } from "./network/cni.ts";
 import { loadPodCidr } from "./network/pod-cidr.ts";
-import { SandboxManager } from "./sandbox/sandbox-manager.ts";
+import { podContainers } from "./container/ops/remove.ts";
+import { recoverContainers } from "./container/ops/recover.ts";
+import { onExitFile } from "./container/ops/exit.ts";
+import { recoverSandboxes } from "./sandbox/ops/recover.ts";
+import { realSandboxOs, Sandboxes, type SandboxDeps } from "./sandbox/deps.ts";
+import type { SandboxRecord } from "./sandbox/sandbox-record.ts";
+import type { ContainerRecord } from "./container/container-record.ts";
+import { Store } from "./stores/store.ts";
+import { CreateCache } from "./create-cache.ts";
 import { RuncInfraRuntime } from "./sandbox/infra-runtime.ts";
 import { instrumentImagePulls, instrumentNetwork, instrumentRuntime, startMetrics } from "./metrics/index.ts";
 import { shutdownTracing, startTracing } from "./tracing.ts";
 import { ImageService } from "../image-service/image-service.ts";
 import { RuntimeHandlers } from "../oci-runtime/index.ts";
-import { ContainerManager } from "./container/container-manager.ts";
+import { containerEventPublisher, Containers, ExitFiles, realContainerDeps } from "./container/deps.ts";
 import { EventBus, type ContainerEvent } from "./events/index.ts";
 import { eventStatuses } from "./runtime/event-statuses.ts";
 import { LazyStreaming } from "./lazy-streaming.ts";
@@ -69,7 +77,14 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
       Object.fromEntries(Object.entries(config.runtime.handlers).map(([n, h]) => [n, { binary: findExecutable(h.binary) ?? h.binary, root: h.root, timeoutMs: config.runtime.runtime_timeout * 1000 }])),
       config.runtime.default_handler,
     );
-    const sandboxes = new SandboxManager({ config, log, network, infra: new RuncInfraRuntime(config, log, runtimes) });
+    // One start-up probe of the mount features each handler offers (Status, RunPodSandbox and CreateContainer use it).
+    const mountHelper = mountHelperPath(config.runtime.io_helper);
+    const mountFeatures = await probeHandlers({ helper: mountHelper, stateDir: config.state, rootDir: config.root, handlers: runtimes.all() });
+    for (const [handler, f] of mountFeatures) {
+      const fields = { handler, recursiveReadOnlyMounts: f.recursiveReadOnly, userNamespaces: f.userNamespaces };
+      if (f.reasons.length) log.warn("mount features unavailable", { ...fields, reasons: f.reasons });
+      else log.info("mount features", fields);
+    }
     const images = new ImageService({
       root: config.root,
       hostsDir: config.registry.config_path,
@@ -88,20 +103,25 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
     instrumentImagePulls(images, metrics, (ref) => images.get(ref)?.size);
     for (const name of runtimes.names()) instrumentRuntime(runtimes.get(name), metrics);
     const events = new EventBus<ContainerEvent>({ queueSize: 4096 });
-    const containers = new ContainerManager({ config, log, runtimes, images, sandboxes, events });
-    sandboxes.containers = containers;
-    // One start-up probe of the mount features each handler offers (Status, RunPodSandbox and CreateContainer use it).
-    const mountHelper = mountHelperPath(config.runtime.io_helper);
-    const mountFeatures = await probeHandlers({ helper: mountHelper, stateDir: config.state, rootDir: config.root, handlers: runtimes.all() });
-    for (const [handler, f] of mountFeatures) {
-      const fields = { handler, recursiveReadOnlyMounts: f.recursiveReadOnly, userNamespaces: f.userNamespaces };
-      if (f.reasons.length) log.warn("mount features unavailable", { ...fields, reasons: f.reasons });
-      else log.info("mount features", fields);
-    }
-    sandboxes.mountFeatures = mountFeatures;
-    containers.mountFeatures = mountFeatures;
-    await sandboxes.recover();
-    await containers.recover();
+    // Built in dependency order: sandbox lookups, container operations (which look pods up),
+    // then the sandbox operations (which stop and remove a pod's containers).
+    const infra = new RuncInfraRuntime(config, log, runtimes);
+    const sandboxStore = new Store<SandboxRecord>("sandbox", join(config.root, "sandboxes"));
+    const sandboxes = new Sandboxes({ store: sandboxStore, infra });
+    const containerStore = new Store<ContainerRecord>("container", join(config.root, "containers"));
+    const exits = new ExitFiles(join(config.state, "exits"));
+    const containerDeps = realContainerDeps({
+      config, log, store: containerStore, images, runtimes, sandboxes, exits, mountFeatures,
+      events: containerEventPublisher(events, log, (rec) => eventStatuses(sandboxes, containerStore, rec)),
+    });
+    const containers = new Containers(containerDeps);
+    const sandboxDeps: SandboxDeps = {
+      config, log: log.child({ component: "sandbox" }), store: sandboxStore,
+      creates: new CreateCache(config.runtime.create_cache_ttl * 1000),
+      os: realSandboxOs(config), network, infra, containers: podContainers(containerDeps), mountFeatures,
+    };
+    await recoverSandboxes(sandboxDeps);
+    await recoverContainers(containerDeps);
     // Prepared mounts of no known pod or container are from a crash.
     for (const dir of await sweepPrepared(mountHelper, config.state, { pods: new Set(sandboxes.store.list().map((r) => r.id)), containers: new Set(containers.store.list().map((r) => r.id)) })) {
       log.warn("removed mounts a crash left behind", { dir });
@@ -117,16 +137,17 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
         await rt.delete(st.id, { force: true }).catch((err) => log.error("orphan delete failed", { id: st.id, error: err }));
       }
     }
-    containers.startWatching();
+    // Exits are noticed (and evented) from conmon's exit files, without polling per container.
+    exits.start((id, info) => onExitFile(containerDeps, id, info));
     metrics.setContainerStates(() => {
       const counts: Record<string, number> = { created: 0, running: 0, exited: 0 };
       for (const c of containers.list()) counts[c.state] = (counts[c.state] ?? 0) + 1;
       return counts;
     });
-    let backendCtx: Context | undefined;
-    // Loaded and started on the first Exec/Attach/PortForward (the server and ws cost memory idle).
+    // Loaded and started on the first Exec/Attach/PortForward (the server and ws cost memory idle);
+    // it reads `ctx` (declared below, which holds it) only then.
     const streaming = new LazyStreaming({
-      context: () => backendCtx!,
+      context: () => ctx,
       address: config.stream.address,
       port: config.stream.port,
       ...(config.stream.tls_cert ? { tlsCertFile: config.stream.tls_cert, tlsKeyFile: config.stream.tls_key } : {}),
@@ -144,6 +165,7 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
       settings: { podCidr: network.podCidr },
       network,
       sandboxes,
+      sandboxDeps,
       containers,
       images,
       events,
@@ -172,8 +194,6 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
       { service: RuntimeServiceDesc, impls: runtimeImplementations as never },
       { service: ImageServiceDesc, impls: imageImplementations as never },
     ], ctx, (method, code, seconds) => metrics.observeRpc(method, code, seconds));
-    backendCtx = ctx;
-    containers.eventStatuses = (rec) => eventStatuses(ctx, rec);
     log.info("berthd serving", { socket: config.grpc.address, root: config.root, state: config.state, version: BERTH_VERSION, pid: process.pid });
     let stopping: Promise<void> | undefined;
     return {
@@ -184,7 +204,7 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
         events.close(); // ends GetContainerEvents streams, which would hold tryShutdown for its whole grace
         await server.shutdown();
         await streaming.stop();
-        containers.stopWatching();
+        exits.close();
         await metricsServer.stop();
         await shutdownTracing();
         try { unlinkSync(config.grpc.address); } catch { /* gone */ }

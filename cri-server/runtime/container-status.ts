@@ -21,5 +21,5 @@ export const containerStatus: UnaryImpl<typeof ContainerStatusRequestSchema, typ
       runtimeSpec,
     });
   }
-  return { status: toContainerStatus(ctx.containers, rec), info };
+  return { status: toContainerStatus(rec), info };
 };

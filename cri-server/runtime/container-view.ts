@@ -2,7 +2,8 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { ContainerState, type ContainerSchema, type ContainerStatusSchema } from "../../proto/gen/runtime/v1/api_pb.js";
 import type { ContainerRecord } from "../container/container-record.ts";
-import { criSignalValue, type ContainerManager } from "../container/container-manager.ts";
+import { criSignalValue } from "../container/signals.ts";
+import { containerConfigOf, containerResourcesOf } from "../container/deps.ts";
 
 export function criContainerState(rec: ContainerRecord): ContainerState {
   switch (rec.state) {
@@ -38,9 +39,9 @@ export function toContainer(rec: ContainerRecord): MessageInitShape<typeof Conta
   };
 }
 
-export function toContainerStatus(containers: ContainerManager, rec: ContainerRecord): MessageInitShape<typeof ContainerStatusSchema> {
-  const cfg = containers.configOf(rec);
-  const resources = containers.resourcesOf(rec);
+export function toContainerStatus(rec: ContainerRecord): MessageInitShape<typeof ContainerStatusSchema> {
+  const cfg = containerConfigOf(rec);
+  const resources = containerResourcesOf(rec);
   return {
     id: rec.id,
     metadata: rec.metadata,

@@ -1,13 +1,16 @@
 // The pod and container statuses attached to container events (evented PLEG).
-import type { Context } from "../context.ts";
 import type { ContainerRecord } from "../container/container-record.ts";
+import { isVisible } from "../container/state.ts";
+import type { Sandboxes } from "../sandbox/deps.ts";
+import type { Store } from "../stores/store.ts";
 import { toContainerStatus } from "./container-view.ts";
 import { toPodSandboxStatus } from "./sandbox-view.ts";
 
-export function eventStatuses(ctx: Context, rec: ContainerRecord): { podSandboxStatus?: unknown; containersStatuses?: unknown[] } {
-  const sb = ctx.sandboxes.store.tryGet(rec.sandboxId);
-  const containersStatuses = ctx.containers.list().filter((c) => c.sandboxId === rec.sandboxId).map((c) => toContainerStatus(ctx.containers, c));
-  if (!ctx.containers.store.tryGet(rec.id)) containersStatuses.push(toContainerStatus(ctx.containers, rec));
+/** Built from the two record stores only, so the container operations can publish before any RPC context exists. */
+export function eventStatuses(sandboxes: Pick<Sandboxes, "store" | "criState">, containers: Pick<Store<ContainerRecord>, "list" | "tryGet">, rec: ContainerRecord): { podSandboxStatus?: unknown; containersStatuses?: unknown[] } {
+  const sb = sandboxes.store.tryGet(rec.sandboxId);
+  const containersStatuses = containers.list().filter((c) => isVisible(c.state) && c.sandboxId === rec.sandboxId).map((c) => toContainerStatus(c));
+  if (!containers.tryGet(rec.id)) containersStatuses.push(toContainerStatus(rec));
   if (!sb) return { containersStatuses };
-  return { podSandboxStatus: toPodSandboxStatus(sb, ctx.sandboxes.criState(sb)), containersStatuses };
+  return { podSandboxStatus: toPodSandboxStatus(sb, sandboxes.criState(sb)), containersStatuses };
 }

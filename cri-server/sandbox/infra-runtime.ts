@@ -16,7 +16,7 @@ import type { Spec } from "../../oci-runtime/bundle-spec/types.ts";
 import { buildInfraSpec } from "../../oci-runtime/bundle-spec/container-spec.ts";
 import { infraSpecInput, resolveInfraSecurity } from "../container/spec-input.ts";
 import { bindClone, detach, mountHelperPath, podUsernsDir } from "../../oci-runtime/mounts/mount-helper.ts";
-import type { InfraInput, InfraRuntime } from "./sandbox-manager.ts";
+import type { InfraInput, InfraRuntime } from "./deps.ts";
 import type { SandboxRecord } from "./sandbox-record.ts";
 
 const CATATONIT = "/usr/bin/catatonit";

@@ -1,0 +1,153 @@
+// What the sandbox lifecycle operations (sandbox/ops/*) are given: the record store, the OS
+// (files, mounts, namespaces, clock, ids), CNI, the infra runtime and the pod's containers.
+// The daemon passes the real ones (realSandboxOs); unit specs pass fakes.
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import { mkdir, readdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { PodSandboxConfigSchema, PodSandboxState, type PodSandboxConfig } from "../../proto/gen/runtime/v1/api_pb.js";
+import type { Config } from "../config.ts";
+import type { CreateCache } from "../create-cache.ts";
+import type { Logger } from "../../oci-runtime/foundation/log.ts";
+import { nowNs } from "../../oci-runtime/foundation/clock.ts";
+import { createPodUserns, listPrepared, mountHelperPath, podUsernsDir, removeUnder, type PodUserns } from "../../oci-runtime/mounts/mount-helper.ts";
+import type { MountFeatures } from "../../oci-runtime/mounts/features.ts";
+import { createNetns, listNetns, removeNetns } from "../network/netns.ts";
+import type { NetworkManager } from "../network/cni.ts";
+import { mountShm, unmountShm, writePodFiles, type PodFilesInput } from "../network/pod-files.ts";
+import type { Store } from "../stores/store.ts";
+import { loadMessage } from "../stores/proto-record.ts";
+import type { SandboxRecord } from "./sandbox-record.ts";
+import { criSandboxState, expectsInfra, isSandboxVisible } from "./state.ts";
+
+/** What the sandbox operations need from the OCI runtime layer for infra processes. */
+export interface InfraInput {
+  id: string;
+  handler: string;
+  bundle: string;
+  hostname: string;
+  netnsPath: string;
+  namespaces: SandboxRecord["namespaces"];
+  sysctls: Record<string, string>;
+  cgroupParent: string;
+  podDir: string;
+  shmPath: string;
+  config: PodSandboxConfig;
+  /** The pod's own user namespace: the infra process joins it (and the netns it owns). */
+  userns?: SandboxRecord["userns"];
+}
+
+export interface InfraRuntime {
+  /** Creates and starts the infra process; returns its pid and cgroups path. Must undo itself on failure; `signal` (the RPC's deadline) aborts it. */
+  start(input: InfraInput & { signal?: AbortSignal | undefined }): Promise<{ pid: number; cgroupsPath: string; startTime?: string; bootId?: string }>;
+  /** Refuses a handler that cannot run (its binary missing) before anything is created. */
+  preflight?(handler: string): void;
+  /** Kills the infra process and waits for it (idempotent). */
+  stop(rec: SandboxRecord): Promise<void>;
+  /** Deletes the runtime's state, bundle and cgroups (idempotent). */
+  remove(rec: SandboxRecord): Promise<void>;
+  /** Whether the infra process is alive. */
+  alive(rec: SandboxRecord): Promise<boolean>;
+}
+
+/** What the sandbox operations need from the container side (stop/remove a pod's containers). */
+export interface PodContainers {
+  stopAll(sandboxId: string): Promise<void>;
+  removeAll(sandboxId: string): Promise<void>;
+}
+
+/** The OS as the sandbox operations use it. Every release is idempotent. */
+export interface SandboxOs {
+  now(): bigint;
+  newId(): string;
+  hostname(): string;
+  mkdirPrivate(path: string): Promise<void>;
+  /** rm -rf */
+  removeAll(path: string): Promise<void>;
+  readdir(path: string): Promise<string[]>;
+  mountShm(path: string, sizeBytes: number): Promise<void>;
+  unmountShm(path: string): Promise<void>;
+  writePodFiles(input: PodFilesInput): Promise<unknown>;
+  /** A pinned network namespace named `name`; returns its path. */
+  createNetns(name: string): Promise<string>;
+  removeNetns(path: string): Promise<void>;
+  listNetns(): Promise<string[]>;
+  /** Pins the pod's user namespace (and, with `withNetns`, a network namespace it owns). */
+  createUserns(podId: string, u: PodUserns, withNetns: boolean): Promise<{ usernsPath: string; netnsPath: string }>;
+  removeUserns(podId: string): Promise<void>;
+  listUserns(): Promise<string[]>;
+}
+
+export type PodNetwork = Pick<NetworkManager, "setUp" | "tearDown" | "listCached">;
+
+export interface SandboxDeps {
+  config: Config;
+  log: Logger;
+  store: Store<SandboxRecord>;
+  creates: CreateCache;
+  os: SandboxOs;
+  network: PodNetwork;
+  infra: InfraRuntime;
+  containers: PodContainers;
+  /** Mount features per handler from the daemon's start-up probe (user namespaces need them). */
+  mountFeatures: ReadonlyMap<string, MountFeatures>;
+}
+
+export function realSandboxOs(config: Config): SandboxOs {
+  const helper = mountHelperPath(config.runtime.io_helper);
+  return {
+    now: nowNs,
+    newId: () => randomBytes(32).toString("hex"),
+    hostname,
+    mkdirPrivate: async (path) => { await mkdir(path, { recursive: true, mode: 0o700 }); },
+    removeAll: (path) => rm(path, { recursive: true, force: true }),
+    readdir: (path) => readdir(path),
+    mountShm,
+    unmountShm,
+    writePodFiles,
+    createNetns: (name) => createNetns({ stateDir: config.state }, name),
+    removeNetns,
+    listNetns: () => listNetns(config.state),
+    createUserns: (podId, u, withNetns) => createPodUserns(helper, config.state, podId, u, withNetns),
+    removeUserns: (podId) => removeUnder(helper, podUsernsDir(config.state, podId)),
+    listUserns: () => listPrepared(config.state, "pods"),
+  };
+}
+
+/** The sandboxes as the rest of berth reads them: lookups, config, and the state to report. */
+export class Sandboxes {
+  readonly store: Store<SandboxRecord>;
+  private readonly infra: Pick<InfraRuntime, "alive">;
+
+  constructor(o: { store: Store<SandboxRecord>; infra: Pick<InfraRuntime, "alive"> }) {
+    this.store = o.store;
+    this.infra = o.infra;
+  }
+
+  /** Fetches a sandbox by id or unique prefix (NOT_FOUND otherwise). */
+  get(id: string): SandboxRecord {
+    return this.store.get(id, "pod_sandbox_id");
+  }
+
+  list(): SandboxRecord[] {
+    return this.store.list().filter((r) => isSandboxVisible(r.state));
+  }
+
+  podConfig(rec: SandboxRecord): PodSandboxConfig {
+    return loadMessage(PodSandboxConfigSchema, rec.config, `pod sandbox ${rec.id}`);
+  }
+
+  /** The CRI state of a sandbox. */
+  criState(rec: SandboxRecord): PodSandboxState {
+    return criSandboxState(rec.state);
+  }
+
+  /** The state to report: a ready sandbox whose infra process died is not ready. */
+  async liveState(rec: SandboxRecord): Promise<PodSandboxState> {
+    if (expectsInfra(rec.state) && !(await this.infra.alive(rec))) return PodSandboxState.SANDBOX_NOTREADY;
+    return this.criState(rec);
+  }
+}
+
+/** The pod directory of a sandbox id. */
+export const podDirOf = (config: Config, id: string) => join(config.state, "sandboxes", id);

@@ -1,0 +1,147 @@
+// RunPodSandbox: record, pod directory, /dev/shm, user and network namespaces, then CNI and the
+// infra process side by side, then the pod's files. Any failure tears down all of it (teardown.ts).
+import { toJson } from "@bufbuild/protobuf";
+import { NamespaceMode, PodSandboxConfigSchema, RunPodSandboxRequestSchema, type PodSandboxConfig, type RunPodSandboxRequest } from "../../../proto/gen/runtime/v1/api_pb.js";
+import { idempotentCreate, requestFingerprint } from "../../create-cache.ts";
+import { invalidArgument } from "../../../oci-runtime/foundation/errdefs.ts";
+import { podBandwidth } from "../../network/bandwidth.ts";
+import { validateSysctls } from "../../network/sysctl.ts";
+import { storeMessage } from "../../stores/proto-record.ts";
+import type { SandboxRecord } from "../sandbox-record.ts";
+import { podDirOf, type SandboxDeps } from "../deps.ts";
+import { HOSTNAME_MAX, podUsernsOf, sandboxName, validatePodConfig } from "../pod-config.ts";
+import { nextSandboxState } from "../state.ts";
+import { teardownSandbox } from "./teardown.ts";
+
+/** The configured handler for a runtime_handler ("" is the default one). */
+function handlerOf(d: SandboxDeps, name: string): string {
+  const handler = name || d.config.runtime.default_handler;
+  if (!d.config.runtime.handlers[handler]) {
+    throw invalidArgument(`runtime handler ${JSON.stringify(name)} is not configured (known: ${Object.keys(d.config.runtime.handlers).join(", ")})`);
+  }
+  return handler;
+}
+
+/** RunPodSandbox. A retry of a create still in progress (or finished after the caller gave up) gets the same id. */
+export async function runSandbox(d: SandboxDeps, req: RunPodSandboxRequest, signal?: AbortSignal): Promise<string> {
+  const cfg = req.config;
+  if (!cfg) throw invalidArgument("config must be set");
+  const m = cfg.metadata;
+  if (!m) throw invalidArgument("config.metadata must be set");
+  if (!m.name) throw invalidArgument("config.metadata.name must not be empty");
+  if (!m.namespace) throw invalidArgument("config.metadata.namespace must not be empty");
+  if (!m.uid) throw invalidArgument("config.metadata.uid must not be empty");
+  const handler = handlerOf(d, req.runtimeHandler);
+  validatePodConfig(cfg);
+  const userns = podUsernsOf(cfg);
+  if (userns && !d.mountFeatures.get(handler)?.userNamespaces) {
+    const why = d.mountFeatures.get(handler)?.reasons.filter((r) => r.startsWith("user namespaces")).join("; ") || "not probed";
+    throw invalidArgument(`config.linux.security_context.namespace_options.userns_options: runtime handler ${JSON.stringify(handler)} does not support user namespaces here (${why})`);
+  }
+  d.infra.preflight?.(handler);
+  const name = sandboxName(m);
+  return idempotentCreate(d.creates, {
+    kind: "pod sandbox", name, fingerprint: requestFingerprint(toJson(RunPodSandboxRequestSchema, req)),
+    names: d.store, log: d.log, newId: d.os.newId,
+    check: () => undefined,
+    run: (id) => create(d, id, name, handler, cfg, signal),
+  });
+}
+
+async function create(d: SandboxDeps, id: string, name: string, handler: string, cfg: PodSandboxConfig, signal?: AbortSignal): Promise<string> {
+  const m = cfg.metadata!;
+  const linux = cfg.linux;
+  const nsOpts = linux?.securityContext?.namespaceOptions;
+  const namespaces = {
+    network: nsOpts?.network ?? NamespaceMode.POD,
+    pid: nsOpts?.pid ?? NamespaceMode.POD,
+    ipc: nsOpts?.ipc ?? NamespaceMode.POD,
+    targetId: nsOpts?.targetId ?? "",
+  };
+  const hostNetwork = namespaces.network === NamespaceMode.NODE;
+  const hostIpc = namespaces.ipc === NamespaceMode.NODE;
+  const sysctls = validateSysctls(linux?.sysctls, { hostNetwork, hostIpc });
+  const hostname = cfg.hostname || (hostNetwork ? "" : m.name.slice(0, HOSTNAME_MAX));
+  const podDir = podDirOf(d.config, id);
+  const rec: SandboxRecord = {
+    id, name, state: "creating",
+    metadata: { name: m.name, uid: m.uid, namespace: m.namespace, attempt: m.attempt },
+    createdAt: d.os.now().toString(),
+    labels: { ...cfg.labels },
+    annotations: { ...cfg.annotations },
+    runtimeHandler: handler,
+    config: storeMessage(PodSandboxConfigSchema, cfg),
+    namespaces,
+    netnsPath: "",
+    ips: [],
+    podDir,
+    shmPath: hostIpc ? "" : `${podDir}/shm`,
+    cgroupParent: linux?.cgroupParent ?? "",
+    infra: { pid: 0, bundle: `${podDir}/bundle`, cgroupsPath: "" },
+  };
+  // The record goes to disk first, so a crash mid-create is found and torn down at start.
+  await d.store.add(rec);
+  try {
+    await d.os.mkdirPrivate(podDir);
+    if (rec.shmPath) await d.os.mountShm(rec.shmPath, d.config.runtime.shm_size);
+    const userns = podUsernsOf(cfg);
+    if (userns) {
+      // The network namespace is created inside the pod's user namespace, which owns it (so its
+      // sysctls and sysfs are the pod's); both are pinned under <state>/userns/pods/<id>.
+      const pins = await d.os.createUserns(id, userns, !hostNetwork);
+      rec.userns = { path: pins.usernsPath, ...userns };
+      rec.netnsPath = pins.netnsPath;
+      await d.store.update(id, (r) => { r.netnsPath = rec.netnsPath; r.userns = rec.userns; });
+    } else if (!hostNetwork) {
+      rec.netnsPath = await d.os.createNetns(id.slice(0, 32));
+      await d.store.update(id, (r) => { r.netnsPath = rec.netnsPath; });
+    }
+    // The infra process needs only the netns, not its addresses: start it while CNI runs.
+    const bandwidth = podBandwidth(cfg.annotations);
+    const dns = cfg.dnsConfig ? { servers: cfg.dnsConfig.servers, searches: cfg.dnsConfig.searches, options: cfg.dnsConfig.options } : undefined;
+    const [netResult, infraResult] = await Promise.allSettled([
+      hostNetwork ? Promise.resolve(undefined) : d.network.setUp({
+        sandboxId: id,
+        netnsPath: rec.netnsPath,
+        podName: m.name,
+        podNamespace: m.namespace,
+        podUid: m.uid,
+        portMappings: cfg.portMappings.map((p) => ({
+          containerPort: p.containerPort,
+          hostPort: p.hostPort,
+          protocol: (["tcp", "udp", "sctp"][p.protocol] ?? "tcp") as "tcp" | "udp" | "sctp",
+          hostIP: p.hostIp,
+        })),
+        ...(dns ? { dns } : {}),
+        ...(bandwidth ? { bandwidth } : {}),
+        signal,
+      }),
+      d.infra.start({
+        signal,
+        id, handler, bundle: rec.infra.bundle, hostname, netnsPath: rec.netnsPath, namespaces, sysctls,
+        cgroupParent: rec.cgroupParent, podDir, shmPath: rec.shmPath, config: cfg,
+        ...(rec.userns ? { userns: rec.userns } : {}),
+      }),
+    ]);
+    if (netResult.status === "rejected") throw netResult.reason;
+    if (infraResult.status === "rejected") throw infraResult.reason;
+    const infra = infraResult.value;
+    rec.ips = netResult.value?.ips ?? [];
+    rec.infra.pid = infra.pid;
+    rec.infra.cgroupsPath = infra.cgroupsPath;
+    if (infra.startTime) rec.infra.startTime = infra.startTime;
+    if (infra.bootId) rec.infra.bootId = infra.bootId;
+    await d.os.writePodFiles({ dir: podDir, hostname: hostname || d.os.hostname(), ips: rec.ips, ...(dns ? { dns } : {}), hostNetwork });
+    await d.store.update(id, (r) => {
+      r.state = nextSandboxState(r.state, "ready")!;
+      r.ips = rec.ips;
+      r.infra = rec.infra;
+    });
+    d.log.info("sandbox ready", { sandbox: id, name, ips: rec.ips, pid: infra.pid });
+    return id;
+  } catch (err) {
+    // The one teardown, best effort: every step runs (each idempotent) and failures are logged.
+    await teardownSandbox(d, rec, "best-effort");
+    throw err;
+  }
+}
