@@ -19,7 +19,7 @@ test("hybrid, v1 and v2 layouts are told apart", () => {
   assert.deepEqual(h.v1.map((x) => x.controllers), [["cpu"], ["memory"], ["name=systemd"]]);
   assert.equal(cgroupLayout(parseMountInfo(HYBRID.split("\n").slice(0, 4).join("\n"))).mode, "v1");
   const v2 = cgroupLayout(parseMountInfo("30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n"));
-  assert.deepEqual(v2, { mode: "v2", v1: [], v2: "/sys/fs/cgroup" });
+  assert.deepEqual(v2, { mode: "v2", v1: [], v2: "/sys/fs/cgroup", v2Root: "/" });
 });
 
 const inv = (re: RegExp) => (e: unknown) => e instanceof BerthError && e.code === Code.INVALID_ARGUMENT && re.test(e.message);
@@ -60,6 +60,14 @@ test("cgroup_parent escapes and hostile values are refused with INVALID_ARGUMENT
 test("a cgroup name (the leaf) must be one plain component", () => {
   for (const bad of ["../x", "a/b", "", ".hidden", "..", "x".repeat(256)]) assert.throws(() => cgroupPathUnder("/k", bad), inv(/invalid cgroup name/), bad);
   for (const bad of ["../x", "a/b", "x".repeat(250)]) assert.throws(() => containerCgroupsPath("/k", bad), inv(/invalid cgroup name/), bad);
+});
+
+test("a containerised berth sees its own subtree: the mounted cgroup is taken off the front, never the mount itself", () => {
+  const l = cgroupLayout(parseMountInfo("30 23 0:26 /kubepods/pod9 /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n"));
+  assert.equal(l.v2Root, "/kubepods/pod9");
+  assert.deepEqual(cgroupDirs(l, "/kubepods/pod9/berth-c1"), ["/sys/fs/cgroup/berth-c1"]);
+  assert.deepEqual(cgroupDirs(l, "/kubepods/pod9"), [], "the mounted cgroup itself is never a berth cgroup");
+  assert.deepEqual(cgroupDirs(l, "/other/berth-c1"), ["/sys/fs/cgroup/other/berth-c1"]);
 });
 
 test("cgroup dirs cover every v1 hierarchy and the v2 tree, never the root", () => {

@@ -2,7 +2,7 @@
 import { mkdir, readdir, readFile, rmdir, writeFile } from "node:fs/promises";
 import { posix } from "node:path";
 import { invalidArgument } from "../foundation/errdefs.ts";
-import type { CgroupLayout } from "./mode.ts";
+import { cgroupDirIn, type CgroupLayout } from "./mode.ts";
 
 /** The parent cgroup of pods that name none. */
 export const DEFAULT_CGROUP_PARENT = "/berth";
@@ -53,9 +53,9 @@ export function containerCgroupsPath(parent: string | undefined, id: string, fie
 export function cgroupDirs(layout: CgroupLayout, path: string): string[] {
   const rel = posix.normalize(`/${path}`);
   if (rel === "/") return [];
-  const dirs = layout.v1.map((h) => posix.join(h.mountPoint, rel));
-  if (layout.v2) dirs.push(posix.join(layout.v2, rel));
-  return dirs;
+  const dirs = layout.v1.map((h) => cgroupDirIn(h.mountPoint, h.root, rel));
+  if (layout.v2) dirs.push(cgroupDirIn(layout.v2, layout.v2Root ?? "/", rel));
+  return dirs.filter((d) => !layout.v1.some((h) => h.mountPoint === d) && d !== layout.v2);
 }
 
 /** Removes a (now empty) cgroup everywhere; missing dirs are fine, busy ones are retried briefly. Returns dirs left behind. */

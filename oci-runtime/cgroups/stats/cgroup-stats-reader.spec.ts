@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { BerthError, Code } from "../../foundation/errdefs.ts";
 import { CgroupStatsReader } from "./cgroup-stats-reader.ts";
-import { cgroupDir, cgroupMode, parseCgroupMounts } from "./mountinfo.ts";
+import { parseMountInfo } from "../../foundation/mountinfo.ts";
+import { cgroupDirIn, cgroupLayout, hierarchyOf } from "../mode.ts";
 import { parseFlatKeyed, parseSingle } from "./parse.ts";
 
 const TS = 1_700_000_000_000_000_000n;
@@ -37,19 +38,21 @@ describe("mountinfo", () => {
     "50 23 0:50 /kubepods /var/lib/with\\040space rw - cgroup cgroup rw,pids",
   ].join("\n");
   it("finds co-mounted controllers, unified and escaped mount points", () => {
-    const m = parseCgroupMounts(text);
-    assert.equal(m.v1.cpu?.mountpoint, "/sys/fs/cgroup/cpu,cpuacct");
-    assert.equal(m.v1.cpuacct?.mountpoint, "/sys/fs/cgroup/cpu,cpuacct");
-    assert.equal(m.v1.memory?.mountpoint, "/sys/fs/cgroup/memory");
-    assert.equal(m.v1["name=systemd"]?.mountpoint, "/sys/fs/cgroup/systemd");
-    assert.equal(m.unified?.mountpoint, "/sys/fs/cgroup/unified");
-    assert.equal(cgroupMode(m), "hybrid");
-    assert.equal(cgroupDir(m.v1.pids!, "/kubepods/pod1/c1"), "/var/lib/with space/pod1/c1");
+    const m = cgroupLayout(parseMountInfo(text));
+    assert.equal(hierarchyOf(m, "cpu")?.mountPoint, "/sys/fs/cgroup/cpu,cpuacct");
+    assert.equal(hierarchyOf(m, "cpuacct")?.mountPoint, "/sys/fs/cgroup/cpu,cpuacct");
+    assert.equal(hierarchyOf(m, "memory")?.mountPoint, "/sys/fs/cgroup/memory");
+    assert.equal(hierarchyOf(m, "name=systemd")?.mountPoint, "/sys/fs/cgroup/systemd");
+    assert.equal(m.v2, "/sys/fs/cgroup/unified");
+    assert.equal(m.mode, "hybrid");
+    const pids = hierarchyOf(m, "pids")!;
+    assert.equal(cgroupDirIn(pids.mountPoint, pids.root, "/kubepods/pod1/c1"), "/var/lib/with space/pod1/c1");
   });
   it("detects pure v2", () => {
-    const m = parseCgroupMounts("30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw");
-    assert.equal(cgroupMode(m), "v2");
-    assert.equal(cgroupDir(m.unified!, "kubepods/../x/y"), "/sys/fs/cgroup/kubepods/x/y");
+    const m = cgroupLayout(parseMountInfo("30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw"));
+    assert.equal(m.mode, "v2");
+    assert.equal(cgroupDirIn(m.v2!, m.v2Root, "kubepods/../x/y"), "/sys/fs/cgroup/kubepods/x/y");
+    assert.equal(cgroupDirIn(m.v2!, m.v2Root, "/../../etc"), "/sys/fs/cgroup/etc", "never leaves the mount");
   });
 });
 
@@ -58,9 +61,9 @@ describe("cgroup v1 / hybrid", () => {
   let reader: CgroupStatsReader;
   before(async () => {
     root = await mkdtemp(join(tmpdir(), "berth-cgstats-"));
-    const mp = (c: string) => ({ mountpoint: join(root, c), root: "/" });
+    const mp = (c: string) => ({ mountPoint: join(root, c), root: "/", controllers: [c] });
     reader = new CgroupStatsReader({
-      mounts: { v1: { cpu: mp("cpu"), cpuacct: mp("cpuacct"), memory: mp("memory"), pids: mp("pids") }, unified: mp("unified") },
+      layout: { mode: "hybrid", v1: [mp("cpu"), mp("cpuacct"), mp("memory"), mp("pids")], v2: join(root, "unified"), v2Root: "/" },
       now: () => TS,
     });
     await writeFiles(join(root, "cpuacct", CG), {

@@ -1,19 +1,19 @@
 // Reads a container's (or pod's) cgroup statistics on cgroup v1, v2 and
-// hybrid hosts. Mount points come from /proc/self/mountinfo, read once.
+// hybrid hosts. Mount points come from the one layout model (../mode.ts), read once.
 
 import { stat } from "node:fs/promises";
 import { notFound } from "../../foundation/errdefs.ts";
 import { epochNanos } from "./clock.ts";
-import { type CgroupMode, type CgroupMounts, cgroupDir, cgroupMode, loadCgroupMounts } from "./mountinfo.ts";
+import { cgroupDirIn, detectCgroupLayout, hierarchyOf, readCgroupLayout, type CgroupLayout, type CgroupMode } from "../mode.ts";
 import type { CgroupStats, CgroupStatsSource } from "./types.ts";
 import { readCpuV1, readHugetlbV1, readMemoryV1, readPids } from "./v1.ts";
 import { readCpuV2, readHugetlbV2, readMemoryV2 } from "./v2.ts";
 import { readPressure } from "./psi.ts";
 
 export interface CgroupStatsReaderOptions {
-  /** Mounts to use instead of parsing mountinfo (tests point these at a temp dir). */
-  mounts?: CgroupMounts;
-  /** mountinfo file to parse; default /proc/self/mountinfo. */
+  /** The layout to use instead of the host's (tests point it at a temp dir). */
+  layout?: CgroupLayout;
+  /** mountinfo file to parse instead of the host's /proc/self/mountinfo. */
   mountinfoPath?: string;
   /** Epoch-nanosecond clock stamped on each sample. */
   now?: () => bigint;
@@ -31,31 +31,31 @@ export interface CgroupDirs {
 }
 
 export class CgroupStatsReader implements CgroupStatsSource {
-  #mounts: Promise<CgroupMounts> | undefined;
+  #layout: Promise<CgroupLayout> | undefined;
   readonly #opts: CgroupStatsReaderOptions;
 
   constructor(opts: CgroupStatsReaderOptions = {}) {
     this.#opts = opts;
-    if (opts.mounts) this.#mounts = Promise.resolve(opts.mounts);
+    if (opts.layout) this.#layout = Promise.resolve(opts.layout);
   }
 
-  mounts(): Promise<CgroupMounts> {
-    this.#mounts ??= loadCgroupMounts(this.#opts.mountinfoPath);
-    return this.#mounts;
+  layout(): Promise<CgroupLayout> {
+    this.#layout ??= this.#opts.mountinfoPath ? readCgroupLayout(this.#opts.mountinfoPath) : detectCgroupLayout();
+    return this.#layout;
   }
 
   async mode(): Promise<CgroupMode> {
-    return cgroupMode(await this.mounts());
+    return (await this.layout()).mode;
   }
 
   async dirs(cgroupsPath: string): Promise<CgroupDirs> {
-    const m = await this.mounts();
-    const out: CgroupDirs = { mode: cgroupMode(m) };
+    const l = await this.layout();
+    const out: CgroupDirs = { mode: l.mode };
     for (const c of ["cpu", "cpuacct", "memory", "pids", "hugetlb"] as const) {
-      const mount = m.v1[c];
-      if (mount) out[c] = cgroupDir(mount, cgroupsPath);
+      const h = hierarchyOf(l, c);
+      if (h) out[c] = cgroupDirIn(h.mountPoint, h.root, cgroupsPath);
     }
-    if (m.unified) out.unified = cgroupDir(m.unified, cgroupsPath);
+    if (l.v2) out.unified = cgroupDirIn(l.v2, l.v2Root ?? "/", cgroupsPath);
     return out;
   }
 
