@@ -21,7 +21,7 @@ export { withPodFiles, withCriMounts, criMounts, putMounts, Propagation, systemM
 export { withDevices, criDevices, type CriDevice } from "./bundle-spec/devices.ts";
 export { withNamespaces, containerNamespaces, type ContainerNamespaces, type NamespaceMode } from "./bundle-spec/namespaces.ts";
 export { withResources, ociResources, withOomScoreAdj, clampOomScoreAdj, ownOomScoreAdj, type CriResources, type ResourceContext } from "./bundle-spec/resources.ts";
-export { withHostname, withCgroupsPath, withReadonlyRootfs, withRootfs, withAnnotations, withSysctls, validateSysctls } from "./bundle-spec/misc.ts";
+export { withCgroupsPath, withAnnotations } from "./bundle-spec/misc.ts";
 export { writeBundle } from "./bundle-spec/bundle.ts";
 export { compose, type Spec, type SpecOpt } from "./bundle-spec/types.ts";
 
