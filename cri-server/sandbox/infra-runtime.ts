@@ -18,8 +18,11 @@ import { infraSpecInput, resolveInfraSecurity } from "../container/spec-input.ts
 import { bindClone, detach, mountHelperPath, podUsernsDir } from "../../oci-runtime/mounts/mount-helper.ts";
 import type { InfraInput, InfraRuntime } from "./deps.ts";
 import type { SandboxRecord } from "./sandbox-record.ts";
+import { waitUntil } from "../../oci-runtime/foundation/wait.ts";
 
 const CATATONIT = "/usr/bin/catatonit";
+/** How long a SIGKILLed infra process gets to go before stop gives up waiting. */
+const INFRA_EXIT_WAIT_MS = 2000;
 
 export class RuncInfraRuntime implements InfraRuntime {
   private readonly config: Config;
@@ -127,7 +130,9 @@ export class RuncInfraRuntime implements InfraRuntime {
       // a runtime that hangs or a binary removed meanwhile never leaves the pod running.
       if (await this.alive(rec)) try { process.kill(rec.infra.pid, "SIGKILL"); } catch { /* gone */ }
     }
-    for (let i = 0; i < 200 && (await this.alive(rec)); i++) await new Promise((res) => setTimeout(res, 10));
+    if (!(await waitUntil(async () => !(await this.alive(rec)), { timeoutMs: INFRA_EXIT_WAIT_MS, intervalMs: 10 }))) {
+      this.log.warn("infra process still alive after SIGKILL", { sandbox: rec.id, pid: rec.infra.pid, waited_ms: INFRA_EXIT_WAIT_MS });
+    }
   }
 
   async remove(rec: SandboxRecord): Promise<void> {
