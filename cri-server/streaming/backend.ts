@@ -3,20 +3,19 @@
 // view of berth's containers and pods that the daemon passes in (cri-server/streaming-backend.ts).
 // This room never imports the lifecycle code (container/, sandbox/, runtime/).
 
-import type { Duplex, Readable, Writable } from "node:stream";
+import type { Duplex } from "node:stream";
+import type { ProcessIO, TerminalSize } from "../../oci-runtime/io/process-io.ts";
 import type { AttachRequest, ExecRequest } from "./tokens.ts";
 
-export interface TerminalSize { width: number; height: number }
+export type { TerminalSize };
 
-export interface StreamIO {
-  /** Present when the client sends stdin; ends when the client half-closes it. */
-  stdin?: Readable;
-  stdout?: Writable;
-  /** Absent with a TTY (stdout carries both). */
-  stderr?: Writable;
-  /** Terminal sizes as the client sends them (TTY only). */
-  resize?: AsyncIterable<TerminalSize>;
-}
+/**
+ * A session's streams, handed to the exec/attach helpers as they are (oci-runtime/io's
+ * ProcessIO): `stdin` is present when the client sends stdin and ends when the client
+ * half-closes it; `stderr` is absent with a TTY (stdout carries both); `resize` yields
+ * terminal sizes as the client sends them (TTY only).
+ */
+export type StreamIO = ProcessIO;
 
 export interface StreamingBackend {
   /** Runs the command; resolves with its exit code once it exited and its output was written. Throw a BerthError for failures to start. */
