@@ -8,7 +8,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
-import { CreateContainerRequestSchema, PodSandboxConfigSchema, PodSandboxState, type CreateContainerRequest } from "../../../proto/gen/runtime/v1/api_pb.js";
+import { CreateContainerRequestSchema, LinuxContainerResourcesSchema, PodSandboxConfigSchema, PodSandboxState, type CreateContainerRequest } from "../../../proto/gen/runtime/v1/api_pb.js";
 import { defaultConfig } from "../../config.ts";
 import { CreateCache } from "../../create-cache.ts";
 import { BerthError, Code } from "../../../oci-runtime/foundation/errdefs.ts";
@@ -25,6 +25,9 @@ import { stopContainer } from "./stop.ts";
 import { removeContainer } from "./remove.ts";
 import { recoverContainers } from "./recover.ts";
 import { refreshContainer } from "./exit.ts";
+import { reopenContainerLog, REOPEN_WAIT_MS } from "./reopen-log.ts";
+import { updateContainerResources } from "./update-resources.ts";
+import { execSyncInContainer } from "./exec-sync.ts";
 
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
 
@@ -315,5 +318,55 @@ test("recovery: an interrupted create is torn down; an exit while down is record
     assert.equal(f.d.store.tryGet(half), undefined);
     assert.deepEqual([...f.held].filter((h) => h.includes(half)), []);
     assert.equal((await refreshContainer(f.d, running)).state, "running");
+  } finally { await f.cleanup(); }
+});
+
+test("ReopenContainerLog answers once conmon made a new log file; a gone monitor is FAILED_PRECONDITION; only a running container", async () => {
+  const f = await fakes();
+  try {
+    const id = await createContainer(f.d, request());
+    await assert.rejects(reopenContainerLog(f.d, id), (e: unknown) => e instanceof BerthError && e.code === Code.FAILED_PRECONDITION && /is not running/.test(e.message));
+    await startContainer(f.d, id);
+    let inode = 1;
+    let reopened = 0;
+    f.d.os.inode = async () => inode;
+    f.d.monitor.reopenLog = async () => { reopened++; setTimeout(() => { inode = 2; }, 30); };
+    await reopenContainerLog(f.d, id);
+    assert.equal(reopened, 1);
+    // conmon dies before it reopens: the wait ends at once with a clear error, not at its bound.
+    f.d.monitor.reopenLog = async () => {};
+    f.d.os.kill(f.store.get(id).conmonPid, "SIGKILL");
+    const t0 = Date.now();
+    await assert.rejects(reopenContainerLog(f.d, id), /has no running monitor/);
+    assert.ok(Date.now() - t0 < REOPEN_WAIT_MS / 2);
+  } finally { await f.cleanup(); }
+});
+
+test("UpdateContainerResources applies, records and writes the new limits to the bundle; an exited container is refused", async () => {
+  const f = await fakes();
+  try {
+    const id = await createContainer(f.d, request());
+    const applied: unknown[] = [];
+    const written: unknown[] = [];
+    (f.d.runtimes.get("runc") as { update: unknown }).update = async (_id: string, r: unknown) => { applied.push(r); };
+    f.d.os.writeBundle = async (_b, spec) => { written.push(spec); };
+    await updateContainerResources(f.d, id, create(LinuxContainerResourcesSchema, { memoryLimitInBytes: 64n << 20n }));
+    assert.equal(applied.length, 1);
+    assert.ok(f.store.get(id).resources, "recorded");
+    assert.match(JSON.stringify(written[0]), /"limit":67108864/);
+    await startContainer(f.d, id);
+    await stopContainer(f.d, id, 0);
+    await assert.rejects(updateContainerResources(f.d, id, create(LinuxContainerResourcesSchema, { cpuShares: 2n })), (e: unknown) => e instanceof BerthError && e.code === Code.FAILED_PRECONDITION && /has exited/.test(e.message));
+    assert.equal(applied.length, 1, "nothing applied to an exited container");
+  } finally { await f.cleanup(); }
+});
+
+test("ExecSync refuses a container that is not running and an empty command", async () => {
+  const f = await fakes();
+  try {
+    const id = await createContainer(f.d, request());
+    await assert.rejects(execSyncInContainer(f.d, id, ["true"], 1), (e: unknown) => e instanceof BerthError && e.code === Code.FAILED_PRECONDITION && /not running \(state created\)/.test(e.message));
+    await startContainer(f.d, id);
+    await assert.rejects(execSyncInContainer(f.d, id, [], 1), (e: unknown) => e instanceof BerthError && e.code === Code.INVALID_ARGUMENT && /cmd must not be empty/.test(e.message));
   } finally { await f.cleanup(); }
 });
