@@ -162,7 +162,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   let target: Target | undefined;
   let status = 2;
   try {
-    const built = buildStandInImages({ log });
+    const built = await buildStandInImages({ log });
     registry = await startRegistry();
     await pushStandInImages(built, registry.address);
     log(`pushed ${built.images.length} stand-in images to ${registry.address}; no stand-in for: ${SKIPPED.join(", ")}`);

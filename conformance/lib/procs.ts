@@ -1,4 +1,5 @@
 // Test helper: what /proc says about processes (for tests that check nothing is left behind).
+import type { ChildProcess } from "node:child_process";
 import { readdir, readFile } from "node:fs/promises";
 
 /** Pids whose process group is `pgid` (field 5 of /proc/PID/stat, read after the command's closing parenthesis). */
@@ -11,4 +12,12 @@ export async function processGroupMembers(pgid: number): Promise<number[]> {
     if (Number(f[2]) === pgid) out.push(Number(d));
   }
   return out;
+}
+
+/** SIGKILLs a child that is still running and waits for its exit (an after() hook's cleanup). */
+export async function killAndWait(p: ChildProcess | undefined): Promise<void> {
+  if (!p || p.exitCode !== null || p.signalCode !== null) return;
+  const exited = new Promise((r) => p.once("exit", r));
+  p.kill("SIGKILL");
+  await exited;
 }

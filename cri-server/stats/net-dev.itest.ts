@@ -6,18 +6,14 @@ import { execFile, spawn } from "node:child_process";
 import { after, it } from "node:test";
 import { promisify } from "node:util";
 import { readNetDev } from "./net-dev.ts";
+import { killAndWait } from "../../conformance/lib/procs.ts";
 
 const run = promisify(execFile);
 const BUSYBOX = "/usr/bin/busybox";
 let holder: ReturnType<typeof spawn> | undefined;
 
 after(async () => {
-  const p = holder;
-  if (p && p.exitCode === null && p.signalCode === null) {
-    const exited = new Promise((r) => p.once("exit", r));
-    p.kill("SIGKILL");
-    await exited;
-  }
+  await killAndWait(holder);
 });
 
 it("loopback counters of a process in its own netns grow after traffic", async () => {

@@ -13,6 +13,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { CgroupStatsReader } from "../../oci-runtime/cgroups/stats/cgroup-stats-reader.ts";
 import { createLogger } from "../../oci-runtime/foundation/log.ts";
 import { StatsCollector } from "./stats-collector.ts";
+import { killAndWait } from "../../conformance/lib/procs.ts";
 
 const reader = new CgroupStatsReader();
 const pod = `/berth-test-${randomBytes(4).toString("hex")}`;
@@ -31,12 +32,7 @@ before(async () => {
 });
 
 after(async () => {
-  const p = busy;
-  if (p && p.exitCode === null && p.signalCode === null) {
-    const exited = new Promise((r) => p.once("exit", r));
-    p.kill("SIGKILL");
-    await exited;
-  }
+  await killAndWait(busy);
   for (const d of dirs.reverse()) {
     for (let i = 0; i < 50; i++) {
       try { await rmdir(d); break; } catch (err) {

@@ -76,7 +76,7 @@ function runc(rootfs: string, args: string[], opts: { uid?: number; noNewPrivile
 before(async () => {
   if (skip) return;
   work = mkdtempSync(join(tmpdir(), "berth-critest-images-itest-"));
-  built = buildStandInImages();
+  built = await buildStandInImages();
   reg = await startRegistry();
   await pushStandInImages(built, reg.address);
 });

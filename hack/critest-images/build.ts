@@ -49,7 +49,7 @@ function fingerprint(layers: Map<string, Buffer>, images: readonly StandInImage[
 }
 
 /** Builds every stand-in image; reuses the previous layout when nothing changed. */
-export function buildStandInImages(opts: { cacheDir?: string; log?: (msg: string) => void } = {}): BuiltImages {
+export async function buildStandInImages(opts: { cacheDir?: string; log?: (msg: string) => void } = {}): Promise<BuiltImages> {
   const cacheDir = opts.cacheDir ?? DEFAULT_CACHE_DIR;
   const log = opts.log ?? (() => undefined);
   mkdirSync(cacheDir, { recursive: true });
@@ -70,14 +70,14 @@ export function buildStandInImages(opts: { cacheDir?: string; log?: (msg: string
   log(`critest images: building ${images.length} references into ${layoutDir}`);
   const tmp = `${layoutDir}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
-  const w = new OciLayoutWriter(tmp, join(cacheDir, "gz"));
+  const w = await OciLayoutWriter.create(tmp, join(cacheDir, "gz"));
   const blobs = new Map<string, LayerBlob>();
-  for (const [name, tar] of tars) blobs.set(name, w.addLayer(tar));
+  for (const [name, tar] of tars) blobs.set(name, await w.addLayer(tar));
   for (const img of IMAGES) {
-    const desc = w.addImage(img.layers.map((l) => blobs.get(l)!), img.config, img.layers.map((l) => `berth hack/critest-images: layer ${l}`));
+    const desc = await w.addImage(img.layers.map((l) => blobs.get(l)!), img.config, img.layers.map((l) => `berth hack/critest-images: layer ${l}`));
     for (const ref of img.refs) w.name(desc, layoutRefName(ref));
   }
-  w.finish();
+  await w.finish();
   try {
     renameSync(tmp, layoutDir);
   } catch (err) {
@@ -144,7 +144,7 @@ async function main(argv: string[]): Promise<void> {
   }
   const log = (m: string) => process.stderr.write(`${m}\n`);
   const started = Date.now();
-  const built = buildStandInImages({ cacheDir: value("--cache-dir") ?? DEFAULT_CACHE_DIR, log });
+  const built = await buildStandInImages({ cacheDir: value("--cache-dir") ?? DEFAULT_CACHE_DIR, log });
   log(`critest images: ${built.images.length} references ready in ${Date.now() - started} ms (${built.cached ? "cached" : "built"})`);
   const push = value("--push");
   if (push) {

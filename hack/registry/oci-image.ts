@@ -2,7 +2,7 @@
 import { createHash } from "node:crypto";
 import { gzipSync, zstdCompressSync } from "node:zlib";
 
-export const sha256 = (b: Buffer) => "sha256:" + createHash("sha256").update(b).digest("hex");
+export const sha256 = (b: Uint8Array) => "sha256:" + createHash("sha256").update(b).digest("hex");
 
 export interface Blob { digest: string; size: number; mediaType: string; data: Buffer }
 

@@ -9,6 +9,7 @@ import { after, before, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CgroupStatsReader } from "./cgroup-stats-reader.ts";
 import type { CgroupStats } from "./types.ts";
+import { killAndWait } from "../../../conformance/lib/procs.ts";
 
 const reader = new CgroupStatsReader();
 const name = `/berth-test-${randomBytes(4).toString("hex")}`;
@@ -27,12 +28,7 @@ before(async () => {
 });
 
 after(async () => {
-  const p = child.proc;
-  if (p && p.exitCode === null && p.signalCode === null) {
-    const exited = new Promise((r) => p.once("exit", r));
-    p.kill("SIGKILL");
-    await exited;
-  }
+  await killAndWait(child.proc);
   for (const d of controllers) {
     for (let i = 0; i < 50; i++) {
       try { await rmdir(d); break; } catch (err) {
