@@ -91,15 +91,16 @@ async function removeTree(dir: string, retries: number): Promise<boolean> {
 
 /** Pids in a cgroup (from the v2 tree or the first v1 hierarchy that has the cgroup). */
 export async function cgroupPids(layout: CgroupLayout, path: string): Promise<number[]> {
+  const v2 = layout.v2 ? [{ mountPoint: layout.v2, root: layout.v2Root }] : [];
   const candidates = [
-    ...(layout.mode === "v2" && layout.v2 ? [layout.v2] : []),
-    ...layout.v1.filter((h) => h.controllers.includes("pids") || h.controllers.includes("memory")).map((h) => h.mountPoint),
-    ...layout.v1.map((h) => h.mountPoint),
-    ...(layout.v2 ? [layout.v2] : []),
+    ...(layout.mode === "v2" ? v2 : []),
+    ...layout.v1.filter((h) => h.controllers.includes("pids") || h.controllers.includes("memory")),
+    ...layout.v1,
+    ...v2,
   ];
-  for (const root of candidates) {
+  for (const h of candidates) {
     try {
-      const text = await readFile(posix.join(root, posix.normalize(`/${path}`), "cgroup.procs"), "utf8");
+      const text = await readFile(posix.join(cgroupDirIn(h.mountPoint, h.root, path), "cgroup.procs"), "utf8");
       return text.split("\n").filter(Boolean).map(Number);
     } catch {
       // try the next hierarchy
