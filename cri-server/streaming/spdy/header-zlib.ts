@@ -12,6 +12,7 @@
 import zlib from "node:zlib";
 import { SPDY3_DICTIONARY } from "./dictionary.ts";
 import { SpdyLimitError, SpdyProtocolError } from "./frames.ts";
+import { Mutex } from "../../../oci-runtime/foundation/keyed-mutex.ts";
 
 type Z = zlib.Deflate | zlib.Inflate;
 
@@ -20,7 +21,8 @@ const CHUNK = 16 * 1024;
 
 class ZContext {
   #z: Z;
-  #chain: Promise<unknown> = Promise.resolve();
+  /** One inflate/deflate at a time: the zlib context is shared by every header block of the session. */
+  readonly #serial = new Mutex();
   #failed: Error | undefined;
   #what: string;
   #limit: number;
@@ -33,9 +35,7 @@ class ZContext {
   }
 
   run(input: Buffer): Promise<Buffer> {
-    const p = this.#chain.then(() => this.#once(input));
-    this.#chain = p.catch(() => undefined);
-    return p;
+    return this.#serial.run(() => this.#once(input));
   }
 
   #error(): SpdyProtocolError {
