@@ -26,8 +26,10 @@ export const canStart = (s: ContainerStateName): boolean => nextContainerState(s
 export const canStop = (s: ContainerStateName): boolean => s === "created" || s === "running";
 /** An exit can be recorded for a container that has a process. */
 export const canExit = (s: ContainerStateName): boolean => nextContainerState(s, "exited") !== undefined;
+/** Whether the container's process runs (was started and has not exited). */
+export const isRunning = (s: ContainerStateName): boolean => s === "running";
 /** Exec, attach, log reopening: only a running process. */
-export const canExec = (s: ContainerStateName): boolean => s === "running";
+export const canExec = (s: ContainerStateName): boolean => isRunning(s);
 /** Resources can change until the container exited. */
 export const canUpdateResources = (s: ContainerStateName): boolean => s !== "exited";
 /** Whether CRI callers see the container (a create in progress is hidden). */

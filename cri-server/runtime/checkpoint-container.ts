@@ -11,6 +11,7 @@ import type { CheckpointContainerRequestSchema, CheckpointContainerResponseSchem
 import { failedPrecondition, internal, invalidArgument, unimplemented } from "../../oci-runtime/foundation/errdefs.ts";
 import { findExecutable } from "../../oci-runtime/foundation/executable.ts";
 import type { UnaryImpl } from "../rpc.ts";
+import { isRunning } from "../container/state.ts";
 
 const run = promisify(execFile);
 
@@ -38,7 +39,7 @@ export const checkpointContainer: UnaryImpl<typeof CheckpointContainerRequestSch
   if (why) throw unimplemented(`checkpoint of container ${rec.id} needs CRIU: ${why}`);
   if (!req.location) throw invalidArgument("location must not be empty");
   if (!isAbsolute(req.location)) throw invalidArgument(`location ${JSON.stringify(req.location)} must be an absolute path`);
-  if (rec.state !== "running") throw failedPrecondition(`container ${rec.id} is not running (state ${rec.state}); cannot checkpoint it`);
+  if (!isRunning(rec.state)) throw failedPrecondition(`container ${rec.id} is not running (state ${rec.state}); cannot checkpoint it`);
   const rt = ctx.containers.runtimeOf(rec);
   const tmp = await mkdtemp(join(dirname(req.location), ".berth-checkpoint-"));
   const timeoutMs = req.timeout > 0n ? Number(req.timeout) * 1000 : 0;

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { ContainerStatusRequestSchema, ContainerStatusResponseSchema } from "../../proto/gen/runtime/v1/api_pb.js";
 import type { UnaryImpl } from "../rpc.ts";
 import { toContainerStatus } from "./container-view.ts";
+import { isRunning } from "../container/state.ts";
 
 /** ContainerStatus; `verbose` adds the pid, sandbox id and the OCI spec under info["info"]. */
 export const containerStatus: UnaryImpl<typeof ContainerStatusRequestSchema, typeof ContainerStatusResponseSchema> = async (ctx, req) => {
@@ -12,7 +13,7 @@ export const containerStatus: UnaryImpl<typeof ContainerStatusRequestSchema, typ
     let runtimeSpec: unknown;
     try { runtimeSpec = JSON.parse(await readFile(join(rec.bundle, "config.json"), "utf8")); } catch { /* removed bundle */ }
     info["info"] = JSON.stringify({
-      pid: rec.state === "running" ? rec.pid : 0,
+      pid: isRunning(rec.state) ? rec.pid : 0,
       sandboxID: rec.sandboxId,
       runtimeHandler: rec.runtimeHandler,
       bundle: rec.bundle,

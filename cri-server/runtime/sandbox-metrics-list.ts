@@ -2,12 +2,13 @@ import type { ListPodSandboxMetricsRequestSchema, ListPodSandboxMetricsResponseS
 import type { UnaryImpl } from "../rpc.ts";
 import { buildPodSandboxMetrics, type ContainerLabelInfo } from "../stats/index.ts";
 import { podContainers, podTarget, statsCollector } from "./stats-targets.ts";
+import { canRunContainers } from "../sandbox/state.ts";
 
 /** ListPodSandboxMetrics: cAdvisor-style metrics of every ready pod and its containers. */
 export const listPodSandboxMetrics: UnaryImpl<typeof ListPodSandboxMetricsRequestSchema, typeof ListPodSandboxMetricsResponseSchema> = async (ctx) => {
   const stats = statsCollector(ctx);
   stats.prune();
-  const pods = ctx.sandboxes.list().filter((sb) => sb.state === "ready");
+  const pods = ctx.sandboxes.list().filter((sb) => canRunContainers(sb.state));
   const podMetrics = await Promise.all(pods.map(async (sb) => {
     const recs = await podContainers(ctx, sb.id);
     const labels: Record<string, ContainerLabelInfo> = {};

@@ -7,6 +7,8 @@ import type { ContainerRecord } from "../container/container-record.ts";
 import type { SandboxRecord } from "../sandbox/sandbox-record.ts";
 import { StatsCollector, type ContainerStatsTarget, type PodStatsTarget } from "../stats/index.ts";
 import { cgroupParentPath } from "../../oci-runtime/cgroups/paths.ts";
+import { isRunning } from "../container/state.ts";
+import { canRunContainers } from "../sandbox/state.ts";
 
 export type ContainerAttrs = MessageInitShape<typeof ContainerAttributesSchema>;
 export type PodAttrs = MessageInitShape<typeof PodSandboxAttributesSchema>;
@@ -34,7 +36,7 @@ export function containerTarget(ctx: Context, rec: ContainerRecord): ContainerSt
     fsMountpoint: ctx.images.root,
     attributes: containerAttrs(rec),
   };
-  if (rec.state === "running" && rec.cgroupsPath) t.cgroupsPath = rec.cgroupsPath;
+  if (isRunning(rec.state) && rec.cgroupsPath) t.cgroupsPath = rec.cgroupsPath;
   return t;
 }
 
@@ -49,8 +51,8 @@ export function podTarget(ctx: Context, sb: SandboxRecord, containers: Container
     attributes: { id: sb.id, metadata: sb.metadata, labels: sb.labels, annotations: sb.annotations },
     containers: containers.map((c) => containerTarget(ctx, c)),
   };
-  if (sb.state === "ready" && sb.cgroupParent) t.cgroupsPath = cgroupParentPath(sb.cgroupParent); // checked at RunPodSandbox
-  if (sb.state === "ready" && sb.netnsPath && sb.infra.pid > 0) t.netnsPid = sb.infra.pid;
+  if (canRunContainers(sb.state) && sb.cgroupParent) t.cgroupsPath = cgroupParentPath(sb.cgroupParent); // checked at RunPodSandbox
+  if (canRunContainers(sb.state) && sb.netnsPath && sb.infra.pid > 0) t.netnsPid = sb.infra.pid;
   return t;
 }
 

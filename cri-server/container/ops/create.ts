@@ -20,7 +20,7 @@ import type { ContainerDeps, ContainerSecurity } from "../deps.ts";
 import { addImageVolumeMounts } from "../image-volumes.ts";
 import { containerLogPath } from "../log-path.ts";
 import { criSignalName, normaliseSignal } from "../signals.ts";
-import { nextContainerState } from "../state.ts";
+import { isRunning, nextContainerState } from "../state.ts";
 import { teardownContainer } from "./teardown.ts";
 
 const ctrName = (meta: { name: string; attempt: number }, sandboxId: string) => `${meta.name}_${meta.attempt}_${sandboxId}`;
@@ -98,7 +98,7 @@ async function create(d: ContainerDeps, id: string, name: string, cfg: Container
     const targetId = cfg.linux?.securityContext?.namespaceOptions?.targetId;
     if (cfg.linux?.securityContext?.namespaceOptions?.pid === 3) {
       const target = d.store.tryGet(targetId ?? "");
-      if (!target || target.sandboxId !== sandbox.id || target.state !== "running") {
+      if (!target || target.sandboxId !== sandbox.id || !isRunning(target.state)) {
         throw notFound(`target container ${JSON.stringify(targetId)} for the pid namespace is not a running container of pod ${sandbox.id}`);
       }
       targetPid = target.pid;

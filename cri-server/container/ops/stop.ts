@@ -4,7 +4,7 @@ import { deadlineExceeded } from "../../../oci-runtime/foundation/errdefs.ts";
 import { waitFor } from "../../../oci-runtime/foundation/wait.ts";
 import type { ExitInfo } from "../../../oci-runtime/index.ts";
 import type { ContainerDeps } from "../deps.ts";
-import { canStop } from "../state.ts";
+import { canStop, isRunning } from "../state.ts";
 import { markExited, refreshContainer, syntheticExit } from "./exit.ts";
 
 /** How long a SIGKILLed container gets to leave its exit file. */
@@ -22,7 +22,7 @@ export async function stopContainer(d: ContainerDeps, id: string, timeoutSec: nu
     const rt = d.runtimes.get(rec.runtimeHandler);
     const waitExit = (ms: number) => waitFor(() => d.monitor.readExit(rec.id), { timeoutMs: ms, intervalMs: 50, signal });
     let exit: ExitInfo | undefined;
-    if (timeoutSec > 0 && rec.state === "running") {
+    if (timeoutSec > 0 && isRunning(rec.state)) {
       await rt.kill(rec.id, rec.stopSignal || "SIGTERM").catch((err) => d.log.debug("stop signal failed", { container: rec.id, error: err }));
       exit = await waitExit(timeoutSec * 1000);
     }
