@@ -7,7 +7,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { BenchContext } from "../context.ts";
 import { MB, memUse } from "../host.ts";
-import { CALL_TIMEOUT_MS, podConfig, startPod } from "../pods.ts";
+import { CALL_TIMEOUT_MS, mapLimit, podConfig, startPod } from "../pods.ts";
 import { percentile } from "../stats.ts";
 
 export const SCALE_BUDGET_MS = 300_000;
@@ -54,21 +54,25 @@ async function grow(ctx: BenchContext, pods: ScalePod[], size: number): Promise<
   return samples;
 }
 
-/** Stops and removes the newest pods until `size` are left. */
+/** Stops and removes the newest pods until `size` are left, 4 at a time (removal is not timed). */
 async function shrink(ctx: BenchContext, pods: ScalePod[], size: number): Promise<void> {
   const opts = { timeoutMs: CALL_TIMEOUT_MS };
-  while (pods.length > size) {
-    ctx.checkTime();
-    const pod = pods[pods.length - 1]!;
-    for (const id of pod.containerIds) {
-      await ctx.client.runtime.stopContainer({ containerId: id, timeout: 0n }, opts);
-      await ctx.client.runtime.removeContainer({ containerId: id }, opts);
-      ctx.created.containers.delete(id);
-    }
-    await ctx.client.runtime.stopPodSandbox({ podSandboxId: pod.podId }, opts);
-    await ctx.client.runtime.removePodSandbox({ podSandboxId: pod.podId }, opts);
-    ctx.created.pods.delete(pod.podId);
-    pods.pop();
+  const doomed = pods.splice(size);
+  try {
+    await mapLimit(doomed, 4, async (pod) => {
+      ctx.checkTime();
+      for (const id of pod.containerIds) {
+        await ctx.client.runtime.stopContainer({ containerId: id, timeout: 0n }, opts);
+        await ctx.client.runtime.removeContainer({ containerId: id }, opts);
+        ctx.created.containers.delete(id);
+      }
+      await ctx.client.runtime.stopPodSandbox({ podSandboxId: pod.podId }, opts);
+      await ctx.client.runtime.removePodSandbox({ podSandboxId: pod.podId }, opts);
+      ctx.created.pods.delete(pod.podId);
+      pod.podId = "";
+    });
+  } finally {
+    pods.push(...doomed.filter((p) => p.podId)); // not removed: the caller's teardown tries again
   }
 }
 
