@@ -156,6 +156,10 @@ export class ImageService {
     const held: string[] = [];
     const hold = (...k: string[]) => { this.#hold(k); held.push(...k); };
     let ok = false;
+    // Manifests and the config are stored (fsync, rename, fsync of the directory) while the
+    // layers download; they are all durable before the image is recorded.
+    const stores: Promise<void>[] = [];
+    const store = (digest: string, body: Buffer) => { hold(digest); const p = this.#content.put(digest, body); p.catch(() => {}); stores.push(p); };
     this.#syncer.acquire();
     try {
       // A digest names immutable content: if it is here (layers included), there is nothing to fetch.
@@ -171,20 +175,20 @@ export class ImageService {
       // Signatures cover the top-level manifest; nothing of the image is stored before they are checked.
       await this.#trust.check(r, top.digest, namespace, auth);
       hold(top.digest);
-      await this.#content.put(top.digest, top.body);
+      store(top.digest, top.body);
       const blobs = [top.digest];
       let manifest = top;
       let parsed = parseManifest(top.body, top.mediaType, name);
       for (let depth = 0; parsed.kind === "index"; depth++) {
         if (depth > 2) throw unavailable(`image index ${name} nests too deeply`);
         const desc = selectPlatform(parsed.doc, hostPlatform(), name);
-        manifest = await this.#manifestByDigest(r, desc, auth);
+        manifest = await this.#manifestByDigest(r, desc, store, auth);
         hold(manifest.digest);
         blobs.push(manifest.digest);
         parsed = parseManifest(manifest.body, desc.mediaType, `${repoName(r)}@${desc.digest}`);
       }
       const doc: ManifestDoc = parsed.doc;
-      const configFile = await this.#config(r, doc.config, auth);
+      const configFile = await this.#config(r, doc.config, store, auth);
       hold(doc.config.digest);
       blobs.push(doc.config.digest);
       const diffIds = configFile.rootfs?.diff_ids ?? [];
@@ -200,6 +204,7 @@ export class ImageService {
       const failed = results.find((x) => x.status === "rejected");
       if (failed) throw failed.reason;
       blobs.push(...layers.map((l) => l.digest));
+      for (const s of await Promise.allSettled(stores)) if (s.status === "rejected") throw s.reason;
       const size = manifest.size + doc.config.size + doc.layers.reduce((a, l) => a + l.size, 0);
       const id = doc.config.digest;
       await this.#meta.run(() => this.#record(r, top.digest, {
@@ -211,29 +216,30 @@ export class ImageService {
       this.#log.info("image pulled", { image: name, id, layers: layers.length, seconds: (Date.now() - started) / 1000 });
       return { imageRef: id };
     } finally {
+      await Promise.allSettled(stores); // nothing is still writing when GC runs
       this.#release(held);
       await this.#syncer.release();
       if (!ok) await this.#gc().catch((err) => this.#log.warn("gc after failed pull", { error: err }));
     }
   }
 
-  async #manifestByDigest(r: Reference, desc: Descriptor, auth?: PullAuth): Promise<ManifestResult> {
+  async #manifestByDigest(r: Reference, desc: Descriptor, store: (digest: string, body: Buffer) => void, auth?: PullAuth): Promise<ManifestResult> {
     if (await this.#content.has(desc.digest, desc.size)) {
       const body = await this.#content.read(desc.digest);
       return { digest: desc.digest, mediaType: desc.mediaType, size: body.length, body };
     }
     const m = await this.#client.fetchManifest(r, desc, auth);
-    await this.#content.put(m.digest, m.body);
+    store(m.digest, m.body);
     return m;
   }
 
-  async #config(r: Reference, desc: Descriptor, auth?: PullAuth): Promise<OciImageConfigFile> {
+  async #config(r: Reference, desc: Descriptor, store: (digest: string, body: Buffer) => void, auth?: PullAuth): Promise<OciImageConfigFile> {
     if (desc.size > MAX_CONFIG) throw unavailable(`image config ${desc.digest} of ${repoName(r)} is too large (${desc.size} bytes)`);
     let body: Buffer;
     if (await this.#content.has(desc.digest, desc.size)) body = await this.#content.read(desc.digest);
     else {
       body = await this.#client.fetchSmallBlob(r, desc, auth);
-      await this.#content.put(desc.digest, body);
+      store(desc.digest, body);
     }
     try {
       const doc = JSON.parse(body.toString("utf8")) as OciImageConfigFile;

@@ -47,6 +47,17 @@ describe("image pull from a loopback docker-registry", () => {
     assert.equal(svc.get(img.id.slice(7, 19))?.id, img.id);
   });
 
+  it("keeps the manifest and config but writes each layer once, as its snapshot (no layer blob, no ingest left)", async () => {
+    await svc.pull(fx.single.ref);
+    const img = svc.get(fx.single.ref)!;
+    const blobs = await readdir(path.join(dir, "root", "content", "blobs", "sha256"));
+    assert.ok(blobs.includes(img.id.slice(7)), "the config is stored");
+    assert.ok(blobs.includes(img.manifestDigest.slice(7)), "the manifest is stored");
+    for (const l of img.layers) assert.ok(!blobs.includes(l.digest.slice(7)), `layer blob ${l.digest} is not kept`);
+    assert.deepEqual(await readdir(path.join(dir, "root", "content", "ingest")), []);
+    for (const c of img.chainIds) assert.ok((await stat(path.join(dir, "root", "snapshots", c.slice(7), "fs"))).isDirectory(), `snapshot ${c}`);
+  });
+
   it("pulls by digest", async () => {
     const ref = `${reg.address}/${fx.user.repo}@${fx.user.manifestDigest}`;
     const { imageRef } = await svc.pull(ref);
