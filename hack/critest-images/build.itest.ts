@@ -11,8 +11,9 @@ import { randomBytes } from "node:crypto";
 import { buildStandInImages, pushStandInImages, type BuiltImages } from "./build.ts";
 import { startRegistry, type RunningRegistry } from "../registry/registry.ts";
 import { CRI_TOOLS, E2E } from "./images.ts";
+import { findExecutable } from "../../oci-runtime/foundation/executable.ts";
 
-const have = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
+const have = (cmd: string) => findExecutable(cmd) !== undefined;
 const missing = ["docker-registry", "skopeo", "runc", "apt-get"].filter((c) => !have(c));
 const skip = process.getuid?.() !== 0 ? "needs root" : missing.length > 0 ? `needs ${missing.join(", ")}` : false;
 
