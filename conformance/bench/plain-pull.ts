@@ -25,7 +25,9 @@ function hashing(hash: ReturnType<typeof createHash>): Transform {
 
 /** `tar -x` of stdin into `dir`, as a writable end of a pipeline; resolves when tar exits 0. */
 function untar(dir: string, signal: AbortSignal): { stdin: NodeJS.WritableStream; done: Promise<void> } {
-  const tar = spawn("tar", ["-x", "--no-same-owner", "-C", dir], { stdio: ["pipe", "ignore", "pipe"], signal });
+  // --ignore-zeros: tar reads to the end of its input instead of stopping at the end-of-archive
+  // blocks, so the padding after them never meets a closed pipe (premature close).
+  const tar = spawn("tar", ["-x", "--ignore-zeros", "--no-same-owner", "-C", dir], { stdio: ["pipe", "ignore", "pipe"], signal });
   let err = "";
   tar.stderr!.setEncoding("utf8").on("data", (d: string) => { if (err.length < 2000) err += d; });
   const done = new Promise<void>((resolve, reject) => {
