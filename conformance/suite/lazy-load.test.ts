@@ -1,0 +1,64 @@
+// What berthd leaves unloaded until it is used, over the real socket: with the default config no
+// streaming server listens (and no metrics endpoint) until the first Exec; that Exec starts it
+// and works, and later Execs reuse the same server.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { runRemoteCommand } from "../lib/spdy-client.ts";
+import { podConfig, startPodEnv, type PodEnv } from "../lib/pod.ts";
+
+/** TCP ports berthd (pid) listens on: listening sockets in its netns whose inode is one of its fds. */
+function listeningPorts(pid: number): number[] {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]!);
+    } catch { /* closed meanwhile */ }
+  }
+  const ports: number[] = [];
+  for (const table of ["tcp", "tcp6"]) {
+    for (const line of readFileSync(`/proc/${pid}/net/${table}`, "utf8").split("\n").slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 10 || f[3] !== "0A") continue; // 0A: LISTEN
+      if (inodes.has(f[9]!)) ports.push(parseInt(f[1]!.split(":")[1]!, 16));
+    }
+  }
+  return ports;
+}
+
+describe("lazy loading", () => {
+  let env: PodEnv;
+  let ctrId: string;
+  before(async () => {
+    env = await startPodEnv({ images: true });
+    const c = env.b.client;
+    await c.image.pullImage({ image: { image: env.images!.busybox } });
+    const pod = podConfig();
+    const podId = (await c.runtime.runPodSandbox({ config: pod })).podSandboxId;
+    const { containerId } = await c.runtime.createContainer({ podSandboxId: podId, sandboxConfig: pod, config: { metadata: { name: "sleep" }, image: { image: env.images!.busybox }, command: ["sleep", "3600"] } });
+    await c.runtime.startContainer({ containerId });
+    ctrId = containerId;
+  });
+  after(async () => { await env?.cleanup(); });
+
+  test("no streaming server or metrics endpoint until the first Exec, which starts it once", async () => {
+    const pid = env.b.proc.pid!;
+    assert.deepEqual(listeningPorts(pid), [], "berthd listens on no TCP port before any Exec");
+    const log = () => env.b.stderr.join("");
+    assert.doesNotMatch(log(), /streaming server listening/);
+    assert.doesNotMatch(log(), /metrics endpoint listening/);
+
+    const { url } = await env.b.client.runtime.exec({ containerId: ctrId, cmd: ["echo", "lazy"], stdout: true });
+    const port = Number(/^http:\/\/127\.0\.0\.1:(\d+)\/exec\//.exec(url)?.[1]);
+    assert.ok(port > 0, url);
+    assert.deepEqual(listeningPorts(pid), [port], "the first Exec started the streaming server on the URL's port");
+    const r = await runRemoteCommand(url, { protocols: ["v4.channel.k8s.io"], stdout: true, stderr: false });
+    assert.equal(r.stdout.toString(), "lazy\n");
+
+    const second = await env.b.client.runtime.exec({ containerId: ctrId, cmd: ["true"], stdout: true });
+    assert.equal(new URL(second.url).port, String(port), "later Execs reuse the same server");
+    assert.deepEqual(listeningPorts(pid), [port]);
+    assert.equal(log().match(/streaming server listening/g)?.length, 1);
+  });
+});
