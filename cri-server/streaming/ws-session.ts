@@ -39,6 +39,20 @@ export function encodeWsMessage(channel: number, payload: Buffer, base64: boolea
 
 type Send = (channel: number, payload: Buffer) => Promise<void>;
 
+/** Calls `onMessage` with each decoded client message; a malformed one goes to `onMalformed` instead. */
+function onChannelMessages(ws: WebSocket, base64: boolean, onMessage: (msg: { channel: number; payload: Buffer }) => void, onMalformed: (err: Error) => void): void {
+  ws.on("message", (data: Buffer, isBinary: boolean) => {
+    let msg;
+    try {
+      msg = decodeWsMessage(data, isBinary, base64);
+    } catch (err) {
+      onMalformed(err as Error);
+      return;
+    }
+    if (msg) onMessage(msg);
+  });
+}
+
 function sender(ws: WebSocket, base64: boolean): Send {
   return (channel, payload) => new Promise((resolve, reject) => {
     if (ws.readyState !== ws.OPEN) return reject(new Error("websocket is closed"));
@@ -82,14 +96,7 @@ export async function serveRemoteCommandWs(sess: WsRemoteCommand): Promise<void>
     ws.close(1002, err.message.slice(0, 100));
     abort.abort(err);
   };
-  ws.on("message", (data: Buffer, isBinary: boolean) => {
-    let msg;
-    try {
-      msg = decodeWsMessage(data, isBinary, base64);
-    } catch (err) {
-      return fail(err as Error);
-    }
-    if (!msg) return;
+  onChannelMessages(ws, base64, (msg) => {
     switch (msg.channel) {
       case WsChannel.stdin:
         if (stdin && !stdin.writableEnded && !stdin.write(msg.payload)) {
@@ -107,7 +114,7 @@ export async function serveRemoteCommandWs(sess: WsRemoteCommand): Promise<void>
       default:
         return; // clients may write on output channels; ignore
     }
-  });
+  }, fail);
   ws.once("close", () => {
     stdin?.end();
     resizeIn?.end();
@@ -163,20 +170,12 @@ export async function servePortForwardWs(sess: WsPortForward): Promise<void> {
   const resumeWs = () => ws.resume();
   const pipes = ports.map((_, i) => new ChannelDuplex(send, i * 2, resumeWs));
 
-  ws.on("message", (data: Buffer, isBinary: boolean) => {
-    let msg;
-    try {
-      msg = decodeWsMessage(data, isBinary, base64);
-    } catch (err) {
-      ws.close(1002, (err as Error).message.slice(0, 100));
-      return;
-    }
-    if (!msg) return;
+  onChannelMessages(ws, base64, (msg) => {
     if (msg.channel % 2 !== 0) return; // error channels are server-to-client only
     const pipe = pipes[msg.channel / 2];
     if (!pipe) { ws.close(1002, `unknown channel ${msg.channel}`); return; }
     if (!pipe.push(msg.payload)) ws.pause();
-  });
+  }, (err) => ws.close(1002, err.message.slice(0, 100)));
   ws.once("close", () => {
     for (const p of pipes) p.push(null);
     abort.abort(new Error("client closed the websocket"));
