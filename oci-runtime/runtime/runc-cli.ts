@@ -160,7 +160,7 @@ export class RuncCli implements OciRuntime {
   async features(): Promise<RuntimeFeatures> {
     if (this.#features) return this.#features;
     try {
-      const out = await this.#run("features", ["features"]);
+      const out = await this.#run("features", ["features"], { quick: true });
       const f = JSON.parse(out) as { mountOptions?: string[]; linux?: { namespaces?: string[] } };
       this.#features = { mountOptions: f.mountOptions ?? [], namespaces: f.linux?.namespaces ?? [] };
     } catch (err) {
