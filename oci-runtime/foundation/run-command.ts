@@ -6,7 +6,7 @@
 // stream. Never rejects: a binary that cannot be started at all (ENOENT, EACCES) comes back
 // as `spawnError`, whether its output goes to pipes or to a file.
 import { spawn } from "node:child_process";
-import { closeSync, openSync, readSync, rmSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readSync, rmSync } from "node:fs";
 import { BerthError, Code, deadlineExceeded, failedPrecondition } from "./errdefs.ts";
 
 /** The limit for a run that names none: nothing berth runs should take two minutes. */
@@ -75,7 +75,9 @@ function readCapped(path: string): Buffer {
   let fd: number;
   try { fd = openSync(path, "r"); } catch { return Buffer.alloc(0); }
   try {
-    const buf = Buffer.alloc(MAX_OUTPUT);
+    // Sized to the file (at most MAX_OUTPUT): a 4 MiB buffer per call, kept alive by the slice
+    // returned, grew berthd's RSS by ~60 MB while 230 pods were removed.
+    const buf = Buffer.allocUnsafe(Math.min(MAX_OUTPUT, fstatSync(fd).size));
     let n = 0;
     for (let r; n < buf.length && (r = readSync(fd, buf, n, buf.length - n, n)) > 0;) n += r;
     return buf.subarray(0, n);
