@@ -3,19 +3,19 @@
 // berth's ImageService in this process, alternating with the plain reference (fetch + sha256 +
 // gunzip + tar -x of the same layers, conformance/bench/plain-pull.ts). Before every pull dirty
 // pages are written back and the page cache dropped. Prints each run, then median [min..max].
-//   node hack/registry/pull-bench.ts [runs=5] [--berth-only] [--downloads N] [--verbose]
-// With `node --cpu-prof --cpu-prof-dir DIR hack/registry/pull-bench.ts 1 --berth-only` the
+//   node conformance/bench/pull-bench.ts [runs=5] [--berth-only] [--downloads N] [--verbose]
+// With `node --cpu-prof --cpu-prof-dir DIR conformance/bench/pull-bench.ts 1 --berth-only` the
 // profile covers one cold pull. Needs root (drop_caches).
 import { mkdtemp, rm } from "node:fs/promises";
 import { PerformanceObserver } from "node:perf_hooks";
 import path from "node:path";
 import { createLogger, setLogLevel } from "../../oci-runtime/foundation/log.ts";
 import { ImageService } from "../../image-service/image-service.ts";
-import { bigImage } from "../../conformance/bench/images.ts";
-import { dropCaches } from "../../conformance/bench/host.ts";
-import { plainPull } from "../../conformance/bench/plain-pull.ts";
-import { pushImage } from "./push.ts";
-import { startRegistry } from "./registry.ts";
+import { bigImage } from "./images.ts";
+import { dropCaches } from "./host.ts";
+import { plainPull } from "./plain-pull.ts";
+import { pushImage } from "../../hack/registry/push.ts";
+import { startRegistry } from "../../hack/registry/registry.ts";
 
 const median = (v: number[]) => { const s = [...v].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2; };
 
