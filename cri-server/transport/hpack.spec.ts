@@ -72,3 +72,15 @@ test("encodeWithoutIndexing: decodes to the same list and adds nothing to the ta
   assert.deepEqual(out.fields.map((f) => f.representation), ["without", "without", "without", "never"]);
   assert.deepEqual(d.dynamicEntries(), []);
 });
+
+test("integers: a run of 0x80 continuation octets is refused, not decoded as NaN", () => {
+  const long = Buffer.concat([hex("1f"), Buffer.alloc(150, 0x80), hex("00")]);
+  assert.throws(() => decodeInteger(long, 0, 5), (err: Error) => err instanceof HpackError && /exceeds/.test(err.message));
+  // Five continuation octets of zeros is still a legal (if wasteful) encoding of a small value.
+  assert.deepEqual(decodeInteger(hex("1f8080808000"), 0, 5), [31, 6]);
+  // A dynamic table size update of "NaN" would lift the table bound: the whole block is refused.
+  const d = new HpackDecoder(limits);
+  assert.throws(() => d.decode(Buffer.concat([hex("3f"), Buffer.alloc(150, 0x80), hex("00"), hex("82")])), HpackError);
+  // A string length of "NaN" likewise.
+  assert.throws(() => new HpackDecoder(limits).decode(Buffer.concat([hex("40 7f"), Buffer.alloc(150, 0x80), hex("00")])), HpackError);
+});

@@ -51,9 +51,12 @@ export function decodeInteger(buf: Uint8Array, pos: number, prefixBits: number):
   for (;;) {
     if (pos >= buf.length) throw new HpackError("header block ends inside an integer");
     const b = buf[pos++]!;
+    // More than 28 bits of continuation (even 0x80 padding) is refused: left unchecked,
+    // 2 ** shift reaches Infinity and the value NaN, which passes every "> limit" test.
+    if (shift > 28) throw new HpackError(`HPACK integer exceeds ${MAX_INTEGER} (too many continuation octets)`);
     value += (b & 0x7f) * 2 ** shift;
     shift += 7;
-    if (value > MAX_INTEGER) throw new HpackError(`HPACK integer exceeds ${MAX_INTEGER}`);
+    if (!Number.isSafeInteger(value) || value > MAX_INTEGER) throw new HpackError(`HPACK integer exceeds ${MAX_INTEGER}`);
     if ((b & 0x80) === 0) return [value, pos];
   }
 }
@@ -214,7 +217,7 @@ export class HpackDecoder {
     if (pos >= buf.length) throw new HpackError("header block ends before a string");
     const huffman = (buf[pos]! & 0x80) !== 0;
     const [len, p] = decodeInteger(buf, pos, 7);
-    if (p + len > buf.length) throw new HpackError(`HPACK string of ${len} octets runs past the header block`);
+    if (!Number.isSafeInteger(len) || len < 0 || p + len > buf.length) throw new HpackError(`HPACK string of ${len} octets runs past the header block`);
     const raw = buf.subarray(p, p + len);
     const bytes = huffman ? huffmanDecode(raw) : Buffer.from(raw.buffer, raw.byteOffset, raw.length);
     return [bytes.toString("latin1"), huffman, p + len];
