@@ -5,7 +5,7 @@
 import { chmod, chown, lstat, mkdir, open, readdir, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { failedPrecondition, internal, invalidArgument } from "../foundation/errdefs.ts";
-import { readMountInfo } from "../foundation/mountinfo.ts";
+import { mountPointsUnder } from "../foundation/mountinfo.ts";
 import { describeFailure, runCommand } from "../foundation/run-command.ts";
 
 /** One mapping of a user namespace: ids [containerId, containerId+length) inside are [hostId, ...) outside. */
@@ -115,10 +115,7 @@ export async function detach(helper: string, path: string): Promise<void> {
 
 /** Mount points at or below `dir`, deepest first. */
 export async function mountsUnder(dir: string): Promise<string[]> {
-  const prefix = dir.replace(/\/+$/, "");
-  return (await readMountInfo()).map((m) => m.mountPoint)
-    .filter((p) => p === prefix || p.startsWith(`${prefix}/`))
-    .sort((a, b) => b.length - a.length);
+  return (await mountPointsUnder(dir)).sort((a, b) => b.length - a.length);
 }
 
 /** Detaches every mount at or below `dir`, then deletes `dir`. Idempotent. */
