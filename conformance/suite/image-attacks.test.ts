@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { startBerthd, type Berthd } from "../lib/berthd.ts";
 import { codeOf, grpc } from "../lib/cri-client.ts";
 import {
-  CAPABILITY, deepDirs, deviceLayer, gzipBomb, headerFlood, injectionName, oversizedLongName, oversizedPax, USER_VALUE,
+  CAPABILITY, deepDirs, deviceLayer, globalPaxKeyFlood, gzipBomb, headerFlood, injectionName, oversizedLongName, oversizedPax, USER_VALUE,
   whiteoutLayer, xattrInjectionLayers,
 } from "../../hack/registry/attack-layers.ts";
 import { breakoutLayers, swapLayers } from "../../hack/registry/build-images.ts";
@@ -116,6 +116,7 @@ describe("image attacks", () => {
     await pushEntries("deep-dirs", deepDirs(30, 200));
     await push("pax-oversized", [layerBlob(oversizedPax(2 << 20), "gzip")]);
     await push("longname-oversized", [layerBlob(oversizedLongName(8192), "gzip")]);
+    await push("global-pax-keys", [layerBlob(globalPaxKeyFlood(30_000, 2000), "gzip")]);
     const devices = layerBlob(buildTar(deviceLayer()), "gzip");
     await push("devices", [devices, layerBlob(buildTar(whiteoutLayer()), "zstd")]);
     b = await startBerthd({
@@ -170,6 +171,14 @@ describe("image attacks", () => {
   test("oversized pax headers and GNU long names are refused naming the limit", async () => {
     await refused("pax-oversized", ["pax extended header", "limit of 1048576 bytes"]);
     await refused("longname-oversized", ["GNU long name", "limit of 4097 bytes"]);
+  });
+
+  test("30,000 short global pax keys are refused promptly naming the key limit", async (t) => {
+    const started = Date.now();
+    await refused("global-pax-keys", ["global pax headers of 30000 keys", "limit of 134 keys"]);
+    const ms = Date.now() - started;
+    t.diagnostic(`global pax key flood refused in ${ms} ms`);
+    assert.ok(ms < 20_000, `refused in ${ms} ms`);
   });
 
   for (const name of Object.keys(breakoutLayers("/x"))) {

@@ -85,13 +85,29 @@ export function oversizedLongName(bytes: number): Buffer {
 export function globalPaxFlood(n: number): Buffer {
   const parts: Buffer[] = [];
   for (let i = 0; i < n; i++) {
-    const body = ` k${i}=${"v".repeat(512 << 10)}\n`;
+    const body = ` SCHILY.xattr.user.k${i}=${"v".repeat(512 << 10)}\n`;
     let len = body.length + 1;
     while (String(len).length + body.length !== len) len = String(len).length + body.length;
     const rec = Buffer.from(String(len) + body);
     parts.push(tarHeader("GlobalHead", "g", rec.length), padTo512(rec));
   }
   parts.push(tarHeader("f", "0", 0), Buffer.alloc(1024));
+  return Buffer.concat(parts);
+}
+
+/** One global pax header of `keys` short distinct keys (`prefix` + a number, empty values), then `files` empty files. */
+export function globalPaxKeyFlood(keys: number, files = 20, prefix = "SCHILY.xattr.user."): Buffer {
+  const recs: string[] = [];
+  for (let i = 0; i < keys; i++) {
+    const body = ` ${prefix}${i.toString(36)}=\n`;
+    let len = body.length + 1;
+    while (String(len).length + body.length !== len) len = String(len).length + body.length;
+    recs.push(String(len) + body);
+  }
+  const rec = Buffer.from(recs.join(""));
+  const parts: Buffer[] = [tarHeader("GlobalHead", "g", rec.length), padTo512(rec)];
+  for (let i = 0; i < files; i++) parts.push(tarHeader(`f${i}`, "0", 0));
+  parts.push(Buffer.alloc(1024));
   return Buffer.concat(parts);
 }
 

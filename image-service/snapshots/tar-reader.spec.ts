@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { buildTar } from "../../hack/registry/tar-writer.ts";
-import { globalPaxFlood, oversizedLongName, oversizedPax } from "../../hack/registry/attack-layers.ts";
+import { globalPaxFlood, globalPaxKeyFlood, oversizedLongName, oversizedPax } from "../../hack/registry/attack-layers.ts";
 import { LayerLimitError, MAX_EXTENDED_HEADER, parsePax, readTar, TarError, type TarEntry, xattrProblem } from "./tar-reader.ts";
 
 async function readAll(buf: Buffer, chunk = 7): Promise<{ e: TarEntry; data: string }[]> {
@@ -153,6 +153,22 @@ describe("readTar", () => {
     const many = Object.fromEntries(Array.from({ length: 129 }, (_, i) => [`user.x${i}`, "v"]));
     await assert.rejects(readAll(buildTar([{ name: "f", data: "", xattrs: many }]), 4096), /129 extended attributes, more than the limit of 128/);
     await assert.rejects(readAll(globalPaxFlood(3), 65536), /global pax headers of \d+ bytes are larger than the limit of 1048576 bytes/);
+  });
+
+  it("bounds the number of global pax keys, and a layer of many global keys is refused at once", async () => {
+    const started = performance.now();
+    await assert.rejects(readAll(globalPaxKeyFlood(30_000, 2000), 65536), (e: unknown) => {
+      assert.ok(e instanceof LayerLimitError, String(e));
+      assert.match(e.message, /global pax headers of 30000 keys are more than the limit of 13\d keys/);
+      return true;
+    });
+    assert.ok(performance.now() - started < 2000, `took ${Math.round(performance.now() - started)} ms`);
+    // global keys berth does not read are dropped, not kept: they cost nothing per entry
+    const t0 = performance.now();
+    const got = await readAll(globalPaxKeyFlood(30_000, 2000, "comment."), 65536);
+    assert.equal(got.length, 2000);
+    assert.equal(got[0]!.e.xattrs.size, 0);
+    assert.ok(performance.now() - t0 < 2000, `took ${Math.round(performance.now() - t0)} ms`);
   });
 
   it("refuses pax uid, gid and mtime values that are not numbers, naming the entry", async () => {

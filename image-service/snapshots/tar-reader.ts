@@ -37,6 +37,11 @@ export class LayerLimitError extends TarError {
 export const MAX_EXTENDED_HEADER = 1 << 20;
 /** Largest total of global (g) pax records kept for the rest of the archive. */
 export const MAX_GLOBAL_PAX = 1 << 20;
+/** Global pax keys berth reads; all others in a global (g) record are dropped. */
+const GLOBAL_KEYS = new Set(["path", "linkpath", "uid", "gid", "size", "mtime"]);
+const isXattrKey = (k: string) => k.startsWith("SCHILY.xattr.") || k.startsWith("LIBARCHIVE.xattr.");
+/** Most global pax keys kept (the fixed keys above plus as many xattrs as one entry may carry). */
+export const MAX_GLOBAL_PAX_KEYS = GLOBAL_KEYS.size + 128;
 /** Longest entry name or link target (Linux PATH_MAX). */
 export const MAX_NAME_BYTES = 4096;
 /** Most xattrs on one entry, longest xattr name (XATTR_NAME_MAX) and value (XATTR_SIZE_MAX is 64 KiB). */
@@ -248,7 +253,9 @@ export async function* readTar(src: AsyncIterable<Buffer> | Iterable<Buffer>): A
       await r.skip(pad(size));
       if (type === "x") pax = parsePax(data);
       else if (type === "g") {
-        for (const [k, v] of parsePax(data)) globalPax.set(k, v);
+        // Only keys berth reads are kept, their count bounded: every later entry merges them.
+        for (const [k, v] of parsePax(data)) if (GLOBAL_KEYS.has(k) || isXattrKey(k)) globalPax.set(k, v);
+        if (globalPax.size > MAX_GLOBAL_PAX_KEYS) throw new LayerLimitError("extended header", `global pax headers of ${globalPax.size} keys are more than the limit of ${MAX_GLOBAL_PAX_KEYS} keys`);
         let total = 0;
         for (const [k, v] of globalPax) total += k.length + v.length;
         if (total > MAX_GLOBAL_PAX) throw new LayerLimitError("extended header", `global pax headers of ${total} bytes are larger than the limit of ${MAX_GLOBAL_PAX} bytes`);
