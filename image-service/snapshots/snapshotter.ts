@@ -2,7 +2,7 @@
 // New layers unpack into <root>/tmp-*/fs and are renamed into place when complete.
 // Container rootfs: overlay of the image's layer dirs plus <root>/containers/<key>/{upper,work}.
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, readdir, rename, rm, stat, symlink } from "node:fs/promises";
+import { mkdir, readdir, readlink, rename, rm, stat, symlink, unlink } from "node:fs/promises";
 import path from "node:path";
 import { failedPrecondition, internal } from "../../oci-runtime/foundation/errdefs.ts";
 import { fsyncDir } from "../../oci-runtime/foundation/atomic-file.ts";
@@ -21,6 +21,9 @@ export function chainIds(diffIds: string[]): string[] {
 const hex = (id: string) => id.replace(/^sha256:/, "");
 /** Page-size limit of mount(2) data, less a margin for the other options. */
 const MOUNT_DATA_LIMIT = 4096 - 512;
+/** Lengths of l/ link names tried, shortest first; 64 is the whole chain id. */
+const LINK_LENGTHS = [12, 16, 24, 32, 48, 64];
+const linkTarget = (chainId: string) => `../${hex(chainId)}/fs`;
 
 export class Snapshotter {
   readonly root: string;
@@ -69,7 +72,11 @@ export class Snapshotter {
     // Rename first so a crash never leaves a half-deleted layer under its chain id.
     const dir = path.join(this.root, hex(chainId));
     const doomed = path.join(this.root, `tmp-rm-${randomBytes(6).toString("hex")}`);
-    await rm(path.join(this.root, "l", hex(chainId).slice(0, 12)), { force: true });
+    // Only links that point at this layer: another layer may hold a link of the same prefix.
+    for (const len of LINK_LENGTHS) {
+      const link = path.join(this.root, "l", hex(chainId).slice(0, len));
+      if (await readlink(link).catch(() => undefined) === linkTarget(chainId)) await unlink(link).catch(() => {});
+    }
     try { await rename(dir, doomed); } catch { return; }
     await rm(doomed, { recursive: true, force: true });
   }
@@ -103,18 +110,40 @@ export class Snapshotter {
     if (data.length > MOUNT_DATA_LIMIT) {
       // Many layers: short symlinks l/<12 hex> -> ../<chainid>/fs (as docker's overlay2 does).
       await mkdir(path.join(this.root, "l"), { recursive: true, mode: 0o700 });
-      for (const c of top) {
-        await symlink(`../${hex(c)}/fs`, path.join(this.root, "l", hex(c).slice(0, 12))).catch((err: NodeJS.ErrnoException) => {
-          if (err.code !== "EEXIST") throw err;
-        });
-      }
-      data = options(top.map((c) => `l/${hex(c).slice(0, 12)}`));
+      const names: string[] = [];
+      for (const c of top) names.push(`l/${await this.linkFor(c)}`);
+      data = options(names);
     }
     if (data.length > MOUNT_DATA_LIMIT) {
       throw failedPrecondition(`image has ${layerChainIds.length} layers, more than an overlay mount can take (options of ${data.length} bytes)`);
     }
     await mkdir(target, { recursive: true, mode: 0o700 });
     await exec("mount", ["-t", "overlay", "overlay", "-o", data, target], this.root, `mount overlay at ${target}`);
+  }
+
+  /**
+   * The name under l/ of a link to `chainId`'s fs: its first 12 hex, lengthened while an
+   * existing link of that name serves another layer (a prefix collision); the full 64 hex
+   * name is this layer's alone, and a wrong link of that name is replaced.
+   */
+  private async linkFor(chainId: string): Promise<string> {
+    const want = linkTarget(chainId);
+    for (const len of LINK_LENGTHS) {
+      const name = hex(chainId).slice(0, len);
+      const link = path.join(this.root, "l", name);
+      const made = await symlink(want, link).then(() => true, (err: NodeJS.ErrnoException) => {
+        if (err.code !== "EEXIST") throw err;
+        return false;
+      });
+      if (made) return name;
+      if (await readlink(link).catch(() => undefined) === want) return name;
+      if (len === 64) {
+        await rm(link, { recursive: true, force: true });
+        await symlink(want, link);
+        return name;
+      }
+    }
+    throw internal(`no link name for layer ${chainId}`);
   }
 
   async unmount(target: string) {

@@ -1,0 +1,65 @@
+// Snapshotter overlay mounts of many-layer images (options past the page-size limit go through
+// short l/<prefix> symlinks): a pre-existing link with the same prefix that serves another layer
+// (a grinded prefix collision) must not stand in for the image's layer, and removing a layer
+// unlinks only its own link.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { isMountPoint, Snapshotter } from "./snapshotter.ts";
+
+const LAYERS = 60; // 60 x 68 bytes of lowerdir: past the 3.5 KB limit, so l/ links are used
+
+describe("snapshotter l/ links for many-layer images", () => {
+  let dir: string;
+  let snaps: Snapshotter;
+  const chain: string[] = [];
+  let other: string;
+  const target = () => path.join(dir, "mnt");
+
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "berth-snapshotter-"));
+    snaps = new Snapshotter(path.join(dir, "snapshots"));
+    await mkdir(snaps.root, { mode: 0o700 });
+    await snaps.init();
+    for (let i = 0; i < LAYERS; i++) {
+      const c = "sha256:" + randomBytes(32).toString("hex");
+      chain.push(c);
+      await mkdir(snaps.dir(c), { recursive: true });
+      await writeFile(path.join(snaps.dir(c), `layer-${i}`), String(i));
+    }
+    // Another image's layer whose chain id shares the first 12 hex of chain[5], its link in place.
+    other = "sha256:" + chain[5]!.slice(7, 19) + randomBytes(26).toString("hex");
+    await mkdir(snaps.dir(other), { recursive: true });
+    await writeFile(path.join(snaps.dir(other), "layer-5"), "impostor");
+    await writeFile(path.join(snaps.dir(other), "impostor"), "x");
+    await mkdir(path.join(snaps.root, "l"), { mode: 0o700 });
+    await symlink(`../${other.slice(7)}/fs`, path.join(snaps.root, "l", other.slice(7, 19)));
+  });
+  after(async () => {
+    if (await isMountPoint(target())) await snaps.unmount(target());
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("mounts the image's own layer despite a colliding link, and remove() leaves the other layer's link", async () => {
+    await snaps.prepareContainer("c1");
+    await snaps.mount("c1", chain, target());
+    try {
+      assert.equal(await readFile(path.join(target(), "layer-5"), "utf8"), "5", "layer 5 is the image's own");
+      assert.ok(!(await readdir(target())).includes("impostor"), "the colliding layer is not in the rootfs");
+      for (let i = 0; i < LAYERS; i++) assert.equal(await readFile(path.join(target(), `layer-${i}`), "utf8"), i === 5 ? "5" : String(i));
+    } finally {
+      await snaps.unmount(target());
+    }
+    assert.equal(await readlink(path.join(snaps.root, "l", other.slice(7, 19))), `../${other.slice(7)}/fs`, "the other layer's link is untouched");
+    await snaps.remove(chain[5]!);
+    assert.equal(await readlink(path.join(snaps.root, "l", other.slice(7, 19))), `../${other.slice(7)}/fs`, "remove() left the other layer's link");
+    const links = await readdir(path.join(snaps.root, "l"));
+    for (const n of links) assert.notEqual(await readlink(path.join(snaps.root, "l", n)), `../${chain[5]!.slice(7)}/fs`, `removed layer's link ${n} is gone`);
+    // and removing the other layer unlinks its own link
+    await snaps.remove(other);
+    assert.ok(!(await readdir(path.join(snaps.root, "l"))).includes(other.slice(7, 19)));
+  });
+});
