@@ -3,6 +3,8 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -198,6 +200,27 @@ describe("registry behaviour through a proxy", () => {
       await svc2.pull(`${secure.address}/berth/user:latest`);
       const svc3 = await service();
       await svc3.pull(`${secure.address}/berth/user:latest`, { auth: Buffer.from(`${creds.username}:${creds.password}`).toString("base64") });
+    });
+
+    it("gives the pull's credentials to the registry, never to a mirror that asks for them", async () => {
+      const seen: string[] = [];
+      const mirror = createServer((req, res) => {
+        seen.push(req.headers.authorization ?? "");
+        res.writeHead(401, { "www-authenticate": 'Basic realm="mirror"' }).end();
+      });
+      await new Promise<void>((r) => mirror.listen(0, "127.0.0.1", r));
+      cleanups.push(() => new Promise((r) => { mirror.close(() => r()); }));
+      const hostsDir = path.join(dir, "hosts-mirror-auth");
+      await mkdir(path.join(hostsDir, secure.address), { recursive: true });
+      await writeFile(path.join(hostsDir, secure.address, "hosts.toml"), [
+        `server = "http://${secure.address}"`,
+        `[host."http://127.0.0.1:${(mirror.address() as AddressInfo).port}"]`, `  capabilities = ["pull", "resolve"]`,
+      ].join("\n"));
+      const svc = await service({ hostsDir });
+      const { imageRef } = await svc.pull(`${secure.address}/berth/single:latest`, { ...creds, serverAddress: secure.address });
+      assert.ok(imageRef.startsWith("sha256:"));
+      assert.ok(seen.length >= 1, "the mirror was asked first");
+      assert.deepEqual(seen.filter((a) => a !== ""), [], "the mirror got no authorization header");
     });
 
     it("refuses wrong or missing credentials without leaking them", async () => {

@@ -3,7 +3,7 @@
 import type { IncomingMessage } from "node:http";
 import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { BerthError, Code, notFound, unavailable } from "../../oci-runtime/foundation/errdefs.ts";
+import { BerthError, Code, invalidArgument, notFound, unavailable } from "../../oci-runtime/foundation/errdefs.ts";
 import type { Logger } from "../../oci-runtime/foundation/log.ts";
 import { type Reference, defaultRegistryHost, formatReference } from "../reference.ts";
 import { type RegistryHost, loadHosts } from "./hosts.ts";
@@ -38,6 +38,27 @@ class HttpStatusError extends Error {
 }
 
 const sha256 = (b: Buffer) => "sha256:" + createHash("sha256").update(b).digest("hex");
+/** Digest algorithms berth verifies, with the hex length of their encoded value. */
+const DIGEST_ALGORITHMS: Record<string, number> = { sha256: 64, sha512: 128 };
+
+/**
+ * The node:crypto algorithm for a descriptor's or reference's digest. A digest in any other
+ * algorithm, or malformed, cannot be verified, so it is refused naming the digest.
+ */
+export function digestAlgorithm(digest: string, what: string): string {
+  const m = /^([a-z0-9]+):([a-f0-9]+)$/.exec(digest);
+  const alg = m?.[1] ?? "";
+  if (!m || DIGEST_ALGORITHMS[alg] !== m[2]!.length) {
+    throw invalidArgument(`${what}: digest ${JSON.stringify(digest.slice(0, 200))} is not a sha256 or sha512 digest berth can verify`);
+  }
+  return alg;
+}
+
+/** Whether `body` has `digest`, computed with the digest's own algorithm. */
+export function matchesDigest(body: Buffer, digest: string, what: string): boolean {
+  const alg = digestAlgorithm(digest, what);
+  return `${alg}:${createHash(alg).update(body).digest("hex")}` === digest;
+}
 const transient = (err: unknown) =>
   !(err instanceof HttpStatusError) || err.status >= 500 || err.status === 429 || err.status === 408;
 
@@ -57,9 +78,14 @@ export class RegistryClient {
     const authority = new URL(host.base).host;
     const registry = defaultRegistryHost(ref.domain);
     if (auth) {
-      const server = auth.serverAddress ? auth.serverAddress.replace(/^[a-z]+:\/\//i, "").split("/")[0] : "";
-      const matches = authority === registry || authority === ref.domain || (server !== "" && (server === authority || server === ref.domain));
-      if (matches) {
+      // The pull's own credentials go only to the registry itself (the default host or the
+      // hosts.toml `server`), never to a mirror: a mirror gets credentials only from the
+      // docker config.json entry for its own host. A server_address naming some other
+      // registry keeps them from this one too.
+      const server = auth.serverAddress ? auth.serverAddress.replace(/^[a-z]+:\/\//i, "").split("/")[0]!.toLowerCase() : "";
+      const isRegistry = host.isServer || authority === registry || authority === ref.domain;
+      const forThisRegistry = server === "" || [authority, registry, ref.domain].some((h) => sameRegistry(server, h));
+      if (isRegistry && forThisRegistry) {
         const c = normaliseCredentials(auth);
         if (c) return c;
       }
@@ -216,12 +242,14 @@ export class RegistryClient {
   async resolve(ref: Reference, auth?: PullAuth): Promise<ManifestResult> {
     const what = `manifest ${formatReference(ref)}`;
     const target = ref.digest ?? ref.tag!;
+    if (ref.digest) digestAlgorithm(ref.digest, what);
     return this.#eachHost(ref, ref.digest ? "pull" : "resolve", what, (h) => this.#manifestFrom(h, ref, target, auth, what));
   }
 
   /** Fetches a manifest by digest, verified. */
   async fetchManifest(ref: Reference, desc: Descriptor, auth?: PullAuth): Promise<ManifestResult> {
     const what = `manifest ${ref.domain}/${ref.path}@${desc.digest}`;
+    digestAlgorithm(desc.digest, what); // before any request: an unverifiable child is refused, not fetched
     const m = await this.#eachHost(ref, "pull", what, (h) => this.#manifestFrom(h, ref, desc.digest, auth, what));
     if (m.size !== desc.size) throw unavailable(`${what} has size ${m.size}, the index says ${desc.size}`);
     return m;
@@ -234,9 +262,11 @@ export class RegistryClient {
       throw new HttpStatusError(res.statusCode ?? 0, `registry ${new URL(host.base).host} answered http ${res.statusCode} for ${what}`);
     }
     const body = await readBody(res, MANIFEST_LIMIT, what);
+    // The content store keys manifests by sha256; a digest target (top-level or an index's
+    // child) is checked with its own algorithm, so a sha512 digest pins the content too.
     const digest = sha256(body);
-    if (target.startsWith("sha256:") && digest !== target) {
-      throw unavailable(`${what} from ${new URL(host.base).host} does not match its digest (got ${digest})`);
+    if (target !== ref.tag && !matchesDigest(body, target, what)) {
+      throw unavailable(`${what} from ${new URL(host.base).host} does not match its digest ${target} (the body has ${digest})`);
     }
     const mediaType = String(res.headers["content-type"] ?? "");
     return { digest, mediaType, size: body.length, body };
@@ -248,7 +278,7 @@ export class RegistryClient {
     const chunks: Buffer[] = [];
     for await (const c of this.blobStream(ref, desc, auth)) chunks.push(c);
     const body = Buffer.concat(chunks);
-    if (body.length !== desc.size || sha256(body) !== desc.digest) throw unavailable(`${what} does not match its digest or size`);
+    if (body.length !== desc.size || !matchesDigest(body, desc.digest, what)) throw unavailable(`${what} does not match its digest or size`);
     return body;
   }
 
@@ -259,6 +289,7 @@ export class RegistryClient {
    */
   async *blobStream(ref: Reference, desc: Descriptor, auth?: PullAuth, startOffset = 0): AsyncGenerator<Buffer> {
     const what = `blob ${desc.digest}`;
+    digestAlgorithm(desc.digest, `${what} of ${ref.domain}/${ref.path}`);
     const hosts = await this.#hosts(ref, "pull");
     const attempts = this.#opts.attempts ?? 5;
     let offset = startOffset;
@@ -298,6 +329,8 @@ export class RegistryClient {
         } catch (err) {
           last = err;
           if (!(err instanceof HttpStatusError && err.status === 404)) allNotFound = false;
+          // A mirror that wants credentials it was not given falls through to the next host.
+          if (err instanceof BerthError && err.code === Code.UNAUTHENTICATED && !host.isServer) break;
           if (err instanceof BerthError && err.code !== Code.UNAVAILABLE) throw err;
           if (err instanceof BerthError) break;
           this.#log.info("blob download interrupted, retrying", { host: hostName, digest: desc.digest, offset, attempt, error: (err as Error).message });
@@ -313,6 +346,13 @@ export class RegistryClient {
     if (last instanceof BerthError) throw last;
     throw unavailable(`downloading ${what} from ${ref.domain}/${ref.path} failed: ${describe(last)}`, last);
   }
+}
+
+const DOCKER_HUB_NAMES = new Set(["docker.io", "index.docker.io", "registry-1.docker.io"]);
+/** Whether two registry host names name the same registry (docker hub has three names). */
+function sameRegistry(a: string, b: string): boolean {
+  const x = a.toLowerCase(), y = b.toLowerCase();
+  return x === y || (DOCKER_HUB_NAMES.has(x) && DOCKER_HUB_NAMES.has(y));
 }
 
 function describe(err: unknown): string {
