@@ -2,7 +2,7 @@
 // with the file and the key's path named, never ignored. Keys referenced by the policy are
 // read and parsed here, so a policy that loads is a policy that can be enforced.
 import { type KeyObject, createPublicKey } from "node:crypto";
-import { readFile, stat } from "node:fs/promises";
+import { BoundedReadError, readBoundedFile } from "../../oci-runtime/foundation/bounded-file.ts";
 import path from "node:path";
 import type * as openpgp from "openpgp";
 import { failedPrecondition } from "../../oci-runtime/foundation/errdefs.ts";
@@ -52,12 +52,14 @@ class PolicyLoader {
 
   async readKeyFile(p: unknown, where: string): Promise<Buffer> {
     if (typeof p !== "string" || !path.isAbsolute(p)) this.fail(where, `must be an absolute path, got ${q(p)}`);
-    let st;
-    try { st = await stat(p); } catch (err) { this.fail(where, `names ${p}, which cannot be read (${(err as NodeJS.ErrnoException).code ?? err})`); }
-    if (!st.isFile()) this.fail(where, `names ${p}, which is not a regular file`);
-    if (st.size > MAX_POLICY_FILE) this.fail(where, `names ${p}, larger than the ${MAX_POLICY_FILE}-byte limit`);
+    let data: Buffer;
+    // Opened non-blocking and read bounded: a FIFO or device in its place is refused at once.
+    try { data = await readBoundedFile(p, MAX_POLICY_FILE); } catch (err) {
+      const problem = err instanceof BoundedReadError ? err.problem : undefined;
+      this.fail(where, `names ${p}, which ${problem?.kind === "missing" ? `cannot be read (${problem.code})` : (err as Error).message}`);
+    }
     this.files.add(p);
-    return readFile(p);
+    return data;
   }
 
   /** keyPath / keyPaths / keyData: exactly one. Answers the raw key bytes and where each came from. */
@@ -207,13 +209,11 @@ export async function parsePolicy(text: string, file: string): Promise<Policy> {
 
 /** Reads and parses a policy file (bounded). */
 export async function loadPolicy(file: string): Promise<Policy> {
-  let st;
-  try { st = await stat(file); } catch (err) {
-    throw failedPrecondition(`signature policy ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? err})`);
+  let data: Buffer;
+  try { data = await readBoundedFile(file, MAX_POLICY_FILE); } catch (err) {
+    throw failedPrecondition(`signature policy ${file} ${(err as Error).message}`, err);
   }
-  if (!st.isFile()) throw failedPrecondition(`signature policy ${file} is not a regular file`);
-  if (st.size > MAX_POLICY_FILE) throw failedPrecondition(`signature policy ${file} is larger than the ${MAX_POLICY_FILE}-byte limit`);
-  return parsePolicy(await readFile(file, "utf8"), file);
+  return parsePolicy(data.toString("utf8"), file);
 }
 
 /** The requirements that apply to `r`: the most specific docker scope, else the default. */

@@ -3,7 +3,8 @@
 // maps scopes (as in the policy: exact reference, repository, namespaces, host, *.domain) to
 // `lookaside` (simple signing signatures over http, https or file) and
 // `use-sigstore-attachments`. The first scope that sets a field wins, as in containers/image.
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
+import { readBoundedFile } from "../../oci-runtime/foundation/bounded-file.ts";
 import path from "node:path";
 import { failedPrecondition } from "../../oci-runtime/foundation/errdefs.ts";
 import type { Reference } from "../reference.ts";
@@ -76,7 +77,12 @@ export async function loadRegistriesD(dir: string): Promise<RegistriesD> {
     if (st.size > MAX_REGISTRIES_D_FILE) throw failedPrecondition(`registries.d ${file} is larger than the ${MAX_REGISTRIES_D_FILE}-byte limit`);
     stamps.push(`${name}:${st.mtimeMs}:${st.size}:${st.ino}`);
     let doc: unknown;
-    try { doc = parseYaml(await readFile(file, "utf8"), { maxAliasCount: 16, uniqueKeys: true }); } catch (err) {
+    let text: string;
+    // stat above only skips non-files in the listing; the read itself is non-blocking and bounded.
+    try { text = (await readBoundedFile(file, MAX_REGISTRIES_D_FILE)).toString("utf8"); } catch (err) {
+      throw failedPrecondition(`registries.d ${file} ${(err as Error).message}`, err);
+    }
+    try { doc = parseYaml(text, { maxAliasCount: 16, uniqueKeys: true }); } catch (err) {
       throw failedPrecondition(`registries.d ${file}: invalid YAML: ${(err as Error).message.split("\n")[0]}`);
     }
     if (doc === null || doc === undefined) continue; // only comments

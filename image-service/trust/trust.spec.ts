@@ -181,3 +181,44 @@ test("registries.d: the first scope that sets a field wins, then default-docker;
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test("a FIFO as a key file, a policy or a lookaside signature is refused at once, naming the path", async () => {
+  const { execFileSync } = await import("node:child_process");
+  const { mkdir } = await import("node:fs/promises");
+  const { ImageTrust } = await import("./trust.ts");
+  const { loadPolicy } = await import("./policy.ts");
+  const { createLogger } = await import("../../oci-runtime/foundation/log.ts");
+  const openpgp = await import("openpgp");
+  const dir = await mkdtemp(path.join(tmpdir(), "berth-fifo-"));
+  try {
+    const fifoKey = path.join(dir, "key.gpg");
+    execFileSync("mkfifo", [fifoKey]);
+    const started = Date.now();
+    await assert.rejects(parsePolicy(JSON.stringify({ default: [{ type: "signedBy", keyType: "GPGKeys", keyPath: fifoKey }] }), "/p.json"),
+      (err: Error) => err.message.includes(`names ${fifoKey}, which cannot be read (a fifo`));
+    const fifoPolicy = path.join(dir, "policy-fifo.json");
+    execFileSync("mkfifo", [fifoPolicy]);
+    await assert.rejects(loadPolicy(fifoPolicy), (err: Error) => err.message.includes(`${fifoPolicy} cannot be read (a fifo`));
+
+    const { publicKey } = await openpgp.generateKey({ userIDs: [{ name: "berth test" }], format: "armored" });
+    const pub = path.join(dir, "pub.gpg");
+    await writeFile(pub, publicKey);
+    const policy = path.join(dir, "policy.json");
+    await writeFile(policy, JSON.stringify({ default: [{ type: "signedBy", keyType: "GPGKeys", keyPath: pub }] }));
+    const registriesD = path.join(dir, "registries.d");
+    await mkdir(registriesD);
+    await writeFile(path.join(registriesD, "a.yaml"), `default-docker:\n  lookaside: file://${dir}/sigs\n`);
+    const sigDir = path.join(dir, "sigs", "ns", `app@sha256=${"a".repeat(64)}`);
+    await mkdir(sigDir, { recursive: true });
+    const fifoSig = path.join(sigDir, "signature-1");
+    execFileSync("mkfifo", [fifoSig]);
+    const trust = new ImageTrust({ policy, policyDir: "", registriesD, hostsDir: "", timeoutMs: 2_000, log: createLogger({}, () => {}) }, undefined);
+    await assert.rejects(trust.check(parseReference("r.io/ns/app:1"), D, undefined), (err: Error) => {
+      assert.ok(err.message.includes(fifoSig) && /a fifo/.test(err.message), err.message);
+      return true;
+    });
+    assert.ok(Date.now() - started < 5_000, "refused at once, not after waiting on the FIFO");
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -4,6 +4,7 @@
 // of its key files changes, so an operator's edit applies to the next pull. registries.d is
 // re-read on every check (a handful of small files).
 import { readdir, readFile, stat } from "node:fs/promises";
+import { BoundedReadError, readBoundedFile } from "../../oci-runtime/foundation/bounded-file.ts";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { BerthError, Code, failedPrecondition, invalidArgument, isNotFound, unavailable } from "../../oci-runtime/foundation/errdefs.ts";
@@ -222,14 +223,13 @@ export class ImageTrust {
     const what = `signature ${safeUrl(u)}`;
     if (u.protocol === "file:") {
       const file = fileURLToPath(u);
-      let st;
-      try { st = await stat(file); } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === "ENOENT" || (err as NodeJS.ErrnoException).code === "ENOTDIR") return undefined;
-        throw unavailable(`${what} cannot be read (${(err as NodeJS.ErrnoException).code})`);
+      // Opened non-blocking and read bounded: a FIFO or device in its place is refused at once.
+      try {
+        return new Uint8Array(await readBoundedFile(file, MAX_SIGNATURE_BYTES));
+      } catch (err) {
+        if (err instanceof BoundedReadError && err.problem.kind === "missing") return undefined;
+        throw unavailable(`${what} (${file}) ${(err as Error).message}`, err);
       }
-      if (!st.isFile()) return undefined;
-      if (st.size > MAX_SIGNATURE_BYTES) throw unavailable(`${what} is larger than the ${MAX_SIGNATURE_BYTES}-byte limit`);
-      return new Uint8Array(await readFile(file));
     }
     const plain = new URL(u.href);
     plain.username = "";
