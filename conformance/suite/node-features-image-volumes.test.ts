@@ -4,7 +4,8 @@
 // (and so kubelet's image GC) refuses an image in use as a volume.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { chmod, mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -136,6 +137,19 @@ describe("image volumes", () => {
       "one host mount, where the container's root can reach it; the idmapped layer clone is gone");
     assert.equal((await exec(id, ["cat", "/proc/self/uid_map"])).out.trim().replace(/\s+/g, " "), "0 200000 65536", "the container runs in the pod's user namespace");
     assert.deepEqual([(await exec(id, ["stat", "-c", "%u:%g", "/vol/file"])).out, (await exec(id, ["cat", "/vol/file"])).out], ["0:0\n", "1\n"]);
+    // The host user nobody can neither list nor read the volume; only the pod's root (and host root) enter.
+    const vdir = join(env.b.state, "userns", "volumes", id);
+    const probe = `const fs = require("node:fs"); const out = [];
+      for (const f of [() => fs.readdirSync(process.argv[1]), () => fs.readdirSync(process.argv[1] + "/0"), () => fs.readFileSync(process.argv[1] + "/0/file")]) {
+        try { f(); out.push("OK"); } catch (e) { out.push(e.code ?? String(e)); }
+      }
+      process.stdout.write(JSON.stringify(out));`;
+    const r = spawnSync(process.execPath, ["-e", probe, vdir], { uid: 65534, gid: 65534, encoding: "utf8", timeout: 30_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), ["EACCES", "EACCES", "EACCES"], "nobody reaches nothing of the volume");
+    const st = statSync(vdir);
+    assert.deepEqual([st.mode & 0o777, st.uid, st.gid], [0o700, 200000, 300000], "the volume dir is the pod root's alone");
+    assert.equal(statSync(join(env.b.state, "userns", "volumes")).mode & 0o777, 0o711);
     await rt().stopPodSandbox({ podSandboxId: pod });
     await rt().removePodSandbox({ podSandboxId: pod });
     assert.deepEqual(volumeMounts(), []);

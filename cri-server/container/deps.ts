@@ -213,7 +213,7 @@ export function realContainerDeps(o: {
       // Their undo is the container's teardown (images.removeImageVolumes by owner), not this Cleanup.
       mountImageVolumes: (id, bundle, cfg, sandbox) => mountImageVolumes(o.images, id, bundle, cfg, new Cleanup(o.log), {
         stateDir: config.state,
-        ...(sandbox.userns ? { userns: { helper, path: sandbox.userns.path } } : {}),
+        ...(sandbox.userns ? { userns: { helper, path: sandbox.userns.path, hostUid: sandbox.userns.uids.hostId, hostGid: sandbox.userns.gids.hostId } } : {}),
       }),
     },
     images: o.images,

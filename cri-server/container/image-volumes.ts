@@ -4,7 +4,7 @@
 // namespace the overlay is built over idmapped layers, in a directory the container's root can
 // reach, and the bind mount is added after berth's own idmapped clones (overlayfs cannot be
 // idmapped again).
-import { rm } from "node:fs/promises";
+import { chmod, chown, mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { clone } from "@bufbuild/protobuf";
 import { ContainerConfigSchema, type ContainerConfig } from "../../proto/gen/runtime/v1/api_pb.js";
@@ -41,7 +41,7 @@ export interface ImageVolumeMount { containerPath: string; source: string }
 export interface ImageVolumeOptions {
   stateDir: string;
   /** berth-mount and the pod's pinned user namespace, for a pod with its own user namespace. */
-  userns?: { helper: string; path: string };
+  userns?: { helper: string; path: string; hostUid: number; hostGid: number };
 }
 
 /**
@@ -55,6 +55,16 @@ export async function mountImageVolumes(images: ImageService, id: string, bundle
     await images.removeImageVolumes(id, [dir]);
     if (o.userns) await rm(dir, { recursive: true, force: true });
   });
+  if (o.userns) {
+    // volumes/ lets anyone pass (0711); <id> is the pod root's alone (0700, its mapped host ids),
+    // as userns/containers/<id> is: nobody else may list or read the image's files there.
+    await mkdir(join(usernsRoot(o.stateDir), "volumes"), { recursive: true, mode: 0o711 });
+    await chmod(usernsRoot(o.stateDir), 0o711);
+    await chmod(join(usernsRoot(o.stateDir), "volumes"), 0o711);
+    await mkdir(dir, { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => { if (err.code !== "EEXIST") throw err; });
+    await chmod(dir, 0o700);
+    await chown(dir, o.userns.hostUid, o.userns.hostGid);
+  }
   const idmap: IdmapLayers | undefined = o.userns ? {
     clone: (source, target) => bindClone(o.userns!.helper, source, target, { userns: o.userns!.path, mode: "ro" }),
     release: (target) => detach(o.userns!.helper, target),
