@@ -39,7 +39,12 @@ function deadlineOf(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWr
   return undefined;
 }
 
-function makeSignal(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>, deadline?: Date) {
+/**
+ * The call's AbortSignal, aborted when the client cancels or its deadline passes; `done()` clears the
+ * deadline timer once the call has answered (kubelet's deadlines are minutes long: each finished
+ * call's timer kept its controller, and its listeners, alive that long).
+ */
+function makeSignal(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>, deadline?: Date): { signal: AbortSignal; done: () => void } {
   const ac = new AbortController();
   // grpc-js reports a passed deadline as "cancelled" too, sometimes before the timer below fires.
   call.on("cancelled", () => ac.abort(deadline && Date.now() >= deadline.getTime() - 100
@@ -49,8 +54,9 @@ function makeSignal(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWr
     const ms = deadline.getTime() - Date.now();
     const t = setTimeout(() => ac.abort(new BerthError(Code.DEADLINE_EXCEEDED, "the client's deadline passed")), Math.max(0, ms));
     t.unref();
+    return { signal: ac.signal, done: () => clearTimeout(t) };
   }
-  return ac.signal;
+  return { signal: ac.signal, done: () => {} };
 }
 
 export function serviceDefinition(
@@ -84,8 +90,10 @@ export function serviceDefinition(
       handlers[m.localName] = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
         const id = newRequestId();
         const deadline = deadlineOf(call);
-        const c: Call = { id, method: path, signal: makeSignal(call, deadline), ...(deadline ? { deadline } : {}) };
+        const { signal, done } = makeSignal(call, deadline);
+        const c: Call = { id, method: path, signal, ...(deadline ? { deadline } : {}) };
         void instrument(ctx.log, path, id, () => run(call.request, c), observe).then((out) => {
+          done();
           if (out.error) callback({ code: out.error.code, details: out.error.message } as grpc.ServiceError, null);
           else callback(null, out.value ?? {});
         });
@@ -94,14 +102,16 @@ export function serviceDefinition(
       handlers[m.localName] = (call: grpc.ServerWritableStream<unknown, unknown>) => {
         const id = newRequestId();
         const deadline = deadlineOf(call);
+        const { signal, done } = makeSignal(call, deadline);
         const c: StreamCall<DescMessage> = {
-          id, method: path, signal: makeSignal(call, deadline), ...(deadline ? { deadline } : {}),
+          id, method: path, signal, ...(deadline ? { deadline } : {}),
           write: (msg) => new Promise<void>((resolve) => {
             if (call.cancelled || call.destroyed) return resolve();
             if (call.write(msg)) resolve(); else call.once("drain", () => resolve());
           }),
         };
         void instrument(ctx.log, path, id, () => run(call.request, c), observe).then((out) => {
+          done();
           if (call.cancelled) return;
           if (out.error) call.emit("error", { code: out.error.code, details: out.error.message } as grpc.ServiceError);
           else call.end();
