@@ -152,3 +152,31 @@ test("frame-order errors are handed to nghttp2 unchanged", () => {
   const notH2 = Buffer.from("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
   assert.deepEqual(feedAll(new ClientFrameFilter(), notH2, 4), notH2);
 });
+
+test("after the filter steps aside, later header blocks are still held to the frame, CONTINUATION and block limits", () => {
+  const ok = firstCall.map((o) => (o.op === "incremental" && o.index === 1 ? { ...o, value: "localhost" } : o));
+  const start = Buffer.concat([CLIENT_PREFACE, settings, headers(1, encodeBlock(ok)), data(1, Buffer.alloc(5))]);
+  const L = DEFAULT_FRONT_LIMITS;
+  const cont = (n: number, size: number, last = false) => Array.from({ length: n }, (_, i) => Buffer.concat([frameHeader(size, FRAME.CONTINUATION, last && i === n - 1 ? FLAG.END_HEADERS : 0, 3), Buffer.alloc(size, 0x82)]));
+  const cases: [string, Buffer][] = [
+    ["frame over the size limit", frameHeader(L.maxFrameSize + 1, FRAME.HEADERS, FLAG.END_HEADERS, 3)],
+    ["CONTINUATION over the size limit", Buffer.concat([frameHeader(1, FRAME.HEADERS, 0, 3), Buffer.from([0x82]), frameHeader(L.maxFrameSize + 1, FRAME.CONTINUATION, 0, 3)])],
+    ["CONTINUATION flood", Buffer.concat([frameHeader(1, FRAME.HEADERS, 0, 3), Buffer.from([0x82]), ...cont(L.maxContinuations + 1, 1)])],
+    ["block over the size limit", Buffer.concat([frameHeader(L.maxFrameSize, FRAME.HEADERS, 0, 3), Buffer.alloc(L.maxFrameSize, 0x82), ...cont(Math.ceil(L.maxBlockSize / L.maxFrameSize), L.maxFrameSize)])],
+  ];
+  for (const [name, bytes] of cases) {
+    for (const chunk of [5, 100_000]) {
+      const filter = new ClientFrameFilter();
+      const out = feedAll(filter, Buffer.concat([start, bytes]), chunk);
+      assert.ok(out.subarray(0, start.length).equals(start), `${name}: the first call passed unchanged`);
+      assert.ok(out.subarray(-10).equals(Buffer.concat([frameHeader(1, FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 3), Buffer.from([0x80])])), `${name} (chunks of ${chunk})`);
+      assert.equal(filter.state, "dead", name);
+      assert.deepEqual(filter.feed(data(3, Buffer.alloc(5))), [], `${name}: later bytes dropped`);
+    }
+  }
+  // Within the limits a later block with CONTINUATIONs passes byte for byte.
+  const fine = Buffer.concat([start, frameHeader(1, FRAME.HEADERS, 0, 3), Buffer.from([0x82]), ...cont(L.maxContinuations, 1, true), data(3, Buffer.alloc(70_000, 7))]);
+  const filter = new ClientFrameFilter();
+  assert.ok(feedAll(filter, fine, 4093).equals(fine));
+  assert.equal(filter.state, "pipe");
+});

@@ -8,7 +8,10 @@
 // This layer parses the frames the client sends. Every header block is decoded
 // with berth's HPACK decoder (which mirrors the client's dynamic table):
 // - while no block needed a change, blocks pass byte for byte; once the
-//   first block passes unchanged the connection becomes a plain pipe;
+//   first block passes unchanged the layer stops decoding ("pipe"): every byte
+//   passes as it comes, and only the 9-octet frame headers are read, so the
+//   HEADERS/CONTINUATION frame size, CONTINUATION count and block size limits
+//   still hold for every later block (no HPACK, no buffering of payloads);
 // - when a block's `:authority` holds octets nghttp2 refuses, it is replaced
 //   by "localhost" (what newer grpc-go sends on unix sockets), and that block
 //   and every later one on the connection is re-encoded with literals that do
@@ -70,7 +73,8 @@ export function frameHeader(length: number, type: number, flags: number, streamI
   return h;
 }
 
-type Mode = "preface" | "frames" | "pipe" | "dead";
+/** "raw": not HTTP/2 at all (nghttp2 refuses it), bytes pass untouched. */
+type Mode = "preface" | "frames" | "pipe" | "raw" | "dead";
 
 export interface FrontStats {
   /** Header blocks whose :authority was rewritten. */
@@ -94,6 +98,8 @@ export class ClientFrameFilter {
   private readonly limits: FrontLimits;
   // the header block being assembled
   private block: { streamId: number; flags: number; priority: Buffer | null; fragments: Buffer[]; size: number; raw: Buffer[]; continuations: number } | null = null;
+  /** In pipe mode: the header block whose frames are passing, counted from frame headers only. */
+  private counted: { streamId: number; size: number; continuations: number } | null = null;
   readonly stats: FrontStats = { rewritten: 0, reencoded: 0 };
   onRewrite?: (from: string) => void;
 
@@ -105,7 +111,7 @@ export class ClientFrameFilter {
   get state(): Mode { return this.mode; }
 
   feed(chunk: Buffer): Buffer[] {
-    if (this.mode === "pipe") return [chunk];
+    if (this.mode === "raw") return [chunk];
     if (this.mode === "dead") return [];
     const out: Buffer[] = [];
     this.pending.push(chunk);
@@ -114,11 +120,11 @@ export class ClientFrameFilter {
     let pos = 0;
     for (;;) {
       const mode = this.mode as Mode; // changes inside the loop
-      if (mode === "pipe") { if (pos < buf.length) out.push(buf.subarray(pos)); pos = buf.length; break; }
+      if (mode === "raw") { if (pos < buf.length) out.push(buf.subarray(pos)); pos = buf.length; break; }
       if (mode === "dead") { pos = buf.length; break; }
       if (mode === "preface") {
         const n = Math.min(buf.length - pos, CLIENT_PREFACE.length);
-        if (!buf.subarray(pos, pos + n).equals(CLIENT_PREFACE.subarray(0, n))) { this.mode = "pipe"; continue; } // nghttp2 refuses it
+        if (!buf.subarray(pos, pos + n).equals(CLIENT_PREFACE.subarray(0, n))) { this.mode = "raw"; continue; } // nghttp2 refuses it
         if (n < CLIENT_PREFACE.length) break;
         out.push(buf.subarray(pos, pos + n));
         pos += n;
@@ -139,6 +145,14 @@ export class ClientFrameFilter {
       const flags = buf[pos + 4]!;
       const streamId = buf.readUInt32BE(pos + 5) & 0x7fffffff;
       const isHeaderFrame = type === FRAME.HEADERS || type === FRAME.CONTINUATION;
+      if (mode === "pipe") {
+        if (isHeaderFrame && !this.countHeaderFrame(length, type, flags, streamId)) { this.poison(out, streamId); continue; }
+        if (!isHeaderFrame) this.counted = null; // a block cut by another frame: nghttp2 refuses it
+        out.push(buf.subarray(pos, pos + 9));
+        pos += 9;
+        this.passRemaining = length;
+        continue;
+      }
       if (this.block && type !== FRAME.CONTINUATION) { this.abandonBlock(out); continue; } // nghttp2: PROTOCOL_ERROR
       if (!isHeaderFrame) {
         out.push(buf.subarray(pos, pos + 9));
@@ -156,6 +170,22 @@ export class ClientFrameFilter {
     this.pending = rest.length ? [Buffer.from(rest)] : [];
     this.pendingLength = rest.length;
     return out;
+  }
+
+  /** Pipe mode: the limits on one header frame, from its frame header alone. False when one is exceeded. */
+  private countHeaderFrame(length: number, type: number, flags: number, streamId: number): boolean {
+    if (length > this.limits.maxFrameSize) return false;
+    if (type === FRAME.HEADERS) {
+      this.counted = flags & FLAG.END_HEADERS ? null : { streamId, size: length, continuations: 0 };
+      return true;
+    }
+    const c = this.counted;
+    if (!c || c.streamId !== streamId) return true; // CONTINUATION out of place: nghttp2 refuses it
+    c.continuations++;
+    c.size += length;
+    if (c.continuations > this.limits.maxContinuations || c.size > this.limits.maxBlockSize) return false;
+    if (flags & FLAG.END_HEADERS) this.counted = null;
+    return true;
   }
 
   /** Frame-order error: hand nghttp2 the original bytes and step aside. */
