@@ -22,7 +22,7 @@ import { ContainerEventType, containerEvent, type ContainerEvent, type EventBus 
 import { conmonCgroupIsPerContainer, conmonCgroupPath } from "../../oci-runtime/monitor/conmon-cgroup.ts";
 import { applyDevices, requestedDevices, resolveDevices } from "../../oci-runtime/cdi/cdi.ts";
 import type { MountFeatures } from "../../oci-runtime/mounts/features.ts";
-import { containerMountsDir, mountHelperPath } from "../../oci-runtime/mounts/mount-helper.ts";
+import { containerMountsDir, mountHelperPath, removeUnder } from "../../oci-runtime/mounts/mount-helper.ts";
 import { prepareContainerMounts, releaseBindClones, releaseContainerMounts, type PrepareInput } from "../../oci-runtime/mounts/prepare.ts";
 import type { Store } from "../stores/store.ts";
 import { loadMessage } from "../stores/proto-record.ts";
@@ -31,7 +31,7 @@ import type { SandboxRecord } from "../sandbox/sandbox-record.ts";
 import type { ContainerRecord } from "./container-record.ts";
 import { checkContainerUserns, containerSpecInput, resolveContainerSecurity, resolveContainerUser } from "./spec-input.ts";
 import { buildContainerSpec } from "../../oci-runtime/bundle-spec/container-spec.ts";
-import { checkImageMounts, mountImageVolumes, type ImageVolumeMount } from "./image-volumes.ts";
+import { checkImageMounts, mountImageVolumes, usernsImageVolumeDir, type ImageVolumeMount } from "./image-volumes.ts";
 import { isVisible } from "./state.ts";
 import { refreshContainer } from "./ops/exit.ts";
 
@@ -87,6 +87,8 @@ export interface ContainerMounts {
   releaseBindClones(dir: string): Promise<void>;
   /** Unmounts and removes everything prepared for a container. */
   release(id: string): Promise<void>;
+  /** Unmounts everything under a user-namespaced container's image volume dir (idmapped layer clones left by a crash too) and removes it. */
+  releaseImageVolumes(id: string): Promise<void>;
   /** Mounts the image volumes of `cfg`; returns `cfg` without them and the bind mounts to add. */
   mountImageVolumes(id: string, bundle: string, cfg: ContainerConfig, sandbox: SandboxRecord): Promise<{ cfg: ContainerConfig; mounts: ImageVolumeMount[] }>;
 }
@@ -210,6 +212,7 @@ export function realContainerDeps(o: {
       prepare: (i) => prepareContainerMounts({ ...i, helper, stateDir: config.state }),
       releaseBindClones: (dir) => releaseBindClones(helper, dir),
       release: (id) => releaseContainerMounts(helper, containerMountsDir(config.state, id)),
+      releaseImageVolumes: (id) => removeUnder(helper, usernsImageVolumeDir(config.state, id)),
       // Their undo is the container's teardown (images.removeImageVolumes by owner), not this Cleanup.
       mountImageVolumes: (id, bundle, cfg, sandbox) => mountImageVolumes(o.images, id, bundle, cfg, new Cleanup(o.log), {
         stateDir: config.state,

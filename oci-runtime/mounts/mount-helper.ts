@@ -2,7 +2,7 @@
 // idmapped and recursive read-only bind clones, pinned pod user namespaces, and their removal.
 // Everything berth mounts this way lives under one directory (<state>/userns), which the
 // start-up sweep empties of whatever no live pod or create knows.
-import { chmod, chown, lstat, mkdir, open, readdir, rm } from "node:fs/promises";
+import { chmod, chown, lstat, mkdir, open, readdir, realpath, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { failedPrecondition, internal, invalidArgument } from "../foundation/errdefs.ts";
 import { mountPointsUnder } from "../foundation/mountinfo.ts";
@@ -113,9 +113,14 @@ export async function detach(helper: string, path: string): Promise<void> {
   await run(helper, ["umount", path], `cannot unmount ${path}`);
 }
 
-/** Mount points at or below `dir`, deepest first. */
+/**
+ * Mount points at or below `dir`, deepest first. mountinfo names real paths: `dir` is resolved
+ * first (a state dir given as /var/run/berth with /var/run -> /run); one that does not exist has
+ * nothing mounted under it, and is compared as given.
+ */
 export async function mountsUnder(dir: string): Promise<string[]> {
-  return (await mountPointsUnder(dir)).sort((a, b) => b.length - a.length);
+  const real = await realpath(dir).catch(() => dir);
+  return (await mountPointsUnder(real)).sort((a, b) => b.length - a.length);
 }
 
 /** Detaches every mount at or below `dir`, then deletes `dir`. Idempotent. */
@@ -131,8 +136,8 @@ export async function removeUnder(helper: string, dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }
 
-/** Ids (directory names) under <state>/userns/{pods,containers}. */
-export async function listPrepared(stateDir: string, kind: "pods" | "containers"): Promise<string[]> {
+/** Ids (directory names) under <state>/userns/{pods,containers,volumes} (volumes/ holds containers' image volumes). */
+export async function listPrepared(stateDir: string, kind: "pods" | "containers" | "volumes"): Promise<string[]> {
   try {
     return (await readdir(join(usernsRoot(stateDir), kind))).filter((n) => !n.startsWith("."));
   } catch (err) {
@@ -142,14 +147,15 @@ export async function listPrepared(stateDir: string, kind: "pods" | "containers"
 }
 
 /**
- * Start-up sweep: removes the prepared mounts of every pod and container not in `keep`
+ * Start-up sweep: removes the prepared mounts of every pod and container not in `keep`, and the
+ * image volumes (with any idmapped layer clone left mounted) of every container not in `keep`
  * (a crash between preparing and recording or releasing them). Returns what it removed.
  */
 export async function sweepPrepared(helper: string, stateDir: string, keep: { pods: Set<string>; containers: Set<string> }): Promise<string[]> {
   const removed: string[] = [];
-  for (const kind of ["pods", "containers"] as const) {
+  for (const kind of ["pods", "containers", "volumes"] as const) {
     for (const id of await listPrepared(stateDir, kind)) {
-      if (keep[kind].has(id)) continue;
+      if (keep[kind === "volumes" ? "containers" : kind].has(id)) continue;
       const dir = join(usernsRoot(stateDir), kind, id);
       await removeUnder(helper, dir);
       removed.push(dir);

@@ -3,7 +3,7 @@
 import { test, after, before } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { chmod, chown, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BerthError, Code } from "../foundation/errdefs.ts";
@@ -107,4 +107,39 @@ test("refusals: a bad mapping is INVALID_ARGUMENT and leaves no pin; a tree with
   const removed = await sweepPrepared(HELPER, state, { pods: new Set(), containers: new Set() });
   assert.ok(removed.some((d) => d.endsWith("pods/pod3")), removed.join(", "));
   assert.deepEqual(await mountsUnder(state), []);
+});
+
+test("the start-up sweep also removes image volume leftovers (an idmapped layer clone still mounted) of containers no record names", async () => {
+  const leftover = join(state, "userns", "volumes", "c9", "0.layers");
+  const kept = join(state, "userns", "volumes", "c10", "0");
+  for (const d of [leftover, kept]) {
+    await mkdir(d, { recursive: true });
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", d]);
+  }
+  try {
+    const removed = await sweepPrepared(HELPER, state, { pods: new Set(), containers: new Set(["c10"]) });
+    assert.ok(removed.includes(join(state, "userns", "volumes", "c9")), removed.join(", "));
+    assert.deepEqual(await mountsUnder(state), [kept], "only the kept container's volume is still mounted");
+    await assert.rejects(stat(join(state, "userns", "volumes", "c9")), { code: "ENOENT" });
+  } finally {
+    await removeUnder(HELPER, join(state, "userns", "volumes", "c10"));
+  }
+  assert.deepEqual(await mountsUnder(state), []);
+});
+
+test("mountsUnder and removeUnder see mounts under a path given through a symlink (state = /var/run/... with /var/run -> /run)", async () => {
+  const link = join(dir, "state-link");
+  await symlink(state, link);
+  const m = join(state, "userns", "containers", "c11", "m0");
+  await mkdir(m, { recursive: true });
+  execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", m]);
+  try {
+    assert.deepEqual(await mountsUnder(join(link, "userns", "containers", "c11")), [m]);
+    await removeUnder(HELPER, join(link, "userns", "containers", "c11"));
+    assert.deepEqual(await mountsUnder(state), []);
+    await assert.rejects(stat(join(state, "userns", "containers", "c11")), { code: "ENOENT" });
+  } finally {
+    for (const x of await mountsUnder(m)) execFileSync("umount", ["-l", x]);
+    await rm(link, { force: true });
+  }
 });

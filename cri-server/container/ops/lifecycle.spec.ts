@@ -136,6 +136,7 @@ async function fakes(failAtStep?: Step) {
       prepare: async (i) => { fail("prepared mounts"); held.add(`prepared:${i.containerId}`); held.add(`clones:${i.containerId}`); return `/prepared/${i.containerId}`; },
       releaseBindClones: async (dir) => { fail("release bind clones"); held.delete(`clones:${dir.split("/").pop()}`); },
       release: async (id) => { held.delete(`prepared:${id}`); held.delete(`clones:${id}`); },
+      releaseImageVolumes: async () => {},
       mountImageVolumes: async (id, _b, cfg) => { fail("image volumes"); held.add(`volumes:${id}`); return { cfg, mounts: [] }; },
     },
     images: {

@@ -6,7 +6,7 @@ import { runTeardown, type TeardownStep } from "../../create-cache.ts";
 import { waitUntil } from "../../../oci-runtime/foundation/wait.ts";
 import type { ContainerRecord } from "../container-record.ts";
 import type { ContainerDeps } from "../deps.ts";
-import { imageVolumeDirs, usernsImageVolumeDir } from "../image-volumes.ts";
+import { imageVolumeDirs } from "../image-volumes.ts";
 
 /** How long a killed conmon gets to go (it could still write its exit file after we removed it). */
 export const CONMON_EXIT_WAIT_MS = 1000;
@@ -30,7 +30,8 @@ export function teardownSteps(d: Deps, rec: ContainerRecord): TeardownStep[] {
     ["prepared mounts", () => d.mounts.release(rec.id)],
     ["rootfs", () => d.images.removeRootfs(rec.id, rec.rootfs)],
     ["image volumes", () => d.images.removeImageVolumes(rec.id, imageVolumeDirs(d.config.state, rec.bundle, rec.id))],
-    ["image volume clones", () => d.os.removeAll(usernsImageVolumeDir(d.config.state, rec.id))],
+    // removeUnder, not removeAll: an idmapped layer clone a crash left mounted there would make it EBUSY.
+    ["image volume clones", () => d.mounts.releaseImageVolumes(rec.id)],
     ["bundle", () => d.os.removeAll(rec.bundle)],
     ["exit file", () => d.os.removeAll(join(d.exitDir, rec.id))],
     ["attach socket", () => d.os.removeAll(join(d.socketDir, rec.id))],
