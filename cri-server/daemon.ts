@@ -48,9 +48,9 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
   const modes = { root: config.root, state: config.state, socket: config.grpc.address };
   // (fixDirModes below sets root's and state's modes, and logs when an older version left them open)
   for (const dir of [config.root, config.state]) mkdirSync(dir, { recursive: true, mode: modeFor(modes, dir) });
+  for (const dir of traversePath(modes)) if (dir !== config.root && dir !== config.state) ensureDirSync(dir, TRAVERSE_DIR_MODE);
   // Real paths from here on: mounts are found by path in mountinfo, which names no symlinks (state = /var/run/berth, /var/run -> /run).
   config = { ...config, root: realpathSync(config.root), state: realpathSync(config.state) };
-  for (const dir of traversePath(modes)) if (dir !== config.root && dir !== config.state) ensureDirSync(dir, TRAVERSE_DIR_MODE);
   mkdirSync(dirname(config.grpc.address), { recursive: true, mode: 0o711 }); // a socket dir of its own: created, never chmodded
   const releaseLock = acquireLock(`${config.grpc.address}.lock`);
   const modeFixes = fixDirModes(modes, log);
