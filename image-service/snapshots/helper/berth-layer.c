@@ -169,9 +169,21 @@ static void do_node(void) {
   if (!last) fail("mknod", path, n, "cannot replace the layer root");
   dev_t dev = type == S_IFIFO ? 0 : makedev(major, minor);
   if (mknodat(dir, last, type | 0600, dev) < 0) fail("mknod", path, n, strerror(errno));
-  if (fchownat(dir, last, uid, gid, AT_SYMLINK_NOFOLLOW) < 0) fail("chown", path, n, strerror(errno));
-  /* After chown, which clears setuid/setgid. The node was created just now by this process. */
-  if (fchmodat(dir, last, mode & 07777, 0) < 0) fail("chmod", path, n, strerror(errno));
+  /* The node just made, held by an O_PATH fd that does not follow a symlink (opening a device or
+   * FIFO for real would reach the driver or block); its type checked, so chown and chmod act on it
+   * and on nothing a racing rename could put in its place. */
+  int node = openat(dir, last, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (node < 0) fail("open", path, n, strerror(errno));
+  struct stat st;
+  if (fstat(node, &st) < 0) fail("stat", path, n, strerror(errno));
+  if ((st.st_mode & S_IFMT) != type) fail("mknod", path, n, "the node was replaced");
+  if (fchownat(node, "", uid, gid, AT_EMPTY_PATH) < 0) fail("chown", path, n, strerror(errno));
+  /* After chown, which clears setuid/setgid. chmod has no AT_EMPTY_PATH form: through the fd's
+   * /proc/self/fd link, which names the node itself. */
+  char fdpath[64];
+  snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", node);
+  if (chmod(fdpath, mode & 07777) < 0) fail("chmod", path, n, strerror(errno));
+  close(node);
   struct timespec ts[2] = { { .tv_sec = sec, .tv_nsec = nsec }, { .tv_sec = sec, .tv_nsec = nsec } };
   if (utimensat(dir, last, ts, AT_SYMLINK_NOFOLLOW) < 0) fail("utimes", path, n, strerror(errno));
   close(dir);
