@@ -391,6 +391,31 @@ describe("clients since Kubernetes 1.24", () => {
     } finally { raw.close(); }
   });
 
+  test("an HPACK integer padded with 150 continuation octets (NaN to a naive decoder) gets GOAWAY COMPRESSION_ERROR on a re-encoded connection", async () => {
+    const c = await handshake(b.socket, oldGo);
+    try {
+      c.write(headersFrame(1, encodeBlock(realize(oldGo.first, b.socket))), dataFrame(1, versionRequest()));
+      await response(c, new HpackDecoder({ maxTableSize: 4096, maxHeaderListSize: 1 << 20 }), 1);
+      // A dynamic table size update whose value never settles, then an ordinary request:
+      // nghttp2 only sees berth's re-encoding here, so berth's own decoder must refuse it.
+      const nan = Buffer.concat([Buffer.from([0x3f]), Buffer.alloc(150, 0x80), Buffer.from([0x00])]);
+      c.write(headersFrame(3, Buffer.concat([nan, encodeBlock(realize(oldGo.first, b.socket))])), dataFrame(3, versionRequest()));
+      assert.equal(await goaway(c, "a NaN table size update"), 9);
+    } finally { c.close(); }
+  });
+
+  test("after a first call that passes unchanged, a later CONTINUATION flood still gets GOAWAY", async () => {
+    const c = await handshake(b.socket, newGo);
+    try {
+      c.write(headersFrame(1, encodeBlock(realize(newGo.first, b.socket))), dataFrame(1, versionRequest()));
+      await response(c, new HpackDecoder({ maxTableSize: 4096, maxHeaderListSize: 1 << 20 }), 1);
+      const parts = [frameHeader(1, FRAME.HEADERS, 0, 3), Buffer.from([0x82])];
+      for (let i = 0; i < 40; i++) parts.push(frameHeader(1, FRAME.CONTINUATION, 0, 3), Buffer.from([0x82]));
+      c.write(...parts);
+      await goaway(c, "40 CONTINUATION frames on a later block");
+    } finally { c.close(); }
+  });
+
   test("after all of that berthd still answers", async () => {
     const v = await b.client.runtime.version({ version: "v1" });
     assert.equal(v.runtimeName, "berth");

@@ -169,7 +169,7 @@ export class ClientFrameFilter {
     const rest = buf.subarray(pos);
     this.pending = rest.length ? [Buffer.from(rest)] : [];
     this.pendingLength = rest.length;
-    return out;
+    return coalesce(out);
   }
 
   /** Pipe mode: the limits on one header frame, from its frame header alone. False when one is exceeded. */
@@ -281,6 +281,22 @@ export class ClientFrameFilter {
       out.push(frameHeader(part.length, FRAME.CONTINUATION, last ? FLAG.END_HEADERS : 0, b.streamId), part);
     }
   }
+}
+
+/** Joins pieces that sit back to back in one buffer, so passing frames costs one push per chunk, not two per frame. */
+function coalesce(out: Buffer[]): Buffer[] {
+  if (out.length < 2) return out;
+  const joined: Buffer[] = [out[0]!];
+  for (let i = 1; i < out.length; i++) {
+    const b = out[i]!;
+    const prev = joined[joined.length - 1]!;
+    if (prev.buffer === b.buffer && prev.byteOffset + prev.length === b.byteOffset) {
+      joined[joined.length - 1] = Buffer.from(prev.buffer, prev.byteOffset, prev.length + b.length);
+    } else {
+      joined.push(b);
+    }
+  }
+  return joined;
 }
 
 /**
