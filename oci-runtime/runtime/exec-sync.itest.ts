@@ -7,6 +7,9 @@ import { detectCgroupLayout } from "../cgroups/mode.ts";
 import { cgroupPids, containerCgroupsPath } from "../cgroups/paths.ts";
 import { makeEnv, eventually, type ItestEnv } from "../../conformance/lib/oci-itest-env.ts";
 import { execSync } from "./exec-sync.ts";
+import { RuncCli } from "./runc-cli.ts";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 
 let env: ItestEnv;
 let initPid: number;
@@ -81,4 +84,47 @@ test("with berth-exec, the exec'd process's exit ends the call even when a backg
 
 test("with berth-exec, a runtime failure still carries the runtime's message", async () => {
   await assert.rejects(execSync(env.runtime, "exec", ["no-such-cmd"], { reaper: REAPER }), (e) => e instanceof BerthError && /no-such-cmd/.test(e.message) && /not found/.test(e.message));
+});
+
+/**
+ * A runtime that has read the process spec and takes `ms` before starting the process (as a slow
+ * runc would): the exec'd process starts after the call gave up.
+ */
+async function slowRuntime(ms: number): Promise<RuncCli> {
+  const bin = join(env.dir, `slow-runc-${ms}`);
+  await writeFile(bin, [
+    "#!/bin/sh",
+    'p=""; next=0; for a in "$@"; do [ $next = 1 ] && p="$a"; next=0; [ "$a" = "--process" ] && next=1; done',
+    'cp "$p" "$p.read"',
+    `sleep ${ms / 1000}`,
+    'mv "$p.read" "$p"',
+    'exec /usr/bin/runc "$@"',
+  ].join("\n") + "\n", { mode: 0o755 });
+  return new RuncCli({ name: "runc", binary: bin, root: env.runtime.root });
+}
+
+/** The container's processes, once the slow runtime has certainly had the time to start the exec. */
+async function execProcessesAfter(ms: number): Promise<number[]> {
+  await new Promise((r) => setTimeout(r, ms));
+  return cgroupPids(await detectCgroupLayout(), containerCgroupsPath(env.cgroupParent, "exec"));
+}
+
+test("with berth-exec, a timeout before the runtime wrote the pid file still kills the process the runtime starts later", async () => {
+  const slow = await slowRuntime(3000);
+  const started = Date.now();
+  await assert.rejects(execSync(slow, "exec", ["sleep", "4242"], { reaper: REAPER, timeoutMs: 200 }), (e) => e instanceof BerthError && e.code === Code.DEADLINE_EXCEEDED);
+  assert.ok(Date.now() - started < 10_000, `answered in ${Date.now() - started} ms`);
+  assert.deepEqual(await execProcessesAfter(4500), [initPid], "no sleep 4242 left in the container");
+});
+
+test("with berth-exec, an aborted call kills the process, also when the runtime had not started it yet", async () => {
+  const slow = await slowRuntime(3000);
+  const ac = new AbortController();
+  setTimeout(() => ac.abort(), 200);
+  await assert.rejects(execSync(slow, "exec", ["sleep", "4243"], { reaper: REAPER, timeoutMs: 30_000, signal: ac.signal }), (e) => e instanceof BerthError && e.code === Code.CANCELLED);
+  assert.deepEqual(await execProcessesAfter(4500), [initPid], "no sleep 4243 left in the container");
+  const ac2 = new AbortController();
+  setTimeout(() => ac2.abort(), 1000);
+  await assert.rejects(execSync(env.runtime, "exec", ["sleep", "4244"], { reaper: REAPER, timeoutMs: 30_000, signal: ac2.signal }), (e) => e instanceof BerthError && e.code === Code.CANCELLED);
+  assert.deepEqual(await execProcessesAfter(500), [initPid], "no sleep 4244 left in the container");
 });

@@ -4,7 +4,7 @@ import { constants as fsConstants } from "node:fs";
 import { join } from "node:path";
 import { constants as osConstants } from "node:os";
 import { randomBytes } from "node:crypto";
-import { deadlineExceeded, internal } from "../foundation/errdefs.ts";
+import { BerthError, Code, deadlineExceeded, internal } from "../foundation/errdefs.ts";
 import type { ChildProcess } from "node:child_process";
 import type { Readable } from "node:stream";
 import type { Process } from "../bundle-spec/types.ts";
@@ -15,6 +15,8 @@ import { runtimeError, runtimeMessage } from "./runtime-error.ts";
 export interface ExecSyncOptions {
   /** Kill the exec'd process and throw DEADLINE_EXCEEDED after this long; 0 or unset = no limit. */
   timeoutMs?: number;
+  /** Aborting it (the RPC was cancelled) kills the exec'd process and answers CANCELLED. */
+  signal?: AbortSignal;
   /** Extra "KEY=value" entries; they replace the base process's entries with the same key. */
   env?: string[];
   user?: { uid: number; gid: number; additionalGids?: number[] };
@@ -108,6 +110,7 @@ export async function execSync(rt: OciRuntime, id: string, args: string[], o: Ex
     const statusPipe = reaper ? child.stdio[3] as Readable | null : null;
     const statusText = statusPipe ? readBounded(statusPipe, 1024) : Promise.resolve("");
     let timedOut = false;
+    let cancelled = false;
     let timer: NodeJS.Timeout | undefined;
     // "close" waits for every holder of the output pipes, which a background child may be;
     // "exit" is the child's own exit: with the reaper, right after the exec'd process's exit.
@@ -124,24 +127,34 @@ export async function execSync(rt: OciRuntime, id: string, args: string[], o: Ex
     closed.catch(() => {});
     if (o.timeoutMs && o.timeoutMs > 0) {
       timer = setTimeout(() => {
+        if (cancelled) return;
         timedOut = true;
-        void killExec(pidFile, child, exited);
+        void killExec(pidFile, child, exited, !!reaper);
       }, o.timeoutMs);
     }
+    const onAbort = () => {
+      if (timedOut || cancelled) return;
+      cancelled = true;
+      void killExec(pidFile, child, exited, !!reaper);
+    };
+    if (o.signal?.aborted) onAbort();
+    else o.signal?.addEventListener("abort", onAbort, { once: true });
     let res;
     let status = "";
     try {
       res = await exited;
       status = await statusText;
-      if (!timedOut) await drain(closed, Math.min(o.drainTimeoutMs ?? 1000, MAX_EXEC_DRAIN_MS));
+      if (!timedOut && !cancelled) await drain(closed, Math.min(o.drainTimeoutMs ?? 1000, MAX_EXEC_DRAIN_MS));
     } catch (e) {
       throw internal(`exec in container ${id}: cannot run ${rt.binary}: ${(e as Error).message}`, e);
     } finally {
       clearTimeout(timer);
+      o.signal?.removeEventListener("abort", onAbort);
       detach(child);
     }
-    if (timedOut) {
+    if (timedOut || cancelled) {
       await ensureGone(pidFile);
+      if (cancelled) throw new BerthError(Code.CANCELLED, `exec in container ${id} cancelled: command ${JSON.stringify(args)}`);
       throw deadlineExceeded(`exec in container ${id} timed out after ${o.timeoutMs} ms: command ${JSON.stringify(args)}`);
     }
     if (reaper) {
@@ -200,21 +213,31 @@ async function readBundleProcess(bundle: string, id: string): Promise<Process> {
   }
 }
 
-/** Kills the exec'd process itself (the runtime alone would leave it running), then the runtime if it lingers. */
-async function killExec(pidFile: string, child: { kill(s: NodeJS.Signals): boolean }, closed: Promise<unknown>): Promise<void> {
+/** How long berth-exec, told to stop before the runtime reported the pid, gets to see it through. */
+export const EXEC_TERM_WAIT_MS = 10_000;
+
+/**
+ * Kills the exec'd process itself (the runtime alone would leave it running), then the runtime if
+ * it lingers. With berth-exec and no pid yet, berth-exec gets SIGTERM: it kills the process once
+ * the runtime reports it (killing berth-exec then would leave a process the runtime starts later).
+ */
+async function killExec(pidFile: string, child: { kill(s: NodeJS.Signals): boolean }, closed: Promise<unknown>, reaper: boolean): Promise<void> {
   let isClosed = false;
   void closed.finally(() => { isClosed = true; });
+  let termSent = false;
+  let pid: number | undefined;
   for (let i = 0; i < 50 && !isClosed; i++) {
-    const pid = await readPidFile(pidFile);
+    pid = await readPidFile(pidFile);
     if (pid) {
       await killTree(pid);
       break;
     }
+    if (reaper && !termSent) { child.kill("SIGTERM"); termSent = true; }
     await sleep(20);
   }
   // runc exits once the process is gone and its output pipes are closed; a background
   // process that escaped the tree (re-parented before the scan) may hold them: kill runc then.
-  await Promise.race([closed, sleep(1000)]);
+  await Promise.race([closed, sleep(termSent && !pid ? EXEC_TERM_WAIT_MS : 1000)]);
   if (!isClosed) child.kill("SIGKILL");
 }
 

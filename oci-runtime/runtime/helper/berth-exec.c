@@ -14,7 +14,9 @@
  *   "exit <code>"      the exec'd process exited with <code>
  *   "signal <n>"       the exec'd process was killed by signal <n>
  *   "error <text>"     something else went wrong
- * A SIGTERM to berth-exec is forwarded to the exec'd process once its pid is known.
+ * A SIGTERM to berth-exec kills the exec'd process (SIGKILL): at once when its pid is known, else
+ * as soon as the runtime has written it (the runtime may start the process after berthd gave up:
+ * killing berth-exec alone would leave it running). berthd sends it on a timeout or a cancel.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -96,20 +98,19 @@ int main(int argc, char **argv) {
 	int early_status[MAX_EARLY];
 	int early = 0;
 	pid_t target = -1;
+	int terminate = 0;
 	for (;;) {
 		int st;
-		pid_t p;
-		if (target > 0) {
-			/* Poll so a SIGTERM can be forwarded while we wait. */
-			p = waitpid(-1, &st, WNOHANG);
-			if (p == 0) {
-				struct timespec ts = { 0, 20 * 1000 * 1000 };
-				siginfo_t si;
-				if (sigtimedwait(&term, &si, &ts) == SIGTERM) kill(target, SIGKILL);
-				continue;
+		/* Poll so a SIGTERM is seen while we wait, before and after the runtime reports the pid. */
+		pid_t p = waitpid(-1, &st, WNOHANG);
+		if (p == 0) {
+			struct timespec ts = { 0, 20 * 1000 * 1000 };
+			siginfo_t si;
+			if (sigtimedwait(&term, &si, &ts) == SIGTERM) {
+				terminate = 1;
+				if (target > 0) kill(target, SIGKILL);
 			}
-		} else {
-			p = waitpid(-1, &st, 0);
+			continue;
 		}
 		if (p < 0) {
 			if (errno == EINTR) continue;
@@ -126,6 +127,7 @@ int main(int argc, char **argv) {
 				report("error", 0, "the runtime wrote no pid file");
 				return 1;
 			}
+			if (terminate) kill(target, SIGKILL);
 			for (int i = 0; i < early; i++) {
 				if (early_pid[i] == target) {
 					p = target;
