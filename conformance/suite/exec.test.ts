@@ -88,6 +88,21 @@ describe("ExecSync", () => {
     assert.equal((await exec(["sh", "-c", "sleep 0.2; echo fine"], 5n)).out.toString(), "fine\n");
   });
 
+  test("an ExecSync the client gives up on (its deadline passes, no CRI timeout) kills the process", async () => {
+    await assert.rejects(rt().execSync({ containerId: ctr, cmd: ["sleep", "6666"], timeout: 0n }, { timeoutMs: 1000 }), (e) => {
+      assert.equal(codeOf(e), grpc.status.DEADLINE_EXCEEDED, String(e));
+      return true;
+    });
+    // bounded: berthd sees the cancel at once and kills the process within a second or two
+    let left = "";
+    for (let i = 0; i < 50; i++) {
+      left = (await exec(["ps", "-o", "pid,args"])).out.toString();
+      if (!left.includes("6666")) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(!left.includes("6666"), `no process of the cancelled exec is left:\n${left}`);
+  });
+
   test("ExecSync answers when the command exits even when a background process holds the output open", async () => {
     // berth-exec reports the exec'd process's own exit; berth drains for runtime.exec_drain_timeout
     // and then lets go of the pipes (node-features-exec.test.ts checks the details).

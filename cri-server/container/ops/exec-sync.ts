@@ -6,7 +6,7 @@ import type { ContainerDeps } from "../deps.ts";
 import { canExec } from "../state.ts";
 import { refreshContainer } from "./exit.ts";
 
-export async function execSyncInContainer(d: ContainerDeps, id: string, cmd: string[], timeoutSec: number): Promise<ExecSyncResult> {
+export async function execSyncInContainer(d: ContainerDeps, id: string, cmd: string[], timeoutSec: number, signal?: AbortSignal): Promise<ExecSyncResult> {
   const rec = await refreshContainer(d, d.store.get(id, "container_id").id);
   if (!canExec(rec.state)) throw failedPrecondition(`container ${rec.id} is not running (state ${rec.state})`);
   if (!cmd.length) throw invalidArgument("cmd must not be empty");
@@ -16,5 +16,6 @@ export async function execSyncInContainer(d: ContainerDeps, id: string, cmd: str
     reaper: join(dirname(d.config.runtime.io_helper), "berth-exec"),
     drainTimeoutMs: d.config.runtime.exec_drain_timeout * 1000,
     ...(timeoutSec > 0 ? { timeoutMs: timeoutSec * 1000 } : {}),
+    ...(signal ? { signal } : {}),
   });
 }
