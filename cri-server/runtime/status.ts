@@ -1,6 +1,6 @@
 import type { StatusRequestSchema, StatusResponseSchema } from "../../proto/gen/runtime/v1/api_pb.js";
 import type { UnaryImpl } from "../rpc.ts";
-import { binaryStatus } from "../../oci-runtime/runtime/handlers.ts";
+import { binaryStatus } from "../../oci-runtime/foundation/executable.ts";
 
 /**
  * RuntimeReady and NetworkReady conditions. RuntimeReady is false only when the DEFAULT

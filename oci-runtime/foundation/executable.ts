@@ -6,27 +6,34 @@ import { delimiter, join } from "node:path";
 /** PATH when the environment has none (what execvp falls back to, with the sbin dirs first). */
 export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-function isExecutableFile(p: string): boolean {
-  try {
-    accessSync(p, constants.X_OK);
-    return statSync(p).isFile();
-  } catch {
-    return false;
-  }
-}
+/** Whether a program can be run: its path, or why not. */
+export interface BinaryStatus { ok: boolean; path: string; problem?: string }
 
 /**
- * The path of the executable regular file `name`: `name` itself when it contains a "/",
- * otherwise the first `<dir>/<name>` of `path`'s directories (empty entries skipped);
- * undefined when there is none.
+ * Looks `name` up like execvp: `name` itself when it contains a "/", otherwise the first
+ * `<dir>/<name>` of `path`'s directories (empty entries skipped) that is an executable
+ * regular file; when there is none, why not.
  */
-export function findExecutable(name: string, path = process.env["PATH"] ?? DEFAULT_PATH): string | undefined {
-  if (name === "") return undefined;
-  if (name.includes("/")) return isExecutableFile(name) ? name : undefined;
-  for (const dir of path.split(delimiter)) {
-    if (!dir) continue;
-    const p = join(dir, name);
-    if (isExecutableFile(p)) return p;
+export function binaryStatus(name: string, path = process.env["PATH"] ?? DEFAULT_PATH): BinaryStatus {
+  if (name === "") return { ok: false, path: name, problem: "is empty" };
+  const candidates = name.includes("/") ? [name] : path.split(delimiter).filter(Boolean).map((d) => join(d, name));
+  let problem = name.includes("/") ? "does not exist" : `is not on PATH (${path})`;
+  for (const c of candidates) {
+    try {
+      if (!statSync(c).isFile()) { problem = "is not a regular file"; continue; }
+      accessSync(c, constants.X_OK);
+      return { ok: true, path: c };
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "EACCES") problem = "is not executable";
+      else if (code !== "ENOENT") problem = `cannot be checked (${code})`;
+    }
   }
-  return undefined;
+  return { ok: false, path: name, problem };
+}
+
+/** The path of the executable regular file `name` as binaryStatus finds it; undefined when there is none. */
+export function findExecutable(name: string, path = process.env["PATH"] ?? DEFAULT_PATH): string | undefined {
+  const st = binaryStatus(name, path);
+  return st.ok ? st.path : undefined;
 }

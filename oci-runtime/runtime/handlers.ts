@@ -1,6 +1,5 @@
 // Maps a CRI runtime handler name to its OciRuntime.
-import { accessSync, constants, statSync } from "node:fs";
-import { join } from "node:path";
+import { binaryStatus } from "../foundation/executable.ts";
 import { failedPrecondition, invalidArgument } from "../foundation/errdefs.ts";
 import type { OciRuntime } from "./oci-runtime.ts";
 import { RuncCli } from "./runc-cli.ts";
@@ -12,27 +11,6 @@ export interface HandlerConfig {
   extraGlobalArgs?: string[];
   /** Limit for create/start/update in ms (see RuncCli). */
   timeoutMs?: number;
-}
-
-/** Whether a handler's binary can be run: its absolute path, or why not. */
-export interface BinaryStatus { ok: boolean; path: string; problem?: string }
-
-/** Looks `binary` up like execvp (a name on PATH, or a path) and checks it is an executable regular file. */
-export function binaryStatus(binary: string, path = process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin"): BinaryStatus {
-  const candidates = binary.includes("/") ? [binary] : path.split(":").filter(Boolean).map((d) => join(d, binary));
-  let problem = binary.includes("/") ? "does not exist" : `is not on PATH (${path})`;
-  for (const c of candidates) {
-    try {
-      if (!statSync(c).isFile()) { problem = "is not a regular file"; continue; }
-      accessSync(c, constants.X_OK);
-      return { ok: true, path: c };
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === "EACCES") problem = "is not executable";
-      else if (code !== "ENOENT") problem = `cannot be checked (${code})`;
-    }
-  }
-  return { ok: false, path: binary, problem };
 }
 
 export class RuntimeHandlers {
@@ -58,11 +36,6 @@ export class RuntimeHandlers {
     const rt = this.#byName.get(key);
     if (!rt) throw invalidArgument(`unknown runtime handler "${key}"`);
     return rt;
-  }
-
-  /** The binary status of every configured handler, for Status. */
-  binaries(): Record<string, BinaryStatus> {
-    return Object.fromEntries([...this.#byName].map(([n, rt]) => [n, binaryStatus(rt.binary)]));
   }
 
   /**
