@@ -1,5 +1,5 @@
 // cgroupfs-driver paths and cgroup directory housekeeping.
-import { mkdir, readdir, readFile, rmdir, writeFile } from "node:fs/promises";
+import { readdir, readFile, rmdir } from "node:fs/promises";
 import { posix } from "node:path";
 import { invalidArgument } from "../foundation/errdefs.ts";
 import { cgroupDirIn, type CgroupLayout } from "./mode.ts";
@@ -107,22 +107,4 @@ export async function cgroupPids(layout: CgroupLayout, path: string): Promise<nu
     }
   }
   return [];
-}
-
-/**
- * Moves a process into `path` in every hierarchy (creating it). Used to take conmon out of berthd's
- * cgroup so that stopping berthd's service cgroup does not kill the monitors.
- */
-export async function addToCgroup(layout: CgroupLayout, path: string, pid: number): Promise<void> {
-  for (const dir of cgroupDirs(layout, path)) {
-    await mkdir(dir, { recursive: true });
-    if (layout.v1.some((h) => dir.startsWith(`${h.mountPoint}/`) && h.controllers.includes("cpuset"))) {
-      // a new v1 cpuset cgroup starts empty: inherit the parent's cpus and mems first
-      for (const f of ["cpuset.cpus", "cpuset.mems"]) {
-        const cur = (await readFile(posix.join(dir, f), "utf8").catch(() => "")).trim();
-        if (!cur) await writeFile(posix.join(dir, f), (await readFile(posix.join(dir, "..", f), "utf8")).trim());
-      }
-    }
-    await writeFile(posix.join(dir, "cgroup.procs"), String(pid));
-  }
 }

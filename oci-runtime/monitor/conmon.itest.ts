@@ -1,6 +1,6 @@
 import { test, after, before } from "node:test";
 import assert from "node:assert/strict";
-import { readFile, rename } from "node:fs/promises";
+import { readFile, rename, writeFile } from "node:fs/promises";
 import { BerthError, Code } from "../foundation/errdefs.ts";
 import { withProcessArgs } from "../bundle-spec/process.ts";
 import { makeEnv, eventually, type ItestEnv } from "../../conformance/lib/oci-itest-env.ts";
@@ -8,7 +8,8 @@ import { readExitFile, waitForExit } from "./exit-file.ts";
 import { reopenLog, recover, resize, wasOomKilled } from "./conmon.ts";
 import { withResources } from "../bundle-spec/resources.ts";
 import { detectCgroupLayout } from "../cgroups/mode.ts";
-import { addToCgroup, cgroupPids } from "../cgroups/paths.ts";
+import { cgroupPids } from "../cgroups/paths.ts";
+import { prepareCgroup } from "./conmon-cgroup.ts";
 import { defaultSpec } from "../bundle-spec/default-spec.ts";
 import { isAlive } from "./pids.ts";
 
@@ -123,7 +124,7 @@ test("conmon can be moved into its own cgroup", async () => {
   const { conmonPid } = await env.create("moved", [sh("sleep 1000")]);
   const layout = await detectCgroupLayout();
   const path = `${env.cgroupParent}/conmon`;
-  await addToCgroup(layout, path, conmonPid);
+  for (const procs of await prepareCgroup(layout, path)) await writeFile(procs, String(conmonPid));
   assert.deepEqual(await cgroupPids(layout, path), [conmonPid]);
   await env.runtime.start("moved");
   await env.runtime.kill("moved", "KILL");
