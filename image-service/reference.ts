@@ -22,6 +22,9 @@ const domainRe = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?
 
 export const isDigest = (s: string) => digestRe.test(s);
 
+/** Whether `s` is a registry host as a reference writes it: a DNS name or [IPv6], with an optional port. */
+export const isHostName = (s: string) => domainRe.test(s);
+
 /** Parses and normalises a reference; throws INVALID_ARGUMENT naming it. */
 export function parseReference(input: string): Reference {
   const bad = (why: string) => invalidArgument(`invalid image reference ${JSON.stringify(input)}: ${why}`);

@@ -1,14 +1,10 @@
 // Docker references as the containers-policy.json(5) rules see them: scopes (the identity and
 // its parent namespaces) and the signedIdentity matchers. Unlike a pull reference, a signed
 // identity keeps "no tag" as "no tag" (a name-only reference matches nothing exact).
-import { type Reference, formatReference, parseReference, repoName } from "../reference.ts";
+import { type Reference, formatReference, isHostName, parseReference, repoName } from "../reference.ts";
 
 /** A normalised reference: name is host/path; tag and digest only when written. */
 export interface IdentityRef { name: string; tag?: string; digest?: string }
-
-const hostRe = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]+)?$/;
-
-export const isHostName = (s: string) => hostRe.test(s);
 
 /** Parses `s` without defaulting the tag; undefined when it is not a valid reference. */
 export function parseIdentity(s: string): IdentityRef | undefined {

@@ -6,8 +6,8 @@ import { BoundedReadError, readBoundedFile } from "../../oci-runtime/foundation/
 import path from "node:path";
 import type * as openpgp from "openpgp";
 import { failedPrecondition } from "../../oci-runtime/foundation/errdefs.ts";
-import type { Reference } from "../reference.ts";
-import { type SignedIdentity, isHostName, parseIdentity, scopeCandidates, scopeProblem } from "./identity.ts";
+import { type Reference, isHostName } from "../reference.ts";
+import { type SignedIdentity, parseIdentity, scopeCandidates, scopeProblem } from "./identity.ts";
 
 /** Largest policy or key file read. */
 export const MAX_POLICY_FILE = 1 << 20;
