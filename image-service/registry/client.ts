@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { BerthError, Code, invalidArgument, notFound, unavailable } from "../../oci-runtime/foundation/errdefs.ts";
 import type { Logger } from "../../oci-runtime/foundation/log.ts";
-import { type Reference, defaultRegistryHost, formatReference } from "../reference.ts";
+import { type Reference, defaultRegistryHost, formatReference, isDigest } from "../reference.ts";
 import { type RegistryHost, loadHosts } from "./hosts.ts";
 import { agentFor, discard, readBody, request, StallError } from "./http.ts";
 import {
@@ -38,20 +38,15 @@ class HttpStatusError extends Error {
 }
 
 const sha256 = (b: Buffer) => "sha256:" + createHash("sha256").update(b).digest("hex");
-/** Digest algorithms berth verifies, with the hex length of their encoded value. */
-const DIGEST_ALGORITHMS: Record<string, number> = { sha256: 64, sha512: 128 };
-
 /**
  * The node:crypto algorithm for a descriptor's or reference's digest. A digest in any other
  * algorithm, or malformed, cannot be verified, so it is refused naming the digest.
  */
 export function digestAlgorithm(digest: string, what: string): string {
-  const m = /^([a-z0-9]+):([a-f0-9]+)$/.exec(digest);
-  const alg = m?.[1] ?? "";
-  if (!m || DIGEST_ALGORITHMS[alg] !== m[2]!.length) {
+  if (!isDigest(digest)) {
     throw invalidArgument(`${what}: digest ${JSON.stringify(digest.slice(0, 200))} is not a sha256 or sha512 digest berth can verify`);
   }
-  return alg;
+  return digest.slice(0, digest.indexOf(":"));
 }
 
 /** Whether `body` has `digest`, computed with the digest's own algorithm. */
