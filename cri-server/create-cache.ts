@@ -11,8 +11,6 @@ import { alreadyExists } from "../oci-runtime/foundation/errdefs.ts";
 export interface PendingCreate {
   fingerprint: string;
   result: Promise<string>;
-  /** True once the original caller got its answer (it may have given up before). */
-  delivered: boolean;
 }
 
 export class CreateCache {
@@ -24,7 +22,7 @@ export class CreateCache {
 
   /** Registers a create; the entry stays until `ttlMs` after it settles or until `forget`. */
   track(name: string, fingerprint: string, result: Promise<string>): PendingCreate {
-    const entry: PendingCreate = { fingerprint, result, delivered: false };
+    const entry: PendingCreate = { fingerprint, result };
     this.pending.set(name, entry);
     const drop = () => {
       const t = setTimeout(() => { if (this.pending.get(name) === entry) this.pending.delete(name); }, this.ttlMs);

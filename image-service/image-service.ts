@@ -28,7 +28,7 @@ import { type IdmapLayers, mountLayersReadOnly, unmountVolume, volumeLeaseKey, v
 import { SingleFlight } from "../oci-runtime/foundation/single-flight.ts";
 import { Mutex } from "../oci-runtime/foundation/keyed-mutex.ts";
 import { Semaphore } from "../oci-runtime/foundation/semaphore.ts";
-import { ImageTrust, type TrustOutcome, type TrustSummary } from "./trust/trust.ts";
+import { ImageTrust, type TrustOutcome } from "./trust/trust.ts";
 
 export type { Image, ImageConfig, OciImageConfigFile } from "./images/image-store.ts";
 export type { PullAuth } from "./registry/client.ts";
@@ -120,9 +120,6 @@ export class ImageService {
   }
 
   /** Creates the layout, loads images and leases, cleans partial ingests and unpacks. */
-  /** Reads the signature policies, their keys and registries.d; throws naming the file and key. */
-  validateTrust(): Promise<TrustSummary> { return this.#trust.validate(); }
-
   async init(): Promise<void> {
     await this.#trust.validate();
     await mkdir(this.root, { recursive: true, mode: 0o700 });

@@ -267,20 +267,16 @@ export const containerResourcesOf = (rec: ContainerRecord): LinuxContainerResour
 /** The containers as the rest of berth reads them (stats, streaming, status RPCs). */
 export class Containers {
   readonly store: Store<ContainerRecord>;
-  readonly exitDir: string;
   readonly socketDir: string;
   readonly deps: ContainerDeps;
   constructor(deps: ContainerDeps) {
     this.deps = deps;
     this.store = deps.store;
-    this.exitDir = deps.exitDir;
     this.socketDir = deps.socketDir;
   }
   get(id: string): ContainerRecord { return this.store.get(id, "container_id"); }
   list(): ContainerRecord[] { return this.store.list().filter((c) => isVisible(c.state)); }
   runtimeOf(rec: { runtimeHandler: string }): OciRuntime { return this.deps.runtimes.get(rec.runtimeHandler); }
-  configOf(rec: ContainerRecord): ContainerConfig { return containerConfigOf(rec); }
-  resourcesOf(rec: ContainerRecord): LinuxContainerResources | undefined { return containerResourcesOf(rec); }
   /** Reads the exit file; marks the container exited when conmon recorded its exit. */
   refresh(id: string): Promise<ContainerRecord> { return refreshContainer(this.deps, id); }
 }

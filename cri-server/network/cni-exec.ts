@@ -68,7 +68,6 @@ export class PluginExec {
         stdin: JSON.stringify({ cniVersion }),
         env: pluginEnv({ command: "VERSION", containerId: "", netns: "", ifName: "", binDirs: this.binDirs, cniArgs: "" }),
         timeoutMs: this.timeoutMs,
-        processGroup: true,
       });
       const call = { ...ctx, plugin: type, command: "VERSION" };
       if (r.code !== 0) throw pluginError(call, r, this.timeoutMs);
@@ -96,7 +95,6 @@ export class PluginExec {
       stdin: input.stdin,
       env: pluginEnv({ ...input, binDirs: this.binDirs }),
       timeoutMs: this.timeoutMs,
-      processGroup: true,
       ...(input.signal ? { signal: input.signal } : {}),
     });
     if (r.code !== 0 || r.timedOut || r.spawnError || r.aborted !== undefined) throw pluginError(ctx, r, this.timeoutMs);

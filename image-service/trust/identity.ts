@@ -1,7 +1,7 @@
 // Docker references as the containers-policy.json(5) rules see them: scopes (the identity and
 // its parent namespaces) and the signedIdentity matchers. Unlike a pull reference, a signed
 // identity keeps "no tag" as "no tag" (a name-only reference matches nothing exact).
-import { type Reference, formatReference, isHostName, parseReference, repoName } from "../reference.ts";
+import { type Reference, isHostName, parseReference, repoName } from "../reference.ts";
 
 /** A normalised reference: name is host/path; tag and digest only when written. */
 export interface IdentityRef { name: string; tag?: string; digest?: string }
@@ -112,5 +112,3 @@ export function identityMatches(rule: SignedIdentity, intended: IdentityRef, sig
     }
   }
 }
-
-export const describePull = (r: Reference) => formatReference(r);

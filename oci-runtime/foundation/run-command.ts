@@ -27,11 +27,6 @@ export interface RunOptions {
   /** SIGKILL the binary's process group when this fires (the RPC's deadline or cancellation). */
   signal?: AbortSignal;
   /**
-   * Kept for callers that asked for it: every binary now starts in its own process group
-   * (and session), so a timeout also kills the helpers it started (iptables, runc init...).
-   */
-  processGroup?: boolean;
-  /**
    * Send stdout and stderr to this file instead of pipes, and read it back (as `stderr`) once the
    * binary exits. For binaries that hand their stdio on to a long-lived child, which would hold
    * pipes open: `runc create` gives its own to the container's init.
