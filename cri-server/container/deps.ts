@@ -169,20 +169,8 @@ export function realContainerDeps(o: {
   const { config } = o;
   const exitDir = join(config.state, "exits");
   const helper = mountHelperPath(config.runtime.io_helper);
-  let cgroupV2: boolean | undefined;
-  const rroSupport = new Map<string, Promise<boolean>>();
-  const supportsRro = (rt: OciRuntime): Promise<boolean> => {
-    const probed = o.mountFeatures.get(rt.name);
-    if (probed) return Promise.resolve(probed.recursiveReadOnly !== "none");
-    let p = rroSupport.get(rt.name);
-    if (!p) {
-      p = rt.features().then((f) => f.mountOptions.includes("rro")).catch(() => false);
-      rroSupport.set(rt.name, p);
-    }
-    return p;
-  };
   const cgroups: ContainerCgroups = {
-    isV2: async () => (cgroupV2 ??= (await detectCgroupLayout()).mode === "v2"),
+    isV2: async () => (await detectCgroupLayout()).mode === "v2",
     remove: async (path) => removeCgroup(await detectCgroupLayout(), path),
     conmonPath: (parent, id) => conmonCgroupPath(config.runtime.conmon_cgroup, parent, id),
     perContainerConmonPath: (cgroupsPath, id) =>
@@ -234,7 +222,7 @@ export function realContainerDeps(o: {
           id: i.id, cfg: i.cfg, pod: i.pod, sandbox: i.sandbox, image: i.image, rootfs: i.rootfs, security: i.security, user,
           cgroupV2: await cgroups.isV2(), shmSize: config.runtime.shm_size,
           ...(i.targetPid ? { targetPid: i.targetPid } : {}),
-          supportsRecursiveReadOnly: await supportsRro(i.runtime),
+          supportsRecursiveReadOnly: (o.mountFeatures.get(i.runtime.name)?.recursiveReadOnly ?? "none") !== "none",
         }));
         await applyDevices(spec, await resolveDevices(config.cdi.spec_dirs, requestedDevices(i.cfg.CDIDevices, i.cfg.annotations)));
         return { spec, user };
