@@ -8,11 +8,6 @@ import type { ImageService } from "../image-service/image-service.ts";
 import type { EventBus, ContainerEvent } from "./events/index.ts";
 import type { LazyStreaming } from "./lazy-streaming.ts";
 
-/** Settings kubelet pushes at run time (UpdateRuntimeConfig). */
-export interface RuntimeSettings {
-  podCidr: string;
-}
-
 export interface Condition {
   ready: boolean;
   reason?: string;
@@ -30,7 +25,6 @@ export interface Context {
   readonly configPath: string;
   readonly log: Logger;
   readonly version: string;
-  readonly settings: RuntimeSettings;
   readonly network: NetworkManager;
   /** Sandbox lookups and states. */
   readonly sandboxes: Sandboxes;

@@ -164,7 +164,6 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
       configPath,
       log,
       version: BERTH_VERSION,
-      settings: { podCidr: network.podCidr },
       network,
       sandboxes,
       sandboxDeps,

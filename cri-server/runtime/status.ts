@@ -26,7 +26,7 @@ export const status: UnaryImpl<typeof StatusRequestSchema, typeof StatusResponse
     info: {} as Record<string, string>,
   };
   if (req.verbose) {
-    res.info["config"] = JSON.stringify({ ...ctx.config, configPath: ctx.configPath, podCidr: ctx.settings.podCidr });
+    res.info["config"] = JSON.stringify({ ...ctx.config, configPath: ctx.configPath, podCidr: ctx.network.podCidr });
     const img = ctx.config.image;
     res.info["imageTrust"] = JSON.stringify({
       verification: img.signature_policy || img.signature_policy_dir ? "on" : "off (image.signature_policy is unset)",

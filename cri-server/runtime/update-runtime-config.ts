@@ -2,11 +2,6 @@ import type { UpdateRuntimeConfigRequestSchema, UpdateRuntimeConfigResponseSchem
 import { parsePodCidr, savePodCidr } from "../network/pod-cidr.ts";
 import type { UnaryImpl } from "../rpc.ts";
 
-/** Validates one CIDR or a comma-separated dual-stack pair, as kubelet sends it. */
-export function checkPodCidr(value: string): void {
-  parsePodCidr(value);
-}
-
 /**
  * Stores the pod CIDR kubelet pushes (crash-safe, under root) and hands it to CNI as the
  * ipRanges capability of later pods; an empty request changes nothing.
@@ -14,11 +9,10 @@ export function checkPodCidr(value: string): void {
 export const updateRuntimeConfig: UnaryImpl<typeof UpdateRuntimeConfigRequestSchema, typeof UpdateRuntimeConfigResponseSchema> = async (ctx, req) => {
   const cidr = req.runtimeConfig?.networkConfig?.podCidr ?? "";
   if (cidr === "") return {};
-  checkPodCidr(cidr);
-  if (ctx.settings.podCidr === cidr) return {};
+  parsePodCidr(cidr);
+  if (ctx.network.podCidr === cidr) return {};
   await savePodCidr(ctx.config.root, cidr);
-  ctx.log.info("pod cidr updated", { pod_cidr: cidr, previous: ctx.settings.podCidr });
-  ctx.settings.podCidr = cidr;
+  ctx.log.info("pod cidr updated", { pod_cidr: cidr, previous: ctx.network.podCidr });
   ctx.network.podCidr = cidr;
   return {};
 };
