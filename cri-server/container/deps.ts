@@ -20,7 +20,7 @@ import { nowNs } from "../../oci-runtime/foundation/clock.ts";
 import { Cleanup } from "../../oci-runtime/foundation/cleanup.ts";
 import { ContainerEventType, containerEvent, type ContainerEvent, type EventBus } from "../events/index.ts";
 import { conmonCgroupIsPerContainer, conmonCgroupPath } from "../../oci-runtime/monitor/conmon-cgroup.ts";
-import { applyDevices, requestedDevices, resolveDevices } from "../../oci-runtime/cdi/cdi.ts";
+import { type ResolvedDevice, applyDevices, requestedDevices, resolveDevices } from "../../oci-runtime/cdi/cdi.ts";
 import type { MountFeatures } from "../../oci-runtime/mounts/features.ts";
 import { containerMountsDir, mountHelperPath, removeUnder } from "../../oci-runtime/mounts/mount-helper.ts";
 import { prepareContainerMounts, releaseBindClones, releaseContainerMounts, type PrepareInput } from "../../oci-runtime/mounts/prepare.ts";
@@ -98,11 +98,11 @@ export type ContainerImages = Pick<ImageService, "get" | "createRootfs" | "remov
 /** The spec builder: one opaque call (oci-runtime owns how a spec is made). */
 export interface ContainerSpecs {
   /** Checks the request against the image, pod and host before anything is created (INVALID_ARGUMENT and friends). */
-  check(cfg: ContainerConfig, pod: PodSandboxConfig, sandbox: SandboxRecord): Promise<ContainerSecurity>;
-  /** The process user (from the rootfs' passwd and group files) and the OCI spec, CDI devices applied. */
+  check(cfg: ContainerConfig, pod: PodSandboxConfig, sandbox: SandboxRecord): Promise<{ security: ContainerSecurity; devices: ResolvedDevice[] }>;
+  /** The process user (from the rootfs' passwd and group files) and the OCI spec, the CDI devices check resolved applied. */
   build(i: {
     id: string; cfg: ContainerConfig; pod: PodSandboxConfig; sandbox: SandboxRecord; image: Image; rootfs: string;
-    security: ContainerSecurity; cgroupsPath: string; targetPid?: number; runtime: OciRuntime;
+    security: ContainerSecurity; devices: ResolvedDevice[]; cgroupsPath: string; targetPid?: number; runtime: OciRuntime;
   }): Promise<{ spec: Spec; user: ContainerUser }>;
 }
 
@@ -213,8 +213,8 @@ export function realContainerDeps(o: {
         const security = await resolveContainerSecurity(cfg, pod, config.runtime.seccomp_default);
         checkContainerUserns(cfg, sandbox);
         checkImageMounts(o.images, cfg);
-        await resolveDevices(config.cdi.spec_dirs, requestedDevices(cfg.CDIDevices, cfg.annotations));
-        return security;
+        const devices = await resolveDevices(config.cdi.spec_dirs, requestedDevices(cfg.CDIDevices, cfg.annotations));
+        return { security, devices };
       },
       async build(i) {
         const user = await resolveContainerUser(i.cfg, i.image, i.rootfs);
@@ -224,7 +224,7 @@ export function realContainerDeps(o: {
           ...(i.targetPid ? { targetPid: i.targetPid } : {}),
           supportsRecursiveReadOnly: (o.mountFeatures.get(i.runtime.name)?.recursiveReadOnly ?? "none") !== "none",
         }));
-        await applyDevices(spec, await resolveDevices(config.cdi.spec_dirs, requestedDevices(i.cfg.CDIDevices, i.cfg.annotations)));
+        await applyDevices(spec, i.devices);
         return { spec, user };
       },
     },

@@ -16,6 +16,7 @@ import { checkKeyValues } from "../../network/pod-input.ts";
 import { storeMessage } from "../../stores/proto-record.ts";
 import type { SandboxRecord } from "../../sandbox/sandbox-record.ts";
 import type { ContainerRecord } from "../container-record.ts";
+import type { ResolvedDevice } from "../../../oci-runtime/cdi/cdi.ts";
 import type { ContainerDeps, ContainerSecurity } from "../deps.ts";
 import { addImageVolumeMounts } from "../image-volumes.ts";
 import { containerLogPath } from "../log-path.ts";
@@ -25,7 +26,7 @@ import { teardownContainer } from "./teardown.ts";
 
 const ctrName = (meta: { name: string; attempt: number }, sandboxId: string) => `${meta.name}_${meta.attempt}_${sandboxId}`;
 
-interface Checked { image: Image; pod: PodSandboxConfig; security: ContainerSecurity }
+interface Checked { image: Image; pod: PodSandboxConfig; security: ContainerSecurity; devices: ResolvedDevice[] }
 
 export async function createContainer(d: ContainerDeps, req: CreateContainerRequest): Promise<string> {
   if (!req.podSandboxId) throw invalidArgument("pod_sandbox_id must not be empty");
@@ -48,8 +49,8 @@ export async function createContainer(d: ContainerDeps, req: CreateContainerRequ
         if (!m.image && !isAbsolute(m.hostPath)) throw invalidArgument(`mount host_path ${JSON.stringify(m.hostPath)} must be absolute`);
       }
       // Bad security input (seccomp, user namespace, image volumes, CDI devices) fails before anything is created.
-      const security = await d.specs.check(cfg, pod, sandbox);
-      return { image, pod, security };
+      const { security, devices } = await d.specs.check(cfg, pod, sandbox);
+      return { image, pod, security, devices };
     },
     // Under the container's lock, so a Stop or Remove of the new id waits for the create to settle.
     run: (id, c) => d.store.withLock(id, () => create(d, id, name, cfg, sandbox, c)),
@@ -57,7 +58,7 @@ export async function createContainer(d: ContainerDeps, req: CreateContainerRequ
 }
 
 async function create(d: ContainerDeps, id: string, name: string, cfg: ContainerConfig, sandbox: SandboxRecord, c: Checked): Promise<string> {
-  const { image, pod, security } = c;
+  const { image, pod, security, devices } = c;
   const rt = d.runtimes.get(sandbox.runtimeHandler);
   const bundle = join(d.config.state, "containers", id);
   const rootfs = join(bundle, "rootfs");
@@ -104,7 +105,7 @@ async function create(d: ContainerDeps, id: string, name: string, cfg: Container
       targetPid = target.pid;
     }
     const { spec, user } = await d.specs.build({
-      id, cfg: volumes.cfg, pod, sandbox, image, rootfs, security, cgroupsPath, runtime: rt, ...(targetPid ? { targetPid } : {}),
+      id, cfg: volumes.cfg, pod, sandbox, image, rootfs, security, devices, cgroupsPath, runtime: rt, ...(targetPid ? { targetPid } : {}),
     });
     rec.user = { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids, ...(user.username ? { username: user.username } : {}) };
     // Mounts the runtime cannot make itself (idmapped for a user-namespaced pod, rro without "rro").
