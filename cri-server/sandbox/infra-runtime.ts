@@ -76,7 +76,7 @@ export class RuncInfraRuntime implements InfraRuntime {
    * the runtime's state deleted; the caller rolls back the rest.
    */
   async start(input: InfraInput & { signal?: AbortSignal | undefined }): Promise<{ pid: number; cgroupsPath: string; startTime: string; bootId: string }> {
-    const rt = this.runtimes.usable(input.handler);
+    const rt = this.runtimes.get(input.handler); // preflight checked the binary before the pod was created
     let rootfs = await this.ensureRootfs();
     const helper = mountHelperPath(this.config.runtime.io_helper);
     let clone = "";
