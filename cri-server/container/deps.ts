@@ -4,7 +4,8 @@
 // ones (realContainerDeps); unit specs pass fakes.
 import { randomBytes } from "node:crypto";
 import { mkdir, readFile, rm, stat } from "node:fs/promises";
-import { join, posix } from "node:path";
+import { dirname, join, posix } from "node:path";
+import { findExecutable } from "../../oci-runtime/foundation/executable.ts";
 import { ContainerConfigSchema, LinuxContainerResourcesSchema, type ContainerConfig, type LinuxContainerResources, type PodSandboxConfig } from "../../proto/gen/runtime/v1/api_pb.js";
 import {
   createContainer as conmonCreate, detectCgroupLayout, readExitFile, recover as conmonRecover, reopenLog, removeCgroup, wasOomKilled,
@@ -123,6 +124,11 @@ export interface ContainerDeps {
   creates: CreateCache;
   exitDir: string;
   socketDir: string;
+  /**
+   * berth-exec next to runtime.io_helper, for ExecSync, when it is installed (found once at
+   * start); an install without it (built by hack/build-helpers.sh) keeps the old behaviour.
+   */
+  execReaper?: string;
   os: ContainerOs;
   runtimes: { get(handler: string): OciRuntime };
   monitor: ContainerMonitor;
@@ -169,6 +175,7 @@ export function realContainerDeps(o: {
   const { config } = o;
   const exitDir = join(config.state, "exits");
   const helper = mountHelperPath(config.runtime.io_helper);
+  const execReaper = findExecutable(join(dirname(config.runtime.io_helper), "berth-exec"));
   const cgroups: ContainerCgroups = {
     isV2: async () => (await detectCgroupLayout()).mode === "v2",
     remove: async (path) => removeCgroup(await detectCgroupLayout(), path),
@@ -184,6 +191,7 @@ export function realContainerDeps(o: {
     creates: new CreateCache(config.runtime.create_cache_ttl * 1000),
     exitDir,
     socketDir: join(config.state, "sockets"),
+    ...(execReaper ? { execReaper } : {}),
     os: realContainerOs(),
     runtimes: o.runtimes,
     monitor: {

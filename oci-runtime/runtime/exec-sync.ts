@@ -1,6 +1,5 @@
 // ExecSync: run a command in a running container, collect its output, enforce a deadline.
-import { access, mkdir, readdir, readFile, rm } from "node:fs/promises";
-import { constants as fsConstants } from "node:fs";
+import { mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { constants as osConstants } from "node:os";
 import { randomBytes } from "node:crypto";
@@ -39,6 +38,7 @@ export interface ExecSyncOptions {
    * berth-exec (a child subreaper): the runtime is run detached under it and it reports the
    * exec'd process's exit status, so the call ends when that process exits. Without it the
    * call ends when the runtime exits, which waits for every holder of the output pipes.
+   * Used as given: the caller passes it only when it is installed.
    */
   reaper?: string;
 }
@@ -95,8 +95,7 @@ export async function execSync(rt: OciRuntime, id: string, args: string[], o: Ex
   await mkdir(workDir, { recursive: true, mode: 0o700 });
   const pidFile = join(workDir, `exec-${randomBytes(6).toString("hex")}.pid`);
   try {
-    // An install without the helper (built by hack/build-helpers.sh) keeps the old behaviour.
-    const reaper = o.reaper ? await access(o.reaper, fsConstants.X_OK).then(() => o.reaper, () => undefined) : undefined;
+    const reaper = o.reaper;
     const child = await rt.exec(id, {
       process: execProcess(base, args, o), pidFile, workDir,
       ...(reaper ? { detach: true, wrapper: [reaper, pidFile] } : {}),

@@ -1,5 +1,5 @@
 // ExecSync: a command in a running container, bounded by the caller's timeout and the exec drain.
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { execSync, type ExecSyncResult } from "../../../oci-runtime/index.ts";
 import { failedPrecondition, invalidArgument } from "../../../oci-runtime/foundation/errdefs.ts";
 import type { ContainerDeps } from "../deps.ts";
@@ -13,7 +13,7 @@ export async function execSyncInContainer(d: ContainerDeps, id: string, cmd: str
   return execSync(d.runtimes.get(rec.runtimeHandler), rec.id, cmd, {
     bundle: rec.bundle,
     workDir: join(rec.bundle, "exec"),
-    reaper: join(dirname(d.config.runtime.io_helper), "berth-exec"),
+    ...(d.execReaper ? { reaper: d.execReaper } : {}),
     drainTimeoutMs: d.config.runtime.exec_drain_timeout * 1000,
     ...(timeoutSec > 0 ? { timeoutMs: timeoutSec * 1000 } : {}),
     ...(signal ? { signal } : {}),
