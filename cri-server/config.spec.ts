@@ -16,6 +16,12 @@ test("runtime.exec_drain_timeout defaults to 1 second and can be set, 0 to 60", 
   assert.throws(() => parseConfig("[runtime]\nexec_drain_timeout = 61\n", "f"), /key "runtime\.exec_drain_timeout" must be a number of seconds from 0 to 60, got 61/);
 });
 
+test("runtime.drop_infra defaults to true and can be turned off; it must be a boolean", () => {
+  assert.equal(defaultConfig().runtime.drop_infra, true);
+  assert.equal(parseConfig("[runtime]\ndrop_infra = false\n", "f").runtime.drop_infra, false);
+  assert.throws(() => parseConfig('[runtime]\ndrop_infra = "no"\n', "f"), /runtime\.drop_infra/);
+});
+
 test("image.max_layer_bytes and image.max_layer_entries default to 32 GiB and 1,000,000 and are checked", () => {
   assert.equal(defaultConfig().image.max_layer_bytes, 32 * 1024 ** 3);
   assert.equal(defaultConfig().image.max_layer_entries, 1_000_000);

@@ -69,6 +69,9 @@ export interface Config {
     runtime_timeout: number;
     /** Seconds ExecSync keeps reading output after the exec'd process exits (a background child may hold the pipes). */
     exec_drain_timeout: number;
+    /** A pod that does not share a PID namespace (pid mode CONTAINER or NODE) runs no infra process: its IPC and UTS
+     *  namespaces are pinned as files (berth-mount pin-ns). false: every pod gets a catatonit infra process. */
+    drop_infra: boolean;
   };
   stream: {
     address: string;
@@ -117,6 +120,7 @@ export function defaultConfig(): Config {
       create_cache_ttl: 600,
       runtime_timeout: 120,
       exec_drain_timeout: 1,
+      drop_infra: true,
     },
     stream: { address: "127.0.0.1", port: 0, tls_cert: "", tls_key: "", token_ttl: 60, idle_timeout: 4 * 3600, max_header_bytes: 65536 },
     cdi: { spec_dirs: ["/etc/cdi", "/var/run/cdi"] },
