@@ -4,18 +4,21 @@
 #   berth-layer  (image-service/snapshots/helper/berth-layer.c): device nodes and xattrs inside a layer directory
 #   berth-mount  (oci-runtime/mounts/helper/berth-mount.c): idmapped and recursive read-only mounts
 #   berth-exec   (oci-runtime/runtime/helper/berth-exec.c): ExecSync subreaper reporting the exec'd process's exit status
+#   berth-monitor (oci-runtime/monitor/helper/berth-monitor.c): per-container monitor (runtime.monitor = "berth"),
+#                linked statically: one per container, and a static binary maps no shared libraries (lower RSS)
 # Installed beside each other where berthd looks by default (the directory of runtime.io_helper).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 dir=$(dirname "${BERTH_IO_HELPER:-/usr/local/libexec/berth/berth-io}")
 build() {
   local name=$1 src="$here/$2"
+  shift 2
   [ -f "$src" ] || return 0
   local out="$dir/$name"
   if [ ! -x "$out" ] || [ "$src" -nt "$out" ]; then
     mkdir -p "$dir"
     chmod 0755 "$dir"
-    gcc -O2 -Wall -Werror -o "$out.tmp" "$src"
+    gcc -O2 -Wall -Werror "$@" -o "$out.tmp" "$src"
     chmod 0755 "$out.tmp"
     mv "$out.tmp" "$out"
     echo "hack/build-helpers.sh: built $out"
@@ -25,3 +28,4 @@ build berth-io oci-runtime/io/helper/berth-io.c
 build berth-layer image-service/snapshots/helper/berth-layer.c
 build berth-mount oci-runtime/mounts/helper/berth-mount.c
 build berth-exec oci-runtime/runtime/helper/berth-exec.c
+build berth-monitor oci-runtime/monitor/helper/berth-monitor.c -static

@@ -1,4 +1,4 @@
-import { test, after, before } from "node:test";
+import { test, after, before, describe } from "node:test";
 import assert from "node:assert/strict";
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { BerthError, Code } from "../foundation/errdefs.ts";
@@ -12,10 +12,8 @@ import { cgroupPids } from "../cgroups/paths.ts";
 import { prepareCgroup } from "./conmon-cgroup.ts";
 import { defaultSpec } from "../bundle-spec/default-spec.ts";
 import { isAlive } from "./pids.ts";
+import { MONITORS } from "../../conformance/lib/monitors.ts";
 
-let env: ItestEnv;
-before(async () => { env = await makeEnv(); });
-after(async () => { await env.cleanup(); });
 
 const sh = (script: string) => withProcessArgs({ command: ["/bin/sh", "-c", script] });
 
@@ -27,116 +25,125 @@ function parseLog(text: string) {
   });
 }
 
-test("create, start, state, exit code recorded by conmon, delete", async () => {
-  const { pid, conmonPid } = await env.create("life", [sh("read x < /dev/null; sleep 0.2; exit 3")]);
-  assert.ok(pid > 0 && conmonPid > 0);
-  assert.equal((await env.runtime.state("life")).status, "created");
-  await env.runtime.start("life");
-  const exit = await waitForExit(env.exitDir, "life");
-  assert.equal(exit.exitCode, 3);
-  assert.equal((await env.runtime.state("life")).status, "stopped");
-  await env.runtime.delete("life");
-  await assert.rejects(env.runtime.state("life"), (e) => e instanceof BerthError && e.code === Code.NOT_FOUND);
-  await env.runtime.delete("life"); // idempotent
-});
+// Every behaviour runs against each monitor berth supports (runtime.monitor): conmon and berth-monitor.
+for (const { name, binary } of MONITORS) describe(`monitor ${name}`, () => {
+  let env: ItestEnv;
+  before(async () => { env = await makeEnv(); });
+  after(async () => { await env.cleanup(); });
+  const create = (id: string, opts: Parameters<ItestEnv["create"]>[1], extra: Parameters<ItestEnv["create"]>[2] = {}) =>
+    env.create(id, opts, { conmonBinary: binary, ...extra });
 
-test("a killed container records 128+signal", async () => {
-  await env.create("killed", [sh("sleep 1000")]);
-  await env.runtime.start("killed");
-  assert.equal((await env.runtime.state("killed")).status, "running");
-  await env.runtime.kill("killed", "SIGKILL");
-  assert.equal((await waitForExit(env.exitDir, "killed")).exitCode, 137);
-  await assert.rejects(env.runtime.kill("killed", "SIGKILL"), (e) => e instanceof BerthError && (e.code === Code.FAILED_PRECONDITION || e.code === Code.NOT_FOUND));
-});
-
-test("a missing executable reaches the caller with the runtime's own message", async () => {
-  await assert.rejects(env.create("nobin", [withProcessArgs({ command: ["no-such-binary"] })]), (e) => {
-    assert.ok(e instanceof BerthError);
-    assert.match(e.message, /exec: "no-such-binary": executable file not found in \$PATH/);
-    return true;
+  test("create, start, state, exit code recorded by the monitor, delete", async () => {
+    const { pid, conmonPid } = await create("life", [sh("read x < /dev/null; sleep 0.2; exit 3")]);
+    assert.ok(pid > 0 && conmonPid > 0);
+    assert.equal((await env.runtime.state("life")).status, "created");
+    await env.runtime.start("life");
+    const exit = await waitForExit(env.exitDir, "life");
+    assert.equal(exit.exitCode, 3);
+    assert.equal((await env.runtime.state("life")).status, "stopped");
+    await env.runtime.delete("life");
+    await assert.rejects(env.runtime.state("life"), (e) => e instanceof BerthError && e.code === Code.NOT_FOUND);
+    await env.runtime.delete("life"); // idempotent
   });
-});
 
-test("logs are in CRI format: partial lines, no trailing newline, long lines split with P", async () => {
-  const long = 20000;
-  await env.create("logs", [sh(`echo hello; echo oops >&2; head -c ${long} /dev/zero | tr '\\0' a; echo; printf tail`)]);
-  await env.runtime.start("logs");
-  await waitForExit(env.exitDir, "logs");
-  const lines = parseLog(await readFile(env.logPath("logs"), "utf8"));
-  for (const l of lines) assert.match(l.ts, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+(Z|[+-]\d\d:\d\d)$/);
-  assert.deepEqual(lines[0], { ...lines[0], stream: "stdout", tag: "F", text: "hello" });
-  assert.ok(lines.some((l) => l.stream === "stderr" && l.text === "oops" && l.tag === "F"));
-  const out = lines.filter((l) => l.stream === "stdout").slice(1);
-  // the long line: one or more P records followed by an F record, joined back to the original
-  const fIdx = out.findIndex((l) => l.tag === "F");
-  assert.ok(fIdx >= 1, "long line must be split into partial records");
-  assert.ok(out.slice(0, fIdx).every((l) => l.tag === "P"));
-  assert.equal(out.slice(0, fIdx + 1).map((l) => l.text).join(""), "a".repeat(long));
-  assert.deepEqual({ tag: out.at(-1)!.tag, text: out.at(-1)!.text }, { tag: "P", text: "tail" });
-});
+  test("a killed container records 128+signal", async () => {
+    await create("killed", [sh("sleep 1000")]);
+    await env.runtime.start("killed");
+    assert.equal((await env.runtime.state("killed")).status, "running");
+    await env.runtime.kill("killed", "SIGKILL");
+    assert.equal((await waitForExit(env.exitDir, "killed")).exitCode, 137);
+    await assert.rejects(env.runtime.kill("killed", "SIGKILL"), (e) => e instanceof BerthError && (e.code === Code.FAILED_PRECONDITION || e.code === Code.NOT_FOUND));
+  });
 
-test("log reopen after rotation loses no line", async () => {
-  await env.create("rotate", [sh("i=0; while [ $i -lt 100000 ]; do echo line$i; i=$((i+1)); done; sleep 1000")]);
-  await env.runtime.start("rotate");
-  const path = env.logPath("rotate");
-  await eventually(async () => (await readFile(path, "utf8")).includes("line100\n"));
-  await rename(path, `${path}.1`);
-  await reopenLog(env.bundle("rotate"), "rotate");
-  await eventually(async () => (await readFile(path, "utf8").catch(() => "")).includes("line99999\n"));
-  const records = [...parseLog(await readFile(`${path}.1`, "utf8")), ...parseLog(await readFile(path, "utf8"))];
-  // partial records (P) are joined with the following ones up to the full (F) record
-  const all: string[] = [];
-  let cur = "";
-  for (const r of records) {
-    cur += r.text;
-    if (r.tag === "F") { all.push(cur); cur = ""; }
-  }
-  const nums = all.map((l) => Number(l.slice(4)));
-  assert.equal(nums.length, 100000);
-  nums.forEach((n, i) => assert.equal(n, i));
-  assert.ok((await readFile(path, "utf8")).length > 0, "the new file received lines");
-});
+  test("a missing executable reaches the caller with the runtime's own message", async () => {
+    await assert.rejects(create("nobin", [withProcessArgs({ command: ["no-such-binary"] })]), (e) => {
+      assert.ok(e instanceof BerthError);
+      assert.match(e.message, /exec: "no-such-binary": executable file not found in \$PATH/);
+      return true;
+    });
+  });
 
-test("recover reports running with pids, then exited with the code", async () => {
-  const { pid, conmonPid } = await env.create("rec", [sh("sleep 1000")]);
-  await env.runtime.start("rec");
-  const r = await recover({ id: "rec", bundle: env.bundle("rec"), exitDir: env.exitDir });
-  assert.deepEqual(r, { status: "running", pid, conmonPid });
-  await env.runtime.kill("rec", "TERM");
-  await waitForExit(env.exitDir, "rec");
-  const r2 = await recover({ id: "rec", bundle: env.bundle("rec"), exitDir: env.exitDir });
-  assert.equal(r2.status, "exited");
-  assert.equal(r2.status === "exited" && r2.exitCode, 128 + 15);
-  await eventually(() => !isAlive(conmonPid));
-  assert.equal(await readExitFile(env.exitDir, "nope"), undefined);
-});
+  test("logs are in CRI format: partial lines, no trailing newline, long lines split with P", async () => {
+    const long = 20000;
+    await create("logs", [sh(`echo hello; echo oops >&2; head -c ${long} /dev/zero | tr '\\0' a; echo; printf tail`)]);
+    await env.runtime.start("logs");
+    await waitForExit(env.exitDir, "logs");
+    const lines = parseLog(await readFile(env.logPath("logs"), "utf8"));
+    for (const l of lines) assert.match(l.ts, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+(Z|[+-]\d\d:\d\d)$/);
+    assert.deepEqual(lines[0], { ...lines[0], stream: "stdout", tag: "F", text: "hello" });
+    assert.ok(lines.some((l) => l.stream === "stderr" && l.text === "oops" && l.tag === "F"));
+    const out = lines.filter((l) => l.stream === "stdout").slice(1);
+    // the long line: one or more P records followed by an F record, joined back to the original
+    const fIdx = out.findIndex((l) => l.tag === "F");
+    assert.ok(fIdx >= 1, "long line must be split into partial records");
+    assert.ok(out.slice(0, fIdx).every((l) => l.tag === "P"));
+    assert.equal(out.slice(0, fIdx + 1).map((l) => l.text).join(""), "a".repeat(long));
+    assert.deepEqual({ tag: out.at(-1)!.tag, text: out.at(-1)!.text }, { tag: "P", text: "tail" });
+  });
 
-test("resize reaches the container's terminal through conmon's ctl fifo", async () => {
-  const spec = defaultSpec({ rootfs: env.rootfs });
-  spec.process!.terminal = true;
-  await env.create("tty", [sh("while true; do stty size; sleep 0.1; done")], { spec, terminal: true });
-  await env.runtime.start("tty");
-  await resize(env.bundle("tty"), "tty", { height: 42, width: 123 });
-  await eventually(async () => (await readFile(env.logPath("tty"), "utf8")).includes("42 123"));
-});
+  test("log reopen after rotation loses no line", async () => {
+    await create("rotate", [sh("i=0; while [ $i -lt 100000 ]; do echo line$i; i=$((i+1)); done; sleep 1000")]);
+    await env.runtime.start("rotate");
+    const path = env.logPath("rotate");
+    await eventually(async () => (await readFile(path, "utf8")).includes("line100\n"));
+    await rename(path, `${path}.1`);
+    await reopenLog(env.bundle("rotate"), "rotate");
+    await eventually(async () => (await readFile(path, "utf8").catch(() => "")).includes("line99999\n"));
+    const records = [...parseLog(await readFile(`${path}.1`, "utf8")), ...parseLog(await readFile(path, "utf8"))];
+    // partial records (P) are joined with the following ones up to the full (F) record
+    const all: string[] = [];
+    let cur = "";
+    for (const r of records) {
+      cur += r.text;
+      if (r.tag === "F") { all.push(cur); cur = ""; }
+    }
+    const nums = all.map((l) => Number(l.slice(4)));
+    assert.equal(nums.length, 100000);
+    nums.forEach((n, i) => assert.equal(n, i));
+    assert.ok((await readFile(path, "utf8")).length > 0, "the new file received lines");
+  });
 
-test("conmon can be moved into its own cgroup", async () => {
-  const { conmonPid } = await env.create("moved", [sh("sleep 1000")]);
-  const layout = await detectCgroupLayout();
-  const path = `${env.cgroupParent}/conmon`;
-  for (const procs of await prepareCgroup(layout, path)) await writeFile(procs, String(conmonPid));
-  assert.deepEqual(await cgroupPids(layout, path), [conmonPid]);
-  await env.runtime.start("moved");
-  await env.runtime.kill("moved", "KILL");
-  await waitForExit(env.exitDir, "moved");
-});
+  test("recover reports running with pids, then exited with the code", async () => {
+    const { pid, conmonPid } = await create("rec", [sh("sleep 1000")]);
+    await env.runtime.start("rec");
+    const r = await recover({ id: "rec", bundle: env.bundle("rec"), exitDir: env.exitDir });
+    assert.deepEqual(r, { status: "running", pid, conmonPid });
+    await env.runtime.kill("rec", "TERM");
+    await waitForExit(env.exitDir, "rec");
+    const r2 = await recover({ id: "rec", bundle: env.bundle("rec"), exitDir: env.exitDir });
+    assert.equal(r2.status, "exited");
+    assert.equal(r2.status === "exited" && r2.exitCode, 128 + 15);
+    await eventually(() => !isAlive(conmonPid));
+    assert.equal(await readExitFile(env.exitDir, "nope"), undefined);
+  });
 
-test("an OOM kill under a small memory limit is recorded", async () => {
-  await env.create("oom", [sh("sleep 0.2; head -c 200m /dev/zero | tail"), withResources({ memoryLimitInBytes: 16 << 20 }, { cgroupV2: false })]);
-  await env.runtime.start("oom");
-  const exit = await waitForExit(env.exitDir, "oom");
-  assert.notEqual(exit.exitCode, 0);
-  assert.equal(await eventually(() => wasOomKilled(env.bundle("oom"))), true);
-  const r = await recover({ id: "oom", bundle: env.bundle("oom"), exitDir: env.exitDir });
-  assert.equal(r.status === "exited" && r.oomKilled, true);
+  test("resize reaches the container's terminal through the ctl fifo", async () => {
+    const spec = defaultSpec({ rootfs: env.rootfs });
+    spec.process!.terminal = true;
+    await create("tty", [sh("while true; do stty size; sleep 0.1; done")], { spec, terminal: true });
+    await env.runtime.start("tty");
+    await resize(env.bundle("tty"), "tty", { height: 42, width: 123 });
+    await eventually(async () => (await readFile(env.logPath("tty"), "utf8")).includes("42 123"));
+  });
+
+  test(`${name} can be moved into its own cgroup`, async () => {
+    const { conmonPid } = await create("moved", [sh("sleep 1000")]);
+    const layout = await detectCgroupLayout();
+    const path = `${env.cgroupParent}/conmon`;
+    for (const procs of await prepareCgroup(layout, path)) await writeFile(procs, String(conmonPid));
+    assert.deepEqual(await cgroupPids(layout, path), [conmonPid]);
+    await env.runtime.start("moved");
+    await env.runtime.kill("moved", "KILL");
+    await waitForExit(env.exitDir, "moved");
+  });
+
+  test("an OOM kill under a small memory limit is recorded", async () => {
+    await create("oom", [sh("sleep 0.2; head -c 200m /dev/zero | tail"), withResources({ memoryLimitInBytes: 16 << 20 }, { cgroupV2: false })]);
+    await env.runtime.start("oom");
+    const exit = await waitForExit(env.exitDir, "oom");
+    assert.notEqual(exit.exitCode, 0);
+    assert.equal(await eventually(() => wasOomKilled(env.bundle("oom"))), true);
+    const r = await recover({ id: "oom", bundle: env.bundle("oom"), exitDir: env.exitDir });
+    assert.equal(r.status === "exited" && r.oomKilled, true);
+  });
 });

@@ -22,12 +22,15 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/** True when `pid` is alive and is a conmon process (guards against pid reuse after a reboot-free restart). */
+/** Process names of the monitors berth runs: conmon, or its own berth-monitor (runtime.monitor). */
+export const MONITOR_NAMES: readonly string[] = ["conmon", "berth-monitor"];
+
+/** True when `pid` is alive and is a monitor process, conmon or berth-monitor (guards against pid reuse after a reboot-free restart). */
 export async function isConmonAlive(pid: number): Promise<boolean> {
   if (!isAlive(pid)) return false;
   try {
     const comm = (await readFile(`/proc/${pid}/comm`, "utf8")).trim();
-    if (comm !== "conmon") return false;
+    if (!MONITOR_NAMES.includes(comm)) return false;
     const stat = await readFile(`/proc/${pid}/stat`, "utf8");
     // state field after "(comm) ": Z = zombie, which is not a live monitor
     const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
