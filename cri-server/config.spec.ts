@@ -56,6 +56,14 @@ test("image.pinned_images defaults to none and takes globs; bad ones are refused
   assert.throws(() => parseConfig('[image]\npinned_images = [""]\n', "f"), /key "image\.pinned_images" entry "" must not be empty/);
 });
 
+test("runtime.monitor picks conmon or berth-monitor; anything else is refused naming the value", () => {
+  assert.equal(defaultConfig().runtime.monitor, "conmon");
+  assert.equal(parseConfig('[runtime]\nmonitor = "berth"\n', "f").runtime.monitor, "berth");
+  assert.equal(parseConfig('[runtime]\nmonitor = "conmon"\n', "f").runtime.monitor, "conmon");
+  assert.throws(() => parseConfig('[runtime]\nmonitor = "crun"\n', "f"),
+    (err) => err instanceof ConfigError && err.message.includes('key "runtime.monitor" must be "berth" or "conmon"') && err.message.includes('"crun"'));
+});
+
 test("runtime.conmon_cgroup defaults to \"pod\" and takes a cgroup path; bad paths are refused naming the value", () => {
   assert.equal(defaultConfig().runtime.conmon_cgroup, "pod");
   assert.equal(parseConfig('[runtime]\nconmon_cgroup = "system.slice/berth-conmon"\n', "f").runtime.conmon_cgroup, "system.slice/berth-conmon");

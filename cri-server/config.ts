@@ -53,6 +53,9 @@ export interface Config {
     handlers: Record<string, RuntimeHandlerConfig>;
     /** conmon binary. */
     conmon: string;
+    /** The per-container monitor: "conmon" (the `conmon` binary above) or "berth" (berth's own
+     *  berth-monitor, next to io_helper: same contract, less memory per container). */
+    monitor: "berth" | "conmon";
     /** Where each conmon runs, out of berthd's cgroup (so a service stop does not kill it): "pod" puts it in
      *  `<pod cgroup parent>/berth-conmon-<id>`; any other value is a cgroupfs path from the hierarchy root
      *  (e.g. "berth-conmon"; outside systemd's slices, which systemd manages) shared by every conmon. */
@@ -113,6 +116,7 @@ export function defaultConfig(): Config {
         crun: { binary: "crun", root: "/run/berth/crun" },
       },
       conmon: "conmon",
+      monitor: "conmon",
       conmon_cgroup: "pod",
       io_helper: "/usr/local/libexec/berth/berth-io",
       seccomp_default: "",
@@ -157,6 +161,7 @@ const checks: Record<string, Check> = {
   "cni.plugin_timeout": (v) => typeof v === "number" && v > 0 ? undefined : "must be a positive number of seconds",
   "runtime.conmon_cgroup": (v) => v === "pod" || (typeof v === "string" && v.length <= 255 && /^\/?[A-Za-z0-9_][A-Za-z0-9_.@-]*(\/[A-Za-z0-9_][A-Za-z0-9_.@-]*)*$/.test(v))
     ? undefined : 'must be "pod" or a cgroup path from the hierarchy root (letters, digits, "_.@-" and "/", no ".." or empty parts, at most 255 characters)',
+  "runtime.monitor": (v) => v === "berth" || v === "conmon" ? undefined : 'must be "berth" or "conmon"',
   "runtime.io_helper": (v) => isAbs(v) ? undefined : "must be an absolute path",
   "runtime.seccomp_default": (v) => ["", "RuntimeDefault", "Unconfined"].includes(v as string) ? undefined : 'must be "", "RuntimeDefault" or "Unconfined"',
   "runtime.exec_drain_timeout": (v) => typeof v === "number" && v >= 0 && v <= 60 ? undefined : "must be a number of seconds from 0 to 60",

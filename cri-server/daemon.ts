@@ -11,6 +11,7 @@ import { mountHelperPath, sweepPrepared } from "../oci-runtime/mounts/mount-help
 import { ensureDirSync, fixDirModes, modeFor, traversePath, TRAVERSE_DIR_MODE } from "../oci-runtime/foundation/dir-modes.ts";
 import { log as rootLog, setLogLevel } from "../oci-runtime/foundation/log.ts";
 import { findExecutable } from "../oci-runtime/foundation/executable.ts";
+import { monitorBinary } from "../oci-runtime/monitor/conmon.ts";
 import { listen, type CriServer } from "./server.ts";
 import { NetworkManager } from "./network/cni.ts";
 import { loadPodCidr } from "./network/pod-cidr.ts";
@@ -176,8 +177,8 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
         if (!handler || !findExecutable(handler.binary)) {
           return { ready: false, reason: "RuntimeBinaryMissing", message: `OCI runtime ${JSON.stringify(handler?.binary)} for handler ${config.runtime.default_handler} not found` };
         }
-        if (!findExecutable(config.runtime.conmon)) {
-          return { ready: false, reason: "ConmonMissing", message: `conmon ${JSON.stringify(config.runtime.conmon)} not found` };
+        if (!findExecutable(monitorBinary(config.runtime))) {
+          return { ready: false, reason: "ConmonMissing", message: `monitor ${JSON.stringify(monitorBinary(config.runtime))} (runtime.monitor = ${JSON.stringify(config.runtime.monitor)}) not found` };
         }
         return { ready: true };
       },

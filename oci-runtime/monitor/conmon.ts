@@ -70,6 +70,14 @@ export interface ConmonCreateOptions {
   cgroup?: { layout: CgroupLayout; path: string };
 }
 
+/**
+ * The monitor binary for config `runtime.monitor`: conmon (`runtime.conmon`), or berth's own
+ * berth-monitor (same arguments and files), installed next to berth's io helper by hack/build-helpers.sh.
+ */
+export function monitorBinary(r: { monitor: "berth" | "conmon"; conmon: string; io_helper: string }): string {
+  return r.monitor === "berth" ? join(dirname(r.io_helper), "berth-monitor") : r.conmon;
+}
+
 /** Builds conmon's argument list (pure; tested). */
 export function conmonArgs(o: ConmonCreateOptions): string[] {
   const f = conmonFiles(o.bundle);

@@ -10,6 +10,7 @@ import {
 import type { Image } from "../../../image-service/image-service.ts";
 import { failedPrecondition, invalidArgument, notFound } from "../../../oci-runtime/foundation/errdefs.ts";
 import { containerCgroupsPath } from "../../../oci-runtime/cgroups/paths.ts";
+import { monitorBinary } from "../../../oci-runtime/monitor/conmon.ts";
 import { idempotentCreate, requestFingerprint } from "../../create-cache.ts";
 import { ContainerEventType } from "../../events/index.ts";
 import { checkKeyValues } from "../../network/pod-input.ts";
@@ -130,7 +131,7 @@ async function create(d: ContainerDeps, id: string, name: string, cfg: Container
       logPath: logPath || join(bundle, "container.log"),
       exitDir: d.exitDir, socketDir: d.socketDir, persistDir: bundle,
       stdin: cfg.stdin, stdinOnce: cfg.stdinOnce, terminal: cfg.tty,
-      conmonBinary: d.config.runtime.conmon,
+      conmonBinary: monitorBinary(d.config.runtime),
       cgroup: { layout: await d.cgroups.layout(), path: d.cgroups.conmonPath(cgroupParent, id) },
     });
     rec.pid = started.pid;
