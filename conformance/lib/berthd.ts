@@ -68,13 +68,25 @@ async function waitForSocket(path: string, proc: ChildProcess, stderr: string[],
   }
 }
 
+/**
+ * BERTH_TEST_MONITOR=berth|conmon runs every berthd of a suite with that runtime.monitor (the
+ * config default otherwise), so one suite covers each monitor.
+ */
+export function withTestMonitor(toml: string, monitor = process.env.BERTH_TEST_MONITOR): string {
+  if (!monitor) return toml;
+  if (monitor !== "berth" && monitor !== "conmon") throw new Error(`BERTH_TEST_MONITOR must be "berth" or "conmon", got ${JSON.stringify(monitor)}`);
+  if (/^\s*monitor\s*=/m.test(toml)) return toml; // the test picks its own
+  const line = `monitor = "${monitor}"`;
+  return /^\[runtime\][ \t]*$/m.test(toml) ? toml.replace(/^\[runtime\][ \t]*$/m, `[runtime]\n${line}`) : `${toml}\n[runtime]\n${line}\n`;
+}
+
 export async function startBerthd(opts: BerthdOptions = {}): Promise<Berthd> {
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), "berth-t-")));
   const root = opts.root ?? join(dir, "root");
   const state = join(dir, "state");
   const socket = join(state, "berth.sock");
   const configPath = join(dir, "berth.toml");
-  await writeFile(configPath, `root = "${root}"\nstate = "${state}"\n${opts.toml ?? ""}\n`);
+  await writeFile(configPath, `root = "${root}"\nstate = "${state}"\n${withTestMonitor(opts.toml ?? "")}\n`);
   const stderr: string[] = [];
   const launch = async () => {
     const from = stderr.length;
