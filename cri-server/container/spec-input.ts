@@ -102,6 +102,9 @@ export function podSpecInput(sandbox: SandboxRecord, hostname: string): PodSpecI
   return {
     id: sandbox.id,
     infraPid: sandbox.infra.pid,
+    // A pod without an infra process: its pinned ipc and uts namespaces ("" where it uses the host's).
+    ...(sandbox.pins?.ipc ? { ipcPath: sandbox.pins.ipc } : {}),
+    ...(sandbox.pins?.uts ? { utsPath: sandbox.pins.uts } : {}),
     netnsPath: sandbox.netnsPath,
     network: namespaceMode(sandbox.namespaces.network, `pod ${sandbox.id} network namespace`),
     ipc: namespaceMode(sandbox.namespaces.ipc, `pod ${sandbox.id} ipc namespace`),

@@ -4,13 +4,14 @@ import type { UnaryImpl } from "../rpc.ts";
 import { nowNs } from "../../oci-runtime/foundation/clock.ts";
 import { toPodSandboxStatus } from "./sandbox-view.ts";
 
-/** PodSandboxStatus; `verbose` adds the pid, netns, runtime details and config under info["info"]. */
+/** PodSandboxStatus; `verbose` adds the pid (0: no infra process), the ipc/uts pins, netns, runtime details and config under info["info"]. */
 export const podSandboxStatus: UnaryImpl<typeof PodSandboxStatusRequestSchema, typeof PodSandboxStatusResponseSchema> = async (ctx, req) => {
   const rec = ctx.sandboxes.get(req.podSandboxId);
   const info: Record<string, string> = {};
   if (req.verbose) {
     info["info"] = JSON.stringify({
       pid: rec.infra.pid,
+      ...(rec.pins ? { pins: rec.pins } : {}),
       netnsPath: rec.netnsPath,
       podDir: rec.podDir,
       bundle: rec.infra.bundle,

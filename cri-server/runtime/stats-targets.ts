@@ -43,7 +43,9 @@ export function containerTarget(ctx: Context, rec: ContainerRecord): ContainerSt
 /**
  * A pod's target: the kubelet-given cgroup parent when there is one (it holds
  * the infra process and every container), otherwise sums over the containers;
- * network counters from the infra process while the pod is ready.
+ * network counters from the infra process while the pod is ready, or, for a pod
+ * without one, from a running container (every container of the pod is in its
+ * pinned network namespace).
  */
 export function podTarget(ctx: Context, sb: SandboxRecord, containers: ContainerRecord[]): PodStatsTarget<PodAttrs, ContainerAttrs> {
   const t: PodStatsTarget<PodAttrs, ContainerAttrs> = {
@@ -52,7 +54,10 @@ export function podTarget(ctx: Context, sb: SandboxRecord, containers: Container
     containers: containers.map((c) => containerTarget(ctx, c)),
   };
   if (canRunContainers(sb.state) && sb.cgroupParent) t.cgroupsPath = cgroupParentPath(sb.cgroupParent); // checked at RunPodSandbox
-  if (canRunContainers(sb.state) && sb.netnsPath && sb.infra.pid > 0) t.netnsPid = sb.infra.pid;
+  if (canRunContainers(sb.state) && sb.netnsPath) {
+    const pid = sb.infra.pid > 0 ? sb.infra.pid : containers.find((c) => isRunning(c.state) && c.pid > 0)?.pid;
+    if (pid) t.netnsPid = pid;
+  }
   return t;
 }
 

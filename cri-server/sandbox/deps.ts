@@ -1,16 +1,19 @@
 // What the sandbox lifecycle operations (sandbox/ops/*) are given: the record store, the OS
-// (files, mounts, namespaces, clock, ids), CNI, the infra runtime and the pod's containers.
+// (files, mounts, namespaces and their pins, clock, ids), CNI, the infra runtime and the pod's containers.
 // The daemon passes the real ones (realSandboxOs); unit specs pass fakes.
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { mkdir, readdir, rm } from "node:fs/promises";
+import { mkdir, readdir, rm, statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { PodSandboxConfigSchema, PodSandboxState, type PodSandboxConfig } from "../../proto/gen/runtime/v1/api_pb.js";
 import type { Config } from "../config.ts";
 import type { CreateCache } from "../create-cache.ts";
 import type { Logger } from "../../oci-runtime/foundation/log.ts";
 import { nowNs } from "../../oci-runtime/foundation/clock.ts";
-import { createPodUserns, listPrepared, mountHelperPath, podUsernsDir, removeUnder, type PodUserns } from "../../oci-runtime/mounts/mount-helper.ts";
+import {
+  createPodUserns, listPrepared, mountHelperPath, pinPodNamespaces, podUsernsDir, removeUnder, unpinPodNamespaces,
+  type PodNamespacePins, type PodUserns,
+} from "../../oci-runtime/mounts/mount-helper.ts";
 import type { MountFeatures } from "../../oci-runtime/mounts/features.ts";
 import { createNetns, listNetns, removeNetns } from "../network/netns.ts";
 import type { NetworkManager } from "../network/cni.ts";
@@ -76,6 +79,12 @@ export interface SandboxOs {
   createUserns(podId: string, u: PodUserns, withNetns: boolean): Promise<{ usernsPath: string; netnsPath: string }>;
   removeUserns(podId: string): Promise<void>;
   listUserns(): Promise<string[]>;
+  /** A pod without an infra process: creates its IPC and UTS namespaces (hostname, sysctls) pinned as files. Undoes itself on failure. */
+  pinNamespaces(p: PodNamespacePins): Promise<void>;
+  /** Unmounts and deletes pins (idempotent; "" entries are skipped). */
+  unpinNamespaces(paths: string[]): Promise<void>;
+  /** Whether every given pin ("" skipped) is a mounted namespace. */
+  pinsAlive(paths: string[]): Promise<boolean>;
 }
 
 export type PodNetwork = Pick<NetworkManager, "setUp" | "tearDown" | "listCached">;
@@ -111,17 +120,46 @@ export function realSandboxOs(config: Config): SandboxOs {
     createUserns: (podId, u, withNetns) => createPodUserns(helper, config.state, podId, u, withNetns),
     removeUserns: (podId) => removeUnder(helper, podUsernsDir(config.state, podId)),
     listUserns: () => listPrepared(config.state, "pods"),
+    pinNamespaces: (p) => pinPodNamespaces(helper, p),
+    unpinNamespaces: (paths) => unpinPodNamespaces(helper, paths),
+    pinsAlive,
   };
+}
+
+/** statfs f_type of nsfs (linux/magic.h NSFS_MAGIC): a pin that is still a mounted namespace. */
+const NSFS_MAGIC = 0x6e736673;
+
+/** Whether every pin ("" skipped) is still a mounted namespace. */
+export async function pinsAlive(paths: string[]): Promise<boolean> {
+  for (const p of paths) {
+    if (!p) continue;
+    const st = await statfs(p).catch(() => undefined);
+    if (st?.type !== NSFS_MAGIC) return false;
+  }
+  return true;
+}
+
+/** The pins of a pod without an infra process ("" where it uses the host's namespace). */
+export const pinPathsOf = (rec: SandboxRecord): string[] => rec.pins ? [rec.pins.ipc, rec.pins.uts] : [];
+
+/**
+ * Whether what holds a ready pod's namespaces is still there: its infra process, or, for a pod
+ * without one, its pinned IPC and UTS namespaces.
+ */
+export async function podHeld(rec: SandboxRecord, infra: Pick<InfraRuntime, "alive">, alive: (paths: string[]) => Promise<boolean> = pinsAlive): Promise<boolean> {
+  return rec.pins ? alive(pinPathsOf(rec)) : infra.alive(rec);
 }
 
 /** The sandboxes as the rest of berth reads them: lookups, config, and the state to report. */
 export class Sandboxes {
   readonly store: Store<SandboxRecord>;
   private readonly infra: Pick<InfraRuntime, "alive">;
+  private readonly pinsAlive: (paths: string[]) => Promise<boolean>;
 
-  constructor(o: { store: Store<SandboxRecord>; infra: Pick<InfraRuntime, "alive"> }) {
+  constructor(o: { store: Store<SandboxRecord>; infra: Pick<InfraRuntime, "alive">; pinsAlive?: (paths: string[]) => Promise<boolean> }) {
     this.store = o.store;
     this.infra = o.infra;
+    this.pinsAlive = o.pinsAlive ?? pinsAlive;
   }
 
   /** Fetches a sandbox by id or unique prefix (NOT_FOUND otherwise). */
@@ -142,12 +180,15 @@ export class Sandboxes {
     return criSandboxState(rec.state);
   }
 
-  /** The state to report: a ready sandbox whose infra process died is not ready. */
+  /** The state to report: a ready sandbox whose infra process died (or whose pins are gone) is not ready. */
   async liveState(rec: SandboxRecord): Promise<PodSandboxState> {
-    if (expectsInfra(rec.state) && !(await this.infra.alive(rec))) return PodSandboxState.SANDBOX_NOTREADY;
+    if (expectsInfra(rec.state) && !(await podHeld(rec, this.infra, this.pinsAlive))) return PodSandboxState.SANDBOX_NOTREADY;
     return this.criState(rec);
   }
 }
 
 /** The pod directory of a sandbox id. */
 export const podDirOf = (config: Config, id: string) => join(config.state, "sandboxes", id);
+
+/** Where a pod without an infra process has its IPC and UTS namespaces pinned (inside its pod directory). */
+export const podPinPaths = (podDir: string): [ipc: string, uts: string] => [join(podDir, "ns", "ipc"), join(podDir, "ns", "uts")];

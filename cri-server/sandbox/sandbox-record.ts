@@ -28,8 +28,14 @@ export interface SandboxRecord {
   shmPath: string;
   /** cgroup parent given by kubelet ("" for none). */
   cgroupParent: string;
-  /** The infra process. */
+  /** The infra process (pid 0, bundle "" for a pod without one: see `pins`). */
   infra: { pid: number; bundle: string; cgroupsPath: string; startTime?: string; bootId?: string };
+  /**
+   * A pod without an infra process (runtime.drop_infra and pid mode CONTAINER or NODE): where its
+   * IPC and UTS namespaces are pinned ("" where it uses the host's). Absent: the pod has an infra
+   * process (and every record from before drop_infra).
+   */
+  pins?: { ipc: string; uts: string };
   /**
    * The pod's own user namespace (user namespace mode POD): the mappings kubelet sent and the
    * pin under <state>/userns/pods/<id>, which also holds the network namespace it owns.

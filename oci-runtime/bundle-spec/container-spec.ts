@@ -26,8 +26,11 @@ export interface ImageConfigInput {
 /** The pod a container joins: its infra process, pinned namespaces, files and cgroup parent. */
 export interface PodSpecInput {
   id: string;
-  /** The infra (catatonit) pid whose /proc/<pid>/ns/* the container joins. */
+  /** The infra (catatonit) pid whose /proc/<pid>/ns/* the container joins; 0 for a pod without one. */
   infraPid: number;
+  /** The pod's pinned IPC and UTS namespaces (a pod without an infra process). */
+  ipcPath?: string;
+  utsPath?: string;
   /** The pinned network namespace ("" with host network). */
   netnsPath: string;
   network: ModeName;
@@ -111,6 +114,8 @@ export async function buildContainerSpec(i: ContainerSpecInput): Promise<Spec> {
     withDevices(i.devices, i.host.deviceHost),
     withNamespaces({
       infraPid: pod.infraPid,
+      ...(pod.ipcPath ? { ipcPath: pod.ipcPath } : {}),
+      ...(pod.utsPath ? { utsPath: pod.utsPath } : {}),
       netnsPath: pod.netnsPath,
       network: pod.network,
       ipc: pod.ipc,

@@ -37,3 +37,21 @@ test("a pod user namespace is joined first, before the namespaces it owns", () =
   assert.deepEqual(ns[1], { type: "mount" });
   assert.equal(containerNamespaces({ infraPid: 42 }).some((n) => n.type === "user"), false);
 });
+
+test("a pod without an infra process: its pinned ipc and uts, a pid namespace of the container's own; pid POD is refused", () => {
+  const ns = containerNamespaces({ infraPid: 0, netnsPath: "/n", ipcPath: "/p/ns/ipc", utsPath: "/p/ns/uts", pid: "CONTAINER" });
+  assert.deepEqual(ns, [
+    { type: "mount" },
+    { type: "network", path: "/n" },
+    { type: "ipc", path: "/p/ns/ipc" },
+    { type: "uts", path: "/p/ns/uts" },
+    { type: "pid" },
+  ]);
+  assert.throws(() => containerNamespaces({ infraPid: 0, netnsPath: "/n", ipcPath: "/p/ns/ipc", utsPath: "/p/ns/uts", pid: "POD" }),
+    (e) => e instanceof BerthError && e.code === Code.INVALID_ARGUMENT && /pid namespace mode POD: the pod shares no PID namespace/.test(e.message));
+  // No pin and no infra: nothing to join is refused, never a /proc/0 path.
+  assert.throws(() => containerNamespaces({ infraPid: 0, netnsPath: "/n", utsPath: "/p/ns/uts", pid: "CONTAINER" }),
+    (e) => e instanceof BerthError && e.code === Code.FAILED_PRECONDITION && /pinned ipc namespace/.test(e.message));
+  // Pins win over an infra pid (a record has one or the other; the pin is what was made).
+  assert.deepEqual(containerNamespaces({ infraPid: 42, ipcPath: "/p/ns/ipc", utsPath: "/p/ns/uts", netnsPath: "/n", pid: "CONTAINER" }).find((x) => x.type === "ipc"), { type: "ipc", path: "/p/ns/ipc" });
+});

@@ -1,5 +1,6 @@
-// Linux namespaces: a container joins its pod's (held by the infra process and the pinned netns).
-import { internal, invalidArgument } from "../foundation/errdefs.ts";
+// Linux namespaces: a container joins its pod's: the pinned netns, and the IPC and UTS namespaces
+// either pinned as files (a pod without an infra process) or held by the infra process.
+import { failedPrecondition, internal, invalidArgument } from "../foundation/errdefs.ts";
 import type { Namespace, NamespaceType, SpecOpt } from "./types.ts";
 
 /** CRI NamespaceMode by name or proto number (POD=0, CONTAINER=1, NODE=2, TARGET=3). */
@@ -15,8 +16,12 @@ export interface IdRange { containerId: number; hostId: number; length: number }
 export interface PodUserns { path: string; uids: IdRange; gids: IdRange }
 
 export interface ContainerNamespaces {
-  /** The pod's infra (catatonit) pid, whose /proc/<pid>/ns/* the container joins. */
+  /** The pod's infra (catatonit) pid, whose /proc/<pid>/ns/* the container joins; 0 when the pod has none. */
   infraPid: number;
+  /** The pod's pinned IPC namespace (a pod without an infra process); joined instead of the infra's. */
+  ipcPath?: string;
+  /** The pod's pinned UTS namespace (a pod without an infra process); joined instead of the infra's. */
+  utsPath?: string;
   /** The pod's pinned network namespace; unused with network NODE. */
   netnsPath?: string;
   network?: NamespaceMode;
@@ -37,18 +42,28 @@ export interface ContainerNamespaces {
 export function containerNamespaces(n: ContainerNamespaces): Namespace[] {
   const proc = n.procRoot ?? "/proc";
   const ns = (type: NamespaceType, pid: number, file: string): Namespace => ({ type, path: `${proc}/${pid}/ns/${file}` });
+  // The pod's namespace: its pin when there is one, else the infra process's.
+  const podNs = (type: NamespaceType, file: string, pin: string | undefined): Namespace => {
+    if (pin) return { type, path: pin };
+    if (!(n.infraPid > 0)) throw failedPrecondition(`the pod has neither an infra process nor a pinned ${type} namespace to join`);
+    return ns(type, n.infraPid, file);
+  };
   const out: Namespace[] = [];
   if (n.usernsPath) out.push({ type: "user", path: n.usernsPath });
   out.push({ type: "mount" });
   const net = modeName(n.network);
   if (net !== "NODE") {
     if (n.netnsPath) out.push({ type: "network", path: n.netnsPath });
-    else out.push(ns("network", n.infraPid, "net"));
+    else out.push(podNs("network", "net", undefined));
   }
-  if (modeName(n.ipc) !== "NODE") out.push(ns("ipc", n.infraPid, "ipc"));
-  if (modeName(n.uts) !== "NODE") out.push(ns("uts", n.infraPid, "uts"));
+  if (modeName(n.ipc) !== "NODE") out.push(podNs("ipc", "ipc", n.ipcPath));
+  if (modeName(n.uts) !== "NODE") out.push(podNs("uts", "uts", n.utsPath));
   switch (modeName(n.pid)) {
-    case "POD": out.push(ns("pid", n.infraPid, "pid")); break;
+    case "POD":
+      // Only a pod that shares a PID namespace (pid mode POD) has an infra process holding one.
+      if (!(n.infraPid > 0)) throw invalidArgument("pid namespace mode POD: the pod shares no PID namespace (it was created with pid mode CONTAINER or NODE and runs no infra process)");
+      out.push(ns("pid", n.infraPid, "pid"));
+      break;
     case "CONTAINER": out.push({ type: "pid" }); break;
     case "TARGET":
       if (!n.targetPid) throw invalidArgument("pid namespace mode TARGET requires a running target container");

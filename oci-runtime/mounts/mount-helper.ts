@@ -83,6 +83,76 @@ export async function createPodUserns(helper: string, stateDir: string, podId: s
   }
 }
 
+/** Most sysctls, longest sysctl name and value one pin-ns call takes (berth-mount checks the same). */
+export const PIN_MAX_SYSCTLS = 256;
+export const PIN_SYSCTL_NAME_MAX = 255;
+export const PIN_SYSCTL_VALUE_MAX = 4096;
+/** Linux's HOST_NAME_MAX: the longest hostname or domain name sethostname takes. */
+export const PIN_HOSTNAME_MAX = 64;
+
+export interface PodNamespacePins {
+  /** Where the pod's new IPC namespace is pinned ("" for none: host IPC). */
+  ipcPath: string;
+  /** Where the pod's new UTS namespace is pinned ("" for none: host UTS, as with host network). */
+  utsPath: string;
+  /** The pod's pinned user namespace, joined first so it owns the new namespaces. */
+  usernsPath?: string;
+  /** The pod's pinned network namespace, where the net.* sysctls are written. */
+  netnsPath?: string;
+  /** Set in the new UTS namespace ("" leaves the host's name). */
+  hostname: string;
+  /** Validated pod sysctls in dotted form: net.* in the netns, IPC ones in the new IPC namespace, kernel.hostname/domainname in the UTS one. */
+  sysctls: Record<string, string>;
+}
+
+/** Checks what pin-ns takes: counts and sizes (INVALID_ARGUMENT naming the limit). */
+export function checkPinInput(p: Pick<PodNamespacePins, "hostname" | "sysctls">, field = "config.linux.sysctls"): void {
+  const entries = Object.entries(p.sysctls);
+  if (entries.length > PIN_MAX_SYSCTLS) throw invalidArgument(`${field}: ${entries.length} sysctls, more than the limit of ${PIN_MAX_SYSCTLS}`);
+  for (const [k, v] of entries) {
+    if (Buffer.byteLength(k) > PIN_SYSCTL_NAME_MAX) throw invalidArgument(`${field}: sysctl name ${JSON.stringify(k.slice(0, 80))}… is longer than ${PIN_SYSCTL_NAME_MAX} bytes`);
+    // "." separates components, "/" stands for a "." inside one: no component may be empty, "." or "..".
+    if (k.split(".").some((c) => c === "" || /^\/{1,2}$/.test(c))) throw invalidArgument(`${field}: sysctl ${JSON.stringify(k)} names no sysctl file (empty, "." or ".." component)`);
+    if (Buffer.byteLength(v) > PIN_SYSCTL_VALUE_MAX) throw invalidArgument(`${field}: the value of sysctl ${JSON.stringify(k)} is longer than ${PIN_SYSCTL_VALUE_MAX} bytes`);
+    if ((k === "kernel.hostname" || k === "kernel.domainname") && Buffer.byteLength(v) > PIN_HOSTNAME_MAX) throw invalidArgument(`${field}: ${k} ${JSON.stringify(v.slice(0, 80))} is longer than ${PIN_HOSTNAME_MAX} bytes`);
+    if (v.includes("\0")) throw invalidArgument(`${field}: the value of sysctl ${JSON.stringify(k)} contains NUL`);
+  }
+  if (Buffer.byteLength(p.hostname) > PIN_HOSTNAME_MAX) throw invalidArgument(`config.hostname ${JSON.stringify(p.hostname.slice(0, 80))} is longer than ${PIN_HOSTNAME_MAX} bytes (the kernel's HOST_NAME_MAX)`);
+}
+
+/**
+ * Creates the pod's IPC and UTS namespaces without a process to hold them (berth-mount pin-ns):
+ * sets the hostname and the pod's sysctls (net.* in the pod's netns) and pins them by bind mounts on
+ * `ipcPath` and `utsPath` (created here, 0444 files). On failure nothing is left mounted or created.
+ */
+export async function pinPodNamespaces(helper: string, p: PodNamespacePins): Promise<void> {
+  checkPinInput(p);
+  const pins = [p.ipcPath, p.utsPath].filter(Boolean);
+  if (!pins.length) return;
+  const args = ["pin-ns", p.ipcPath || "-", p.utsPath || "-", p.usernsPath || "-", p.netnsPath || "-", (p.utsPath && p.hostname) || "-"];
+  for (const [k, v] of Object.entries(p.sysctls)) args.push(k, v);
+  try {
+    for (const path of pins) {
+      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+      await (await open(path, "wx", 0o444)).close();
+    }
+    await run(helper, args, "cannot create the pod's ipc/uts namespaces");
+  } catch (err) {
+    await unpinPodNamespaces(helper, pins).catch(() => {});
+    throw err;
+  }
+}
+
+/** Unmounts (every stacked mount) and deletes each pin. Idempotent: a missing or unmounted pin is fine. */
+export async function unpinPodNamespaces(helper: string, paths: string[]): Promise<void> {
+  for (const path of paths.filter(Boolean)) {
+    // A pin is a file: nothing is mounted below it, so any mount "under" it is on it.
+    for (let i = 0; i < 8 && (await mountsUnder(path)).length; i++) await detach(helper, path);
+    if ((await mountsUnder(path)).length) throw internal(`cannot unmount the namespace pin ${path}`);
+    await rm(path, { force: true });
+  }
+}
+
 /**
  * A recursive clone of the mount tree at `source` attached on a new file or directory `target`
  * (created here, of the same kind as the source): idmapped to the user namespace pinned at

@@ -24,7 +24,7 @@ import { recoverSandboxes } from "./recover.ts";
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
 
 /** The steps of RunPodSandbox a fake can fail at, in the order they run. */
-const STEPS = ["record", "pod directory", "shm", "netns", "user namespace", "cni", "infra", "pod files", "ready record"] as const;
+const STEPS = ["record", "pod directory", "shm", "netns", "user namespace", "cni", "infra", "pins", "pod files", "ready record"] as const;
 type Step = (typeof STEPS)[number];
 
 class Injected extends Error {}
@@ -78,6 +78,10 @@ async function fakes(failAtStep?: Step) {
       },
       removeUserns: async (id) => { held.delete(`userns:${id}`); held.delete(`netns:/userns/${id}/netns`); },
       listUserns: async () => [...held].filter((h) => h.startsWith("userns:")).map((h) => h.slice(7)),
+      // A failed pin undoes itself (as berth-mount pin-ns and pinPodNamespaces do).
+      pinNamespaces: async (p) => { fail("pins"); for (const x of [p.ipcPath, p.utsPath]) if (x) held.add(`pin:${x}`); },
+      unpinNamespaces: async (paths) => { for (const x of paths) held.delete(`pin:${x}`); },
+      pinsAlive: async (paths) => paths.every((x) => !x || held.has(`pin:${x}`)),
     },
     network: {
       setUp: async (req) => { fail("cni"); held.add(`cni:${req.sandboxId}`); return { ips: ["10.88.0.2"] } as never; },
@@ -100,7 +104,7 @@ async function fakes(failAtStep?: Step) {
   return { d, held, calls, store, heal: () => { failAt = undefined; }, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
-function request(o: { userns?: boolean; hostNetwork?: boolean } = {}): RunPodSandboxRequest {
+function request(o: { userns?: boolean; hostNetwork?: boolean; pid?: NamespaceMode } = {}): RunPodSandboxRequest {
   return create(RunPodSandboxRequestSchema, {
     config: {
       metadata: { name: "web", namespace: "default", uid: "u1", attempt: 0 },
@@ -108,6 +112,7 @@ function request(o: { userns?: boolean; hostNetwork?: boolean } = {}): RunPodSan
         securityContext: {
           namespaceOptions: {
             network: o.hostNetwork ? NamespaceMode.NODE : NamespaceMode.POD,
+            pid: o.pid ?? NamespaceMode.POD,
             ...(o.userns ? {
               usernsOptions: {
                 mode: NamespaceMode.POD,
@@ -134,19 +139,49 @@ test("RunPodSandbox acquires every resource and records the pod ready", async ()
   } finally { await f.cleanup(); }
 });
 
-for (const variant of [{ name: "plain pod", userns: false }, { name: "pod with its own user namespace", userns: true }]) {
+test("a pod that does not share a PID namespace gets pinned ipc/uts namespaces and no infra process", async () => {
+  const f = await fakes();
+  try {
+    const id = await runSandbox(f.d, request({ pid: NamespaceMode.CONTAINER }));
+    const rec = f.store.get(id);
+    assert.equal(rec.state, "ready");
+    assert.equal(rec.infra.pid, 0);
+    assert.deepEqual(rec.pins, { ipc: `${rec.podDir}/ns/ipc`, uts: `${rec.podDir}/ns/uts` });
+    assert.deepEqual([...f.held].map((h) => h.split(":")[0]).sort(), ["cni", "dir", "netns", "pin", "pin", "shm"]);
+    // Host network: only the ipc namespace is pinned (the pod uses the host's uts namespace).
+    const host = await runSandbox(f.d, create(RunPodSandboxRequestSchema, { config: { metadata: { name: "h", namespace: "default", uid: "u9", attempt: 0 }, linux: { securityContext: { namespaceOptions: { network: NamespaceMode.NODE, pid: NamespaceMode.NODE } } } } }));
+    assert.deepEqual(f.store.get(host).pins, { ipc: `${f.store.get(host).podDir}/ns/ipc`, uts: "" });
+    // runtime.drop_infra = false: an infra process as before.
+    f.d.config.runtime.drop_infra = false;
+    const old = await runSandbox(f.d, create(RunPodSandboxRequestSchema, { config: { metadata: { name: "o", namespace: "default", uid: "u8", attempt: 0 }, linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.CONTAINER } } } } }));
+    assert.equal(f.store.get(old).pins, undefined);
+    assert.equal(f.store.get(old).infra.pid, 4242);
+    await stopSandbox(f.d, id);
+    assert.deepEqual([...f.held].filter((h) => h.includes(id)), [`dir:${rec.podDir}`], "stop releases the pins");
+    assert.ok(!f.calls.includes(`infra.stop ${id}`), "no infra process to stop");
+  } finally { await f.cleanup(); }
+});
+
+for (const variant of [
+  { name: "plain pod", userns: false, pid: NamespaceMode.POD },
+  { name: "pod with its own user namespace", userns: true, pid: NamespaceMode.POD },
+  { name: "plain pod without infra", userns: false, pid: NamespaceMode.CONTAINER },
+  { name: "pod with its own user namespace, without infra", userns: true, pid: NamespaceMode.CONTAINER },
+]) {
   for (const step of STEPS) {
     if (step === "netns" && variant.userns) continue; // its netns comes from the user namespace step
     if (step === "user namespace" && !variant.userns) continue;
+    if (step === "infra" && variant.pid !== NamespaceMode.POD) continue;
+    if (step === "pins" && variant.pid === NamespaceMode.POD) continue;
     test(`rollback (${variant.name}): a failure at "${step}" releases everything acquired`, async () => {
       const f = await fakes(step);
       try {
-        await assert.rejects(runSandbox(f.d, request({ userns: variant.userns })), (e: Error) => e instanceof Injected && e.message.includes(step));
+        await assert.rejects(runSandbox(f.d, request({ userns: variant.userns, pid: variant.pid })), (e: Error) => e instanceof Injected && e.message.includes(step));
         assert.deepEqual([...f.held], [], "every acquired resource is released");
         assert.deepEqual(f.store.list(), [], "no record is left");
         // The name is free again: the same request (no failure now) creates a pod.
         f.heal();
-        const id = await runSandbox(f.d, request({ userns: variant.userns }));
+        const id = await runSandbox(f.d, request({ userns: variant.userns, pid: variant.pid }));
         assert.equal(f.store.get(id).state, "ready");
       } finally { await f.cleanup(); }
     });
@@ -236,5 +271,26 @@ test("recovery tears down an interrupted create, marks a pod with a dead infra n
     assert.match(f.d.store.get(dead).reason ?? "", /infra process exited while berthd was down/);
     assert.equal(f.d.store.tryGet(interrupted), undefined);
     assert.deepEqual([...f.held].filter((h) => h.includes(interrupted) || h.includes("orphan")), []);
+  } finally { await f.cleanup(); }
+});
+
+test("recovery: a pod without infra stays ready while its pins exist, turns not ready when one is gone; orphan pins are removed", async () => {
+  const f = await fakes();
+  try {
+    const kept = await runSandbox(f.d, request({ pid: NamespaceMode.CONTAINER }));
+    const lost = await runSandbox(f.d, create(RunPodSandboxRequestSchema, { config: { metadata: { name: "db", namespace: "default", uid: "u2", attempt: 0 }, linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.CONTAINER } } } } }));
+    f.held.delete(`pin:${f.store.get(lost).pins!.uts}`);
+    // The pod directory of an unknown sandbox with pins inside.
+    const orphanDir = join(f.d.config.state, "sandboxes", "orphan");
+    f.held.add(`dir:${orphanDir}`); f.held.add(`pin:${orphanDir}/ns/ipc`); f.held.add(`pin:${orphanDir}/ns/uts`);
+    f.d.store = new Store<SandboxRecord>("sandbox", join(f.d.config.root, "sandboxes"));
+    await recoverSandboxes(f.d);
+    assert.equal(f.d.store.get(kept).state, "ready");
+    assert.equal(f.d.store.get(lost).state, "notready");
+    assert.match(f.d.store.get(lost).reason ?? "", /pinned ipc\/uts namespaces were gone/);
+    assert.deepEqual([...f.held].filter((h) => h.includes("orphan")), []);
+    await removeSandbox(f.d, kept);
+    await removeSandbox(f.d, lost);
+    assert.deepEqual([...f.held], []);
   } finally { await f.cleanup(); }
 });

@@ -1,8 +1,8 @@
 // Sandbox recovery after a berthd restart: creates a crash interrupted are torn down, ready pods
-// whose infra process died become not ready, and what no record knows (netns pins, CNI
-// attachments, user namespace pins, pod directories) is swept.
+// whose infra process died (or whose ipc/uts pins are gone) become not ready, and what no record
+// knows (netns pins, CNI attachments, user namespace pins, pod directories and the pins in them) is swept.
 import { basename, join } from "node:path";
-import type { SandboxDeps } from "../deps.ts";
+import { podHeld, podPinPaths, type SandboxDeps } from "../deps.ts";
 import { expectsInfra, nextSandboxState } from "../state.ts";
 import { teardownSandbox } from "./teardown.ts";
 
@@ -24,9 +24,10 @@ export async function recoverSandboxes(d: SandboxDeps): Promise<void> {
       }
       continue;
     }
-    if (expectsInfra(rec.state) && !(await d.infra.alive(rec))) {
-      d.log.warn("sandbox infra process is gone; marking not ready", { sandbox: rec.id });
-      await d.store.update(rec.id, (r) => { r.state = nextSandboxState(r.state, "infraDied") ?? r.state; r.reason = "infra process exited while berthd was down"; });
+    if (expectsInfra(rec.state) && !(await podHeld(rec, d.infra, d.os.pinsAlive))) {
+      const reason = rec.pins ? "pinned ipc/uts namespaces were gone after berthd was down" : "infra process exited while berthd was down";
+      d.log.warn(rec.pins ? "sandbox namespace pins are gone; marking not ready" : "sandbox infra process is gone; marking not ready", { sandbox: rec.id });
+      await d.store.update(rec.id, (r) => { r.state = nextSandboxState(r.state, "infraDied") ?? r.state; r.reason = reason; });
     }
   }
   await sweepOrphans(d);
@@ -61,6 +62,7 @@ async function sweepOrphans(d: SandboxDeps): Promise<void> {
     const path = join(root, dir);
     d.log.warn("removing an orphaned pod directory", { dir: path });
     await d.os.unmountShm(join(path, "shm")).catch(() => {});
+    await d.os.unpinNamespaces(podPinPaths(path)).catch((err) => d.log.error("orphan ipc/uts pin removal failed", { dir: path, error: err }));
     await d.os.removeAll(path).catch(() => {});
   }
 }

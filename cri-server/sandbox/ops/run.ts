@@ -1,14 +1,18 @@
 // RunPodSandbox: record, pod directory, /dev/shm, user and network namespaces, then CNI and the
 // infra process side by side, then the pod's files. Any failure tears down all of it (teardown.ts).
+// A pod that does not share a PID namespace (pid mode CONTAINER, as kubelet sends for ordinary
+// pods, or NODE) gets no infra process with runtime.drop_infra: its IPC and UTS namespaces are
+// created by berth-mount and pinned as files in the pod directory (no runc call at all).
 import { toJson } from "@bufbuild/protobuf";
 import { NamespaceMode, PodSandboxConfigSchema, RunPodSandboxRequestSchema, type PodSandboxConfig, type RunPodSandboxRequest } from "../../../proto/gen/runtime/v1/api_pb.js";
 import { idempotentCreate, requestFingerprint } from "../../create-cache.ts";
 import { invalidArgument } from "../../../oci-runtime/foundation/errdefs.ts";
+import { checkPinInput } from "../../../oci-runtime/mounts/mount-helper.ts";
 import { podBandwidth } from "../../network/bandwidth.ts";
 import { validateSysctls } from "../../network/sysctl.ts";
 import { storeMessage } from "../../stores/proto-record.ts";
 import type { SandboxRecord } from "../sandbox-record.ts";
-import { podDirOf, type SandboxDeps } from "../deps.ts";
+import { podDirOf, podPinPaths, type SandboxDeps } from "../deps.ts";
 import { HOSTNAME_MAX, podUsernsOf, sandboxName, validatePodConfig } from "../pod-config.ts";
 import { nextSandboxState } from "../state.ts";
 import { teardownSandbox } from "./teardown.ts";
@@ -62,7 +66,11 @@ async function create(d: SandboxDeps, id: string, name: string, handler: string,
   const hostIpc = namespaces.ipc === NamespaceMode.NODE;
   const sysctls = validateSysctls(linux?.sysctls, { hostNetwork, hostIpc });
   const hostname = cfg.hostname || (hostNetwork ? "" : m.name.slice(0, HOSTNAME_MAX));
+  // Sizes the kernel (and berth-mount's argv) take, for both kinds of pod (runc would fail later on them).
+  checkPinInput({ hostname: hostNetwork ? "" : hostname, sysctls });
   const podDir = podDirOf(d.config, id);
+  const dropInfra = d.config.runtime.drop_infra && namespaces.pid !== NamespaceMode.POD;
+  const [ipcPin, utsPin] = podPinPaths(podDir);
   const rec: SandboxRecord = {
     id, name, state: "creating",
     metadata: { name: m.name, uid: m.uid, namespace: m.namespace, attempt: m.attempt },
@@ -77,7 +85,8 @@ async function create(d: SandboxDeps, id: string, name: string, handler: string,
     podDir,
     shmPath: hostIpc ? "" : `${podDir}/shm`,
     cgroupParent: linux?.cgroupParent ?? "",
-    infra: { pid: 0, bundle: `${podDir}/bundle`, cgroupsPath: "" },
+    infra: { pid: 0, bundle: dropInfra ? "" : `${podDir}/bundle`, cgroupsPath: "" },
+    ...(dropInfra ? { pins: { ipc: hostIpc ? "" : ipcPin, uts: hostNetwork ? "" : utsPin } } : {}),
   };
   // The record goes to disk first, so a crash mid-create is found and torn down at start.
   await d.store.add(rec);
@@ -96,7 +105,7 @@ async function create(d: SandboxDeps, id: string, name: string, handler: string,
       rec.netnsPath = await d.os.createNetns(id.slice(0, 32));
       await d.store.update(id, (r) => { r.netnsPath = rec.netnsPath; });
     }
-    // The infra process needs only the netns, not its addresses: start it while CNI runs.
+    // The infra process (or the ipc/uts pins) needs only the netns, not its addresses: start it while CNI runs.
     const bandwidth = podBandwidth(cfg.annotations);
     const dns = cfg.dnsConfig ? { servers: cfg.dnsConfig.servers, searches: cfg.dnsConfig.searches, options: cfg.dnsConfig.options } : undefined;
     const [netResult, infraResult] = await Promise.allSettled([
@@ -116,28 +125,36 @@ async function create(d: SandboxDeps, id: string, name: string, handler: string,
         ...(bandwidth ? { bandwidth } : {}),
         signal,
       }),
-      d.infra.start({
-        signal,
-        id, handler, bundle: rec.infra.bundle, hostname, netnsPath: rec.netnsPath, namespaces, sysctls,
-        cgroupParent: rec.cgroupParent, podDir, shmPath: rec.shmPath, config: cfg,
-        ...(rec.userns ? { userns: rec.userns } : {}),
-      }),
+      rec.pins
+        ? d.os.pinNamespaces({
+          ipcPath: rec.pins.ipc, utsPath: rec.pins.uts, hostname, sysctls,
+          ...(rec.netnsPath ? { netnsPath: rec.netnsPath } : {}),
+          ...(rec.userns ? { usernsPath: rec.userns.path } : {}),
+        }).then(() => undefined)
+        : d.infra.start({
+          signal,
+          id, handler, bundle: rec.infra.bundle, hostname, netnsPath: rec.netnsPath, namespaces, sysctls,
+          cgroupParent: rec.cgroupParent, podDir, shmPath: rec.shmPath, config: cfg,
+          ...(rec.userns ? { userns: rec.userns } : {}),
+        }),
     ]);
     if (netResult.status === "rejected") throw netResult.reason;
     if (infraResult.status === "rejected") throw infraResult.reason;
     const infra = infraResult.value;
     rec.ips = netResult.value?.ips ?? [];
-    rec.infra.pid = infra.pid;
-    rec.infra.cgroupsPath = infra.cgroupsPath;
-    if (infra.startTime) rec.infra.startTime = infra.startTime;
-    if (infra.bootId) rec.infra.bootId = infra.bootId;
+    if (infra) {
+      rec.infra.pid = infra.pid;
+      rec.infra.cgroupsPath = infra.cgroupsPath;
+      if (infra.startTime) rec.infra.startTime = infra.startTime;
+      if (infra.bootId) rec.infra.bootId = infra.bootId;
+    }
     await d.os.writePodFiles({ dir: podDir, hostname: hostname || d.os.hostname(), ips: rec.ips, ...(dns ? { dns } : {}), hostNetwork });
     await d.store.update(id, (r) => {
       r.state = nextSandboxState(r.state, "ready")!;
       r.ips = rec.ips;
       r.infra = rec.infra;
     });
-    d.log.info("sandbox ready", { sandbox: id, name, ips: rec.ips, pid: infra.pid });
+    d.log.info("sandbox ready", { sandbox: id, name, ips: rec.ips, ...(infra ? { pid: infra.pid } : { infra: "none" }) });
     return id;
   } catch (err) {
     // The one teardown, best effort: every step runs (each idempotent) and failures are logged.

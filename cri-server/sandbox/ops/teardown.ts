@@ -3,14 +3,15 @@
 // and acts only on what the record names, so it is safe on a half-made pod.
 import { runTeardown, type TeardownStep } from "../../create-cache.ts";
 import type { SandboxRecord } from "../sandbox-record.ts";
-import type { SandboxDeps } from "../deps.ts";
+import { pinPathsOf, type SandboxDeps } from "../deps.ts";
 
 type Deps = Pick<SandboxDeps, "os" | "network" | "infra" | "store" | "log">;
 
-/** What a stopped pod gives back: its infra process, network, netns, /dev/shm and user namespace. */
+/** What a stopped pod gives back: its infra process (or ipc/uts pins), network, netns, /dev/shm and user namespace. */
 export function releaseSteps(d: Deps, rec: SandboxRecord): TeardownStep[] {
   return [
-    ["infra process", () => d.infra.stop(rec)],
+    ["infra process", () => rec.pins ? undefined : d.infra.stop(rec)],
+    ["ipc/uts pins", () => rec.pins ? d.os.unpinNamespaces(pinPathsOf(rec)) : undefined],
     ["cni", () => rec.netnsPath ? d.network.tearDown(rec.id, rec.netnsPath) : undefined],
     ["netns", () => rec.netnsPath ? d.os.removeNetns(rec.netnsPath) : undefined],
     ["shm", () => rec.shmPath ? d.os.unmountShm(rec.shmPath) : undefined],
@@ -24,7 +25,7 @@ export function teardownSteps(d: Deps, rec: SandboxRecord): TeardownStep[] {
     ...releaseSteps(d, rec),
     // A create can die before its record names the user namespace: unpin by id.
     ["user namespace pins", () => d.os.removeUserns(rec.id)],
-    ["infra state", () => d.infra.remove(rec)],
+    ["infra state", () => rec.pins ? undefined : d.infra.remove(rec)],
     ["pod directory", () => d.os.removeAll(rec.podDir)],
     ["record", () => d.store.delete(rec.id)],
   ];

@@ -13,6 +13,17 @@
  *       Creates a user namespace with exactly that one uid and one gid mapping (and, unless
  *       NETPIN is "-", a network namespace owned by it, with lo up) and pins them by
  *       bind-mounting their nsfs files on USERPIN and NETPIN (existing empty files).
+ *   berth-mount pin-ns IPCPIN|- UTSPIN|- USERNS|- NETNS|- HOSTNAME|- [NAME VALUE]...
+ *       A pod's namespaces without an infra process (berth's drop_infra): a child process joins
+ *       the user namespace pinned at USERNS (and becomes its root) unless "-", joins the network
+ *       namespace pinned at NETNS unless "-" and writes the net.* sysctls there, creates a new
+ *       IPC namespace unless IPCPIN is "-" and a new UTS namespace unless UTSPIN is "-" (owned
+ *       by that user namespace), writes the IPC sysctls (kernel.shm*, kernel.msg*, kernel.sem,
+ *       fs.mqueue.*) in the new IPC namespace, sets HOSTNAME (and kernel.hostname,
+ *       kernel.domainname) in the new UTS namespace; then this process bind-mounts the child's
+ *       ipc and uts nsfs files on IPCPIN and UTSPIN (existing empty files). NAMEs are sysctl
+ *       names in dotted form ("/" stands for a "." inside a component); at most 256 of them,
+ *       each at most 255 bytes, each VALUE at most 4096 bytes. Nothing is left mounted on failure.
  *   berth-mount umount PATH
  *       Lazily detaches the mount on PATH (MNT_DETACH, the last component not followed).
  *   berth-mount probe SCRATCH
@@ -29,6 +40,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <net/if.h>
 #include <sched.h>
 #include <signal.h>
@@ -38,6 +50,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -252,6 +265,175 @@ static int cmd_probe(char **argv) {
   return 0;
 }
 
+
+/* pin-ns: the sysctls a pod may set, by the namespace they live in. */
+enum { SC_NET = 1, SC_IPC = 2, SC_UTS_HOST = 3, SC_UTS_DOMAIN = 4 };
+#define PIN_MAX_SYSCTLS 256
+#define PIN_NAME_MAX 255
+#define PIN_VALUE_MAX 4096
+
+static int starts(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
+
+static int sysctl_kind(const char *name) {
+  if (starts(name, "net.")) return SC_NET;
+  if (!strcmp(name, "kernel.sem") || starts(name, "kernel.shm") || starts(name, "kernel.msg") || starts(name, "fs.mqueue.")) return SC_IPC;
+  if (!strcmp(name, "kernel.hostname")) return SC_UTS_HOST;
+  if (!strcmp(name, "kernel.domainname")) return SC_UTS_DOMAIN;
+  return 0;
+}
+
+/*
+ * The path below /proc/sys of a dotted sysctl name: "." separates components and "/" stands for a
+ * "." inside one (an interface name such as eth0.100). Every component must be non-empty and
+ * neither "." nor "..", of letters, digits and "_-:@+." only. Returns 0 or -1.
+ */
+static int sysctl_path(const char *name, char *out, size_t n) {
+  size_t len = strlen(name);
+  if (len == 0 || len > PIN_NAME_MAX || len >= n) return -1;
+  for (size_t i = 0; i < len; i++) {
+    char c = name[i];
+    int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("_-:@+./", c) != NULL;
+    if (!ok) return -1;
+    out[i] = c == '.' ? '/' : c == '/' ? '.' : c;
+  }
+  out[len] = 0;
+  const char *p = out;
+  for (;;) {
+    const char *e = strchr(p, '/');
+    size_t l = e ? (size_t)(e - p) : strlen(p);
+    if (l == 0 || (l == 1 && p[0] == '.') || (l == 2 && p[0] == '.' && p[1] == '.')) return -1;
+    if (!e) break;
+    p = e + 1;
+  }
+  return 0;
+}
+
+/* Writes one sysctl of the calling process's namespaces, beneath /proc/sys (no symlinks, no other mount). */
+static int write_sysctl(const char *rel, const char *value) {
+  int dir = open("/proc/sys", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return -errno;
+  struct open_how how;
+  memset(&how, 0, sizeof how);
+  how.flags = O_WRONLY | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
+  int fd = (int)syscall(SYS_openat2, dir, rel, &how, sizeof how);
+  int e = errno;
+  close(dir);
+  if (fd < 0) return -e;
+  size_t len = strlen(value);
+  ssize_t w = write(fd, value, len);
+  e = errno;
+  close(fd);
+  if (w < 0) return -e;
+  return (size_t)w == len ? 0 : -EIO;
+}
+
+/* What the pin-ns child reports: the step that failed (0: none), its errno and the sysctl index. */
+struct pin_report { unsigned char step; unsigned char err; unsigned short index; };
+enum { PIN_OK, PIN_USERNS, PIN_ROOT, PIN_NETNS, PIN_NET_SYSCTL, PIN_UNSHARE, PIN_IPC_SYSCTL, PIN_HOSTNAME, PIN_DOMAINNAME };
+static const char *pin_steps[] = {
+  "", "join the pod's user namespace", "become root in the pod's user namespace", "join the pod's network namespace",
+  "set sysctl", "create the ipc/uts namespaces", "set sysctl", "set the hostname", "set kernel.domainname",
+};
+
+static void pin_child(int rfd, int wfd, int userns_fd, int netns_fd, int flags, const char *hostname, char **kv, int nkv, char paths[][PIN_NAME_MAX + 1]) {
+  struct pin_report r = { 0, 0, 0 };
+  int e = 0;
+  prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+  if (userns_fd >= 0) {
+    if (setns(userns_fd, CLONE_NEWUSER) < 0) { e = errno; r.step = PIN_USERNS; goto out; }
+    /* The ipc sysctls of a namespace owned by the pod's user namespace are writable by its root. */
+    if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) { e = errno; r.step = PIN_ROOT; goto out; }
+  }
+  if (netns_fd >= 0 && setns(netns_fd, CLONE_NEWNET) < 0) { e = errno; r.step = PIN_NETNS; goto out; }
+  for (int i = 0; i < nkv; i++) {
+    if (sysctl_kind(kv[2 * i]) != SC_NET) continue;
+    int err = write_sysctl(paths[i], kv[2 * i + 1]);
+    if (err) { e = -err; r.step = PIN_NET_SYSCTL; r.index = (unsigned short)i; goto out; }
+  }
+  if (unshare(flags) < 0) { e = errno; r.step = PIN_UNSHARE; goto out; }
+  for (int i = 0; i < nkv; i++) {
+    if (sysctl_kind(kv[2 * i]) != SC_IPC) continue;
+    int err = write_sysctl(paths[i], kv[2 * i + 1]);
+    if (err) { e = -err; r.step = PIN_IPC_SYSCTL; r.index = (unsigned short)i; goto out; }
+  }
+  if (hostname && sethostname(hostname, strlen(hostname)) < 0) { e = errno; r.step = PIN_HOSTNAME; goto out; }
+  for (int i = 0; i < nkv; i++) {
+    int k = sysctl_kind(kv[2 * i]);
+    const char *v = kv[2 * i + 1];
+    if (k == SC_UTS_HOST && sethostname(v, strlen(v)) < 0) { e = errno; r.step = PIN_HOSTNAME; goto out; }
+    if (k == SC_UTS_DOMAIN && setdomainname(v, strlen(v)) < 0) { e = errno; r.step = PIN_DOMAINNAME; goto out; }
+  }
+out:
+  r.err = (unsigned char)(e > 255 ? EIO : e);
+  if (write(wfd, &r, sizeof r) != (ssize_t)sizeof r) _exit(1);
+  /* Stay until the parent has pinned the namespaces (it kills us). */
+  char c;
+  if (read(rfd, &c, 1) < 0) _exit(1);
+  _exit(0);
+}
+
+static int cmd_pin_ns(int argc, char **argv) {
+  const char *ipcpin = argv[0], *utspin = argv[1], *userns = argv[2], *netns = argv[3], *hostname = argv[4];
+  char **kv = argv + 5;
+  int nkv = (argc - 5) / 2;
+  if ((argc - 5) % 2) { fprintf(stderr, "berth-mount: pin-ns: sysctls come as NAME VALUE pairs\n"); return 2; }
+  if (nkv > PIN_MAX_SYSCTLS) { fprintf(stderr, "berth-mount: pin-ns: more than %d sysctls\n", PIN_MAX_SYSCTLS); return 2; }
+  int pin_ipc = strcmp(ipcpin, "-") != 0, pin_uts = strcmp(utspin, "-") != 0;
+  if (!pin_ipc && !pin_uts) { fprintf(stderr, "berth-mount: pin-ns: nothing to pin\n"); return 2; }
+  if (!strcmp(hostname, "-")) hostname = NULL;
+  else if (!pin_uts || strlen(hostname) == 0 || strlen(hostname) > 64) { fprintf(stderr, "berth-mount: pin-ns: a hostname (1 to 64 bytes) needs a UTS pin\n"); return 2; }
+  static char paths[PIN_MAX_SYSCTLS][PIN_NAME_MAX + 1];
+  int has_net = 0;
+  for (int i = 0; i < nkv; i++) {
+    const char *name = kv[2 * i], *value = kv[2 * i + 1];
+    int k = sysctl_kind(name);
+    if (!k || sysctl_path(name, paths[i], sizeof paths[i]) < 0) { fprintf(stderr, "berth-mount: pin-ns: sysctl %.*s is not one a pod may set\n", PIN_NAME_MAX, name); return 2; }
+    if (strlen(value) > PIN_VALUE_MAX) { fprintf(stderr, "berth-mount: pin-ns: the value of sysctl %s is longer than %d bytes\n", name, PIN_VALUE_MAX); return 2; }
+    if (k == SC_NET) has_net = 1;
+    if (k == SC_IPC && !pin_ipc) { fprintf(stderr, "berth-mount: pin-ns: sysctl %s needs an IPC pin\n", name); return 2; }
+    if ((k == SC_UTS_HOST || k == SC_UTS_DOMAIN) && (!pin_uts || strlen(value) > 64)) { fprintf(stderr, "berth-mount: pin-ns: sysctl %s needs a UTS pin and at most 64 bytes\n", name); return 2; }
+  }
+  if (has_net && !strcmp(netns, "-")) { fprintf(stderr, "berth-mount: pin-ns: net sysctls need the pod's network namespace\n"); return 2; }
+  int userns_fd = -1, netns_fd = -1;
+  if (strcmp(userns, "-") && (userns_fd = open(userns, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) die("open the user namespace", errno);
+  if (has_net && (netns_fd = open(netns, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) die("open the network namespace", errno);
+  int flags = (pin_ipc ? CLONE_NEWIPC : 0) | (pin_uts ? CLONE_NEWUTS : 0);
+  int down[2], up[2];
+  if (pipe2(down, O_CLOEXEC) < 0 || pipe2(up, O_CLOEXEC) < 0) die("pipe", errno);
+  pid_t pid = fork();
+  if (pid < 0) die("fork", errno);
+  if (pid == 0) {
+    close(down[1]); close(up[0]);
+    pin_child(down[0], up[1], userns_fd, netns_fd, flags, hostname, kv, nkv, paths);
+  }
+  close(down[0]); close(up[1]);
+  struct pin_report r;
+  int err = 0;
+  char what[PIN_NAME_MAX + 64];
+  snprintf(what, sizeof what, "helper process");
+  ssize_t n = read(up[0], &r, sizeof r);
+  if (n != (ssize_t)sizeof r) err = EIO;
+  else if (r.step) {
+    err = r.err ? r.err : EIO;
+    if ((r.step == PIN_NET_SYSCTL || r.step == PIN_IPC_SYSCTL) && r.index < nkv) snprintf(what, sizeof what, "set sysctl %s", kv[2 * r.index]);
+    else snprintf(what, sizeof what, "%s", r.step < sizeof pin_steps / sizeof pin_steps[0] ? pin_steps[r.step] : "helper process");
+  }
+  int pinned_ipc = 0;
+  if (!err && pin_ipc) {
+    if ((err = -bind_ns(pid, "ipc", ipcpin))) snprintf(what, sizeof what, "pin the ipc namespace");
+    else pinned_ipc = 1;
+  }
+  if (!err && pin_uts && (err = -bind_ns(pid, "uts", utspin))) {
+    snprintf(what, sizeof what, "pin the uts namespace");
+    if (pinned_ipc) umount2(ipcpin, MNT_DETACH | UMOUNT_NOFOLLOW);
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  if (err) die(what, err);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc >= 2 && !strcmp(argv[1], "bind") && argc == 6) return cmd_bind(argv + 2);
   if (argc >= 2 && !strcmp(argv[1], "userns") && argc == 10) return cmd_userns(argv + 2);
@@ -260,9 +442,11 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (argc >= 2 && !strcmp(argv[1], "probe") && argc == 3) return cmd_probe(argv + 2);
+  if (argc >= 7 && !strcmp(argv[1], "pin-ns")) return cmd_pin_ns(argc - 2, argv + 2);
   fprintf(stderr, "usage: berth-mount bind SRC DST USERNS|- rro|ro|rw\n"
                   "       berth-mount userns USERPIN NETPIN|- UID_IN UID_OUT UID_LEN GID_IN GID_OUT GID_LEN\n"
                   "       berth-mount umount PATH\n"
-                  "       berth-mount probe SCRATCH\n");
+                  "       berth-mount probe SCRATCH\n"
+                  "       berth-mount pin-ns IPCPIN|- UTSPIN|- USERNS|- NETNS|- HOSTNAME|- [NAME VALUE]...\n");
   return 2;
 }
