@@ -29,7 +29,8 @@ export function describeBerthd(argv: readonly string[]): string {
   const main = argv.findIndex((a) => /cri-server\/main\.[jt]s$/.test(a));
   if (main < 0) return "unknown";
   const flags = argv.slice(1, main).filter((a) => !a.startsWith("--disable-warning"));
-  const form = argv[main]!.endsWith(".js") ? "dist/" : "TypeScript sources (dist/ missing or stale: npm run build)";
+  const form = !argv[main]!.endsWith(".js") ? "TypeScript sources (dist/ missing or stale: npm run build)"
+    : argv[main]!.includes("/.bench/berthd-") ? "compiled snapshot" : "dist/";
   return `${form}${flags.length ? `, ${flags.join(" ")}` : ", V8 defaults"}`;
 }
 

@@ -43,5 +43,6 @@ test("describeBerthd tells dist/ from sources and lists V8 flags", async () => {
   const { describeBerthd } = await import("./berth.ts");
   assert.equal(describeBerthd(["/n/node", "--max-semi-space-size=1", "--disable-warning=ExperimentalWarning", "/r/dist/cri-server/main.js", "--config", "x"]), "dist/, --max-semi-space-size=1");
   assert.match(describeBerthd(["/n/node", "--disable-warning=ExperimentalWarning", "/r/cri-server/main.ts"]), /^TypeScript sources .*, V8 defaults$/);
+  assert.equal(describeBerthd(["/n/node", "/r/.bench/berthd-Ab12/cri-server/main.js"]), "compiled snapshot, V8 defaults");
   assert.equal(describeBerthd(["sleep", "1"]), "unknown");
 });

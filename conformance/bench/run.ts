@@ -20,6 +20,7 @@ import { MEMORY_METRICS, memory, recordIdle } from "./scenarios/memory.ts";
 import { POD_START_METRICS, podStart } from "./scenarios/pod-start.ts";
 import { PULL_METRICS, pull } from "./scenarios/pull.ts";
 import { scale, scaleMetrics } from "./scenarios/scale.ts";
+import { buildSnapshot } from "./snapshot.ts";
 import type { BenchEnv, Target } from "./target.ts";
 
 const log = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
@@ -70,7 +71,7 @@ async function startForPods(target: Target, env: BenchEnv, opts: BenchOptions, r
   });
   const v = await instance.client.runtime.version({}, { timeoutMs: 10_000 }).catch(() => undefined);
   if (v) versions[target.name] = `${v.runtimeName} ${v.runtimeVersion}${instance.note ? ` (${instance.note})` : ""}`;
-  if (instance.note?.includes("sources")) log(`${target.name}: runs from the TypeScript sources (about 18 MB more RSS than dist/): run npm run build first to measure what ships`);
+  if (instance.note?.includes("sources")) log(`${target.name}: runs from the TypeScript sources (about 28 MB more RSS than compiled code)`);
   return { ctx, idle: await recordIdle(ctx), stop };
 }
 
@@ -147,6 +148,12 @@ async function main(argv: string[]): Promise<number> {
   const startedAt = new Date();
   const loadavgAtStart = loadavg();
   log(`setting up registry and images (${opts.only.join(", ")}; ${opts.runtimes.join(" and ")})`);
+  if (opts.runtimes.includes("berth") && !process.env["BERTHD_DIST"]) {
+    log("compiling berthd into a snapshot every berth instance of this run uses");
+    const snap = await buildSnapshot();
+    owe(() => snap.remove());
+    process.env["BERTHD_DIST"] = snap.dir;
+  }
   const env = await setupEnv(opts.only.includes("pull"));
   const closeEnv = owe(() => env.close());
   const results = new Results();
