@@ -2,9 +2,10 @@
 import type { BenchContext } from "../context.ts";
 import { CALL_TIMEOUT_MS, startPod } from "../pods.ts";
 import { summarize } from "../stats.ts";
+import { cpuMs } from "../cpu.ts";
 
 export const EXEC_RUNS = 20;
-export const EXEC_METRICS = [["ExecSync p50", "ms"], ["ExecSync p95", "ms"]] as const;
+export const EXEC_METRICS = [["ExecSync p50", "ms"], ["ExecSync p95", "ms"], ["daemon CPU per ExecSync", "ms"]] as const;
 
 /** A pod from the pool with a started container, or a new one. */
 export async function runningContainer(ctx: BenchContext): Promise<string> {
@@ -25,13 +26,16 @@ export async function execSync(ctx: BenchContext): Promise<void> {
   };
   await once();
   const samples: number[] = [];
+  const cpu0 = cpuMs(ctx.instance.daemonPid());
   for (let i = 0; i < EXEC_RUNS; i++) {
     ctx.checkTime();
     const t = performance.now();
     await once();
     samples.push(performance.now() - t);
   }
+  const cpu = cpuMs(ctx.instance.daemonPid()) - cpu0;
   const s = summarize(samples);
   ctx.record("ExecSync p50", "ms", { value: s.p50, samples });
   ctx.record("ExecSync p95", "ms", { value: s.p95 });
+  ctx.record("daemon CPU per ExecSync", "ms", { value: cpu / EXEC_RUNS });
 }

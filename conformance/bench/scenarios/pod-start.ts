@@ -4,9 +4,10 @@ import { cellOf, type BenchContext, type RunningPod } from "../context.ts";
 import { CALL_TIMEOUT_MS, podConfig, sleepContainerConfig, type Step } from "../pods.ts";
 import type { Cell } from "../report.ts";
 import { summarize } from "../stats.ts";
+import { cpuMs } from "../cpu.ts";
 
 const STEPS: Step[] = ["RunPodSandbox", "CreateContainer", "StartContainer"];
-export const POD_START_METRICS = STEPS.flatMap((s) => [[`${s} p50`, "ms"], [`${s} p95`, "ms"]] as const);
+export const POD_START_METRICS = [...STEPS.flatMap((s) => [[`${s} p50`, "ms"], [`${s} p95`, "ms"]] as const), ["daemon CPU per pod start", "ms"] as const];
 
 export async function podStart(ctx: BenchContext): Promise<void> {
   const samples: Record<Step, number[]> = { RunPodSandbox: [], CreateContainer: [], StartContainer: [] };
@@ -14,6 +15,7 @@ export async function podStart(ctx: BenchContext): Promise<void> {
   const imageProblem = await ctx.prepare();
   if (imageProblem) failed.CreateContainer = failed.StartContainer = imageProblem;
   const opts = { timeoutMs: CALL_TIMEOUT_MS };
+  const cpu0 = cpuMs(ctx.instance.daemonPid());
   for (let i = 0; i < ctx.opts.pods; i++) {
     ctx.checkTime();
     const config = podConfig(ctx.podSpec("start"));
@@ -44,10 +46,13 @@ export async function podStart(ctx: BenchContext): Promise<void> {
       failed.StartContainer = cellOf(err);
     }
   }
+  const cpu = cpuMs(ctx.instance.daemonPid()) - cpu0;
   for (const step of STEPS) {
     const problem = failed[step];
     const s = summarize(samples[step]);
     ctx.record(`${step} p50`, "ms", problem ?? { value: s.p50, samples: samples[step] });
     ctx.record(`${step} p95`, "ms", problem ?? { value: s.p95 });
   }
+  // The daemon's own CPU (all threads; not runc or other children) over the whole loop, per pod.
+  ctx.record("daemon CPU per pod start", "ms", { value: cpu / ctx.opts.pods });
 }

@@ -10,23 +10,27 @@ import type { Cell, Column, Results } from "../report.ts";
 import type { BenchEnv, Target } from "../target.ts";
 import { summarize } from "../stats.ts";
 import { interrupt, InterruptedError } from "../interrupt.ts";
+import { cpuMs } from "../cpu.ts";
 
-export const PULL_METRICS = [["cold pull median", "s"], ["cold pull min", "s"], ["cold pull max", "s"], ["throughput (median)", "MB/s"]] as const;
+export const PULL_METRICS = [["cold pull median", "s"], ["cold pull min", "s"], ["cold pull max", "s"], ["throughput (median)", "MB/s"], ["daemon CPU per pull (median)", "s"]] as const;
 const PULL_TIMEOUT_MS = 300_000;
 
-async function coldPull(target: Target, image: string): Promise<number> {
+/** Wall seconds of one cold pull and the daemon's own CPU seconds during it. */
+async function coldPull(target: Target, image: string): Promise<{ s: number; cpu: number }> {
   const inst = await target.start();
   try {
     await dropCaches();
+    const cpu0 = cpuMs(inst.daemonPid());
     const t = performance.now();
     await inst.client.image.pullImage({ image: { image } }, { timeoutMs: PULL_TIMEOUT_MS });
-    return (performance.now() - t) / 1000;
+    const s = (performance.now() - t) / 1000;
+    return { s, cpu: (cpuMs(inst.daemonPid()) - cpu0) / 1000 };
   } finally {
     await inst.stop();
   }
 }
 
-interface Puller { name: Column; pull(): Promise<number> }
+interface Puller { name: Column; pull(): Promise<{ s: number; cpu?: number }> }
 
 export async function pull(targets: Target[], env: BenchEnv, reps: number, results: Results, log: (m: string) => void, budgetMs = 600_000): Promise<void> {
   const images = env.images;
@@ -36,12 +40,13 @@ export async function pull(targets: Target[], env: BenchEnv, reps: number, resul
       name: "reference",
       async pull() {
         await dropCaches();
-        return plainPull({ registry: env.registry, repo: images.bigRepo, layers: images.bigLayerBlobs, workDir: env.workDir, timeoutMs: PULL_TIMEOUT_MS });
+        return { s: await plainPull({ registry: env.registry, repo: images.bigRepo, layers: images.bigLayerBlobs, workDir: env.workDir, timeoutMs: PULL_TIMEOUT_MS }) };
       },
     },
   ];
   const deadline = Date.now() + budgetMs;
   const seconds = new Map<Puller, number[]>(pullers.map((p) => [p, []]));
+  const cpuSeconds = new Map<Puller, number[]>(pullers.map((p) => [p, []]));
   const failed = new Map<Puller, Cell>();
   for (let i = 0; i < reps; i++) {
     for (const p of pullers) {
@@ -49,8 +54,9 @@ export async function pull(targets: Target[], env: BenchEnv, reps: number, resul
       try {
         if (interrupt.requested) throw new InterruptedError();
         if (Date.now() > deadline) throw new Error(`pull: gave up after ${budgetMs / 1000} s`);
-        const s = await p.pull();
+        const { s, cpu } = await p.pull();
         seconds.get(p)!.push(s);
+        if (cpu !== undefined) cpuSeconds.get(p)!.push(cpu);
         log(`${p.name}: cold pull ${i + 1}/${reps}: ${s.toFixed(2)} s`);
       } catch (err) {
         const cell = cellOf(err);
@@ -71,5 +77,7 @@ export async function pull(targets: Target[], env: BenchEnv, reps: number, resul
     results.set("pull", "cold pull min", "s", p.name, { value: s.min });
     results.set("pull", "cold pull max", "s", p.name, { value: s.max });
     results.set("pull", "throughput (median)", "MB/s", p.name, { value: images.bigBytes / 1e6 / s.p50 });
+    const cpu = cpuSeconds.get(p)!;
+    if (cpu.length) results.set("pull", "daemon CPU per pull (median)", "s", p.name, { value: summarize(cpu).p50, samples: cpu });
   }
 }

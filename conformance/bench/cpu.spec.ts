@@ -1,0 +1,22 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { cpuMs, parseStatCpuMs } from "./cpu.ts";
+
+test("parseStatCpuMs adds utime and stime in 10 ms ticks, past a comm with spaces and parentheses", () => {
+  const stat = "5742 (a) b (c) R 5736 5736 6382 0 -1 4194304 102 0 0 0 37 5 0 0 20 0 1 0 921617 3133440 416";
+  assert.equal(parseStatCpuMs(stat), 420);
+  assert.throws(() => parseStatCpuMs("12 (x) R 1"), /unexpected \/proc\/PID\/stat/);
+});
+
+test("cpuMs of this process grows while it spins", () => {
+  const before = cpuMs(process.pid);
+  const used0 = process.cpuUsage();
+  const wallLimit = Date.now() + 20_000; // a busy machine may give this process little CPU
+  while (Date.now() < wallLimit) {
+    const u = process.cpuUsage(used0);
+    if (u.user + u.system >= 150_000) break;
+  }
+  const u = process.cpuUsage(used0);
+  assert.ok(u.user + u.system >= 150_000, "did not get 150 ms of CPU within 20 s");
+  assert.ok(cpuMs(process.pid) - before >= 130, `cpuMs grew by ${cpuMs(process.pid) - before} ms`);
+});
