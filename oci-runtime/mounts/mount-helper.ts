@@ -139,6 +139,11 @@ export async function pinPodNamespaces(helper: string, p: PodNamespacePins): Pro
     await run(helper, args, "cannot create the pod's ipc/uts namespaces");
   } catch (err) {
     await unpinPodNamespaces(helper, pins).catch(() => {});
+    // A value the kernel refuses is the caller's input: say which.
+    const m = /set sysctl (\S+): (Invalid argument|Numerical result out of range)/.exec((err as Error).message);
+    if (m && Object.hasOwn(p.sysctls, m[1]!)) {
+      throw invalidArgument(`config.linux.sysctls: the kernel refused ${m[1]} = ${JSON.stringify(p.sysctls[m[1]!]!.slice(0, 80))} (${m[2]})`, err);
+    }
     throw err;
   }
 }
