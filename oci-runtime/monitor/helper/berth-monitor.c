@@ -177,10 +177,35 @@ static char log_buf[LOG_BUF];
 static size_t log_len;
 static int log_broken_warned;
 
-static void log_open(void) {
+/* Opens the log; a reopen (after kubelet renamed the old file) always makes a new file, as conmon
+ * does: `<name>.tmp` created beside it, then renamed over the log path (a new inode, which is what
+ * berthd waits for before it answers ReopenContainerLog). */
+static void log_open(int reopen) {
 	if (log_fd >= 0) close(log_fd);
-	log_fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
-	if (log_fd < 0) { warnx("cannot open log %s: %s", log_path, strerror(errno)); log_bytes = 0; return; }
+	log_fd = -1;
+	log_bytes = 0;
+	if (!reopen) {
+		log_fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
+	} else {
+		const char *name;
+		char tmp[NAME_MAX + 1];
+		int dfd = open_parent(log_path, &name);
+		if (dfd >= 0 && (size_t)snprintf(tmp, sizeof tmp, "%s.tmp", name) < sizeof tmp) {
+			unlinkat(dfd, tmp, 0);
+			log_fd = openat(dfd, tmp, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+			if (log_fd >= 0 && renameat(dfd, tmp, dfd, name) < 0) {
+				int e = errno;
+				close(log_fd);
+				log_fd = -1;
+				unlinkat(dfd, tmp, 0);
+				errno = e;
+			}
+		} else if (dfd >= 0) {
+			errno = ENAMETOOLONG;
+		}
+		if (dfd >= 0) close(dfd);
+	}
+	if (log_fd < 0) { warnx("cannot open log %s: %s", log_path, strerror(errno)); return; }
 	struct stat st;
 	log_bytes = fstat(log_fd, &st) == 0 ? st.st_size : 0;
 }
@@ -332,7 +357,7 @@ static void ctl_message(const char *line) {
 		if (ioctl(out_fd, TIOCSWINSZ, &ws) < 0) warnx("ctl: resize: %s", strerror(errno));
 	} else if (type == 2) {
 		log_flush();
-		log_open();
+		log_open(1);
 	}
 }
 
@@ -579,7 +604,7 @@ int main(int argc, char **argv) {
 	snprintf(num, sizeof num, "%d", (int)getpid());
 	if (write_file_at_path(mpidfile, num, 0) < 0) fail("pid file %s: %s", mpidfile, strerror(errno));
 
-	log_open();
+	log_open(0);
 	if (log_fd < 0) fail("cannot open log %s: %s", log_path, strerror(errno));
 
 	/* ctl fifo: our own write end keeps it from reading EOF when berthd's writer goes. */
