@@ -1,10 +1,12 @@
 // berth as a benchmark target: bin/berthd with a fresh root and state per instance, the
-// benchmark's CNI network and hosts.toml mirrors; its helpers are the conmon processes
-// whose command line names the instance's directory.
+// benchmark's CNI network and hosts.toml mirrors; its helpers are the monitor processes (conmon or
+// berth-monitor, per runtime.monitor; BERTH_TEST_MONITOR picks one) whose command line names the
+// instance's directory.
 import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { startBerthd } from "../lib/berthd.ts";
+import { defaultConfig } from "../../cri-server/config.ts";
 import { createTestNetwork } from "../lib/test-network.ts";
 import { deleteRuncContainers } from "./containerd.ts";
 import { cmdline, findProcesses, killAll, removeCgroupTree, unmountUnder } from "./host.ts";
@@ -43,7 +45,7 @@ export async function startBerth(env: BenchEnv, cniConfDir: string): Promise<Ins
     await rm(dir, { recursive: true, force: true });
     throw err;
   });
-  const helperPids = () => findProcesses("conmon", dir);
+  const helperPids = () => [...findProcesses("conmon", dir), ...findProcesses("berth-monitor", dir)];
   return {
     client: b.client,
     note: describeBerthd(cmdline(b.proc.pid!)),
@@ -68,7 +70,7 @@ export async function berthTarget(env: BenchEnv): Promise<Target> {
   const cgroupParent = `berth-npmbench-berth-${process.pid}`;
   return {
     name: "berth",
-    helperName: "conmon",
+    helperName: (process.env.BERTH_TEST_MONITOR ?? defaultConfig().runtime.monitor) === "berth" ? "berth-monitor" : "conmon",
     cgroupParent: `/${cgroupParent}`,
     logDir: join(net.dir, "logs"),
     prepull: [env.images.busybox],

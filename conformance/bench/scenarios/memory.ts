@@ -1,5 +1,5 @@
 // Memory with N running pods, RSS and PSS (/proc/PID/smaps_rollup) of the daemon, of its
-// per-pod or per-container monitors (berth: conmon; containerd: containerd-shim-runc-v2) and of
+// per-pod or per-container monitors (berth: conmon or berth-monitor; containerd: containerd-shim-runc-v2) and of
 // the pod infra processes (catatonit: berth's infra, containerd's pause image), each apart.
 // PSS splits shared pages (the node binary, libc) between the processes that map them.
 import { setTimeout as sleep } from "node:timers/promises";
