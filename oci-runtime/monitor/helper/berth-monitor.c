@@ -17,7 +17,8 @@
  *     packet to a client is one stream byte (2 stdout, 3 stderr) and the data; client packets are
  *     stdin; a client's end of input closes the container's stdin unless --leave-stdin-open;
  *   - `<bundle>/ctl`, a fifo of lines "1 ROWS COLS" (resize) and "2 0 0" (reopen the log).
- * When the container's init exits it drains the output (bounded), writes `oom` to the persist dir
+ * When the container's init exits it drains the output (until the pipes close or stay quiet for
+ * QUIET_MS, DRAIN_MS at most), writes `oom` to the persist dir
  * when the container's memory cgroup counted an OOM kill, then `exit` there and `<exit-dir>/<id>`
  * (the exit code, or 128+signal), each through a temp file, fsync and rename, and exits.
  *
@@ -54,6 +55,7 @@
 #define MAX_RUNTIME_ARGS 64
 #define CTL_LINE 64
 #define DRAIN_MS 2000         /* output read after the container exits, at most */
+#define QUIET_MS 100          /* ... and no longer than until the output pipes stay quiet this long */
 #define CLIENT_SEND_TIMEOUT_S 5
 #define LOG_BUF 65536
 
@@ -738,7 +740,7 @@ int main(int argc, char **argv) {
 			clock_gettime(CLOCK_MONOTONIC, &now);
 			long long left = (drain_end.tv_sec - now.tv_sec) * 1000LL + (drain_end.tv_nsec - now.tv_nsec) / 1000000;
 			if (left <= 0) break;
-			timeout = (int)left;
+			timeout = left < QUIET_MS ? (int)left : QUIET_MS;
 		}
 		struct pollfd pf[6 + MAX_CLIENTS];
 		int np = 0;
@@ -757,6 +759,9 @@ int main(int argc, char **argv) {
 			pf[np++] = (struct pollfd){clients[c].fd, (!exited && !stdin_len && !clients[c].in_eof) ? POLLIN : 0, 0};
 		int r = poll(pf, (nfds_t)np, timeout);
 		if (r < 0) { if (errno == EINTR) continue; warnx("poll: %s", strerror(errno)); break; }
+		/* exited and nothing more to read: a background process that keeps the pipes open (a shared
+		 * pid namespace) does not hold back the exit file */
+		if (r == 0 && exited) break;
 
 		if (pf[i_sig].revents) {
 			struct signalfd_siginfo si;
