@@ -347,7 +347,7 @@ describe("host safety: runtime.conmon_cgroup set to a shared cgroup", () => {
     const podId = (await rt().runPodSandbox({ config: cfg })).podSandboxId;
     await assert.rejects(
       rt().createContainer({ podSandboxId: podId, sandboxConfig: cfg, config: { metadata: { name: "nofork" }, image: { image: env.images!.busybox }, command: ["sleep", "100000"] } }),
-      (err: Error) => codeOf(err) === grpc.status.INTERNAL && /create container \w+: \[conmon:e\]: Failed to fork the create command Resource temporarily unavailable/.test(err.message),
+      (err: Error) => codeOf(err) === grpc.status.INTERNAL && /create container \w+: (\[conmon:e\]: Failed to fork the create command|cannot fork the monitor:) Resource temporarily unavailable/.test(err.message),
     );
     assert.deepEqual((await rt().listContainers({})).containers, []);
     assert.deepEqual(readdirSync(join(env.b.state, "containers")), [], "no bundle left");

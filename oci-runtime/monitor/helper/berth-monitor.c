@@ -581,7 +581,7 @@ int main(int argc, char **argv) {
 	}
 
 	pid_t me = fork();
-	if (me < 0) fail("fork: %s", strerror(errno));
+	if (me < 0) fail("cannot fork the monitor: %s", strerror(errno));
 	if (me > 0) _exit(0);
 	setsid();
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) fail("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
@@ -670,7 +670,7 @@ int main(int argc, char **argv) {
 	rargv[n] = NULL;
 
 	pid_t rt = fork();
-	if (rt < 0) fail("fork: %s", strerror(errno));
+	if (rt < 0) fail("cannot fork the create command: %s", strerror(errno));
 	if (rt == 0) {
 		if (dup2(child_in, 0) < 0 || dup2(child_out, 1) < 0 || dup2(child_err, 2) < 0) _exit(127);
 		signal(SIGPIPE, SIG_DFL);
