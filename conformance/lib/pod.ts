@@ -1,5 +1,6 @@
 // Helpers for conformance tests that run pods: a berthd with a private CNI network.
 import { randomBytes } from "node:crypto";
+import { NamespaceMode } from "../../proto/gen/runtime/v1/api_pb.js";
 import { createTestNetwork, type TestNetwork } from "./test-network.ts";
 import { startBerthd, type Berthd, type BerthdOptions } from "./berthd.ts";
 import { startTestImages, type TestImages } from "./images.ts";
@@ -33,16 +34,28 @@ export async function startPodEnv(opts: BerthdOptions & { images?: boolean } = {
   };
 }
 
-/** A minimal valid PodSandboxConfig with unique metadata. */
+/**
+ * A minimal valid PodSandboxConfig with unique metadata, shaped like kubelet's ordinary pod: pid
+ * namespace mode CONTAINER (kubelet sends POD only for shareProcessNamespace), so berth runs it
+ * without an infra process. A `linux.security_context.namespace_options` given without `pid` gets
+ * CONTAINER too; pass `pid: NamespaceMode.POD` for a pod with a shared PID namespace (and infra).
+ */
 export function podConfig(over: Record<string, unknown> = {}) {
   const uid = randomBytes(8).toString("hex");
-  return {
+  const cfg = {
     metadata: { name: `pod-${uid.slice(0, 6)}`, namespace: "conformance", uid, attempt: 0 },
     hostname: `pod-${uid.slice(0, 6)}`,
     logDirectory: "",
     labels: { app: "conformance" },
     annotations: { "berth.test/uid": uid },
-    linux: {},
+    linux: {} as Record<string, unknown>,
     ...over,
   };
+  type Ns = Record<string, unknown>;
+  const linux = (cfg.linux ?? {}) as Ns & { securityContext?: Ns & { namespaceOptions?: Ns } };
+  const ns = linux.securityContext?.namespaceOptions ?? {};
+  if (!("pid" in ns)) {
+    cfg.linux = { ...linux, securityContext: { ...linux.securityContext, namespaceOptions: { ...ns, pid: NamespaceMode.CONTAINER } } };
+  }
+  return cfg;
 }

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { detectCgroupLayout, type CgroupLayout } from "../../oci-runtime/cgroups/mode.ts";
 import { cgroupDirs, removeCgroup } from "../../oci-runtime/cgroups/paths.ts";
 import { cgroupsOf } from "../../oci-runtime/monitor/conmon-cgroup.ts";
+import { NamespaceMode } from "../../proto/gen/runtime/v1/api_pb.js";
 import { codeOf, grpc } from "../lib/cri-client.ts";
 import { podConfig, startPodEnv, type PodEnv } from "../lib/pod.ts";
 
@@ -32,7 +33,7 @@ describe("cgroup_parent", () => {
   });
 
   test("a relative parent with doubled slashes: infra, container and conmon all land under /<parent>/", async () => {
-    const cfg = podConfig({ linux: { cgroupParent: `${parent.slice(1)}//pod1/` } });
+    const cfg = podConfig({ linux: { cgroupParent: `${parent.slice(1)}//pod1/`, securityContext: { namespaceOptions: { pid: NamespaceMode.POD } } } });
     const podId = (await rt().runPodSandbox({ config: cfg })).podSandboxId;
     const st = await rt().podSandboxStatus({ podSandboxId: podId, verbose: true });
     const infraPid = JSON.parse(st.info["info"]!).pid as number;

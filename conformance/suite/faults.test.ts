@@ -8,6 +8,7 @@ import { readdirSync } from "node:fs";
 import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { NamespaceMode } from "../../proto/gen/runtime/v1/api_pb.js";
 import { codeOf, grpc } from "../lib/cri-client.ts";
 import { podConfig, startPodEnv, type PodEnv } from "../lib/pod.ts";
 import { startBerthd, unmountUnder } from "../lib/berthd.ts";
@@ -87,7 +88,8 @@ describe("failing components roll back", () => {
   test("an OCI runtime that fails: the runtime's message reaches the client, nothing is left", async () => {
     const c = env.b.client.runtime;
     const leases = await env.net.leases();
-    await assert.rejects(c.runPodSandbox({ config: podConfig(), runtimeHandler: "broken" }), (e) => {
+    // pid POD: the pod needs an infra process, so RunPodSandbox calls the runtime.
+    await assert.rejects(c.runPodSandbox({ config: podConfig({ linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.POD } } } }), runtimeHandler: "broken" }), (e) => {
       assert.match((e as Error).message, /infra process/);
       return true;
     });
@@ -127,7 +129,8 @@ describe("kill -9 during concurrent pod starts", () => {
     const env = await startPodEnv();
     try {
       const c = env.b.client.runtime;
-      const starts = Array.from({ length: 20 }, () => c.runPodSandbox({ config: podConfig() }).then((r) => r.podSandboxId, () => ""));
+      // Both kinds: every other pod shares a PID namespace (an infra process), the rest have none.
+      const starts = Array.from({ length: 20 }, (_, i) => c.runPodSandbox({ config: podConfig(i % 2 ? {} : { linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.POD } } } }) }).then((r) => r.podSandboxId, () => ""));
       // Kill as soon as the first pods are ready, with the rest in flight.
       await Promise.race([Promise.any(starts.map((s) => s.then((id) => id || Promise.reject(new Error("failed"))))).catch(() => {}), new Promise((r) => setTimeout(r, 5000))]);
       await env.b.kill9();
@@ -139,7 +142,8 @@ describe("kill -9 during concurrent pod starts", () => {
         const st = await c2.podSandboxStatus({ podSandboxId: p.id, verbose: true });
         if (st.status!.state === 0) {
           const info = JSON.parse(st.info["info"]!);
-          assert.ok(spawnSync("kill", ["-0", String(info.pid)]).status === 0, `ready pod ${p.id} has its infra process`);
+          if (info.pins) assert.equal(spawnSync("stat", ["-f", "-c", "%T", info.pins.ipc, info.pins.uts], { encoding: "utf8" }).stdout, "nsfs\nnsfs\n", `ready pod ${p.id} has its pinned namespaces`);
+          else assert.ok(info.pid > 0 && spawnSync("kill", ["-0", String(info.pid)]).status === 0, `ready pod ${p.id} has its infra process`);
         }
       }
       const netns = ls(join(env.b.state, "netns"));

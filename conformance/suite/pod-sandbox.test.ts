@@ -15,9 +15,9 @@ describe("pod sandbox lifecycle", () => {
   before(async () => { env = await startPodEnv(); });
   after(async () => { await env.cleanup(); });
 
-  test("RunPodSandbox gives a ready pod with an IP from the CNI network and its own namespaces", async () => {
+  test("RunPodSandbox gives a ready pod with an IP from the CNI network and its own namespaces (pid POD: an infra process)", async () => {
     const c = env.b.client.runtime;
-    const cfg = podConfig();
+    const cfg = podConfig({ linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.POD } } } });
     const { podSandboxId: id } = await c.runPodSandbox({ config: cfg });
     assert.match(id, /^[0-9a-f]{64}$/);
     const st = await c.podSandboxStatus({ podSandboxId: id, verbose: true });
@@ -121,12 +121,12 @@ describe("pod sandbox lifecycle", () => {
     }
   });
 
-  test("DNS config, hostname and sysctls take effect inside the pod", async () => {
+  for (const pid of [NamespaceMode.POD, NamespaceMode.CONTAINER]) test(`DNS config, hostname and sysctls take effect inside the pod (pid ${NamespaceMode[pid]})`, async () => {
     const c = env.b.client.runtime;
     const cfg = podConfig({
       hostname: "dns-host",
       dnsConfig: { servers: ["10.0.0.10"], searches: ["svc.cluster.local"], options: ["ndots:5"] },
-      linux: { sysctls: { "net.ipv4.ip_unprivileged_port_start": "80", "kernel.shmmni": "4000" } },
+      linux: { sysctls: { "net.ipv4.ip_unprivileged_port_start": "80", "kernel.shmmni": "4000" }, securityContext: { namespaceOptions: { pid } } },
     });
     const { podSandboxId: id } = await c.runPodSandbox({ config: cfg });
     const info = JSON.parse((await c.podSandboxStatus({ podSandboxId: id, verbose: true })).info["info"]!);
@@ -136,7 +136,10 @@ describe("pod sandbox lifecycle", () => {
     assert.match(resolv, /options ndots:5/);
     assert.equal(await readFile(`${info.podDir}/hostname`, "utf8"), "dns-host\n");
     const { spawnSync } = await import("node:child_process");
-    const inPod = (ns: string, cmd: string[]) => spawnSync("nsenter", [`--target=${info.pid}`, ns, "--", ...cmd], { encoding: "utf8" });
+    // The infra process's namespaces, or (no infra) the pinned ones and the pod's netns.
+    const pinned: Record<string, string> = { "--uts": `--uts=${info.pins?.uts}`, "--ipc": `--ipc=${info.pins?.ipc}`, "--net": `--net=${info.netnsPath}` };
+    assert.equal(info.pid > 0, pid === NamespaceMode.POD, "an infra process only for pid POD");
+    const inPod = (ns: string, cmd: string[]) => spawnSync("nsenter", [...(info.pid > 0 ? [`--target=${info.pid}`, ns] : [pinned[ns]!]), "--", ...cmd], { encoding: "utf8" });
     assert.equal(inPod("--uts", ["hostname"]).stdout.trim(), "dns-host");
     assert.equal(inPod("--net", ["cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start"]).stdout.trim(), "80");
     assert.equal(inPod("--ipc", ["cat", "/proc/sys/kernel/shmmni"]).stdout.trim(), "4000");
@@ -148,7 +151,7 @@ describe("pod sandbox lifecycle", () => {
 
   test("a host-network pod sees the host's interfaces and gets no pod IP", async () => {
     const c = env.b.client.runtime;
-    const { podSandboxId: id } = await c.runPodSandbox({ config: podConfig({ linux: { securityContext: { namespaceOptions: { network: NamespaceMode.NODE } } } }) });
+    const { podSandboxId: id } = await c.runPodSandbox({ config: podConfig({ linux: { securityContext: { namespaceOptions: { network: NamespaceMode.NODE, pid: NamespaceMode.POD } } } }) });
     const st = await c.podSandboxStatus({ podSandboxId: id, verbose: true });
     assert.equal(st.status?.network?.ip, "");
     assert.equal(st.status?.linux?.namespaces?.options?.network, NamespaceMode.NODE);
@@ -167,7 +170,9 @@ describe("pod sandbox recovery", () => {
   test("after kill -9 and restart, ready pods are still ready and stoppable", async () => {
     const c0 = env.b.client.runtime;
     const ids: string[] = [];
-    for (let i = 0; i < 3; i++) ids.push((await c0.runPodSandbox({ config: podConfig() })).podSandboxId);
+    // The first with an infra process (pid POD), the others without.
+    ids.push((await c0.runPodSandbox({ config: podConfig({ linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.POD } } } }) })).podSandboxId);
+    for (let i = 0; i < 2; i++) ids.push((await c0.runPodSandbox({ config: podConfig() })).podSandboxId);
     await env.b.kill9();
     await env.b.restart();
     const c = env.b.client.runtime;
@@ -177,6 +182,7 @@ describe("pod sandbox recovery", () => {
     }
     // A pod whose infra died while berthd was down is reported not ready.
     const info = JSON.parse((await c.podSandboxStatus({ podSandboxId: ids[0]!, verbose: true })).info["info"]!);
+    assert.ok(info.pid > 0, "the pid POD pod has an infra process");
     await env.b.stop();
     process.kill(info.pid, "SIGKILL");
     await new Promise((r) => setTimeout(r, 200));

@@ -165,7 +165,7 @@ describe("containers across berthd restarts", () => {
       await env.b.restart();
       await rt().removeContainer({ containerId: id });
       assert.equal((await rt().listContainers({})).containers.filter((c) => c.id === id).length, 0);
-      assert.deepEqual(await leftovers(), { mounts: 0, conmons: 0, runc: 1 /* the pod's infra */, bundles: 0, exits: 0 }, `after kills ${delay} ms into start/stop/remove`);
+      assert.deepEqual(await leftovers(), { mounts: 0, conmons: 0, runc: 0 /* the pod (pid CONTAINER) has no infra process */, bundles: 0, exits: 0 }, `after kills ${delay} ms into start/stop/remove`);
     }
     await rt().removePodSandbox({ podSandboxId: p.id });
   });
@@ -212,7 +212,7 @@ describe("containers across berthd restarts", () => {
         const { containerId } = await rt().createContainer(createReq(p, ["true"], name));
         await rt().removeContainer({ containerId });
       }
-      assert.deepEqual(await leftovers(), { mounts: 0, conmons: 0, runc: 1 /* the pod's infra */, bundles: 0, exits: 0 }, `after kill at ${delay} ms (${outcomes.join(" ")})`);
+      assert.deepEqual(await leftovers(), { mounts: 0, conmons: 0, runc: 0 /* the pod (pid CONTAINER) has no infra process */, bundles: 0, exits: 0 }, `after kill at ${delay} ms (${outcomes.join(" ")})`);
     }
     t.diagnostic(`outcomes by kill delay: ${outcomes.join(" ")}`);
     await rt().removePodSandbox({ podSandboxId: p.id });

@@ -207,7 +207,7 @@ describe("security context", () => {
     });
 
     test("the infra process runs as the pod's run_as_user, run_as_group and supplemental_groups", async () => {
-      const p = await runPod({ securityContext: { runAsUser: { value: 65534n }, runAsGroup: { value: 65534n }, supplementalGroups: [4321n] } });
+      const p = await runPod({ securityContext: { runAsUser: { value: 65534n }, runAsGroup: { value: 65534n }, supplementalGroups: [4321n], namespaceOptions: { pid: NamespaceMode.POD } } });
       const st = await c().podSandboxStatus({ podSandboxId: p.id, verbose: true });
       const infra = readFileSync(`/proc/${JSON.parse(st.info["info"]!).pid}/status`, "utf8");
       assert.match(statusField(infra, "Uid") ?? "", /^65534\s+65534\s+65534\s+65534$/);
@@ -221,7 +221,7 @@ describe("security context", () => {
     });
 
     test("the pod's profile applies to containers that set none, and to the infra process", async () => {
-      const p = await runPod({ securityContext: { seccomp: { profileType: ProfileType.RuntimeDefault } } });
+      const p = await runPod({ securityContext: { seccomp: { profileType: ProfileType.RuntimeDefault }, namespaceOptions: { pid: NamespaceMode.POD } } });
       const st = await c().podSandboxStatus({ podSandboxId: p.id, verbose: true });
       const infraPid = JSON.parse(st.info["info"]!).pid as number;
       assert.equal(statusField(readFileSync(`/proc/${infraPid}/status`, "utf8"), "Seccomp"), "2", "infra is filtered");
@@ -590,7 +590,7 @@ describe("security context: runtime.seccomp_default", () => {
     const c = env.b.client.runtime;
     const image = env.images!.busybox;
     await env.b.client.image.pullImage({ image: { image } });
-    const config = podConfig();
+    const config = podConfig({ linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.POD } } } });
     const { podSandboxId } = await c.runPodSandbox({ config });
     const st = await c.podSandboxStatus({ podSandboxId, verbose: true });
     const infraPid = JSON.parse(st.info["info"]!).pid as number;
