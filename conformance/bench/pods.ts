@@ -8,13 +8,21 @@ const opts = { timeoutMs: CALL_TIMEOUT_MS };
 
 export interface PodSpec { name: string; cgroupParent: string; logDir: string }
 
+/**
+ * The pid namespace mode of the benchmark's pods and containers, as kubelet sends it for an
+ * ordinary pod: CONTAINER (1); POD (0) only with shareProcessNamespace. BERTH_BENCH_POD_PID=POD
+ * measures PID-sharing pods (berth then runs an infra process per pod, as before #18).
+ */
+export const BENCH_POD_PID = process.env.BERTH_BENCH_POD_PID === "POD" ? 0 : 1;
+const namespaceOptions = () => ({ network: 0, pid: BENCH_POD_PID, ipc: 0 });
+
 export function podConfig(p: PodSpec) {
   return {
     metadata: { name: p.name, uid: randomUUID(), namespace: "bench", attempt: 0 },
     hostname: p.name.slice(0, 63),
     logDirectory: `${p.logDir}/${p.name}`,
     labels: { "berth-bench": "1" },
-    linux: { cgroupParent: p.cgroupParent },
+    linux: { cgroupParent: p.cgroupParent, securityContext: { namespaceOptions: namespaceOptions() } },
   };
 }
 
@@ -25,6 +33,8 @@ export function sleepContainerConfig(image: string, name = "sleep") {
     command: ["sleep", "3600"],
     logPath: `${name}.log`,
     labels: { "berth-bench": "1" },
+    // As kubelet does: the container repeats its pod's namespace options.
+    linux: { securityContext: { namespaceOptions: namespaceOptions() } },
   };
 }
 
