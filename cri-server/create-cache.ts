@@ -15,24 +15,41 @@ export interface PendingCreate {
 
 export class CreateCache {
   private readonly pending = new Map<string, PendingCreate>();
+  /** The expiry timer of each settled entry: `forget` (the object was removed) clears it, so a removed pod's entry is not held until the ttl. */
+  private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly ttlMs: number;
   constructor(ttlMs: number) { this.ttlMs = ttlMs; }
 
   get(name: string): PendingCreate | undefined { return this.pending.get(name); }
 
+  /** Entries held (in progress or settled within the ttl), and expiry timers pending. */
+  get size(): { entries: number; timers: number } { return { entries: this.pending.size, timers: this.timers.size }; }
+
   /** Registers a create; the entry stays until `ttlMs` after it settles or until `forget`. */
   track(name: string, fingerprint: string, result: Promise<string>): PendingCreate {
+    this.forget(name);
     const entry: PendingCreate = { fingerprint, result };
     this.pending.set(name, entry);
     const drop = () => {
-      const t = setTimeout(() => { if (this.pending.get(name) === entry) this.pending.delete(name); }, this.ttlMs);
+      if (this.pending.get(name) !== entry) return; // forgotten (or replaced) before it settled
+      const t = setTimeout(() => {
+        if (this.pending.get(name) === entry) this.forget(name);
+      }, this.ttlMs);
       t.unref();
+      this.timers.set(name, t);
     };
-    result.then(drop, () => { if (this.pending.get(name) === entry) this.pending.delete(name); });
+    result.then(drop, () => { if (this.pending.get(name) === entry) this.forget(name); });
     return entry;
   }
 
-  forget(name: string): void { this.pending.delete(name); }
+  forget(name: string): void {
+    this.pending.delete(name);
+    const t = this.timers.get(name);
+    if (t) {
+      clearTimeout(t);
+      this.timers.delete(name);
+    }
+  }
 }
 
 /** What an idempotent create needs of its store: the name reservations. */
