@@ -265,7 +265,7 @@ static void log_output(int stream, const char *data, size_t n) {
 
 /* ---------- attach clients ---------- */
 
-struct client { int fd; int in_eof; };
+struct client { int fd; int in_eof; };  /* fd -1: dropped, removed at the end of the poll round */
 static struct client clients[MAX_CLIENTS];
 static int n_clients;
 static int attach_fd = -1;
@@ -275,8 +275,15 @@ static size_t stdin_off, stdin_len;
 static int stdin_close_pending;
 
 static void drop_client(int i) {
-	close(clients[i].fd);
-	clients[i] = clients[--n_clients];
+	if (clients[i].fd >= 0) close(clients[i].fd);
+	clients[i].fd = -1;
+}
+
+/* Removes dropped clients; only between poll rounds, so poll slots keep matching clients. */
+static void compact_clients(void) {
+	int j = 0;
+	for (int i = 0; i < n_clients; i++) if (clients[i].fd >= 0) clients[j++] = clients[i];
+	n_clients = j;
 }
 
 static void broadcast(int stream, const char *data, size_t n) {
@@ -284,11 +291,11 @@ static void broadcast(int stream, const char *data, size_t n) {
 	static char pkt[READ_CHUNK + 1];
 	pkt[0] = (char)stream;
 	memcpy(pkt + 1, data, n);
-	for (int i = 0; i < n_clients;) {
+	for (int i = 0; i < n_clients; i++) {
+		if (clients[i].fd < 0) continue;
 		ssize_t w;
 		do w = send(clients[i].fd, pkt, n + 1, MSG_NOSIGNAL); while (w < 0 && errno == EINTR);
-		if (w < 0) { drop_client(i); continue; } /* gone, or stalled for CLIENT_SEND_TIMEOUT_S */
-		i++;
+		if (w < 0) drop_client(i); /* gone, or stalled for CLIENT_SEND_TIMEOUT_S */
 	}
 }
 
@@ -795,16 +802,17 @@ int main(int argc, char **argv) {
 		if (i_out >= 0 && out_fd >= 0 && stdin_fd == out_fd && stdin_len && (pf[i_out].revents & POLLOUT)) flush_stdin();
 		if (i_ctl >= 0 && (pf[i_ctl].revents & POLLIN)) ctl_input();
 		if (i_att >= 0 && (pf[i_att].revents & POLLIN)) accept_client();
-		for (int c = n_clients - 1; c >= 0; c--) {
-			if (i_cli + c >= np) continue; /* accepted during this round */
+		for (int c = 0; c < n_clients && i_cli + c < np; c++) { /* clients accepted this round come later */
 			short ev = pf[i_cli + c].revents;
-			if (!ev) continue;
-			if (ev & POLLIN) client_input(c);
-			else if (ev & (POLLHUP | POLLERR)) {
+			if (!ev || clients[c].fd < 0) continue;
+			if (ev & POLLIN) {
+				if (!stdin_len) client_input(c); /* else: stays queued in the socket until stdin drains */
+			} else if (ev & (POLLHUP | POLLERR)) {
 				if (!clients[c].in_eof && want_stdin && !leave_stdin_open) { stdin_close_pending = 1; flush_stdin(); }
 				drop_client(c);
 			}
 		}
+		compact_clients();
 	}
 	log_flush();
 
@@ -815,6 +823,6 @@ int main(int argc, char **argv) {
 	snprintf(num, sizeof num, "%d", code);
 	if (write_atomic(persist_fd, "exit", num, 1) < 0) warnx("exit file in %s: %s", persist_dir, strerror(errno));
 	if (write_atomic(exit_fd, cid, num, 1) < 0) warnx("exit file %s/%s: %s", exit_dir, cid, strerror(errno));
-	for (int c = n_clients - 1; c >= 0; c--) drop_client(c);
+	for (int c = 0; c < n_clients; c++) drop_client(c);
 	return 0;
 }
