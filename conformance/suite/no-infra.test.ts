@@ -116,6 +116,9 @@ function suite(name: string, userns: boolean) {
       assert.deepEqual(processesIn("ipc", ipcIno), [], "no process holds the pod's IPC namespace (no catatonit)");
       assert.deepEqual(processesIn("uts", utsIno), [], "no process holds the pod's UTS namespace");
       assert.notEqual(readlinkSync("/proc/self/ns/ipc"), `ipc:[${ipcIno}]`);
+      // Stats with no process at all in the pod: network counters from the pinned netns itself.
+      const early = (await c().podSandboxStats({ podSandboxId: p.id })).stats!;
+      assert.ok(early.linux?.network?.interfaces.some((x) => x.name === "eth0"), "eth0 counters with no process in the pod's netns");
 
       const a = await start(p);
       const b = await start(p);
@@ -140,7 +143,7 @@ function suite(name: string, userns: boolean) {
       assert.ok(!hostKeys.includes(keyAndId!.split(" ")[0]), "not in the host's IPC namespace");
       // The pinned UTS namespace itself holds the pod's hostname.
       assert.equal(execFileSync("nsenter", [`--uts=${i.pins!.uts}`, "hostname"], { encoding: "utf8" }).trim(), "pinned-host");
-      // Stats: network counters of the pod's netns (from a running container), as with an infra process.
+      // Stats: network counters of the pod's netns (now from a running container), as with an infra process.
       const stats = (await c().podSandboxStats({ podSandboxId: p.id })).stats!;
       assert.ok(stats.linux?.network?.interfaces.some((x) => x.name === "eth0"), "eth0 counters from the pinned netns");
       assert.ok(stats.linux?.memory, "memory of the pod's containers");
@@ -174,18 +177,20 @@ function suite(name: string, userns: boolean) {
       assert.deepEqual(podMounts(p.id), []);
     });
 
-    test("a container asking pid POD in a pod without a shared PID namespace is INVALID_ARGUMENT and creates nothing", async () => {
+    test("a container asking pid POD (or leaving it at the protobuf default) in a pod without a shared PID namespace gets the pod's mode: its own PID namespace", async () => {
       const p = await runPod(NamespaceMode.CONTAINER);
-      const before = (await c().listContainers({ filter: { podSandboxId: p.id } })).containers.length;
-      await assert.rejects(c().createContainer({
+      const { containerId } = await c().createContainer({
         podSandboxId: p.id, sandboxConfig: p.config,
         config: {
-          metadata: { name: "wants-pod-pid", attempt: 0 }, image: { image: busybox }, command: ["sleep", "1"],
+          metadata: { name: "wants-pod-pid", attempt: 0 }, image: { image: busybox }, command: ["sleep", "3600"],
           linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.POD, ...(userns ? { usernsOptions: { mode: NamespaceMode.POD, uids: [UIDS], gids: [GIDS] } } : {}) } } },
         },
-      }), (e) => codeOf(e) === grpc.status.INVALID_ARGUMENT && /pid namespace mode POD: the pod shares no PID namespace/.test((e as Error).message));
-      assert.equal((await c().listContainers({ filter: { podSandboxId: p.id } })).containers.length, before);
+      });
+      await c().startContainer({ containerId });
+      assert.equal((await exec(containerId, ["cat", "/proc/1/comm"])).out, "sleep\n", "its own pid 1");
+      assert.notEqual((await exec(containerId, ["readlink", "/proc/self/ns/pid"])).out.trim(), readlinkSync("/proc/self/ns/pid"));
       await c().removePodSandbox({ podSandboxId: p.id });
+      assert.deepEqual(podMounts(p.id), []);
     });
 
     test("a sysctl value the kernel refuses in the pin step: INVALID_ARGUMENT naming it, and everything is rolled back", async () => {

@@ -122,6 +122,11 @@ export function containerSpecInput(c: CriContainerSpecSource): ContainerSpecInpu
   const { cfg, image } = c;
   const sc = cfg.linux?.securityContext;
   const pidOpt = sc?.namespaceOptions?.pid;
+  let pidMode = pidOpt !== undefined && sc?.namespaceOptions ? namespaceMode(pidOpt, "config.linux.security_context.namespace_options.pid") : undefined;
+  // A pod without an infra process shares no PID namespace: "the pod's" (POD, also the protobuf
+  // default of a container that sets other namespace options) is what the pod's mode gives each
+  // container: its own (CONTAINER) or the host's (NODE).
+  if (pidMode === "POD" && c.sandbox.pins) pidMode = namespaceMode(c.sandbox.namespaces.pid, `pod ${c.sandbox.id} pid namespace`);
   return {
     id: c.id,
     name: cfg.metadata?.name ?? "",
@@ -141,7 +146,7 @@ export function containerSpecInput(c: CriContainerSpecSource): ContainerSpecInpu
     devices: cfg.devices.map((d) => ({ containerPath: d.containerPath, hostPath: d.hostPath, permissions: d.permissions })),
     resources: criResources(cfg.linux?.resources),
     oomScoreAdj: Number(cfg.linux?.resources?.oomScoreAdj ?? 0n),
-    ...(pidOpt !== undefined && sc?.namespaceOptions ? { pidMode: namespaceMode(pidOpt, "config.linux.security_context.namespace_options.pid") } : {}),
+    ...(pidMode ? { pidMode } : {}),
     ...(c.targetPid ? { targetPid: c.targetPid } : {}),
     annotations: { ...cfg.annotations },
     security: c.security,

@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import type { Context } from "../context.ts";
 import type { ContainerRecord } from "../container/container-record.ts";
 import type { SandboxRecord } from "../sandbox/sandbox-record.ts";
-import { containerTarget, podTarget } from "./stats-targets.ts";
+import { containerTarget, netnsStandIn, podTarget } from "./stats-targets.ts";
 
 const ctx = { images: { root: "/var/lib/berth", upperDir: (id: string) => `/var/lib/berth/snapshots/containers/${id}/fs` } } as unknown as Context;
 
@@ -44,5 +44,17 @@ describe("podTarget", () => {
     const stopped = podTarget(ctx, sb({ state: "notready", cgroupParent: "/kubepods/pod1" }), []);
     assert.equal(stopped.netnsPid, undefined);
     assert.equal(stopped.cgroupsPath, undefined);
+  });
+});
+
+describe("podTarget without an infra process", () => {
+  it("takes network counters from a running container, else from the pinned netns (a stand-in pid below 0, stable per netns)", () => {
+    const pod = sb({ infra: { pid: 0, bundle: "", cgroupsPath: "" }, pins: { ipc: "/s/p1/ns/ipc", uts: "/s/p1/ns/uts" } });
+    assert.equal(podTarget(ctx, pod, [ctr({ state: "exited", pid: 7 }), ctr({ id: "c2", pid: 77 })]).netnsPid, 77);
+    const k = podTarget(ctx, pod, [ctr({ state: "exited", pid: 7 })]).netnsPid!;
+    assert.ok(k < 0);
+    assert.equal(podTarget(ctx, pod, []).netnsPid, k);
+    assert.equal(netnsStandIn("/run/netns/other") < 0 && netnsStandIn("/run/netns/other") !== k, true);
+    assert.equal(podTarget(ctx, { ...pod, netnsPath: "" }, []).netnsPid, undefined, "host network: none");
   });
 });

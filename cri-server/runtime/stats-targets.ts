@@ -5,8 +5,10 @@ import type { ContainerAttributesSchema, PodSandboxAttributesSchema } from "../.
 import type { Context } from "../context.ts";
 import type { ContainerRecord } from "../container/container-record.ts";
 import type { SandboxRecord } from "../sandbox/sandbox-record.ts";
-import { StatsCollector, type ContainerStatsTarget, type PodStatsTarget } from "../stats/index.ts";
+import { parseNetDev, readNetDev, StatsCollector, type ContainerStatsTarget, type PodStatsTarget } from "../stats/index.ts";
 import { cgroupParentPath } from "../../oci-runtime/cgroups/paths.ts";
+import { notFound } from "../../oci-runtime/foundation/errdefs.ts";
+import { mountHelperPath, readPinnedNetDev } from "../../oci-runtime/mounts/mount-helper.ts";
 import { isRunning } from "../container/state.ts";
 import { canRunContainers } from "../sandbox/state.ts";
 
@@ -15,9 +17,38 @@ export type PodAttrs = MessageInitShape<typeof PodSandboxAttributesSchema>;
 
 let collector: StatsCollector | undefined;
 
+/**
+ * A pod with neither an infra process nor a running container has no process in its network
+ * namespace: its target names the pinned netns by a stand-in pid below 0 (the collector takes
+ * pids), which the collector's netDev reads through berth-mount netdev. One stand-in per netns
+ * path, at most MAX_STAND_INS (then they start over; a lookup that misses reports no network).
+ */
+const MAX_STAND_INS = 4096;
+const standInOf = new Map<string, number>();
+const netnsOf = new Map<number, string>();
+export function netnsStandIn(netnsPath: string): number {
+  let k = standInOf.get(netnsPath);
+  if (k === undefined) {
+    if (standInOf.size >= MAX_STAND_INS) { standInOf.clear(); netnsOf.clear(); }
+    k = -(standInOf.size + 1);
+    standInOf.set(netnsPath, k);
+    netnsOf.set(k, netnsPath);
+  }
+  return k;
+}
+
 /** The process-wide collector (its caches and CPU history are shared by every caller). */
 export function statsCollector(ctx: Context): StatsCollector {
-  collector ??= new StatsCollector({ log: ctx.log.child({ component: "stats" }) });
+  const helper = mountHelperPath(ctx.config.runtime.io_helper);
+  collector ??= new StatsCollector({
+    log: ctx.log.child({ component: "stats" }),
+    netDev: async (pid) => {
+      if (pid > 0) return readNetDev(pid);
+      const path = netnsOf.get(pid);
+      if (!path) throw notFound(`no pinned network namespace for stand-in ${pid}`);
+      return parseNetDev(await readPinnedNetDev(helper, path));
+    },
+  });
   return collector;
 }
 
@@ -45,7 +76,7 @@ export function containerTarget(ctx: Context, rec: ContainerRecord): ContainerSt
  * the infra process and every container), otherwise sums over the containers;
  * network counters from the infra process while the pod is ready, or, for a pod
  * without one, from a running container (every container of the pod is in its
- * pinned network namespace).
+ * pinned network namespace), or from the pinned netns through berth-mount.
  */
 export function podTarget(ctx: Context, sb: SandboxRecord, containers: ContainerRecord[]): PodStatsTarget<PodAttrs, ContainerAttrs> {
   const t: PodStatsTarget<PodAttrs, ContainerAttrs> = {
@@ -55,8 +86,8 @@ export function podTarget(ctx: Context, sb: SandboxRecord, containers: Container
   };
   if (canRunContainers(sb.state) && sb.cgroupParent) t.cgroupsPath = cgroupParentPath(sb.cgroupParent); // checked at RunPodSandbox
   if (canRunContainers(sb.state) && sb.netnsPath) {
-    const pid = sb.infra.pid > 0 ? sb.infra.pid : containers.find((c) => isRunning(c.state) && c.pid > 0)?.pid;
-    if (pid) t.netnsPid = pid;
+    // The infra process, else a running container (cheapest: a file read), else the pin itself.
+    t.netnsPid = sb.infra.pid > 0 ? sb.infra.pid : containers.find((c) => isRunning(c.state) && c.pid > 0)?.pid ?? netnsStandIn(sb.netnsPath);
   }
   return t;
 }

@@ -148,6 +148,11 @@ export async function pinPodNamespaces(helper: string, p: PodNamespacePins): Pro
   }
 }
 
+/** /proc/net/dev of the network namespace pinned at `netnsPath` (no process needs to be in it). */
+export async function readPinnedNetDev(helper: string, netnsPath: string): Promise<string> {
+  return run(helper, ["netdev", netnsPath], `cannot read the network counters of ${netnsPath}`);
+}
+
 /** Unmounts (every stacked mount) and deletes each pin. Idempotent: a missing or unmounted pin is fine. */
 export async function unpinPodNamespaces(helper: string, paths: string[]): Promise<void> {
   for (const path of paths.filter(Boolean)) {

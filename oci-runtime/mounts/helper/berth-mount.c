@@ -24,6 +24,9 @@
  *       ipc and uts nsfs files on IPCPIN and UTSPIN (existing empty files). NAMEs are sysctl
  *       names in dotted form ("/" stands for a "." inside a component); at most 256 of them,
  *       each at most 255 bytes, each VALUE at most 4096 bytes. Nothing is left mounted on failure.
+ *   berth-mount netdev NETNS
+ *       Prints /proc/net/dev of the network namespace pinned at NETNS (at most 1 MiB): the
+ *       counters of a pod that has no process in its network namespace.
  *   berth-mount umount PATH
  *       Lazily detaches the mount on PATH (MNT_DETACH, the last component not followed).
  *   berth-mount probe SCRATCH
@@ -434,6 +437,32 @@ static int cmd_pin_ns(int argc, char **argv) {
   return 0;
 }
 
+#define NETDEV_MAX (1 << 20)
+
+static int cmd_netdev(const char *pin) {
+  int fd = open(pin, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) die("open the network namespace", errno);
+  if (setns(fd, CLONE_NEWNET) < 0) die("join the network namespace", errno);
+  close(fd);
+  int f = open("/proc/self/net/dev", O_RDONLY | O_CLOEXEC);
+  if (f < 0) die("open /proc/self/net/dev", errno);
+  static char buf[65536];
+  size_t total = 0;
+  for (;;) {
+    ssize_t n = read(f, buf, sizeof buf);
+    if (n < 0) { if (errno == EINTR) continue; die("read /proc/self/net/dev", errno); }
+    if (n == 0) break;
+    total += (size_t)n;
+    if (total > NETDEV_MAX) { fprintf(stderr, "berth-mount: netdev: /proc/net/dev is larger than %d bytes\n", NETDEV_MAX); return 1; }
+    for (ssize_t off = 0; off < n;) {
+      ssize_t w = write(1, buf + off, (size_t)(n - off));
+      if (w < 0) { if (errno == EINTR) continue; die("write", errno); }
+      off += w;
+    }
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc >= 2 && !strcmp(argv[1], "bind") && argc == 6) return cmd_bind(argv + 2);
   if (argc >= 2 && !strcmp(argv[1], "userns") && argc == 10) return cmd_userns(argv + 2);
@@ -443,10 +472,12 @@ int main(int argc, char **argv) {
   }
   if (argc >= 2 && !strcmp(argv[1], "probe") && argc == 3) return cmd_probe(argv + 2);
   if (argc >= 7 && !strcmp(argv[1], "pin-ns")) return cmd_pin_ns(argc - 2, argv + 2);
+  if (argc == 3 && !strcmp(argv[1], "netdev")) return cmd_netdev(argv[2]);
   fprintf(stderr, "usage: berth-mount bind SRC DST USERNS|- rro|ro|rw\n"
                   "       berth-mount userns USERPIN NETPIN|- UID_IN UID_OUT UID_LEN GID_IN GID_OUT GID_LEN\n"
                   "       berth-mount umount PATH\n"
                   "       berth-mount probe SCRATCH\n"
-                  "       berth-mount pin-ns IPCPIN|- UTSPIN|- USERNS|- NETNS|- HOSTNAME|- [NAME VALUE]...\n");
+                  "       berth-mount pin-ns IPCPIN|- UTSPIN|- USERNS|- NETNS|- HOSTNAME|- [NAME VALUE]...\n"
+                  "       berth-mount netdev NETNS\n");
   return 2;
 }
