@@ -17,6 +17,10 @@
  * A SIGTERM to berth-exec kills the exec'd process (SIGKILL): at once when its pid is known, else
  * as soon as the runtime has written it (the runtime may start the process after berthd gave up:
  * killing berth-exec alone would leave it running). berthd sends it on a timeout or a cancel.
+ *
+ * SIGCHLD and SIGTERM stay blocked and are taken with sigwaitinfo, so an exit is reaped the moment
+ * it happens (no polling interval on ExecSync's path); a signal that arrives between a waitpid
+ * that found nothing and the sigwaitinfo stays pending and ends the wait at once.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -69,10 +73,13 @@ int main(int argc, char **argv) {
 		report("error", 0, "cannot become a child subreaper");
 		return 1;
 	}
-	sigset_t term;
-	sigemptyset(&term);
-	sigaddset(&term, SIGTERM);
-	sigprocmask(SIG_BLOCK, &term, NULL);
+	/* SIG_DFL (not an inherited SIG_IGN, which would reap children for us) and blocked: queued for sigwaitinfo. */
+	signal(SIGCHLD, SIG_DFL);
+	sigset_t waitset;
+	sigemptyset(&waitset);
+	sigaddset(&waitset, SIGTERM);
+	sigaddset(&waitset, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &waitset, NULL);
 
 	pid_t rt = fork();
 	if (rt < 0) {
@@ -80,7 +87,7 @@ int main(int argc, char **argv) {
 		return 1;
 	}
 	if (rt == 0) {
-		sigprocmask(SIG_UNBLOCK, &term, NULL);
+		sigprocmask(SIG_UNBLOCK, &waitset, NULL);
 		prctl(PR_SET_CHILD_SUBREAPER, 0);
 		execvp(argv[2], argv + 2);
 		fprintf(stderr, "berth-exec: cannot run %s: %s\n", argv[2], strerror(errno));
@@ -101,12 +108,11 @@ int main(int argc, char **argv) {
 	int terminate = 0;
 	for (;;) {
 		int st;
-		/* Poll so a SIGTERM is seen while we wait, before and after the runtime reports the pid. */
 		pid_t p = waitpid(-1, &st, WNOHANG);
 		if (p == 0) {
-			struct timespec ts = { 0, 20 * 1000 * 1000 };
+			/* Nothing to reap: sleep until a child exits or berthd sends SIGTERM. */
 			siginfo_t si;
-			if (sigtimedwait(&term, &si, &ts) == SIGTERM) {
+			if (sigwaitinfo(&waitset, &si) == SIGTERM) {
 				terminate = 1;
 				if (target > 0) kill(target, SIGKILL);
 			}
