@@ -8,7 +8,7 @@
 // Per-layer state is bounded: inodes created (entries and the parent directories they imply)
 // count against maxEntries, and the directory mtimes kept for the end against MAX_DEFERRED_BYTES.
 import {
-  chmodSync, closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync,
+  chmodSync, closeSync, constants, fchmodSync, write, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync,
   mkdirSync, openSync, symlinkSync, writeSync, type Stats,
 } from "node:fs";
 import { rm } from "node:fs/promises";
@@ -33,6 +33,55 @@ function tryCreate(create: () => number): number {
 function writeAll(fd: number, c: Buffer) {
   let off = 0;
   while (off < c.length) off += writeSync(fd, c, off);
+}
+
+/**
+ * Files at least this large are written through libuv's thread pool (positional writes, a few
+ * in flight), so copying their data into the page cache overlaps with decompression, hashing
+ * and tar parsing on the event loop; smaller files are written synchronously (a thread hop
+ * costs more than the write).
+ */
+export const ASYNC_WRITE_MIN = 1 << 20;
+/** Most bytes of one file waiting in the thread pool's writes (the chunks stay referenced until written). */
+export const MAX_WRITE_BYTES_IN_FLIGHT = 4 << 20;
+
+/** Writes `c` whole at `pos` on the thread pool. */
+function writeAt(fd: number, c: Buffer, pos: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const step = (off: number) => write(fd, c, off, c.length - off, pos + off, (err, n) => {
+      if (err) reject(err);
+      else if (off + n >= c.length) resolve();
+      else if (n === 0) reject(new Error("write made no progress"));
+      else step(off + n);
+    });
+    step(0);
+  });
+}
+
+/** Streams a large file's chunks to `fd` with bounded positional writes in flight; returns once all are on disk (page cache). */
+async function writeStreamed(fd: number, chunks: AsyncGenerator<Buffer>): Promise<void> {
+  const inflight = new Set<Promise<void>>();
+  let waiting = 0;
+  let pos = 0;
+  let failed: { err: unknown } | undefined;
+  try {
+    for await (const c of chunks) {
+      if (failed) break;
+      if (!c.length) continue;
+      const p = writeAt(fd, c, pos).then(
+        () => { waiting -= c.length; inflight.delete(p); },
+        (err: unknown) => { waiting -= c.length; inflight.delete(p); failed ??= { err }; },
+      );
+      inflight.add(p);
+      waiting += c.length;
+      pos += c.length;
+      while (waiting > MAX_WRITE_BYTES_IN_FLIGHT && !failed) await Promise.race(inflight);
+    }
+  } finally {
+    // The fd is closed after this returns: no write may still be pending on it.
+    await Promise.all(inflight);
+  }
+  if (failed) throw failed.err;
 }
 const OPAQUE = ".wh..wh..opq";
 /** Memory for directory mtimes and setgid dirs kept until the layer is complete. */
@@ -127,6 +176,7 @@ export class LayerWriter {
         try {
           const whole = buffered?.();
           if (whole) writeAll(fd, whole);
+          else if (entry.size >= ASYNC_WRITE_MIN) await writeStreamed(fd, body());
           else for await (const c of body()) writeAll(fd, c);
           if (!(entry.uid === 0 && entry.gid === 0 && !this.#setgidDirs.has(parentRel))) fchownSync(fd, entry.uid, entry.gid);
           fchmodSync(fd, entry.mode & 0o7777); // after chown, which clears setuid

@@ -40,16 +40,35 @@ export interface UnpackOptions {
 }
 
 /**
- * Output chunk of the decompressor (which runs on libuv's thread pool). Compressed bytes are
- * written to it as they arrive: batching them into ~1 MiB writes saved thread hand-offs but, through
- * berthd, made cold pulls slower (5.8-6.9 s against 3.0-5.9 s in alternating runs), as fetching,
- * decompressing and unpacking then move in lock-step instead of overlapping.
+ * Output chunk of the decompressor (which runs on libuv's thread pool): the tar reader gets
+ * chunks of this size, and small files are handed to the writer as views into them.
  */
 export const DECOMPRESS_CHUNK = 256 << 10;
+/**
+ * Compressed bytes are handed to the decompressor in batches of at least this many bytes while
+ * it is busy, and at once when it is idle. Every hand-over is a wake-up of a pool thread and a
+ * callback on the event loop; with the network's 64 KiB chunks that cost the event loop more
+ * than the inflate itself. Up to FEED_QUEUE bytes may wait in the decompressor's queue and a
+ * batch buffer is reused only once consumed, never waited for, so fetching and decompression
+ * overlap instead of moving in lock-step (an earlier batching through one reused buffer waited
+ * for each batch to be consumed).
+ */
+export const FEED_BATCH = 512 << 10;
+export const FEED_QUEUE = 2 * FEED_BATCH;
+/** Size of a reusable batch buffer: a batch is at most FEED_BATCH plus one incoming chunk. */
+const BATCH_BUFFER = FEED_BATCH + (256 << 10);
+/**
+ * Decompressed bytes that may wait for the tar reader. zlib stops inflating in the middle of an
+ * input chunk as soon as its output queue is over this mark; at the default (64 KiB, less than one
+ * output chunk) the pool thread and the event loop took turns instead of working at once.
+ */
+export const OUTPUT_QUEUE = 4 * DECOMPRESS_CHUNK;
 
 function decompressor(c: Compression): Duplex {
-  if (c === "gzip") return createGunzip({ chunkSize: DECOMPRESS_CHUNK });
-  if (c === "zstd") return createZstdDecompress({ chunkSize: DECOMPRESS_CHUNK });
+  // zlib streams pass stream options (the queue bound) to their Transform; @types omits them.
+  const zopts = { chunkSize: DECOMPRESS_CHUNK, writableHighWaterMark: FEED_QUEUE, readableHighWaterMark: OUTPUT_QUEUE };
+  if (c === "gzip") return createGunzip(zopts);
+  if (c === "zstd") return createZstdDecompress(zopts);
   return new PassThrough({ highWaterMark: DECOMPRESS_CHUNK });
 }
 
@@ -59,10 +78,35 @@ export async function unpackLayer(src: AsyncIterable<Buffer>, compression: Compr
   const dec = decompressor(compression);
   const feeding = (async () => {
     try {
+      let batch: Buffer[] = [];
+      let batched = 0;
+      // Batch buffers come back for reuse once the decompressor is done with them (the write
+      // callback); none is ever waited for: without a free one a fresh buffer is allocated. This
+      // saves allocating the layer's size again, which cost garbage collections.
+      const free: Buffer[] = [];
+      const flush = async () => {
+        let b: Buffer;
+        let reuse: Buffer | undefined;
+        if (batch.length === 1) b = batch[0]!;
+        else if (compression !== "none" && batched <= BATCH_BUFFER) {
+          reuse = free.pop() ?? Buffer.allocUnsafeSlow(BATCH_BUFFER);
+          let o = 0;
+          for (const c of batch) o += c.copy(reuse, o);
+          b = reuse.subarray(0, o);
+        } else b = Buffer.concat(batch, batched);
+        batch = [];
+        batched = 0;
+        const ok = reuse ? dec.write(b, (err) => { if (!err && free.length < 4) free.push(reuse); }) : dec.write(b);
+        if (!ok) await once(dec, "drain");
+      };
       for await (const c of src) {
         if (dec.destroyed) throw new Error("decompression stopped");
-        if (!dec.write(c)) await once(dec, "drain");
+        batch.push(c);
+        batched += c.length;
+        // writableLength counts the batch being inflated until its callback: 0 means idle.
+        if (batched >= FEED_BATCH || dec.writableLength === 0) await flush();
       }
+      if (batched) await flush();
       dec.end();
     } catch (err) {
       dec.destroy(err as Error);

@@ -1,0 +1,93 @@
+// The unpack pipeline on a real filesystem: compressed bytes in batches (reused buffers) through
+// gzip/zstd, large files written through the thread pool, small ones synchronously. Whatever the
+// chunking of the input, every file comes out byte-exact with its mode and mtime, and the diff id
+// is the tar's sha256. A stream cut off inside a large file fails and leaves nothing writing.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdir, mkdtemp, readFile, readdir, rm, stat } from "node:fs/promises";
+import path from "node:path";
+import { gzipSync, zstdCompressSync } from "node:zlib";
+import { buildTar, type TarFixtureEntry } from "../../hack/registry/tar-writer.ts";
+import { ASYNC_WRITE_MIN } from "./layer-writer.ts";
+import { FEED_BATCH, unpackLayer } from "./unpack.ts";
+
+const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+
+function* chunks(b: Buffer, size: number): Generator<Buffer> {
+  for (let o = 0; o < b.length; o += size) yield b.subarray(o, o + size);
+}
+/** An async source that yields to the event loop between chunks, like a socket. */
+async function* slowly(it: Iterable<Buffer>): AsyncGenerator<Buffer> {
+  for (const c of it) {
+    await new Promise((r) => setImmediate(r));
+    yield c;
+  }
+}
+
+describe("unpackLayer on a real filesystem", () => {
+  let dir: string;
+  const files = new Map<string, { data: Buffer; mode: number; mtime: number }>();
+  let tar: Buffer;
+
+  before(async () => {
+    dir = await mkdtemp("/var/tmp/berth-unpack-itest-");
+    const entries: TarFixtureEntry[] = [{ name: "big/", type: "dir" }, { name: "small/", type: "dir" }];
+    const add = (name: string, data: Buffer, mode: number, mtime: number) => {
+      files.set(name, { data, mode, mtime });
+      entries.push({ name, data, mode, mtime });
+    };
+    // Incompressible large files (several batches and output chunks each), one exactly at the
+    // thread-pool threshold and one just below it, then many small compressible ones.
+    add("big/a", randomBytes(5 * FEED_BATCH + 12345), 0o755, 1_600_000_001);
+    add("big/edge", randomBytes(ASYNC_WRITE_MIN), 0o600, 1_600_000_002);
+    add("big/below", randomBytes(ASYNC_WRITE_MIN - 1), 0o640, 1_600_000_003);
+    for (let i = 0; i < 300; i++) add(`small/f${i}`, Buffer.from(`file ${i} `.repeat(1 + (i % 97))), 0o644, 1_600_000_100 + i);
+    add("big/z", Buffer.alloc(3 * ASYNC_WRITE_MIN + 7, 0x5a), 0o644, 1_600_000_004);
+    tar = buildTar(entries);
+  });
+  after(async () => { await rm(dir, { recursive: true, force: true }); });
+
+  const check = async (out: string) => {
+    for (const [name, f] of files) {
+      const p = path.join(out, name);
+      const got = await readFile(p);
+      assert.equal(got.length, f.data.length, `${name}: size`);
+      assert.equal(sha(got), sha(f.data), `${name}: content`);
+      const st = await stat(p);
+      assert.equal(st.mode & 0o7777, f.mode, `${name}: mode`);
+      assert.equal(Math.floor(st.mtimeMs / 1000), f.mtime, `${name}: mtime`);
+    }
+  };
+
+  const cases: [string, "gzip" | "zstd", number][] = [
+    ["gzip, 1000-byte chunks", "gzip", 1000],
+    ["gzip, 64 KiB chunks", "gzip", 64 << 10],
+    ["gzip, 3 MiB chunks", "gzip", 3 << 20],
+    ["zstd, 64 KiB chunks", "zstd", 64 << 10],
+    ["zstd, the whole blob at once", "zstd", 1 << 30],
+  ];
+  for (const [what, compression, size] of cases) {
+    it(`${what}: every file byte-exact with mode and mtime, diff id is the tar's sha256`, async () => {
+      const blob = compression === "gzip" ? gzipSync(tar) : zstdCompressSync(tar);
+      const out = path.join(dir, what.replace(/[^a-z0-9]+/gi, "-"));
+      await mkdir(out);
+      const res = await unpackLayer(slowly(chunks(blob, size)), compression, out, { sync: async () => {} });
+      assert.equal(res.diffId, `sha256:${sha(tar)}`);
+      assert.equal(res.bytes, tar.length);
+      await check(out);
+    });
+  }
+
+  it("a gzip stream cut off inside a large file is refused, and the layer directory can be removed at once", async () => {
+    const blob = gzipSync(tar);
+    const out = path.join(dir, "cut");
+    await mkdir(out);
+    await assert.rejects(unpackLayer(slowly(chunks(blob.subarray(0, Math.floor(blob.length / 3)), 64 << 10)), "gzip", out, { sync: async () => {} }),
+      (e: Error) => /unexpected end|end of file/i.test(e.message));
+    const partial = await stat(path.join(out, "big/a"));
+    assert.ok(partial.size < files.get("big/a")!.data.length, "the large file is incomplete");
+    await rm(out, { recursive: true });
+    assert.ok(!(await readdir(dir)).includes("cut"));
+  });
+});
