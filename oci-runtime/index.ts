@@ -15,7 +15,7 @@ export { readPidFile, isAlive, isConmonAlive } from "./monitor/pids.ts";
 
 export { defaultSpec, newSpec, defaultMounts, withDefaultMounts, withDefaultDevices, withDefaultRlimits, DEFAULT_PATH } from "./bundle-spec/default-spec.ts";
 export { withProcessArgs, resolveArgs, withEnv, mergeEnv, withCwd, withTerminal, withRlimits, type ArgsInput } from "./bundle-spec/process.ts";
-export { withUser, resolveUser, resolveUserInRootfs, type UserInput, type ResolvedUser } from "./bundle-spec/user.ts";
+export { withUser, resolveUser, resolveUserInRootfs, ImageUserFiles, type UserFiles, type UserInput, type ResolvedUser } from "./bundle-spec/user.ts";
 export { secureJoin, readRootfsFile } from "./bundle-spec/rootfs-files.ts";
 export { withPodFiles, withCriMounts, criMounts, putMounts, Propagation, systemMountHost, type PodFiles, type CriMount, type MountHost, type CriMountContext } from "./bundle-spec/mounts.ts";
 export { withDevices, criDevices, type CriDevice } from "./bundle-spec/devices.ts";

@@ -32,6 +32,7 @@ import type { SandboxRecord } from "../sandbox/sandbox-record.ts";
 import type { ContainerRecord } from "./container-record.ts";
 import { checkContainerUserns, containerSpecInput, resolveContainerSecurity, resolveContainerUser } from "./spec-input.ts";
 import { buildContainerSpec } from "../../oci-runtime/bundle-spec/container-spec.ts";
+import { ImageUserFiles } from "../../oci-runtime/bundle-spec/user.ts";
 import { checkImageMounts, mountImageVolumes, usernsImageVolumeDir, type ImageVolumeMount } from "./image-volumes.ts";
 import { isVisible } from "./state.ts";
 import { refreshContainer } from "./ops/exit.ts";
@@ -104,6 +105,8 @@ export interface ContainerSpecs {
   build(i: {
     id: string; cfg: ContainerConfig; pod: PodSandboxConfig; sandbox: SandboxRecord; image: Image; rootfs: string;
     security: ContainerSecurity; devices: ResolvedDevice[]; cgroupsPath: string; targetPid?: number; runtime: OciRuntime;
+    /** Settles once `rootfs` is mounted: the build reads the image's /etc/passwd there only when it has not kept them. */
+    rootfsReady?: Promise<unknown>;
   }): Promise<{ spec: Spec; user: ContainerUser }>;
 }
 
@@ -176,6 +179,7 @@ export function realContainerDeps(o: {
   const exitDir = join(config.state, "exits");
   const helper = mountHelperPath(config.runtime.io_helper);
   const execReaper = findExecutable(join(dirname(config.runtime.io_helper), "berth-exec"));
+  const userFiles = new ImageUserFiles();
   const cgroups: ContainerCgroups = {
     isV2: async () => (await detectCgroupLayout()).mode === "v2",
     remove: async (path) => removeCgroup(await detectCgroupLayout(), path),
@@ -225,7 +229,7 @@ export function realContainerDeps(o: {
         return { security, devices };
       },
       async build(i) {
-        const user = await resolveContainerUser(i.cfg, i.image, i.rootfs);
+        const user = await resolveContainerUser(i.cfg, i.image, () => userFiles.get(i.image.id, i.rootfs, i.rootfsReady ?? Promise.resolve()));
         const spec = await buildContainerSpec(containerSpecInput({
           id: i.id, cfg: i.cfg, pod: i.pod, sandbox: i.sandbox, image: i.image, rootfs: i.rootfs, security: i.security, user,
           cgroupV2: await cgroups.isV2(), shmSize: config.runtime.shm_size,

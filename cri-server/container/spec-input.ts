@@ -4,7 +4,7 @@
 import {
   NamespaceMode, type ContainerConfig, type LinuxContainerResources, type PodSandboxConfig,
 } from "../../proto/gen/runtime/v1/api_pb.js";
-import { resolveUserInRootfs, type CriResources, type ResolvedUser } from "../../oci-runtime/index.ts";
+import { resolveUserInRootfs, type CriResources, type ResolvedUser, type UserFiles } from "../../oci-runtime/index.ts";
 import { modeName, type ModeName } from "../../oci-runtime/bundle-spec/namespaces.ts";
 import type { ContainerSpecInput, InfraSpecInput, PodSpecInput } from "../../oci-runtime/bundle-spec/container-spec.ts";
 import { resolveSandboxSecurityContext, resolveSecurityContext, type ResolvedSecurity } from "../../oci-runtime/security/index.ts";
@@ -67,7 +67,7 @@ export async function resolveContainerSecurity(cfg: ContainerConfig, pod: PodSan
 }
 
 /** Resolves the process user against the container's own /etc/passwd and /etc/group. */
-export function resolveContainerUser(cfg: ContainerConfig, image: Image, rootfs: string): Promise<ResolvedUser> {
+export function resolveContainerUser(cfg: ContainerConfig, image: Image, rootfs: string | (() => Promise<UserFiles>)): Promise<ResolvedUser> {
   const sc = cfg.linux?.securityContext;
   return resolveUserInRootfs(rootfs, {
     ...(sc?.runAsUser ? { runAsUser: Number(sc.runAsUser.value) } : {}),

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BerthError, Code } from "../foundation/errdefs.ts";
 import { newSpec } from "./default-spec.ts";
-import { parseGroup, parsePasswd, resolveUser, withUser } from "./user.ts";
+import { ImageUserFiles, parseGroup, parsePasswd, resolveUser, resolveUserInRootfs, withUser } from "./user.ts";
 import { readRootfsFile, secureJoin } from "./rootfs-files.ts";
 
 const passwd = parsePasswd("root:x:0:0:root:/root:/bin/sh\n# c\nwww:x:33:33:www:/var/www:/bin/false\nbad:x:a:b\napp:x:1000:1001::/home/app:/bin/sh\n");
@@ -102,5 +102,57 @@ test("withUser reads the rootfs files and sets HOME", async () => {
     assert.ok(spec.process!.env!.includes("HOME=/home/app"));
   } finally {
     await rm(root, { recursive: true, force: true });
+  }
+});
+
+test("ImageUserFiles: an image's files are read once, after its rootfs is ready, then kept", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "berth-userfiles-"));
+  try {
+    const rootfs = (name: string, user: string) => async () => {
+      const r = join(dir, name);
+      await mkdir(join(r, "etc"), { recursive: true });
+      await writeFile(join(r, "etc", "passwd"), `${user}:x:1000:1000::/home/${user}:/bin/sh\n`);
+      await writeFile(join(r, "etc", "group"), `${user}:x:1000:\nextra:x:2000:${user}\n`);
+      return r;
+    };
+    const cache = new ImageUserFiles();
+    // The read waits for `ready`: the rootfs is written (as if mounted) only then.
+    let makeFirst!: () => void;
+    const ready = new Promise<void>((r) => { makeFirst = r; });
+    const first = cache.get("sha256:img1", join(dir, "a"), ready.then(() => rootfs("a", "alice")()));
+    await new Promise((r) => setTimeout(r, 20));
+    makeFirst();
+    assert.match((await first).passwd, /^alice:/);
+    // Kept: a second rootfs of the same image is not read (its files differ here to show it) and nothing is awaited.
+    await rootfs("b", "bob")();
+    const never = new Promise<void>(() => {});
+    const u = await resolveUserInRootfs(() => cache.get("sha256:img1", join(dir, "b"), never), { imageUser: "alice" });
+    assert.deepEqual([u.uid, u.gid, u.additionalGids, u.home], [1000, 1000, [1000, 2000], "/home/alice"]);
+    // Another image reads its own rootfs.
+    assert.match((await cache.get("sha256:img2", join(dir, "b"), Promise.resolve())).passwd, /^bob:/);
+    // A failed mount fails the read and keeps nothing.
+    await assert.rejects(cache.get("sha256:img3", join(dir, "c"), Promise.reject(new Error("mount failed"))), /mount failed/);
+    assert.equal(cache.size, 2);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("ImageUserFiles is bounded: the oldest image goes first, oversized files are never kept", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "berth-userfiles-"));
+  try {
+    await mkdir(join(dir, "r", "etc"), { recursive: true });
+    await writeFile(join(dir, "r", "etc", "passwd"), "root:x:0:0::/root:/bin/sh\n");
+    const cache = new ImageUserFiles(2, 100);
+    for (const id of ["i1", "i2", "i3"]) await cache.get(id, join(dir, "r"), Promise.resolve());
+    assert.equal(cache.size, 2);
+    // i1 was dropped: it is read again (a rootfs that no longer exists reads as empty files).
+    assert.equal((await cache.get("i1", join(dir, "gone"), Promise.resolve())).passwd, "");
+    assert.match((await cache.get("i3", join(dir, "gone"), Promise.resolve())).passwd, /^root:/, "i3 is still kept");
+    await writeFile(join(dir, "r", "etc", "passwd"), "x".repeat(101));
+    await cache.get("big", join(dir, "r"), Promise.resolve());
+    assert.equal((await cache.get("big", join(dir, "gone"), Promise.resolve())).passwd, "", "files over the byte bound are read each time");
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 });

@@ -108,11 +108,60 @@ function splitUser(s: string): [string, string | undefined] {
   return i < 0 ? [s, undefined] : [s.slice(0, i), s.slice(i + 1)];
 }
 
-/** Reads /etc/passwd and /etc/group inside `rootfs` safely and resolves the user. */
-export async function resolveUserInRootfs(rootfs: string, i: UserInput): Promise<ResolvedUser> {
-  const passwd = parsePasswd((await readRootfsFile(rootfs, "/etc/passwd")) ?? "");
-  const groups = parseGroup((await readRootfsFile(rootfs, "/etc/group")) ?? "");
-  return resolveUser(i, passwd, groups);
+/** A container's /etc/passwd and /etc/group as text ("" when missing). */
+export interface UserFiles { passwd: string; group: string }
+
+/** Reads /etc/passwd and /etc/group inside `rootfs` safely (symlinks resolved inside it). */
+export async function readUserFiles(rootfs: string): Promise<UserFiles> {
+  const [passwd, group] = await Promise.all([readRootfsFile(rootfs, "/etc/passwd"), readRootfsFile(rootfs, "/etc/group")]);
+  return { passwd: passwd ?? "", group: group ?? "" };
+}
+
+/**
+ * Resolves the user against /etc/passwd and /etc/group: read inside `rootfs`, or given by a
+ * function (an image's files from ImageUserFiles).
+ */
+export async function resolveUserInRootfs(rootfs: string | (() => Promise<UserFiles>), i: UserInput): Promise<ResolvedUser> {
+  const f = typeof rootfs === "string" ? await readUserFiles(rootfs) : await rootfs();
+  return resolveUser(i, parsePasswd(f.passwd), parseGroup(f.group));
+}
+
+/** At most this many images' files are kept by ImageUserFiles. */
+export const USER_FILES_CACHE_IMAGES = 128;
+/** Files larger than this together are read from each rootfs, never kept. */
+export const USER_FILES_CACHE_MAX_BYTES = 64 << 10;
+
+/**
+ * /etc/passwd and /etc/group per image. A fresh container rootfs is the image's layers under an
+ * empty upper directory, so its files are the image's: read once from the first fresh rootfs of
+ * an image, later creates resolve their user without waiting for their own rootfs mount. The key
+ * is the image id (the config digest, which names the layers). Bounded in images and bytes; the
+ * oldest entry goes first.
+ */
+export class ImageUserFiles {
+  readonly #files = new Map<string, UserFiles>();
+  readonly #max: number;
+  readonly #maxBytes: number;
+  constructor(max = USER_FILES_CACHE_IMAGES, maxBytes = USER_FILES_CACHE_MAX_BYTES) {
+    this.#max = max;
+    this.#maxBytes = maxBytes;
+  }
+
+  /** The image's files: kept ones at once, else read from `rootfs` (a fresh rootfs of the image) once `ready` settles. */
+  async get(imageId: string, rootfs: string, ready: Promise<unknown>): Promise<UserFiles> {
+    const kept = this.#files.get(imageId);
+    if (kept) return kept;
+    await ready;
+    const f = await readUserFiles(rootfs);
+    if (Buffer.byteLength(f.passwd) + Buffer.byteLength(f.group) <= this.#maxBytes) {
+      this.#files.delete(imageId);
+      this.#files.set(imageId, f);
+      while (this.#files.size > this.#max) this.#files.delete(this.#files.keys().next().value!);
+    }
+    return f;
+  }
+
+  get size(): number { return this.#files.size; }
 }
 
 /** Sets process.user from the CRI security context or image User, resolved in `rootfs` (the host path of the container's root). */

@@ -92,10 +92,6 @@ async function create(d: ContainerDeps, id: string, name: string, cfg: Container
   // The record goes to disk first, so a crash mid-create is found and torn down at start.
   await d.store.add(rec);
   try {
-    await d.os.mkdirPrivate(bundle);
-    await d.os.mkdirPrivate(rootfs);
-    await d.images.createRootfs(id, image.id, rootfs);
-    const volumes = await d.mounts.mountImageVolumes(id, bundle, cfg, sandbox);
     let targetPid: number | undefined;
     const targetId = cfg.linux?.securityContext?.namespaceOptions?.targetId;
     if (cfg.linux?.securityContext?.namespaceOptions?.pid === 3) {
@@ -105,9 +101,20 @@ async function create(d: ContainerDeps, id: string, name: string, cfg: Container
       }
       targetPid = target.pid;
     }
-    const { spec, user } = await d.specs.build({
-      id, cfg: volumes.cfg, pod, sandbox, image, rootfs, security, devices, cgroupsPath, runtime: rt, ...(targetPid ? { targetPid } : {}),
-    });
+    // The rootfs mount and the spec build overlap: the build waits for the rootfs only to read an
+    // image's /etc/passwd and /etc/group the first time (later creates of the image use the kept ones).
+    const rootfsReady = (async () => {
+      await d.os.mkdirPrivate(bundle);
+      await d.os.mkdirPrivate(rootfs);
+      await d.images.createRootfs(id, image.id, rootfs);
+    })();
+    const volumesReady = rootfsReady.then(() => d.mounts.mountImageVolumes(id, bundle, cfg, sandbox));
+    // Image volumes change the mounts the spec is built from: then the build waits for them.
+    const specCfg = cfg.mounts.some((m) => m.image?.image) ? volumesReady.then((v) => v.cfg) : Promise.resolve(cfg);
+    const built = specCfg.then((c) => d.specs.build({
+      id, cfg: c, pod, sandbox, image, rootfs, security, devices, cgroupsPath, runtime: rt, rootfsReady, ...(targetPid ? { targetPid } : {}),
+    }));
+    const [volumes, { spec, user }] = await allSettled(volumesReady, built);
     rec.user = { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids, ...(user.username ? { username: user.username } : {}) };
     // Mounts the runtime cannot make itself (idmapped for a user-namespaced pod, rro without "rro").
     const upper = d.images.upperDir(id);
@@ -123,8 +130,7 @@ async function create(d: ContainerDeps, id: string, name: string, cfg: Container
       } : {}),
     });
     addImageVolumeMounts(spec, volumes.mounts); // after berth's idmapped clones: an image volume is its own
-    await d.os.writeBundle(bundle, spec);
-    if (logPath) await d.os.mkdirShared(dirname(logPath)); // kubelet's log tree, not berth's
+    await allSettled(d.os.writeBundle(bundle, spec), logPath ? d.os.mkdirShared(dirname(logPath)) : Promise.resolve()); // kubelet's log tree, not berth's
     const started = await d.monitor.create({
       runtime: rt,
       id, name: cfg.metadata!.name, bundle,
@@ -149,4 +155,15 @@ async function create(d: ContainerDeps, id: string, name: string, cfg: Container
     await teardownContainer(d, rec, "best-effort");
     throw err;
   }
+}
+
+/**
+ * Waits for every step (so a failure's teardown never races one still running) and answers their
+ * values, or throws the first failure in argument order.
+ */
+async function allSettled<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [ra, rb] = await Promise.allSettled([a, b]);
+  if (ra.status === "rejected") throw ra.reason;
+  if (rb.status === "rejected") throw rb.reason;
+  return [ra.value, rb.value];
 }
