@@ -21,8 +21,18 @@ export interface StreamCall<O extends DescMessage> extends Call {
   write(msg: MessageInitShape<O>): Promise<void>;
 }
 
+/** A response already in protobuf wire format: the server sends its bytes as they are (server.ts). */
+export class Encoded<O extends DescMessage> {
+  readonly bytes: Uint8Array;
+  declare readonly schema?: O;
+  constructor(bytes: Uint8Array) { this.bytes = bytes; }
+}
+
 export type UnaryImpl<I extends DescMessage, O extends DescMessage> =
   (ctx: Context, req: MessageShape<I>, call: Call) => Promise<MessageInitShape<O>>;
+/** A unary implementation that may answer with its response already encoded (ListContainers). */
+export type EncodedUnaryImpl<I extends DescMessage, O extends DescMessage> =
+  (ctx: Context, req: MessageShape<I>, call: Call) => Promise<MessageInitShape<O> | Encoded<O>>;
 export type ServerStreamImpl<I extends DescMessage, O extends DescMessage> =
   (ctx: Context, req: MessageShape<I>, call: StreamCall<O>) => Promise<void>;
 
@@ -31,7 +41,7 @@ type MethodsOf<S> = S extends GenService<infer R extends GenServiceMethods> ? R 
 /** The implementation table of a service: any method may be missing (it then answers UNIMPLEMENTED). */
 export type Implementations<S> = {
   [K in keyof MethodsOf<S>]?: MethodsOf<S>[K] extends { methodKind: "unary"; input: infer I extends DescMessage; output: infer O extends DescMessage }
-    ? UnaryImpl<I, O>
+    ? EncodedUnaryImpl<I, O>
     : MethodsOf<S>[K] extends { methodKind: "server_streaming"; input: infer I extends DescMessage; output: infer O extends DescMessage }
       ? ServerStreamImpl<I, O>
       : never;

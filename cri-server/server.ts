@@ -8,7 +8,7 @@ import { create, fromBinary, toBinary, type DescMessage, type DescService } from
 import { BerthError, Code, invalidArgument, unimplemented } from "../oci-runtime/foundation/errdefs.ts";
 import { instrument, newRequestId, type RpcObserver } from "./instrument.ts";
 import type { Context } from "./context.ts";
-import type { Call, StreamCall } from "./rpc.ts";
+import { Encoded, type Call, type StreamCall } from "./rpc.ts";
 import { FrontConnection } from "./transport/h2-front.ts";
 
 type AnyImpl = (ctx: Context, req: any, call: any) => Promise<any>;
@@ -19,7 +19,9 @@ class BadRequest {
 }
 
 function serializer(desc: DescMessage) {
-  return (msg: unknown) => Buffer.from(toBinary(desc, create(desc, msg as never)));
+  return (msg: unknown) => msg instanceof Encoded
+    ? Buffer.from(msg.bytes.buffer, msg.bytes.byteOffset, msg.bytes.byteLength)
+    : Buffer.from(toBinary(desc, create(desc, msg as never)));
 }
 
 function deserializer(desc: DescMessage) {

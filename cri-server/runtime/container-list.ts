@@ -1,19 +1,63 @@
-import type { ListContainersRequestSchema, ListContainersResponseSchema } from "../../proto/gen/runtime/v1/api_pb.js";
-import type { UnaryImpl } from "../rpc.ts";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { ContainerSchema, type ListContainersRequestSchema, type ListContainersResponseSchema } from "../../proto/gen/runtime/v1/api_pb.js";
+import type { ContainerFilter } from "../../proto/gen/runtime/v1/api_pb.js";
+import type { ContainerRecord } from "../container/container-record.ts";
+import type { Context } from "../context.ts";
+import { Encoded, type EncodedUnaryImpl } from "../rpc.ts";
 import { matchIdPrefix, matchLabels } from "./filters.ts";
 import { criContainerState, toContainer } from "./container-view.ts";
 
 /**
- * ListContainers with filters: id prefix, state, pod sandbox id (prefix), label selector.
+ * The containers a ListContainers filter selects: id prefix, state, pod sandbox id (prefix), label selector.
  * Served from memory: exits reach the records through the exit-file watcher
  * (inotify, with a 1 s polling fallback), so listing hundreds of containers reads no file.
  */
-export const listContainers: UnaryImpl<typeof ListContainersRequestSchema, typeof ListContainersResponseSchema> = async (ctx, req) => {
-  const f = req.filter;
-  return {
-    containers: ctx.containers.list()
-      .filter((rec) => matchIdPrefix(rec.id, f?.id) && matchIdPrefix(rec.sandboxId, f?.podSandboxId) && matchLabels(rec.labels, f?.labelSelector))
-      .filter((rec) => !f?.state || f.state.state === criContainerState(rec))
-      .map(toContainer),
-  };
-};
+export function listContainerRecords(ctx: Context, f: ContainerFilter | undefined): ContainerRecord[] {
+  return ctx.containers.list()
+    .filter((rec) => matchIdPrefix(rec.id, f?.id) && matchIdPrefix(rec.sandboxId, f?.podSandboxId) && matchLabels(rec.labels, f?.labelSelector))
+    .filter((rec) => !f?.state || f.state.state === criContainerState(rec));
+}
+
+/**
+ * Each record's Container message in wire format. A record is replaced, never changed, when the
+ * store updates it; of what a Container shows only the state changes in a container's life, so an
+ * entry is also checked against the record's state.
+ */
+const wire = new WeakMap<ContainerRecord, { state: string; bytes: Uint8Array }>();
+
+function containerBytes(rec: ContainerRecord): Uint8Array {
+  const kept = wire.get(rec);
+  if (kept && kept.state === rec.state) return kept.bytes;
+  const bytes = toBinary(ContainerSchema, create(ContainerSchema, toContainer(rec)));
+  wire.set(rec, { state: rec.state, bytes });
+  return bytes;
+}
+
+/** ListContainersResponse { repeated Container containers = 1 }: each as field 1, length-delimited. */
+export function encodeContainerList(recs: ContainerRecord[]): Uint8Array {
+  const parts = recs.map(containerBytes);
+  let size = 0;
+  for (const p of parts) size += 1 + varintSize(p.length) + p.length;
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const p of parts) {
+    out[at++] = 0x0a; // field 1, wire type 2
+    for (let n = p.length; ; n >>>= 7) {
+      if (n < 0x80) { out[at++] = n; break; }
+      out[at++] = (n & 0x7f) | 0x80;
+    }
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+function varintSize(n: number): number {
+  let s = 1;
+  while (n >= 0x80) { n >>>= 7; s++; }
+  return s;
+}
+
+/** ListContainers: the selected containers, encoded from each record's kept wire form. */
+export const listContainers: EncodedUnaryImpl<typeof ListContainersRequestSchema, typeof ListContainersResponseSchema> = async (ctx, req) =>
+  new Encoded(encodeContainerList(listContainerRecords(ctx, req.filter)));
