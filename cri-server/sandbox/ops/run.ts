@@ -92,19 +92,27 @@ async function create(d: SandboxDeps, id: string, name: string, handler: string,
   await d.store.add(rec);
   try {
     await d.os.mkdirPrivate(podDir);
-    if (rec.shmPath) await d.os.mountShm(rec.shmPath, d.config.runtime.shm_size);
     const userns = podUsernsOf(cfg);
-    if (userns) {
-      // The network namespace is created inside the pod's user namespace, which owns it (so its
-      // sysctls and sysfs are the pod's); both are pinned under <state>/userns/pods/<id>.
-      const pins = await d.os.createUserns(id, userns, !hostNetwork);
-      rec.userns = { path: pins.usernsPath, ...userns };
-      rec.netnsPath = pins.netnsPath;
-      await d.store.update(id, (r) => { r.netnsPath = rec.netnsPath; r.userns = rec.userns; });
-    } else if (!hostNetwork) {
-      rec.netnsPath = await d.os.createNetns(id.slice(0, 32));
-      await d.store.update(id, (r) => { r.netnsPath = rec.netnsPath; });
-    }
+    // /dev/shm and the namespaces do not depend on each other: side by side. Both settle before a
+    // failure is thrown, so the teardown sees everything either made (rec is updated in memory first).
+    const [shmResult, nsResult] = await Promise.allSettled([
+      rec.shmPath ? d.os.mountShm(rec.shmPath, d.config.runtime.shm_size) : undefined,
+      (async () => {
+        if (userns) {
+          // The network namespace is created inside the pod's user namespace, which owns it (so its
+          // sysctls and sysfs are the pod's); both are pinned under <state>/userns/pods/<id>.
+          const pins = await d.os.createUserns(id, userns, !hostNetwork);
+          rec.userns = { path: pins.usernsPath, ...userns };
+          rec.netnsPath = pins.netnsPath;
+          await d.store.update(id, (r) => { r.netnsPath = rec.netnsPath; r.userns = rec.userns; });
+        } else if (!hostNetwork) {
+          rec.netnsPath = await d.os.createNetns(id.slice(0, 32));
+          await d.store.update(id, (r) => { r.netnsPath = rec.netnsPath; });
+        }
+      })(),
+    ]);
+    if (shmResult.status === "rejected") throw shmResult.reason;
+    if (nsResult.status === "rejected") throw nsResult.reason;
     // The infra process (or the ipc/uts pins) needs only the netns, not its addresses: start it while CNI runs.
     const bandwidth = podBandwidth(cfg.annotations);
     const dns = cfg.dnsConfig ? { servers: cfg.dnsConfig.servers, searches: cfg.dnsConfig.searches, options: cfg.dnsConfig.options } : undefined;
