@@ -100,7 +100,8 @@ function suite(name: string, userns: boolean) {
     test("pid CONTAINER: no infra process and no runc call; containers share the pinned IPC and UTS namespaces, hostname and sysctls; each has its own pid 1", async () => {
       const p = await runPod(NamespaceMode.CONTAINER, {
         hostname: "pinned-host",
-        linux: { sysctls: { "kernel.shmmni": "4001", "fs.mqueue.msg_max": "20", "net.ipv4.ip_unprivileged_port_start": "81" } },
+        // net.ipv4.conf.eth0.*: the interface CNI makes must exist when it is set.
+        linux: { sysctls: { "kernel.shmmni": "4001", "fs.mqueue.msg_max": "20", "net.ipv4.ip_unprivileged_port_start": "81", "net.ipv4.conf.eth0.accept_local": "1" } },
       });
       const i = await info(p.id);
       assert.equal(i.pid, 0, "no infra pid");
@@ -129,6 +130,7 @@ function suite(name: string, userns: boolean) {
         assert.equal((await exec(id, ["cat", "/proc/sys/kernel/shmmni"])).out.trim(), "4001");
         assert.equal((await exec(id, ["cat", "/proc/sys/fs/mqueue/msg_max"])).out.trim(), "20");
         assert.equal((await exec(id, ["cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start"])).out.trim(), "81");
+        assert.equal((await exec(id, ["cat", "/proc/sys/net/ipv4/conf/eth0/accept_local"])).out.trim(), "1");
         assert.equal((await exec(id, ["cat", "/proc/1/comm"])).out, "sleep\n", "its own pid namespace: its own command is pid 1");
       }
       assert.notEqual((await exec(a, ["readlink", "/proc/self/ns/pid"])).out, (await exec(b, ["readlink", "/proc/self/ns/pid"])).out, "a pid namespace each");

@@ -116,6 +116,14 @@ async function create(d: SandboxDeps, id: string, name: string, handler: string,
     // The infra process (or the ipc/uts pins) needs only the netns, not its addresses: start it while CNI runs.
     const bandwidth = podBandwidth(cfg.annotations);
     const dns = cfg.dnsConfig ? { servers: cfg.dnsConfig.servers, searches: cfg.dnsConfig.searches, options: cfg.dnsConfig.options } : undefined;
+    // A pod without infra: its ipc/uts pins are made while CNI runs, unless it sets net.* sysctls,
+    // which then wait for CNI (a per-interface one, net.ipv4.conf.eth0.*, needs the interface).
+    const pin = () => d.os.pinNamespaces({
+      ipcPath: rec.pins!.ipc, utsPath: rec.pins!.uts, hostname, sysctls,
+      ...(rec.netnsPath ? { netnsPath: rec.netnsPath } : {}),
+      ...(rec.userns ? { usernsPath: rec.userns.path } : {}),
+    });
+    const pinAfterNetwork = !!rec.pins && Object.keys(sysctls).some((k) => k.startsWith("net."));
     const [netResult, infraResult] = await Promise.allSettled([
       hostNetwork ? Promise.resolve(undefined) : d.network.setUp({
         sandboxId: id,
@@ -134,11 +142,7 @@ async function create(d: SandboxDeps, id: string, name: string, handler: string,
         signal,
       }),
       rec.pins
-        ? d.os.pinNamespaces({
-          ipcPath: rec.pins.ipc, utsPath: rec.pins.uts, hostname, sysctls,
-          ...(rec.netnsPath ? { netnsPath: rec.netnsPath } : {}),
-          ...(rec.userns ? { usernsPath: rec.userns.path } : {}),
-        }).then(() => undefined)
+        ? (pinAfterNetwork ? undefined : pin().then(() => undefined))
         : d.infra.start({
           signal,
           id, handler, bundle: rec.infra.bundle, hostname, netnsPath: rec.netnsPath, namespaces, sysctls,
@@ -148,6 +152,7 @@ async function create(d: SandboxDeps, id: string, name: string, handler: string,
     ]);
     if (netResult.status === "rejected") throw netResult.reason;
     if (infraResult.status === "rejected") throw infraResult.reason;
+    if (pinAfterNetwork) await pin();
     const infra = infraResult.value;
     rec.ips = netResult.value?.ips ?? [];
     if (infra) {
