@@ -11,6 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { buildIoHelper } from "../../oci-runtime/io/helper.ts";
+import { BERTH_MONITOR } from "./monitors.ts";
 
 const run = promisify(execFile);
 export const RUNC = "/usr/sbin/runc";
@@ -95,7 +96,8 @@ export async function startContainer(ws: Workspace & { defer(fn: () => Promise<u
   });
   // conmon forks; the parent returns once `runc create` finished.
   await new Promise<void>((resolve, reject) => {
-    const c = spawn("conmon", args, { stdio: ["ignore", "ignore", "pipe"] });
+    // BERTH_TEST_MONITOR=berth runs berth's own monitor (same options and files) instead of conmon.
+    const c = spawn(process.env.BERTH_TEST_MONITOR === "berth" ? BERTH_MONITOR : "conmon", args, { stdio: ["ignore", "ignore", "pipe"] });
     let err = "";
     c.stderr.on("data", (d: Buffer) => { err += d.toString(); });
     c.once("error", reject);

@@ -1,4 +1,4 @@
-// A container started by a process that then exits keeps running under conmon.
+// A container started by a process that then exits keeps running under its monitor (conmon and berth-monitor).
 import { test, after, before } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -12,6 +12,7 @@ import { containerCgroupsPath } from "../cgroups/paths.ts";
 import { waitForExit } from "./exit-file.ts";
 import { recover } from "./conmon.ts";
 import { isAlive, isConmonAlive } from "./pids.ts";
+import { MONITORS } from "../../conformance/lib/monitors.ts";
 
 let env: ItestEnv;
 before(async () => { env = await makeEnv(); });
@@ -19,8 +20,8 @@ after(async () => { await env.cleanup(); });
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 
-test("a container keeps running after the process that started it exits", async () => {
-  const id = "survivor";
+for (const { name, binary } of MONITORS) test(`a container keeps running under ${name} after the process that started it exits`, async () => {
+  const id = `survivor-${name}`;
   const spec = defaultSpec({ rootfs: env.rootfs });
   spec.process!.args = ["sleep", "100000"];
   spec.linux!.cgroupsPath = containerCgroupsPath(env.cgroupParent, id);
@@ -33,7 +34,7 @@ test("a container keeps running after the process that started it exits", async 
     const [bundle, logPath, exitDir, socketDir, root, specJson] = process.argv.slice(2);
     const runtime = new RuncCli({ name: "runc", binary: "/usr/bin/runc", root });
     await writeBundle(bundle, JSON.parse(specJson));
-    const r = await createContainer({ runtime, id: ${JSON.stringify(id)}, bundle, logPath, exitDir, socketDir });
+    const r = await createContainer({ runtime, id: ${JSON.stringify(id)}, bundle, logPath, exitDir, socketDir, conmonBinary: ${JSON.stringify(binary)} });
     await runtime.start(${JSON.stringify(id)});
     console.log(JSON.stringify({ ...r, nodePid: process.pid }));
   `);

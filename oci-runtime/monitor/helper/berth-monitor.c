@@ -446,9 +446,20 @@ static void usage(const char *why) {
 	_exit(2);
 }
 
+/* conmon's short options, as the long ones. */
+static const char *long_name(const char *a) {
+	static const char *const map[][2] = {
+		{"-c", "--cid"}, {"-u", "--cuuid"}, {"-n", "--name"}, {"-r", "--runtime"}, {"-b", "--bundle"},
+		{"-p", "--container-pidfile"}, {"-P", "--conmon-pidfile"}, {"-l", "--log-path"}, {"-i", "--stdin"},
+		{"-t", "--terminal"},
+	};
+	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) if (!strcmp(a, map[i][0])) return map[i][1];
+	return a;
+}
+
 static void parse_args(int argc, char **argv) {
 	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
+		const char *a = long_name(argv[i]);
 		const char *val = NULL;
 		char key[64];
 		const char *eq = strchr(a, '=');
@@ -462,7 +473,6 @@ static void parse_args(int argc, char **argv) {
 		FLAG("--stdin", want_stdin)
 		FLAG("--leave-stdin-open", leave_stdin_open)
 		FLAG("--terminal", terminal)
-		FLAG("-t", terminal)
 		FLAG("--no-pivot", no_pivot)
 		if (!val) {
 			if (i + 1 >= argc) usage("option without value");
@@ -587,10 +597,27 @@ int main(int argc, char **argv) {
 		if (fcntl(sync_fd, F_SETFD, FD_CLOEXEC) < 0) usage("_OCI_SYNCPIPE: not an open file descriptor");
 	}
 
+	/* Nothing inherited but stdio and the sync pipe reaches the runtime or stays open in the monitor. */
+	if (sync_fd > 3) close_range(3, (unsigned)sync_fd - 1, 0);
+	close_range(sync_fd >= 3 ? (unsigned)sync_fd + 1 : 3, ~0U, 0);
+
 	pid_t me = fork();
 	if (me < 0) fail("cannot fork the monitor: %s", strerror(errno));
 	if (me > 0) _exit(0);
 	setsid();
+	/* The monitor outlives its starter: it keeps no pipe of the starter's open (a starter waiting for
+	 * its stdio to close would wait for the container). stderr stays when it is a file (berthd's
+	 * conmon.stderr) */
+	{
+		struct stat st;
+		int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (null_fd >= 0) {
+			dup2(null_fd, 0);
+			dup2(null_fd, 1);
+			if (fstat(2, &st) < 0 || !S_ISREG(st.st_mode)) dup2(null_fd, 2);
+			if (null_fd > 2) close(null_fd);
+		}
+	}
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) fail("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
 	signal(SIGPIPE, SIG_IGN);
 	sigset_t mask, oldmask;
@@ -730,8 +757,6 @@ int main(int argc, char **argv) {
 	open_oom(cpid);
 	long long oom_before = oom_kills();
 	sync_report(cpid, NULL);
-	int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (null_fd >= 0) { dup2(null_fd, 0); dup2(null_fd, 1); if (null_fd > 2) close(null_fd); }
 
 	int exited = 0, status = 0;
 	for (int i = 0; i < n_early; i++) if (early_pid[i] == cpid) { exited = 1; status = early_status[i]; }
