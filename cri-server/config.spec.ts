@@ -57,7 +57,7 @@ test("image.pinned_images defaults to none and takes globs; bad ones are refused
 });
 
 test("runtime.monitor picks conmon or berth-monitor; anything else is refused naming the value", () => {
-  assert.equal(defaultConfig().runtime.monitor, "conmon");
+  assert.equal(defaultConfig().runtime.monitor, "berth");
   assert.equal(parseConfig('[runtime]\nmonitor = "berth"\n', "f").runtime.monitor, "berth");
   assert.equal(parseConfig('[runtime]\nmonitor = "conmon"\n', "f").runtime.monitor, "conmon");
   assert.throws(() => parseConfig('[runtime]\nmonitor = "crun"\n', "f"),
