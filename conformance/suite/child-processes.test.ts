@@ -17,6 +17,7 @@ import { readdirSync } from "node:fs";
 import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { NamespaceMode } from "../../proto/gen/runtime/v1/api_pb.js";
 import { buildImage, layerBlob } from "../../hack/registry/oci-image.ts";
 import { pushImage } from "../../hack/registry/push.ts";
 import { buildTar } from "../../hack/registry/tar-writer.ts";
@@ -60,6 +61,9 @@ async function assertNothingLeft(env: PodEnv, leasesBefore: string[]): Promise<v
   }
 }
 
+/** A pod that shares its PID namespace: berth runs an infra process for it (the runtime is called). */
+const SHARED_PID = { linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.POD } } } };
+
 describe("an OCI runtime that hangs", () => {
   let env: PodEnv;
   let dir: string;
@@ -82,7 +86,8 @@ describe("an OCI runtime that hangs", () => {
     const leases = await env.net.leases();
     await rm(join(dir, "pgid"), { force: true });
     const start = Date.now();
-    await assert.rejects(c.runPodSandbox({ config: podConfig(), runtimeHandler: "hang" }, { timeoutMs: 20_000 }), (e) => {
+    // pid POD: a pod with an infra process, so RunPodSandbox calls the runtime.
+    await assert.rejects(c.runPodSandbox({ config: podConfig(SHARED_PID), runtimeHandler: "hang" }, { timeoutMs: 20_000 }), (e) => {
       assert.equal(codeOf(e), grpc.status.DEADLINE_EXCEEDED, String(e));
       assert.match((e as Error).message, /runtime handler hang: create container [0-9a-f]{64}/);
       assert.match((e as Error).message, /within its limit of 2 s/);
@@ -104,7 +109,7 @@ describe("an OCI runtime that hangs", () => {
     const c = env.b.client.runtime;
     const leases = await env.net.leases();
     await rm(join(dir, "pgid"), { force: true });
-    const config = podConfig();
+    const config = podConfig(SHARED_PID);
     const start = Date.now();
     const first = c.runPodSandbox({ config, runtimeHandler: "hang" }, { timeoutMs: 4000 });
     const pgid = await pidFrom(join(dir, "pgid"));
