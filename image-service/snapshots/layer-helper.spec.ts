@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { encodeFile, encodeNode, encodeXattr, LayerHelper, LayerHelperError, MAX_FILE_RECORD, MAX_XATTR_VALUE } from "./layer-helper.ts";
+import { encodeNode, encodeXattr, LayerHelper, LayerHelperError, MAX_XATTR_VALUE } from "./layer-helper.ts";
 
 /** Reads fields back the way berth-layer does. */
 function reader(b: Buffer) {
@@ -50,25 +50,6 @@ describe("berth-layer records", () => {
     const root = reader(encodeXattr("", "trusted.overlay.opaque", Buffer.from("y")));
     assert.equal(root.op(), "X");
     assert.equal(root.str().length, 0, "the empty path is the layer root");
-  });
-
-  it("encodes a file record: path, permission bits, owner, mtime with nanoseconds, size and data byte-exact", () => {
-    const data = Buffer.from([0, 1, 0xff, 0x0a, 0x20]);
-    const r = reader(encodeFile({ path: "etc/passwd", mode: 0o104755, uid: 1000, gid: 6, mtime: 1_600_000_000.5, data }));
-    assert.equal(r.op(), "F");
-    assert.equal(r.str().toString(), "etc/passwd");
-    assert.equal(r.u32(), 0o4755, "permission bits only; the type is implied");
-    assert.deepEqual([r.u32(), r.u32()], [1000, 6]);
-    assert.equal(r.i64(), 1_600_000_000n);
-    assert.equal(r.u32(), 500_000_000);
-    assert.deepEqual(r.str(), data);
-    assert.ok(r.done());
-    const empty = reader(encodeFile({ path: "e", mode: 0o644, uid: 0, gid: 0, mtime: 0, data: Buffer.alloc(0) }));
-    empty.op(); empty.str(); empty.u32(); empty.u32(); empty.u32(); empty.i64(); empty.u32();
-    assert.equal(empty.str().length, 0);
-    assert.ok(empty.done());
-    assert.throws(() => encodeFile({ path: "big", mode: 0o644, uid: 0, gid: 0, mtime: 0, data: Buffer.alloc(MAX_FILE_RECORD + 1) }), /file data of 1048577 bytes is longer than 1048576/);
-    assert.throws(() => encodeFile({ path: "a\0b", mode: 0o644, uid: 0, gid: 0, mtime: 0, data: Buffer.alloc(1) }), /path contains a NUL byte/);
   });
 
   it("refuses fields it cannot encode faithfully, naming them", () => {

@@ -13,8 +13,6 @@ export const SYNC_TIMEOUT_MS = 600_000;
 export const MAX_HELPER_PATH = 4096;
 export const MAX_XATTR_NAME = 255;
 export const MAX_XATTR_VALUE = 64 << 10;
-/** Largest file data in one 'F' record (berth-layer's MAX_FILE). */
-export const MAX_FILE_RECORD = 1 << 20;
 
 export class LayerHelperError extends Error {
   constructor(message: string) { super(message); this.name = "LayerHelperError"; }
@@ -66,35 +64,6 @@ export function encodeNode(n: NodeRecord): Buffer {
   ]);
 }
 
-function timespec(mtime: number, what: string): Buffer[] {
-  const t = Number.isFinite(mtime) ? mtime : 0;
-  const sec = Math.floor(t);
-  const nsec = Math.min(999_999_999, Math.max(0, Math.round((t - sec) * 1e9)));
-  const i64 = Buffer.alloc(8);
-  i64.writeBigInt64LE(BigInt(sec));
-  return [i64, u32(nsec, `${what} nanoseconds`)];
-}
-
-export interface FileRecord {
-  path: string;
-  /** Permission bits (07777). */
-  mode: number;
-  uid: number;
-  gid: number;
-  /** Seconds since the epoch, possibly fractional. */
-  mtime: number;
-  data: Buffer;
-}
-
-/** 'F' record: create a regular file (replacing a non-directory), write it, chown, chmod, set its times. */
-export function encodeFile(f: FileRecord): Buffer {
-  if (f.data.length > MAX_FILE_RECORD) throw new LayerHelperError(`file data of ${f.data.length} bytes is longer than ${MAX_FILE_RECORD}`);
-  return Buffer.concat([
-    Buffer.from("F"), str(f.path, MAX_HELPER_PATH, "path"), u32(f.mode & 0o7777, "mode"), u32(f.uid, "uid"), u32(f.gid, "gid"),
-    ...timespec(f.mtime, "mtime"), u32(f.data.length, "file size"), f.data,
-  ]);
-}
-
 /** 'X' record: lsetxattr on the path (the empty path is the layer root). */
 export function encodeXattr(path: string, name: string, value: Buffer): Buffer {
   if (value.length > MAX_XATTR_VALUE) throw new LayerHelperError(`xattr ${name} value of ${value.length} bytes is longer than ${MAX_XATTR_VALUE}`);
@@ -108,8 +77,6 @@ export class LayerHelper {
   readonly timeoutMs: number;
   #child?: ChildProcess;
   #acks = 0;
-  /** Records written to the helper so far. */
-  #sent = 0;
   #stderr = "";
   #exited?: { code: number | null; signal: NodeJS.Signals | null; error?: Error };
   #waiter?: () => void;
@@ -140,29 +107,12 @@ export class LayerHelper {
     return `${this.binary} exited (${e?.signal ?? `code ${e?.code}`}) without answering`;
   }
 
-  /** Sends records without waiting for their answers (see settle()). */
-  send(records: Buffer[]) {
+  /** Sends records and waits until the helper has answered every one (at most `timeoutMs`). */
+  async run(records: Buffer[], timeoutMs = this.timeoutMs): Promise<void> {
     if (!records.length) return;
     const child = this.#start();
-    this.#sent += records.length;
+    const want = this.#acks + records.length;
     if (!this.#exited) child.stdin!.write(records.length === 1 ? records[0]! : Buffer.concat(records));
-  }
-
-  /** Records sent and not answered yet. */
-  get outstanding() { return this.#sent - this.#acks; }
-  /** Bytes written to the helper's stdin and not yet taken by the pipe. */
-  get queuedBytes() { return this.#child?.stdin?.writableLength ?? 0; }
-
-  /** Sends records and waits until the helper has answered every record sent so far (at most `timeoutMs`). */
-  async run(records: Buffer[], timeoutMs = this.timeoutMs): Promise<void> {
-    this.send(records);
-    await this.settle(timeoutMs);
-  }
-
-  /** Waits until the helper has answered every record sent so far (at most `timeoutMs`); a failed record throws its reason. */
-  async settle(timeoutMs = this.timeoutMs): Promise<void> {
-    if (this.#acks >= this.#sent) return;
-    const want = this.#sent;
     const deadline = Date.now() + timeoutMs;
     while (this.#acks < want) {
       if (this.#exited) throw new LayerHelperError(this.#why());

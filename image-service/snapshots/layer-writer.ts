@@ -13,7 +13,7 @@ import {
 } from "node:fs";
 import { rm } from "node:fs/promises";
 import path from "node:path";
-import { encodeFile, encodeNode, encodeXattr, LayerHelper, type NodeRecord } from "./layer-helper.ts";
+import { encodeNode, encodeXattr, LayerHelper, type NodeRecord } from "./layer-helper.ts";
 import { BreakoutError, cleanEntryName, DirResolver } from "./safe-path.ts";
 import { LayerLimitError, TarError, TarType, type TarEntry } from "./tar-reader.ts";
 
@@ -84,25 +84,6 @@ async function writeStreamed(fd: number, chunks: AsyncGenerator<Buffer>): Promis
   if (failed) throw failed.err;
 }
 const OPAQUE = ".wh..wh..opq";
-/**
- * Small regular files (data already in memory, at most this large) are created by berth-layer
- * ('F' records) without waiting for its answers, so inode allocation, which is most of a small
- * file's cost, runs beside the event loop. Any other entry first waits until the helper has done
- * everything sent before it, so every entry sees the layer exactly as the entries before it left it.
- */
-export const HELPER_FILE_MAX = 256 << 10;
-/** Records are written to the helper in batches of about this many bytes (or HELPER_BATCH_RECORDS records). */
-const HELPER_BATCH_BYTES = 64 << 10;
-const HELPER_BATCH_RECORDS = 32;
-/** Most records or bytes waiting for the helper before the writer waits for it. */
-const HELPER_MAX_OUTSTANDING = 2048;
-const HELPER_MAX_QUEUED_BYTES = 4 << 20;
-/**
- * Directories this writer made, so a small file is never sent to the helper under a name that is
- * a directory (the helper refuses to replace one; the writer replaces it itself). Past this many
- * the rest of the layer's files are created by the writer.
- */
-const MAX_MADE_DIRS = 65536;
 /** Memory for directory mtimes and setgid dirs kept until the layer is complete. */
 export const MAX_DEFERRED_BYTES = 128 << 20;
 
@@ -125,10 +106,6 @@ export class LayerWriter {
   #setgidDirs = new Set<string>();
   #deferredBytes = 0;
   #lastYield = performance.now();
-  #madeDirs = new Set<string>();
-  #fast = true;
-  #batch: Buffer[] = [];
-  #batchBytes = 0;
   /** Tar entries applied. */
   entries = 0;
   /** Inodes created or replaced: entries plus parent directories they implied. */
@@ -139,51 +116,7 @@ export class LayerWriter {
     this.#maxEntries = opts.maxEntries;
     this.#sync = opts.sync;
     this.#helper = new LayerHelper(opts.helper, root);
-    this.#dirs = new DirResolver(root, (rel) => { this.#count(); this.#madeDir(rel); });
-  }
-
-  #madeDir(rel: string) {
-    if (!this.#fast) return;
-    if (this.#madeDirs.size >= MAX_MADE_DIRS) { this.#fast = false; this.#madeDirs.clear(); return; }
-    this.#madeDirs.add(rel);
-  }
-
-  /** Hands batched 'F' records to the helper (no waiting). */
-  #flush() {
-    if (!this.#batch.length) return;
-    this.#helper.send(this.#batch);
-    this.#batch = [];
-    this.#batchBytes = 0;
-  }
-
-  /** Waits until the helper has done every record sent or batched so far. */
-  async #settle() {
-    this.#flush();
-    await this.#helper.settle();
-  }
-
-  /**
-   * A small regular file under a directory this writer verified goes to the helper as an 'F'
-   * record; returns false (nothing done) when the entry needs the writer itself.
-   */
-  async #helperFile(entry: TarEntry, parts: string[], base: string, buffered?: () => Buffer | undefined): Promise<boolean> {
-    if (!this.#fast || entry.size > HELPER_FILE_MAX || !buffered || base.startsWith(WH)) return false;
-    const parentRel = parts.slice(0, -1).join("/");
-    if (!this.#dirs.isKnown(parentRel)) return false; // known: a real directory (no symlink) at this very path
-    const rel = parentRel ? `${parentRel}/${base}` : base;
-    if (this.#madeDirs.has(rel)) return false;
-    const data = buffered();
-    if (!data) return false;
-    const rec = encodeFile({ path: rel, mode: entry.mode, uid: entry.uid, gid: entry.gid, mtime: entry.mtime, data });
-    this.#batch.push(rec);
-    this.#batchBytes += rec.length;
-    if (this.#batchBytes >= HELPER_BATCH_BYTES || this.#batch.length >= HELPER_BATCH_RECORDS) this.#flush();
-    if (this.#helper.outstanding > HELPER_MAX_OUTSTANDING || this.#helper.queuedBytes > HELPER_MAX_QUEUED_BYTES) await this.#settle();
-    if (entry.xattrs.size) {
-      this.#flush(); // the file's record goes first, then its xattrs (which wait for the helper)
-      await this.#xattrs(rel, entry);
-    }
-    return true;
+    this.#dirs = new DirResolver(root, () => this.#count());
   }
 
   #count() {
@@ -202,15 +135,11 @@ export class LayerWriter {
     this.entries++;
     this.#count();
     if (performance.now() - this.#lastYield > 5) {
-      this.#flush();
       await new Promise((r) => setImmediate(r));
       this.#lastYield = performance.now();
     }
     const parts = cleanEntryName(entry.name);
     const base = parts.at(-1) ?? "";
-    const isFile = entry.type === TarType.file || entry.type === TarType.contiguous;
-    if (isFile && parts.length && await this.#helperFile(entry, parts, base, buffered)) return;
-    await this.#settle();
     if (base.startsWith(WH)) return this.#whiteout(entry, parts);
     if (!parts.length) {
       if (entry.type !== TarType.dir) throw new BreakoutError(entry.name, "only a directory may name the layer root");
@@ -221,6 +150,7 @@ export class LayerWriter {
     const rel = parentRel ? `${parentRel}/${base}` : base;
     const full = this.#full(rel);
     const isDir = entry.type === TarType.dir;
+    const isFile = entry.type === TarType.file || entry.type === TarType.contiguous;
     // Files and directories are created first and looked at only when the name is taken (EEXIST:
     // O_EXCL and mkdir never follow a symlink in the last component); other types look first.
     let fd = -1;
@@ -239,7 +169,6 @@ export class LayerWriter {
     switch (entry.type) {
       case TarType.dir:
         if (!made && !existing?.isDirectory()) mkdirSync(full, 0o700);
-        this.#madeDir(rel);
         this.#dirs.remember(rel);
         return this.#meta(rel, entry, true);
       case TarType.file: case TarType.contiguous: {
@@ -365,7 +294,6 @@ export class LayerWriter {
    * Returns the milliseconds syncfs took.
    */
   async finish(): Promise<number> {
-    await this.#settle();
     const dirs = [...this.#dirTimes].sort((a, b) => b[0].split("/").length - a[0].split("/").length);
     for (const [rel, t] of dirs) {
       lutimesSync(this.#full(rel), t, t);

@@ -40,9 +40,9 @@ const MAX_KNOWN = 65536;
 export class DirResolver {
   readonly root: string;
   #known = new Set<string>([""]);
-  #onCreate: (rel: string) => void;
-  /** `onCreate` runs before each directory the resolver creates, with its relative path (and may throw to refuse it). */
-  constructor(root: string, onCreate: (rel: string) => void = () => {}) { this.root = root; this.#onCreate = onCreate; }
+  #onCreate: () => void;
+  /** `onCreate` runs before each directory the resolver creates (and may throw to refuse it). */
+  constructor(root: string, onCreate: () => void = () => {}) { this.root = root; this.#onCreate = onCreate; }
 
   forget() { this.#known = new Set([""]); }
   remember(rel: string) { this.#add(rel); }
@@ -76,7 +76,7 @@ export class DirResolver {
       const st = lstatSync(full, { throwIfNoEntry: false });
       if (!st) {
         if (!create || viaSymlink) throw new BreakoutError(entry, `parent ${JSON.stringify(rel)} does not exist in this layer${viaSymlink ? " (reached through a symlink)" : ""}`);
-        this.#onCreate(rel);
+        this.#onCreate();
         mkdirSync(full, 0o755);
         this.#add(rel);
         cur.push(p);

@@ -1,7 +1,6 @@
 /*
  * berth-layer: creates device nodes and FIFOs and sets extended attributes inside one
- * layer directory, the two things Node.js has no API for, and small regular files, so that
- * their creation (inode allocation is most of a small file's cost) runs beside the event loop.
+ * layer directory, the two things Node.js has no API for.
  *
  *   berth-layer LAYER_DIR
  *
@@ -12,11 +11,6 @@
  *   'N' node:  str path, u32 mode (S_IFCHR/S_IFBLK/S_IFIFO | permission bits),
  *              u32 major, u32 minor, u32 uid, u32 gid, i64 mtime seconds, u32 mtime nanoseconds
  *   'X' xattr: str path, str name, str value
- *   'F' file:  str path, u32 mode (permission bits), u32 uid, u32 gid, i64 mtime seconds,
- *              u32 mtime nanoseconds, u32 size (at most 1 MiB), size bytes of data. Created
- *              O_EXCL|O_NOFOLLOW; a non-directory already at the name is replaced (as a later tar
- *              entry replaces an earlier one), a directory there is an error. Then written, chowned,
- *              chmodded (after chown, which clears setuid) and its times set, all through its fd.
  *   'S' sync:  syncfs() on the layer's filesystem (before berth commits the layer)
  *
  * A path is relative to LAYER_DIR: components separated by single '/', none empty, "." or "..".
@@ -26,8 +20,7 @@
  * (mknodat, fchownat/utimensat with AT_SYMLINK_NOFOLLOW, lsetxattr after fchdir). The
  * empty path names LAYER_DIR itself (xattrs only).
  *
- * Each record that succeeds is answered with one 0 byte on stdout; answers are written when
- * the input read so far is used up (before waiting for more), so a batch gets one write. The first that fails
+ * Each record that succeeds is answered with one 0 byte on stdout. The first that fails
  * makes berth-layer print "berth-layer: OP "PATH": REASON" on stderr and exit 1; so does a
  * malformed or oversized record. End of stdin exits 0.
  *
@@ -51,12 +44,8 @@
 #define MAX_PATH 4096
 #define MAX_NAME 255
 #define MAX_VALUE 65536
-#define MAX_FILE (1 << 20)
 
 static int root_fd = -1;
-/* Input buffer and the answers owed for records done since the last flush. */
-static unsigned char inbuf[1 << 16];
-static size_t in_pos, in_len, acks_owed;
 
 /* Writes s to stderr with bytes outside printable ASCII (and '"', '\\') as \xNN. */
 static void put_escaped(const char *s, size_t n) {
@@ -74,39 +63,14 @@ static void fail(const char *op, const char *path, size_t n, const char *why) {
   exit(1);
 }
 
-static void flush_acks(void) {
-  static const unsigned char zeros[4096];
-  while (acks_owed > 0) {
-    size_t k = acks_owed < sizeof zeros ? acks_owed : sizeof zeros;
-    ssize_t w = write(1, zeros, k);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) fail("write", "", 0, strerror(errno));
-    acks_owed -= (size_t)w;
-  }
-}
-
-/* Refills the input buffer (answering what is done first); returns 0 at end of input. */
-static int fill(void) {
-  flush_acks();
-  for (;;) {
-    ssize_t r = read(0, inbuf, sizeof inbuf);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) fail("read", "", 0, strerror(errno));
-    in_pos = 0;
-    in_len = (size_t)r;
-    return r > 0;
-  }
-}
-
 static void read_exact(void *buf, size_t n) {
   char *p = buf;
   while (n > 0) {
-    if (in_pos == in_len && !fill()) fail("read", "", 0, "record cut short");
-    size_t k = in_len - in_pos < n ? in_len - in_pos : n;
-    memcpy(p, inbuf + in_pos, k);
-    in_pos += k;
-    p += k;
-    n -= k;
+    ssize_t r = read(0, p, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) fail("read", "", 0, r == 0 ? "record cut short" : strerror(errno));
+    p += r;
+    n -= (size_t)r;
   }
 }
 
@@ -258,44 +222,6 @@ static void do_xattr(void) {
   close(dir);
 }
 
-static void do_file(void) {
-  static char path[MAX_PATH + 1];
-  static char data[MAX_FILE];
-  size_t n = get_str(path, MAX_PATH, "path");
-  uint32_t mode = get_u32(), uid = get_u32(), gid = get_u32();
-  int64_t sec = get_i64();
-  uint32_t nsec = get_u32();
-  uint32_t size = get_u32();
-  if (mode & ~(uint32_t)07777) fail("create", path, n, "invalid mode bits");
-  if (nsec >= 1000000000u) fail("create", path, n, "invalid mtime nanoseconds");
-  if (size > MAX_FILE) fail("create", path, n, "file data longer than 1048576 bytes");
-  read_exact(data, size);
-  const char *last;
-  int dir = open_parent("create", path, n, &last);
-  if (!last) fail("create", path, n, "cannot replace the layer root");
-  int fd = openat(dir, last, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0 && errno == EEXIST) {
-    struct stat st;
-    if (fstatat(dir, last, &st, AT_SYMLINK_NOFOLLOW) < 0) fail("stat", path, n, strerror(errno));
-    if (S_ISDIR(st.st_mode)) fail("create", path, n, "a directory of that name exists");
-    if (unlinkat(dir, last, 0) < 0) fail("unlink", path, n, strerror(errno));
-    fd = openat(dir, last, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  }
-  if (fd < 0) fail("create", path, n, strerror(errno));
-  for (size_t off = 0; off < size;) {
-    ssize_t w = write(fd, data + off, size - off);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) fail("write", path, n, w == 0 ? "no progress" : strerror(errno));
-    off += (size_t)w;
-  }
-  if (fchown(fd, uid, gid) < 0) fail("chown", path, n, strerror(errno));
-  if (fchmod(fd, mode) < 0) fail("chmod", path, n, strerror(errno));
-  struct timespec ts[2] = { { .tv_sec = sec, .tv_nsec = nsec }, { .tv_sec = sec, .tv_nsec = nsec } };
-  if (futimens(fd, ts) < 0) fail("utimes", path, n, strerror(errno));
-  if (close(fd) < 0) fail("close", path, n, strerror(errno));
-  close(dir);
-}
-
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: berth-layer LAYER_DIR\n");
@@ -306,13 +232,14 @@ int main(int argc, char **argv) {
   if (fchdir(root_fd) < 0) fail("open", argv[1], strlen(argv[1]), strerror(errno));
   umask(0);
   for (;;) {
-    if (in_pos == in_len && !fill()) return 0;
-    unsigned char op = inbuf[in_pos++];
+    unsigned char op;
+    ssize_t r = read(0, &op, 1);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) fail("read", "", 0, strerror(errno));
+    if (r == 0) return 0;
     if (op == 'N') do_node();
     else if (op == 'X') do_xattr();
-    else if (op == 'F') do_file();
     else if (op == 'S') {
-      flush_acks();
       if (syncfs(root_fd) < 0) fail("syncfs", argv[1], strlen(argv[1]), strerror(errno));
     }
     else {
@@ -320,6 +247,9 @@ int main(int argc, char **argv) {
       snprintf(why, sizeof why, "unknown record type 0x%02x", op);
       fail("read", "", 0, why);
     }
-    acks_owed++;
+    unsigned char ok = 0;
+    while (write(1, &ok, 1) != 1) {
+      if (errno != EINTR) fail("write", "", 0, strerror(errno));
+    }
   }
 }
