@@ -79,6 +79,37 @@ describe("unpackLayer on a real filesystem", () => {
     });
   }
 
+  for (const size of [512, 1 << 20]) it(`entries that replace earlier ones keep tar order (${size}-byte chunks)`, async () => {
+    const entries: TarFixtureEntry[] = [
+      { name: "a/", type: "dir", mtime: 1_500_000_000 },
+      { name: "a/f", data: "one" },
+      { name: "a/f", data: "two" },
+      { name: "a/l", type: "symlink", linkname: "f" },
+      { name: "a/l", data: "file now" },
+      { name: "a/x", data: "x" },
+      { name: "a/x/", type: "dir" },
+      { name: "a/x/y", data: "y" },
+      { name: "a/d/", type: "dir" },
+      { name: "a/d/inner", data: "inner" },
+      { name: "a/d", data: "was a dir" },
+      { name: "a/h", type: "hardlink", linkname: "a/f" },
+      { name: "a/f", data: "three", mode: 0o600 },
+    ];
+    const out = path.join(dir, `order-${size}`);
+    await mkdir(out);
+    await unpackLayer(slowly(chunks(buildTar(entries), size)), "none", out, { sync: async () => {} });
+    const read = (p: string) => readFile(path.join(out, p), "utf8");
+    assert.equal(await read("a/f"), "three");
+    assert.equal((await stat(path.join(out, "a/f"))).mode & 0o777, 0o600);
+    assert.equal(await read("a/h"), "two", "the hard link keeps the file it was made to");
+    assert.equal(await read("a/l"), "file now");
+    assert.ok((await stat(path.join(out, "a/x"))).isDirectory());
+    assert.equal(await read("a/x/y"), "y");
+    assert.equal(await read("a/d"), "was a dir");
+    assert.deepEqual((await readdir(path.join(out, "a"))).sort(), ["d", "f", "h", "l", "x"]);
+    assert.equal(Math.floor((await stat(path.join(out, "a"))).mtimeMs / 1000), 1_500_000_000, "directory times are set after every file in it exists");
+  });
+
   it("a gzip stream cut off inside a large file is refused, and the layer directory can be removed at once", async () => {
     const blob = gzipSync(tar);
     const out = path.join(dir, "cut");
