@@ -23,7 +23,7 @@ import { loadMessage } from "../stores/proto-record.ts";
 import type { SandboxRecord } from "./sandbox-record.ts";
 import { criSandboxState, expectsInfra, isSandboxVisible } from "./state.ts";
 
-/** What the sandbox operations need from the OCI runtime layer for infra processes. */
+/** What the sandbox operations need from the OCI runtime layer for infra processes (pods that share a PID namespace). */
 export interface InfraInput {
   id: string;
   handler: string;

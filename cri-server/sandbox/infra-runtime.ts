@@ -1,6 +1,9 @@
 // The pod infra process: berth's own minimal rootfs with Debian's catatonit in
 // pause mode (-P), started through the pod's OCI runtime handler. It holds the
 // pod's IPC, UTS and PID namespaces (the network namespace is pinned on disk).
+// Only pods that share a PID namespace (pid mode POD) get one, unless
+// runtime.drop_infra is false; the others have their IPC and UTS namespaces
+// pinned as files instead (sandbox/ops/run.ts, berth-mount pin-ns).
 // No conmon: the infra has no output worth logging, and this keeps a pod's
 // helpers to one small process per container.
 import { copyFile, chmod, mkdir, rename, rm, stat } from "node:fs/promises";
