@@ -75,9 +75,14 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
     const podCidr = loadPodCidr(config.root);
     if (podCidr.problem) log.warn("stored pod cidr not used", { problem: podCidr.problem });
     network.podCidr = podCidr.cidr;
+    const startHelper = findExecutable(join(dirname(config.runtime.io_helper), "berth-start"));
     const runtimes = RuntimeHandlers.fromConfig(
       // conmon needs absolute paths; a binary missing now still gets a clear error when used.
-      Object.fromEntries(Object.entries(config.runtime.handlers).map(([n, h]) => [n, { binary: findExecutable(h.binary) ?? h.binary, root: h.root, timeoutMs: config.runtime.runtime_timeout * 1000 }])),
+      Object.fromEntries(Object.entries(config.runtime.handlers).map(([n, h]) => [n, {
+        binary: findExecutable(h.binary) ?? h.binary, root: h.root, timeoutMs: config.runtime.runtime_timeout * 1000,
+        // berth-start beside io_helper (hack/build-helpers.sh), when installed: runc containers start without runc start.
+        ...(startHelper ? { startHelper } : {}),
+      }])),
       config.runtime.default_handler,
     );
     // One start-up probe of the mount features each handler offers (Status, RunPodSandbox and CreateContainer use it).

@@ -4,6 +4,7 @@
 #   berth-layer  (image-service/snapshots/helper/berth-layer.c): device nodes and xattrs inside a layer directory
 #   berth-mount  (oci-runtime/mounts/helper/berth-mount.c): idmapped and recursive read-only mounts
 #   berth-exec   (oci-runtime/runtime/helper/berth-exec.c): ExecSync subreaper reporting the exec'd process's exit status
+#   berth-start  (oci-runtime/runtime/helper/berth-start.c): StartContainer through runc's exec fifo, without runc's start-up
 #   berth-monitor (oci-runtime/monitor/helper/berth-monitor.c): per-container monitor (runtime.monitor = "berth"),
 #                linked statically: one per container, and a static binary maps no shared libraries (lower RSS)
 # Installed beside each other where berthd looks by default (the directory of runtime.io_helper).
@@ -28,4 +29,5 @@ build berth-io oci-runtime/io/helper/berth-io.c
 build berth-layer image-service/snapshots/helper/berth-layer.c
 build berth-mount oci-runtime/mounts/helper/berth-mount.c
 build berth-exec oci-runtime/runtime/helper/berth-exec.c
+build berth-start oci-runtime/runtime/helper/berth-start.c
 build berth-monitor oci-runtime/monitor/helper/berth-monitor.c -static

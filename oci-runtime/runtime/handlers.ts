@@ -11,6 +11,8 @@ export interface HandlerConfig {
   extraGlobalArgs?: string[];
   /** Limit for create/start/update in ms (see RuncCli). */
   timeoutMs?: number;
+  /** berth-start, when installed (see RuncCli). */
+  startHelper?: string;
 }
 
 export class RuntimeHandlers {

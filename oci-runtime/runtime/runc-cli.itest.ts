@@ -109,3 +109,43 @@ test("a runtime binary that cannot be run fails create at once (it used to hang 
   const { rm } = await import("node:fs/promises");
   await rm("/tmp/berth-gone-root-logs", { recursive: true, force: true });
 });
+
+test("with berth-start, start reads runc's exec fifo without running runc; what it cannot do falls back to `runc start`", async () => {
+  const { mkdir, writeFile, access } = await import("node:fs/promises");
+  const { join } = await import("node:path");
+  const { RuncCli } = await import("./runc-cli.ts");
+  // A runc that logs each command it runs (named runc: the exec fifo is runc's protocol).
+  const binDir = join(env.dir, "logging-runc");
+  await mkdir(binDir, { recursive: true });
+  const calls = join(env.dir, "runc-calls.log");
+  await writeFile(join(binDir, "runc"), `#!/bin/sh\necho "$*" >> ${calls}\nexec /usr/bin/runc "$@"\n`, { mode: 0o755 });
+  const rt = new RuncCli({ name: "runc", binary: join(binDir, "runc"), root: env.runtime.root, startHelper: "/usr/local/libexec/berth/berth-start" });
+  const commands = async () => (await readFile(calls, "utf8").catch(() => "")).split("\n").filter(Boolean).map((l) => l.split(" ").find((w) => ["start", "state"].includes(w)));
+
+  await env.create("fifo", [withProcessArgs({ command: ["sleep", "100000"] })]);
+  assert.equal((await rt.state("fifo")).status, "created");
+  await access(join(env.runtime.root, "fifo", "exec.fifo"));
+  await rt.start("fifo");
+  assert.equal((await rt.state("fifo")).status, "running", "the process was started");
+  await assert.rejects(access(join(env.runtime.root, "fifo", "exec.fifo")), /ENOENT/, "the fifo is gone, as after runc start");
+  assert.deepEqual(await commands(), ["state", "state"], "no runc start was run");
+  // Started already: no fifo, so runc start answers in its own words.
+  await assert.rejects(rt.start("fifo"), (e) => e instanceof BerthError && /cannot start an already running container/.test(e.message));
+  assert.deepEqual(await commands(), ["state", "state", "start"]);
+
+  // An init that died before the start: the fifo has no writer, nothing is read or removed, and runc reports it.
+  const { pid } = await env.create("dead", [withProcessArgs({ command: ["sleep", "100000"] })]);
+  process.kill(pid, "SIGKILL");
+  const alive = () => readFile(`/proc/${pid}/stat`, "utf8").then((s) => !s.slice(s.lastIndexOf(")") + 2).startsWith("Z"), () => false);
+  for (let i = 0; i < 250 && (await alive()); i++) await new Promise((r) => setTimeout(r, 20));
+  await access(join(env.runtime.root, "dead", "exec.fifo"));
+  await assert.rejects(rt.start("dead"), (e) => e instanceof BerthError && /start container dead: .*stopped/.test(e.message));
+  assert.equal((await commands()).at(-1), "start", "runc start was asked");
+  await access(join(env.runtime.root, "dead", "exec.fifo"));
+
+  // Other runtimes never use it: the fifo is runc's.
+  const other = new RuncCli({ name: "crun", binary: "/usr/bin/crun", root: env.runtime.root, startHelper: "/usr/local/libexec/berth/berth-start" });
+  await env.create("other", [withProcessArgs({ command: ["sleep", "100000"] })]);
+  await assert.rejects(other.start("other"));
+  await access(join(env.runtime.root, "other", "exec.fifo"));
+});

@@ -1,7 +1,7 @@
 // OciRuntime for runc-compatible CLIs (runc, crun): every call is `<binary> --root <root> --log <file> --log-format json <cmd>`.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { internal, isNotFound } from "../foundation/errdefs.ts";
 import type { LinuxResources } from "../bundle-spec/types.ts";
@@ -22,6 +22,11 @@ export interface RuncCliOptions {
   extraGlobalArgs?: string[];
   /** Limit for create, start and update (default DEFAULT_RUNTIME_TIMEOUT_MS); state, kill, delete and the rest get at most QUICK_TIMEOUT_MS. */
   timeoutMs?: number;
+  /**
+   * berth-start (oci-runtime/runtime/helper/berth-start.c): when given and the binary is runc,
+   * start reads runc's exec fifo through it instead of running `runc start`.
+   */
+  startHelper?: string;
 }
 
 /** runc create/start may wait on a loaded machine (cgroup setup, a slow disk); nothing should take this long. */
@@ -38,6 +43,7 @@ export class RuncCli implements OciRuntime {
   readonly timeoutMs: number;
   readonly quickTimeoutMs: number;
   #features: RuntimeFeatures | undefined;
+  readonly #startHelper: string | undefined;
 
   constructor(opts: RuncCliOptions) {
     this.name = opts.name;
@@ -47,6 +53,8 @@ export class RuncCli implements OciRuntime {
     this.#extra = opts.extraGlobalArgs ?? [];
     this.timeoutMs = opts.timeoutMs && opts.timeoutMs > 0 ? opts.timeoutMs : DEFAULT_RUNTIME_TIMEOUT_MS;
     this.quickTimeoutMs = Math.min(this.timeoutMs, QUICK_TIMEOUT_MS);
+    // The exec fifo is runc's own protocol (<root>/<id>/exec.fifo), not every runtime's.
+    this.#startHelper = basename(opts.binary) === "runc" ? opts.startHelper : undefined;
   }
 
   globalArgs(): string[] {
@@ -88,6 +96,16 @@ export class RuncCli implements OciRuntime {
   }
 
   async start(id: string, opts: CallOptions = {}): Promise<void> {
+    if (this.#startHelper && /^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(id)) {
+      // runc start's own work, done by berth-start: read the byte the created container's init
+      // writes to its exec fifo once a reader opens it, then remove the fifo. Exit 3: no init holds
+      // the fifo (nothing was changed): runc start decides and reports in its own words.
+      const res = await runCommand(this.#startHelper, [join(this.root, id, "exec.fifo")], { timeoutMs: this.timeoutMs, ...(opts.signal ? { signal: opts.signal } : {}) });
+      const unfinished = unfinishedError(`runtime handler ${this.name}: start container ${id}`, this.#startHelper, res);
+      if (unfinished) throw unfinished;
+      if (res.code === 0) return;
+      if (res.code !== 3) throw runtimeError(`${this.name} start container ${id}`, runtimeMessage("", res.stderr, `berth-start exit status ${res.code ?? res.signal}`));
+    }
     await this.#run(`start container ${id}`, ["start", id], { signal: opts.signal });
   }
 
