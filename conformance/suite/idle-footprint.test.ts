@@ -1,0 +1,77 @@
+// berthd's idle footprint over the real socket: bin/berthd starts node with the V8 settings that
+// keep its memory down, and a berthd that has served Version, Status and the list RPCs has not
+// loaded what only some features need (OpenPGP, YAML, WebSocket, prom-client, OpenTelemetry).
+// The module list comes from a module hook berthd is started with (node --import), written on
+// SIGUSR2 into the test's directory.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { startBerthd, type Berthd } from "../lib/berthd.ts";
+
+/** Packages berthd must not load until a feature that needs them is used. */
+const LAZY_PACKAGES = ["openpgp", "yaml", "ws", "prom-client", "@opentelemetry/api", "@opentelemetry/sdk-node", "@opentelemetry/exporter-trace-otlp-http"];
+
+const HOOK = `
+import { registerHooks } from "node:module";
+import { writeFileSync } from "node:fs";
+const seen = new Set();
+registerHooks({ load(url, context, next) { seen.add(url); return next(url, context); } });
+process.on("SIGUSR2", () => writeFileSync(process.env.BERTH_TEST_MODULE_LIST, [...seen].join("\\n") + "\\n"));
+`;
+
+function cmdline(pid: number): string[] {
+  return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
+}
+
+describe("idle footprint", () => {
+  let plain: Berthd;
+  let hooked: Berthd;
+  let listFile: string;
+  before(async () => {
+    plain = await startBerthd();
+    // The hook is written into the plain instance's directory (root-only, removed with it).
+    const hook = join(plain.dir, "module-list-hook.mjs");
+    listFile = join(plain.dir, "modules.txt");
+    await writeFile(hook, HOOK, { mode: 0o600 });
+    hooked = await startBerthd({
+      env: { BERTHD_V8_FLAGS: `--max-semi-space-size=1 --max-opt=1 --import ${hook}`, BERTH_TEST_MODULE_LIST: listFile },
+    });
+  });
+  after(async () => {
+    await hooked?.cleanup();
+    await plain?.cleanup();
+  });
+
+  test("bin/berthd runs node with a 1 MB semi-space and without the optimizing compilers", () => {
+    const argv = cmdline(plain.proc.pid!);
+    const main = argv.findIndex((a) => /cri-server\/main\.[jt]s$/.test(a));
+    assert.ok(main > 0, `no main module in ${JSON.stringify(argv)}`);
+    const flags = argv.slice(1, main);
+    assert.ok(flags.includes("--max-semi-space-size=1"), `flags: ${flags.join(" ")}`);
+    assert.ok(flags.includes("--max-opt=1"), `flags: ${flags.join(" ")}`);
+  });
+
+  test("after Version, Status and the list RPCs no feature-only package is loaded", async () => {
+    const c = hooked.client;
+    await c.runtime.version({});
+    await c.runtime.status({ verbose: true });
+    await c.runtime.listPodSandbox({});
+    await c.runtime.listContainers({});
+    await c.image.listImages({});
+    await c.image.imageFsInfo({});
+    process.kill(hooked.proc.pid!, "SIGUSR2");
+    for (let i = 0; i < 100 && !existsSync(listFile); i++) await sleep(50);
+    assert.ok(existsSync(listFile), "berthd wrote no module list within 5 s of SIGUSR2");
+    await sleep(100); // the list is written in one call; let it finish
+    const urls = readFileSync(listFile, "utf8").trim().split("\n");
+    // The hook sees berthd's own modules and its eager packages: the list is real.
+    assert.ok(urls.some((u) => u.includes("/node_modules/@grpc/grpc-js/")), "grpc-js is listed");
+    assert.ok(urls.some((u) => /\/cri-server\/daemon\.[jt]s$/.test(u)), "daemon module is listed");
+    const loaded = LAZY_PACKAGES.filter((p) => urls.some((u) => u.includes(`/node_modules/${p}/`)));
+    assert.deepEqual(loaded, [], `loaded at idle: ${loaded.join(", ")}`);
+    assert.equal(hooked.proc.exitCode, null, "berthd still runs");
+  });
+});
