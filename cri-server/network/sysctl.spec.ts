@@ -52,6 +52,10 @@ test("malformed names and values are refused", () => {
   assert.throws(() => validateSysctls({ "net..ipv4": "1" }), invalid(/invalid sysctl name "net..ipv4"/));
   assert.throws(() => validateSysctls({ "": "1" }), invalid(/invalid sysctl name/));
   assert.throws(() => validateSysctls({ "net.ipv4.conf.a/../b.x": "1" }), invalid(/invalid sysctl name/));
+  // "/" stands for "." inside a part: parts of only slashes would be "." or ".." path components.
+  assert.throws(() => validateSysctls({ "net.//.//.kernel.core_pattern": "x" }), invalid(/invalid sysctl name "net\.\/\/\.\/\/\.kernel\.core_pattern"/));
+  assert.throws(() => validateSysctls({ "net./.ipv4.ip_forward": "1" }), invalid(/invalid sysctl name/));
+  assert.equal(validateSysctls({ "net.ipv4.conf.eth0/100.rp_filter": "1" })["net.ipv4.conf.eth0/100.rp_filter"], "1");
   assert.throws(() => validateSysctls({ "net.core.somaxconn": "1\n2" }), invalid(/invalid value for sysctl "net.core.somaxconn"/));
   assert.throws(() => validateSysctls({ "net/core/somaxconn": "1", "net.core.somaxconn": "2" }), invalid(/given twice/));
 });

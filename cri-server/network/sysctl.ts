@@ -55,7 +55,8 @@ export function validateSysctls(sysctls: Record<string, string> | Map<string, st
   const hostUts = ns.hostUts ?? ns.hostNetwork ?? false;
   for (const [raw, value] of entries) {
     const name = normalizeSysctlName(raw);
-    if (!NAME_RE.test(name) || name.split(".").some((s) => s === "") || name.includes("..")) {
+    // A part becomes one /proc/sys path component with "/" read as "."; "", "." and ".." would climb.
+    if (!NAME_RE.test(name) || name.includes("..") || name.split(".").some((s) => ["", ".", ".."].includes(s.replaceAll("/", ".")))) {
       throw invalidArgument(`invalid sysctl name "${raw}"`);
     }
     if (/[\n\0]/.test(value)) throw invalidArgument(`invalid value for sysctl "${raw}"`);
