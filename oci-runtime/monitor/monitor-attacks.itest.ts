@@ -1,4 +1,4 @@
-// Hostile containers and clients against each monitor (conmon and berth-monitor): the monitor's
+// Hostile containers and clients, stdin_once and --log-size-max, against each monitor (conmon and berth-monitor): the monitor's
 // memory stays bounded, every byte reaches the log in well-formed records, and it keeps serving.
 import { test, after, before, describe } from "node:test";
 import assert from "node:assert/strict";
@@ -104,7 +104,7 @@ before(async () => {
 });
 after(async () => { await scratch.cleanup(); });
 
-for (const { name, binary } of MONITORS) describe(`monitor ${name} under attack`, () => {
+for (const { name, binary } of MONITORS) describe(`monitor ${name}: hostile input, stdin and log limits`, () => {
   let env: ItestEnv;
   before(async () => { env = await makeEnv(); });
   after(async () => { await env.cleanup(); });
@@ -180,6 +180,23 @@ for (const { name, binary } of MONITORS) describe(`monitor ${name} under attack`
     assert.equal((await waitForExit(env.exitDir, "attach")).exitCode, 0);
     assert.equal(stdout, "hello\ndone\n");
     assert.equal(joined(records(await readFile(env.logPath("attach")))).toString(), "hello\ndone\n");
+  });
+
+  test("stdin_once: the attach client's end of input closes the container's stdin", async () => {
+    await create("once", [sh("cat; echo done")], { stdin: true, stdinOnce: true });
+    await env.runtime.start("once");
+    const { stdout } = await run(clientBin, [attachSocketPath(env.socketDir, "once"), "0", "1000"], { timeout: 60_000, encoding: "latin1" });
+    assert.equal((await waitForExit(env.exitDir, "once")).exitCode, 0, "cat saw the end of its input");
+    assert.equal(stdout, `${"x".repeat(1000)}hello\ndone\n`);
+  });
+
+  test("--log-size-max: the log is cut back before it would pass the limit, and keeps the latest lines", async () => {
+    await create("capped", [sh("i=0; while [ $i -lt 300 ]; do echo line$i-0123456789012345678901234567890123456789; i=$((i+1)); done")], { logSizeMax: 4096 });
+    await env.runtime.start("capped");
+    assert.equal((await waitForExit(env.exitDir, "capped")).exitCode, 0);
+    const log = await readFile(env.logPath("capped"));
+    assert.ok(log.length > 0 && log.length <= 4096, `log is ${log.length} bytes`);
+    assert.match(joined(records(log)).toString(), /line299-0123456789012345678901234567890123456789\n$/);
   });
 
   test("junk on the ctl fifo is ignored: an endless line, bad numbers; a later reopen still works", async () => {
