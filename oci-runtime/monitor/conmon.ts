@@ -1,6 +1,9 @@
-// Starts a container under conmon (one monitor per container) and talks to it through its files:
-// pid files, exit files, the ctl fifo. conmon runs `<runtime> create`, holds the container's stdio,
-// writes the CRI log and the exit code, and outlives berthd (own session, stdio on /dev/null).
+// Starts a container under its monitor (one per container) and talks to it through its files:
+// pid files, exit files, the ctl fifo. The monitor runs `<runtime> create`, holds the container's
+// stdio, writes the CRI log and the exit code, and outlives berthd (own session, stdio on /dev/null).
+// The monitor is conmon or berth's own berth-monitor (helper/berth-monitor.c, config runtime.monitor,
+// see monitorBinary): both take the same arguments and keep the same files, so "conmon" below
+// means either.
 import { spawn } from "node:child_process";
 import { closeSync, constants as fsc, openSync } from "node:fs";
 import { mkdir, open, readFile, rm } from "node:fs/promises";

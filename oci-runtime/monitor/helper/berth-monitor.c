@@ -596,6 +596,7 @@ int main(int argc, char **argv) {
 		sync_fd = (int)v;
 		if (fcntl(sync_fd, F_SETFD, FD_CLOEXEC) < 0) usage("_OCI_SYNCPIPE: not an open file descriptor");
 	}
+	unsetenv("_OCI_SYNCPIPE"); /* not the runtime's business */
 
 	/* Nothing inherited but stdio and the sync pipe reaches the runtime or stays open in the monitor. */
 	if (sync_fd > 3) close_range(3, (unsigned)sync_fd - 1, 0);
