@@ -9,6 +9,10 @@ import { BerthError, Code } from "../../oci-runtime/foundation/errdefs.ts";
 import { findMount } from "../../oci-runtime/foundation/mountinfo.ts";
 import { createNetns, isNetns, listNetns, netnsDir, nsenterArgs, removeNetns, unmountNetnsDir } from "./netns.ts";
 import { runCommand } from "../../oci-runtime/foundation/run-command.ts";
+import { defaultConfig } from "../config.ts";
+import { mountHelperPath } from "../../oci-runtime/mounts/mount-helper.ts";
+
+const helper = mountHelperPath(defaultConfig().runtime.io_helper);
 
 const stateDir = await mkdtemp(join(tmpdir(), "berth-netns-it-"));
 after(async () => {
@@ -22,9 +26,12 @@ const inNs = (path: string, argv: string[]) => {
   return runCommand(bin!, args);
 };
 
-test("creates a pinned netns with lo up, distinct from the host's", async () => {
-  const path = await createNetns({ stateDir }, "pod-a");
-  assert.equal(path, join(netnsDir(stateDir), "pod-a"));
+// Both ways of making one: `unshare --net=PIN ip link set lo up` ("unshare-ip"), and berth-mount netns (what berthd uses).
+for (const way of [{ name: "unshare-ip", helper: undefined }, { name: "berth-mount", helper }]) {
+  const opts = { stateDir, ...(way.helper ? { helper: way.helper } : {}) };
+test(`${way.name}: creates a pinned netns with lo up, distinct from the host's`, async () => {
+  const path = await createNetns(opts, `pod-a-${way.name}`);
+  assert.equal(path, join(netnsDir(stateDir), `pod-a-${way.name}`));
   assert.equal(await isNetns(path), true);
   assert.equal((await findMount(path))?.fsType, "nsfs");
   const lo = await inNs(path, ["ip", "-o", "link", "show", "lo"]);
@@ -37,6 +44,16 @@ test("creates a pinned netns with lo up, distinct from the host's", async () => 
   assert.deepEqual(await listNetns(stateDir), [path]);
   await removeNetns(path);
 });
+
+test(`${way.name}: a create that fails leaves no pin file and nothing mounted`, async () => {
+    // The program that makes it fails (for unshare: after it has pinned the namespace).
+    const name = `pod-fail-${way.name}`;
+    const failing = { ...opts, ...(way.helper ? { helper: "/bin/false" } : { ip: "/bin/false" }) };
+    await assert.rejects(createNetns(failing, name), (e: unknown) => e instanceof BerthError && e.code === Code.INTERNAL && e.message.includes(join(netnsDir(stateDir), name)));
+    await assert.rejects(stat(join(netnsDir(stateDir), name)), { code: "ENOENT" });
+    assert.equal(await findMount(join(netnsDir(stateDir), name)), undefined);
+  });
+}
 
 test("the netns dir is its own shared mount point", async () => {
   const path = await createNetns({ stateDir }, "pod-prop");
@@ -78,9 +95,11 @@ test("bad names are INVALID_ARGUMENT", async () => {
 
 test("many concurrent creates and removes leave nothing", async () => {
   const names = Array.from({ length: 10 }, (_, i) => `pod-c${i}`);
-  const paths = await Promise.all(names.map((n) => createNetns({ stateDir }, n)));
+  const paths = await Promise.all(names.map((n) => createNetns({ stateDir, helper }, n)));
   assert.equal(new Set(paths).size, 10);
   for (const p of paths) assert.equal(await isNetns(p), true);
+  const inodes = await Promise.all(paths.map(async (p) => (await inNs(p, ["readlink", "/proc/self/ns/net"])).stdout.trim()));
+  assert.equal(new Set(inodes).size, 10, "ten distinct namespaces");
   await Promise.all(paths.map((p) => removeNetns(p)));
   assert.deepEqual(await listNetns(stateDir), []);
   const leftovers = (await runCommand("grep", ["-c", stateDir, "/proc/self/mountinfo"])).stdout.trim();

@@ -2,8 +2,9 @@
 // `ip netns add` pins them under /run/netns: the directory is made a mount
 // point with its own shared peer group (so an unmount also reaches copies of
 // the pin in mount namespaces created later), the file is a bind mount of
-// the namespace's nsfs inode. Creating one is a single `unshare` process that
-// also brings `lo` up inside.
+// the namespace's nsfs inode. Creating one is a single exec of berth-mount
+// (`netns`: unshare, lo up by ioctl, bind mount), or without it `unshare`
+// running `ip link set lo up` inside.
 
 import { mkdir, open, readdir, realpath, rm, statfs } from "node:fs/promises";
 import { join } from "node:path";
@@ -17,6 +18,11 @@ const NSFS_MAGIC = 0x6e736673;
 export interface NetnsOptions {
   /** The daemon's runtime state directory; namespaces live in <stateDir>/netns. */
   stateDir: string;
+  /**
+   * berth-mount (the runtime.io_helper directory's): when set, one exec of it makes the namespace,
+   * brings lo up and pins it; otherwise `unshare --net=PIN ip link set lo up`.
+   */
+  helper?: string;
   /** Binaries, overridable for tests. */
   unshare?: string;
   ip?: string;
@@ -72,7 +78,9 @@ export async function createNetns(opts: NetnsOptions, name: string): Promise<str
     if ((err as NodeJS.ErrnoException).code === "EEXIST") throw alreadyExists(`network namespace ${path} already exists`, err);
     throw internal(`cannot create network namespace file ${path}: ${(err as Error).message}`, err);
   }
-  const r = await runCommand(opts.unshare ?? "unshare", [`--net=${path}`, opts.ip ?? "ip", "link", "set", "lo", "up"], { timeoutMs: MOUNT_TIMEOUT_MS });
+  const r = opts.helper
+    ? await runCommand(opts.helper, ["netns", path], { timeoutMs: MOUNT_TIMEOUT_MS })
+    : await runCommand(opts.unshare ?? "unshare", [`--net=${path}`, opts.ip ?? "ip", "link", "set", "lo", "up"], { timeoutMs: MOUNT_TIMEOUT_MS });
   if (r.code !== 0) {
     await removeNetns(path).catch(() => {});
     throw internal(`cannot create network namespace ${path}: ${describeFailure(r)}`);

@@ -79,10 +79,15 @@ export async function writePodFiles(input: PodFilesInput): Promise<PodFiles> {
     hosts: join(input.dir, "hosts"),
   };
   const resolv = input.dns ? renderResolvConf(input.dns) : await readOr(input.hostResolvConf ?? "/etc/resolv.conf", "");
-  await writeFileAtomic(files.resolvConf, resolv, 0o644);
-  await writeFileAtomic(files.hostname, input.hostname + "\n", 0o644);
   const hosts = input.hostNetwork ? await readOr(input.hostHosts ?? "/etc/hosts", renderHosts(input.hostname, [])) : renderHosts(input.hostname, input.ips);
-  await writeFileAtomic(files.hosts, hosts, 0o644);
+  // The three files side by side (each its own fsync); all settle before a failure is thrown, so
+  // no write is still going on when the caller removes the directory.
+  const results = await Promise.allSettled([
+    writeFileAtomic(files.resolvConf, resolv, 0o644),
+    writeFileAtomic(files.hostname, input.hostname + "\n", 0o644),
+    writeFileAtomic(files.hosts, hosts, 0o644),
+  ]);
+  for (const r of results) if (r.status === "rejected") throw r.reason;
   return files;
 }
 
@@ -96,15 +101,22 @@ async function readOr(path: string, fallback: string): Promise<string> {
 }
 
 export const DEFAULT_SHM_SIZE = 64 * 1024 * 1024;
+/** The largest /dev/shm size berth-mount takes (10^15 bytes, far above any memory). */
+export const SHM_SIZE_MAX = 1e15;
 
-/** Mounts a tmpfs for the pod's /dev/shm at `dir` (created). Idempotent: an existing tmpfs there is kept. */
-export async function mountShm(dir: string, sizeBytes: number = DEFAULT_SHM_SIZE): Promise<void> {
-  if (!Number.isInteger(sizeBytes) || sizeBytes <= 0) throw invalidArgument(`invalid shm size ${sizeBytes}`);
+/**
+ * Mounts a tmpfs for the pod's /dev/shm at `dir` (created). Idempotent: an existing tmpfs there is kept.
+ * With `helper` (berth-mount) the mount is one system call in it (no util-linux mount).
+ */
+export async function mountShm(dir: string, sizeBytes: number = DEFAULT_SHM_SIZE, helper?: string): Promise<void> {
+  if (!Number.isInteger(sizeBytes) || sizeBytes <= 0 || sizeBytes > SHM_SIZE_MAX) throw invalidArgument(`invalid shm size ${sizeBytes} (1 to ${SHM_SIZE_MAX} bytes)`);
   await mkdir(dir, { recursive: true, mode: 0o755 });
   const real = await realpath(dir);
   const m = await findMount(real);
   if (m?.fsType === "tmpfs") return;
-  const r = await runCommand("mount", ["-t", "tmpfs", "-o", `nosuid,nodev,noexec,mode=1777,size=${sizeBytes}`, "shm", real], { timeoutMs: MOUNT_TIMEOUT_MS });
+  const r = helper
+    ? await runCommand(helper, ["shm", real, String(sizeBytes)], { timeoutMs: MOUNT_TIMEOUT_MS })
+    : await runCommand("mount", ["-t", "tmpfs", "-o", `nosuid,nodev,noexec,mode=1777,size=${sizeBytes}`, "shm", real], { timeoutMs: MOUNT_TIMEOUT_MS });
   if (r.code !== 0) throw internal(`cannot mount shm tmpfs at ${real}: ${describeFailure(r)}`);
 }
 

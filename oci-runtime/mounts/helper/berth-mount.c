@@ -24,6 +24,13 @@
  *       ipc and uts nsfs files on IPCPIN and UTSPIN (existing empty files). NAMEs are sysctl
  *       names in dotted form ("/" stands for a "." inside a component); at most 256 of them,
  *       each at most 255 bytes, each VALUE at most 4096 bytes. Nothing is left mounted on failure.
+ *   berth-mount netns NETPIN
+ *       Creates a network namespace with lo up (SIOCSIFFLAGS) and pins it by bind-mounting its
+ *       nsfs file on NETPIN (an existing empty file): what `unshare --net=PIN ip link set lo up`
+ *       does, in one process. Nothing is left mounted on failure.
+ *   berth-mount shm DIR BYTES
+ *       Mounts a tmpfs on the directory DIR for a pod's /dev/shm: nosuid, nodev, noexec,
+ *       mode=1777, size=BYTES (decimal, 1 to 10^15, formatted again here).
  *   berth-mount netdev NETNS
  *       Prints /proc/net/dev of the network namespace pinned at NETNS (at most 1 MiB): the
  *       counters of a pod that has no process in its network namespace.
@@ -437,6 +444,48 @@ static int cmd_pin_ns(int argc, char **argv) {
   return 0;
 }
 
+/* Brings lo up in the calling process's network namespace; 0 or an errno. */
+static int lo_up(void) {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return errno;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  strcpy(ifr.ifr_name, "lo");
+  int err = 0;
+  if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) err = errno;
+  else {
+    ifr.ifr_flags |= IFF_UP;
+    if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) err = errno;
+  }
+  close(s);
+  return err;
+}
+
+static int cmd_netns(const char *pin) {
+  /* This process is single-threaded: it moves itself into the new namespace, then pins it. */
+  if (unshare(CLONE_NEWNET) < 0) die("create the network namespace", errno);
+  int err = lo_up();
+  if (err) die("bring lo up", err);
+  if (mount("/proc/self/ns/net", pin, NULL, MS_BIND, NULL) < 0) die("pin the network namespace", errno);
+  return 0;
+}
+
+static int cmd_shm(const char *dir, const char *bytes) {
+  /* A decimal byte count, 1 to 10^15 (a petabyte: far above any memory), formatted again here. */
+  size_t len = strlen(bytes);
+  uint64_t v = 0;
+  if (len == 0 || len > 16) { fprintf(stderr, "berth-mount: shm: size is not a number of bytes up to 10^15\n"); return 2; }
+  for (const char *p = bytes; *p; p++) {
+    if (*p < '0' || *p > '9') { fprintf(stderr, "berth-mount: shm: size is not a number of bytes up to 10^15\n"); return 2; }
+    v = v * 10 + (uint64_t)(*p - '0');
+  }
+  if (v == 0 || v > 1000000000000000ULL) { fprintf(stderr, "berth-mount: shm: size is not a number of bytes up to 10^15\n"); return 2; }
+  char opts[64];
+  snprintf(opts, sizeof opts, "mode=1777,size=%llu", (unsigned long long)v);
+  if (mount("shm", dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts) < 0) die("mount the shm tmpfs", errno);
+  return 0;
+}
+
 #define NETDEV_MAX (1 << 20)
 
 static int cmd_netdev(const char *pin) {
@@ -473,11 +522,15 @@ int main(int argc, char **argv) {
   if (argc >= 2 && !strcmp(argv[1], "probe") && argc == 3) return cmd_probe(argv + 2);
   if (argc >= 7 && !strcmp(argv[1], "pin-ns")) return cmd_pin_ns(argc - 2, argv + 2);
   if (argc == 3 && !strcmp(argv[1], "netdev")) return cmd_netdev(argv[2]);
+  if (argc == 3 && !strcmp(argv[1], "netns")) return cmd_netns(argv[2]);
+  if (argc == 4 && !strcmp(argv[1], "shm")) return cmd_shm(argv[2], argv[3]);
   fprintf(stderr, "usage: berth-mount bind SRC DST USERNS|- rro|ro|rw\n"
                   "       berth-mount userns USERPIN NETPIN|- UID_IN UID_OUT UID_LEN GID_IN GID_OUT GID_LEN\n"
                   "       berth-mount umount PATH\n"
                   "       berth-mount probe SCRATCH\n"
                   "       berth-mount pin-ns IPCPIN|- UTSPIN|- USERNS|- NETNS|- HOSTNAME|- [NAME VALUE]...\n"
-                  "       berth-mount netdev NETNS\n");
+                  "       berth-mount netdev NETNS\n"
+                  "       berth-mount netns NETPIN\n"
+                  "       berth-mount shm DIR BYTES\n");
   return 2;
 }
