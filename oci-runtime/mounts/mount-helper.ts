@@ -52,6 +52,12 @@ async function mkdirTraversable(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o711 });
 }
 
+/** Where createPodUserns pins a pod's user namespace and the network namespace it owns ("" without one). */
+export function podUsernsPins(stateDir: string, podId: string, withNetwork: boolean): { usernsPath: string; netnsPath: string } {
+  const dir = podUsernsDir(stateDir, podId);
+  return { usernsPath: join(dir, "user"), netnsPath: withNetwork ? join(dir, "net") : "" };
+}
+
 /**
  * Creates the pod's user namespace with exactly `u` (and a network namespace it owns, with lo
  * up, unless `withNetwork` is false), pinned as files in <state>/userns/pods/<podId>/{user,net}.
@@ -67,8 +73,7 @@ export async function createPodUserns(helper: string, stateDir: string, podId: s
   await mkdir(dir, { mode: 0o700 });
   // Only the pod's root (and host root) may enter: it reaches the infra rootfs clone through it.
   await chown(dir, u.uids.hostId, u.gids.hostId);
-  const usernsPath = join(dir, "user");
-  const netnsPath = withNetwork ? join(dir, "net") : "";
+  const { usernsPath, netnsPath } = podUsernsPins(stateDir, podId, withNetwork);
   try {
     for (const p of [usernsPath, netnsPath].filter(Boolean)) await (await open(p, "wx", 0o444)).close();
     await run(helper, [

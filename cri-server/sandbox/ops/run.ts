@@ -3,11 +3,13 @@
 // A pod that does not share a PID namespace (pid mode CONTAINER, as kubelet sends for ordinary
 // pods, or NODE) gets no infra process with runtime.drop_infra: its IPC and UTS namespaces are
 // created by berth-mount and pinned as files in the pod directory (no runc call at all).
+import { join } from "node:path";
 import { toJson } from "@bufbuild/protobuf";
 import { NamespaceMode, PodSandboxConfigSchema, RunPodSandboxRequestSchema, type PodSandboxConfig, type RunPodSandboxRequest } from "../../../proto/gen/runtime/v1/api_pb.js";
 import { idempotentCreate, requestFingerprint } from "../../create-cache.ts";
 import { invalidArgument } from "../../../oci-runtime/foundation/errdefs.ts";
-import { checkPinInput } from "../../../oci-runtime/mounts/mount-helper.ts";
+import { checkPinInput, podUsernsPins } from "../../../oci-runtime/mounts/mount-helper.ts";
+import { netnsDir } from "../../network/netns.ts";
 import { podBandwidth } from "../../network/bandwidth.ts";
 import { validateSysctls } from "../../network/sysctl.ts";
 import { storeMessage } from "../../stores/proto-record.ts";
@@ -69,6 +71,7 @@ async function create(d: SandboxDeps, id: string, name: string, handler: string,
   // Sizes the kernel (and berth-mount's argv) take, for both kinds of pod (runc would fail later on them).
   checkPinInput({ hostname: hostNetwork ? "" : hostname, sysctls });
   const podDir = podDirOf(d.config, id);
+  const userns = podUsernsOf(cfg);
   const dropInfra = d.config.runtime.drop_infra && namespaces.pid !== NamespaceMode.POD;
   const [ipcPin, utsPin] = podPinPaths(podDir);
   const rec: SandboxRecord = {
@@ -88,29 +91,48 @@ async function create(d: SandboxDeps, id: string, name: string, handler: string,
     infra: { pid: 0, bundle: dropInfra ? "" : `${podDir}/bundle`, cgroupsPath: "" },
     ...(dropInfra ? { pins: { ipc: hostIpc ? "" : ipcPin, uts: hostNetwork ? "" : utsPin } } : {}),
   };
-  // The record goes to disk first, so a crash mid-create is found and torn down at start.
-  await d.store.add(rec);
+  // The netns pin's path is known before it is made: the record names it from the start, so no
+  // second record write is needed once it exists (the teardown of a half-made pod is idempotent).
+  if (!hostNetwork && !userns) rec.netnsPath = join(netnsDir(d.config.state), id.slice(0, 32));
+  if (userns) {
+    const pins = podUsernsPins(d.config.state, id, !hostNetwork);
+    rec.userns = { path: pins.usernsPath, ...userns };
+    rec.netnsPath = pins.netnsPath;
+  }
   try {
-    await d.os.mkdirPrivate(podDir);
-    const userns = podUsernsOf(cfg);
-    // /dev/shm and the namespaces do not depend on each other: side by side. Both settle before a
-    // failure is thrown, so the teardown sees everything either made (rec is updated in memory first).
-    const [shmResult, nsResult] = await Promise.allSettled([
-      rec.shmPath ? d.os.mountShm(rec.shmPath, d.config.runtime.shm_size) : undefined,
+    // The record, the pod directory, /dev/shm and the namespaces do not depend on each other: side
+    // by side. Until the record is on disk only things the start-up sweep finds by the pod's id
+    // exist (netns pin, user namespace pins, pod directory with its shm and pins), so a crash in
+    // between leaves nothing behind; CNI and the infra process start only after it is on disk.
+    // Everything settles before a failure is thrown, so the teardown sees all that was made.
+    const [recResult, shmResult, nsResult] = await Promise.allSettled([
+      d.store.add(rec),
+      (async () => {
+        await d.os.mkdirPrivate(podDir);
+        if (rec.shmPath) await d.os.mountShm(rec.shmPath, d.config.runtime.shm_size);
+      })(),
       (async () => {
         if (userns) {
           // The network namespace is created inside the pod's user namespace, which owns it (so its
           // sysctls and sysfs are the pod's); both are pinned under <state>/userns/pods/<id>.
           const pins = await d.os.createUserns(id, userns, !hostNetwork);
-          rec.userns = { path: pins.usernsPath, ...userns };
-          rec.netnsPath = pins.netnsPath;
-          await d.store.update(id, (r) => { r.netnsPath = rec.netnsPath; r.userns = rec.userns; });
+          return { usernsPath: pins.usernsPath, netnsPath: pins.netnsPath };
         } else if (!hostNetwork) {
-          rec.netnsPath = await d.os.createNetns(id.slice(0, 32));
-          await d.store.update(id, (r) => { r.netnsPath = rec.netnsPath; });
+          return { netnsPath: await d.os.createNetns(id.slice(0, 32)) };
         }
+        return undefined;
       })(),
     ]);
+    // The helpers may name the pins by another path (a state directory reached through a symlink):
+    // the teardown is told at once, the record once it is on disk.
+    const made = nsResult.status === "fulfilled" ? nsResult.value : undefined;
+    const moved = !!made && (made.netnsPath !== rec.netnsPath || (!!made.usernsPath && made.usernsPath !== rec.userns?.path));
+    if (made && moved) {
+      rec.netnsPath = made.netnsPath;
+      if (made.usernsPath && rec.userns) rec.userns = { ...rec.userns, path: made.usernsPath };
+    }
+    if (recResult.status === "rejected") throw recResult.reason;
+    if (moved) await d.store.update(id, (r) => { r.netnsPath = rec.netnsPath; if (rec.userns) r.userns = rec.userns; });
     if (shmResult.status === "rejected") throw shmResult.reason;
     if (nsResult.status === "rejected") throw nsResult.reason;
     // The infra process (or the ipc/uts pins) needs only the netns, not its addresses: start it while CNI runs.
