@@ -12,6 +12,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { buildIoHelper } from "../../oci-runtime/io/helper.ts";
 import { BERTH_MONITOR } from "./monitors.ts";
+import { defaultConfig } from "../../cri-server/config.ts";
 
 const run = promisify(execFile);
 export const RUNC = "/usr/sbin/runc";
@@ -71,7 +72,7 @@ export interface TestContainer {
   ctlPath: string;
 }
 
-/** Creates and starts a container under conmon; registers its teardown with `ws.defer`. */
+/** Creates and starts a container under a monitor (berth-monitor or conmon); registers its teardown with `ws.defer`. */
 export async function startContainer(ws: Workspace & { defer(fn: () => Promise<unknown>): void }, opts: { args: string[]; tty: boolean; stdin: boolean; leaveStdinOpen?: boolean }): Promise<TestContainer> {
   const id = `bio-${randomBytes(6).toString("hex")}`;
   const base = path.join(ws.dir, id);
@@ -96,8 +97,8 @@ export async function startContainer(ws: Workspace & { defer(fn: () => Promise<u
   });
   // conmon forks; the parent returns once `runc create` finished.
   await new Promise<void>((resolve, reject) => {
-    // BERTH_TEST_MONITOR=berth runs berth's own monitor (same options and files) instead of conmon.
-    const c = spawn(process.env.BERTH_TEST_MONITOR === "berth" ? BERTH_MONITOR : "conmon", args, { stdio: ["ignore", "ignore", "pipe"] });
+    // The monitor berthd runs by default (runtime.monitor), or the one BERTH_TEST_MONITOR names: same options and files.
+    const c = spawn((process.env.BERTH_TEST_MONITOR ?? defaultConfig().runtime.monitor) === "berth" ? BERTH_MONITOR : "conmon", args, { stdio: ["ignore", "ignore", "pipe"] });
     let err = "";
     c.stderr.on("data", (d: Buffer) => { err += d.toString(); });
     c.once("error", reject);
