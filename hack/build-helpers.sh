@@ -6,7 +6,8 @@
 #   berth-exec   (oci-runtime/runtime/helper/berth-exec.c): ExecSync subreaper reporting the exec'd process's exit status
 #   berth-start  (oci-runtime/runtime/helper/berth-start.c): StartContainer through runc's exec fifo, without runc's start-up
 #   berth-monitor (oci-runtime/monitor/helper/berth-monitor.c): per-container monitor (runtime.monitor = "berth"),
-#                linked statically: one per container, and a static binary maps no shared libraries (lower RSS)
+#                one per container, so linked statically against musl when musl-gcc is there (about 0.14 MB RSS),
+#                else against glibc (about 0.6-0.7 MB RSS; dynamic glibc: about 1.5 MB)
 # Installed beside each other where berthd looks by default (the directory of runtime.io_helper).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -14,12 +15,14 @@ dir=$(dirname "${BERTH_IO_HELPER:-/usr/local/libexec/berth/berth-io}")
 build() {
   local name=$1 src="$here/$2"
   shift 2
+  local cc=gcc
+  if [ "${1:-}" = "--cc" ]; then cc=$2; shift 2; fi
   [ -f "$src" ] || return 0
   local out="$dir/$name"
   if [ ! -x "$out" ] || [ "$src" -nt "$out" ]; then
     mkdir -p "$dir"
     chmod 0755 "$dir"
-    gcc -O2 -Wall -Werror "$@" -o "$out.tmp" "$src"
+    "$cc" -O2 -Wall -Werror "$@" -o "$out.tmp" "$src"
     chmod 0755 "$out.tmp"
     mv "$out.tmp" "$out"
     echo "hack/build-helpers.sh: built $out"
@@ -30,4 +33,6 @@ build berth-layer image-service/snapshots/helper/berth-layer.c
 build berth-mount oci-runtime/mounts/helper/berth-mount.c
 build berth-exec oci-runtime/runtime/helper/berth-exec.c
 build berth-start oci-runtime/runtime/helper/berth-start.c
-build berth-monitor oci-runtime/monitor/helper/berth-monitor.c -static
+monitor_cc=gcc
+if command -v musl-gcc >/dev/null; then monitor_cc=musl-gcc; fi
+build berth-monitor oci-runtime/monitor/helper/berth-monitor.c --cc "$monitor_cc" -static

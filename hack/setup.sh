@@ -17,7 +17,7 @@ fi
 
 packages=(
   runc crun conmon catatonit containernetworking-plugins iproute2 iptables util-linux mount kmod
-  attr socat gcc libc6-dev apache2-utils e2fsprogs procps
+  attr socat gcc libc6-dev musl-tools apache2-utils e2fsprogs procps
   # tests and benchmarks
   docker-registry busybox-static skopeo gnupg containerd libarchive-tools libcap2-bin
 )

@@ -39,6 +39,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -576,6 +578,17 @@ static void set_nonblock(int fd) {
 	if (fl >= 0) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
+/* Closes fds lo..hi: close_range(2) (Linux 5.9; called by number, as not every libc wraps it), else one by one up to RLIMIT_NOFILE. */
+static void close_fds(unsigned lo, unsigned hi) {
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+	if (syscall(SYS_close_range, lo, hi, 0) == 0) return;
+	struct rlimit rl;
+	unsigned max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 1048576 ? (unsigned)rl.rlim_cur : 1048576;
+	for (unsigned fd = lo; fd <= hi && fd < max; fd++) close((int)fd);
+}
+
 /* Exits reaped before the container pid was known (the subreaper may see the init exit early). */
 #define MAX_EARLY 64
 static pid_t early_pid[MAX_EARLY];
@@ -599,8 +612,8 @@ int main(int argc, char **argv) {
 	unsetenv("_OCI_SYNCPIPE"); /* not the runtime's business */
 
 	/* Nothing inherited but stdio and the sync pipe reaches the runtime or stays open in the monitor. */
-	if (sync_fd > 3) close_range(3, (unsigned)sync_fd - 1, 0);
-	close_range(sync_fd >= 3 ? (unsigned)sync_fd + 1 : 3, ~0U, 0);
+	if (sync_fd > 3) close_fds(3, (unsigned)sync_fd - 1);
+	close_fds(sync_fd >= 3 ? (unsigned)sync_fd + 1 : 3, ~0U);
 
 	pid_t me = fork();
 	if (me < 0) fail("cannot fork the monitor: %s", strerror(errno));
