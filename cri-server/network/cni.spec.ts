@@ -267,3 +267,29 @@ test("a plugin binary missing at DEL time is an error, not 'already gone', and k
     await t.cleanup();
   }
 });
+
+test("deferResultSave: setUp answers before the result is on disk; `saved` settles when it is, and calls for the sandbox wait for it", async () => {
+  const s = await setup(chain);
+  try {
+    const nm = s.make();
+    const r = await nm.setUp({ ...req, deferResultSave: true });
+    assert.deepEqual(r.ips, ["10.9.0.2", "fd09::2"]);
+    assert.ok(r.saved instanceof Promise, "a promise of the write");
+    // cached() waits for the write and sees the result.
+    assert.deepEqual((await nm.cached(req.sandboxId))?.ips, ["10.9.0.2", "fd09::2"]);
+    await r.saved;
+    const onDisk = JSON.parse(await readFile(join(s.dir, "cni-cache", `${req.sandboxId}.json`), "utf8")) as { result: unknown };
+    assert.notEqual(onDisk.result, null, "the result is cached");
+    // A tearDown issued right after a deferred setUp DELs with the result (prevResult), then drops the entry.
+    const r2 = await nm.setUp({ ...req, sandboxId: "sb2", deferResultSave: true });
+    await nm.tearDown("sb2");
+    const del = s.calls.filter((c) => c.command === "DEL" && c.env.CNI_CONTAINERID === "sb2");
+    assert.equal(del.length, chain.length);
+    assert.ok(del.every((c) => c.stdin.prevResult), "DEL got the cached result");
+    await r2.saved;
+    assert.equal(await nm.cached("sb2"), undefined, "the entry is gone after the teardown, not written back");
+    // Without the option the write is part of setUp.
+    const r3 = await nm.setUp({ ...req, sandboxId: "sb3" });
+    assert.equal(r3.saved, undefined);
+  } finally { await s.cleanup(); }
+});

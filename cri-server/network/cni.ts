@@ -68,6 +68,12 @@ export interface SetUpRequest {
   extraCapabilities?: Record<string, unknown>;
   /** The RPC's deadline or cancellation: a running ADD is killed with its process group, and the ADDs so far are deleted. */
   signal?: AbortSignal | undefined;
+  /**
+   * Return as soon as the plugins have answered; the result goes to the cache while the caller
+   * goes on, and `saved` settles when it is on disk. The caller must await `saved` (and tear the
+   * network down if it rejects). Calls for the same sandbox wait for the write.
+   */
+  deferResultSave?: boolean;
 }
 
 export interface SetUpResult {
@@ -76,6 +82,8 @@ export interface SetUpResult {
   interfaces: CniInterface[];
   result: CniResult;
   network: string;
+  /** With deferResultSave: settles when the cached result is on disk. */
+  saved?: Promise<void>;
 }
 
 export const NETWORK_NOT_READY = "NetworkPluginNotReady";
@@ -98,6 +106,8 @@ export class NetworkManager {
   private readonly sweepIptables: boolean;
   private loaded: { dirMtimeMs: number; fileMtimeMs: number; config?: NetworkConfigList; problem?: string } | undefined;
   private readonly locks = new KeyedMutex();
+  /** Result writes still going on (deferResultSave), by sandbox id: later calls for it wait for them. */
+  private readonly saving = new Map<string, Promise<void>>();
   /** The pod CIDR from UpdateRuntimeConfig ("" for none): offered to plugins as the "ipRanges" capability. */
   podCidr = "";
 
@@ -151,6 +161,7 @@ export class NetworkManager {
   private async add(req: SetUpRequest): Promise<SetUpResult> {
     const network = this.config();
     if (!network) throw failedPrecondition(`cannot set up network of sandbox ${req.sandboxId}: ${this.load().problem}`);
+    await this.saving.get(req.sandboxId);
     const stale = await this.cache.read(req.sandboxId);
     if (stale?.result) throw failedPrecondition(`network of sandbox ${req.sandboxId} is already set up; tear it down first`);
     if (stale) {
@@ -202,8 +213,16 @@ export class NetworkManager {
         throw internal(`cni network "${network.name}" returned an invalid result for sandbox ${req.sandboxId}: ${(err as Error).message}`, err);
       }
       entry.result = prev;
-      await this.cache.write(entry);
       const ips = podIps(result, this.ifName);
+      if (req.deferResultSave) {
+        const saved = this.cache.write(entry);
+        const settled = saved.then(() => {}, () => {});
+        this.saving.set(req.sandboxId, settled);
+        void settled.then(() => { if (this.saving.get(req.sandboxId) === settled) this.saving.delete(req.sandboxId); });
+        this.log.debug("pod network set up", { sandboxId: req.sandboxId, network: network.name, ips });
+        return { ips, interfaces: result.interfaces, result, network: network.name, saved };
+      }
+      await this.cache.write(entry);
       this.log.debug("pod network set up", { sandboxId: req.sandboxId, network: network.name, ips });
       return { ips, interfaces: result.interfaces, result, network: network.name };
     } catch (err) {
@@ -262,6 +281,7 @@ export class NetworkManager {
   async tearDown(sandboxId: string, netnsPath?: string): Promise<void> {
     checkSandboxId(sandboxId);
     return this.locks.run(sandboxId, async () => {
+      await this.saving.get(sandboxId);
       const entry = await this.cache.read(sandboxId);
       if (!entry) return;
       const errors = await this.del(entry, netnsPath ?? entry.netnsPath, entry.network.plugins.length, entry.result);
@@ -278,6 +298,7 @@ export class NetworkManager {
   async check(sandboxId: string, netnsPath?: string): Promise<void> {
     checkSandboxId(sandboxId);
     return this.locks.run(sandboxId, async () => {
+      await this.saving.get(sandboxId);
       const entry = await this.cache.read(sandboxId);
       if (!entry || entry.result === null) throw notFound(`network of sandbox ${sandboxId} is not set up`);
       const { network } = entry;
@@ -295,6 +316,7 @@ export class NetworkManager {
 
   /** The cached ADD outcome of a sandbox (after a restart: its IPs), or undefined if it has none. */
   async cached(sandboxId: string): Promise<SetUpResult | undefined> {
+    await this.saving.get(sandboxId);
     const entry = await this.cache.read(sandboxId);
     if (!entry || entry.result === null) return undefined;
     const result = parseResult(entry.result);

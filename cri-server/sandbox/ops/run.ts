@@ -162,6 +162,8 @@ async function create(d: SandboxDeps, id: string, name: string, handler: string,
         ...(dns ? { dns } : {}),
         ...(bandwidth ? { bandwidth } : {}),
         signal,
+        // The cached result is written while the pod files are (both before the ready record).
+        deferResultSave: true,
       }),
       rec.pins
         ? (pinAfterNetwork ? undefined : pin().then(() => undefined))
@@ -183,7 +185,12 @@ async function create(d: SandboxDeps, id: string, name: string, handler: string,
       if (infra.startTime) rec.infra.startTime = infra.startTime;
       if (infra.bootId) rec.infra.bootId = infra.bootId;
     }
-    await d.os.writePodFiles({ dir: podDir, hostname: hostname || d.os.hostname(), ips: rec.ips, ...(dns ? { dns } : {}), hostNetwork });
+    const [filesResult, savedResult] = await Promise.allSettled([
+      d.os.writePodFiles({ dir: podDir, hostname: hostname || d.os.hostname(), ips: rec.ips, ...(dns ? { dns } : {}), hostNetwork }),
+      netResult.value?.saved,
+    ]);
+    if (savedResult.status === "rejected") throw savedResult.reason;
+    if (filesResult.status === "rejected") throw filesResult.reason;
     await d.store.update(id, (r) => {
       r.state = nextSandboxState(r.state, "ready")!;
       r.ips = rec.ips;
