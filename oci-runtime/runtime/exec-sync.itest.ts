@@ -6,7 +6,7 @@ import { withUser } from "../bundle-spec/user.ts";
 import { detectCgroupLayout } from "../cgroups/mode.ts";
 import { cgroupPids, containerCgroupsPath } from "../cgroups/paths.ts";
 import { makeEnv, eventually, type ItestEnv } from "../../conformance/lib/oci-itest-env.ts";
-import { execSync } from "./exec-sync.ts";
+import { execSync, forgetBundleProcess } from "./exec-sync.ts";
 import { RuncCli } from "./runc-cli.ts";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -127,4 +127,24 @@ test("with berth-exec, an aborted call kills the process, also when the runtime 
   setTimeout(() => ac2.abort(), 1000);
   await assert.rejects(execSync(env.runtime, "exec", ["sleep", "4244"], { reaper: REAPER, timeoutMs: 30_000, signal: ac2.signal }), (e) => e instanceof BerthError && e.code === Code.CANCELLED);
   assert.deepEqual(await execProcessesAfter(500), [initPid], "no sleep 4244 left in the container");
+});
+
+test("a bundle's process spec is read once and kept until its container is forgotten: a new container in the same bundle gets its own", async () => {
+  const mk = (value: string) => [withProcessArgs({ command: ["sleep", "100000"] }), withEnv({ env: [{ key: "WHO", value }] })];
+  const run = () => execSync(env.runtime, "again", ["sh", "-c", "echo $WHO"], { bundle: env.bundle("again"), timeoutMs: 30_000 });
+  await env.create("again", mk("first"));
+  await env.runtime.start("again");
+  assert.equal((await run()).stdout.toString(), "first\n");
+  // Kept: a config.json changed behind berth's back (it never changes in a container's life) is not read again.
+  const cfgPath = join(env.bundle("again"), "config.json");
+  const { readFile } = await import("node:fs/promises");
+  await writeFile(cfgPath, (await readFile(cfgPath, "utf8")).replace("WHO=first", "WHO=changed"));
+  assert.equal((await run()).stdout.toString(), "first\n");
+  // The container goes (teardown forgets its bundle); another one in the same bundle is read anew.
+  await env.runtime.kill("again", "KILL", true);
+  await env.runtime.delete("again", { force: true });
+  forgetBundleProcess(env.bundle("again"));
+  await env.create("again", mk("second"));
+  await env.runtime.start("again");
+  assert.equal((await run()).stdout.toString(), "second\n");
 });

@@ -204,14 +204,34 @@ function detach(child: ChildProcess): void {
   for (const s of child.stdio) if (s && !s.destroyed) s.destroy();
 }
 
+/** Forgets a bundle's kept process spec (its container is removed). */
+export function forgetBundleProcess(bundle: string): void {
+  bundleProcesses.delete(bundle);
+}
+
+/** Bundles whose process spec execSync keeps (the oldest goes first). */
+export const BUNDLE_PROCESS_CACHE = 64;
+const bundleProcesses = new Map<string, Process>();
+
+/**
+ * The process spec of a bundle's config.json. It never changes after the container was created
+ * (an update rewrites only the resources) and every container has a bundle of its own, so the
+ * parsed spec is kept for the next exec in the same container (bounded; execProcess copies it).
+ */
 async function readBundleProcess(bundle: string, id: string): Promise<Process> {
+  const kept = bundleProcesses.get(bundle);
+  if (kept) return kept;
+  let p: Process;
   try {
     const spec = JSON.parse(await readFile(join(bundle, "config.json"), "utf8")) as { process?: Process };
     if (!spec.process) throw new Error("no process in config.json");
-    return spec.process;
+    p = spec.process;
   } catch (err) {
     throw internal(`exec in container ${id}: cannot read process spec from bundle ${bundle}: ${(err as Error).message}`, err);
   }
+  bundleProcesses.set(bundle, p);
+  while (bundleProcesses.size > BUNDLE_PROCESS_CACHE) bundleProcesses.delete(bundleProcesses.keys().next().value!);
+  return p;
 }
 
 /** How long berth-exec, told to stop before the runtime reported the pid, gets to see it through. */

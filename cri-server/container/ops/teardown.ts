@@ -4,6 +4,7 @@
 import { join } from "node:path";
 import { runTeardown, type TeardownStep } from "../../create-cache.ts";
 import { waitUntil } from "../../../oci-runtime/foundation/wait.ts";
+import { forgetBundleProcess } from "../../../oci-runtime/runtime/exec-sync.ts";
 import type { ContainerRecord } from "../container-record.ts";
 import type { ContainerDeps } from "../deps.ts";
 import { imageVolumeDirs } from "../image-volumes.ts";
@@ -32,7 +33,7 @@ export function teardownSteps(d: Deps, rec: ContainerRecord): TeardownStep[] {
     ["image volumes", () => d.images.removeImageVolumes(rec.id, imageVolumeDirs(d.config.state, rec.bundle, rec.id))],
     // removeUnder, not removeAll: an idmapped layer clone a crash left mounted there would make it EBUSY.
     ["image volume clones", () => d.mounts.releaseImageVolumes(rec.id)],
-    ["bundle", () => d.os.removeAll(rec.bundle)],
+    ["bundle", async () => { forgetBundleProcess(rec.bundle); await d.os.removeAll(rec.bundle); }],
     ["exit file", () => d.os.removeAll(join(d.exitDir, rec.id))],
     ["attach socket", () => d.os.removeAll(join(d.socketDir, rec.id))],
     ["cgroup", () => rec.cgroupsPath ? d.cgroups.remove(rec.cgroupsPath).catch(() => {}) : undefined],
