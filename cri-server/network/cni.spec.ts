@@ -293,3 +293,33 @@ test("deferResultSave: setUp answers before the result is on disk; `saved` settl
     assert.equal(r3.saved, undefined);
   } finally { await s.cleanup(); }
 });
+
+test("ready: the cache entry is written before the namespace exists, ADD waits for it and runs in the path it gives; a rejected ready runs no plugin and leaves no entry", async () => {
+  const s = await setup(chain);
+  try {
+    const nm = s.make();
+    let give!: (path: string) => void;
+    const ready = new Promise<string>((r) => { give = r; });
+    const pending = nm.setUp({ ...req, ready });
+    const entryPath = join(s.dir, "cni-cache", `${req.sandboxId}.json`);
+    for (let i = 0; i < 200; i++) {
+      if (await readFile(entryPath, "utf8").then(() => true, () => false)) break;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.equal((JSON.parse(await readFile(entryPath, "utf8")) as { result: unknown }).result, null, "entry (no result yet) written before ready");
+    assert.equal(s.calls.length, 0, "no plugin runs before ready");
+    give("/run/test/netns/real");
+    const r = await pending;
+    assert.deepEqual(r.ips, ["10.9.0.2", "fd09::2"]);
+    assert.ok(s.calls.filter((c) => c.command === "ADD").every((c) => c.env.CNI_NETNS === "/run/test/netns/real"));
+    assert.equal((JSON.parse(await readFile(entryPath, "utf8")) as { netnsPath: string }).netnsPath, "/run/test/netns/real");
+
+    const calls = s.calls.length;
+    const bad = Promise.reject(new Error("record write failed"));
+    bad.catch(() => {}); // as RunPodSandbox does: setUp awaits it only after its own cache write
+    await assert.rejects(nm.setUp({ ...req, sandboxId: "sb9", ready: bad }), /record write failed/);
+    assert.equal(s.calls.length, calls, "no plugin ran");
+    await assert.rejects(readFile(join(s.dir, "cni-cache", "sb9.json")), { code: "ENOENT" });
+    assert.deepEqual((await nm.listCached()).sort(), [req.sandboxId]);
+  } finally { await s.cleanup(); }
+});

@@ -74,6 +74,12 @@ export interface SetUpRequest {
    * network down if it rejects). Calls for the same sandbox wait for the write.
    */
   deferResultSave?: boolean;
+  /**
+   * setUp may be called before the pod's network namespace exists: it writes the cache entry (so a
+   * crash from here on is undone by DEL), then waits for `ready`, which gives the namespace's path
+   * once it is made. If `ready` rejects, no plugin runs, the entry is removed and setUp rejects with its reason.
+   */
+  ready?: Promise<string>;
 }
 
 export interface SetUpResult {
@@ -191,6 +197,19 @@ export class NetworkManager {
       result: null,
     };
     await this.cache.write(entry);
+    if (req.ready) {
+      let netnsPath: string;
+      try {
+        netnsPath = await req.ready;
+      } catch (err) {
+        await this.cache.remove(req.sandboxId);
+        throw err;
+      }
+      if (netnsPath !== entry.netnsPath) {
+        entry.netnsPath = netnsPath;
+        await this.cache.write(entry);
+      }
+    }
 
     let prev: unknown;
     let ran = 0;
@@ -198,7 +217,7 @@ export class NetworkManager {
       for (const plugin of network.plugins) {
         ran++;
         const out = await this.exec.invoke({
-          command: "ADD", plugin: plugin.type, containerId: req.sandboxId, netns: req.netnsPath,
+          command: "ADD", plugin: plugin.type, containerId: req.sandboxId, netns: entry.netnsPath,
           ifName: this.ifName, cniArgs: entry.cniArgs, network: network.name,
           stdin: pluginStdin(network, plugin, entry.capabilityArgs, prev),
           signal: req.signal,

@@ -84,7 +84,8 @@ async function fakes(failAtStep?: Step) {
       pinsAlive: async (paths) => paths.every((x) => !x || held.has(`pin:${x}`)),
     },
     network: {
-      setUp: async (req) => { fail("cni"); held.add(`cni:${req.sandboxId}`); return { ips: ["10.88.0.2"] } as never; },
+      // As the real one: the ADD waits for `ready` (the record, shm and netns) and runs nothing if it rejects.
+      setUp: async (req) => { if (req.ready) await req.ready; fail("cni"); held.add(`cni:${req.sandboxId}`); return { ips: ["10.88.0.2"] } as never; },
       tearDown: async (id) => { held.delete(`cni:${id}`); },
       listCached: async () => [...held].filter((h) => h.startsWith("cni:")).map((h) => h.slice(4)),
     },

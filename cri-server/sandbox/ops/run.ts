@@ -11,6 +11,7 @@ import { invalidArgument } from "../../../oci-runtime/foundation/errdefs.ts";
 import { checkPinInput, podUsernsPins } from "../../../oci-runtime/mounts/mount-helper.ts";
 import { netnsDir } from "../../network/netns.ts";
 import { podBandwidth } from "../../network/bandwidth.ts";
+import type { SetUpResult } from "../../network/cni.ts";
 import { validateSysctls } from "../../network/sysctl.ts";
 import { storeMessage } from "../../stores/proto-record.ts";
 import type { SandboxRecord } from "../sandbox-record.ts";
@@ -99,13 +100,18 @@ async function create(d: SandboxDeps, id: string, name: string, handler: string,
     rec.userns = { path: pins.usernsPath, ...userns };
     rec.netnsPath = pins.netnsPath;
   }
+  const bandwidth = podBandwidth(cfg.annotations);
+  const dns = cfg.dnsConfig ? { servers: cfg.dnsConfig.servers, searches: cfg.dnsConfig.searches, options: cfg.dnsConfig.options } : undefined;
+  type Settled<T> = PromiseSettledResult<T>;
+  const settle = <T>(p: Promise<T>): Promise<Settled<T>> => p.then((value) => ({ status: "fulfilled", value }), (reason: unknown) => ({ status: "rejected", reason }));
+  let network: Promise<Settled<SetUpResult | undefined>> = Promise.resolve({ status: "fulfilled", value: undefined });
   try {
     // The record, the pod directory, /dev/shm and the namespaces do not depend on each other: side
     // by side. Until the record is on disk only things the start-up sweep finds by the pod's id
     // exist (netns pin, user namespace pins, pod directory with its shm and pins), so a crash in
     // between leaves nothing behind; CNI and the infra process start only after it is on disk.
     // Everything settles before a failure is thrown, so the teardown sees all that was made.
-    const [recResult, shmResult, nsResult] = await Promise.allSettled([
+    const first = Promise.allSettled([
       d.store.add(rec),
       (async () => {
         await d.os.mkdirPrivate(podDir);
@@ -123,31 +129,14 @@ async function create(d: SandboxDeps, id: string, name: string, handler: string,
         return undefined;
       })(),
     ]);
-    // The helpers may name the pins by another path (a state directory reached through a symlink):
-    // the teardown is told at once, the record once it is on disk.
-    const made = nsResult.status === "fulfilled" ? nsResult.value : undefined;
-    const moved = !!made && (made.netnsPath !== rec.netnsPath || (!!made.usernsPath && made.usernsPath !== rec.userns?.path));
-    if (made && moved) {
-      rec.netnsPath = made.netnsPath;
-      if (made.usernsPath && rec.userns) rec.userns = { ...rec.userns, path: made.usernsPath };
-    }
-    if (recResult.status === "rejected") throw recResult.reason;
-    if (moved) await d.store.update(id, (r) => { r.netnsPath = rec.netnsPath; if (rec.userns) r.userns = rec.userns; });
-    if (shmResult.status === "rejected") throw shmResult.reason;
-    if (nsResult.status === "rejected") throw nsResult.reason;
-    // The infra process (or the ipc/uts pins) needs only the netns, not its addresses: start it while CNI runs.
-    const bandwidth = podBandwidth(cfg.annotations);
-    const dns = cfg.dnsConfig ? { servers: cfg.dnsConfig.servers, searches: cfg.dnsConfig.searches, options: cfg.dnsConfig.options } : undefined;
-    // A pod without infra: its ipc/uts pins are made while CNI runs, unless it sets net.* sysctls,
-    // which then wait for CNI (a per-interface one, net.ipv4.conf.eth0.*, needs the interface).
-    const pin = () => d.os.pinNamespaces({
-      ipcPath: rec.pins!.ipc, utsPath: rec.pins!.uts, hostname, sysctls,
-      ...(rec.netnsPath ? { netnsPath: rec.netnsPath } : {}),
-      ...(rec.userns ? { usernsPath: rec.userns.path } : {}),
-    });
-    const pinAfterNetwork = !!rec.pins && Object.keys(sysctls).some((k) => k.startsWith("net."));
-    const [netResult, infraResult] = await Promise.allSettled([
-      hostNetwork ? Promise.resolve(undefined) : d.network.setUp({
+    if (!hostNetwork) {
+      // CNI writes its cache entry meanwhile, and runs its plugins once all of the above is done.
+      const ready = first.then(([r, s, n]) => {
+        for (const x of [r, s, n]) if (x.status === "rejected") throw x.reason;
+        return n.status === "fulfilled" && n.value ? n.value.netnsPath : rec.netnsPath;
+      });
+      ready.catch(() => {}); // setUp may fail before it waits for it; the reasons are thrown below
+      network = settle(d.network.setUp({
         sandboxId: id,
         netnsPath: rec.netnsPath,
         podName: m.name,
@@ -162,17 +151,43 @@ async function create(d: SandboxDeps, id: string, name: string, handler: string,
         ...(dns ? { dns } : {}),
         ...(bandwidth ? { bandwidth } : {}),
         signal,
+        ready,
         // The cached result is written while the pod files are (both before the ready record).
         deferResultSave: true,
-      }),
-      rec.pins
-        ? (pinAfterNetwork ? undefined : pin().then(() => undefined))
+      }));
+    }
+    const [recResult, shmResult, nsResult] = await first;
+    // The helpers may name the pins by another path (a state directory reached through a symlink):
+    // the teardown is told at once, the record once it is on disk.
+    const made = nsResult.status === "fulfilled" ? nsResult.value : undefined;
+    const moved = !!made && (made.netnsPath !== rec.netnsPath || (!!made.usernsPath && made.usernsPath !== rec.userns?.path));
+    if (made && moved) {
+      rec.netnsPath = made.netnsPath;
+      if (made.usernsPath && rec.userns) rec.userns = { ...rec.userns, path: made.usernsPath };
+    }
+    if (recResult.status === "rejected") throw recResult.reason;
+    if (moved) await d.store.update(id, (r) => { r.netnsPath = rec.netnsPath; if (rec.userns) r.userns = rec.userns; });
+    if (shmResult.status === "rejected") throw shmResult.reason;
+    if (nsResult.status === "rejected") throw nsResult.reason;
+    // The infra process (or the ipc/uts pins) needs only the netns, not its addresses: start it while CNI runs.
+    // A pod without infra: its ipc/uts pins are made while CNI runs, unless it sets net.* sysctls,
+    // which then wait for CNI (a per-interface one, net.ipv4.conf.eth0.*, needs the interface).
+    const pin = () => d.os.pinNamespaces({
+      ipcPath: rec.pins!.ipc, utsPath: rec.pins!.uts, hostname, sysctls,
+      ...(rec.netnsPath ? { netnsPath: rec.netnsPath } : {}),
+      ...(rec.userns ? { usernsPath: rec.userns.path } : {}),
+    });
+    const pinAfterNetwork = !!rec.pins && Object.keys(sysctls).some((k) => k.startsWith("net."));
+    const [netResult, infraResult] = await Promise.all([
+      network,
+      settle(rec.pins
+        ? (pinAfterNetwork ? Promise.resolve(undefined) : pin().then(() => undefined))
         : d.infra.start({
           signal,
           id, handler, bundle: rec.infra.bundle, hostname, netnsPath: rec.netnsPath, namespaces, sysctls,
           cgroupParent: rec.cgroupParent, podDir, shmPath: rec.shmPath, config: cfg,
           ...(rec.userns ? { userns: rec.userns } : {}),
-        }),
+        })),
     ]);
     if (netResult.status === "rejected") throw netResult.reason;
     if (infraResult.status === "rejected") throw infraResult.reason;
@@ -199,6 +214,8 @@ async function create(d: SandboxDeps, id: string, name: string, handler: string,
     d.log.info("sandbox ready", { sandbox: id, name, ips: rec.ips, ...(infra ? { pid: infra.pid } : { infra: "none" }) });
     return id;
   } catch (err) {
+    // CNI may still be running (a failure before it was awaited): it ends first.
+    await network;
     // The one teardown, best effort: every step runs (each idempotent) and failures are logged.
     await teardownSandbox(d, rec, "best-effort");
     throw err;
