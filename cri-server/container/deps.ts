@@ -247,10 +247,15 @@ export function realContainerDeps(o: {
   };
 }
 
-/** Publishes container events, attaching the statuses `statuses` builds; a failure is logged, never thrown. */
+/**
+ * Publishes container events, attaching the statuses `statuses` builds; a failure is logged, never
+ * thrown. With no subscriber (kubelet without evented PLEG) nothing is built: the statuses of every
+ * container of the pod cost a config decode each, on every create, start and exit.
+ */
 export function containerEventPublisher(bus: EventBus<ContainerEvent>, log: Logger, statuses: (rec: ContainerRecord) => { podSandboxStatus?: unknown; containersStatuses?: unknown[] }): ContainerEvents {
   return {
     publish(rec, type) {
+      if (bus.subscriberCount === 0) return;
       try {
         bus.publish(containerEvent(rec.id, type, statuses(rec) as never));
       } catch (err) {
