@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { conmonArgs, parseSyncMessage } from "./conmon.ts";
+import { conmonArgs, monitorBinary, parseSyncMessage } from "./conmon.ts";
+import { MONITOR_NAMES } from "./pids.ts";
 import { readExitFile, waitForExit } from "./exit-file.ts";
 
 const runtime = { binary: "/usr/bin/runc", globalArgs: () => ["--root", "/run/r"] };
@@ -65,4 +66,10 @@ test("waitForExit rejects when aborted", async () => {
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test("runtime.monitor picks the binary: berth-monitor next to the io helper, or the configured conmon; both count as monitors", () => {
+  assert.equal(monitorBinary({ monitor: "berth", conmon: "/opt/conmon", io_helper: "/usr/local/libexec/berth/berth-io" }), "/usr/local/libexec/berth/berth-monitor");
+  assert.equal(monitorBinary({ monitor: "conmon", conmon: "/opt/conmon", io_helper: "/usr/local/libexec/berth/berth-io" }), "/opt/conmon");
+  assert.deepEqual([...MONITOR_NAMES].sort(), ["berth-monitor", "conmon"]);
 });
