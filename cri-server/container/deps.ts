@@ -32,6 +32,7 @@ import type { SandboxRecord } from "../sandbox/sandbox-record.ts";
 import type { ContainerRecord } from "./container-record.ts";
 import { checkContainerUserns, containerSpecInput, resolveContainerSecurity, resolveContainerUser } from "./spec-input.ts";
 import { buildContainerSpec } from "../../oci-runtime/bundle-spec/container-spec.ts";
+import { writeBundleSyncLater } from "../../oci-runtime/bundle-spec/bundle.ts";
 import { ImageUserFiles } from "../../oci-runtime/bundle-spec/user.ts";
 import { checkImageMounts, mountImageVolumes, usernsImageVolumeDir, type ImageVolumeMount } from "./image-volumes.ts";
 import { isVisible } from "./state.ts";
@@ -54,6 +55,8 @@ export interface ContainerOs {
   removeAll(path: string): Promise<void>;
   readFile(path: string): Promise<string>;
   writeBundle(bundle: string, spec: unknown): Promise<void>;
+  /** Writes the bundle's config.json in place at once; `synced` settles when it is durable. */
+  stageBundle(bundle: string, spec: unknown): Promise<{ synced: Promise<void> }>;
   /** The inode of a file, undefined when it is missing. */
   inode(path: string): Promise<number | undefined>;
 }
@@ -156,6 +159,7 @@ export function realContainerOs(): ContainerOs {
     removeAll: (path) => rm(path, { recursive: true, force: true }),
     readFile: (path) => readFile(path, "utf8"),
     writeBundle: (bundle, spec) => writeBundle(bundle, spec as never),
+    stageBundle: (bundle, spec) => writeBundleSyncLater(bundle, spec as never),
     inode: async (path) => (await stat(path).catch(() => undefined))?.ino,
   };
 }

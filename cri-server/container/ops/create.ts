@@ -130,8 +130,9 @@ async function create(d: ContainerDeps, id: string, name: string, cfg: Container
       } : {}),
     });
     addImageVolumeMounts(spec, volumes.mounts); // after berth's idmapped clones: an image volume is its own
-    await allSettled(d.os.writeBundle(bundle, spec), logPath ? d.os.mkdirShared(dirname(logPath)) : Promise.resolve()); // kubelet's log tree, not berth's
-    const started = await d.monitor.create({
+    const [{ synced }] = await allSettled(d.os.stageBundle(bundle, spec), logPath ? d.os.mkdirShared(dirname(logPath)) : Promise.resolve()); // kubelet's log tree, not berth's
+    // config.json becomes durable while the runtime creates the container; it is, before the record says created.
+    const [started, durable] = await Promise.allSettled([d.monitor.create({
       runtime: rt,
       id, name: cfg.metadata!.name, bundle,
       logPath: logPath || join(bundle, "container.log"),
@@ -139,9 +140,11 @@ async function create(d: ContainerDeps, id: string, name: string, cfg: Container
       stdin: cfg.stdin, stdinOnce: cfg.stdinOnce, terminal: cfg.tty,
       conmonBinary: monitorBinary(d.config.runtime),
       cgroup: { layout: await d.cgroups.layout(), path: d.cgroups.conmonPath(cgroupParent, id) },
-    });
-    rec.pid = started.pid;
-    rec.conmonPid = started.conmonPid;
+    }), synced]);
+    // Known to the teardown even when only the sync failed: the monitor runs.
+    if (started.status === "fulfilled") { rec.pid = started.value.pid; rec.conmonPid = started.value.conmonPid; }
+    if (started.status === "rejected") throw started.reason;
+    if (durable.status === "rejected") throw durable.reason;
     // The container's mount namespace holds its own copies of the bind mounts now (the rootfs stays: runc exec starts there).
     if (prepared) await d.mounts.releaseBindClones(prepared);
     const next = await d.store.update(id, (r) => {

@@ -32,7 +32,7 @@ import { execSyncInContainer } from "./exec-sync.ts";
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
 
 /** The steps of CreateContainer a fake can fail at, in the order they run. */
-const STEPS = ["record", "bundle", "rootfs", "image volumes", "spec", "prepared mounts", "write bundle", "conmon", "release bind clones", "created record"] as const;
+const STEPS = ["record", "bundle", "rootfs", "image volumes", "spec", "prepared mounts", "write bundle", "conmon", "bundle synced", "release bind clones", "created record"] as const;
 type Step = (typeof STEPS)[number];
 
 class Injected extends Error {}
@@ -102,6 +102,13 @@ async function fakes(failAtStep?: Step) {
       removeAll: async (p) => { held.delete(`dir:${p}`); },
       readFile: async () => "{}",
       writeBundle: async () => { fail("write bundle"); },
+      stageBundle: async () => {
+        fail("write bundle");
+        // Durability settles while conmon runs (a failure there comes after conmon started).
+        const synced = new Promise<void>((resolve) => setTimeout(resolve, 5)).then(() => fail("bundle synced"));
+        synced.catch(() => {});
+        return { synced };
+      },
       inode: async () => undefined,
     },
     runtimes: { get: () => runtime },
