@@ -1,5 +1,7 @@
-// RunPodSandbox: record, pod directory, /dev/shm, user and network namespaces, then CNI and the
-// infra process side by side, then the pod's files. Any failure tears down all of it (teardown.ts).
+// RunPodSandbox: the record, the pod directory with /dev/shm, the user and network namespaces and
+// CNI's cache entry side by side; CNI's plugins once the netns exists; the infra process (or the
+// ipc/uts pins) once the record is on disk, alongside CNI; then the pod's files beside CNI's cached
+// result, then the ready record. Any failure tears down all of it (teardown.ts).
 // A pod that does not share a PID namespace (pid mode CONTAINER, as kubelet sends for ordinary
 // pods, or NODE) gets no infra process with runtime.drop_infra: its IPC and UTS namespaces are
 // created by berth-mount and pinned as files in the pod directory (no runc call at all).
@@ -109,7 +111,7 @@ async function create(d: SandboxDeps, id: string, name: string, handler: string,
     // The record, the pod directory, /dev/shm and the namespaces do not depend on each other: side
     // by side. Until the record is on disk only things the start-up sweep finds by the pod's id
     // exist (netns pin, user namespace pins, pod directory with its shm and pins), so a crash in
-    // between leaves nothing behind; CNI and the infra process start only after it is on disk.
+    // between leaves nothing behind; the infra process (or the ipc/uts pins) starts only after it is on disk.
     // Everything settles before a failure is thrown, so the teardown sees all that was made.
     const first = Promise.allSettled([
       d.store.add(rec),
@@ -130,10 +132,12 @@ async function create(d: SandboxDeps, id: string, name: string, handler: string,
       })(),
     ]);
     if (!hostNetwork) {
-      // CNI writes its cache entry meanwhile, and runs its plugins once all of the above is done.
-      const ready = first.then(([r, s, n]) => {
-        for (const x of [r, s, n]) if (x.status === "rejected") throw x.reason;
-        return n.status === "fulfilled" && n.value ? n.value.netnsPath : rec.netnsPath;
+      // CNI writes its cache entry meanwhile and runs its plugins once the netns exists, without
+      // waiting for the record: a crash after its ADD is undone at start-up from its own cache
+      // entry (on disk before the ADD), and the netns is swept by the pod's id.
+      const ready = first.then(([, , n]) => {
+        if (n.status === "rejected") throw n.reason;
+        return n.value ? n.value.netnsPath : rec.netnsPath;
       });
       ready.catch(() => {}); // setUp may fail before it waits for it; the reasons are thrown below
       network = settle(d.network.setUp({
