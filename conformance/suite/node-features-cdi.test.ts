@@ -37,6 +37,10 @@ describe("CDI devices", () => {
     execFileSync("mknod", ["-m", "0666", join(dir, "berth-null"), "c", "1", "3"]);
     await writeFile(join(dir, "hook.sh"), `#!/bin/sh\ncat > ${join(dir, "hook-state.json")}\n`);
     await chmod(join(dir, "hook.sh"), 0o755);
+    // A poststart hook: runc 1.1 runs it at the end of create, runc 1.2 and later in its own start
+    // (which berth then uses instead of berth-start); either way it has run once StartContainer answers.
+    await writeFile(join(dir, "poststart.sh"), `#!/bin/sh\ncat > ${join(dir, "poststart-state.json")}\n`);
+    await chmod(join(dir, "poststart.sh"), 0o755);
     await writeFile(join(specDir, "vendor.yaml"), [
       "cdiVersion: 0.6.0",
       "kind: berth.test/dev",
@@ -55,6 +59,8 @@ describe("CDI devices", () => {
       "  hooks:",
       "    - hookName: createRuntime",
       `      path: ${join(dir, "hook.sh")}`,
+      "    - hookName: poststart",
+      `      path: ${join(dir, "poststart.sh")}`,
       "",
     ].join("\n"));
     await writeFile(join(specDir, "other.json"), JSON.stringify({
@@ -83,6 +89,8 @@ describe("CDI devices", () => {
     assert.match((await exec(id, ["id", "-G"])).out, /\b4242\b/);
     const state = JSON.parse(readFileSync(join(dir, "hook-state.json"), "utf8")) as { id: string };
     assert.equal(state.id, id, "the createRuntime hook ran with the container's state");
+    const post = JSON.parse(readFileSync(join(dir, "poststart-state.json"), "utf8")) as { id: string; status: string };
+    assert.equal(post.id, id, "the poststart hook ran at StartContainer");
     await rt().removeContainer({ containerId: id });
   });
 

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { writeBundleSyncLater } from "./bundle.ts";
+import { specHasPoststartHooks, writeBundleSyncLater } from "./bundle.ts";
 import type { Spec } from "./types.ts";
 
 test("writeBundleSyncLater: config.json is in place when it answers, durable when synced settles, no temp file left", async () => {
@@ -32,4 +32,13 @@ test("writeBundleSyncLater: config.json is in place when it answers, durable whe
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test("specHasPoststartHooks: only a spec naming poststart hooks, or text that is no spec, needs the runtime's own start", () => {
+  assert.equal(specHasPoststartHooks(JSON.stringify({ ociVersion: "1.0.2" })), false);
+  assert.equal(specHasPoststartHooks(JSON.stringify({ hooks: { createRuntime: [{ path: "/h" }] } })), false);
+  assert.equal(specHasPoststartHooks(JSON.stringify({ hooks: { poststart: [] } })), false);
+  assert.equal(specHasPoststartHooks(JSON.stringify({ hooks: { poststart: [{ path: "/h" }] } })), true);
+  assert.equal(specHasPoststartHooks(""), true);
+  assert.equal(specHasPoststartHooks("{"), true);
 });

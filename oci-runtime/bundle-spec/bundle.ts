@@ -5,6 +5,19 @@ import { join } from "node:path";
 import { fsyncDir, writeFileAtomic } from "../foundation/atomic-file.ts";
 import type { Spec } from "./types.ts";
 
+/**
+ * Whether a bundle's config.json text names poststart hooks, which only the runtime's own start
+ * runs. Text that is not a spec counts as having them (the runtime's start then decides).
+ */
+export function specHasPoststartHooks(configJson: string): boolean {
+  try {
+    const spec = JSON.parse(configJson) as Spec;
+    return (spec.hooks?.["poststart"]?.length ?? 0) > 0;
+  } catch {
+    return true;
+  }
+}
+
 /** Creates `bundle` (mode 0700) and writes `bundle/config.json`. */
 export async function writeBundle(bundle: string, spec: Spec): Promise<void> {
   await mkdir(bundle, { recursive: true, mode: 0o700 });

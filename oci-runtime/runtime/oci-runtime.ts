@@ -41,6 +41,11 @@ export interface CallOptions {
   signal?: AbortSignal | undefined;
 }
 
+export interface StartOptions extends CallOptions {
+  /** The bundle's spec has poststart hooks: only the runtime's own start runs them. */
+  poststartHooks?: boolean;
+}
+
 export interface RuntimeFeatures {
   mountOptions: string[];
   /** linux.namespaces of `<runtime> features` (the namespace types it can create or join). */
@@ -56,7 +61,7 @@ export interface OciRuntime {
   readonly root: string;
   /** Every call is bounded by the handler's limit (DEADLINE_EXCEEDED naming it); a binary that cannot be run is FAILED_PRECONDITION. */
   create(id: string, opts: CreateOptions & CallOptions): Promise<void>;
-  start(id: string, opts?: CallOptions): Promise<void>;
+  start(id: string, opts?: StartOptions): Promise<void>;
   /** Throws notFound when the runtime has no such container. */
   state(id: string, opts?: CallOptions): Promise<OciState>;
   /** Signal by name ("SIGTERM", "KILL") or number. A stopped or missing container throws notFound/failedPrecondition. */

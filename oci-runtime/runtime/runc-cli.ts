@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { internal, isNotFound } from "../foundation/errdefs.ts";
 import type { LinuxResources } from "../bundle-spec/types.ts";
 import { runCommand, unfinishedError } from "../foundation/run-command.ts";
-import type { CallOptions, CreateOptions, ExecOptions, OciRuntime, OciState, RuntimeFeatures } from "./oci-runtime.ts";
+import type { CallOptions, CreateOptions, ExecOptions, OciRuntime, OciState, RuntimeFeatures, StartOptions } from "./oci-runtime.ts";
 import { runtimeError, runtimeMessage } from "./runtime-error.ts";
 
 export interface RuncCliOptions {
@@ -95,8 +95,10 @@ export class RuncCli implements OciRuntime {
     await this.#run(`create container ${id}`, [...args, id], { handsOnStdio: !opts.consoleSocket, signal: opts.signal });
   }
 
-  async start(id: string, opts: CallOptions = {}): Promise<void> {
-    if (this.#startHelper && /^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(id)) {
+  async start(id: string, opts: StartOptions = {}): Promise<void> {
+    // berth-start runs no hooks: a spec with poststart hooks starts through runc start (runc 1.1
+    // runs them at the end of create, runc 1.2 and later in start).
+    if (this.#startHelper && !opts.poststartHooks && /^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(id)) {
       // runc start's own work, done by berth-start: read the byte the created container's init
       // writes to its exec fifo once a reader opens it, then remove the fifo. Exit 3: no init holds
       // the fifo (nothing was changed): runc start decides and reports in its own words.

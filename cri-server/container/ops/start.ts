@@ -6,6 +6,8 @@ import { ContainerEventType } from "../../events/index.ts";
 import type { ContainerDeps } from "../deps.ts";
 import { canStart, nextContainerState, startRefusal } from "../state.ts";
 import { refreshContainer } from "./exit.ts";
+import { join } from "node:path";
+import { specHasPoststartHooks } from "../../../oci-runtime/bundle-spec/bundle.ts";
 
 export async function startContainer(d: ContainerDeps, id: string): Promise<void> {
   const found = d.store.get(id, "container_id");
@@ -19,7 +21,8 @@ export async function startContainer(d: ContainerDeps, id: string): Promise<void
     // The process may run (and exit, as conmon records) before runc start returns.
     const startedAt = d.os.now().toString();
     try {
-      await d.runtimes.get(cur.runtimeHandler).start(cur.id);
+      const spec = await d.os.readFile(join(cur.bundle, "config.json")).catch(() => "");
+      await d.runtimes.get(cur.runtimeHandler).start(cur.id, { poststartHooks: specHasPoststartHooks(spec) });
     } catch (err) {
       await d.store.update(cur.id, (r) => {
         r.state = nextContainerState(r.state, "startFailed") ?? r.state;
