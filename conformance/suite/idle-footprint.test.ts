@@ -1,6 +1,7 @@
 // berthd's idle footprint over the real socket: bin/berthd starts node with the V8 settings that
 // keep its memory down, and a berthd that has served Version, Status and the list RPCs has not
-// loaded what only some features need (OpenPGP, YAML, WebSocket, prom-client, OpenTelemetry).
+// loaded what only some features need (OpenPGP, YAML, WebSocket, prom-client, OpenTelemetry,
+// Node's bundled fetch).
 // The module list comes from a module hook berthd is started with (node --import), written on
 // SIGUSR2 into the test's directory.
 import { after, before, describe, test } from "node:test";
@@ -19,7 +20,7 @@ import { registerHooks } from "node:module";
 import { writeFileSync } from "node:fs";
 const seen = new Set();
 registerHooks({ load(url, context, next) { seen.add(url); return next(url, context); } });
-process.on("SIGUSR2", () => writeFileSync(process.env.BERTH_TEST_MODULE_LIST, [...seen].join("\\n") + "\\n"));
+process.on("SIGUSR2", () => writeFileSync(process.env.BERTH_TEST_MODULE_LIST, [...seen, ...process.moduleLoadList.map((m) => "builtin:" + m)].join("\\n") + "\\n"));
 `;
 
 function cmdline(pid: number): string[] {
@@ -72,6 +73,10 @@ describe("idle footprint", () => {
     assert.ok(urls.some((u) => /\/cri-server\/daemon\.[jt]s$/.test(u)), "daemon module is listed");
     const loaded = LAZY_PACKAGES.filter((p) => urls.some((u) => u.includes(`/node_modules/${p}/`)));
     assert.deepEqual(loaded, [], `loaded at idle: ${loaded.join(", ")}`);
+    // Node's bundled fetch (undici) loads with the first ESM import of node:http (its WebSocket
+    // getter); the registry client takes node:http through process.getBuiltinModule instead.
+    assert.ok(urls.some((u) => u.startsWith("builtin:NativeModule")), "the builtin list is written");
+    assert.deepEqual(urls.filter((u) => /^builtin:.*undici/.test(u)), [], "undici is not loaded at idle");
     assert.equal(hooked.proc.exitCode, null, "berthd still runs");
   });
 });
