@@ -69,6 +69,22 @@ async function mountCmd(args: string[]): Promise<void> {
  * `lo` up, and returns the pin's path. Fails with ALREADY_EXISTS if the pin exists.
  */
 export async function createNetns(opts: NetnsOptions, name: string): Promise<string> {
+  const path = await reserveNetnsPin(opts, name);
+  const r = opts.helper
+    ? await runCommand(opts.helper, ["netns", path], { timeoutMs: MOUNT_TIMEOUT_MS })
+    : await runCommand(opts.unshare ?? "unshare", [`--net=${path}`, opts.ip ?? "ip", "link", "set", "lo", "up"], { timeoutMs: MOUNT_TIMEOUT_MS });
+  if (r.code !== 0) {
+    await removeNetns(path).catch(() => {});
+    throw internal(`cannot create network namespace ${path}: ${describeFailure(r)}`);
+  }
+  return path;
+}
+
+/**
+ * The empty file <stateDir>/netns/<name> a network namespace is then pinned on (by createNetns, or
+ * by berth-mount's `pod`); ALREADY_EXISTS if it exists. The caller removes it (removeNetns) on failure.
+ */
+export async function reserveNetnsPin(opts: Pick<NetnsOptions, "stateDir">, name: string): Promise<string> {
   if (!NAME_RE.test(name)) throw invalidArgument(`invalid network namespace name "${name}"`);
   const dir = await prepareDir(netnsDir(opts.stateDir));
   const path = join(dir, name);
@@ -77,13 +93,6 @@ export async function createNetns(opts: NetnsOptions, name: string): Promise<str
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "EEXIST") throw alreadyExists(`network namespace ${path} already exists`, err);
     throw internal(`cannot create network namespace file ${path}: ${(err as Error).message}`, err);
-  }
-  const r = opts.helper
-    ? await runCommand(opts.helper, ["netns", path], { timeoutMs: MOUNT_TIMEOUT_MS })
-    : await runCommand(opts.unshare ?? "unshare", [`--net=${path}`, opts.ip ?? "ip", "link", "set", "lo", "up"], { timeoutMs: MOUNT_TIMEOUT_MS });
-  if (r.code !== 0) {
-    await removeNetns(path).catch(() => {});
-    throw internal(`cannot create network namespace ${path}: ${describeFailure(r)}`);
   }
   return path;
 }

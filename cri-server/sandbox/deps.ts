@@ -3,7 +3,7 @@
 // The daemon passes the real ones (realSandboxOs); unit specs pass fakes.
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { mkdir, readdir, rm, statfs } from "node:fs/promises";
+import { mkdir, readdir, realpath, rm, statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { PodSandboxConfigSchema, PodSandboxState, type PodSandboxConfig } from "../../proto/gen/runtime/v1/api_pb.js";
 import type { Config } from "../config.ts";
@@ -11,11 +11,11 @@ import type { CreateCache } from "../create-cache.ts";
 import type { Logger } from "../../oci-runtime/foundation/log.ts";
 import { nowNs } from "../../oci-runtime/foundation/clock.ts";
 import {
-  createPodUserns, listPrepared, mountHelperPath, pinPodNamespaces, podUsernsDir, removeUnder, unpinPodNamespaces,
+  createPodNamespaces, createPodUserns, listPrepared, mountHelperPath, pinPodNamespaces, podUsernsDir, removeUnder, unpinPodNamespaces,
   type PodNamespacePins, type PodUserns,
 } from "../../oci-runtime/mounts/mount-helper.ts";
 import type { MountFeatures } from "../../oci-runtime/mounts/features.ts";
-import { createNetns, listNetns, removeNetns } from "../network/netns.ts";
+import { createNetns, listNetns, removeNetns, reserveNetnsPin } from "../network/netns.ts";
 import type { NetworkManager } from "../network/cni.ts";
 import { mountShm, unmountShm, writePodFiles, type PodFilesInput } from "../network/pod-files.ts";
 import type { Store } from "../stores/store.ts";
@@ -81,6 +81,13 @@ export interface SandboxOs {
   listUserns(): Promise<string[]>;
   /** A pod without an infra process: creates its IPC and UTS namespaces (hostname, sysctls) pinned as files. Undoes itself on failure. */
   pinNamespaces(p: PodNamespacePins): Promise<void>;
+  /**
+   * A pod without its own user namespace: its /dev/shm (unless `shmPath` is ""), its network
+   * namespace (with `netnsName`; returns the pin's path) and, with `pins`, its IPC and UTS
+   * namespaces, in one helper call. Undoes itself on failure. Optional: without it (or for a user
+   * namespaced pod) mountShm, createNetns and pinNamespaces are called one by one.
+   */
+  createPodNamespaces?(p: { shmPath: string; shmSize: number; netnsName: string; pins?: Omit<PodNamespacePins, "usernsPath" | "netnsPath"> }): Promise<{ netnsPath: string }>;
   /** Unmounts and deletes pins (idempotent; "" entries are skipped). */
   unpinNamespaces(paths: string[]): Promise<void>;
   /** Whether every given pin ("" skipped) is a mounted namespace. */
@@ -121,6 +128,21 @@ export function realSandboxOs(config: Config): SandboxOs {
     removeUserns: (podId) => removeUnder(helper, podUsernsDir(config.state, podId)),
     listUserns: () => listPrepared(config.state, "pods"),
     pinNamespaces: (p) => pinPodNamespaces(helper, p),
+    createPodNamespaces: async (p) => {
+      let shmDir = "";
+      if (p.shmPath) {
+        await mkdir(p.shmPath, { recursive: true, mode: 0o755 });
+        shmDir = await realpath(p.shmPath);
+      }
+      const netnsPath = p.netnsName ? await reserveNetnsPin({ stateDir: config.state }, p.netnsName) : "";
+      try {
+        await createPodNamespaces(helper, { shmDir, shmBytes: p.shmSize, netnsPin: netnsPath, ...(p.pins ? { pins: p.pins } : {}) });
+      } catch (err) {
+        if (netnsPath) await removeNetns(netnsPath).catch(() => {});
+        throw err;
+      }
+      return { netnsPath };
+    },
     unpinNamespaces: (paths) => unpinPodNamespaces(helper, paths),
     pinsAlive,
   };

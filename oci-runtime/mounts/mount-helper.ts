@@ -144,12 +144,55 @@ export async function pinPodNamespaces(helper: string, p: PodNamespacePins): Pro
     await run(helper, args, "cannot create the pod's ipc/uts namespaces");
   } catch (err) {
     await unpinPodNamespaces(helper, pins).catch(() => {});
-    // A value the kernel refuses is the caller's input: say which.
-    const m = /set sysctl (\S+): (Invalid argument|Numerical result out of range)/.exec((err as Error).message);
-    if (m && Object.hasOwn(p.sysctls, m[1]!)) {
-      throw invalidArgument(`config.linux.sysctls: the kernel refused ${m[1]} = ${JSON.stringify(p.sysctls[m[1]!]!.slice(0, 80))} (${m[2]})`, err);
+    throw sysctlRefusal(err, p.sysctls);
+  }
+}
+
+/** A value the kernel refuses is the caller's input: say which (INVALID_ARGUMENT); other errors as they are. */
+function sysctlRefusal(err: unknown, sysctls: Record<string, string>): unknown {
+  const m = /set sysctl (\S+): (Invalid argument|Numerical result out of range)/.exec((err as Error).message);
+  if (m && Object.hasOwn(sysctls, m[1]!)) {
+    return invalidArgument(`config.linux.sysctls: the kernel refused ${m[1]} = ${JSON.stringify(sysctls[m[1]!]!.slice(0, 80))} (${m[2]})`, err);
+  }
+  return err;
+}
+
+/** The largest /dev/shm berth-mount mounts (10^15 bytes, far above any memory). */
+export const POD_SHM_MAX = 1e15;
+
+export interface PodNamespacesInput {
+  /** An existing directory (real path) to mount the pod's /dev/shm tmpfs on ("" for none), of `shmBytes`. */
+  shmDir: string;
+  shmBytes: number;
+  /** An existing empty file (real path) to pin a new network namespace on, with lo up ("" for none). */
+  netnsPin: string;
+  /** The pod's IPC and UTS namespaces as pinPodNamespaces makes them ("" for none; without a user namespace). */
+  pins?: Omit<PodNamespacePins, "usernsPath" | "netnsPath">;
+}
+
+/**
+ * A pod's /dev/shm, network namespace and IPC/UTS namespaces in one exec of berth-mount (`pod`):
+ * net.* sysctls are written in the new network namespace. On failure nothing is left mounted and
+ * the IPC/UTS pin files are removed (the shm directory and the netns pin file are the caller's).
+ */
+export async function createPodNamespaces(helper: string, p: PodNamespacesInput): Promise<void> {
+  if (p.shmDir && (!Number.isInteger(p.shmBytes) || p.shmBytes <= 0 || p.shmBytes > POD_SHM_MAX)) throw invalidArgument(`invalid shm size ${p.shmBytes} (1 to ${POD_SHM_MAX} bytes)`);
+  const sysctls = p.pins?.sysctls ?? {};
+  if (p.pins) checkPinInput(p.pins);
+  if (Object.keys(sysctls).some((k) => k.startsWith("net.")) && !p.netnsPin) throw invalidArgument("config.linux.sysctls: net.* sysctls need the pod's own network namespace");
+  const pins = [p.pins?.ipcPath ?? "", p.pins?.utsPath ?? ""].filter(Boolean);
+  const args = ["pod", p.shmDir || "-", p.shmDir ? String(p.shmBytes) : "-", p.netnsPin || "-",
+    p.pins?.ipcPath || "-", p.pins?.utsPath || "-", (p.pins?.utsPath && p.pins.hostname) || "-"];
+  for (const [k, v] of Object.entries(sysctls)) args.push(k, v);
+  try {
+    for (const path of pins) {
+      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+      await (await open(path, "wx", 0o444)).close();
     }
-    throw err;
+    await run(helper, args, "cannot create the pod's namespaces");
+  } catch (err) {
+    await unpinPodNamespaces(helper, pins).catch(() => {});
+    throw sysctlRefusal(err, sysctls);
   }
 }
 

@@ -30,7 +30,7 @@ type Step = (typeof STEPS)[number];
 class Injected extends Error {}
 
 /** Fakes whose resources are a set of names: acquire adds, release deletes (idempotent, as the real ones). */
-async function fakes(failAtStep?: Step) {
+async function fakes(failAtStep?: Step, opts: { together?: boolean } = {}) {
   let failAt = failAtStep;
   const dir = await mkdtemp(join(tmpdir(), "sandbox-ops-"));
   const held = new Set<string>();
@@ -81,6 +81,18 @@ async function fakes(failAtStep?: Step) {
       // A failed pin undoes itself (as berth-mount pin-ns and pinPodNamespaces do).
       pinNamespaces: async (p) => { fail("pins"); for (const x of [p.ipcPath, p.utsPath]) if (x) held.add(`pin:${x}`); },
       unpinNamespaces: async (paths) => { for (const x of paths) held.delete(`pin:${x}`); },
+      // One helper call for shm, netns and pins (the real one): it undoes itself on failure.
+      ...(opts.together ? {
+        createPodNamespaces: async (p: { shmPath: string; netnsName: string; pins?: { ipcPath: string; utsPath: string } }) => {
+          if (p.shmPath) fail("shm");
+          if (p.netnsName) fail("netns");
+          if (p.pins) fail("pins");
+          if (p.shmPath) held.add(`shm:${p.shmPath}`);
+          if (p.netnsName) held.add(`netns:/netns/${p.netnsName}`);
+          for (const x of [p.pins?.ipcPath, p.pins?.utsPath]) if (x) held.add(`pin:${x}`);
+          return { netnsPath: p.netnsName ? `/netns/${p.netnsName}` : "" };
+        },
+      } : {}),
       pinsAlive: async (paths) => paths.every((x) => !x || held.has(`pin:${x}`)),
     },
     network: {
@@ -168,6 +180,9 @@ for (const variant of [
   { name: "pod with its own user namespace", userns: true, pid: NamespaceMode.POD },
   { name: "plain pod without infra", userns: false, pid: NamespaceMode.CONTAINER },
   { name: "pod with its own user namespace, without infra", userns: true, pid: NamespaceMode.CONTAINER },
+  { name: "plain pod, one namespaces call", userns: false, pid: NamespaceMode.POD, together: true },
+  { name: "plain pod without infra, one namespaces call", userns: false, pid: NamespaceMode.CONTAINER, together: true },
+  { name: "pod with its own user namespace, without infra (one namespaces call offered)", userns: true, pid: NamespaceMode.CONTAINER, together: true },
 ]) {
   for (const step of STEPS) {
     if (step === "netns" && variant.userns) continue; // its netns comes from the user namespace step
@@ -175,7 +190,7 @@ for (const variant of [
     if (step === "infra" && variant.pid !== NamespaceMode.POD) continue;
     if (step === "pins" && variant.pid === NamespaceMode.POD) continue;
     test(`rollback (${variant.name}): a failure at "${step}" releases everything acquired`, async () => {
-      const f = await fakes(step);
+      const f = await fakes(step, { together: !!variant.together });
       try {
         await assert.rejects(runSandbox(f.d, request({ userns: variant.userns, pid: variant.pid })), (e: Error) => e instanceof Injected && e.message.includes(step));
         assert.deepEqual([...f.held], [], "every acquired resource is released");

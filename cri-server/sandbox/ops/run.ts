@@ -107,19 +107,34 @@ async function create(d: SandboxDeps, id: string, name: string, handler: string,
   type Settled<T> = PromiseSettledResult<T>;
   const settle = <T>(p: Promise<T>): Promise<Settled<T>> => p.then((value) => ({ status: "fulfilled", value }), (reason: unknown) => ({ status: "rejected", reason }));
   let network: Promise<Settled<SetUpResult | undefined>> = Promise.resolve({ status: "fulfilled", value: undefined });
+  // A pod without infra: its ipc/uts pins are made before or while CNI runs, unless it sets net.*
+  // sysctls, which then wait for CNI (a per-interface one, net.ipv4.conf.eth0.*, needs the interface).
+  const pinAfterNetwork = !!rec.pins && Object.keys(sysctls).some((k) => k.startsWith("net."));
   try {
     // The record, the pod directory, /dev/shm and the namespaces do not depend on each other: side
     // by side. Until the record is on disk only things the start-up sweep finds by the pod's id
     // exist (netns pin, user namespace pins, pod directory with its shm and pins), so a crash in
     // between leaves nothing behind; the infra process (or the ipc/uts pins) starts only after it is on disk.
     // Everything settles before a failure is thrown, so the teardown sees all that was made.
+    // Without a user namespace, one helper call makes /dev/shm, the netns and (unless net.* sysctls
+    // must wait for CNI's interfaces) the ipc/uts pins: each process spawned costs the event loop.
+    const together = !userns && !!d.os.createPodNamespaces;
+    const pinsEarly = together && !!rec.pins && !pinAfterNetwork;
     const first = Promise.allSettled([
       d.store.add(rec),
-      (async () => {
+      together ? Promise.resolve() : (async () => {
         await d.os.mkdirPrivate(podDir);
         if (rec.shmPath) await d.os.mountShm(rec.shmPath, d.config.runtime.shm_size);
       })(),
       (async () => {
+        if (together) {
+          await d.os.mkdirPrivate(podDir);
+          const made = await d.os.createPodNamespaces!({
+            shmPath: rec.shmPath, shmSize: d.config.runtime.shm_size, netnsName: hostNetwork ? "" : id.slice(0, 32),
+            ...(pinsEarly ? { pins: { ipcPath: rec.pins!.ipc, utsPath: rec.pins!.uts, hostname, sysctls } } : {}),
+          });
+          return hostNetwork ? undefined : { netnsPath: made.netnsPath };
+        }
         if (userns) {
           // The network namespace is created inside the pod's user namespace, which owns it (so its
           // sysctls and sysfs are the pod's); both are pinned under <state>/userns/pods/<id>.
@@ -174,18 +189,15 @@ async function create(d: SandboxDeps, id: string, name: string, handler: string,
     if (shmResult.status === "rejected") throw shmResult.reason;
     if (nsResult.status === "rejected") throw nsResult.reason;
     // The infra process (or the ipc/uts pins) needs only the netns, not its addresses: start it while CNI runs.
-    // A pod without infra: its ipc/uts pins are made while CNI runs, unless it sets net.* sysctls,
-    // which then wait for CNI (a per-interface one, net.ipv4.conf.eth0.*, needs the interface).
     const pin = () => d.os.pinNamespaces({
       ipcPath: rec.pins!.ipc, utsPath: rec.pins!.uts, hostname, sysctls,
       ...(rec.netnsPath ? { netnsPath: rec.netnsPath } : {}),
       ...(rec.userns ? { usernsPath: rec.userns.path } : {}),
     });
-    const pinAfterNetwork = !!rec.pins && Object.keys(sysctls).some((k) => k.startsWith("net."));
     const [netResult, infraResult] = await Promise.all([
       network,
       settle(rec.pins
-        ? (pinAfterNetwork ? Promise.resolve(undefined) : pin().then(() => undefined))
+        ? (pinAfterNetwork || pinsEarly ? Promise.resolve(undefined) : pin().then(() => undefined))
         : d.infra.start({
           signal,
           id, handler, bundle: rec.infra.bundle, hostname, netnsPath: rec.netnsPath, namespaces, sysctls,

@@ -31,6 +31,11 @@
  *   berth-mount shm DIR BYTES
  *       Mounts a tmpfs on the directory DIR for a pod's /dev/shm: nosuid, nodev, noexec,
  *       mode=1777, size=BYTES (decimal, 1 to 10^15, formatted again here).
+ *   berth-mount pod SHMDIR|- SHMBYTES|- NETPIN|- IPCPIN|- UTSPIN|- HOSTNAME|- [NAME VALUE]...
+ *       A pod's namespaces in one process: the shm tmpfs (as "shm"), then a network namespace
+ *       pinned on NETPIN (as "netns"), then, unless IPCPIN and UTSPIN are both "-", the IPC and UTS
+ *       namespaces as "pin-ns" makes them (no user namespace; net.* sysctls are written in the new
+ *       network namespace). On failure whatever it mounted is unmounted again.
  *   berth-mount netdev NETNS
  *       Prints /proc/net/dev of the network namespace pinned at NETNS (at most 1 MiB): the
  *       counters of a pod that has no process in its network namespace.
@@ -486,6 +491,45 @@ static int cmd_shm(const char *dir, const char *bytes) {
   return 0;
 }
 
+/* What `pod` has mounted so far: unmounted again if it fails (die() exits through atexit). */
+static const char *pod_undo_shm, *pod_undo_net;
+static void pod_undo(void) {
+  if (pod_undo_net) umount2(pod_undo_net, MNT_DETACH | UMOUNT_NOFOLLOW);
+  if (pod_undo_shm) umount2(pod_undo_shm, MNT_DETACH | UMOUNT_NOFOLLOW);
+}
+
+static int cmd_pin_ns(int argc, char **argv);
+
+static int cmd_pod(int argc, char **argv) {
+  const char *shm = argv[0], *bytes = argv[1], *netpin = argv[2];
+  int rc = 0;
+  atexit(pod_undo);
+  if (strcmp(shm, "-")) {
+    if ((rc = cmd_shm(shm, bytes))) { pod_undo(); return rc; }
+    pod_undo_shm = shm;
+  }
+  if (strcmp(netpin, "-")) {
+    if ((rc = cmd_netns(netpin))) { pod_undo(); return rc; }
+    pod_undo_net = netpin;
+  }
+  /* argv + 3: IPCPIN UTSPIN, then USERNS "-" and NETNS given as pin-ns takes them. */
+  if (strcmp(argv[3], "-") || strcmp(argv[4], "-")) {
+    char *pin_argv[5 + 2 * 256 + 1];
+    int pin_argc = 5 + (argc - 6);
+    if (argc - 6 > 2 * 256 + 1) { fprintf(stderr, "berth-mount: pod: more than 256 sysctls\n"); pod_undo(); return 2; }
+    pin_argv[0] = argv[3];
+    pin_argv[1] = argv[4];
+    pin_argv[2] = "-";
+    pin_argv[3] = (char *)netpin;
+    pin_argv[4] = argv[5];
+    for (int i = 6; i < argc; i++) pin_argv[5 + i - 6] = argv[i];
+    pin_argv[pin_argc] = NULL;
+    if ((rc = cmd_pin_ns(pin_argc, pin_argv))) { pod_undo(); return rc; }
+  }
+  pod_undo_shm = pod_undo_net = NULL;
+  return 0;
+}
+
 #define NETDEV_MAX (1 << 20)
 
 static int cmd_netdev(const char *pin) {
@@ -524,6 +568,7 @@ int main(int argc, char **argv) {
   if (argc == 3 && !strcmp(argv[1], "netdev")) return cmd_netdev(argv[2]);
   if (argc == 3 && !strcmp(argv[1], "netns")) return cmd_netns(argv[2]);
   if (argc == 4 && !strcmp(argv[1], "shm")) return cmd_shm(argv[2], argv[3]);
+  if (argc >= 8 && !strcmp(argv[1], "pod")) return cmd_pod(argc - 2, argv + 2);
   fprintf(stderr, "usage: berth-mount bind SRC DST USERNS|- rro|ro|rw\n"
                   "       berth-mount userns USERPIN NETPIN|- UID_IN UID_OUT UID_LEN GID_IN GID_OUT GID_LEN\n"
                   "       berth-mount umount PATH\n"
@@ -531,6 +576,7 @@ int main(int argc, char **argv) {
                   "       berth-mount pin-ns IPCPIN|- UTSPIN|- USERNS|- NETNS|- HOSTNAME|- [NAME VALUE]...\n"
                   "       berth-mount netdev NETNS\n"
                   "       berth-mount netns NETPIN\n"
-                  "       berth-mount shm DIR BYTES\n");
+                  "       berth-mount shm DIR BYTES\n"
+                  "       berth-mount pod SHMDIR|- SHMBYTES|- NETPIN|- IPCPIN|- UTSPIN|- HOSTNAME|- [NAME VALUE]...\n");
   return 2;
 }
