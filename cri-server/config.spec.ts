@@ -16,6 +16,12 @@ test("runtime.exec_drain_timeout defaults to 1 second and can be set, 0 to 60", 
   assert.throws(() => parseConfig("[runtime]\nexec_drain_timeout = 61\n", "f"), /key "runtime\.exec_drain_timeout" must be a number of seconds from 0 to 60, got 61/);
 });
 
+test("runtime.shm_size: a positive integer of bytes up to 10^15 (what berth-mount mounts)", () => {
+  assert.equal(parseConfig("[runtime]\nshm_size = 1000000000000000\n", "f").runtime.shm_size, 1e15);
+  assert.throws(() => parseConfig("[runtime]\nshm_size = 1000000000000001\n", "f"), /key "runtime\.shm_size" must be a positive integer of bytes, at most 10\^15, got 1000000000000001/);
+  assert.throws(() => parseConfig("[runtime]\nshm_size = 0\n", "f"), /runtime\.shm_size/);
+});
+
 test("runtime.drop_infra defaults to true and can be turned off; it must be a boolean", () => {
   assert.equal(defaultConfig().runtime.drop_infra, true);
   assert.equal(parseConfig("[runtime]\ndrop_infra = false\n", "f").runtime.drop_infra, false);

@@ -167,7 +167,7 @@ const checks: Record<string, Check> = {
   "runtime.seccomp_default": (v) => ["", "RuntimeDefault", "Unconfined"].includes(v as string) ? undefined : 'must be "", "RuntimeDefault" or "Unconfined"',
   "runtime.exec_drain_timeout": (v) => typeof v === "number" && v >= 0 && v <= 60 ? undefined : "must be a number of seconds from 0 to 60",
   "runtime.runtime_timeout": (v) => typeof v === "number" && v > 0 && v <= 3600 ? undefined : "must be a positive number of seconds, at most 3600",
-  "runtime.shm_size": (v) => Number.isInteger(v) && (v as number) > 0 ? undefined : "must be a positive integer of bytes",
+  "runtime.shm_size": (v) => Number.isInteger(v) && (v as number) > 0 && (v as number) <= 1e15 ? undefined : "must be a positive integer of bytes, at most 10^15",
   "stream.port": (v) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 65535 ? undefined : "must be a port from 0 to 65535",
   "stream.token_ttl": (v) => typeof v === "number" && v > 0 ? undefined : "must be a positive number of seconds",
   "stream.idle_timeout": (v) => typeof v === "number" && v > 0 ? undefined : "must be a positive number of seconds",
