@@ -1,7 +1,8 @@
-// RunPodSandbox: the record, the pod directory with /dev/shm, the user and network namespaces and
-// CNI's cache entry side by side; CNI's plugins once the netns exists; the infra process (or the
-// ipc/uts pins) once the record is on disk, alongside CNI; then the pod's files beside CNI's cached
-// result, then the ready record. Any failure tears down all of it (teardown.ts).
+// RunPodSandbox: the record, the pod directory with /dev/shm, the user and network namespaces (and,
+// without a user namespace, the ipc/uts pins: one berth-mount exec) and CNI's cache entry side by
+// side; CNI's plugins once the netns exists; the infra process (or the pins not made yet) once the
+// record is on disk, alongside CNI; then the pod's files beside CNI's cached result, then the ready
+// record. Any failure tears down all of it (teardown.ts).
 // A pod that does not share a PID namespace (pid mode CONTAINER, as kubelet sends for ordinary
 // pods, or NODE) gets no infra process with runtime.drop_infra: its IPC and UTS namespaces are
 // created by berth-mount and pinned as files in the pod directory (no runc call at all).
@@ -114,7 +115,7 @@ async function create(d: SandboxDeps, id: string, name: string, handler: string,
     // The record, the pod directory, /dev/shm and the namespaces do not depend on each other: side
     // by side. Until the record is on disk only things the start-up sweep finds by the pod's id
     // exist (netns pin, user namespace pins, pod directory with its shm and pins), so a crash in
-    // between leaves nothing behind; the infra process (or the ipc/uts pins) starts only after it is on disk.
+    // between leaves nothing behind; the infra process (a runc container) starts only after it is on disk.
     // Everything settles before a failure is thrown, so the teardown sees all that was made.
     // Without a user namespace, one helper call makes /dev/shm, the netns and (unless net.* sysctls
     // must wait for CNI's interfaces) the ipc/uts pins: each process spawned costs the event loop.
