@@ -136,15 +136,20 @@ export async function pinPodNamespaces(helper: string, p: PodNamespacePins): Pro
   if (!pins.length) return;
   const args = ["pin-ns", p.ipcPath || "-", p.utsPath || "-", p.usernsPath || "-", p.netnsPath || "-", (p.utsPath && p.hostname) || "-"];
   for (const [k, v] of Object.entries(p.sysctls)) args.push(k, v);
+  await runPinning(helper, args, pins, p.sysctls, "cannot create the pod's ipc/uts namespaces");
+}
+
+/** Creates the pin files (0444) and runs berth-mount; on failure unpins and removes them. */
+async function runPinning(helper: string, args: string[], pins: string[], sysctls: Record<string, string>, what: string): Promise<void> {
   try {
     for (const path of pins) {
       await mkdir(dirname(path), { recursive: true, mode: 0o700 });
       await (await open(path, "wx", 0o444)).close();
     }
-    await run(helper, args, "cannot create the pod's ipc/uts namespaces");
+    await run(helper, args, what);
   } catch (err) {
     await unpinPodNamespaces(helper, pins).catch(() => {});
-    throw sysctlRefusal(err, p.sysctls);
+    throw sysctlRefusal(err, sysctls);
   }
 }
 
@@ -184,16 +189,7 @@ export async function createPodNamespaces(helper: string, p: PodNamespacesInput)
   const args = ["pod", p.shmDir || "-", p.shmDir ? String(p.shmBytes) : "-", p.netnsPin || "-",
     p.pins?.ipcPath || "-", p.pins?.utsPath || "-", (p.pins?.utsPath && p.pins.hostname) || "-"];
   for (const [k, v] of Object.entries(sysctls)) args.push(k, v);
-  try {
-    for (const path of pins) {
-      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-      await (await open(path, "wx", 0o444)).close();
-    }
-    await run(helper, args, "cannot create the pod's namespaces");
-  } catch (err) {
-    await unpinPodNamespaces(helper, pins).catch(() => {});
-    throw sysctlRefusal(err, sysctls);
-  }
+  await runPinning(helper, args, pins, sysctls, "cannot create the pod's namespaces");
 }
 
 /** /proc/net/dev of the network namespace pinned at `netnsPath` (no process needs to be in it). */
