@@ -100,8 +100,8 @@ export class RuncInfraRuntime implements InfraRuntime {
         throw new BerthError(err instanceof BerthError ? err.code : Code.INTERNAL, `${what} the infra process of sandbox ${id} failed: ${err.message}`, { cause: err });
       };
       await rt.create(id, { bundle: input.bundle, pidFile, signal: input.signal }).catch(wrap("creating"));
-      await rt.start(id, { signal: input.signal }).catch(wrap("starting"));
       const pid = (await readPidFile(pidFile)) ?? 0;
+      await rt.start(id, { signal: input.signal, initPid: pid }).catch(wrap("starting"));
       const startTime = await processStartTime(pid);
       if (!startTime) throw internal(`the infra process of sandbox ${id} (pid ${pid}) exited right after it started`);
       // The infra's mount namespace holds its own copy of the rootfs clone.

@@ -44,6 +44,8 @@ export interface CallOptions {
 export interface StartOptions extends CallOptions {
   /** The bundle's spec has poststart hooks: only the runtime's own start runs them. */
   poststartHooks?: boolean;
+  /** The created container's init pid (its pid file), which berth-start waits on; unknown: the runtime's start. */
+  initPid?: number;
 }
 
 export interface RuntimeFeatures {

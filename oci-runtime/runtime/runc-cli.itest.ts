@@ -122,15 +122,15 @@ test("with berth-start, start reads runc's exec fifo without running runc; what 
   const rt = new RuncCli({ name: "runc", binary: join(binDir, "runc"), root: env.runtime.root, startHelper: "/usr/local/libexec/berth/berth-start" });
   const commands = async () => (await readFile(calls, "utf8").catch(() => "")).split("\n").filter(Boolean).map((l) => l.split(" ").find((w) => ["start", "state"].includes(w)));
 
-  await env.create("fifo", [withProcessArgs({ command: ["sleep", "100000"] })]);
+  const fifo = await env.create("fifo", [withProcessArgs({ command: ["sleep", "100000"] })]);
   assert.equal((await rt.state("fifo")).status, "created");
   await access(join(env.runtime.root, "fifo", "exec.fifo"));
-  await rt.start("fifo");
+  await rt.start("fifo", { initPid: fifo.pid });
   assert.equal((await rt.state("fifo")).status, "running", "the process was started");
   await assert.rejects(access(join(env.runtime.root, "fifo", "exec.fifo")), /ENOENT/, "the fifo is gone, as after runc start");
   assert.deepEqual(await commands(), ["state", "state"], "no runc start was run");
   // Started already: no fifo, so runc start answers in its own words.
-  await assert.rejects(rt.start("fifo"), (e) => e instanceof BerthError && /cannot start an already running container/.test(e.message));
+  await assert.rejects(rt.start("fifo", { initPid: fifo.pid }), (e) => e instanceof BerthError && /cannot start an already running container/.test(e.message));
   assert.deepEqual(await commands(), ["state", "state", "start"]);
 
   // An init that died before the start: the fifo has no writer, nothing is read or removed, and runc reports it.
@@ -139,13 +139,13 @@ test("with berth-start, start reads runc's exec fifo without running runc; what 
   const alive = () => readFile(`/proc/${pid}/stat`, "utf8").then((s) => !s.slice(s.lastIndexOf(")") + 2).startsWith("Z"), () => false);
   for (let i = 0; i < 250 && (await alive()); i++) await new Promise((r) => setTimeout(r, 20));
   await access(join(env.runtime.root, "dead", "exec.fifo"));
-  await assert.rejects(rt.start("dead"), (e) => e instanceof BerthError && /start container dead: .*stopped/.test(e.message));
+  await assert.rejects(rt.start("dead", { initPid: pid }), (e) => e instanceof BerthError && /start container dead: .*stopped/.test(e.message));
   assert.equal((await commands()).at(-1), "start", "runc start was asked");
   await access(join(env.runtime.root, "dead", "exec.fifo"));
 
   // Other runtimes never use it: the fifo is runc's.
   const other = new RuncCli({ name: "crun", binary: "/usr/bin/crun", root: env.runtime.root, startHelper: "/usr/local/libexec/berth/berth-start" });
-  await env.create("other", [withProcessArgs({ command: ["sleep", "100000"] })]);
-  await assert.rejects(other.start("other"));
+  const o = await env.create("other", [withProcessArgs({ command: ["sleep", "100000"] })]);
+  await assert.rejects(other.start("other", { initPid: o.pid }));
   await access(join(env.runtime.root, "other", "exec.fifo"));
 });

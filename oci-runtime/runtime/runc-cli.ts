@@ -98,11 +98,13 @@ export class RuncCli implements OciRuntime {
   async start(id: string, opts: StartOptions = {}): Promise<void> {
     // berth-start runs no hooks: a spec with poststart hooks starts through runc start (runc 1.1
     // runs them at the end of create, runc 1.2 and later in start).
-    if (this.#startHelper && !opts.poststartHooks && /^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(id)) {
+    const pid = opts.initPid ?? 0;
+    if (this.#startHelper && !opts.poststartHooks && Number.isInteger(pid) && pid > 0 && /^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(id)) {
       // runc start's own work, done by berth-start: read the byte the created container's init
-      // writes to its exec fifo once a reader opens it, then remove the fifo. Exit 3: no init holds
-      // the fifo (nothing was changed): runc start decides and reports in its own words.
-      const res = await runCommand(this.#startHelper, [join(this.root, id, "exec.fifo")], { timeoutMs: this.timeoutMs, ...(opts.signal ? { signal: opts.signal } : {}) });
+      // writes to its exec fifo once a reader opens it, then remove the fifo. It waits while the
+      // init (its pid) is still runc's init. Exit 3: no init waits on the fifo (nothing was
+      // changed): runc start decides and reports in its own words.
+      const res = await runCommand(this.#startHelper, [join(this.root, id, "exec.fifo"), String(pid)], { timeoutMs: this.timeoutMs, ...(opts.signal ? { signal: opts.signal } : {}) });
       const unfinished = unfinishedError(`runtime handler ${this.name}: start container ${id}`, this.#startHelper, res);
       if (unfinished) throw unfinished;
       if (res.code === 0) return;

@@ -22,7 +22,7 @@ export async function startContainer(d: ContainerDeps, id: string): Promise<void
     const startedAt = d.os.now().toString();
     try {
       const spec = await d.os.readFile(join(cur.bundle, "config.json")).catch(() => "");
-      await d.runtimes.get(cur.runtimeHandler).start(cur.id, { poststartHooks: specHasPoststartHooks(spec) });
+      await d.runtimes.get(cur.runtimeHandler).start(cur.id, { poststartHooks: specHasPoststartHooks(spec), initPid: cur.pid });
     } catch (err) {
       await d.store.update(cur.id, (r) => {
         r.state = nextContainerState(r.state, "startFailed") ?? r.state;
