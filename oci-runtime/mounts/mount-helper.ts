@@ -134,7 +134,7 @@ export async function pinPodNamespaces(helper: string, p: PodNamespacePins): Pro
   checkPinInput(p);
   const pins = [p.ipcPath, p.utsPath].filter(Boolean);
   if (!pins.length) return;
-  const args = ["pin-ns", p.ipcPath || "-", p.utsPath || "-", p.usernsPath || "-", p.netnsPath || "-", (p.utsPath && p.hostname) || "-"];
+  const args = ["pin-ns", p.ipcPath || "-", p.utsPath || "-", p.usernsPath || "-", p.netnsPath || "-", (p.utsPath && p.hostname) || ""];
   for (const [k, v] of Object.entries(p.sysctls)) args.push(k, v);
   await runPinning(helper, args, pins, p.sysctls, "cannot create the pod's ipc/uts namespaces");
 }
@@ -187,7 +187,7 @@ export async function createPodNamespaces(helper: string, p: PodNamespacesInput)
   if (Object.keys(sysctls).some((k) => k.startsWith("net.")) && !p.netnsPin) throw invalidArgument("config.linux.sysctls: net.* sysctls need the pod's own network namespace");
   const pins = [p.pins?.ipcPath ?? "", p.pins?.utsPath ?? ""].filter(Boolean);
   const args = ["pod", p.shmDir || "-", p.shmDir ? String(p.shmBytes) : "-", p.netnsPin || "-",
-    p.pins?.ipcPath || "-", p.pins?.utsPath || "-", (p.pins?.utsPath && p.pins.hostname) || "-"];
+    p.pins?.ipcPath || "-", p.pins?.utsPath || "-", (p.pins?.utsPath && p.pins.hostname) || ""];
   for (const [k, v] of Object.entries(sysctls)) args.push(k, v);
   await runPinning(helper, args, pins, sysctls, "cannot create the pod's namespaces");
 }

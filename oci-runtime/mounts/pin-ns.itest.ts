@@ -98,12 +98,29 @@ test("hostile or oversized input is refused before the helper runs, and by the h
     ["kernel.core_pattern", "x"],
     ["net.ipv4.ip_forward"], // no value
   ]) {
-    const r = spawnSync(HELPER, ["pin-ns", pin, "-", "-", "-", "-", ...args], { encoding: "utf8" });
+    const r = spawnSync(HELPER, ["pin-ns", pin, "-", "-", "-", "", ...args], { encoding: "utf8" });
     assert.equal(r.status, 2, `${args.join(" ")}: ${r.stderr}`);
   }
-  const r = spawnSync(HELPER, ["pin-ns", pin, "-", "-", "-", "-", "net.ipv4.ip_forward", "1"], { encoding: "utf8" });
+  const r = spawnSync(HELPER, ["pin-ns", pin, "-", "-", "-", "", "net.ipv4.ip_forward", "1"], { encoding: "utf8" });
   assert.equal(r.status, 2, "net sysctls need the pod's netns");
+  assert.match(r.stderr, /net sysctls need the pod's network namespace/);
+  // One sysctl pair too many for `pod` (256 at most) is refused before anything is made.
+  const many = Array.from({ length: 257 }, (_, i) => [`kernel.shmmni`, String(4096 + i)]).flat();
+  const p = spawnSync(HELPER, ["pod", "-", "-", "-", pin, "-", "", ...many], { encoding: "utf8" });
+  assert.equal(p.status, 2, p.stderr);
+  const odd = spawnSync(HELPER, ["pod", "-", "-", "-", pin, "-", "", ...many.slice(0, 513)], { encoding: "utf8" });
+  assert.equal(odd.status, 2, odd.stderr);
   assert.deepEqual(await mountsUnder(dir), []);
+});
+
+test("a pod whose hostname is \"-\" gets that hostname, never the node's (\"-\" is no marker for a hostname)", async () => {
+  const pod = join(dir, "dash");
+  await mkdir(pod, { mode: 0o700 });
+  const uts = join(pod, "ns", "uts");
+  await pinPodNamespaces(HELPER, { ipcPath: "", utsPath: uts, hostname: "-", sysctls: {} });
+  assert.equal(nsenter([`--uts=${uts}`, "hostname"]), "-");
+  await unpinPodNamespaces(HELPER, [uts]);
+  assert.deepEqual(await mountsUnder(pod), []);
 });
 
 test("a failure inside the helper (a value the kernel refuses) leaves nothing mounted or created", async () => {

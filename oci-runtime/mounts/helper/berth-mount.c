@@ -13,7 +13,7 @@
  *       Creates a user namespace with exactly that one uid and one gid mapping (and, unless
  *       NETPIN is "-", a network namespace owned by it, with lo up) and pins them by
  *       bind-mounting their nsfs files on USERPIN and NETPIN (existing empty files).
- *   berth-mount pin-ns IPCPIN|- UTSPIN|- USERNS|- NETNS|- HOSTNAME|- [NAME VALUE]...
+ *   berth-mount pin-ns IPCPIN|- UTSPIN|- USERNS|- NETNS|- HOSTNAME|"" [NAME VALUE]...
  *       A pod's namespaces without an infra process (berth's drop_infra): a child process joins
  *       the user namespace pinned at USERNS (and becomes its root) unless "-", joins the network
  *       namespace pinned at NETNS unless "-" and writes the net.* sysctls there, creates a new
@@ -31,7 +31,7 @@
  *   berth-mount shm DIR BYTES
  *       Mounts a tmpfs on the directory DIR for a pod's /dev/shm: nosuid, nodev, noexec,
  *       mode=1777, size=BYTES (decimal, 1 to 10^15, formatted again here).
- *   berth-mount pod SHMDIR|- SHMBYTES|- NETPIN|- IPCPIN|- UTSPIN|- HOSTNAME|- [NAME VALUE]...
+ *   berth-mount pod SHMDIR|- SHMBYTES|- NETPIN|- IPCPIN|- UTSPIN|- HOSTNAME|"" [NAME VALUE]...
  *       A pod's namespaces in one process: the shm tmpfs (as "shm"), then a network namespace
  *       pinned on NETPIN (as "netns"), then, unless IPCPIN and UTSPIN are both "-", the IPC and UTS
  *       namespaces as "pin-ns" makes them (no user namespace; net.* sysctls are written in the new
@@ -396,8 +396,9 @@ static int cmd_pin_ns(int argc, char **argv) {
   if (nkv > PIN_MAX_SYSCTLS) { fprintf(stderr, "berth-mount: pin-ns: more than %d sysctls\n", PIN_MAX_SYSCTLS); return 2; }
   int pin_ipc = strcmp(ipcpin, "-") != 0, pin_uts = strcmp(utspin, "-") != 0;
   if (!pin_ipc && !pin_uts) { fprintf(stderr, "berth-mount: pin-ns: nothing to pin\n"); return 2; }
-  if (!strcmp(hostname, "-")) hostname = NULL;
-  else if (!pin_uts || strlen(hostname) == 0 || strlen(hostname) > 64) { fprintf(stderr, "berth-mount: pin-ns: a hostname (1 to 64 bytes) needs a UTS pin\n"); return 2; }
+  /* No hostname is "", never "-": "-" is a hostname a pod may have. */
+  if (!*hostname) hostname = NULL;
+  else if (!pin_uts || strlen(hostname) > 64) { fprintf(stderr, "berth-mount: pin-ns: a hostname (1 to 64 bytes) needs a UTS pin\n"); return 2; }
   static char paths[PIN_MAX_SYSCTLS][PIN_NAME_MAX + 1];
   int has_net = 0;
   for (int i = 0; i < nkv; i++) {
@@ -516,7 +517,7 @@ static int cmd_pod(int argc, char **argv) {
   if (strcmp(argv[3], "-") || strcmp(argv[4], "-")) {
     char *pin_argv[5 + 2 * 256 + 1];
     int pin_argc = 5 + (argc - 6);
-    if (argc - 6 > 2 * 256 + 1) { fprintf(stderr, "berth-mount: pod: more than 256 sysctls\n"); pod_undo(); return 2; }
+    if (argc - 6 > 2 * 256) { fprintf(stderr, "berth-mount: pod: more than 256 sysctls\n"); pod_undo(); return 2; }
     pin_argv[0] = argv[3];
     pin_argv[1] = argv[4];
     pin_argv[2] = "-";
