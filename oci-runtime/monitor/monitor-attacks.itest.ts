@@ -182,6 +182,30 @@ for (const { name, binary } of MONITORS) describe(`monitor ${name}: hostile inpu
     assert.equal(joined(records(await readFile(env.logPath("attach")))).toString(), "hello\ndone\n");
   });
 
+  // berth-monitor's promise (conmon's sends may block): an attach client that stops reading is
+  // dropped, never waited for, so the log and the exit file keep their pace.
+  if (name === "berth") test("an attach client that never reads does not stall the log or the exit", async () => {
+    // ~1 MB of output in 1 KB lines over ~2 s: more than a unix socket's default buffer and socat's pipe
+    const line = "z".repeat(1023);
+    await create("stall", [sh(`i=0; while [ $i -lt 1000 ]; do echo ${line}; i=$((i+1)); case $i in *0) sleep 0.02;; esac; done`)]);
+    const sock = attachSocketPath(env.socketDir, "stall");
+    // socat copies the socket into a sleep that never reads its stdin: once that pipe is full, socat stops reading
+    const { spawn } = await import("node:child_process");
+    const stalled = spawn("socat", ["-u", `UNIX-CONNECT:${sock},type=5`, "EXEC:sleep 60"], { stdio: "ignore" });
+    try {
+      await new Promise((r) => setTimeout(r, 300)); // connected before the output starts
+      await env.runtime.start("stall");
+      assert.equal((await waitForExit(env.exitDir, "stall")).exitCode, 0);
+      const recs = records(await readFile(env.logPath("stall")));
+      assert.equal(recs.length, 1000, "every line was logged");
+      const times = (await readFile(env.logPath("stall"), "latin1")).split("\n").filter(Boolean).map((l) => Date.parse(l.slice(0, 23) + "Z"));
+      const gap = Math.max(...times.slice(1).map((t, i) => t - times[i]!));
+      assert.ok(gap < 2500, `the log stalled for ${gap} ms behind a client that does not read`);
+    } finally {
+      stalled.kill("SIGKILL");
+    }
+  });
+
   test("stdin_once: the attach client's end of input closes the container's stdin", async () => {
     await create("once", [sh("cat; echo done")], { stdin: true, stdinOnce: true });
     await env.runtime.start("once");

@@ -58,7 +58,7 @@
 #define CTL_LINE 64
 #define DRAIN_MS 2000         /* output read after the container exits, at most */
 #define QUIET_MS 100          /* ... and no longer than until the output pipes stay quiet this long */
-#define CLIENT_SEND_TIMEOUT_S 5
+#define CLIENT_SNDBUF (1 << 20) /* output an attach client may fall behind by before it is dropped */
 #define LOG_BUF 65536
 
 static const char *cid, *runtime_bin, *bundle, *cpidfile, *mpidfile, *log_path, *exit_dir, *socket_dir, *persist_dir;
@@ -185,9 +185,9 @@ static int log_broken_warned;
  * does: `<name>.tmp` created beside it, then renamed over the log path (a new inode, which is what
  * berthd waits for before it answers ReopenContainerLog). */
 static void log_open(int reopen) {
-	if (log_fd >= 0) close(log_fd);
+	/* The new file is made before the old one is let go: a reopen that fails keeps logging there. */
+	int old_fd = log_fd;
 	log_fd = -1;
-	log_bytes = 0;
 	if (!reopen) {
 		log_fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
 	} else {
@@ -209,15 +209,29 @@ static void log_open(int reopen) {
 		}
 		if (dfd >= 0) close(dfd);
 	}
-	if (log_fd < 0) { warnx("cannot open log %s: %s", log_path, strerror(errno)); return; }
+	if (log_fd < 0) {
+		warnx("cannot open log %s: %s", log_path, strerror(errno));
+		log_fd = old_fd;
+		return;
+	}
+	if (old_fd >= 0) close(old_fd);
 	struct stat st;
 	log_bytes = fstat(log_fd, &st) == 0 ? st.st_size : 0;
 }
 
 static void log_flush(void) {
-	if (log_len && log_fd >= 0 && write_all(log_fd, log_buf, log_len) < 0 && !log_broken_warned) {
-		warnx("cannot write log %s: %s", log_path, strerror(errno));
-		log_broken_warned = 1;
+	if (log_len && log_fd >= 0) {
+		struct stat st;
+		int sized = fstat(log_fd, &st) == 0;
+		if (write_all(log_fd, log_buf, log_len) < 0) {
+			int e = errno;
+			/* A partial write (a full disk) would leave half a record the next one is glued to. */
+			if (sized && ftruncate(log_fd, st.st_size) == 0) log_bytes = st.st_size;
+			if (!log_broken_warned) {
+				warnx("cannot write log %s: %s", log_path, strerror(e));
+				log_broken_warned = 1;
+			}
+		}
 	}
 	log_len = 0;
 }
@@ -234,7 +248,7 @@ static void timestamp(char *out, size_t size) {
 /* One record; `text` has no newline. Truncates the file first when the record would pass --log-size-max. */
 static void log_record(const char *hdr, size_t hlen, char tag, const char *text, size_t n) {
 	size_t rec = hlen + 2 + n + 1;
-	if (log_max > 0 && log_bytes + (long long)(log_len + rec) > log_max) {
+	if (log_max > 0 && log_bytes + (long long)rec > log_max) { /* log_bytes counts log_buf too */
 		log_flush();
 		if (log_fd >= 0 && ftruncate(log_fd, 0) == 0) log_bytes = 0;
 	}
@@ -296,17 +310,24 @@ static void broadcast(int stream, const char *data, size_t n) {
 	for (int i = 0; i < n_clients; i++) {
 		if (clients[i].fd < 0) continue;
 		ssize_t w;
-		do w = send(clients[i].fd, pkt, n + 1, MSG_NOSIGNAL); while (w < 0 && errno == EINTR);
-		if (w < 0) drop_client(i); /* gone, or stalled for CLIENT_SEND_TIMEOUT_S */
+		/* Never waits: the loop also carries the container's output, exit and stdin. */
+		do w = send(clients[i].fd, pkt, n + 1, MSG_NOSIGNAL | MSG_DONTWAIT); while (w < 0 && errno == EINTR);
+		if (w < 0) drop_client(i); /* gone, or CLIENT_SNDBUF behind */
 	}
 }
 
 static void accept_client(void) {
 	int fd = accept4(attach_fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0) return;
-	if (n_clients >= MAX_CLIENTS) { warnx("attach: refusing a client: %d clients already", MAX_CLIENTS); close(fd); return; }
-	struct timeval tv = {CLIENT_SEND_TIMEOUT_S, 0};
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	if (n_clients >= MAX_CLIENTS) {
+		static int refused_warned; /* once: a client opening connections must not grow our stderr file */
+		if (!refused_warned++) warnx("attach: refusing clients over %d", MAX_CLIENTS);
+		close(fd);
+		return;
+	}
+	int sndbuf = CLIENT_SNDBUF;
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
 	clients[n_clients++] = (struct client){fd, 0};
 }
 
@@ -717,9 +738,12 @@ int main(int argc, char **argv) {
 	rargv[n++] = cid;
 	rargv[n] = NULL;
 
+	pid_t monitor_pid = getpid();
 	pid_t rt = fork();
 	if (rt < 0) fail("cannot fork the create command: %s", strerror(errno));
 	if (rt == 0) {
+		/* A monitor killed mid-create (berthd's limit) takes the create command with it. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != monitor_pid) _exit(127);
 		if (dup2(child_in, 0) < 0 || dup2(child_out, 1) < 0 || dup2(child_err, 2) < 0) _exit(127);
 		signal(SIGPIPE, SIG_DFL);
 		sigprocmask(SIG_SETMASK, &oldmask, NULL);
@@ -801,10 +825,21 @@ int main(int argc, char **argv) {
 			else if (stdin_len && stdin_fd >= 0) pf[i_out].events |= POLLOUT;
 		}
 		int i_cli = np;
+		/* While stdin is backed up a client's packets wait in its socket (not read this round). A
+		 * client that closes its socket outright meanwhile is dropped with what it queued, which
+		 * keeps hung-up clients from holding the MAX_CLIENTS slots; berth's attach half-closes. */
 		for (int c = 0; c < n_clients; c++)
 			pf[np++] = (struct pollfd){clients[c].fd, (!exited && !stdin_len && !clients[c].in_eof) ? POLLIN : 0, 0};
 		int r = poll(pf, (nfds_t)np, timeout);
-		if (r < 0) { if (errno == EINTR) continue; warnx("poll: %s", strerror(errno)); break; }
+		if (r < 0) {
+			if (errno == EINTR) continue;
+			warnx("poll: %s", strerror(errno));
+			if (exited) break;
+			/* The container runs on: no exit file for it. Try again shortly. */
+			struct timespec ts = {0, 100 * 1000 * 1000};
+			nanosleep(&ts, NULL);
+			continue;
+		}
 		/* exited and nothing more to read: a background process that keeps the pipes open (a shared
 		 * pid namespace) does not hold back the exit file */
 		if (r == 0 && exited) break;
