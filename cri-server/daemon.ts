@@ -11,6 +11,8 @@ import { mountHelperPath, sweepPrepared } from "../oci-runtime/mounts/mount-help
 import { ensureDirSync, fixDirModes, modeFor, traversePath, TRAVERSE_DIR_MODE } from "../oci-runtime/foundation/dir-modes.ts";
 import { log as rootLog, setLogLevel } from "../oci-runtime/foundation/log.ts";
 import { findExecutable } from "../oci-runtime/foundation/executable.ts";
+import { useSpawner } from "../oci-runtime/foundation/run-command.ts";
+import { Spawner } from "../oci-runtime/foundation/spawner.ts";
 import { monitorBinary } from "../oci-runtime/monitor/conmon.ts";
 import { listen, type CriServer } from "./server.ts";
 import { NetworkManager } from "./network/cni.ts";
@@ -75,6 +77,11 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
     const podCidr = loadPodCidr(config.root);
     if (podCidr.problem) log.warn("stored pod cidr not used", { problem: podCidr.problem });
     network.podCidr = podCidr.cidr;
+    // berth-spawn beside io_helper (hack/build-helpers.sh), when installed, starts every helper
+    // run (runc, mount, CNI plugins...): berthd itself then never forks.
+    const spawnHelper = findExecutable(join(dirname(config.runtime.io_helper), "berth-spawn"));
+    if (spawnHelper) useSpawner(new Spawner(spawnHelper));
+    else log.warn("berth-spawn not installed: helpers are forked from berthd", { looked: join(dirname(config.runtime.io_helper), "berth-spawn") });
     const startHelper = findExecutable(join(dirname(config.runtime.io_helper), "berth-start"));
     const runtimes = RuntimeHandlers.fromConfig(
       // conmon needs absolute paths; a binary missing now still gets a clear error when used.

@@ -8,6 +8,8 @@
 #   berth-monitor (oci-runtime/monitor/helper/berth-monitor.c): per-container monitor (runtime.monitor = "berth"),
 #                one per container, so linked statically against musl when musl-gcc is there (about 0.14 MB RSS),
 #                else against glibc (about 0.6-0.7 MB RSS; dynamic glibc: about 1.5 MB)
+#   berth-spawn  (oci-runtime/foundation/helper/berth-spawn.c): berthd's process starter, one per berthd, which
+#                forks the helpers above, runc and CNI plugins so that berthd never forks itself (static like berth-monitor)
 # Installed beside each other where berthd looks by default (the directory of runtime.io_helper).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -36,3 +38,4 @@ build berth-start oci-runtime/runtime/helper/berth-start.c
 monitor_cc=gcc
 if command -v musl-gcc >/dev/null; then monitor_cc=musl-gcc; fi
 build berth-monitor oci-runtime/monitor/helper/berth-monitor.c --cc "$monitor_cc" -static
+build berth-spawn oci-runtime/foundation/helper/berth-spawn.c --cc "$monitor_cc" -static

@@ -5,9 +5,26 @@
 // RPC's deadline or cancellation). Output is collected as text, up to MAX_OUTPUT bytes per
 // stream. Never rejects: a binary that cannot be started at all (ENOENT, EACCES) comes back
 // as `spawnError`, whether its output goes to pipes or to a file.
+//
+// berthd hands every run to berth-spawn (spawner.ts) once it has called useSpawner: berthd then
+// never forks itself. Without one (tests of single modules, a machine without the helper) the
+// binary is started here with child_process.spawn; both paths give the same results.
 import { spawn } from "node:child_process";
 import { closeSync, fstatSync, openSync, readSync, rmSync } from "node:fs";
 import { BerthError, Code, deadlineExceeded, failedPrecondition } from "./errdefs.ts";
+import type { Spawner } from "./spawner.ts";
+
+let spawner: Spawner | undefined;
+
+/** Routes every later runCommand through `s` (berthd's berth-spawn); undefined: fork here again. */
+export function useSpawner(s: Spawner | undefined): void {
+  spawner = s;
+}
+
+/** The berth-spawn runs go through, if berthd set one (the monitor's start uses it directly). */
+export function currentSpawner(): Spawner | undefined {
+  return spawner;
+}
 
 /** The limit for a run that names none: nothing berth runs should take two minutes. */
 export const DEFAULT_TIMEOUT_MS = 120_000;
@@ -52,6 +69,10 @@ class Capped {
   readonly chunks: Buffer[] = [];
   size = 0;
   dropped = 0;
+  /** Counts bytes a producer already dropped. */
+  drop(n: number): void {
+    this.dropped += n;
+  }
   push(b: Buffer): void {
     const room = MAX_OUTPUT - this.size;
     if (room <= 0) { this.dropped += b.length; return; }
@@ -106,10 +127,30 @@ export function runCommand(file: string, args: string[], opts: RunOptions = {}):
     let timedOut = false;
     let aborted: unknown;
     let timer: NodeJS.Timeout | undefined;
+    let kill = () => { /* nothing started yet */ };
     const onAbort = () => { aborted = opts.signal?.reason ?? new Error("aborted"); kill(); };
     if (opts.signal?.aborted) {
       aborted = opts.signal.reason ?? new Error("aborted");
       resolve({ code: null, signal: null, stdout: "", stderr: "", timedOut: false, aborted });
+      return;
+    }
+    const via = spawner;
+    if (via) {
+      let run;
+      try {
+        run = via.run({ file, args, env: opts.env ?? process.env, cwd: opts.cwd, stdin: opts.stdin, outputFile: opts.outputFile }, (o) => {
+          out.push(o.stdout); out.drop(o.droppedOut);
+          err.push(o.stderr); err.drop(o.droppedErr);
+          finish({ code: o.code, signal: o.signal, ...(o.spawnError ? { spawnError: o.spawnError } : {}) });
+        });
+      } catch (e) {
+        // A NUL byte in the file, an argument or the environment, as spawn throws.
+        resolve({ code: null, signal: null, stdout: "", stderr: "", timedOut: false, spawnError: e as Error });
+        return;
+      }
+      kill = () => { if (!done) run.kill(); };
+      timer = setTimeout(() => { timedOut = true; kill(); }, limit);
+      opts.signal?.addEventListener("abort", onAbort, { once: true });
       return;
     }
     let outFd: number | undefined;
@@ -134,7 +175,7 @@ export function runCommand(file: string, args: string[], opts: RunOptions = {}):
       return;
     }
     if (outFd !== undefined) closeSync(outFd);
-    const kill = () => {
+    kill = () => {
       if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
       try { process.kill(-child.pid, "SIGKILL"); } catch { try { child.kill("SIGKILL"); } catch { /* gone */ } }
     };

@@ -9,6 +9,8 @@ import { closeSync, constants as fsc, openSync } from "node:fs";
 import { mkdir, open, readFile, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { deadlineExceeded, failedPrecondition, internal, invalidArgument } from "../foundation/errdefs.ts";
+import { currentSpawner } from "../foundation/run-command.ts";
+import type { Spawner } from "../foundation/spawner.ts";
 import { runtimeError } from "../runtime/runtime-error.ts";
 import { readPidFile, isConmonAlive } from "./pids.ts";
 import { readExitFile, type ExitInfo } from "./exit-file.ts";
@@ -149,16 +151,60 @@ export async function createContainer(o: ConmonCreateOptions): Promise<ConmonSta
   const procsFiles = o.cgroup ? await prepareCgroup(o.cgroup.layout, o.cgroup.path).catch((err: Error) => {
     throw internal(`cannot create the conmon cgroup ${o.cgroup!.path} for container ${o.id}: ${err.message}`, err);
   }) : [];
+  const env = { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", _OCI_SYNCPIPE: "3" };
+  const spawner = currentSpawner();
+  const line = await (spawner ? syncLineVia(spawner, o, procsFiles, env, f.conmonStderr) : syncLineForked(o, procsFiles, env, f.conmonStderr)).catch(async (err: Error) => {
+    await killConmon(o.bundle);
+    if (err.message === "timeout") throw deadlineExceeded(`conmon did not report container ${o.id} within ${o.timeoutMs ?? 60_000} ms`);
+    throw internal(`cannot start conmon for container ${o.id}: ${err.message}`, err);
+  });
+
+  const msg = parseSyncMessage(line);
+  if (!msg || msg.data <= 0) {
+    const detail = msg?.message?.trim() || (await readFile(f.runtimeLog, "utf8").catch(() => "")).trim()
+      || lastLine(await readFile(f.conmonStderr, "utf8").catch(() => "")) || `conmon reported ${line.trim() || "nothing"}`;
+    await killConmon(o.bundle);
+    throw runtimeError(`create container ${o.id}`, detail);
+  }
+  const conmonPid = await readPidFile(f.conmonPidFile);
+  if (!conmonPid) throw internal(`conmon for container ${o.id} wrote no pid file ${f.conmonPidFile}`);
+  return { pid: msg.data, conmonPid };
+}
+
+/**
+ * Starts the monitor through berth-spawn, which joins its cgroups before the exec (no shell) and
+ * answers the first line of its sync pipe. "timeout" when none comes in time (the run is killed).
+ */
+function syncLineVia(spawner: Spawner, o: ConmonCreateOptions, procsFiles: string[], env: NodeJS.ProcessEnv, stderrFile: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    let settled = false;
+    const settle = (err: Error | undefined, line = "") => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (err) reject(err); else resolve(line);
+    };
+    const timer = setTimeout(() => { run.kill(); settle(new Error("timeout")); }, o.timeoutMs ?? 60_000);
+    const run = spawner.run({
+      file: o.conmonBinary ?? "conmon", args: conmonArgs(o), env,
+      // conmon writes some files (an "oom" marker among them) relative to its working directory.
+      cwd: o.bundle, outputFile: stderrFile, cgroupProcs: procsFiles,
+      onSyncLine: (line) => settle(undefined, line),
+    }, (out) => settle(out.spawnError));
+  });
+}
+
+/** The same through a fork of berthd, with the cgroup joins done by a shell (joinCgroupCommand). */
+async function syncLineForked(o: ConmonCreateOptions, procsFiles: string[], env: NodeJS.ProcessEnv, stderrFile: string): Promise<string> {
   const cmd = joinCgroupCommand(procsFiles, o.conmonBinary ?? "conmon", conmonArgs(o));
-  const stderrFd = openSync(f.conmonStderr, "w", 0o600);
+  const stderrFd = openSync(stderrFile, "w", 0o600);
   let child;
   try {
     child = spawn(cmd.file, cmd.args, {
       detached: true,
-      // conmon writes some files (an "oom" marker among them) relative to its working directory.
       cwd: o.bundle,
       stdio: ["ignore", "ignore", stderrFd, "pipe"],
-      env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", _OCI_SYNCPIPE: "3" },
+      env,
     });
   } finally {
     closeSync(stderrFd);
@@ -166,7 +212,7 @@ export async function createContainer(o: ConmonCreateOptions): Promise<ConmonSta
   child.unref();
   const sync = child.stdio[3] as NodeJS.ReadableStream & { destroy(): void; unref?: () => void };
 
-  const line = await new Promise<string>((resolve, reject) => {
+  return new Promise<string>((resolve, reject) => {
     let buf = "";
     const timer = setTimeout(() => done(new Error("timeout")), o.timeoutMs ?? 60_000);
     const done = (err: Error | undefined, value?: string) => {
@@ -183,22 +229,7 @@ export async function createContainer(o: ConmonCreateOptions): Promise<ConmonSta
     sync.on("end", () => done(undefined, buf));
     sync.on("error", (e: Error) => done(e));
     child.once("error", (e) => done(e));
-  }).catch(async (err: Error) => {
-    await killConmon(o.bundle);
-    if (err.message === "timeout") throw deadlineExceeded(`conmon did not report container ${o.id} within ${o.timeoutMs ?? 60_000} ms`);
-    throw internal(`cannot start conmon for container ${o.id}: ${err.message}`, err);
   });
-
-  const msg = parseSyncMessage(line);
-  if (!msg || msg.data <= 0) {
-    const detail = msg?.message?.trim() || (await readFile(f.runtimeLog, "utf8").catch(() => "")).trim()
-      || lastLine(await readFile(f.conmonStderr, "utf8").catch(() => "")) || `conmon reported ${line.trim() || "nothing"}`;
-    await killConmon(o.bundle);
-    throw runtimeError(`create container ${o.id}`, detail);
-  }
-  const conmonPid = await readPidFile(f.conmonPidFile);
-  if (!conmonPid) throw internal(`conmon for container ${o.id} wrote no pid file ${f.conmonPidFile}`);
-  return { pid: msg.data, conmonPid };
 }
 
 const lastLine = (text: string) => text.trim().split("\n").filter(Boolean).pop()?.trim();
