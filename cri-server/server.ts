@@ -48,17 +48,23 @@ function deadlineOf(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWr
  */
 function makeSignal(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>, deadline?: Date): { signal: AbortSignal; done: () => void } {
   const ac = new AbortController();
+  // grpc-js emits "cancelled" when every call's stream closes, answered or not: after the answer
+  // there is nothing to abort (an error built there cost a stack trace per call).
+  let answered = false;
   // grpc-js reports a passed deadline as "cancelled" too, sometimes before the timer below fires.
-  call.on("cancelled", () => ac.abort(deadline && Date.now() >= deadline.getTime() - 100
-    ? new BerthError(Code.DEADLINE_EXCEEDED, "the client's deadline passed")
-    : new BerthError(Code.CANCELLED, "the client cancelled the call")));
+  call.on("cancelled", () => {
+    if (answered) return;
+    ac.abort(deadline && Date.now() >= deadline.getTime() - 100
+      ? new BerthError(Code.DEADLINE_EXCEEDED, "the client's deadline passed")
+      : new BerthError(Code.CANCELLED, "the client cancelled the call"));
+  });
   if (deadline) {
     const ms = deadline.getTime() - Date.now();
     const t = setTimeout(() => ac.abort(new BerthError(Code.DEADLINE_EXCEEDED, "the client's deadline passed")), Math.max(0, ms));
     t.unref();
-    return { signal: ac.signal, done: () => clearTimeout(t) };
+    return { signal: ac.signal, done: () => { answered = true; clearTimeout(t); } };
   }
-  return { signal: ac.signal, done: () => {} };
+  return { signal: ac.signal, done: () => { answered = true; } };
 }
 
 export function serviceDefinition(
