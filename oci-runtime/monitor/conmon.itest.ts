@@ -13,6 +13,8 @@ import { prepareCgroup } from "./conmon-cgroup.ts";
 import { defaultSpec } from "../bundle-spec/default-spec.ts";
 import { isAlive } from "./pids.ts";
 import { MONITORS } from "../../conformance/lib/monitors.ts";
+import { useSpawner } from "../foundation/run-command.ts";
+import { Spawner, type SpawnRequest } from "../foundation/spawner.ts";
 
 
 const sh = (script: string) => withProcessArgs({ command: ["/bin/sh", "-c", script] });
@@ -25,11 +27,32 @@ function parseLog(text: string) {
   });
 }
 
-// Every behaviour runs against each monitor berth supports (runtime.monitor): conmon and berth-monitor.
-for (const { name, binary } of MONITORS) describe(`monitor ${name}`, () => {
+const SPAWN_BIN = "/usr/local/libexec/berth/berth-spawn";
+
+// Every behaviour runs against each monitor berth supports (runtime.monitor): conmon and
+// berth-monitor; and each monitor is started both ways createContainer knows: forked from this
+// process (no spawner), and through berth-spawn as berthd starts it (useSpawner: the cgroup joins
+// happen in berth-spawn's child, the sync line comes back as a LINE reply). The log rotation and
+// OOM cases, about the monitor's own work rather than its start, run in the fork mode only.
+for (const mode of ["fork", "berth-spawn"] as const) for (const { name, binary } of MONITORS) describe(`monitor ${name} (${mode})`, () => {
   let env: ItestEnv;
-  before(async () => { env = await makeEnv(); });
-  after(async () => { await env.cleanup(); });
+  let spawner: Spawner | undefined;
+  const requests: SpawnRequest[] = [];
+  before(async () => {
+    env = await makeEnv();
+    if (mode === "berth-spawn") {
+      spawner = new Spawner(SPAWN_BIN);
+      // Records what was asked of berth-spawn (the real one still runs every request).
+      const real = spawner.run.bind(spawner);
+      spawner.run = (req, done) => { requests.push(req); return real(req, done); };
+      useSpawner(spawner);
+    }
+  });
+  after(async () => {
+    useSpawner(undefined);
+    spawner?.close();
+    await env.cleanup();
+  });
   const create = (id: string, opts: Parameters<ItestEnv["create"]>[1], extra: Parameters<ItestEnv["create"]>[2] = {}) =>
     env.create(id, opts, { conmonBinary: binary, ...extra });
 
@@ -81,7 +104,7 @@ for (const { name, binary } of MONITORS) describe(`monitor ${name}`, () => {
     assert.deepEqual({ tag: out.at(-1)!.tag, text: out.at(-1)!.text }, { tag: "P", text: "tail" });
   });
 
-  test("log reopen after rotation loses no line", async () => {
+  if (mode === "fork") test("log reopen after rotation loses no line", async () => {
     await create("rotate", [sh("i=0; while [ $i -lt 100000 ]; do echo line$i; i=$((i+1)); done; sleep 1000")]);
     await env.runtime.start("rotate");
     const path = env.logPath("rotate");
@@ -126,6 +149,35 @@ for (const { name, binary } of MONITORS) describe(`monitor ${name}`, () => {
     await eventually(async () => (await readFile(env.logPath("tty"), "utf8")).includes("42 123"));
   });
 
+  test(`${name} starts in its own cgroup (the cgroup option): joined before it runs, nothing else there`, async () => {
+    const layout = await detectCgroupLayout();
+    const path = `${env.cgroupParent}/monitor-cg`;
+    const { conmonPid } = await create("incg", [sh("sleep 1000")], { cgroup: { layout, path } });
+    assert.deepEqual(await cgroupPids(layout, path), [conmonPid]);
+    if (mode === "berth-spawn") {
+      // berth-spawn started the monitor itself (no /bin/sh wrapper), joining the cgroup and answering the sync line.
+      const req = requests.find((r) => r.args.includes("incg"));
+      assert.equal(req?.file, binary);
+      assert.ok(req.onSyncLine, "the sync pipe is berth-spawn's fd 3");
+      assert.ok(req.cgroupProcs?.length && req.cgroupProcs.every((f) => f.endsWith(`${path}/cgroup.procs`)), JSON.stringify(req.cgroupProcs));
+    }
+    const own = (await readFile(`/proc/${conmonPid}/cgroup`, "utf8")).split("\n").filter(Boolean);
+    for (const l of own.filter((x) => /^\d+:(pids|memory|cpu,cpuacct|cpu|):/.test(x))) assert.match(l, new RegExp(`:${path}$`), l);
+    await env.runtime.start("incg");
+    await env.runtime.kill("incg", "KILL");
+    assert.equal((await waitForExit(env.exitDir, "incg")).exitCode, 137);
+    await eventually(() => !isAlive(conmonPid));
+    assert.deepEqual(await cgroupPids(layout, path), []);
+  });
+
+  if (mode === "berth-spawn") test("the monitors were started through one berth-spawn, which is still serving", async () => {
+    assert.equal(spawner!.started, 1);
+    assert.ok(isAlive(spawner!.pid!));
+    const monitors = requests.filter((r) => r.file === binary).map((r) => r.args[r.args.indexOf("--cid") + 1]);
+    assert.deepEqual(monitors, ["life", "killed", "nobin", "logs", "rec", "tty", "incg"]);
+    assert.ok(requests.some((r) => r.file === "/usr/bin/runc" && r.args.includes("start")), "runc's calls went through it too");
+  });
+
   test(`${name} can be moved into its own cgroup`, async () => {
     const { conmonPid } = await create("moved", [sh("sleep 1000")]);
     const layout = await detectCgroupLayout();
@@ -137,7 +189,7 @@ for (const { name, binary } of MONITORS) describe(`monitor ${name}`, () => {
     await waitForExit(env.exitDir, "moved");
   });
 
-  test("an OOM kill under a small memory limit is recorded", async () => {
+  if (mode === "fork") test("an OOM kill under a small memory limit is recorded", async () => {
     await create("oom", [sh("sleep 0.2; head -c 200m /dev/zero | tail"), withResources({ memoryLimitInBytes: 16 << 20 }, { cgroupV2: false })]);
     await env.runtime.start("oom");
     const exit = await waitForExit(env.exitDir, "oom");
