@@ -9,7 +9,7 @@ import { startBerthd } from "../lib/berthd.ts";
 import { defaultConfig } from "../../cri-server/config.ts";
 import { createTestNetwork } from "../lib/test-network.ts";
 import { deleteRuncContainers } from "./containerd.ts";
-import { cmdline, findProcesses, killAll, removeCgroupTree, unmountUnder } from "./host.ts";
+import { childrenNamed, cmdline, findProcesses, killAll, removeCgroupTree, unmountUnder } from "./host.ts";
 import { removeAllPods } from "./pods.ts";
 import type { BenchEnv, Instance, Target } from "./target.ts";
 
@@ -49,7 +49,7 @@ export async function startBerth(env: BenchEnv, cniConfDir: string): Promise<Ins
   return {
     client: b.client,
     note: describeBerthd(cmdline(b.proc.pid!)),
-    daemonPid: () => b.proc.pid!,
+    daemonPids: () => [b.proc.pid!, ...childrenNamed(b.proc.pid!, "berth-spawn")],
     helperPids,
     logTail: () => b.stderr.join("").slice(-3000),
     async stop() {

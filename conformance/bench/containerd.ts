@@ -144,7 +144,7 @@ export async function startContainerd(env: BenchEnv, cniConfDir: string, podAddr
     throw err;
   }
   const logTail = () => { try { return readFileSync(logPath, "utf8").slice(-3000); } catch { return ""; } };
-  return { client, daemonPid: () => proc.pid!, helperPids, logTail, stop };
+  return { client, daemonPids: () => [proc.pid!], helperPids, logTail, stop };
 }
 
 export async function containerdTarget(env: BenchEnv): Promise<Target> {

@@ -13,7 +13,7 @@ test("UNIMPLEMENTED becomes n/a with the server's message; other errors become e
 
 function fakeContext(results: Results): BenchContext {
   const target = { name: "berth", helperName: "conmon", cgroupParent: "/x", logDir: "/x", prepull: [], start: async () => instance, close: async () => {} } as Target;
-  const instance = { client: {} as Instance["client"], daemonPid: () => 1, helperPids: () => [], logTail: () => "", stop: async () => {} } as Instance;
+  const instance = { client: {} as Instance["client"], daemonPids: () => [1], helperPids: () => [], logTail: () => "", stop: async () => {} } as Instance;
   return new BenchContext(target, instance, {} as BenchEnv, parseBenchArgs([]), results, () => {});
 }
 

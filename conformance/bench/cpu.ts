@@ -18,3 +18,12 @@ export function parseStatCpuMs(stat: string): number {
 export function cpuMs(pid: number): number {
   return parseStatCpuMs(readFileSync(`/proc/${pid}/stat`, "utf8"));
 }
+
+/** The sum of cpuMs over `pids` (a process gone meanwhile counts 0). */
+export function cpuMsOf(pids: readonly number[]): number {
+  let total = 0;
+  for (const pid of pids) {
+    try { total += cpuMs(pid); } catch { /* exited */ }
+  }
+  return total;
+}

@@ -33,6 +33,15 @@ export function memUse(pid: number): MemUse {
   }
 }
 
+/** The children of `pid` whose name (/proc/PID/comm) is `comm`. */
+export function childrenNamed(pid: number, comm: string): number[] {
+  let kids: string;
+  try { kids = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8"); } catch { return []; }
+  return kids.trim().split(/\s+/).filter(Boolean).map(Number).filter((k) => {
+    try { return readFileSync(`/proc/${k}/comm`, "utf8").trim() === comm; } catch { return false; }
+  });
+}
+
 /** The sum of memUse over `pids`. */
 export function memUseOf(pids: readonly number[]): MemUse {
   const total = { rss: 0, pss: 0, pssAnon: 0 };

@@ -6,8 +6,11 @@ import type { BenchImages } from "./images.ts";
 
 export interface Instance {
   client: CriClient;
-  /** The daemon process (berthd, containerd). */
-  daemonPid(): number;
+  /**
+   * The daemon's processes: containerd; berthd and its berth-spawn (the process starter it keeps
+   * beside it, so its memory and CPU count as the daemon's).
+   */
+  daemonPids(): number[];
   /** Per-pod/per-container helper processes (conmon, containerd-shim-runc-v2). */
   helperPids(): number[];
   /** How the daemon runs, for the report (berth: compiled dist/ or TypeScript sources, and V8 flags). */

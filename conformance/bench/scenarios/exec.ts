@@ -2,7 +2,7 @@
 import type { BenchContext } from "../context.ts";
 import { CALL_TIMEOUT_MS, startPod } from "../pods.ts";
 import { summarize } from "../stats.ts";
-import { cpuMs } from "../cpu.ts";
+import { cpuMsOf } from "../cpu.ts";
 
 export const EXEC_RUNS = 20;
 export const EXEC_METRICS = [["ExecSync p50", "ms"], ["ExecSync p95", "ms"], ["daemon CPU per ExecSync", "ms"]] as const;
@@ -26,14 +26,14 @@ export async function execSync(ctx: BenchContext): Promise<void> {
   };
   await once();
   const samples: number[] = [];
-  const cpu0 = cpuMs(ctx.instance.daemonPid());
+  const cpu0 = cpuMsOf(ctx.instance.daemonPids());
   for (let i = 0; i < EXEC_RUNS; i++) {
     ctx.checkTime();
     const t = performance.now();
     await once();
     samples.push(performance.now() - t);
   }
-  const cpu = cpuMs(ctx.instance.daemonPid()) - cpu0;
+  const cpu = cpuMsOf(ctx.instance.daemonPids()) - cpu0;
   const s = summarize(samples);
   ctx.record("ExecSync p50", "ms", { value: s.p50, samples });
   ctx.record("ExecSync p95", "ms", { value: s.p95 });

@@ -4,7 +4,7 @@
 // PSS splits shared pages (the node binary, libc) between the processes that map them.
 import { setTimeout as sleep } from "node:timers/promises";
 import type { BenchContext } from "../context.ts";
-import { findInCgroup, MB, memUse, memUseOf, type MemUse } from "../host.ts";
+import { findInCgroup, MB, memUseOf, type MemUse } from "../host.ts";
 import { startPod } from "../pods.ts";
 
 export const MEMORY_METRICS = [
@@ -20,7 +20,7 @@ export const infraPids = (ctx: BenchContext): number[] => findInCgroup("catatoni
 /** Called right after the instance started, before any pod exists (after 2 s to settle). */
 export async function recordIdle(ctx: BenchContext): Promise<MemUse> {
   await sleep(2000);
-  return memUse(ctx.instance.daemonPid());
+  return memUseOf(ctx.instance.daemonPids());
 }
 
 export async function memory(ctx: BenchContext, idle: MemUse): Promise<void> {
@@ -34,7 +34,7 @@ export async function memory(ctx: BenchContext, idle: MemUse): Promise<void> {
     ctx.pool.push({ ...pod, started: true });
   }
   await sleep(2000); // let start-up garbage settle
-  const daemon = memUse(ctx.instance.daemonPid());
+  const daemon = memUseOf(ctx.instance.daemonPids());
   const monitorPids = ctx.instance.helperPids();
   const infra = infraPids(ctx);
   const monitors = memUseOf(monitorPids);

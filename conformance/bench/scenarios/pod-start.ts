@@ -4,7 +4,7 @@ import { cellOf, type BenchContext, type RunningPod } from "../context.ts";
 import { CALL_TIMEOUT_MS, podConfig, sleepContainerConfig, type Step } from "../pods.ts";
 import type { Cell } from "../report.ts";
 import { summarize } from "../stats.ts";
-import { cpuMs } from "../cpu.ts";
+import { cpuMsOf } from "../cpu.ts";
 
 const STEPS: Step[] = ["RunPodSandbox", "CreateContainer", "StartContainer"];
 export const POD_START_METRICS = [...STEPS.flatMap((s) => [[`${s} p50`, "ms"], [`${s} p95`, "ms"]] as const), ["daemon CPU per pod start", "ms"] as const];
@@ -15,7 +15,7 @@ export async function podStart(ctx: BenchContext): Promise<void> {
   const imageProblem = await ctx.prepare();
   if (imageProblem) failed.CreateContainer = failed.StartContainer = imageProblem;
   const opts = { timeoutMs: CALL_TIMEOUT_MS };
-  const cpu0 = cpuMs(ctx.instance.daemonPid());
+  const cpu0 = cpuMsOf(ctx.instance.daemonPids());
   for (let i = 0; i < ctx.opts.pods; i++) {
     ctx.checkTime();
     const config = podConfig(ctx.podSpec("start"));
@@ -46,7 +46,7 @@ export async function podStart(ctx: BenchContext): Promise<void> {
       failed.StartContainer = cellOf(err);
     }
   }
-  const cpu = cpuMs(ctx.instance.daemonPid()) - cpu0;
+  const cpu = cpuMsOf(ctx.instance.daemonPids()) - cpu0;
   for (const step of STEPS) {
     const problem = failed[step];
     const s = summarize(samples[step]);

@@ -6,7 +6,7 @@
 // the daemon's RSS is taken once more ("after the load"), then after removing them all.
 import { setTimeout as sleep } from "node:timers/promises";
 import type { BenchContext } from "../context.ts";
-import { MB, memUse } from "../host.ts";
+import { MB, memUseOf } from "../host.ts";
 import { CALL_TIMEOUT_MS, mapLimit, podConfig, startPod } from "../pods.ts";
 import { percentile } from "../stats.ts";
 
@@ -78,7 +78,7 @@ async function shrink(ctx: BenchContext, pods: ScalePod[], size: number): Promis
 
 const settledMem = async (ctx: BenchContext) => {
   await sleep(2000);
-  return memUse(ctx.instance.daemonPid());
+  return memUseOf(ctx.instance.daemonPids());
 };
 
 /**
