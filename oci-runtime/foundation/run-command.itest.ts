@@ -175,6 +175,20 @@ for (const mode of ["fork", "berth-spawn"] as const) describe(mode, () => {
     assert.equal((missing.spawnError as NodeJS.ErrnoException | undefined)?.code, "ENOENT");
   });
 
+  test("a script without #! runs with /bin/sh, as execvp does (by path and found in PATH)", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "berth-run-"));
+    try {
+      const { writeFile } = await import("node:fs/promises");
+      await writeFile(join(dir, "plain-script"), "echo ran \"$@\"\n", { mode: 0o755 });
+      const r = await runCommand(join(dir, "plain-script"), ["a"]);
+      assert.deepEqual({ code: r.code, stdout: r.stdout, err: r.spawnError?.message }, { code: 0, stdout: "ran a\n", err: undefined });
+      const p = await runCommand("plain-script", ["b"], { env: { PATH: `/bin:${dir}` } });
+      assert.deepEqual({ code: p.code, stdout: p.stdout, err: p.spawnError?.message }, { code: 0, stdout: "ran b\n", err: undefined });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   test("1 MiB of stdin arrives whole", async () => {
     const input = "x".repeat(1 << 20);
     const r = await runCommand("/bin/sh", ["-c", "wc -c"], { stdin: input });

@@ -76,6 +76,7 @@ describe("berth-spawn through Spawner", () => {
 
   test("stdin is delivered whole and closed: a short text, 1 MiB, and 15 MiB (a request near the 16 MiB frame limit)", async () => {
     assert.equal((await runP(sp, { file: "/bin/cat", stdin: "héllo\n" })).stdout.toString(), "héllo\n");
+    assert.equal((await runP(sp, { file: "/bin/cat", stdin: "a\0b\0" })).stdout.toString(), "a\0b\0", "NUL bytes in stdin are data");
     const mib = randomBytes(1 << 19).toString("hex");
     const o = await runP(sp, { file: "/bin/cat", stdin: mib });
     assert.equal(o.code, 0);
@@ -330,6 +331,43 @@ describe("berth-spawn through Spawner", () => {
       assert.deepEqual({ out: o.stdout.toString(), err: o.stderr.toString(), code: o.code }, { out: `${i}\n`, err: `e${i}\n`, code: i % 7 });
     });
     assert.equal(sp.started, 1, "one berth-spawn served them all");
+  });
+});
+
+describe("berth-spawn bounds and failures", () => {
+  test("at most 1024 commands run at once: the next gets EAGAIN, and runs again once one is reported", async () => {
+    const sp = new Spawner(BIN);
+    const runs: ReturnType<Spawner["run"]>[] = [];
+    const outcomes: Promise<SpawnOutcome>[] = [];
+    try {
+      for (let i = 0; i < 1024; i++) outcomes.push(new Promise((resolve) => { runs.push(sp.run({ file: "/bin/sleep", args: ["300"], env: ENV }, resolve)); }));
+      const over = await runP(sp, { file: "/bin/echo", args: ["1025th"] });
+      assert.equal((over.spawnError as NodeJS.ErrnoException | undefined)?.errno, -11, "EAGAIN");
+      runs[0]!.kill();
+      assert.equal((await outcomes[0]!).signal, "SIGKILL");
+      assert.equal((await runP(sp, { file: "/bin/echo", args: ["fits"] })).stdout.toString(), "fits\n");
+      for (const r of runs) r.kill();
+      for (const o of await Promise.all(outcomes)) assert.equal(o.signal, "SIGKILL");
+      assert.equal(sp.started, 1);
+      // named as child_process.spawn names it (errno 11 is both EAGAIN and EWOULDBLOCK)
+      assert.equal((over.spawnError as NodeJS.ErrnoException).code, "EAGAIN");
+      assert.equal(over.spawnError!.message, "spawn /bin/echo EAGAIN");
+    } finally {
+      // whatever failed above, no sleep is left behind
+      for (const r of runs) r.kill();
+      await Promise.all(outcomes);
+      sp.close();
+    }
+  });
+
+  test("a berth-spawn that cannot be started fails the run naming it, and the next run tries again", async () => {
+    const sp = new Spawner("/nonexistent/berth-spawn");
+    const o = await runP(sp, { file: "/bin/echo", args: ["x"] });
+    assert.equal(o.code, null);
+    assert.match(o.spawnError?.message ?? "", /^cannot run berth-spawn \/nonexistent\/berth-spawn: spawn \/nonexistent\/berth-spawn ENOENT before \/bin\/echo was reported/);
+    const again = await runP(sp, { file: "/bin/echo", args: ["x"] });
+    assert.ok(again.spawnError);
+    assert.equal(sp.started, 2);
   });
 });
 
