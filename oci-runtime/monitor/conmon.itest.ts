@@ -199,3 +199,68 @@ for (const mode of ["fork", "berth-spawn"] as const) for (const { name, binary }
     assert.equal(r.status === "exited" && r.oomKilled, true);
   });
 });
+
+// How createContainer handles a monitor that misbehaves, on both start paths (fork and berth-spawn):
+// a stand-in monitor script plays the monitor's part of the protocol (the sync pipe is fd 3).
+for (const mode of ["fork", "berth-spawn"] as const) describe(`monitor start failures (${mode})`, () => {
+  let env: ItestEnv;
+  let spawner: Spawner | undefined;
+  const leftovers: number[] = [];
+  before(async () => {
+    env = await makeEnv();
+    if (mode === "berth-spawn") { spawner = new Spawner(SPAWN_BIN); useSpawner(spawner); }
+  });
+  after(async () => {
+    useSpawner(undefined);
+    spawner?.close();
+    for (const p of leftovers) { try { process.kill(p, "SIGKILL"); } catch { /* gone */ } }
+    await env.cleanup();
+  });
+  /** A stand-in monitor: writes its pid to <dir>/<name>.pid, then runs `body`. */
+  const fake = async (name: string, body: string) => {
+    const file = `${env.dir}/${name}`;
+    await writeFile(file, `#!/bin/sh\necho $$ > ${file}.pid\n${body}\n`, { mode: 0o755 });
+    return file;
+  };
+  const pidOf = async (file: string) => Number((await readFile(`${file}.pid`, "utf8")).trim());
+
+  test("a monitor that never reports is killed after timeoutMs; the create fails DEADLINE_EXCEEDED naming the limit", async () => {
+    const bin = await fake("silent", "exec sleep 300");
+    await assert.rejects(env.create("silent", [sh("true")], { conmonBinary: bin, timeoutMs: 500 }), (e) => {
+      assert.ok(e instanceof BerthError);
+      assert.equal(e.code, Code.DEADLINE_EXCEEDED);
+      assert.match(e.message, /did not report container silent within 500 ms/);
+      return true;
+    });
+    const pid = await pidOf(bin);
+    leftovers.push(pid);
+    await eventually(() => !isAlive(pid), 10_000);
+  });
+
+  test("a monitor that exits without a sync line: the create fails with the last line of its stderr", async () => {
+    const bin = await fake("quits", "echo 'first line' >&2; echo 'monitor: cannot do the thing' >&2; exit 1");
+    await assert.rejects(env.create("quits", [sh("true")], { conmonBinary: bin }), (e) => {
+      assert.ok(e instanceof BerthError);
+      assert.match(e.message, /create container quits: monitor: cannot do the thing/);
+      return true;
+    });
+  });
+
+  test("a monitor that reports a failure on its sync pipe: the create fails with its message", async () => {
+    const bin = await fake("reports", `echo '{"data": -1, "message": "runc create failed: boom"}' >&3; exit 1`);
+    await assert.rejects(env.create("reports", [sh("true")], { conmonBinary: bin }), (e) => {
+      assert.ok(e instanceof BerthError);
+      assert.match(e.message, /create container reports: runc create failed: boom/);
+      return true;
+    });
+  });
+
+  test("a monitor binary that does not exist: the create fails naming it", async () => {
+    await assert.rejects(env.create("nomon", [sh("true")], { conmonBinary: `${env.dir}/no-such-monitor` }), (e) => {
+      assert.ok(e instanceof BerthError);
+      assert.match(e.message, /no-such-monitor/);
+      assert.match(e.message, /ENOENT/);
+      return true;
+    });
+  });
+});
