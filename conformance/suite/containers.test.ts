@@ -387,6 +387,11 @@ describe("containers", () => {
     await assert.rejects(create({ mounts: [{ containerPath: "/rro", hostPath: tmp, recursiveReadOnly: true }] }), (e) => codeOf(e) === grpc.status.INVALID_ARGUMENT && /mount \/rro: recursive_read_only requires readonly/.test((e as Error).message));
     await assert.rejects(create({ mounts: [{ containerPath: "/rro", hostPath: tmp, readonly: true, recursiveReadOnly: true, propagation: MountPropagation.PROPAGATION_HOST_TO_CONTAINER }] }), (e) => codeOf(e) === grpc.status.INVALID_ARGUMENT && /\/rro/.test((e as Error).message));
     await assert.rejects(create({ mounts: [{ containerPath: "/x", hostPath: "relative-host" }] }), (e) => codeOf(e) === grpc.status.INVALID_ARGUMENT && (e as Error).message.includes("relative-host"));
+    // A name with a NUL byte or a newline would reach the monitor's command line and the logs
+    // (a NUL made the monitor's start throw, and berthd died of its timer 60 s later).
+    for (const name of ["a\u0000b", "a\nb"]) {
+      await assert.rejects(create({ metadata: { name, attempt: 0 } }), (e) => codeOf(e) === grpc.status.INVALID_ARGUMENT && /config\.metadata\.name .* must not contain control characters/.test((e as Error).message));
+    }
     // The runtime's own error reaches the client.
     await assert.rejects(run({ command: ["/no/such/binary"] }), (e) => /no such file|not found/i.test((e as Error).message) && (e as Error).message.includes("/no/such/binary"));
     const after = await leakSnapshot();

@@ -21,6 +21,11 @@ const show = (v: string) => JSON.stringify(v.length > 80 ? `${v.slice(0, 80)}…
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
+/** A name that goes into command lines and logs (the monitor's --name): no control characters, NUL included. */
+export function checkNoControl(field: string, v: string): void {
+  if (CONTROL.test(v)) throw invalidArgument(`${field} ${show(v)} must not contain control characters`);
+}
+
 /** A value that goes into CNI_ARGS: ";" would start another key, "=" confuses the key/value split. */
 export function checkCniArgValue(field: string, v: string): void {
   if (/[;=]/.test(v) || CONTROL.test(v)) {

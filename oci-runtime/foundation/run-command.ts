@@ -23,7 +23,7 @@ export function useSpawner(s: Spawner | undefined): void {
 
 /** The berth-spawn runs go through, if berthd set one (the monitor's start uses it directly). */
 export function currentSpawner(): Spawner | undefined {
-  return spawner;
+  return spawner && !spawner.broken ? spawner : undefined;
 }
 
 /** The limit for a run that names none: nothing berth runs should take two minutes. */
@@ -134,7 +134,7 @@ export function runCommand(file: string, args: string[], opts: RunOptions = {}):
       resolve({ code: null, signal: null, stdout: "", stderr: "", timedOut: false, aborted });
       return;
     }
-    const via = spawner;
+    const via = currentSpawner();
     if (via) {
       let run;
       try {

@@ -10,7 +10,7 @@ import { mkdir, open, readFile, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { deadlineExceeded, failedPrecondition, internal, invalidArgument } from "../foundation/errdefs.ts";
 import { currentSpawner } from "../foundation/run-command.ts";
-import type { Spawner } from "../foundation/spawner.ts";
+import type { SpawnedRun, Spawner } from "../foundation/spawner.ts";
 import { runtimeError } from "../runtime/runtime-error.ts";
 import { readPidFile, isConmonAlive } from "./pids.ts";
 import { readExitFile, type ExitInfo } from "./exit-file.ts";
@@ -184,13 +184,18 @@ function syncLineVia(spawner: Spawner, o: ConmonCreateOptions, procsFiles: strin
       clearTimeout(timer);
       if (err) reject(err); else resolve(line);
     };
-    const timer = setTimeout(() => { run.kill(); settle(new Error("timeout")); }, o.timeoutMs ?? 60_000);
-    const run = spawner.run({
-      file: o.conmonBinary ?? "conmon", args: conmonArgs(o), env,
-      // conmon writes some files (an "oom" marker among them) relative to its working directory.
-      cwd: o.bundle, outputFile: stderrFile, cgroupProcs: procsFiles,
-      onSyncLine: (line) => settle(undefined, line),
-    }, (out) => settle(out.spawnError));
+    let run: SpawnedRun | undefined;
+    const timer = setTimeout(() => { run?.kill(); settle(new Error("timeout")); }, o.timeoutMs ?? 60_000);
+    try {
+      run = spawner.run({
+        file: o.conmonBinary ?? "conmon", args: conmonArgs(o), env,
+        // conmon writes some files (an "oom" marker among them) relative to its working directory.
+        cwd: o.bundle, outputFile: stderrFile, cgroupProcs: procsFiles,
+        onSyncLine: (line) => settle(undefined, line),
+      }, (out) => settle(out.spawnError));
+    } catch (e) {
+      settle(e as Error); // a NUL byte in an argument (the CRI metadata name...): clears the timer
+    }
   });
 }
 

@@ -13,7 +13,7 @@ import { containerCgroupsPath } from "../../../oci-runtime/cgroups/paths.ts";
 import { monitorBinary } from "../../../oci-runtime/monitor/conmon.ts";
 import { idempotentCreate, requestFingerprint } from "../../create-cache.ts";
 import { ContainerEventType } from "../../events/index.ts";
-import { checkKeyValues } from "../../network/pod-input.ts";
+import { checkKeyValues, checkNoControl } from "../../network/pod-input.ts";
 import { storeMessage } from "../../stores/proto-record.ts";
 import type { SandboxRecord } from "../../sandbox/sandbox-record.ts";
 import type { ContainerRecord } from "../container-record.ts";
@@ -34,6 +34,7 @@ export async function createContainer(d: ContainerDeps, req: CreateContainerRequ
   const cfg = req.config;
   if (!cfg) throw invalidArgument("config must be set");
   if (!cfg.metadata?.name) throw invalidArgument("config.metadata.name must not be empty");
+  checkNoControl("config.metadata.name", cfg.metadata.name);
   if (!cfg.image?.image) throw invalidArgument("config.image.image must not be empty");
   const sandbox = d.sandboxes.get(req.podSandboxId);
   if ((await d.sandboxes.liveState(sandbox)) !== PodSandboxState.SANDBOX_READY) throw failedPrecondition(`pod sandbox ${sandbox.id} is not ready`);

@@ -29,7 +29,8 @@
  *   LINE reply:  u8 2, u32 id, str line (F_SYNC3 only; before the EXIT reply).
  *   EXIT reply:  u8 1, u32 id, i32 exit code (-1 when killed by a signal), i32 signal (0 if none),
  *                i32 errno (0 when the command ran; else why it could not start: the exec, the
- *                chdir, the output file or the pipes failed), u32 stdout bytes dropped, u32
+ *                chdir, the output file or the pipes failed; the exit code is -2 when it is the
+ *                output file that could not be opened), u32 stdout bytes dropped, u32
  *                stderr bytes dropped, str stdout, str stderr. One per RUN, when the command has
  *                exited and both pipes are closed (with an output file: when it has exited).
  *
@@ -193,9 +194,26 @@ static void child_fail(int errfd) {
 	_exit(127);
 }
 
-/* execve of file, searching PATH (from envp, else a default) when file has no slash. */
+/* execve; a file the kernel cannot run (ENOEXEC: a script without "#!") runs with /bin/sh, as
+ * execvp and libuv do. Returns with errno set when neither runs. */
+static void exec_file(const char *path, char **argv, char **envp) {
+	execve(path, argv, envp);
+	if (errno != ENOEXEC) return;
+	size_t n = 0;
+	while (argv[n]) n++;
+	char **sh = calloc(n + 2, sizeof *sh);
+	if (!sh) { errno = ENOMEM; return; }
+	sh[0] = "/bin/sh";
+	sh[1] = (char *)path;
+	for (size_t i = 1; i < n; i++) sh[i + 1] = argv[i];
+	execve("/bin/sh", sh, envp);
+	free(sh);
+	errno = ENOEXEC;
+}
+
+/* exec_file of file, searching PATH (from envp, else a default) when file has no slash. */
 static void exec_path(const char *file, char **argv, char **envp) {
-	if (strchr(file, '/')) { execve(file, argv, envp); return; }
+	if (strchr(file, '/')) { exec_file(file, argv, envp); return; }
 	const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 	for (char **e = envp; *e; e++) if (strncmp(*e, "PATH=", 5) == 0) { path = *e + 5; break; }
 	size_t fl = strlen(file);
@@ -207,7 +225,7 @@ static void exec_path(const char *file, char **argv, char **envp) {
 		if (dl + 1 + fl + 1 <= sizeof buf) {
 			if (dl) { memcpy(buf, p, dl); buf[dl] = '/'; memcpy(buf + dl + 1, file, fl + 1); }
 			else memcpy(buf, file, fl + 1); /* an empty entry is the working directory */
-			execve(buf, argv, envp);
+			exec_file(buf, argv, envp);
 			if (errno == EACCES) saw_eacces = 1;
 			else if (errno != ENOENT && errno != ENOTDIR) return;
 		}
@@ -233,6 +251,7 @@ static void close_fd(int *fd) {
 
 static void finish(struct child *c) {
 	int code = -1, sig = 0;
+	while (waitpid(c->pid, &c->status, 0) < 0 && errno == EINTR) {}
 	if (WIFEXITED(c->status)) code = WEXITSTATUS(c->status);
 	else if (WIFSIGNALED(c->status)) sig = WTERMSIG(c->status);
 	reply(c->id, code, sig, 0, c->o);
@@ -284,12 +303,12 @@ static void run(uint32_t id, struct rd *r) {
 	for (int i = 0; i < MAX_CHILDREN; i++) if (!kids[i].used) { c = &kids[i]; break; }
 	if (!c) { reply(id, -1, 0, EAGAIN, NULL); goto out; }
 
-	int inp[2] = { -1, -1 }, op[3][2] = { { -1, -1 }, { -1, -1 }, { -1, -1 } }, errp[2] = { -1, -1 }, outfd = -1, err = 0;
+	int inp[2] = { -1, -1 }, op[3][2] = { { -1, -1 }, { -1, -1 }, { -1, -1 } }, errp[2] = { -1, -1 }, outfd = -1, err = 0, code = -1;
 	if (pipe2(errp, O_CLOEXEC) < 0) { err = errno; goto fail; }
 	if (in && pipe2(inp, O_CLOEXEC) < 0) { err = errno; goto fail; }
 	if (*outfile) {
 		outfd = open(outfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-		if (outfd < 0) { err = errno; goto fail; }
+		if (outfd < 0) { err = errno; code = -2; goto fail; }
 	} else {
 		for (int k = 0; k < 2; k++) if (pipe2(op[k], O_CLOEXEC) < 0) { err = errno; goto fail; }
 	}
@@ -300,7 +319,9 @@ static void run(uint32_t id, struct rd *r) {
 		sigset_t all;
 		sigemptyset(&all);
 		sigprocmask(SIG_SETMASK, &all, NULL);
-		signal(SIGPIPE, SIG_DFL);
+		/* every disposition back to the default: an ignored one (SIGPIPE here, or SIGINT/SIGHUP from
+		 * whatever started berth-spawn) would survive the exec */
+		for (int s = 1; s < _NSIG; s++) if (s != SIGKILL && s != SIGSTOP) signal(s, SIG_DFL);
 		close(errp[0]);
 		if (setsid() < 0) child_fail(errp[1]);
 		int fd0 = in ? inp[0] : open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -367,7 +388,7 @@ static void run(uint32_t id, struct rd *r) {
 fail:
 	close_fd(&errp[0]); close_fd(&errp[1]); close_fd(&inp[0]); close_fd(&inp[1]); close_fd(&outfd);
 	for (int k = 0; k < 3; k++) { close_fd(&op[k][0]); close_fd(&op[k][1]); }
-	reply(id, -1, 0, err, NULL);
+	reply(id, code, 0, err, NULL);
 out:
 	free(file); free(cwd); free(outfile); free(in);
 	free_strv(argv, argc); free_strv(envp, envc); free_strv(cgs, ncg);
@@ -386,21 +407,18 @@ static void kill_child(uint32_t id) {
 	maybe_finish(c);
 }
 
+/* Notes each command that exited without reaping it (WNOWAIT): it stays a zombie until finish(), so
+ * its pid, the id of the process group KILL signals, cannot be taken by another process meanwhile. */
 static void reap(void) {
-	for (;;) {
-		int status;
-		pid_t pid = waitpid(-1, &status, WNOHANG);
-		if (pid <= 0) return;
-		for (int i = 0; i < MAX_CHILDREN; i++) {
-			struct child *c = &kids[i];
-			if (c->used && c->pid == pid && !c->reaped) {
-				c->reaped = 1;
-				c->status = status;
-				close_fd(&c->in_fd);
-				maybe_finish(c);
-				break;
-			}
-		}
+	for (int i = 0; i < MAX_CHILDREN; i++) {
+		struct child *c = &kids[i];
+		if (!c->used || c->reaped) continue;
+		siginfo_t si;
+		si.si_pid = 0;
+		if (waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0) continue;
+		c->reaped = 1;
+		close_fd(&c->in_fd);
+		maybe_finish(c);
 	}
 }
 
@@ -488,6 +506,11 @@ int main(int argc, char **argv) {
 	if (argc != 1) { fprintf(stderr, "usage: berth-spawn (berthd's process starter; requests on stdin)\n"); return 2; }
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) { rl.rlim_cur = rl.rlim_max; setrlimit(RLIMIT_NOFILE, &rl); }
+	/* Whatever berthd's starter left open without O_CLOEXEC (berthd's own fds are CLOEXEC; libuv
+	 * passes the rest on) must not reach the commands: they get 0-2 (and the sync pipe) only. */
+	if (syscall(SYS_close_range, 3u, ~0u, 4u /* CLOSE_RANGE_CLOEXEC */) < 0) {
+		for (int fd = 3; fd < 65536; fd++) fcntl(fd, F_SETFD, FD_CLOEXEC); /* kernels before 5.11 */
+	}
 	signal(SIGPIPE, SIG_IGN);
 	sigset_t chld;
 	sigemptyset(&chld);
