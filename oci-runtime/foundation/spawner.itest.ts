@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { encodeRun, Spawner, type SpawnOutcome, type SpawnRequest } from "./spawner.ts";
 import { processGroupMembers } from "../../conformance/lib/procs.ts";
+import { currentSpawner, runCommand, useSpawner } from "./run-command.ts";
 
 // BERTH_SPAWN_BIN: try a berth-spawn built elsewhere (a fix before it is installed).
 const BIN = process.env.BERTH_SPAWN_BIN ?? "/usr/local/libexec/berth/berth-spawn";
@@ -335,27 +336,47 @@ describe("berth-spawn through Spawner", () => {
 });
 
 describe("berth-spawn bounds and failures", () => {
-  test("at most 1024 commands run at once: the next gets EAGAIN, and runs again once one is reported", async () => {
+  test("past 1024 running commands the next runs wait in order in the Spawner; a waiting run that is killed never runs", async () => {
     const sp = new Spawner(BIN);
     const runs: ReturnType<Spawner["run"]>[] = [];
     const outcomes: Promise<SpawnOutcome>[] = [];
+    const order: string[] = [];
+    const marker = join(tmpdir(), `berth-spawn-queued-${randomBytes(4).toString("hex")}`);
     try {
-      for (let i = 0; i < 1024; i++) outcomes.push(new Promise((resolve) => { runs.push(sp.run({ file: "/bin/sleep", args: ["300"], env: ENV }, resolve)); }));
-      const over = await runP(sp, { file: "/bin/echo", args: ["1025th"] });
-      assert.equal((over.spawnError as NodeJS.ErrnoException | undefined)?.errno, -11, "EAGAIN");
+      for (let i = 0; i < 1024; i++) {
+        outcomes.push(new Promise((resolve) => { runs.push(sp.run({ file: "/bin/sleep", args: ["300"], env: ENV }, (o) => { order.push(`sleep${i}`); resolve(o); })); }));
+      }
+      const queued = runP(sp, { file: "/bin/echo", args: ["1025th"] }).then((o) => { order.push("1025th"); return o; });
+      let killedWaiting!: ReturnType<Spawner["run"]>;
+      const waitingOutcome = new Promise<SpawnOutcome>((resolve) => { killedWaiting = sp.run({ file: "/bin/touch", args: [marker], env: ENV }, resolve); });
+      killedWaiting.kill();
+      const w = await waitingOutcome;
+      assert.deepEqual({ code: w.code, signal: w.signal, err: w.spawnError }, { code: null, signal: "SIGKILL", err: undefined });
       runs[0]!.kill();
-      assert.equal((await outcomes[0]!).signal, "SIGKILL");
-      assert.equal((await runP(sp, { file: "/bin/echo", args: ["fits"] })).stdout.toString(), "fits\n");
-      for (const r of runs) r.kill();
-      for (const o of await Promise.all(outcomes)) assert.equal(o.signal, "SIGKILL");
+      const o = await queued;
+      assert.deepEqual({ out: o.stdout.toString(), code: o.code }, { out: "1025th\n", code: 0 });
+      assert.deepEqual(order, ["sleep0", "1025th"], "the 1025th ran once a running one was reported");
+      assert.equal(existsSync(marker), false, "the killed waiting run never ran");
       assert.equal(sp.started, 1);
-      // named as child_process.spawn names it (errno 11 is both EAGAIN and EWOULDBLOCK)
-      assert.equal((over.spawnError as NodeJS.ErrnoException).code, "EAGAIN");
-      assert.equal(over.spawnError!.message, "spawn /bin/echo EAGAIN");
     } finally {
       // whatever failed above, no sleep is left behind
       for (const r of runs) r.kill();
-      await Promise.all(outcomes);
+      await until(async () => (await Promise.race([Promise.all(outcomes), sleep(100)])) !== undefined, "every sleep reported killed", 30_000);
+      sp.close();
+      await rm(marker, { force: true });
+    }
+    for (const o of await Promise.all(outcomes)) assert.equal(o.signal, "SIGKILL");
+  });
+
+  test("a request over 16 MiB throws E2BIG before anything is sent; berth-spawn goes on serving", async () => {
+    const sp = new Spawner(BIN);
+    try {
+      assert.equal((await runP(sp, { file: "/bin/echo", args: ["before"] })).stdout.toString(), "before\n");
+      assert.throws(() => sp.run({ file: "/bin/cat", args: [], env: ENV, stdin: "z".repeat(16 << 20) }, () => assert.fail("no outcome")),
+        (e: NodeJS.ErrnoException) => e.code === "E2BIG" && /over berth-spawn's limit of 16777216/.test(e.message));
+      assert.equal((await runP(sp, { file: "/bin/echo", args: ["after"] })).stdout.toString(), "after\n");
+      assert.equal(sp.started, 1, "the same berth-spawn");
+    } finally {
       sp.close();
     }
   });
@@ -368,6 +389,19 @@ describe("berth-spawn bounds and failures", () => {
     const again = await runP(sp, { file: "/bin/echo", args: ["x"] });
     assert.ok(again.spawnError);
     assert.equal(sp.started, 2);
+    assert.equal(sp.broken, false);
+    await runP(sp, { file: "/bin/echo", args: ["x"] });
+    assert.equal(sp.broken, true, "3 failed starts in a row");
+    // runCommand then forks as without a spawner
+    useSpawner(sp);
+    try {
+      assert.equal(currentSpawner(), undefined);
+      const r = await runCommand("/bin/echo", ["forked"]);
+      assert.deepEqual({ out: r.stdout, code: r.code }, { out: "forked\n", code: 0 });
+      assert.equal(sp.started, 3, "no 4th attempt");
+    } finally {
+      useSpawner(undefined);
+    }
   });
 });
 
@@ -543,6 +577,25 @@ describe("berth-spawn raw frames", () => {
     }
     assert.deepEqual(byId.get(id), { id, code: 0, sig: 0, errno: 0, stdout: "served\n" });
     assert.equal(r.proc.exitCode, null, "still running");
+  });
+
+  test("at most 1024 commands run at once: the 1025th RUN gets EAGAIN (11); KILLs report them all", async () => {
+    const r = raw();
+    const frames: Buffer[] = [];
+    for (let id = 1; id <= 1025; id++) frames.push(frame(runPayload(id, { file: "/bin/sleep", argv: ["sleep", "300"] })));
+    r.proc.stdin!.write(Buffer.concat(frames));
+    try {
+      const [first] = await r.replyCount(1);
+      assert.deepEqual(exitReply(first!), { id: 1025, code: -1, sig: 0, errno: 11, stdout: "" });
+    } finally {
+      const kills: Buffer[] = [];
+      for (let id = 1; id <= 1024; id++) kills.push(frame(Buffer.concat([Buffer.from([2]), u32(id)])));
+      r.proc.stdin!.write(Buffer.concat(kills));
+      await r.replyCount(1025);
+    }
+    const killed = r.replies.slice(1).map(exitReply);
+    assert.deepEqual(killed.map((k) => k.id).sort((a, b) => a - b), Array.from({ length: 1024 }, (_, i) => i + 1));
+    assert.ok(killed.every((k) => k.sig === 9 && k.code === -1 && k.errno === 0));
   });
 
   test("a KILL for an id it does not know is ignored", async () => {
