@@ -168,6 +168,25 @@ for (const mode of ["fork", "berth-spawn"] as const) describe(mode, () => {
     }
   });
 
+  test("a symlink at the output file is refused (ELOOP, an open error naming the file); its target is untouched and nothing runs", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "berth-run-"));
+    try {
+      const { symlink, writeFile } = await import("node:fs/promises");
+      const target = join(dir, "precious");
+      await writeFile(target, "keep\n");
+      const outputFile = join(dir, "out");
+      await symlink(target, outputFile);
+      const r = await runCommand("/bin/sh", ["-c", `echo overwritten; touch ${join(dir, "ran")}`], { outputFile });
+      const e = r.spawnError as NodeJS.ErrnoException | undefined;
+      assert.equal(e?.code, "ELOOP");
+      assert.match(e!.message, new RegExp(`open '${outputFile}'`));
+      assert.equal(await readFile(target, "utf8"), "keep\n");
+      assert.equal(existsSync(join(dir, "ran")), false);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   test("a file without a slash is searched in the given environment's PATH", async () => {
     const r = await runCommand("sh", ["-c", "echo $PATH"], { env: { PATH: "/nonexistent-berth:/bin" } });
     assert.deepEqual({ code: r.code, stdout: r.stdout }, { code: 0, stdout: "/nonexistent-berth:/bin\n" });
