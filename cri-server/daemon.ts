@@ -78,7 +78,7 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
     if (podCidr.problem) log.warn("stored pod cidr not used", { problem: podCidr.problem });
     network.podCidr = podCidr.cidr;
     // berth-spawn beside io_helper (hack/build-helpers.sh), when installed, starts every helper
-    // run (runc, mount, CNI plugins...): berthd itself then never forks.
+    // run (runc, mount, CNI plugins...) and the monitors: berthd itself does not fork for them.
     const spawnHelper = findExecutable(join(dirname(config.runtime.io_helper), "berth-spawn"));
     if (spawnHelper) useSpawner(new Spawner(spawnHelper));
     else log.warn("berth-spawn not installed: helpers are forked from berthd", { looked: join(dirname(config.runtime.io_helper), "berth-spawn") });

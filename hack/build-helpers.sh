@@ -9,7 +9,7 @@
 #                one per container, so linked statically against musl when musl-gcc is there (about 0.14 MB RSS),
 #                else against glibc (about 0.6-0.7 MB RSS; dynamic glibc: about 1.5 MB)
 #   berth-spawn  (oci-runtime/foundation/helper/berth-spawn.c): berthd's process starter, one per berthd, which
-#                forks the helpers above, runc and CNI plugins so that berthd never forks itself (static like berth-monitor)
+#                forks the helpers above, runc, mounts and CNI plugins so that berthd does not fork for them (static like berth-monitor)
 # Installed beside each other where berthd looks by default (the directory of runtime.io_helper).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

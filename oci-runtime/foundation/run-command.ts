@@ -7,7 +7,7 @@
 // as `spawnError`, whether its output goes to pipes or to a file.
 //
 // berthd hands every run to berth-spawn (spawner.ts) once it has called useSpawner: berthd then
-// never forks itself. Without one (tests of single modules, a machine without the helper) the
+// does not fork for them. Without one (tests of single modules, a machine without the helper) the
 // binary is started here with child_process.spawn; both paths give the same results.
 import { spawn } from "node:child_process";
 import { closeSync, fstatSync, openSync, readSync, rmSync } from "node:fs";

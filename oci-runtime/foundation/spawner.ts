@@ -1,6 +1,8 @@
 // The client of berth-spawn (helper/berth-spawn.c), berthd's process starter: runCommand hands it
-// each helper run so that berthd never forks itself. A fork of berthd (70-100 MB) blocks its event
-// loop 1.2-2.5 ms until the child has exec'd; a request to berth-spawn is a write to a pipe.
+// each helper run, and the monitor start uses it, so that berthd does not fork for them (exec
+// sessions, ExecSync and the layer and stream helpers, which keep pipes to berthd, still fork).
+// A fork of berthd (70-100 MB) blocks its event loop 1.2-2.5 ms until the child has exec'd; a
+// request to berth-spawn is a write to a pipe.
 //
 // One berth-spawn serves every run; it is started on first use and again after it dies. A run
 // waiting when it dies comes back as a spawn error naming that (the command itself may go on, as

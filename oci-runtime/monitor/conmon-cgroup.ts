@@ -6,9 +6,10 @@
 // (accounted to the pod, removed with the container); any other setting is one cgroup shared by
 // every conmon (e.g. "berth-conmon", outside the slices systemd manages), kept across containers.
 //
-// The move happens before conmon runs: conmon is started through `/bin/sh` running a fixed
-// script that writes its own pid into each hierarchy's cgroup.procs and only then execs conmon
-// (same pid). The paths and conmon's arguments are positional parameters, never script text.
+// The move happens before conmon runs: berth-spawn's child writes its own pid into each
+// hierarchy's cgroup.procs between fork and exec (conmon.ts, syncLineVia). Without berth-spawn,
+// conmon is started through `/bin/sh` running a fixed script that does the same and only then
+// execs conmon (same pid). The paths and conmon's arguments are positional parameters, never script text.
 // If the move fails, conmon never starts and the create fails with the shell's message.
 // There is no window in which conmon runs in berthd's cgroup: only the wrapper shell does, until
 // its first write. A stop that lands in that window kills the shell before conmon exists; the

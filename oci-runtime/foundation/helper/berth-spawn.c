@@ -1,6 +1,6 @@
 /*
  * berth-spawn: starts berthd's helper commands (runc, mount, CNI plugins, berth-mount...) so that
- * berthd itself never forks. berthd is a 70-100 MB process: every fork of it copies its page
+ * berthd does not fork for them. berthd is a 70-100 MB process: every fork of it copies its page
  * tables and blocks its event loop until the child has exec'd (1.2-2.5 ms each, measured), and a
  * pod's life runs about twenty helpers. This process is small (static, about 100 kB), so its forks
  * cost a fraction of that, and berthd only writes a request and later reads one reply.
