@@ -125,6 +125,25 @@ describe("berth-spawn in berthd", () => {
     assert.equal(monitorOf(second.containerId), undefined);
   });
 
+  test("kill -9 of berthd: its berth-spawn exits (EOF on its stdin) and leaves the containers running; the restarted berthd has a new one", async () => {
+    const p = await podAndContainer();
+    const monitor = monitorOf(p.containerId)!;
+    const [old] = spawnChildren(berthdPid());
+    assert.ok(old);
+    await env.b.kill9();
+    await until(() => comm(old) === "" || /\) Z /.test(readFileSync(`/proc/${old}/stat`, "utf8")), "the old berth-spawn exits");
+    assert.equal(monitorOf(p.containerId), monitor, "the monitor goes on");
+    await env.b.restart();
+    const r = await c().execSync({ containerId: p.containerId, cmd: ["echo", "still"], timeout: 30n });
+    assert.equal(Buffer.from(r.stdout).toString(), "still\n");
+    const second = await podAndContainer();
+    assert.ok(monitorOf(second.containerId));
+    const now = spawnChildren(berthdPid());
+    assert.equal(now.length, 1);
+    assert.notEqual(now[0], old);
+    for (const q of [p, second]) await c().removePodSandbox({ podSandboxId: q.podSandboxId });
+  });
+
   test("berthd found berth-spawn: no 'not installed' warning", () => {
     const text = env.b.stderr.join("");
     assert.match(text, /"level":"info"/, "berthd's log is read here");
