@@ -218,7 +218,8 @@ describe("berth-spawn through Spawner", () => {
       const o = await runP(sp, { ...sh(script), onSyncLine: (l) => events.push(`line ${l}`) }, events);
       return { o, events };
     };
-    const a = await withLine("echo first >&3; echo second >&3; sleep 0.2; echo out");
+    // (berth-spawn closes the pipe after the first line: a later write may die of SIGPIPE, so a subshell makes it)
+    const a = await withLine("echo first >&3; (echo second >&3) 2>/dev/null; sleep 0.2; echo out");
     assert.deepEqual(a.events, ["line first", "outcome"]);
     assert.equal(a.o.stdout.toString(), "out\n");
     assert.equal(a.o.code, 0);
@@ -279,6 +280,23 @@ describe("berth-spawn through Spawner", () => {
       assert.match(p.stderr.toString(), /cannot move/);
       assert.equal(existsSync(marker), false);
     });
+  });
+
+  test("kill() of a run with onSyncLine that never wrote: an empty line, then the outcome, even while a grandchild holds the sync pipe", async () => {
+    const pidFile = join(dir, "sync-kill-pid");
+    const events: string[] = [];
+    let run!: ReturnType<Spawner["run"]>;
+    const outcome = new Promise<SpawnOutcome>((resolve) => {
+      run = sp.run({ ...sh(`setsid sh -c 'echo $$ > ${pidFile}; exec sleep 300' & wait`), env: ENV, onSyncLine: (l) => events.push(`line ${l}`) }, (o) => { events.push("outcome"); resolve(o); });
+    });
+    const other = await readPid(pidFile);
+    try {
+      run.kill();
+      assert.equal((await outcome).signal, "SIGKILL");
+      assert.deepEqual(events, ["line ", "outcome"]);
+    } finally {
+      killPid(other);
+    }
   });
 
   test("kill() SIGKILLs the process group: the grandchild is gone", async () => {
