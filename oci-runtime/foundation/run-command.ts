@@ -10,7 +10,7 @@
 // does not fork for them. Without one (tests of single modules, a machine without the helper) the
 // binary is started here with child_process.spawn; both paths give the same results.
 import { spawn } from "node:child_process";
-import { closeSync, fstatSync, openSync, readSync, rmSync } from "node:fs";
+import { closeSync, constants as fsc, fstatSync, openSync, readSync, rmSync } from "node:fs";
 import { BerthError, Code, deadlineExceeded, failedPrecondition } from "./errdefs.ts";
 import type { Spawner } from "./spawner.ts";
 
@@ -155,7 +155,7 @@ export function runCommand(file: string, args: string[], opts: RunOptions = {}):
     }
     let outFd: number | undefined;
     try {
-      outFd = opts.outputFile === undefined ? undefined : openSync(opts.outputFile, "w", 0o600);
+      outFd = opts.outputFile === undefined ? undefined : openSync(opts.outputFile, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC | fsc.O_NOFOLLOW, 0o600);
     } catch (e) {
       resolve({ code: null, signal: null, stdout: "", stderr: "", timedOut: false, spawnError: e as Error });
       return;

@@ -202,7 +202,7 @@ function syncLineVia(spawner: Spawner, o: ConmonCreateOptions, procsFiles: strin
 /** The same through a fork of berthd, with the cgroup joins done by a shell (joinCgroupCommand). */
 async function syncLineForked(o: ConmonCreateOptions, procsFiles: string[], env: NodeJS.ProcessEnv, stderrFile: string): Promise<string> {
   const cmd = joinCgroupCommand(procsFiles, o.conmonBinary ?? "conmon", conmonArgs(o));
-  const stderrFd = openSync(stderrFile, "w", 0o600);
+  const stderrFd = openSync(stderrFile, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC | fsc.O_NOFOLLOW, 0o600);
   let child;
   try {
     child = spawn(cmd.file, cmd.args, {
@@ -219,7 +219,12 @@ async function syncLineForked(o: ConmonCreateOptions, procsFiles: string[], env:
 
   return new Promise<string>((resolve, reject) => {
     let buf = "";
-    const timer = setTimeout(() => done(new Error("timeout")), o.timeoutMs ?? 60_000);
+    const timer = setTimeout(() => {
+      // A monitor that never reported may have written no pid file: kill its process group (its
+      // own, detached); a daemonized monitor has left it, and killConmon finds it by its pid file.
+      try { process.kill(-child.pid!, "SIGKILL"); } catch { /* gone */ }
+      done(new Error("timeout"));
+    }, o.timeoutMs ?? 60_000);
     const done = (err: Error | undefined, value?: string) => {
       clearTimeout(timer);
       sync.removeAllListeners("data");
