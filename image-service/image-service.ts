@@ -21,7 +21,7 @@ import {
 } from "./registry/media-types.ts";
 import { DEFAULT_LAYER_HELPER, FsSyncer } from "./snapshots/layer-helper.ts";
 import { BreakoutError } from "./snapshots/safe-path.ts";
-import { chainIds, isMountPoint, Snapshotter } from "./snapshots/snapshotter.ts";
+import { chainIds, isMountPoint, isOtherFilesystem, Snapshotter } from "./snapshots/snapshotter.ts";
 import { TarError } from "./snapshots/tar-reader.ts";
 import { unpackLayer, type UnpackLimits, type UnpackOptions } from "./snapshots/unpack.ts";
 import { type IdmapLayers, mountLayersReadOnly, unmountVolume, volumeLeaseKey, volumeLeasePrefix } from "./volumes/image-volume.ts";
@@ -439,7 +439,7 @@ export class ImageService {
   async createRootfs(key: string, imageId: string, target: string): Promise<void> {
     const img = this.#imageOrThrow(imageId);
     if (this.#leases.get(key)) throw failedPrecondition(`rootfs ${key} already exists`);
-    if (await isMountPoint(target)) throw failedPrecondition(`rootfs target ${target} is already a mount point`);
+    if (await isOtherFilesystem(target)) throw failedPrecondition(`rootfs target ${target} is already a mount point`);
     await this.#meta.run(() => this.#leases.put({ key, imageId: img.id, chainIds: img.chainIds }));
     try {
       for (const c of img.chainIds) if (!(await this.#snapshots.has(c))) throw internal(`layer ${c} of image ${img.id} is missing from the snapshot store`);

@@ -8,7 +8,8 @@ import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { isMountPoint, Snapshotter } from "./snapshotter.ts";
+import { isMountPoint, isOtherFilesystem, Snapshotter } from "./snapshotter.ts";
+import { execFileSync } from "node:child_process";
 
 const LAYERS = 60; // 60 x 68 bytes of lowerdir: past the 3.5 KB limit, so l/ links are used
 
@@ -61,5 +62,23 @@ describe("snapshotter l/ links for many-layer images", () => {
     // and removing the other layer unlinks its own link
     await snaps.remove(other);
     assert.ok(!(await readdir(path.join(snaps.root, "l"))).includes(other.slice(7, 19)));
+  });
+});
+
+describe("isOtherFilesystem (CreateContainer's check that nothing is mounted on a new rootfs yet)", () => {
+  it("is true for a tmpfs mounted on the directory, false for a plain directory and a missing path", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "berth-otherfs-"));
+    const mnt = path.join(dir, "m");
+    await mkdir(mnt);
+    try {
+      assert.equal(await isOtherFilesystem(mnt), false);
+      assert.equal(await isOtherFilesystem(path.join(dir, "missing")), false);
+      execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt]);
+      assert.equal(await isOtherFilesystem(mnt), true);
+      assert.equal(await isMountPoint(mnt), true, "mountinfo agrees");
+    } finally {
+      try { execFileSync("umount", ["-l", mnt], { stdio: "ignore" }); } catch { /* not mounted: the mount itself failed */ }
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -2,7 +2,7 @@
 // New layers unpack into <root>/tmp-*/fs and are renamed into place when complete.
 // Container rootfs: overlay of the image's layer dirs plus <root>/containers/<key>/{upper,work}.
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, readdir, readlink, rename, rm, stat, symlink, unlink } from "node:fs/promises";
+import { lstat, mkdir, readdir, readlink, rename, rm, stat, symlink, unlink } from "node:fs/promises";
 import path from "node:path";
 import { failedPrecondition, internal } from "../../oci-runtime/foundation/errdefs.ts";
 import { fsyncDir } from "../../oci-runtime/foundation/atomic-file.ts";
@@ -154,6 +154,23 @@ export class Snapshotter {
   }
 
   async removeContainer(key: string) { await rm(this.containerDir(key), { recursive: true, force: true }); }
+}
+
+/**
+ * True if another filesystem is mounted at `p` (its device differs from its parent's): two
+ * lstat calls, where mountinfo is read whole on the main thread (its size grows with every pod's
+ * mounts). Sees every overlay, tmpfs or other filesystem mounted there, not a bind mount of the
+ * parent's own filesystem: for checks on directories berth itself mounts overlays on.
+ */
+export async function isOtherFilesystem(p: string): Promise<boolean> {
+  const abs = path.resolve(p);
+  try {
+    const [self, parent] = await Promise.all([lstat(abs), lstat(path.dirname(abs))]);
+    return self.dev !== parent.dev;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
+    throw err;
+  }
 }
 
 /** True if `p` is a mount point (per /proc/self/mountinfo). */

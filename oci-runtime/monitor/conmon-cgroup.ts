@@ -54,8 +54,9 @@ export const conmonCgroupIsPerContainer = (setting: string) => setting === "pod"
  */
 export async function prepareCgroup(layout: CgroupLayout, path: string): Promise<string[]> {
   const rel = posix.normalize(`/${path}`);
-  const out: string[] = [];
-  for (const dir of cgroupDirs(layout, rel)) {
+  // The hierarchies side by side (each its own directory tree): one after the other, the ten
+  // mkdirs of a v1 layout took 1.5-2 ms of every CreateContainer.
+  return Promise.all(cgroupDirs(layout, rel).map(async (dir) => {
     await mkdir(dir, { recursive: true, mode: 0o755 }); // cgroupfs: as every cgroup dir
     const h = layout.v1.find((x) => dir.startsWith(`${x.mountPoint}/`));
     if (h?.controllers.includes("cpuset")) {
@@ -68,9 +69,8 @@ export async function prepareCgroup(layout: CgroupLayout, path: string): Promise
         }
       }
     }
-    out.push(posix.join(dir, "cgroup.procs"));
-  }
-  return out;
+    return posix.join(dir, "cgroup.procs");
+  }));
 }
 
 /** The command that joins `procsFiles` and then execs `binary args...` (or runs it directly when there is nothing to join). */
