@@ -344,6 +344,20 @@ describe("berth-spawn through Spawner", () => {
     assert.equal(fresh.started, 0, "no berth-spawn was even started");
   });
 
+  test("one environment object changed between runs: each run gets what it holds then (the kept encoding is not reused), and a NUL put into it is refused", async () => {
+    const env: NodeJS.ProcessEnv = { ...ENV, BERTH_X: "1" };
+    const first = await runP(sp, { ...sh('echo "$BERTH_X"'), env });
+    env.BERTH_X = "2";
+    const second = await runP(sp, { ...sh('echo "$BERTH_X"'), env });
+    assert.deepEqual([first.stdout.toString(), second.stdout.toString()], ["1\n", "2\n"]);
+    // "A=1" + "B=2" and "A=1\0B=2" join alike: the NUL check comes before the kept encoding is compared.
+    const split: NodeJS.ProcessEnv = { PATH: ENV.PATH, A: "1", B: "2" };
+    await runP(sp, { ...sh("true"), env: split });
+    delete split.B;
+    split.A = "1\0B=2";
+    assert.throws(() => sp.run({ ...sh("true"), env: split }, () => assert.fail("no outcome for a refused request")), (e: NodeJS.ErrnoException) => e.code === "ERR_INVALID_ARG_VALUE");
+  });
+
   test("300 concurrent runs each return their own output", async () => {
     const outs = await Promise.all(Array.from({ length: 300 }, (_, i) => runP(sp, { file: "/bin/sh", args: ["-c", 'sleep 0.05; echo "$1"; echo "e$1" >&2; exit $(($1 % 7))', "sh", String(i)] })));
     outs.forEach((o, i) => {

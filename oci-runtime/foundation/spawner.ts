@@ -109,18 +109,18 @@ export function encodeRun(id: number, req: SpawnRequest): Buffer {
 }
 
 /**
- * The environment as the frame carries it (u32 count, then each "K=V"). The last one is kept:
- * almost every run passes process.env, whose entries berthd never changes after start-up, and
- * encoding its ~70 entries was a third of a request's cost. A changed entry is still seen: the
- * kept copy is compared entry by entry only when a new object comes, and process.env is re-read.
+ * The environment as the frame carries it (u32 count, then each "K=V"). The last encoding is
+ * kept: almost every run passes process.env, unchanged since start-up. Its entries are read and
+ * compared on every call (joined with NUL, which no entry holds once checked), so a changed
+ * entry is always seen; only the buffer is reused.
  */
 let lastEnv: { src: NodeJS.ProcessEnv; keys: string; buf: Buffer } | undefined;
 function encodeEnv(env: NodeJS.ProcessEnv): Buffer {
   const entries: string[] = [];
   for (const [k, v] of Object.entries(env)) if (v !== undefined) entries.push(`${k}=${v}`);
+  for (const kv of entries) checkNoNul("options.env", kv);
   const keys = entries.join("\0");
   if (lastEnv && lastEnv.src === env && lastEnv.keys === keys) return lastEnv.buf;
-  for (const kv of entries) checkNoNul("options.env", kv);
   let size = 4;
   for (const kv of entries) size += 4 + Buffer.byteLength(kv);
   const buf = Buffer.allocUnsafe(size);
