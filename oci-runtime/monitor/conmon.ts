@@ -221,8 +221,11 @@ async function syncLineForked(o: ConmonCreateOptions, procsFiles: string[], env:
     let buf = "";
     const timer = setTimeout(() => {
       // A monitor that never reported may have written no pid file: kill its process group (its
-      // own, detached); a daemonized monitor has left it, and killConmon finds it by its pid file.
-      try { process.kill(-child.pid!, "SIGKILL"); } catch { /* gone */ }
+      // own, detached) while it still runs; a daemonized monitor has left it, and killConmon finds
+      // it by its pid file. Not after its exit: its pid, the group's id, may be another's by then.
+      if (child.exitCode === null && child.signalCode === null) {
+        try { process.kill(-child.pid!, "SIGKILL"); } catch { /* gone */ }
+      }
       done(new Error("timeout"));
     }, o.timeoutMs ?? 60_000);
     const done = (err: Error | undefined, value?: string) => {
