@@ -23,7 +23,7 @@
  *                slash is searched in the PATH of the given environment (default path otherwise).
  *                Signal mask and dispositions are the defaults.
  *   KILL (op 2): u8 2, u32 id. SIGKILLs the command's process group (and the command) if it has
- *                not been reported yet, and reports it as soon as it is reaped, without waiting
+ *                not been reported yet, and reports it as soon as it has exited, without waiting
  *                for its pipes (a grandchild in another session may hold them).
  *
  *   LINE reply:  u8 2, u32 id, str line (F_SYNC3 only; before the EXIT reply).
@@ -78,7 +78,7 @@ struct child {
 	int used;
 	uint32_t id;
 	pid_t pid;
-	int reaped, status, killed;
+	int exited, status, killed;
 	struct out o[3]; /* stdout, stderr, the sync pipe (fd 3) */
 	int in_fd; /* stdin pipe still being written, or -1 */
 	char *in_buf;
@@ -279,7 +279,7 @@ static void sync_line(struct child *c) {
 }
 
 static void maybe_finish(struct child *c) {
-	if (!c->reaped) return;
+	if (!c->exited) return;
 	if (c->killed) {
 		if (c->o[2].fd >= 0) sync_line(c);
 		close_fd(&c->o[0].fd); close_fd(&c->o[1].fd);
@@ -398,11 +398,9 @@ static void kill_child(uint32_t id) {
 	struct child *c = find(id);
 	if (!c) return; /* already reported */
 	c->killed = 1;
-	if (!c->reaped) {
-		if (kill(-c->pid, SIGKILL) < 0) kill(c->pid, SIGKILL);
-	} else {
-		kill(-c->pid, SIGKILL); /* the group may outlive its leader; its id is not reused meanwhile */
-	}
+	/* The group may outlive its leader; the leader stays a zombie until reported, so the group's
+	 * id is never another's here. A leader that left its group (setsid) and still runs gets it too. */
+	if (kill(-c->pid, SIGKILL) < 0 && !c->exited) kill(c->pid, SIGKILL);
 	close_fd(&c->in_fd);
 	maybe_finish(c);
 }
@@ -412,11 +410,11 @@ static void kill_child(uint32_t id) {
 static void reap(void) {
 	for (int i = 0; i < MAX_CHILDREN; i++) {
 		struct child *c = &kids[i];
-		if (!c->used || c->reaped) continue;
+		if (!c->used || c->exited) continue;
 		siginfo_t si;
 		si.si_pid = 0;
 		if (waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0) continue;
-		c->reaped = 1;
+		c->exited = 1;
 		close_fd(&c->in_fd);
 		maybe_finish(c);
 	}
