@@ -12,6 +12,7 @@ import { ensureDirSync, fixDirModes, modeFor, traversePath, TRAVERSE_DIR_MODE } 
 import { log as rootLog, setLogLevel } from "../oci-runtime/foundation/log.ts";
 import { findExecutable } from "../oci-runtime/foundation/executable.ts";
 import { useSpawner } from "../oci-runtime/foundation/run-command.ts";
+import { cgroupAttachWarmer } from "../oci-runtime/cgroups/attach-warm.ts";
 import { Spawner } from "../oci-runtime/foundation/spawner.ts";
 import { monitorBinary } from "../oci-runtime/monitor/conmon.ts";
 import { listen, type CriServer } from "./server.ts";
@@ -82,6 +83,9 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
     const spawnHelper = findExecutable(join(dirname(config.runtime.io_helper), "berth-spawn"));
     if (spawnHelper) useSpawner(new Spawner(spawnHelper));
     else log.warn("berth-spawn not installed: helpers are forked from berthd", { looked: join(dirname(config.runtime.io_helper), "berth-spawn") });
+    // berthd moves itself into its own cgroup ahead of the runtime's cgroup moves (attach-warm.ts);
+    // a cgroup it may not write to turns that off, said once.
+    cgroupAttachWarmer((err) => log.info("cgroup attach warm-up off: berthd cannot write its own cgroup.procs", { error: err.message }));
     const startHelper = findExecutable(join(dirname(config.runtime.io_helper), "berth-start"));
     const runtimes = RuntimeHandlers.fromConfig(
       // conmon needs absolute paths; a binary missing now still gets a clear error when used.

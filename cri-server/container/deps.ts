@@ -21,6 +21,7 @@ import { nowNs } from "../../oci-runtime/foundation/clock.ts";
 import { Cleanup } from "../../oci-runtime/foundation/cleanup.ts";
 import { ContainerEventType, containerEvent, type ContainerEvent, type EventBus } from "../events/index.ts";
 import { conmonCgroupIsPerContainer, conmonCgroupPath } from "../../oci-runtime/monitor/conmon-cgroup.ts";
+import { warmCgroupAttach } from "../../oci-runtime/cgroups/attach-warm.ts";
 import { type ResolvedDevice, applyDevices, requestedDevices, resolveDevices } from "../../oci-runtime/cdi/cdi.ts";
 import type { MountFeatures } from "../../oci-runtime/mounts/features.ts";
 import { containerMountsDir, mountHelperPath, removeUnder } from "../../oci-runtime/mounts/mount-helper.ts";
@@ -82,6 +83,8 @@ export interface ContainerCgroups {
   /** The per-container conmon cgroup to remove with the container, if conmon_cgroup makes one. */
   perContainerConmonPath(cgroupsPath: string, id: string): string | undefined;
   layout(): Promise<Awaited<ReturnType<typeof detectCgroupLayout>>>;
+  /** Starts the kernel's wait for cgroup moves now, so the monitor's and the runtime's moves find it done (oci-runtime/cgroups/attach-warm.ts). */
+  warmAttach(): void;
 }
 
 /** berth's own mounts for a container (idmapped clones, rro by berth) and its image volumes. */
@@ -191,6 +194,7 @@ export function realContainerDeps(o: {
     perContainerConmonPath: (cgroupsPath, id) =>
       conmonCgroupIsPerContainer(config.runtime.conmon_cgroup) && cgroupsPath ? conmonCgroupPath("pod", posix.dirname(cgroupsPath), id) : undefined,
     layout: () => detectCgroupLayout(),
+    warmAttach: warmCgroupAttach,
   };
   return {
     config,

@@ -22,6 +22,7 @@ import { bindClone, detach, mountHelperPath, podUsernsDir } from "../../oci-runt
 import type { InfraInput, InfraRuntime } from "./deps.ts";
 import type { SandboxRecord } from "./sandbox-record.ts";
 import { waitUntil } from "../../oci-runtime/foundation/wait.ts";
+import { warmCgroupAttach } from "../../oci-runtime/cgroups/attach-warm.ts";
 
 const CATATONIT = "/usr/bin/catatonit";
 /** How long a SIGKILLed infra process gets to go before stop gives up waiting. */
@@ -80,6 +81,7 @@ export class RuncInfraRuntime implements InfraRuntime {
    */
   async start(input: InfraInput & { signal?: AbortSignal | undefined }): Promise<{ pid: number; cgroupsPath: string; startTime: string; bootId: string }> {
     const rt = this.runtimes.get(input.handler); // preflight checked the binary before the pod was created
+    warmCgroupAttach(); // runc create moves the infra process into its cgroups
     let rootfs = await this.ensureRootfs();
     const helper = mountHelperPath(this.config.runtime.io_helper);
     let clone = "";

@@ -11,6 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import type { Writable } from "node:stream";
 import { collectText, copyInto, feedStdin, killPidFile, terminate, waitClose, type ProcessIO } from "./process-io.ts";
+import { warmCgroupAttach } from "../cgroups/attach-warm.ts";
 
 export interface RuncExecOptions {
   /** OCI runtime binary (runc-compatible CLI), e.g. /usr/sbin/runc. */
@@ -60,6 +61,7 @@ async function feedResize(resize: ProcessIO["resize"], ctl: Writable | undefined
  */
 export async function runcExec(opts: RuncExecOptions, io: ProcessIO, signal?: AbortSignal): Promise<{ exitCode: number }> {
   if (opts.cmd.length === 0) throw new Error("exec needs a command");
+  warmCgroupAttach(); // runc exec moves the process into the container's cgroups
   const dir = await mkdtemp(path.join(opts.tmpDir ?? os.tmpdir(), "berth-exec-"));
   const pidFile = path.join(dir, "pid");
   const args = runcExecArgs(opts, pidFile);

@@ -11,6 +11,7 @@ import { isAlive, readPidFile } from "../monitor/pids.ts";
 import type { OciRuntime } from "./oci-runtime.ts";
 import { runtimeError, runtimeMessage } from "./runtime-error.ts";
 import { removeFile } from "./runc-cli.ts";
+import { warmCgroupAttach } from "../cgroups/attach-warm.ts";
 
 export interface ExecSyncOptions {
   /** Kill the exec'd process and throw DEADLINE_EXCEEDED after this long; 0 or unset = no limit. */
@@ -90,6 +91,7 @@ class Collector {
 }
 
 export async function execSync(rt: OciRuntime, id: string, args: string[], o: ExecSyncOptions = {}): Promise<ExecSyncResult> {
+  warmCgroupAttach(); // runc exec moves the process into the container's cgroups
   const bundle = o.bundle ?? (o.process ? undefined : (await rt.state(id)).bundle);
   const base = o.process ?? await readBundleProcess(bundle!, id);
   const workDir = o.workDir ?? join(bundle ?? "/tmp", "exec");

@@ -90,6 +90,9 @@ async function create(d: ContainerDeps, id: string, name: string, cfg: Container
     user: { uid: 0, gid: 0, additionalGids: [] },
     stopSignal,
   };
+  // The monitor's cgroup join and runc create's move of the container follow in some ms: the
+  // kernel's grace-period wait for them starts now, while the rootfs and the spec are made.
+  d.cgroups.warmAttach();
   // The record goes to disk first, so a crash mid-create is found and torn down at start.
   await d.store.add(rec);
   try {

@@ -137,6 +137,7 @@ async function fakes(failAtStep?: Step) {
       remove: async (p) => { held.delete(`cgroup:${p}`); return []; },
       conmonPath: () => "",
       perContainerConmonPath: () => undefined,
+      warmAttach: () => {},
       layout: async () => ({ mode: "v2" }) as never,
     },
     mounts: {
