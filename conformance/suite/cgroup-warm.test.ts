@@ -1,6 +1,6 @@
 // The cgroup-attach warm-up (oci-runtime/cgroups/attach-warm.ts) in a real berthd: before a
 // container is created and before an exec, berthd writes its own pid into the cgroup it is in.
-// berthd, placed in a cgroup of its own for the test, must stay exactly there through pod start,
+// berthd, placed in a cgroup of its own for the test, must stay exactly there through pod start
 // and ExecSync, and the container must not land there.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
