@@ -31,7 +31,8 @@ import { RuncInfraRuntime } from "./sandbox/infra-runtime.ts";
 import { instrumentImagePulls, instrumentNetwork, instrumentRuntime, startMetrics } from "./metrics/index.ts";
 import { shutdownTracing, startTracing } from "./tracing.ts";
 import { ImageService } from "../image-service/image-service.ts";
-import { RuntimeHandlers } from "../oci-runtime/index.ts";
+import { RuntimeHandlers, RuncCli } from "../oci-runtime/index.ts";
+import { SealedRuntimeBinary } from "../oci-runtime/runtime/sealed-binary.ts";
 import { containerEventPublisher, Containers, ExitFiles, realContainerDeps } from "./container/deps.ts";
 import { EventBus, type ContainerEvent } from "./events/index.ts";
 import { eventStatuses } from "./runtime/event-statuses.ts";
@@ -98,7 +99,18 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
     );
     // One start-up probe of the mount features each handler offers (Status, RunPodSandbox and CreateContainer use it).
     const mountHelper = mountHelperPath(config.runtime.io_helper);
-    const mountFeatures = await probeHandlers({ helper: mountHelper, stateDir: config.state, rootDir: config.root, handlers: runtimes.all() });
+    // Each handler's create and exec run from a sealed copy of its binary that berthd holds
+    // (oci-runtime/runtime/sealed-binary.ts): runc then skips copying itself on every one.
+    const sealing = Promise.all(runtimes.all().filter((rt): rt is RuncCli => rt instanceof RuncCli).map(async (rt) => {
+      const copy = new SealedRuntimeBinary(mountHelper, rt.binary, (message) => log.warn("runtime runs from its binary on disk", { handler: rt.name, message }));
+      rt.useSealedCopy(copy);
+      if (await copy.start()) log.info("runtime runs from a sealed copy", { handler: rt.name, binary: rt.binary, path: copy.path });
+      return copy;
+    }));
+    const [mountFeatures, sealedCopies] = await Promise.all([
+      probeHandlers({ helper: mountHelper, stateDir: config.state, rootDir: config.root, handlers: runtimes.all() }),
+      sealing,
+    ]);
     for (const [handler, f] of mountFeatures) {
       const fields = { handler, recursiveReadOnlyMounts: f.recursiveReadOnly, userNamespaces: f.userNamespaces };
       if (f.reasons.length) log.warn("mount features unavailable", { ...fields, reasons: f.reasons });
@@ -224,6 +236,7 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
         await streaming.stop();
         exits.close();
         await metricsServer.stop();
+        await Promise.all(sealedCopies.map((c) => c.close()));
         await shutdownTracing();
         try { unlinkSync(config.grpc.address); } catch { /* gone */ }
         releaseLock();

@@ -15,7 +15,7 @@ export function streamTargets(context: () => Context): StreamTargets {
       const rec = await containers.refresh(containers.get(id).id);
       if (rec.state !== "running") throw failedPrecondition(`container ${rec.id} is not running (state ${rec.state})`);
       const rt = containers.runtimeOf(rec);
-      return { id: rec.id, bundle: rec.bundle, runtime: { binary: rt.binary, root: rt.root }, socketDir: containers.socketDir };
+      return { id: rec.id, bundle: rec.bundle, runtime: { binary: rt.execPath, root: rt.root }, socketDir: containers.socketDir };
     },
     readyPod(id) {
       const sb = context().sandboxes.get(id);

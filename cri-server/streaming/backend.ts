@@ -31,7 +31,7 @@ export interface StreamContainer {
   id: string;
   /** The container's bundle directory (exec's temporary files, conmon's ctl FIFO). */
   bundle: string;
-  /** The OCI runtime binary and its --root for this container's handler. */
+  /** The OCI runtime binary to run (a sealed copy when berthd holds one) and its --root for this container's handler. */
   runtime: { binary: string; root: string };
   /** conmon's socket directory (the attach socket is `<socketDir>/<id>/attach`). */
   socketDir: string;

@@ -45,6 +45,8 @@ export const attachSocketPath = (socketDir: string, id: string) => join(socketDi
 /** The part of an OciRuntime conmon needs to run `<binary> <globalArgs> create`. */
 export interface RuntimeBinary {
   readonly binary: string;
+  /** What the monitor runs for create, when not `binary` (a sealed copy: oci-runtime/runtime/sealed-binary.ts). */
+  readonly execPath?: string;
   globalArgs(): string[];
 }
 
@@ -91,7 +93,7 @@ export function conmonArgs(o: ConmonCreateOptions): string[] {
     "--cid", o.id,
     "--cuuid", o.id,
     "--name", o.name ?? o.id,
-    "--runtime", o.runtime.binary,
+    "--runtime", o.runtime.execPath ?? o.runtime.binary,
     "--bundle", o.bundle,
     "--container-pidfile", f.containerPidFile,
     "--conmon-pidfile", f.conmonPidFile,

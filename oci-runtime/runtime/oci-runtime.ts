@@ -60,6 +60,8 @@ export interface OciRuntime {
   /** The handler name this runtime serves (e.g. "runc"). */
   readonly name: string;
   readonly binary: string;
+  /** What create (through the monitor) and exec run: a sealed copy of `binary` when berthd holds one (sealed-binary.ts), else `binary`. */
+  readonly execPath: string;
   readonly root: string;
   /** Every call is bounded by the handler's limit (DEADLINE_EXCEEDED naming it); a binary that cannot be run is FAILED_PRECONDITION. */
   create(id: string, opts: CreateOptions & CallOptions): Promise<void>;

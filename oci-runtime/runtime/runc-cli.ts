@@ -44,6 +44,7 @@ export class RuncCli implements OciRuntime {
   readonly quickTimeoutMs: number;
   #features: RuntimeFeatures | undefined;
   readonly #startHelper: string | undefined;
+  #sealed: { readonly path: string | undefined } | undefined;
 
   constructor(opts: RuncCliOptions) {
     this.name = opts.name;
@@ -55,6 +56,15 @@ export class RuncCli implements OciRuntime {
     this.quickTimeoutMs = Math.min(this.timeoutMs, QUICK_TIMEOUT_MS);
     // The exec fifo is runc's own protocol (<root>/<id>/exec.fifo), not every runtime's.
     this.#startHelper = basename(opts.binary) === "runc" ? opts.startHelper : undefined;
+  }
+
+  /** Runs create and exec from `sealed.path` whenever it has one. */
+  useSealedCopy(sealed: { readonly path: string | undefined }): void {
+    this.#sealed = sealed;
+  }
+
+  get execPath(): string {
+    return this.#sealed?.path ?? this.binary;
   }
 
   globalArgs(): string[] {
@@ -145,8 +155,8 @@ export class RuncCli implements OciRuntime {
     if (opts.detach) args.push("--detach");
     args.push(id);
     const child = opts.wrapper?.length
-      ? spawn(opts.wrapper[0]!, [...opts.wrapper.slice(1), this.binary, ...args], { stdio: ["pipe", "pipe", "pipe", "pipe"] })
-      : spawn(this.binary, args, { stdio: ["pipe", "pipe", "pipe"] });
+      ? spawn(opts.wrapper[0]!, [...opts.wrapper.slice(1), this.execPath, ...args], { stdio: ["pipe", "pipe", "pipe", "pipe"] })
+      : spawn(this.execPath, args, { stdio: ["pipe", "pipe", "pipe"] });
     child.once("close", () => void removeFile(processFile));
     child.once("error", () => void removeFile(processFile));
     return child;

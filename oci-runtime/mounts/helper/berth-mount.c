@@ -39,6 +39,12 @@
  *   berth-mount netdev NETNS
  *       Prints /proc/net/dev of the network namespace pinned at NETNS (at most 1 MiB): the
  *       counters of a pod that has no process in its network namespace.
+ *   berth-mount seal BINARY
+ *       Copies the executable BINARY (a regular file, at most 256 MiB) into a memfd sealed against
+ *       any change (F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_WRITE: the set runc checks to
+ *       know it already runs from a sealed copy, so its `runc init` skips copying itself into a
+ *       new memfd on every create and exec). Prints "/proc/PID/fd/N SIZE" and waits until its
+ *       stdin reaches EOF (at most 60 s), so the caller can open the memfd through that path.
  *   berth-mount umount PATH
  *       Lazily detaches the mount on PATH (MNT_DETACH, the last component not followed).
  *   berth-mount probe SCRATCH
@@ -57,6 +63,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <net/if.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -64,8 +71,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -557,6 +566,45 @@ static int cmd_netdev(const char *pin) {
   return 0;
 }
 
+#define SEAL_MAX_BYTES (256LL << 20)
+#define SEAL_WAIT_MS 60000
+#define SEALS (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
+
+static int cmd_seal(const char *binary) {
+  int src = open(binary, O_RDONLY | O_CLOEXEC);
+  if (src < 0) die("open binary", errno);
+  struct stat st;
+  if (fstat(src, &st) < 0) die("stat binary", errno);
+  if (!S_ISREG(st.st_mode)) { fprintf(stderr, "berth-mount: seal: %s is not a regular file\n", binary); return 1; }
+  if (!(st.st_mode & 0111)) { fprintf(stderr, "berth-mount: seal: %s is not executable\n", binary); return 1; }
+  if (st.st_size <= 0 || st.st_size > SEAL_MAX_BYTES) { fprintf(stderr, "berth-mount: seal: %s has %lld bytes (1 to %lld allowed)\n", binary, (long long)st.st_size, SEAL_MAX_BYTES); return 1; }
+  int fd = (int)syscall(SYS_memfd_create, "berth-sealed-runtime", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) die("memfd_create", errno);
+  off_t off = 0;
+  while (off < st.st_size) {
+    ssize_t n = sendfile(fd, src, &off, (size_t)(st.st_size - off));
+    if (n < 0) { if (errno == EINTR) continue; die("copy binary", errno); }
+    if (n == 0) { fprintf(stderr, "berth-mount: seal: %s shrank while it was copied\n", binary); return 1; }
+  }
+  close(src);
+  if (fchmod(fd, 0555) < 0) die("fchmod", errno);
+  if (fcntl(fd, F_ADD_SEALS, SEALS) < 0) die("seal", errno);
+  if (fcntl(fd, F_GET_SEALS) != SEALS) { fprintf(stderr, "berth-mount: seal: the seals did not hold\n"); return 1; }
+  printf("/proc/%d/fd/%d %lld\n", (int)getpid(), fd, (long long)st.st_size);
+  if (fflush(stdout) != 0) die("write", errno);
+  struct pollfd p = { .fd = 0, .events = POLLIN };
+  for (;;) {
+    int r = poll(&p, 1, SEAL_WAIT_MS);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break; /* timed out: the caller did not take it */
+    char b[64];
+    ssize_t n = read(0, b, sizeof b);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc >= 2 && !strcmp(argv[1], "bind") && argc == 6) return cmd_bind(argv + 2);
   if (argc >= 2 && !strcmp(argv[1], "userns") && argc == 10) return cmd_userns(argv + 2);
@@ -570,8 +618,10 @@ int main(int argc, char **argv) {
   if (argc == 3 && !strcmp(argv[1], "netns")) return cmd_netns(argv[2]);
   if (argc == 4 && !strcmp(argv[1], "shm")) return cmd_shm(argv[2], argv[3]);
   if (argc >= 8 && !strcmp(argv[1], "pod")) return cmd_pod(argc - 2, argv + 2);
+  if (argc == 3 && !strcmp(argv[1], "seal")) return cmd_seal(argv[2]);
   fprintf(stderr, "usage: berth-mount bind SRC DST USERNS|- rro|ro|rw\n"
                   "       berth-mount userns USERPIN NETPIN|- UID_IN UID_OUT UID_LEN GID_IN GID_OUT GID_LEN\n"
+                  "       berth-mount seal BINARY\n"
                   "       berth-mount umount PATH\n"
                   "       berth-mount probe SCRATCH\n"
                   "       berth-mount pin-ns IPCPIN|- UTSPIN|- USERNS|- NETNS|- HOSTNAME|- [NAME VALUE]...\n"
