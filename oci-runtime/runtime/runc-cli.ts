@@ -81,7 +81,7 @@ export class RuncCli implements OciRuntime {
     const base = join(this.#logDir, randomBytes(6).toString("hex"));
     const logFile = `${base}.json`;
     try {
-      const res = await runCommand(this.binary, [...this.globalArgs(), "--log", logFile, "--log-format", "json", ...args], {
+      const res = await runCommand(this.execPath, [...this.globalArgs(), "--log", logFile, "--log-format", "json", ...args], {
         timeoutMs: opts.quick ? this.quickTimeoutMs : this.timeoutMs,
         ...(opts.signal ? { signal: opts.signal } : {}),
         ...(opts.handsOnStdio ? { outputFile: `${base}.out` } : {}),
