@@ -7,9 +7,9 @@ import { summarize } from "../stats.ts";
 
 /**
  * Calls timed for the first figure (the first ones a fresh daemon answers), then for the steady
- * one (what kubelet's relist, once a second, meets). A fresh node process answers its first calls
- * slower while its code warms up: measured on berthd, p50 1.85 ms over its first 20 calls, 1.42 ms
- * over the next 300 and 1.25 ms over the 300 after.
+ * one (what kubelet's relist, once a second, meets). Fresh node processes answer their first calls
+ * slower while their code warms up: a fresh berthd and a fresh client, p50 1.85 ms over the first
+ * 20 calls, 1.42 ms over the next 300 and 1.25 ms over the 300 after.
  */
 export const LIST_FIRST_CALLS = 20;
 export const LIST_CALLS = 100;
