@@ -6,7 +6,7 @@ import { once } from "node:events";
 import { mkdtemp, mkdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { findProcesses, mountsUnder, rssBytes, unmountUnder } from "./host.ts";
+import { findProcesses, heldMemfdBytes, mountsUnder, rssBytes, unmountUnder } from "./host.ts";
 
 test("findProcesses finds a process by name and argument; rssBytes measures it", async () => {
   const marker = `${process.pid}${Date.now() % 100000}`;
@@ -37,4 +37,17 @@ test("unmountUnder removes nested mounts deepest first", { skip: process.getuid?
     unmountUnder(dir);
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test("heldMemfdBytes counts the memfds a process holds open, each once", { skip: process.getuid?.() !== 0 && "needs root" }, async () => {
+  const { sealBinary } = await import("../../oci-runtime/runtime/sealed-binary.ts");
+  const before = heldMemfdBytes([process.pid]);
+  const s = await sealBinary("/usr/local/libexec/berth/berth-mount", "/bin/true");
+  try {
+    assert.equal(heldMemfdBytes([process.pid]) - before, s.size);
+    assert.equal(heldMemfdBytes([process.pid, process.pid]) - before, s.size, "the same memfd twice counts once");
+  } finally {
+    await s.handle.close();
+  }
+  assert.equal(heldMemfdBytes([process.pid]), before);
 });

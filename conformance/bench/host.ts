@@ -1,7 +1,7 @@
 // Host probes and cleanup for the benchmark: process RSS, finding helper processes by
 // command line, unmounting what a daemon left under its directories, removing cgroups.
 import { execFile } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync, rmdirSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { promisify } from "node:util";
 
@@ -40,6 +40,29 @@ export function childrenNamed(pid: number, comm: string): number[] {
   return kids.trim().split(/\s+/).filter(Boolean).map(Number).filter((k) => {
     try { return readFileSync(`/proc/${k}/comm`, "utf8").trim() === comm; } catch { return false; }
   });
+}
+
+/**
+ * Bytes of the memfds `pids` hold open (berthd's sealed runtime copies): shared memory that is in
+ * no process's RSS while nothing runs from it, but is the daemon's all the same. Each memfd once.
+ */
+export function heldMemfdBytes(pids: readonly number[]): number {
+  const seen = new Set<string>();
+  let total = 0;
+  for (const pid of pids) {
+    let fds: string[];
+    try { fds = readdirSync(`/proc/${pid}/fd`); } catch { continue; }
+    for (const fd of fds) {
+      try {
+        const st = statSync(`/proc/${pid}/fd/${fd}`);
+        const link = readlinkSync(`/proc/${pid}/fd/${fd}`);
+        if (!link.startsWith("/memfd:") || seen.has(`${st.dev}:${st.ino}`)) continue;
+        seen.add(`${st.dev}:${st.ino}`);
+        total += st.size;
+      } catch { /* closed meanwhile */ }
+    }
+  }
+  return total;
 }
 
 /** The sum of memUse over `pids`. */
