@@ -4,6 +4,7 @@ import { NamespaceMode } from "../../proto/gen/runtime/v1/api_pb.js";
 import { createTestNetwork, type TestNetwork } from "./test-network.ts";
 import { startBerthd, type Berthd, type BerthdOptions } from "./berthd.ts";
 import { startTestImages, type TestImages } from "./images.ts";
+import type { CriClient } from "./cri-client.ts";
 
 export interface PodEnv {
   b: Berthd;
@@ -58,4 +59,16 @@ export function podConfig(over: Record<string, unknown> = {}) {
     cfg.linux = { ...linux, securityContext: { ...linux.securityContext, namespaceOptions: { ...ns, pid: NamespaceMode.CONTAINER } } };
   }
   return cfg;
+}
+
+/** Runs a pod (podConfig()) with one started `sleep 3600` container of `image`; answers both ids. */
+export async function runSleepingPod(client: CriClient, image: string): Promise<{ podSandboxId: string; containerId: string }> {
+  const config = podConfig();
+  const { podSandboxId } = await client.runtime.runPodSandbox({ config });
+  const { containerId } = await client.runtime.createContainer({
+    podSandboxId, sandboxConfig: config,
+    config: { metadata: { name: `c-${randomBytes(4).toString("hex")}`, attempt: 0 }, image: { image }, command: ["sleep", "3600"] },
+  });
+  await client.runtime.startContainer({ containerId });
+  return { podSandboxId, containerId };
 }

@@ -1,6 +1,7 @@
 // Test helper: what /proc says about processes (for tests that check nothing is left behind).
 import type { ChildProcess } from "node:child_process";
-import { readdir, readFile } from "node:fs/promises";
+import { readdir, readFile, rmdir } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
 
 /** Pids whose process group is `pgid` (field 5 of /proc/PID/stat, read after the command's closing parenthesis). */
 export async function processGroupMembers(pgid: number): Promise<number[]> {
@@ -20,4 +21,19 @@ export async function killAndWait(p: ChildProcess | undefined): Promise<void> {
   const exited = new Promise((r) => p.once("exit", r));
   p.kill("SIGKILL");
   await exited;
+}
+
+/**
+ * Removes test cgroup directories (an after() hook's cleanup): a cgroup whose last process just
+ * exited may still be busy for a moment, so each is retried for up to 5 s; a missing one is fine.
+ */
+export async function removeCgroupDirs(dirs: readonly string[]): Promise<void> {
+  for (const d of dirs) {
+    for (let i = 0; i < 50; i++) {
+      try { await rmdir(d); break; } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") break;
+        await sleep(100);
+      }
+    }
+  }
 }

@@ -5,10 +5,10 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, rmdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { podConfig, startPodEnv, type PodEnv } from "../lib/pod.ts";
+import { removeCgroupDirs } from "../lib/procs.ts";
 import { detectCgroupLayout } from "../../oci-runtime/cgroups/mode.ts";
 
 describe("cgroup-attach warm-up in berthd", () => {
@@ -36,14 +36,7 @@ describe("cgroup-attach warm-up in berthd", () => {
   });
   after(async () => {
     await env?.cleanup();
-    for (const d of dirs) {
-      for (let i = 0; i < 50; i++) {
-        try { await rmdir(d); break; } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === "ENOENT") break;
-          await sleep(100);
-        }
-      }
-    }
+    await removeCgroupDirs(dirs);
   });
 
   test("berthd stays in its cgroup through RunPodSandbox, CreateContainer, StartContainer and ExecSync; the container is elsewhere", async () => {

@@ -6,7 +6,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { open } from "node:fs/promises";
-import { podConfig, startPodEnv, type PodEnv } from "../lib/pod.ts";
+import { runSleepingPod, startPodEnv, type PodEnv } from "../lib/pod.ts";
 
 /** The command line of the monitor of container id (the process whose arguments hold `--cid <id>`). */
 function monitorArgs(id: string): string[] | undefined {
@@ -24,16 +24,7 @@ describe("sealed runtime copy in berthd", () => {
   let env: PodEnv;
   let busybox: string;
   const c = () => env.b.client.runtime;
-  const podAndContainer = async () => {
-    const config = podConfig();
-    const { podSandboxId } = await c().runPodSandbox({ config });
-    const { containerId } = await c().createContainer({
-      podSandboxId, sandboxConfig: config,
-      config: { metadata: { name: `s-${Math.random().toString(16).slice(2, 10)}`, attempt: 0 }, image: { image: busybox }, command: ["sleep", "3600"] },
-    });
-    await c().startContainer({ containerId });
-    return { podSandboxId, containerId };
-  };
+  const podAndContainer = () => runSleepingPod(env.b.client, busybox);
   const runtimeOf = (id: string) => {
     const args = monitorArgs(id);
     assert.ok(args, `monitor of ${id}`);

@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { chmod, copyFile, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { podConfig, startPodEnv, type PodEnv } from "../lib/pod.ts";
+import { podConfig, runSleepingPod, startPodEnv, type PodEnv } from "../lib/pod.ts";
 
 const INSTALLED = "/usr/local/libexec/berth";
 
@@ -65,16 +65,7 @@ describe("berth-spawn in berthd", () => {
   const c = () => env.b.client.runtime;
   const berthdPid = () => env.b.proc.pid!;
 
-  const podAndContainer = async () => {
-    const config = podConfig();
-    const { podSandboxId } = await c().runPodSandbox({ config });
-    const { containerId } = await c().createContainer({
-      podSandboxId, sandboxConfig: config,
-      config: { metadata: { name: `c-${Math.random().toString(16).slice(2, 10)}`, attempt: 0 }, image: { image: busybox }, command: ["sleep", "3600"] },
-    });
-    await c().startContainer({ containerId });
-    return { podSandboxId, containerId };
-  };
+  const podAndContainer = () => runSleepingPod(env.b.client, busybox);
 
   before(async () => {
     env = await startPodEnv({ images: true });

@@ -3,13 +3,12 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, rmdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, it } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { CgroupAttachWarmer, ownProcsFile } from "./attach-warm.ts";
 import { detectCgroupLayout } from "./mode.ts";
-import { killAndWait } from "../../conformance/lib/procs.ts";
+import { killAndWait, removeCgroupDirs } from "../../conformance/lib/procs.ts";
 
 const name = `berth-test-warm-${randomBytes(4).toString("hex")}`;
 let child: ReturnType<typeof spawn>;
@@ -31,14 +30,7 @@ before(async () => {
 
 after(async () => {
   await killAndWait(child);
-  for (const d of dirs) {
-    for (let i = 0; i < 50; i++) {
-      try { await rmdir(d); break; } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === "ENOENT") break;
-        await sleep(100);
-      }
-    }
-  }
+  await removeCgroupDirs(dirs);
 });
 
 it("moves the process into the cgroup it is in: the kernel takes the write, nothing changes", async () => {

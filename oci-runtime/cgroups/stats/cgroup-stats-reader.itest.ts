@@ -3,13 +3,13 @@
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdir, rmdir, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { after, before, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CgroupStatsReader } from "./cgroup-stats-reader.ts";
 import type { CgroupStats } from "./types.ts";
-import { killAndWait } from "../../../conformance/lib/procs.ts";
+import { killAndWait, removeCgroupDirs } from "../../../conformance/lib/procs.ts";
 
 const reader = new CgroupStatsReader();
 const name = `/berth-test-${randomBytes(4).toString("hex")}`;
@@ -29,14 +29,7 @@ before(async () => {
 
 after(async () => {
   await killAndWait(child.proc);
-  for (const d of controllers) {
-    for (let i = 0; i < 50; i++) {
-      try { await rmdir(d); break; } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === "ENOENT") break;
-        await sleep(100);
-      }
-    }
-  }
+  await removeCgroupDirs(controllers);
 });
 
 const WORKER = `
