@@ -103,7 +103,7 @@ export class ImageService {
       ...(opts.retry?.attempts ? { attempts: opts.retry.attempts } : {}), ...(opts.retry?.backoffMs !== undefined ? { backoffMs: opts.retry.backoffMs } : {}),
     });
     this.#content = new ContentStore(path.join(this.root, "content"));
-    this.#snapshots = new Snapshotter(path.join(this.root, "snapshots"));
+    this.#snapshots = new Snapshotter(path.join(this.root, "snapshots"), opts.layerHelper ?? DEFAULT_LAYER_HELPER);
     this.#images = new ImageStore(path.join(this.root, "images"));
     this.#leases = new LeaseStore(path.join(this.root, "leases"));
     this.#downloads = new Semaphore(Math.max(1, opts.maxConcurrentDownloads));

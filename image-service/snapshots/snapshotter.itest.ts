@@ -13,7 +13,9 @@ import { execFileSync } from "node:child_process";
 
 const LAYERS = 60; // 60 x 68 bytes of lowerdir: past the 3.5 KB limit, so l/ links are used
 
-describe("snapshotter l/ links for many-layer images", () => {
+const LAYER_HELPER = "/usr/local/libexec/berth/berth-layer";
+
+for (const [how, helper] of [["berth-layer", LAYER_HELPER], ["mount(8)", undefined]] as const) describe(`snapshotter l/ links for many-layer images, mounted by ${how}`, () => {
   let dir: string;
   let snaps: Snapshotter;
   const chain: string[] = [];
@@ -22,7 +24,7 @@ describe("snapshotter l/ links for many-layer images", () => {
 
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), "berth-snapshotter-"));
-    snaps = new Snapshotter(path.join(dir, "snapshots"));
+    snaps = new Snapshotter(path.join(dir, "snapshots"), helper);
     await mkdir(snaps.root, { mode: 0o700 });
     await snaps.init();
     for (let i = 0; i < LAYERS; i++) {
@@ -78,6 +80,35 @@ describe("isOtherFilesystem (CreateContainer's check that nothing is mounted on 
       assert.equal(await isMountPoint(mnt), true, "mountinfo agrees");
     } finally {
       try { execFileSync("umount", ["-l", mnt], { stdio: "ignore" }); } catch { /* not mounted: the mount itself failed */ }
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("berth-layer --mount-overlay refuses what is not an overlay mount it can make, naming why", () => {
+  const run = (...args: string[]) => {
+    try {
+      execFileSync(LAYER_HELPER, ["--mount-overlay", ...args], { stdio: ["ignore", "ignore", "pipe"] });
+      return "ok";
+    } catch (err) {
+      return String((err as { stderr?: Buffer }).stderr ?? err);
+    }
+  };
+  it("relative paths, a newline or over 4095 bytes of options, a missing lower layer: nothing is mounted", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "berth-ovl-"));
+    try {
+      for (const d of ["l", "u", "w", "m"]) await mkdir(path.join(dir, d));
+      const m = path.join(dir, "m");
+      assert.match(run("relative", "lowerdir=l,upperdir=u,workdir=w", m), /must be absolute/);
+      assert.match(run(dir, "lowerdir=l,upperdir=u,workdir=w", "m"), /must be absolute/);
+      assert.match(run(dir, "lowerdir=l,upperdir=u,workdir=w\nx", m), /without a newline/);
+      assert.match(run(dir, `lowerdir=${"l:".repeat(2100)}l,upperdir=u,workdir=w`, m), /1 to 4095 bytes/);
+      assert.match(run(dir, "lowerdir=missing,upperdir=u,workdir=w", m), /mount-overlay ".*\/m": No such file or directory/);
+      assert.equal(await isMountPoint(m), false);
+      assert.equal(run(dir, "lowerdir=l,upperdir=u,workdir=w", m), "ok");
+      assert.equal(await isMountPoint(m), true);
+      execFileSync("umount", [m]);
+    } finally {
       await rm(dir, { recursive: true, force: true });
     }
   });

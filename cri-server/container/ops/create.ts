@@ -30,6 +30,10 @@ const ctrName = (meta: { name: string; attempt: number }, sandboxId: string) => 
 interface Checked { image: Image; pod: PodSandboxConfig; security: ContainerSecurity; devices: ResolvedDevice[] }
 
 export async function createContainer(d: ContainerDeps, req: CreateContainerRequest): Promise<string> {
+  // The monitor's cgroup join and runc create's move of the container follow in some ms: the
+  // kernel's grace-period wait for them starts now, while the request is checked and the rootfs
+  // and spec are made (a request refused below costs one cheap write).
+  d.cgroups.warmAttach();
   if (!req.podSandboxId) throw invalidArgument("pod_sandbox_id must not be empty");
   const cfg = req.config;
   if (!cfg) throw invalidArgument("config must be set");
@@ -90,9 +94,6 @@ async function create(d: ContainerDeps, id: string, name: string, cfg: Container
     user: { uid: 0, gid: 0, additionalGids: [] },
     stopSignal,
   };
-  // The monitor's cgroup join and runc create's move of the container follow in some ms: the
-  // kernel's grace-period wait for them starts now, while the rootfs and the spec are made.
-  d.cgroups.warmAttach();
   // The record goes to disk first, so a crash mid-create is found and torn down at start.
   await d.store.add(rec);
   try {

@@ -24,6 +24,13 @@
  * makes berth-layer print "berth-layer: OP "PATH": REASON" on stderr and exit 1; so does a
  * malformed or oversized record. End of stdin exits 0.
  *
+ *   berth-layer --mount-overlay SNAPSHOT_ROOT OPTIONS TARGET
+ *
+ * Mounts an overlayfs at TARGET (an absolute path) with OPTIONS (at most 4095 bytes, no newline:
+ * lowerdir=...,upperdir=...,workdir=..., paths relative to SNAPSHOT_ROOT, the working directory
+ * it changes to first), what `mount -t overlay overlay -o OPTIONS TARGET` does there in one
+ * system call. A failure prints "berth-layer: mount-overlay "TARGET": REASON" and exits 1.
+ *
  * Build: gcc -O2 -Wall -Werror -o berth-layer berth-layer.c (hack/build-helpers.sh)
  */
 #define _GNU_SOURCE
@@ -34,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -222,9 +230,19 @@ static void do_xattr(void) {
   close(dir);
 }
 
+static int mount_overlay(const char *root, const char *options, const char *target) {
+  size_t n = strlen(options);
+  if (root[0] != '/' || target[0] != '/') fail("mount-overlay", target, strlen(target), "SNAPSHOT_ROOT and TARGET must be absolute");
+  if (n == 0 || n > 4095 || memchr(options, '\n', n)) fail("mount-overlay", target, strlen(target), "options must be 1 to 4095 bytes without a newline");
+  if (chdir(root) < 0) fail("mount-overlay", root, strlen(root), strerror(errno));
+  if (mount("overlay", target, "overlay", 0, options) < 0) fail("mount-overlay", target, strlen(target), strerror(errno));
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  if (argc == 5 && !strcmp(argv[1], "--mount-overlay")) return mount_overlay(argv[2], argv[3], argv[4]);
   if (argc != 2) {
-    fprintf(stderr, "usage: berth-layer LAYER_DIR\n");
+    fprintf(stderr, "usage: berth-layer LAYER_DIR\n       berth-layer --mount-overlay SNAPSHOT_ROOT OPTIONS TARGET\n");
     return 2;
   }
   root_fd = open(argv[1], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
