@@ -1,6 +1,6 @@
 // berthd: builds the context, takes the socket lock, serves, and shuts down cleanly.
 import { mkdirSync, realpathSync, unlinkSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { ImageService as ImageServiceDesc, RuntimeService as RuntimeServiceDesc } from "../proto/gen/runtime/v1/api_pb.js";
 import type { Config } from "./config.ts";
 import type { Context } from "./context.ts";
@@ -99,9 +99,11 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
     );
     // One start-up probe of the mount features each handler offers (Status, RunPodSandbox and CreateContainer use it).
     const mountHelper = mountHelperPath(config.runtime.io_helper);
-    // Each handler's create and exec run from a sealed copy of its binary that berthd holds
-    // (oci-runtime/runtime/sealed-binary.ts): runc then skips copying itself on every one.
-    const sealing = Promise.all(runtimes.all().filter((rt): rt is RuncCli => rt instanceof RuncCli).map(async (rt) => {
+    // runc handlers run from a sealed copy of runc that berthd holds (oci-runtime/runtime/sealed-binary.ts):
+    // runc then skips copying itself on every create and exec. Only runc: other runtimes may pick
+    // their mode by the name they are run as (crun as krun runs pods in a microVM) or find files
+    // beside their own executable, and a memfd has neither.
+    const sealing = Promise.all(runtimes.all().filter((rt): rt is RuncCli => rt instanceof RuncCli && basename(rt.binary) === "runc").map(async (rt) => {
       const copy = new SealedRuntimeBinary(mountHelper, rt.binary, (message) => log.warn("runtime runs from its binary on disk", { handler: rt.name, message }));
       rt.useSealedCopy(copy);
       if (await copy.start()) log.info("runtime runs from a sealed copy", { handler: rt.name, binary: rt.binary, path: copy.path });

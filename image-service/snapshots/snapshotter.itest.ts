@@ -85,6 +85,34 @@ describe("isOtherFilesystem (CreateContainer's check that nothing is mounted on 
   });
 });
 
+describe("a berth-layer that cannot mount (missing, or older and without --mount-overlay): mount(8) instead", () => {
+  it("mounts through mount(8) when the helper is missing or answers with its usage", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "berth-ovl-old-"));
+    try {
+      const old = path.join(dir, "old-berth-layer");
+      await writeFile(old, "#!/bin/sh\necho 'usage: berth-layer LAYER_DIR' >&2\nexit 2\n", { mode: 0o755 });
+      for (const helper of [old, path.join(dir, "missing")]) {
+        const snaps = new Snapshotter(path.join(dir, `snapshots-${path.basename(helper)}`), helper);
+        await mkdir(snaps.root, { mode: 0o700 });
+        await snaps.init();
+        const c = "sha256:" + randomBytes(32).toString("hex");
+        await mkdir(snaps.dir(c), { recursive: true });
+        await writeFile(path.join(snaps.dir(c), "f"), "x");
+        await snaps.prepareContainer("c1");
+        const m = path.join(dir, `m-${path.basename(helper)}`);
+        await snaps.mount("c1", [c], m);
+        try {
+          assert.equal(await readFile(path.join(m, "f"), "utf8"), "x");
+        } finally {
+          await snaps.unmount(m);
+        }
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("berth-layer --mount-overlay refuses what is not an overlay mount it can make, naming why", () => {
   const run = (...args: string[]) => {
     try {

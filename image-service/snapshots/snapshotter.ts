@@ -2,7 +2,7 @@
 // New layers unpack into <root>/tmp-*/fs and are renamed into place when complete.
 // Container rootfs: overlay of the image's layer dirs plus <root>/containers/<key>/{upper,work}.
 import { createHash, randomBytes } from "node:crypto";
-import { lstat, mkdir, readdir, readlink, rename, rm, stat, symlink, unlink } from "node:fs/promises";
+import { access, constants as fsConstants, lstat, mkdir, readdir, readlink, rename, rm, stat, symlink, unlink } from "node:fs/promises";
 import path from "node:path";
 import { failedPrecondition, internal } from "../../oci-runtime/foundation/errdefs.ts";
 import { fsyncDir } from "../../oci-runtime/foundation/atomic-file.ts";
@@ -29,6 +29,7 @@ export class Snapshotter {
   readonly root: string;
   /** berth-layer, which mounts the overlay in one system call; without it, mount(8). */
   readonly #mountHelper: string | undefined;
+  #helperMounts = true;
   constructor(root: string, mountHelper?: string) {
     this.root = root;
     this.#mountHelper = mountHelper;
@@ -124,11 +125,17 @@ export class Snapshotter {
     }
     await mkdir(target, { recursive: true, mode: 0o700 });
     // berth-layer: 0.6-0.8 ms less per mount than util-linux mount (p50 of 40, measured), which
-    // also parses its tables; mount(8) when the helper is not installed.
-    const [cmd, args] = this.#mountHelper && await stat(this.#mountHelper).then(() => true, () => false)
-      ? [this.#mountHelper, ["--mount-overlay", path.resolve(this.root), data, path.resolve(target)]]
-      : ["mount", ["-t", "overlay", "overlay", "-o", data, target]];
-    await exec(cmd, args, this.root, `mount overlay at ${target}`);
+    // also parses its tables. mount(8) from then on when the helper cannot run or does not know
+    // the option (an older berth-layer answers with its usage, exit 2).
+    if (this.#mountHelper && this.#helperMounts) {
+      const r = await runCommand(this.#mountHelper, ["--mount-overlay", path.resolve(this.root), data, path.resolve(target)], { cwd: this.root });
+      if (!r.spawnError && r.code === 0) return;
+      // A helper that did start and failed otherwise (or whose fate is unknown) is a failure, not a reason to mount twice.
+      const cannotRun = r.spawnError ? await access(this.#mountHelper, fsConstants.X_OK).then(() => false, () => true) : r.code === 2;
+      if (!cannotRun) throw internal(`mount overlay at ${target} failed: ${r.spawnError?.message ?? (r.stderr.trim() || `exit ${r.code}`)}`);
+      this.#helperMounts = false;
+    }
+    await exec("mount", ["-t", "overlay", "overlay", "-o", data, target], this.root, `mount overlay at ${target}`);
   }
 
   /**

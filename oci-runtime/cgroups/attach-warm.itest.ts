@@ -22,7 +22,7 @@ before(async () => {
   // The hierarchy the warm-up writes in, and a cgroup A and B in it.
   const file = ownProcsFile(layout, await cgroupOf(child.pid!));
   assert.ok(file, "the test process has a cgroup the warm-up can name");
-  const root = layout.v2 ?? layout.v1[0]!.mountPoint;
+  const root = layout.v2 ?? layout.v1.find((h) => !h.controllers.includes("cpuset"))!.mountPoint; // where ownProcsFile looks first
   dirs = [join(root, `${name}-a`), join(root, `${name}-b`)];
   for (const d of dirs) await mkdir(d);
   await writeFile(join(dirs[0]!, "cgroup.procs"), String(child.pid));
@@ -59,4 +59,12 @@ it("a process that is gone fails the write, and three failures turn the warm-up 
   for (let i = 0; i < 3; i++) assert.equal(await w.warm(), false);
   assert.equal(w.off, true);
   assert.equal(told.length, 1);
+});
+
+it("a write the kernel refuses (kthreadd, pid 2, cannot be moved) fails, and three turn the warm-up off", async () => {
+  const told: Error[] = [];
+  const w = new CgroupAttachWarmer({ pid: 2, onGiveUp: (e) => told.push(e) });
+  for (let i = 0; i < 3; i++) assert.equal(await w.warm(), false);
+  assert.equal(w.off, true);
+  assert.match(told[0]!.message, /EINVAL|invalid argument/i);
 });

@@ -25,8 +25,19 @@ describe("ownProcsFile", () => {
     assert.equal(ownProcsFile(v1, "5:pids:/p\n3:cpu,cpuacct:/c\n"), "/sys/fs/cgroup/cpu,cpuacct/c/cgroup.procs");
     assert.equal(ownProcsFile(hybrid, "2:cpu:/a\n"), "/sys/fs/cgroup/cpu/a/cgroup.procs");
   });
-  it("never leaves the mount", () => {
-    assert.equal(ownProcsFile(hybrid, "0::/../../etc\n"), "/sys/fs/cgroup/unified/etc/cgroup.procs");
+  it("answers undefined rather than guess: a path or a mount root with '..' (a cgroup above the namespace), a path outside the mounted cgroup", () => {
+    assert.equal(ownProcsFile(hybrid, "0::/../../etc\n"), undefined);
+    // docker with cgroupns=private and the host's cgroupfs bind-mounted: mountinfo shows the root as /../..
+    assert.equal(ownProcsFile({ mode: "v2", v1: [], v2: "/sys/fs/cgroup", v2Root: "/../.." }, "0::/\n"), undefined);
+    assert.equal(ownProcsFile({ mode: "v2", v1: [], v2: "/sys/fs/cgroup", v2Root: "/kubepods/x" }, "0::/other\n"), undefined);
+    assert.equal(ownProcsFile({ mode: "v2", v1: [], v2: "/sys/fs/cgroup", v2Root: "/kubepods/x" }, "0::/kubepods/xy\n"), undefined);
+    assert.equal(ownProcsFile({ mode: "v2", v1: [], v2: "/sys/fs/cgroup", v2Root: "/kubepods/x" }, "0::/kubepods/x\n"), "/sys/fs/cgroup/cgroup.procs");
+    assert.equal(ownProcsFile({ mode: "v1", v1: [{ mountPoint: "/sys/fs/cgroup/pids", root: "/../a", controllers: ["pids"] }] }, "3:pids:/\n"), undefined);
+  });
+  it("takes a v1 cpuset hierarchy only when no other fits (a new cpuset cgroup has no cpus)", () => {
+    const layout: CgroupLayout = { mode: "v1", v1: [{ mountPoint: "/sys/fs/cgroup/cpuset", controllers: ["cpuset"] }, { mountPoint: "/sys/fs/cgroup/pids", controllers: ["pids"] }] };
+    assert.equal(ownProcsFile(layout, "4:cpuset:/c\n3:pids:/p\n"), "/sys/fs/cgroup/pids/p/cgroup.procs");
+    assert.equal(ownProcsFile(layout, "4:cpuset:/c\n"), "/sys/fs/cgroup/cpuset/c/cgroup.procs");
   });
   it("answers undefined for a removed cgroup or no line that fits", () => {
     assert.equal(ownProcsFile({ mode: "v2", v1: [], v2: "/sys/fs/cgroup", v2Root: "/" }, "0::/gone (deleted)\n"), undefined);
@@ -77,6 +88,6 @@ describe("CgroupAttachWarmer", () => {
     const told: Error[] = [];
     const w = new CgroupAttachWarmer({ layout: async () => ({ mode: "v1", v1: [] }), pid: process.pid, onGiveUp: (e) => told.push(e) });
     for (let i = 0; i < MAX_FAILURES; i++) await w.warm();
-    assert.match(told[0]!.message, new RegExp(`no cgroup of process ${process.pid}`));
+    assert.match(told[0]!.message, new RegExp(`no cgroup of process ${process.pid} in /proc/${process.pid}/cgroup that can be named exactly`));
   });
 });

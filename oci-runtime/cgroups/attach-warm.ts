@@ -13,22 +13,46 @@
 // favordynmods (a cgroup2 mount option) the lock never waits and this is a cheap no-op.
 import { constants, open, readFile } from "node:fs/promises";
 import { posix } from "node:path";
-import { cgroupDirIn, detectCgroupLayout, type CgroupLayout } from "./mode.ts";
+import { detectCgroupLayout, type CgroupLayout } from "./mode.ts";
+
+/**
+ * The directory of a process's cgroup `path` (from /proc/PID/cgroup) in a hierarchy mounted at
+ * `mountPoint` with cgroup `root` (from mountinfo), or undefined when it cannot be named exactly:
+ * both are relative to the reader's cgroup namespace, so a mount of a cgroup above the namespace
+ * (root "/../..", as with a bind-mounted host cgroupfs under cgroupns=private) or a path outside
+ * the mounted cgroup has no directory there, and a guess could name another cgroup.
+ */
+function exactDir(mountPoint: string, root: string | undefined, path: string): string | undefined {
+  const r = root && root !== "/" ? root.replace(/\/+$/, "") : "";
+  const dotted = (p: string) => p.split("/").some((x) => x === ".." || x === ".");
+  if (dotted(r) || dotted(path)) return undefined;
+  if (r && path !== r && !path.startsWith(`${r}/`)) return undefined;
+  const rel = path.slice(r.length).replace(/^\/+/, "");
+  return rel ? posix.join(mountPoint, rel) : mountPoint;
+}
 
 /**
  * The cgroup.procs file of the cgroup a process is in, from its /proc/PID/cgroup text: in the v2
- * tree when there is one, else in the first v1 hierarchy it lists. Undefined when no line fits (or
- * the cgroup was removed: " (deleted)").
+ * tree when there is one, else in the first v1 hierarchy it lists (cpuset last: a new cpuset
+ * cgroup has no cpus). Undefined when no line fits, the cgroup was removed (" (deleted)") or it
+ * cannot be named exactly (exactDir): the warm-up must never move the process anywhere else.
  */
 export function ownProcsFile(layout: CgroupLayout, procCgroup: string): string | undefined {
   const lines = procCgroup.split("\n").map((l) => /^\d+:([^:]*):(\/.*)$/.exec(l)).filter((m) => !!m && !m[2]!.endsWith(" (deleted)"));
   if (layout.v2) {
     const v2 = lines.find((m) => m![1] === "");
-    if (v2) return posix.join(cgroupDirIn(layout.v2, layout.v2Root, v2[2]!), "cgroup.procs");
+    if (v2) {
+      const dir = exactDir(layout.v2, layout.v2Root, v2[2]!);
+      return dir ? posix.join(dir, "cgroup.procs") : undefined;
+    }
   }
-  for (const h of layout.v1) {
+  const v1 = [...layout.v1].sort((a, b) => Number(a.controllers.includes("cpuset")) - Number(b.controllers.includes("cpuset")));
+  for (const h of v1) {
     const m = lines.find((l) => l![1] !== "" && l![1]!.split(",").includes(h.controllers[0] ?? ""));
-    if (m) return posix.join(cgroupDirIn(h.mountPoint, h.root, m[2]!), "cgroup.procs");
+    if (m) {
+      const dir = exactDir(h.mountPoint, h.root, m[2]!);
+      return dir ? posix.join(dir, "cgroup.procs") : undefined;
+    }
   }
   return undefined;
 }
@@ -49,10 +73,11 @@ export class CgroupAttachWarmer {
   private failures = 0;
   private readonly layout: () => Promise<CgroupLayout>;
   private readonly pid: number;
-  private readonly o: AttachWarmerOptions;
+  /** Told once, when the warm-up is given up. */
+  onGiveUp: ((err: Error) => void) | undefined;
 
   constructor(o: AttachWarmerOptions = {}) {
-    this.o = o;
+    this.onGiveUp = o.onGiveUp;
     this.layout = o.layout ?? detectCgroupLayout;
     this.pid = o.pid ?? process.pid;
   }
@@ -73,7 +98,7 @@ export class CgroupAttachWarmer {
   private async write(): Promise<boolean> {
     try {
       const file = ownProcsFile(await this.layout(), await readFile(`/proc/${this.pid}/cgroup`, "utf8"));
-      if (!file) throw new Error(`no cgroup of process ${this.pid} found in /proc/${this.pid}/cgroup`);
+      if (!file) throw new Error(`no cgroup of process ${this.pid} in /proc/${this.pid}/cgroup that can be named exactly under the cgroup mounts`);
       const fh = await open(file, constants.O_WRONLY);
       try {
         await fh.write(String(this.pid));
@@ -83,7 +108,7 @@ export class CgroupAttachWarmer {
       this.failures = 0;
       return true;
     } catch (err) {
-      if (++this.failures === MAX_FAILURES) this.o.onGiveUp?.(err as Error);
+      if (++this.failures === MAX_FAILURES) this.onGiveUp?.(err as Error);
       return false;
     }
   }
@@ -91,9 +116,10 @@ export class CgroupAttachWarmer {
 
 let shared: CgroupAttachWarmer | undefined;
 
-/** berthd's warmer; `onGiveUp` is taken from the first caller that passes one. */
+/** berthd's warmer; a caller passing `onGiveUp` (berthd's start-up) sets who is told. */
 export function cgroupAttachWarmer(onGiveUp?: (err: Error) => void): CgroupAttachWarmer {
-  shared ??= new CgroupAttachWarmer(onGiveUp ? { onGiveUp } : {});
+  shared ??= new CgroupAttachWarmer();
+  if (onGiveUp) shared.onGiveUp = onGiveUp;
   return shared;
 }
 

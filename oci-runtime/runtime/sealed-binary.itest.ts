@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
-import { sealBinary, SealedRuntimeBinary } from "./sealed-binary.ts";
+import { MEMFD_LINK, sealBinary, SealedRuntimeBinary } from "./sealed-binary.ts";
 
 const run = promisify(execFile);
 const HELPER = "/usr/local/libexec/berth/berth-mount";
@@ -101,6 +101,8 @@ describe("SealedRuntimeBinary", () => {
       assert.notEqual(second, first);
       assert.equal((await run(second, ["two"])).stdout, "", "the new copy is the new binary");
       assert.equal((await run(first, ["old"])).stdout, "old\n", "the old copy stays open for calls that took its path");
+      assert.equal(await readlink(first), MEMFD_LINK, "its fd still names the old copy, never another file");
+      assert.equal(s.retired, 1);
 
       // Removed: no copy, said once; back: a copy again.
       await rm(bin);
@@ -118,7 +120,7 @@ describe("SealedRuntimeBinary", () => {
     assert.equal(s.path, undefined);
   });
 
-  it("a binary the helper refuses leaves no copy and says why", async () => {
+  it("a binary the helper refuses leaves no copy and says why once; it is tried again once it changes", async () => {
     const plain = join(dir, "plain-rt");
     await writeFile(plain, "not a program");
     const problems: string[] = [];
@@ -127,6 +129,11 @@ describe("SealedRuntimeBinary", () => {
       assert.equal(await s.start(3_600_000), false);
       assert.equal(s.path, undefined);
       assert.match(problems[0]!, /not executable/);
+      await s.check();
+      assert.equal(problems.length, 1);
+      await chmod(plain, 0o755); // a change (its ctime): tried again, and this time copied
+      await s.check();
+      assert.equal(await readlink(s.path!), MEMFD_LINK);
     } finally {
       await s.close();
     }

@@ -12,15 +12,18 @@
 // /proc/<berthd>/fd/<fd> while berthd lives. A memfd cannot be bind-mounted (the kernel refuses
 // a bind of a file outside the caller's mount namespace: EINVAL), hence the open file.
 // The binary on disk is checked every CHECK_MS; when it changed (a package upgrade), a new copy
-// is made and the old one closed CLOSE_OLD_AFTER_MS later, once calls that took its path have
-// started. While there is no copy (sealing failed, the binary changed or is gone) berthd runs the
-// binary itself, and says why once.
+// is made. The old one stays open until berthd stops (8.7 MB each for runc): closing it would let
+// its fd number, in a path some monitor or exec helper may still be about to run, name another
+// file. While there is no copy (sealing failed, the binary changed or is gone) berthd runs the
+// binary itself, and says why once; a binary that could not be copied is tried again only once
+// it changes.
 import { spawn } from "node:child_process";
-import { open, stat, type FileHandle } from "node:fs/promises";
+import { open, readlink, stat, type FileHandle } from "node:fs/promises";
 
 export const SEAL_TIMEOUT_MS = 10_000;
 export const CHECK_MS = 10_000;
-export const CLOSE_OLD_AFTER_MS = 60_000;
+/** What /proc/PID/fd/N of the copy links to (berth-mount's memfd name). */
+export const MEMFD_LINK = "/memfd:berth-sealed-runtime (deleted)";
 /** The helper's one line: "/proc/PID/fd/N SIZE". */
 const LINE_MAX = 256;
 
@@ -48,14 +51,21 @@ export async function sealBinary(helper: string, binary: string): Promise<Sealed
     });
     const m = /^\/proc\/(\d+)\/fd\/(\d+) (\d+)$/.exec(line);
     if (!m || Number(m[1]) !== child.pid) throw new Error(`unexpected answer ${JSON.stringify(line)}`);
+    // The helper waits for stdin's EOF, so its pid and fd still name its memfd here; checked anyway.
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error("the helper exited before its copy was opened");
     const handle = await open(`/proc/${m[1]}/fd/${m[2]}`, "r");
-    const size = Number(m[3]);
-    const st = await handle.stat();
-    if (st.size !== size) {
+    try {
+      const size = Number(m[3]);
+      const mine = `/proc/${process.pid}/fd/${handle.fd}`;
+      const link = await readlink(mine);
+      if (link !== MEMFD_LINK) throw new Error(`what was opened is ${JSON.stringify(link)}, not the helper's memfd`);
+      const st = await handle.stat();
+      if (st.size !== size) throw new Error(`the copy has ${st.size} bytes, the helper said ${size}`);
+      return { path: mine, handle, size };
+    } catch (e) {
       await handle.close();
-      throw new Error(`the copy has ${st.size} bytes, the helper said ${size}`);
+      throw e;
     }
-    return { path: `/proc/${process.pid}/fd/${handle.fd}`, handle, size };
   } finally {
     clearTimeout(timer);
     child.stdin!.end();
@@ -67,20 +77,24 @@ export async function sealBinary(helper: string, binary: string): Promise<Sealed
   }
 }
 
-interface Identity { dev: number; ino: number; size: number; mtimeMs: number }
+/** What tells a changed binary: ctime too, which user space cannot set (an in-place rewrite may keep size and mtime). */
+interface Identity { dev: number; ino: number; size: number; mtimeMs: number; ctimeMs: number }
 const identity = async (file: string): Promise<Identity> => {
   const s = await stat(file);
-  return { dev: s.dev, ino: s.ino, size: s.size, mtimeMs: s.mtimeMs };
+  return { dev: s.dev, ino: s.ino, size: s.size, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs };
 };
-const same = (a: Identity, b: Identity) => a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs;
+const same = (a: Identity, b: Identity) => a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
 
 /** A runtime binary's sealed copy, renewed when the binary on disk changes. */
 export class SealedRuntimeBinary {
   #current: (Sealed & { of: Identity }) | undefined;
   #timer: NodeJS.Timeout | undefined;
-  #closing = new Set<NodeJS.Timeout>();
-  #old = new Set<FileHandle>();
+  /** Copies no longer handed out, kept open until close(): a path once handed out never names another file. */
+  #old: FileHandle[] = [];
   #checking: Promise<void> | undefined;
+  /** The binary as it was when a copy of it last failed: not tried again until it changes. */
+  #failedOn: Identity | undefined;
+  #closed = false;
   readonly #helper: string;
   readonly binary: string;
   readonly #onProblem: (message: string) => void;
@@ -95,9 +109,13 @@ export class SealedRuntimeBinary {
   /** The path to run: the sealed copy, or undefined (run `binary`) when there is none. */
   get path(): string | undefined { return this.#current?.path; }
 
+  /** Copies no longer handed out and still open (one per upgrade of the binary since start). */
+  get retired(): number { return this.#old.length; }
+
   /** Makes the first copy and starts the checks; answers whether there is a copy. */
   async start(checkMs = CHECK_MS): Promise<boolean> {
     await this.check();
+    if (this.#closed) return false;
     this.#timer = setInterval(() => { void this.check(); }, checkMs);
     this.#timer.unref();
     return !!this.#current;
@@ -105,26 +123,34 @@ export class SealedRuntimeBinary {
 
   /** Renews the copy when the binary changed (or there is none yet); never rejects. */
   check(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
     this.#checking ??= this.#check().finally(() => { this.#checking = undefined; });
     return this.#checking;
   }
 
   async #check(): Promise<void> {
+    let before: Identity | undefined;
     try {
-      const before = await identity(this.binary).catch((err: Error) => { throw new Error(`cannot stat it: ${err.message}`); });
+      before = await identity(this.binary).catch((err: Error) => { throw new Error(`cannot stat it: ${err.message}`); });
       if (this.#current && same(this.#current.of, before)) return;
       // Changed (an upgrade may be a fix) or none yet: the old copy is not handed out again.
       this.#drop();
+      if (this.#failedOn && same(this.#failedOn, before)) return; // refused as it is: said once already
       const sealed = await sealBinary(this.#helper, this.binary);
-      const after = await identity(this.binary);
-      if (!same(before, after) || sealed.size !== after.size) {
-        await sealed.handle.close(); // changed while it was copied: the next check copies again
-        return;
+      let after: Identity | undefined;
+      try {
+        after = await identity(this.binary);
+      } finally {
+        if (!after || !same(before, after) || sealed.size !== after.size || this.#closed) await sealed.handle.close();
       }
+      // Changed while it was copied: the next check copies again.
+      if (!same(before, after) || sealed.size !== after.size || this.#closed) return;
       this.#current = { ...sealed, of: after };
+      this.#failedOn = undefined;
       this.#told = false;
     } catch (err) {
       this.#drop(); // berthd runs the binary itself until a copy can be made again
+      this.#failedOn = before;
       if (!this.#told) {
         this.#told = true;
         this.#onProblem(`cannot make a sealed copy of ${this.binary}: ${(err as Error).message}`);
@@ -134,28 +160,16 @@ export class SealedRuntimeBinary {
 
   #drop(): void {
     if (!this.#current) return;
-    this.#closeLater(this.#current.handle);
+    this.#old.push(this.#current.handle);
     this.#current = undefined;
   }
 
-  #closeLater(handle: FileHandle): void {
-    this.#old.add(handle);
-    const t = setTimeout(() => {
-      this.#closing.delete(t);
-      this.#old.delete(handle);
-      void handle.close().catch(() => {});
-    }, CLOSE_OLD_AFTER_MS);
-    t.unref();
-    this.#closing.add(t);
-  }
-
   async close(): Promise<void> {
+    this.#closed = true;
     clearInterval(this.#timer);
     await this.#checking;
-    for (const t of this.#closing) clearTimeout(t);
-    this.#closing.clear();
     const handles = [...this.#old, ...(this.#current ? [this.#current.handle] : [])];
-    this.#old.clear();
+    this.#old = [];
     this.#current = undefined;
     await Promise.all(handles.map((h) => h.close().catch(() => {})));
   }

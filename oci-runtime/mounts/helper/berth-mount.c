@@ -567,6 +567,7 @@ static int cmd_netdev(const char *pin) {
 }
 
 #define SEAL_MAX_BYTES (256LL << 20)
+#define BERTH_MFD_EXEC 0x0010U /* MFD_EXEC, linux/memfd.h since 6.3 */
 #define SEAL_WAIT_MS 60000
 #define SEALS (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
 
@@ -578,8 +579,12 @@ static int cmd_seal(const char *binary) {
   if (!S_ISREG(st.st_mode)) { fprintf(stderr, "berth-mount: seal: %s is not a regular file\n", binary); return 1; }
   if (!(st.st_mode & 0111)) { fprintf(stderr, "berth-mount: seal: %s is not executable\n", binary); return 1; }
   if (st.st_size <= 0 || st.st_size > SEAL_MAX_BYTES) { fprintf(stderr, "berth-mount: seal: %s has %lld bytes (1 to %lld allowed)\n", binary, (long long)st.st_size, SEAL_MAX_BYTES); return 1; }
-  int fd = (int)syscall(SYS_memfd_create, "berth-sealed-runtime", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (fd < 0) die("memfd_create", errno);
+  /* MFD_EXEC: with vm.memfd_noexec=1 (kernel 6.3 and later) a memfd made without it is not
+     executable and carries F_SEAL_EXEC, which would also fail runc's exact seal check. Kernels
+     before 6.3 refuse the flag (EINVAL): then without it. With vm.memfd_noexec=2 it fails, named. */
+  int fd = (int)syscall(SYS_memfd_create, "berth-sealed-runtime", MFD_CLOEXEC | MFD_ALLOW_SEALING | BERTH_MFD_EXEC);
+  if (fd < 0 && errno == EINVAL) fd = (int)syscall(SYS_memfd_create, "berth-sealed-runtime", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) die(errno == EACCES ? "memfd_create (vm.memfd_noexec forbids executable memfds)" : "memfd_create", errno);
   off_t off = 0;
   while (off < st.st_size) {
     ssize_t n = sendfile(fd, src, &off, (size_t)(st.st_size - off));
@@ -589,7 +594,8 @@ static int cmd_seal(const char *binary) {
   close(src);
   if (fchmod(fd, 0555) < 0) die("fchmod", errno);
   if (fcntl(fd, F_ADD_SEALS, SEALS) < 0) die("seal", errno);
-  if (fcntl(fd, F_GET_SEALS) != SEALS) { fprintf(stderr, "berth-mount: seal: the seals did not hold\n"); return 1; }
+  int got = fcntl(fd, F_GET_SEALS);
+  if (got != SEALS) { fprintf(stderr, "berth-mount: seal: the memfd has seals 0x%x, not exactly 0x%x (runc checks for those)\n", got, SEALS); return 1; }
   printf("/proc/%d/fd/%d %lld\n", (int)getpid(), fd, (long long)st.st_size);
   if (fflush(stdout) != 0) die("write", errno);
   struct pollfd p = { .fd = 0, .events = POLLIN };
