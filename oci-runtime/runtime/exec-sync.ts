@@ -1,5 +1,5 @@
 // ExecSync: run a command in a running container, collect its output, enforce a deadline.
-import { mkdir, readdir, readFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { constants as osConstants } from "node:os";
 import { randomBytes } from "node:crypto";
@@ -94,8 +94,7 @@ export async function execSync(rt: OciRuntime, id: string, args: string[], o: Ex
   warmCgroupAttach(); // runc exec moves the process into the container's cgroups
   const bundle = o.bundle ?? (o.process ? undefined : (await rt.state(id)).bundle);
   const base = o.process ?? await readBundleProcess(bundle!, id);
-  const workDir = o.workDir ?? join(bundle ?? "/tmp", "exec");
-  await mkdir(workDir, { recursive: true, mode: 0o700 });
+  const workDir = o.workDir ?? join(bundle ?? "/tmp", "exec"); // rt.exec makes it (0700)
   const pidFile = join(workDir, `exec-${randomBytes(6).toString("hex")}.pid`);
   try {
     const reaper = o.reaper;

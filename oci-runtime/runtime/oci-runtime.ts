@@ -28,7 +28,7 @@ export interface ExecOptions {
   process: Process;
   /** Where the runtime writes the exec'd process's pid. */
   pidFile: string;
-  /** Temp dir for the process spec file; default: dirname(pidFile). */
+  /** Temp dir for the process spec file (made, 0700, when missing); default: dirname(pidFile). */
   workDir?: string;
   consoleSocket?: string;
   detach?: boolean;
