@@ -27,7 +27,6 @@ export { compose, type Spec, type SpecOpt } from "./bundle-spec/types.ts";
 
 export { detectCgroupLayout, cgroupLayout, type CgroupLayout, type CgroupMode } from "./cgroups/mode.ts";
 export { containerCgroupsPath, cgroupParentPath, cgroupPathUnder, DEFAULT_CGROUP_PARENT, cgroupDirs, removeCgroup, cgroupPids } from "./cgroups/paths.ts";
-export { warmCgroupAttach, cgroupAttachWarmer, CgroupAttachWarmer, ownProcsFile } from "./cgroups/attach-warm.ts";
 export { stateLayout, type StateLayout } from "./layout.ts";
 export {
   buildContainerSpec, buildInfraSpec, INFRA_OOM_SCORE_ADJ,

@@ -54,9 +54,9 @@ export function heldMemfdBytes(pids: readonly number[]): number {
     try { fds = readdirSync(`/proc/${pid}/fd`); } catch { continue; }
     for (const fd of fds) {
       try {
+        if (!readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith("/memfd:")) continue;
         const st = statSync(`/proc/${pid}/fd/${fd}`);
-        const link = readlinkSync(`/proc/${pid}/fd/${fd}`);
-        if (!link.startsWith("/memfd:") || seen.has(`${st.dev}:${st.ino}`)) continue;
+        if (seen.has(`${st.dev}:${st.ino}`)) continue;
         seen.add(`${st.dev}:${st.ino}`);
         total += st.size;
       } catch { /* closed meanwhile */ }

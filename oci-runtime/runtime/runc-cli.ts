@@ -58,7 +58,7 @@ export class RuncCli implements OciRuntime {
     this.#startHelper = basename(opts.binary) === "runc" ? opts.startHelper : undefined;
   }
 
-  /** Runs create and exec from `sealed.path` whenever it has one. */
+  /** Runs every runtime command (create and exec above all) from `sealed.path` whenever it has one. */
   useSealedCopy(sealed: { readonly path: string | undefined }): void {
     this.#sealed = sealed;
   }
