@@ -16,7 +16,8 @@ import { lstat, symlink } from "node:fs/promises";
 
 const log = createLogger({}, () => {});
 
-describe("breakout fixtures", () => {
+// Both unpack paths: worker threads (the default with more than one CPU) and the main thread.
+for (const unpackWorkers of [true, false]) describe(`breakout fixtures (${unpackWorkers ? "worker threads" : "main thread"})`, () => {
   let reg: RunningRegistry;
   let dir: string;
   let outside: string;
@@ -32,10 +33,11 @@ describe("breakout fixtures", () => {
     for (const [name, entries] of Object.entries({ ...breakoutLayers(outside), ...swapLayers(outside) })) {
       refs.set(name, (await pushLayerImage({ address: reg.address }, `evil/${name}`, entries)).ref);
     }
-    svc = new ImageService({ root: path.join(dir, "root"), hostsDir: "", maxConcurrentDownloads: 2, stallTimeoutMs: 10_000, log });
+    svc = new ImageService({ root: path.join(dir, "root"), hostsDir: "", maxConcurrentDownloads: 2, stallTimeoutMs: 10_000, log, unpackWorkers });
     await svc.init();
   });
   after(async () => {
+    await svc?.close();
     await reg?.stop();
     await rm(dir, { recursive: true, force: true });
   });

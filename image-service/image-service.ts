@@ -3,6 +3,7 @@
 // container rootfs overlays.
 import { createHash } from "node:crypto";
 import { mkdir } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import path from "node:path";
 import { BerthError, failedPrecondition, internal, notFound, unavailable } from "../oci-runtime/foundation/errdefs.ts";
 import type { Logger } from "../oci-runtime/foundation/log.ts";
@@ -23,7 +24,8 @@ import { DEFAULT_LAYER_HELPER, FsSyncer } from "./snapshots/layer-helper.ts";
 import { BreakoutError } from "./snapshots/safe-path.ts";
 import { chainIds, isMountPoint, isOtherFilesystem, Snapshotter } from "./snapshots/snapshotter.ts";
 import { TarError } from "./snapshots/tar-reader.ts";
-import { unpackLayer, type UnpackLimits, type UnpackOptions } from "./snapshots/unpack.ts";
+import { unpackLayer, type RawInput, type UnpackLimits, type UnpackOptions } from "./snapshots/unpack.ts";
+import { UnpackPool } from "./snapshots/unpack-pool.ts";
 import { type IdmapLayers, mountLayersReadOnly, unmountVolume, volumeLeaseKey, volumeLeasePrefix } from "./volumes/image-volume.ts";
 import { SingleFlight } from "../oci-runtime/foundation/single-flight.ts";
 import { Mutex } from "../oci-runtime/foundation/keyed-mutex.ts";
@@ -65,6 +67,11 @@ export interface ImageServiceOptions {
   layerHelper?: string;
   /** Per-layer limits (config image.max_layer_bytes, image.max_layer_entries). */
   layerLimits?: Partial<UnpackLimits>;
+  /**
+   * Unpack layers on worker threads (unpack-pool.ts), one per layer in flight. Default: when
+   * the machine has more than one CPU. false unpacks on the main thread.
+   */
+  unpackWorkers?: boolean;
 }
 
 export interface FsInfo { mountpoint: string; usedBytes: number; inodesUsed: number; timestamp: number }
@@ -94,6 +101,8 @@ export class ImageService {
   #unpack: UnpackOptions;
   /** One syncfs helper for the layers of the pulls in flight. */
   #syncer: FsSyncer;
+  /** Worker threads that unpack layers; none: on the main thread. */
+  #unpackPool: UnpackPool | undefined;
 
   constructor(opts: ImageServiceOptions) {
     this.root = path.resolve(opts.root);
@@ -115,9 +124,17 @@ export class ImageService {
     this.#syncer = new FsSyncer(opts.layerHelper ?? DEFAULT_LAYER_HELPER, path.join(this.root, "snapshots"));
     this.#unpack = {
       ...(opts.layerHelper ? { helper: opts.layerHelper } : {}), ...(opts.layerLimits ? { limits: opts.layerLimits } : {}),
-      sync: () => this.#syncer.sync(),
     };
+    if (opts.unpackWorkers ?? availableParallelism() > 1) {
+      // One worker per layer in flight, up to one more than the CPUs (the main thread mostly
+      // waits for the network): 2 workers pulled the bench's 4-layer image in 0.98-1.00 s, 3 in
+      // 0.94-0.95 s on 2 CPUs. A worker takes several layers at once beyond that.
+      this.#unpackPool = new UnpackPool({ maxWorkers: Math.min(Math.max(1, opts.maxConcurrentDownloads), availableParallelism() + 1) });
+    }
   }
+
+  /** Ends the unpack workers (they also end on their own when idle); pulls in flight fail. */
+  async close(): Promise<void> { await this.#unpackPool?.close(); }
 
   /** Creates the layout, loads images and leases, cleans partial ingests and unpacks. */
   async init(): Promise<void> {
@@ -262,23 +279,17 @@ export class ImageService {
       const have = await this.#content.has(l.digest, l.size);
       const { tmp, fs } = await this.#snapshots.prepare();
       try {
-        const hash = createHash("sha256");
-        let received = 0;
-        const raw: AsyncIterable<Buffer> = have ? this.#content.stream(l.digest) : this.#client.blobStream(r, { digest: l.digest, size: l.size, mediaType: l.mediaType }, auth);
-        const src = (async function* () { for await (const c of raw) { hash.update(c); received += c.length; yield c; } })();
-        const verify = () => {
-          if (received !== l.size) throw unavailable(`blob ${l.digest} of ${repoName(r)} has ${received} bytes, expected ${l.size}`);
-          const got = "sha256:" + hash.digest("hex");
-          if (got !== l.digest) throw unavailable(`blob ${l.digest} failed verification: the content ${repoName(r)} sent has digest ${got}`);
-        };
+        const src: AsyncIterable<Buffer> = have ? this.#content.stream(l.digest) : this.#client.blobStream(r, { digest: l.digest, size: l.size, mediaType: l.mediaType }, auth);
         // Digest, size and diff id are checked before the layer is flushed and committed.
-        const res = await unpackLayer(src, compression, fs, { ...this.#unpack, beforeSync: (diffId) => {
-          verify();
+        const opts = { ...this.#unpack, sync: () => this.#syncer.sync(), beforeSync: (diffId: string, raw: RawInput) => {
+          if (raw.bytes !== l.size) throw unavailable(`blob ${l.digest} of ${repoName(r)} has ${raw.bytes} bytes, expected ${l.size}`);
+          if (raw.digest !== l.digest) throw unavailable(`blob ${l.digest} failed verification: the content ${repoName(r)} sent has digest ${raw.digest}`);
           if (diffId !== l.diffId) throw unavailable(`layer ${l.digest} of ${repoName(r)} unpacks to ${diffId}, the config says ${l.diffId}`);
-        } });
+        } };
+        const res = this.#unpackPool ? await this.#unpackPool.unpack(src, compression, fs, opts) : await unpackLayer(src, compression, fs, opts);
         await this.#snapshots.commit(tmp, l.chainId);
         this.#log.debug("layer unpacked", {
-          digest: l.digest, chainId: l.chainId, entries: res.entries, bytes: res.bytes, downloaded: !have,
+          digest: l.digest, chainId: l.chainId, entries: res.entries, bytes: res.bytes, downloaded: !have, onWorker: Boolean(this.#unpackPool),
           ms: Math.round(performance.now() - started), syncMs: Math.round(res.syncMs),
         });
       } catch (err) {

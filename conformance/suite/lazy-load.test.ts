@@ -1,9 +1,11 @@
 // What berthd leaves unloaded until it is used, over the real socket: with the default config no
 // streaming server listens (and no metrics endpoint) until the first Exec; that Exec starts it
-// and works, and later Execs reuse the same server.
+// and works, and later Execs reuse the same server. The threads that unpack layers run only
+// around a pull: a pull starts them, and they end once idle.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { pushLayerImage } from "../../hack/registry/build-images.ts";
 import { runRemoteCommand } from "../lib/spdy-client.ts";
 import { podConfig, startPodEnv, type PodEnv } from "../lib/pod.ts";
 
@@ -25,6 +27,23 @@ function listeningPorts(pid: number): number[] {
     }
   }
   return ports;
+}
+
+/** berthd's worker threads (Node names their OS threads "WorkerThread"). */
+function workerThreads(pid: number): number {
+  let n = 0;
+  for (const t of readdirSync(`/proc/${pid}/task`)) {
+    try { if (readFileSync(`/proc/${pid}/task/${t}/comm`, "utf8").trim() === "WorkerThread") n++; } catch { /* ended meanwhile */ }
+  }
+  return n;
+}
+
+async function until(what: string, ok: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 describe("lazy loading", () => {
@@ -60,5 +79,21 @@ describe("lazy loading", () => {
     assert.equal(new URL(second.url).port, String(port), "later Execs reuse the same server");
     assert.deepEqual(listeningPorts(pid), [port]);
     assert.equal(log().match(/streaming server listening/g)?.length, 1);
+  });
+
+  test("layers are unpacked on worker threads that end when idle", async () => {
+    const pid = env.b.proc.pid!;
+    // The idle workers of the busybox pull in before() end within 5 s.
+    await until("the workers of the first pull to end", () => workerThreads(pid) === 0, 15_000);
+    const { ref } = await pushLayerImage({ address: env.images!.registry.address }, "lazy/workers", [
+      { name: "data/", type: "dir" },
+      ...Array.from({ length: 50 }, (_, i) => ({ name: `data/f${i}`, data: `file ${i}\n` })),
+    ]);
+    const { imageRef } = await env.b.client.image.pullImage({ image: { image: ref } });
+    assert.ok(workerThreads(pid) >= 1, "the pull ran a worker thread, still idle-alive");
+    await until("the pull's workers to end", () => workerThreads(pid) === 0, 15_000);
+    const st = await env.b.client.image.imageStatus({ image: { image: imageRef } });
+    assert.equal(st.image?.id, imageRef);
+    assert.match(env.b.stderr.join(""), /"msg":"image pulled".*lazy\/workers/);
   });
 });

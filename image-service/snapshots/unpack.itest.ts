@@ -75,6 +75,7 @@ describe("unpackLayer on a real filesystem", () => {
       const res = await unpackLayer(slowly(chunks(blob, size)), compression, out, { sync: async () => {} });
       assert.equal(res.diffId, `sha256:${sha(tar)}`);
       assert.equal(res.bytes, tar.length);
+      assert.deepEqual(res.raw, { bytes: blob.length, digest: `sha256:${sha(blob)}` }, "the input's size and digest, for the caller's check");
       await check(out);
     });
   }

@@ -11,7 +11,10 @@ import { DEFAULT_LAYER_HELPER } from "./layer-helper.ts";
 import { LayerWriter } from "./layer-writer.ts";
 import { LayerLimitError, readTar } from "./tar-reader.ts";
 
-export interface UnpackResult { diffId: string; entries: number; bytes: number; /** Time spent flushing the layer (syncfs). */ syncMs: number }
+/** What came in: the compressed (as sent) bytes' count and sha256 digest. */
+export interface RawInput { bytes: number; digest: string }
+
+export interface UnpackResult { diffId: string; entries: number; bytes: number; raw: RawInput; /** Time spent flushing the layer (syncfs). */ syncMs: number }
 
 export interface UnpackLimits {
   /** Most decompressed (tar) bytes in one layer. */
@@ -32,9 +35,10 @@ export interface UnpackOptions {
   limits?: Partial<UnpackLimits>;
   /**
    * Runs when every byte is unpacked, before the layer is flushed (syncfs): the caller checks
-   * digests here, and a throw fails the unpack without paying for the flush.
+   * digests here (the uncompressed stream's diff id and the input's size and digest), and a
+   * throw fails the unpack without paying for the flush.
    */
-  beforeSync?: (diffId: string) => void;
+  beforeSync?: (diffId: string, raw: RawInput) => void;
   /** syncfs for the layer's filesystem (a shared FsSyncer); default: the layer's own helper. */
   sync?: () => Promise<void>;
 }
@@ -76,6 +80,8 @@ function decompressor(c: Compression): Duplex {
 export async function unpackLayer(src: AsyncIterable<Buffer>, compression: Compression, dir: string, opts: UnpackOptions = {}): Promise<UnpackResult> {
   const limits = { ...DEFAULT_UNPACK_LIMITS, ...opts.limits };
   const dec = decompressor(compression);
+  const rawHash = createHash("sha256");
+  let rawBytes = 0;
   const feeding = (async () => {
     try {
       let batch: Buffer[] = [];
@@ -101,6 +107,8 @@ export async function unpackLayer(src: AsyncIterable<Buffer>, compression: Compr
       };
       for await (const c of src) {
         if (dec.destroyed) throw new Error("decompression stopped");
+        rawHash.update(c);
+        rawBytes += c.length;
         batch.push(c);
         batched += c.length;
         // writableLength counts the batch being inflated until its callback: 0 means idle.
@@ -127,13 +135,15 @@ export async function unpackLayer(src: AsyncIterable<Buffer>, compression: Compr
     }
   }
   let diffId = "";
+  let raw: RawInput = { bytes: 0, digest: "" };
   let syncMs = 0;
   const writer = new LayerWriter(dir, { helper: opts.helper ?? DEFAULT_LAYER_HELPER, maxEntries: limits.maxLayerEntries, ...(opts.sync ? { sync: opts.sync } : {}) });
   try {
     for await (const { entry, body, buffered } of readTar(tapped())) await writer.apply(entry, body, buffered);
     await feeding;
     diffId = "sha256:" + hash.digest("hex");
-    opts.beforeSync?.(diffId);
+    raw = { bytes: rawBytes, digest: "sha256:" + rawHash.digest("hex") };
+    opts.beforeSync?.(diffId, raw);
     syncMs = await writer.finish();
   } catch (err) {
     dec.destroy(err as Error);
@@ -141,5 +151,5 @@ export async function unpackLayer(src: AsyncIterable<Buffer>, compression: Compr
     await writer.abort();
     throw err;
   }
-  return { diffId, entries: writer.entries, bytes, syncMs };
+  return { diffId, entries: writer.entries, bytes, raw, syncMs };
 }

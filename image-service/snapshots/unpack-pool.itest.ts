@@ -1,0 +1,186 @@
+// Layers unpacked on worker threads: the same files, diff id and input digest as on the main
+// thread; the digest check runs before the flush and its refusal is the caller's error; hostile
+// layers fail with the same error classes; a failing download fails the unpack with its own
+// error; the hand-over to a stalled worker is bounded; idle workers end; close() stops them.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { gzipSync, zstdCompressSync } from "node:zlib";
+import { buildTar, type TarFixtureEntry } from "../../hack/registry/tar-writer.ts";
+import { BreakoutError } from "./safe-path.ts";
+import { LayerLimitError, TarError } from "./tar-reader.ts";
+import { HANDOVER_BATCH, MAX_UNACKED, UnpackPool } from "./unpack-pool.ts";
+import { unpackLayer } from "./unpack.ts";
+
+const sha = (b: Buffer) => "sha256:" + createHash("sha256").update(b).digest("hex");
+async function* chunks(b: Buffer, size: number): AsyncGenerator<Buffer> {
+  for (let o = 0; o < b.length; o += size) {
+    await new Promise((r) => setImmediate(r));
+    yield b.subarray(o, o + size);
+  }
+}
+const noSync = { sync: async () => {} };
+
+describe("UnpackPool: layers unpacked on worker threads", () => {
+  let dir: string;
+  let n = 0;
+  const pools: UnpackPool[] = [];
+  const pool = (maxWorkers = 2, idleMs?: number) => { const p = new UnpackPool({ maxWorkers, ...(idleMs ? { idleMs } : {}) }); pools.push(p); return p; };
+  const out = async () => { const d = path.join(dir, `out-${n++}`); await mkdir(d); return d; };
+  let tar: Buffer;
+  const entries: TarFixtureEntry[] = [
+    { name: "d/", type: "dir", mode: 0o750, mtime: 1_600_000_000 },
+    { name: "d/big", data: randomBytes(3 << 20), mode: 0o644, mtime: 1_600_000_001 },
+    { name: "d/exe", data: "#!/bin/sh\n", mode: 0o4755, uid: 7, gid: 8, mtime: 1_600_000_002 },
+    { name: "d/link", type: "symlink", linkname: "big" },
+    { name: "d/fifo", type: "fifo", mode: 0o600 },
+    { name: "d/many/", type: "dir", mtime: 1_600_000_003 },
+    ...Array.from({ length: 300 }, (_, i): TarFixtureEntry => ({ name: `d/many/f${i}`, data: `file ${i}\n`.repeat(i % 7) })),
+  ];
+
+  before(async () => {
+    dir = await mkdtemp("/var/tmp/berth-unpack-pool-itest-");
+    tar = buildTar(entries);
+  });
+  after(async () => {
+    await Promise.all(pools.map((p) => p.close()));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Every file, dir and link of `root` with its type, mode, owner, mtime and content digest. */
+  async function listing(root: string): Promise<string[]> {
+    const lines: string[] = [];
+    const walk = async (rel: string) => {
+      for (const name of (await readdir(path.join(root, rel))).sort()) {
+        const p = path.join(rel, name);
+        const st = await stat(path.join(root, p)).catch(() => undefined);
+        const full = path.join(root, p);
+        const l = await import("node:fs/promises").then((f) => f.lstat(full));
+        lines.push(`${p} ${l.mode.toString(8)} ${l.uid}:${l.gid} ${Math.floor(l.mtimeMs)} ${l.isFile() ? sha(await readFile(full)) : ""}`);
+        if (l.isDirectory() && st) await walk(p);
+      }
+    };
+    await walk("");
+    return lines;
+  }
+
+  for (const compression of ["gzip", "zstd", "none"] as const) {
+    it(`${compression}: the same files, diff id and input digest as unpackLayer on the main thread`, async () => {
+      const blob = compression === "gzip" ? gzipSync(tar) : compression === "zstd" ? zstdCompressSync(tar) : tar;
+      const [a, b] = [await out(), await out()];
+      const checked: unknown[] = [];
+      let syncs = 0;
+      const res = await pool().unpack(chunks(blob, 64 << 10), compression, a, {
+        beforeSync: (diffId, raw) => { checked.push({ diffId, raw }); },
+        sync: async () => { syncs++; assert.equal(checked.length, 1, "the digests are checked before the flush"); },
+      });
+      const inline = await unpackLayer(chunks(blob, 64 << 10), compression, b, noSync);
+      assert.equal(res.diffId, sha(tar));
+      assert.deepEqual(res.raw, { bytes: blob.length, digest: sha(blob) });
+      assert.deepEqual(checked, [{ diffId: res.diffId, raw: res.raw }]);
+      assert.equal(syncs, 1);
+      assert.deepEqual({ ...res, syncMs: 0 }, { ...inline, syncMs: 0 });
+      assert.deepEqual(await listing(a), await listing(b));
+      assert.equal(((await stat(path.join(a, "d/exe"))).mode & 0o7777), 0o4755);
+    });
+  }
+
+  it("a refusal by the digest check is the caller's own error, and the layer is never flushed", async () => {
+    class Refused extends Error {}
+    let synced = false;
+    await assert.rejects(pool().unpack(chunks(gzipSync(tar), 1 << 20), "gzip", await out(), {
+      beforeSync: () => { throw new Refused("digest mismatch"); },
+      sync: async () => { synced = true; },
+    }), Refused);
+    assert.equal(synced, false);
+  });
+
+  it("a failed flush fails the unpack with the flush's message", async () => {
+    await assert.rejects(pool().unpack(chunks(tar, 1 << 20), "none", await out(), { sync: async () => { throw new Error("syncfs: EIO"); } }), /syncfs: EIO/);
+  });
+
+  it("hostile layers fail with the main thread's error classes and fields", async () => {
+    const p = pool();
+    await assert.rejects(p.unpack(chunks(buildTar([{ name: "../escape", data: "x" }]), 512), "none", await out(), noSync),
+      (e: Error) => e instanceof BreakoutError && e.entry === "../escape" && /entry "\.\.\/escape"/.test(e.message));
+    await assert.rejects(p.unpack(chunks(tar, 1 << 20), "none", await out(), { ...noSync, limits: { maxLayerEntries: 10 } }),
+      (e: Error) => e instanceof LayerLimitError && e.limit === "image.max_layer_entries");
+    await assert.rejects(p.unpack(chunks(gzipSync(Buffer.alloc(64 << 20)), 1 << 20), "gzip", await out(), { ...noSync, limits: { maxLayerBytes: 1 << 20 } }),
+      (e: Error) => e instanceof LayerLimitError && e.limit === "image.max_layer_bytes");
+    await assert.rejects(p.unpack(chunks(Buffer.alloc(4096, "x"), 512), "none", await out(), noSync), (e: Error) => e instanceof TarError);
+    await assert.rejects(p.unpack(chunks(randomBytes(4096), 512), "gzip", await out(), noSync), /header|gzip|incorrect/i);
+  });
+
+  it("a download that fails midway fails the unpack with its own error; the worker takes the next layer", async () => {
+    const p = pool(1);
+    async function* failing(): AsyncGenerator<Buffer> {
+      yield* chunks(tar.subarray(0, tar.length >> 1), 256 << 10);
+      throw new Error("registry connection reset");
+    }
+    const d = await out();
+    await assert.rejects(p.unpack(failing(), "none", d, noSync), /registry connection reset/);
+    await rm(d, { recursive: true }); // nothing still writes into it
+    const res = await p.unpack(chunks(tar, 1 << 20), "none", await out(), noSync);
+    assert.equal(res.diffId, sha(tar));
+    assert.equal(p.workers, 1);
+  });
+
+  it("hands a stalled worker at most a bounded number of bytes", async () => {
+    // The layer's first node (a fifo) goes to a helper that never answers and exits after 1.5 s.
+    const helper = path.join(dir, "stalled-helper");
+    await writeFile(helper, "#!/bin/sh\nsleep 1.5\nexit 3\n");
+    await chmod(helper, 0o755);
+    const big = buildTar([{ name: "fifo", type: "fifo" }, { name: "data", data: Buffer.alloc(64 << 20) }]);
+    let given = 0;
+    let givenAtOneSecond = -1;
+    const timer = setTimeout(() => { givenAtOneSecond = given; }, 1000);
+    async function* counted(): AsyncGenerator<Buffer> { for await (const c of chunks(big, 256 << 10)) { given += c.length; yield c; } }
+    await assert.rejects(pool().unpack(counted(), "none", await out(), { ...noSync, helper }), /exited|without answering/);
+    clearTimeout(timer);
+    assert.ok(givenAtOneSecond >= 0, "the stall lasted a second");
+    // The queue of unacknowledged batches (MAX_UNACKED, 4 MiB), one batch being collected, and
+    // what the stalled unpackLayer had taken in (its tar reader and writer hold a few chunks):
+    // 4.5 MiB here. Without the bound, all 64 MiB went over.
+    const bound = 12 << 20;
+    assert.ok(MAX_UNACKED + 2 * HANDOVER_BATCH < bound);
+    assert.ok(givenAtOneSecond <= bound, `${givenAtOneSecond} bytes handed over, bound ${bound}`);
+  });
+
+  it("runs several layers at once on at most maxWorkers workers", async () => {
+    const p = pool(2);
+    let most = 0;
+    const watch = setInterval(() => { most = Math.max(most, p.workers); }, 5);
+    const results = await Promise.all(Array.from({ length: 5 }, async () => p.unpack(chunks(gzipSync(tar), 128 << 10), "gzip", await out(), noSync)));
+    clearInterval(watch);
+    for (const r of results) assert.equal(r.diffId, sha(tar));
+    assert.equal(most, 2);
+  });
+
+  it("an idle worker ends after idleMs; the next layer starts a new one", async () => {
+    const p = pool(2, 200);
+    await p.unpack(chunks(tar, 1 << 20), "none", await out(), noSync);
+    assert.equal(p.workers, 1);
+    const deadline = Date.now() + 5000;
+    while (p.workers > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(p.workers, 0);
+    assert.equal((await p.unpack(chunks(tar, 1 << 20), "none", await out(), noSync)).diffId, sha(tar));
+  });
+
+  it("close() fails the unpacks in flight and refuses new ones", async () => {
+    const helper = path.join(dir, "slow-helper");
+    await writeFile(helper, "#!/bin/sh\nsleep 1.5\nexit 3\n");
+    await chmod(helper, 0o755);
+    const p = pool(1);
+    const running = p.unpack(chunks(buildTar([{ name: "fifo", type: "fifo" }]), 512), "none", await out(), { ...noSync, helper });
+    const refused = assert.rejects(running, /layer unpacking has stopped/);
+    await new Promise((r) => setTimeout(r, 200));
+    const t = Date.now();
+    await p.close();
+    await refused;
+    assert.ok(Date.now() - t < 1000, "close() does not wait for the stalled layer");
+    assert.equal(p.workers, 0);
+    await assert.rejects(p.unpack(chunks(tar, 1 << 20), "none", await out(), noSync), /layer unpacking has stopped/);
+  });
+});
