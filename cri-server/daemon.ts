@@ -239,7 +239,7 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
         exits.close();
         await metricsServer.stop();
         await Promise.all(sealedCopies.map((c) => c.close()));
-        await images.close(); // after the server: no pull is still unpacking
+        await images.close(); // pulls still unpacking past the server's grace are stopped; nothing writes into a layer after this
         await shutdownTracing();
         try { unlinkSync(config.grpc.address); } catch { /* gone */ }
         releaseLock();

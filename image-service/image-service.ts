@@ -18,14 +18,14 @@ import {
 import { credentialKey } from "./registry/auth.ts";
 import { type ManifestResult, type PullAuth, RegistryClient } from "./registry/client.ts";
 import {
-  type Descriptor, type ManifestDoc, hostPlatform, layerCompression, parseManifest, selectPlatform,
+  type Compression, type Descriptor, type ManifestDoc, hostPlatform, layerCompression, parseManifest, selectPlatform,
 } from "./registry/media-types.ts";
 import { DEFAULT_LAYER_HELPER, FsSyncer } from "./snapshots/layer-helper.ts";
 import { BreakoutError } from "./snapshots/safe-path.ts";
 import { chainIds, isMountPoint, isOtherFilesystem, Snapshotter } from "./snapshots/snapshotter.ts";
 import { TarError } from "./snapshots/tar-reader.ts";
-import { unpackLayer, type RawInput, type UnpackLimits, type UnpackOptions } from "./snapshots/unpack.ts";
-import { UnpackPool } from "./snapshots/unpack-pool.ts";
+import { unpackLayer, type RawInput, type UnpackLimits, type UnpackOptions, type UnpackResult } from "./snapshots/unpack.ts";
+import { UnpackPool, UnpackWorkersUnavailable } from "./snapshots/unpack-pool.ts";
 import { type IdmapLayers, mountLayersReadOnly, unmountVolume, volumeLeaseKey, volumeLeasePrefix } from "./volumes/image-volume.ts";
 import { SingleFlight } from "../oci-runtime/foundation/single-flight.ts";
 import { Mutex } from "../oci-runtime/foundation/keyed-mutex.ts";
@@ -286,10 +286,10 @@ export class ImageService {
           if (raw.digest !== l.digest) throw unavailable(`blob ${l.digest} failed verification: the content ${repoName(r)} sent has digest ${raw.digest}`);
           if (diffId !== l.diffId) throw unavailable(`layer ${l.digest} of ${repoName(r)} unpacks to ${diffId}, the config says ${l.diffId}`);
         } };
-        const res = this.#unpackPool ? await this.#unpackPool.unpack(src, compression, fs, opts) : await unpackLayer(src, compression, fs, opts);
+        const res = await this.#unpackOnWorker(src, compression, fs, opts) ?? await unpackLayer(src, compression, fs, opts);
         await this.#snapshots.commit(tmp, l.chainId);
         this.#log.debug("layer unpacked", {
-          digest: l.digest, chainId: l.chainId, entries: res.entries, bytes: res.bytes, downloaded: !have, onWorker: Boolean(this.#unpackPool),
+          digest: l.digest, chainId: l.chainId, entries: res.entries, bytes: res.bytes, downloaded: !have,
           ms: Math.round(performance.now() - started), syncMs: Math.round(res.syncMs),
         });
       } catch (err) {
@@ -302,6 +302,21 @@ export class ImageService {
         throw unavailable(`layer ${l.digest} of ${repoName(r)}: ${msg}`, err);
       }
     });
+  }
+
+  /** unpackLayer on a worker thread; undefined (nothing of `src` read) when there are none, and then never again. */
+  async #unpackOnWorker(src: AsyncIterable<Buffer>, compression: Compression, dir: string, opts: UnpackOptions & { sync: () => Promise<void> }): Promise<UnpackResult | undefined> {
+    const pool = this.#unpackPool;
+    if (!pool) return undefined;
+    try {
+      return await pool.unpack(src, compression, dir, opts);
+    } catch (err) {
+      if (!(err instanceof UnpackWorkersUnavailable)) throw err;
+      this.#unpackPool = undefined;
+      this.#log.warn("layers are unpacked on the main thread from now on", { error: err });
+      void pool.close();
+      return undefined;
+    }
   }
 
   /** Adds the image (or merges its names into the existing record) and moves the tag to it. */

@@ -5,6 +5,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { pushLayerImage } from "../../hack/registry/build-images.ts";
 import { runRemoteCommand } from "../lib/spdy-client.ts";
 import { podConfig, startPodEnv, type PodEnv } from "../lib/pod.ts";
@@ -81,16 +82,21 @@ describe("lazy loading", () => {
     assert.equal(log().match(/streaming server listening/g)?.length, 1);
   });
 
-  test("layers are unpacked on worker threads that end when idle", async () => {
+  // With one CPU berthd unpacks on its main thread (image-service.ts): nothing to see there.
+  test("layers are unpacked on worker threads that end when idle", { skip: availableParallelism() <= 1 ? "one CPU: layers are unpacked on the main thread" : false }, async () => {
     const pid = env.b.proc.pid!;
-    // The idle workers of the busybox pull in before() end within 5 s.
+    // The idle workers of the busybox pull in before() end within a second.
     await until("the workers of the first pull to end", () => workerThreads(pid) === 0, 15_000);
     const { ref } = await pushLayerImage({ address: env.images!.registry.address }, "lazy/workers", [
       { name: "data/", type: "dir" },
       ...Array.from({ length: 50 }, (_, i) => ({ name: `data/f${i}`, data: `file ${i}\n` })),
     ]);
+    let most = 0;
+    const watch = setInterval(() => { most = Math.max(most, workerThreads(pid)); }, 10);
     const { imageRef } = await env.b.client.image.pullImage({ image: { image: ref } });
-    assert.ok(workerThreads(pid) >= 1, "the pull ran a worker thread, still idle-alive");
+    most = Math.max(most, workerThreads(pid));
+    clearInterval(watch);
+    assert.ok(most >= 1, "the pull ran a worker thread");
     await until("the pull's workers to end", () => workerThreads(pid) === 0, 15_000);
     const st = await env.b.client.image.imageStatus({ image: { image: imageRef } });
     assert.equal(st.image?.id, imageRef);

@@ -308,4 +308,7 @@ export class LayerWriter {
 
   /** Stops the helper on a failed unpack, so nothing writes into the layer while it is removed. */
   async abort() { await this.#helper.abort(); }
+
+  /** Kills the helper at once (an unpack being stopped); a wait for its answer then fails. abort() still follows. */
+  kill() { this.#helper.kill(); }
 }

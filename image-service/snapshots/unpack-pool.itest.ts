@@ -1,17 +1,23 @@
 // Layers unpacked on worker threads: the same files, diff id and input digest as on the main
 // thread; the digest check runs before the flush and its refusal is the caller's error; hostile
-// layers fail with the same error classes; a failing download fails the unpack with its own
-// error; the hand-over to a stalled worker is bounded; idle workers end; close() stops them.
+// layers fail with the same error classes, also when the download fails afterwards; a failing
+// download fails the unpack with its own error; no failure returns while a helper still runs;
+// the hand-over to a stalled worker is bounded; idle workers end; close() stops the layers in
+// flight; a helper dies with its worker thread; a worker that cannot load reads nothing.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
+import { execFileSync } from "node:child_process";
+import { closeSync, constants, existsSync, openSync, readdirSync, readFileSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { Worker } from "node:worker_threads";
 import path from "node:path";
 import { gzipSync, zstdCompressSync } from "node:zlib";
 import { buildTar, type TarFixtureEntry } from "../../hack/registry/tar-writer.ts";
 import { BreakoutError } from "./safe-path.ts";
 import { LayerLimitError, TarError } from "./tar-reader.ts";
-import { HANDOVER_BATCH, MAX_UNACKED, UnpackPool } from "./unpack-pool.ts";
+import { DEFAULT_LAYER_HELPER } from "./layer-helper.ts";
+import { HANDOVER_BATCH, MAX_UNACKED, UnpackPool, UnpackWorkersUnavailable } from "./unpack-pool.ts";
 import { unpackLayer } from "./unpack.ts";
 
 const sha = (b: Buffer) => "sha256:" + createHash("sha256").update(b).digest("hex");
@@ -22,6 +28,24 @@ async function* chunks(b: Buffer, size: number): AsyncGenerator<Buffer> {
   }
 }
 const noSync = { sync: async () => {} };
+
+/** Live (not zombie) child processes of this process named `comm` (a worker thread's children are the process's). */
+function children(comm: string): number[] {
+  const pids: number[] = [];
+  for (const p of readdirSync("/proc")) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const st = readFileSync(`/proc/${p}/stat`, "utf8");
+      const f = st.slice(st.lastIndexOf(")") + 2).split(" ");
+      if (st.slice(st.indexOf("(") + 1, st.lastIndexOf(")")) === comm && Number(f[1]) === process.pid && f[0] !== "Z") pids.push(Number(p));
+    } catch { /* gone meanwhile */ }
+  }
+  return pids;
+}
+/** State letter of a process, or "gone". */
+function state(pid: number): string {
+  try { const st = readFileSync(`/proc/${pid}/stat`, "utf8"); return st.slice(st.lastIndexOf(")") + 2)[0]!; } catch { return "gone"; }
+}
 
 describe("UnpackPool: layers unpacked on worker threads", () => {
   let dir: string;
@@ -121,10 +145,28 @@ describe("UnpackPool: layers unpacked on worker threads", () => {
     }
     const d = await out();
     await assert.rejects(p.unpack(failing(), "none", d, noSync), /registry connection reset/);
-    await rm(d, { recursive: true }); // nothing still writes into it
+    assert.deepEqual(children("berth-layer"), [], "the layer's helper (the fifo) was stopped before the failure returned");
+    const listed = await readdir(d, { recursive: true });
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(await readdir(d, { recursive: true }), listed, "nothing writes into the layer afterwards");
     const res = await p.unpack(chunks(tar, 1 << 20), "none", await out(), noSync);
     assert.equal(res.diffId, sha(tar));
     assert.equal(p.workers, 1);
+  });
+
+  it("a hostile layer's error stands when the download fails afterwards", async () => {
+    // The download fails only once the unpack has answered (or after 5 s): the worker's refusal
+    // must be what the caller sees, without waiting for the download to end.
+    let answered = false;
+    async function* breakoutThenReset(): AsyncGenerator<Buffer> {
+      yield buildTar([{ name: "../escape", data: "x" }, { name: "pad", data: Buffer.alloc(1 << 20) }]);
+      const deadline = Date.now() + 5000;
+      while (!answered && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      throw new Error("stall: registry stopped sending");
+    }
+    const unpacking = pool().unpack(breakoutThenReset(), "none", await out(), noSync);
+    unpacking.finally(() => { answered = true; }).catch(() => {});
+    await assert.rejects(unpacking, (e: Error) => e instanceof BreakoutError);
   });
 
   it("hands a stalled worker at most a bounded number of bytes", async () => {
@@ -143,8 +185,8 @@ describe("UnpackPool: layers unpacked on worker threads", () => {
     // The queue of unacknowledged batches (MAX_UNACKED, 4 MiB), one batch being collected, and
     // what the stalled unpackLayer had taken in (its tar reader and writer hold a few chunks):
     // 4.5 MiB here. Without the bound, all 64 MiB went over.
-    const bound = 12 << 20;
-    assert.ok(MAX_UNACKED + 2 * HANDOVER_BATCH < bound);
+    const bound = MAX_UNACKED + 2 * HANDOVER_BATCH + (2 << 20);
+    assert.ok(bound <= 7 << 20);
     assert.ok(givenAtOneSecond <= bound, `${givenAtOneSecond} bytes handed over, bound ${bound}`);
   });
 
@@ -168,19 +210,64 @@ describe("UnpackPool: layers unpacked on worker threads", () => {
     assert.equal((await p.unpack(chunks(tar, 1 << 20), "none", await out(), noSync)).diffId, sha(tar));
   });
 
-  it("close() fails the unpacks in flight and refuses new ones", async () => {
+  it("close() stops the layers in flight, their helpers first, and refuses new ones", async () => {
     const helper = path.join(dir, "slow-helper");
-    await writeFile(helper, "#!/bin/sh\nsleep 1.5\nexit 3\n");
+    const pidFile = path.join(dir, "slow-helper.pid");
+    await writeFile(helper, `#!/bin/sh\necho $$ > ${pidFile}\nexec sleep 30\n`);
     await chmod(helper, 0o755);
     const p = pool(1);
     const running = p.unpack(chunks(buildTar([{ name: "fifo", type: "fifo" }]), 512), "none", await out(), { ...noSync, helper });
     const refused = assert.rejects(running, /layer unpacking has stopped/);
-    await new Promise((r) => setTimeout(r, 200));
+    const deadline = Date.now() + 5000;
+    while (!existsSync(pidFile) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const pid = Number(await readFile(pidFile, "utf8"));
+    assert.ok(pid > 0);
     const t = Date.now();
     await p.close();
     await refused;
-    assert.ok(Date.now() - t < 1000, "close() does not wait for the stalled layer");
+    assert.equal(state(pid), "gone", "the stalled helper was killed and reaped before close() returned");
+    assert.ok(Date.now() - t < 3000, "close() did not wait for the helper's own timeout");
     assert.equal(p.workers, 0);
     await assert.rejects(p.unpack(chunks(tar, 1 << 20), "none", await out(), noSync), /layer unpacking has stopped/);
+  });
+
+  it("berth-layer dies with the worker thread that started it", async () => {
+    // Its stdin is a FIFO this thread also holds open for writing: no EOF ends it, only its
+    // parent thread's end (PR_SET_PDEATHSIG).
+    const d = await out();
+    const fifo = path.join(dir, `stdin-${n++}`);
+    execFileSync("mkfifo", [fifo]);
+    const held = openSync(fifo, constants.O_RDWR);
+    try {
+      const w = new Worker(`
+        const { spawn } = require("node:child_process");
+        const { openSync, constants } = require("node:fs");
+        const { parentPort, workerData } = require("node:worker_threads");
+        const stdin = openSync(workerData.fifo, constants.O_RDWR);
+        const c = spawn(workerData.helper, [workerData.dir], { stdio: [stdin, "pipe", "inherit"] });
+        parentPort.postMessage(c.pid);
+      `, { eval: true, workerData: { helper: DEFAULT_LAYER_HELPER, dir: d, fifo } });
+      const pid = await new Promise<number>((resolve) => w.once("message", resolve));
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(state(pid), "S", "the helper waits for records");
+      await w.terminate();
+      const deadline = Date.now() + 2000;
+      while (!["Z", "gone"].includes(state(pid)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(["Z", "gone"].includes(state(pid)), `helper state ${state(pid)} after its thread ended`);
+    } finally {
+      closeSync(held);
+    }
+  });
+
+  it("a worker that cannot load makes unpack fail as unavailable, having read nothing", async () => {
+    const broken = path.join(dir, "broken-worker.mjs");
+    await writeFile(broken, "throw new Error('cannot load');\n");
+    const p = new UnpackPool({ maxWorkers: 1, module: new URL(`file://${broken}`) });
+    pools.push(p);
+    let read = false;
+    async function* src(): AsyncGenerator<Buffer> { read = true; yield tar; }
+    await assert.rejects(p.unpack(src(), "none", await out(), noSync), (e: Error) => e instanceof UnpackWorkersUnavailable && /cannot load/.test(e.message));
+    await assert.rejects(p.unpack(src(), "none", await out(), noSync), UnpackWorkersUnavailable);
+    assert.equal(read, false);
   });
 });

@@ -7,8 +7,13 @@
 // the worker beyond that.
 //
 // The digests are still checked before the layer is flushed (the worker asks the main thread
-// at the flush, and a refusal fails the unpack), the flush is the caller's shared syncfs, and
-// a failed unpack returns only after the worker has stopped writing into the directory.
+// at the flush, and a refusal fails the unpack), the flush is the caller's shared syncfs, and a
+// failed unpack returns only once the worker has stopped writing into the directory: after its
+// "failed" answer (the layer's helper aborted), or after the worker thread has exited (berth-layer
+// dies with the thread that started it, PR_SET_PDEATHSIG).
+//
+// berthd's V8 flags (bin/berthd: a 1 MB semi-space, no optimizing compiler) are process-wide:
+// they hold in the workers too.
 import { Worker } from "node:worker_threads";
 import type { Compression } from "../registry/media-types.ts";
 import { BreakoutError } from "./safe-path.ts";
@@ -20,12 +25,17 @@ export const MAX_UNACKED = 4 << 20;
 /** Input is handed over in batches of about this size (one message per batch). */
 export const HANDOVER_BATCH = 512 << 10;
 /**
- * A worker's young generation. berthd runs with a 1 MB semi-space to stay small when idle;
- * the worker makes a layer's worth of short-lived buffers and lives only while pulling.
+ * An idle worker ends after this long. kubelet pulls one image at a time by default, and the
+ * next pull follows within milliseconds; a worker costs about 50 ms of CPU to start.
  */
-export const WORKER_YOUNG_GENERATION_MB = 16;
-/** An idle worker ends after this long. */
-export const DEFAULT_IDLE_MS = 5_000;
+export const DEFAULT_IDLE_MS = 1_000;
+/** close() waits this long for the layers in flight to stop before it ends the threads. */
+export const CLOSE_GRACE_MS = 5_000;
+
+/** No worker could start (its module failed to load): the caller unpacks on its own thread. Nothing of the source was read. */
+export class UnpackWorkersUnavailable extends Error {
+  constructor(why: string) { super(`layer unpack workers are unavailable: ${why}`); this.name = "UnpackWorkersUnavailable"; }
+}
 
 export interface StartJob { t: "start"; id: number; compression: Compression; dir: string; helper?: string; limits?: Partial<UnpackLimits> }
 export type ToWorker =
@@ -36,6 +46,7 @@ export type ToWorker =
   | { t: "synced"; id: number; error?: string };
 export interface WorkerError { kind: "limit" | "tar" | "breakout" | "other"; message: string; limit?: string; entry?: string; code?: string }
 export type FromWorker =
+  | { t: "ready"; id: 0 }
   | { t: "ack"; id: number; bytes: number }
   | { t: "sync"; id: number; diffId: string; raw: RawInput }
   | { t: "done"; id: number; result: UnpackResult }
@@ -58,11 +69,13 @@ export function workerError(e: WorkerError): Error {
 export interface UnpackPoolOptions {
   maxWorkers: number;
   idleMs?: number;
+  /** The worker's module (tests); default: unpack-worker beside this file. */
+  module?: URL;
 }
 
-interface JobHandlers { message: (m: FromWorker) => void; exit: (err: Error) => void }
+interface Job { message: (m: FromWorker) => void; exit: (err: Error) => void; settled: Promise<unknown>; abort: () => void }
 /** A worker and the layers in flight on it, by job id. */
-interface Slot { worker: Worker; jobs: Map<number, JobHandlers>; idleTimer?: NodeJS.Timeout }
+interface Slot { worker: Worker; jobs: Map<number, Job>; ready: Promise<void>; idleTimer?: NodeJS.Timeout; exited: Promise<void> }
 
 /** URL of the worker's module: the .ts source when running from sources, the compiled .js in dist/. */
 function workerUrl(): URL {
@@ -72,41 +85,59 @@ function workerUrl(): URL {
 export class UnpackPool {
   #max: number;
   #idleMs: number;
+  #module: URL;
   #slots = new Set<Slot>();
   #nextId = 1;
   #closed = false;
+  /** Why no worker can start (a worker ended before its modules loaded). */
+  #unavailable: string | undefined;
 
   constructor(opts: UnpackPoolOptions) {
     this.#max = Math.max(1, opts.maxWorkers);
     this.#idleMs = opts.idleMs ?? DEFAULT_IDLE_MS;
+    this.#module = opts.module ?? workerUrl();
   }
 
   /** Workers alive now (busy or idle). */
   get workers(): number { return this.#slots.size; }
 
   #spawn(): Slot {
-    const worker = new Worker(workerUrl(), { resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
-    const slot: Slot = { worker, jobs: new Map() };
-    const gone = (err: Error) => {
+    const worker = new Worker(this.#module);
+    let failure: Error | undefined;
+    let readyFn!: () => void;
+    let notReady!: (err: Error) => void;
+    const ready = new Promise<void>((resolve, reject) => { readyFn = resolve; notReady = reject; });
+    ready.catch(() => {});
+    let exitedFn!: () => void;
+    const exited = new Promise<void>((r) => { exitedFn = r; });
+    const slot: Slot = { worker, jobs: new Map(), ready, exited };
+    worker.on("message", (m: FromWorker) => {
+      if (m.t === "ready") { readyFn(); return; }
+      slot.jobs.get(m.id)?.message(m);
+    });
+    // Settled only at "exit": by then the thread, and with it every helper it started, is gone.
+    worker.on("error", (err) => { failure ??= err; });
+    worker.on("exit", (code) => {
+      exitedFn();
+      const err = new Error(`layer unpack worker ${failure ? `failed: ${failure.message}` : `exited (code ${code})`}`);
+      notReady(err);
       if (!this.#slots.delete(slot)) return;
       clearTimeout(slot.idleTimer);
-      for (const h of slot.jobs.values()) h.exit(err);
-    };
-    worker.on("message", (m: FromWorker) => slot.jobs.get(m.id)?.message(m));
-    worker.on("error", (err) => gone(new Error(`layer unpack worker failed: ${err.message}`)));
-    worker.on("exit", (code) => gone(new Error(`layer unpack worker exited (code ${code})`)));
+      for (const j of slot.jobs.values()) j.exit(err);
+    });
     this.#slots.add(slot);
     return slot;
   }
 
   /** The worker with the fewest layers in flight; a new one while there are fewer than the most and none is idle. */
-  #acquire(id: number, handlers: JobHandlers): Slot {
+  #acquire(id: number, job: Job): Slot {
     if (this.#closed) throw new Error("layer unpacking has stopped");
+    if (this.#unavailable) throw new UnpackWorkersUnavailable(this.#unavailable);
     let best: Slot | undefined;
     for (const s of this.#slots) if (!best || s.jobs.size < best.jobs.size) best = s;
     if (!best || (best.jobs.size > 0 && this.#slots.size < this.#max)) best = this.#spawn();
     if (best.jobs.size === 0) { clearTimeout(best.idleTimer); best.worker.ref(); }
-    best.jobs.set(id, handlers);
+    best.jobs.set(id, job);
     return best;
   }
 
@@ -120,7 +151,8 @@ export class UnpackPool {
 
   /**
    * unpackLayer on a worker thread: same arguments and result. `opts.sync` (required here) and
-   * `opts.beforeSync` run on this thread.
+   * `opts.beforeSync` run on this thread. Throws UnpackWorkersUnavailable, having read nothing
+   * of `src`, when no worker can start.
    */
   async unpack(src: AsyncIterable<Buffer>, compression: Compression, dir: string, opts: UnpackOptions & { sync: () => Promise<void> }): Promise<UnpackResult> {
     const id = this.#nextId++;
@@ -133,8 +165,16 @@ export class UnpackPool {
     const outcome = new Promise<UnpackResult>((resolve, reject) => { settle = { resolve, reject }; });
     outcome.catch(() => {});
     let done = false;
-    void outcome.finally(() => { done = true; wakeFeeder(); }).catch(() => {});
+    let started = false;
+    const settled = outcome.finally(() => { done = true; wakeFeeder(); });
+    settled.catch(() => {});
     const slot = this.#acquire(id, {
+      settled,
+      abort: () => {
+        if (done) return;
+        if (started) send({ t: "abort", id, message: "layer unpacking has stopped" });
+        else settle.reject(new Error("layer unpacking has stopped"));
+      },
       exit: (err) => settle.reject(err),
       message: (m) => {
         switch (m.t) {
@@ -166,6 +206,16 @@ export class UnpackPool {
     });
     const send = (m: ToWorker, transfer?: ArrayBuffer[]) => slot.worker.postMessage(m, transfer);
     try {
+      try {
+        await Promise.race([slot.ready, settled]);
+      } catch (err) {
+        if (!this.#closed) {
+          this.#unavailable ??= (err as Error).message;
+          throw new UnpackWorkersUnavailable(this.#unavailable);
+        }
+        throw err;
+      }
+      started = true;
       send({ t: "start", id, compression, dir, ...(opts.helper ? { helper: opts.helper } : {}), ...(opts.limits ? { limits: opts.limits } : {}) });
       const feeding = (async () => {
         try {
@@ -187,13 +237,17 @@ export class UnpackPool {
             if (done) break;
             batch.push(c);
             batched += c.length;
-            if (batched >= HANDOVER_BATCH) await flush();
+            // A worker that has taken everything gets the bytes at once; a busy one in batches.
+            if (batched >= HANDOVER_BATCH || unacked === 0) await flush();
           }
           if (batched && !done) await flush();
           if (!done) send({ t: "end", id });
         } catch (err) {
-          feedFailure = err;
-          if (!done) send({ t: "abort", id, message: (err as Error).message ?? String(err) });
+          // Only a failure the worker has not already answered for is the unpack's.
+          if (!done) {
+            feedFailure = err;
+            send({ t: "abort", id, message: (err as Error).message ?? String(err) });
+          }
         }
       })();
       try {
@@ -201,8 +255,8 @@ export class UnpackPool {
         await feeding;
         return res;
       } catch (err) {
-        await feeding;
-        // What the caller must see: its own refusal, the download's failure, else the worker's.
+        // The worker has stopped writing (it answered, or its thread is gone). The download is
+        // not waited for: it ends at its next chunk (or its stall timeout), seeing `done`.
         throw refused ?? feedFailure ?? err;
       }
     } finally {
@@ -210,12 +264,22 @@ export class UnpackPool {
     }
   }
 
-  /** Ends every worker (berthd stopping); unpacks in flight fail. */
+  /**
+   * Ends every worker (berthd stopping). The layers in flight are stopped and fail; after
+   * CLOSE_GRACE_MS the threads are ended regardless (their helpers die with them).
+   */
   async close(): Promise<void> {
     this.#closed = true;
     const slots = [...this.#slots];
-    this.#slots.clear();
-    for (const s of slots) { clearTimeout(s.idleTimer); for (const h of s.jobs.values()) h.exit(new Error("layer unpacking has stopped")); }
-    await Promise.all(slots.map((s) => s.worker.terminate()));
+    const jobs = slots.flatMap((s) => [...s.jobs.values()]);
+    for (const j of jobs) j.abort();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled(jobs.map((j) => j.settled)),
+      new Promise((r) => { timer = setTimeout(r, CLOSE_GRACE_MS); }),
+    ]);
+    clearTimeout(timer);
+    for (const s of slots) { clearTimeout(s.idleTimer); void s.worker.terminate(); }
+    await Promise.all(slots.map((s) => s.exited));
   }
 }

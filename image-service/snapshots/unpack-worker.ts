@@ -1,5 +1,6 @@
 // The worker thread side of unpack-pool.ts: runs unpackLayer (decompress, hash, tar, file
-// creation) for one layer at a time, fed with the compressed bytes the main thread downloads.
+// creation) for the layers the main thread hands it, fed with the compressed bytes it downloads.
+// "abort" stops a layer at once (its berth-layer helper is killed, so no wait for it remains).
 // Every message is checked for its shape; the main thread is the only sender.
 import { parentPort } from "node:worker_threads";
 import { LayerLimitError, TarError } from "./tar-reader.ts";
@@ -40,20 +41,21 @@ function describe(err: unknown): WorkerError {
   return { kind: "other", message, ...(typeof code === "string" ? { code } : {}) };
 }
 
-interface Job { inbox: Inbox; synced?: (err?: string) => void }
+interface Job { inbox: Inbox; stop: AbortController; synced?: (err?: string) => void }
 /** Jobs in flight on this worker, by id: a worker unpacks several layers at once. */
 const jobs = new Map<number, Job>();
 const post = (m: FromWorker) => port.postMessage(m);
 
 async function run(start: StartJob) {
   const inbox = new Inbox();
-  const current: Job = { inbox };
+  const current: Job = { inbox, stop: new AbortController() };
   jobs.set(start.id, current);
   let checked: { diffId: string; raw: RawInput } | undefined;
   try {
     const res = await unpackLayer(inbox.read((bytes) => post({ t: "ack", id: start.id, bytes })), start.compression, start.dir, {
       ...(start.helper ? { helper: start.helper } : {}),
       ...(start.limits ? { limits: start.limits } : {}),
+      signal: current.stop.signal,
       beforeSync: (diffId, raw) => { checked = { diffId, raw }; },
       // The flush is the main thread's (one syncfs shared by the layers in flight), and so is
       // the check of the digests, which comes first: a refused layer is never flushed.
@@ -69,6 +71,7 @@ async function run(start: StartJob) {
     post({ t: "failed", id: start.id, error: describe(err) });
   } finally {
     jobs.delete(start.id);
+    inbox.fail(new Error("layer unpack ended")); // releases a read still waiting for input
   }
 }
 
@@ -83,7 +86,10 @@ port.on("message", (m: ToWorker) => {
   switch (m.t) {
     case "data": job.inbox.push(Buffer.from(m.chunk)); return;
     case "end": job.inbox.end(); return;
-    case "abort": job.inbox.fail(new Error(m.message)); return;
+    case "abort": { const err = new Error(m.message); job.inbox.fail(err); job.stop.abort(err); return; }
     case "synced": { const s = job.synced; job.synced = undefined; s?.(m.error); return; }
   }
 });
+
+// Every module is loaded: the pool hands this worker layers only from now on.
+post({ t: "ready", id: 0 });

@@ -41,6 +41,11 @@ export interface UnpackOptions {
   beforeSync?: (diffId: string, raw: RawInput) => void;
   /** syncfs for the layer's filesystem (a shared FsSyncer); default: the layer's own helper. */
   sync?: () => Promise<void>;
+  /**
+   * Stops the unpack: input ends with the signal's reason and the layer's helper is killed, so
+   * a wait for it ends too. The unpack then fails as on any error (the writer is aborted first).
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -138,6 +143,13 @@ export async function unpackLayer(src: AsyncIterable<Buffer>, compression: Compr
   let raw: RawInput = { bytes: 0, digest: "" };
   let syncMs = 0;
   const writer = new LayerWriter(dir, { helper: opts.helper ?? DEFAULT_LAYER_HELPER, maxEntries: limits.maxLayerEntries, ...(opts.sync ? { sync: opts.sync } : {}) });
+  const stop = () => {
+    const reason = opts.signal?.reason instanceof Error ? opts.signal.reason : new Error("layer unpack stopped");
+    dec.destroy(reason);
+    writer.kill();
+  };
+  if (opts.signal?.aborted) stop();
+  else opts.signal?.addEventListener("abort", stop, { once: true });
   try {
     for await (const { entry, body, buffered } of readTar(tapped())) await writer.apply(entry, body, buffered);
     await feeding;
@@ -146,10 +158,13 @@ export async function unpackLayer(src: AsyncIterable<Buffer>, compression: Compr
     opts.beforeSync?.(diffId, raw);
     syncMs = await writer.finish();
   } catch (err) {
+    // The feeding loop is not waited for: it may wait for the source's next chunk (a download's
+    // stall timeout), and it writes only into the destroyed decompressor, never into the layer.
     dec.destroy(err as Error);
-    await feeding.catch(() => {});
     await writer.abort();
-    throw err;
+    throw opts.signal?.aborted && opts.signal.reason instanceof Error ? opts.signal.reason : err;
+  } finally {
+    opts.signal?.removeEventListener("abort", stop);
   }
   return { diffId, entries: writer.entries, bytes, raw, syncMs };
 }

@@ -41,7 +41,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -245,6 +247,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: berth-layer LAYER_DIR\n       berth-layer --mount-overlay SNAPSHOT_ROOT OPTIONS TARGET\n");
     return 2;
   }
+  /* Dies with the thread that started it: berthd's unpack worker threads (unpack-pool.ts) may
+   * end without stopping their helper, which must then write nothing more into the layer. */
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) fail("prctl", "", 0, strerror(errno));
   root_fd = open(argv[1], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (root_fd < 0) fail("open", argv[1], strlen(argv[1]), strerror(errno));
   if (fchdir(root_fd) < 0) fail("open", argv[1], strlen(argv[1]), strerror(errno));
