@@ -33,7 +33,7 @@ for (const unpackWorkers of [true, false]) describe(`breakout fixtures (${unpack
     for (const [name, entries] of Object.entries({ ...breakoutLayers(outside), ...swapLayers(outside) })) {
       refs.set(name, (await pushLayerImage({ address: reg.address }, `evil/${name}`, entries)).ref);
     }
-    svc = new ImageService({ root: path.join(dir, "root"), hostsDir: "", maxConcurrentDownloads: 2, stallTimeoutMs: 10_000, log, unpackWorkers });
+    svc = new ImageService({ root: path.join(dir, "root"), hostsDir: "", maxConcurrentDownloads: 2, stallTimeoutMs: 10_000, log, unpackOnWorkersFrom: unpackWorkers ? 0 : Infinity });
     await svc.init();
   });
   after(async () => {

@@ -68,15 +68,22 @@ export interface ImageServiceOptions {
   /** Per-layer limits (config image.max_layer_bytes, image.max_layer_entries). */
   layerLimits?: Partial<UnpackLimits>;
   /**
-   * Unpack layers on worker threads (unpack-pool.ts), one per layer in flight. Default: when
-   * the machine has more than one CPU. false unpacks on the main thread.
+   * Layers of at least this many (compressed) bytes are unpacked on worker threads
+   * (unpack-pool.ts); smaller ones, and all of them with one CPU, on the main thread. Default
+   * DEFAULT_WORKER_MIN_LAYER_BYTES; 0: every layer; Infinity: none.
    */
-  unpackWorkers?: boolean;
+  unpackOnWorkersFrom?: number;
 }
 
 export interface FsInfo { mountpoint: string; usedBytes: number; inodesUsed: number; timestamp: number }
 
 const MAX_CONFIG = 8 << 20;
+/**
+ * Smallest layer unpacked on a worker thread. A worker costs about 50 ms of CPU to start and
+ * leaves about 7 MB of berthd's RSS behind once it has run (node's pages, V8 and malloc
+ * arenas); the main thread unpacks about 100 MB/s, so a layer under 8 MiB is done sooner there.
+ */
+export const DEFAULT_WORKER_MIN_LAYER_BYTES = 8 << 20;
 const FS_INFO_TTL_MS = 10_000;
 
 export class ImageService {
@@ -103,6 +110,7 @@ export class ImageService {
   #syncer: FsSyncer;
   /** Worker threads that unpack layers; none: on the main thread. */
   #unpackPool: UnpackPool | undefined;
+  #workerMinBytes: number;
 
   constructor(opts: ImageServiceOptions) {
     this.root = path.resolve(opts.root);
@@ -125,7 +133,8 @@ export class ImageService {
     this.#unpack = {
       ...(opts.layerHelper ? { helper: opts.layerHelper } : {}), ...(opts.layerLimits ? { limits: opts.layerLimits } : {}),
     };
-    if (opts.unpackWorkers ?? availableParallelism() > 1) {
+    this.#workerMinBytes = opts.unpackOnWorkersFrom ?? DEFAULT_WORKER_MIN_LAYER_BYTES;
+    if (availableParallelism() > 1 && this.#workerMinBytes !== Infinity) {
       // One worker per layer in flight, up to one more than the CPUs (the main thread mostly
       // waits for the network): 2 workers pulled the bench's 4-layer image in 0.98-1.00 s, 3 in
       // 0.94-0.95 s on 2 CPUs. A worker takes several layers at once beyond that.
@@ -286,7 +295,7 @@ export class ImageService {
           if (raw.digest !== l.digest) throw unavailable(`blob ${l.digest} failed verification: the content ${repoName(r)} sent has digest ${raw.digest}`);
           if (diffId !== l.diffId) throw unavailable(`layer ${l.digest} of ${repoName(r)} unpacks to ${diffId}, the config says ${l.diffId}`);
         } };
-        const res = await this.#unpackOnWorker(src, compression, fs, opts) ?? await unpackLayer(src, compression, fs, opts);
+        const res = (l.size >= this.#workerMinBytes ? await this.#unpackOnWorker(src, compression, fs, opts) : undefined) ?? await unpackLayer(src, compression, fs, opts);
         await this.#snapshots.commit(tmp, l.chainId);
         this.#log.debug("layer unpacked", {
           digest: l.digest, chainId: l.chainId, entries: res.entries, bytes: res.bytes, downloaded: !have,

@@ -111,6 +111,19 @@ describe("UnpackPool: layers unpacked on worker threads", () => {
     });
   }
 
+  it("input many times the hand-over bound, in odd chunk sizes, comes out byte-exact", async () => {
+    const data = randomBytes(5 * MAX_UNACKED + 12345);
+    const big = buildTar([{ name: "f", data }]);
+    const d = await out();
+    const p = pool(1);
+    for (const size of [100_003, MAX_UNACKED + 7]) {
+      const res = await p.unpack(chunks(big, size), "none", d, noSync);
+      assert.deepEqual(res.raw, { bytes: big.length, digest: sha(big) });
+      assert.equal(sha(await readFile(path.join(d, "f"))), sha(data));
+      await rm(path.join(d, "f"));
+    }
+  });
+
   it("a refusal by the digest check is the caller's own error, and the layer is never flushed", async () => {
     class Refused extends Error {}
     let synced = false;

@@ -84,7 +84,16 @@ port.on("message", (m: ToWorker) => {
   const job = jobs.get(m.id);
   if (!job) return;
   switch (m.t) {
-    case "data": job.inbox.push(Buffer.from(m.chunk)); return;
+    case "data": {
+      // The batch was allocated by the main thread: it is copied into memory of this thread's
+      // own and released at once (detached). Left to this thread's garbage collector, batches
+      // waited in the main thread's malloc heap, which kept its peak after the pull.
+      const own = Buffer.allocUnsafe(m.chunk.byteLength);
+      own.set(new Uint8Array(m.chunk));
+      m.chunk.transfer(0);
+      job.inbox.push(own);
+      return;
+    }
     case "end": job.inbox.end(); return;
     case "abort": { const err = new Error(m.message); job.inbox.fail(err); job.stop.abort(err); return; }
     case "synced": { const s = job.synced; job.synced = undefined; s?.(m.error); return; }
