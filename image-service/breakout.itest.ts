@@ -16,8 +16,8 @@ import { lstat, symlink } from "node:fs/promises";
 
 const log = createLogger({}, () => {});
 
-// Both unpack paths: worker threads (the default with more than one CPU) and the main thread.
-for (const unpackWorkers of [true, false]) describe(`breakout fixtures (${unpackWorkers ? "worker threads" : "main thread"})`, () => {
+// Both unpack paths: worker processes (large layers, with more than one CPU) and in-process.
+for (const unpackWorkers of [true, false]) describe(`breakout fixtures (${unpackWorkers ? "worker processes" : "in-process"})`, () => {
   let reg: RunningRegistry;
   let dir: string;
   let outside: string;

@@ -68,8 +68,8 @@ export interface ImageServiceOptions {
   /** Per-layer limits (config image.max_layer_bytes, image.max_layer_entries). */
   layerLimits?: Partial<UnpackLimits>;
   /**
-   * Layers of at least this many (compressed) bytes are unpacked on worker threads
-   * (unpack-pool.ts); smaller ones, and all of them with one CPU, on the main thread. Default
+   * Layers of at least this many (compressed) bytes are unpacked in worker processes
+   * (unpack-pool.ts); smaller ones, and all of them with one CPU, by berthd itself. Default
    * DEFAULT_WORKER_MIN_LAYER_BYTES; 0: every layer; Infinity: none.
    */
   unpackOnWorkersFrom?: number;
@@ -79,9 +79,8 @@ export interface FsInfo { mountpoint: string; usedBytes: number; inodesUsed: num
 
 const MAX_CONFIG = 8 << 20;
 /**
- * Smallest layer unpacked on a worker thread. A worker costs about 50 ms of CPU to start and
- * leaves about 7 MB of berthd's RSS behind once it has run (node's pages, V8 and malloc
- * arenas); the main thread unpacks about 100 MB/s, so a layer under 8 MiB is done sooner there.
+ * Smallest layer unpacked in a worker process. A process costs about 50 ms of CPU to start;
+ * berthd unpacks about 100 MB/s itself, so a layer under 8 MiB is done sooner there.
  */
 export const DEFAULT_WORKER_MIN_LAYER_BYTES = 8 << 20;
 const FS_INFO_TTL_MS = 10_000;
@@ -108,7 +107,7 @@ export class ImageService {
   #unpack: UnpackOptions;
   /** One syncfs helper for the layers of the pulls in flight. */
   #syncer: FsSyncer;
-  /** Worker threads that unpack layers; none: on the main thread. */
+  /** Worker processes that unpack large layers; none: berthd unpacks every layer itself. */
   #unpackPool: UnpackPool | undefined;
   #workerMinBytes: number;
 
@@ -135,14 +134,14 @@ export class ImageService {
     };
     this.#workerMinBytes = opts.unpackOnWorkersFrom ?? DEFAULT_WORKER_MIN_LAYER_BYTES;
     if (availableParallelism() > 1 && this.#workerMinBytes !== Infinity) {
-      // One worker per layer in flight, up to one more than the CPUs (the main thread mostly
-      // waits for the network): 2 workers pulled the bench's 4-layer image in 0.98-1.00 s, 3 in
-      // 0.94-0.95 s on 2 CPUs. A worker takes several layers at once beyond that.
+      // One worker per layer in flight, up to one more than the CPUs (berthd mostly waits for
+      // the network): 2 workers pulled the bench's 4-layer image in 0.98-1.00 s, 3 in 0.94-0.95 s
+      // on 2 CPUs (measured with worker threads). A worker takes several layers at once beyond that.
       this.#unpackPool = new UnpackPool({ maxWorkers: Math.min(Math.max(1, opts.maxConcurrentDownloads), availableParallelism() + 1) });
     }
   }
 
-  /** Ends the unpack workers (they also end on their own when idle); pulls in flight fail. */
+  /** Ends the unpack processes (they also end on their own when idle); pulls in flight fail. */
   async close(): Promise<void> { await this.#unpackPool?.close(); }
 
   /** Creates the layout, loads images and leases, cleans partial ingests and unpacks. */
@@ -313,7 +312,7 @@ export class ImageService {
     });
   }
 
-  /** unpackLayer on a worker thread; undefined (nothing of `src` read) when there are none, and then never again. */
+  /** unpackLayer in a worker process; undefined (nothing of `src` read) when none can start, and then never again. */
   async #unpackOnWorker(src: AsyncIterable<Buffer>, compression: Compression, dir: string, opts: UnpackOptions & { sync: () => Promise<void> }): Promise<UnpackResult | undefined> {
     const pool = this.#unpackPool;
     if (!pool) return undefined;
@@ -322,7 +321,7 @@ export class ImageService {
     } catch (err) {
       if (!(err instanceof UnpackWorkersUnavailable)) throw err;
       this.#unpackPool = undefined;
-      this.#log.warn("layers are unpacked on the main thread from now on", { error: err });
+      this.#log.warn("berthd unpacks every layer itself from now on", { error: err });
       void pool.close();
       return undefined;
     }

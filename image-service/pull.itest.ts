@@ -25,7 +25,7 @@ describe("image pull from a loopback docker-registry", () => {
     dir = await mkdtemp(path.join(tmpdir(), "berth-pull-"));
     reg = await startRegistry();
     fx = await pushFixtures({ address: reg.address });
-    // Every layer on a worker thread (the default keeps layers under 8 MiB on the main thread,
+    // Every layer in a worker process (the default keeps layers under 8 MiB in berthd itself,
     // where registry-faults.itest.ts and the conformance suite unpack them).
     svc = new ImageService({ root: path.join(dir, "root"), hostsDir: "", maxConcurrentDownloads: 3, stallTimeoutMs: 10_000, log, unpackOnWorkersFrom: 0 });
     await svc.init();

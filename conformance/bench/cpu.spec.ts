@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { cpuMs, parseStatCpuMs } from "./cpu.ts";
+import { execFileSync } from "node:child_process";
+import { cpuMs, cpuMsWithChildren, parseStatCpuMs } from "./cpu.ts";
 
 test("parseStatCpuMs adds utime and stime in 10 ms ticks, past a comm with spaces and parentheses", () => {
   const stat = "5742 (a) b (c) R 5736 5736 6382 0 -1 4194304 102 0 0 0 37 5 0 0 20 0 1 0 921617 3133440 416";
@@ -19,4 +20,12 @@ test("cpuMs of this process grows while it spins", () => {
   const u = process.cpuUsage(used0);
   assert.ok(u.user + u.system >= 150_000, "did not get 150 ms of CPU within 20 s");
   assert.ok(cpuMs(process.pid) - before >= 130, `cpuMs grew by ${cpuMs(process.pid) - before} ms`);
+});
+
+test("cpuMsWithChildren counts a child's CPU once it has been reaped", () => {
+  const before = cpuMsWithChildren([process.pid]);
+  // A child that spins for about 300 ms of CPU, reaped by execFileSync.
+  execFileSync(process.execPath, ["-e", "const t = process.cpuUsage(); while (process.cpuUsage(t).user < 300000);"]);
+  const grew = cpuMsWithChildren([process.pid]) - before;
+  assert.ok(grew >= 250, `grew by ${grew} ms`);
 });

@@ -1,7 +1,7 @@
 // CPU time a process (all its threads) has used, from /proc/PID/stat: utime + stime in clock
 // ticks (USER_HZ, 100 on Linux), returned in milliseconds. Benchmarks report the daemon's CPU per
 // operation beside wall time: on a busy machine it varies much less than latency.
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 const TICK_MS = 10;
 
@@ -24,6 +24,35 @@ export function cpuMsOf(pids: readonly number[]): number {
   let total = 0;
   for (const pid of pids) {
     try { total += cpuMs(pid); } catch { /* exited */ }
+  }
+  return total;
+}
+
+/**
+ * CPU of `pids` and of everything they started: their own utime + stime, the cutime + cstime of
+ * children they have reaped, and the same for their children still alive, at any depth (berthd
+ * unpacks layers in child processes, which may still be alive, idle, when a pull returns).
+ */
+export function cpuMsWithChildren(pids: readonly number[]): number {
+  const stats = new Map<number, { ppid: number; ms: number }>();
+  for (const e of readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const st = readFileSync(`/proc/${e}/stat`, "utf8");
+      const rest = st.slice(st.lastIndexOf(")") + 2).split(" ");
+      // rest[1] is field 4 (ppid); utime, stime, cutime, cstime are fields 14-17.
+      stats.set(Number(e), { ppid: Number(rest[1]), ms: (Number(rest[11]) + Number(rest[12]) + Number(rest[13]) + Number(rest[14])) * TICK_MS });
+    } catch { /* exited meanwhile */ }
+  }
+  let total = 0;
+  const seen = new Set<number>();
+  const queue = [...pids];
+  while (queue.length) {
+    const pid = queue.shift()!;
+    if (seen.has(pid)) continue;
+    seen.add(pid);
+    total += stats.get(pid)?.ms ?? 0;
+    for (const [child, s] of stats) if (s.ppid === pid) queue.push(child);
   }
   return total;
 }

@@ -1,7 +1,7 @@
 // What berthd leaves unloaded until it is used, over the real socket: with the default config no
 // streaming server listens (and no metrics endpoint) until the first Exec; that Exec starts it
-// and works, and later Execs reuse the same server. The threads that unpack layers run only
-// around a pull: a pull starts them, and they end once idle.
+// and works, and later Execs reuse the same server. The processes that unpack large layers run
+// only around a pull: a pull starts them, and they end once idle.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
@@ -31,11 +31,16 @@ function listeningPorts(pid: number): number[] {
   return ports;
 }
 
-/** berthd's worker threads (Node names their OS threads "WorkerThread"). */
-function workerThreads(pid: number): number {
+/** berthd's layer unpack processes: its children running unpack-worker. */
+function unpackProcesses(pid: number): number {
   let n = 0;
-  for (const t of readdirSync(`/proc/${pid}/task`)) {
-    try { if (readFileSync(`/proc/${pid}/task/${t}/comm`, "utf8").trim() === "WorkerThread") n++; } catch { /* ended meanwhile */ }
+  for (const e of readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const st = readFileSync(`/proc/${e}/stat`, "utf8");
+      if (Number(st.slice(st.lastIndexOf(")") + 2).split(" ")[1]) !== pid) continue;
+      if (readFileSync(`/proc/${e}/cmdline`, "utf8").includes("unpack-worker")) n++;
+    } catch { /* ended meanwhile */ }
   }
   return n;
 }
@@ -83,24 +88,24 @@ describe("lazy loading", () => {
     assert.equal(log().match(/streaming server listening/g)?.length, 1);
   });
 
-  // With one CPU berthd unpacks on its main thread (image-service.ts): nothing to see there.
-  test("layers are unpacked on worker threads that end when idle", { skip: availableParallelism() <= 1 ? "one CPU: layers are unpacked on the main thread" : false }, async () => {
+  // With one CPU berthd unpacks every layer itself (image-service.ts): nothing to see there.
+  test("large layers are unpacked in processes that end when idle", { skip: availableParallelism() <= 1 ? "one CPU: berthd unpacks every layer itself" : false }, async () => {
     const pid = env.b.proc.pid!;
-    // busybox's small layer (before()) was unpacked on the main thread.
-    assert.equal(workerThreads(pid), 0);
-    // Layers of 8 MiB and more (compressed) go to a worker; this one is 9 MiB of random bytes.
+    // busybox's small layer (before()) was unpacked by berthd itself.
+    assert.equal(unpackProcesses(pid), 0);
+    // Layers of 8 MiB and more (compressed) go to an unpack process; this one is 9 MiB of random bytes.
     const { ref } = await pushLayerImage({ address: env.images!.registry.address }, "lazy/workers", [
       { name: "data/", type: "dir" },
       { name: "data/random", data: randomBytes(9 << 20) },
       ...Array.from({ length: 50 }, (_, i) => ({ name: `data/f${i}`, data: `file ${i}\n` })),
     ]);
     let most = 0;
-    const watch = setInterval(() => { most = Math.max(most, workerThreads(pid)); }, 10);
+    const watch = setInterval(() => { most = Math.max(most, unpackProcesses(pid)); }, 10);
     const { imageRef } = await env.b.client.image.pullImage({ image: { image: ref } });
-    most = Math.max(most, workerThreads(pid));
+    most = Math.max(most, unpackProcesses(pid));
     clearInterval(watch);
-    assert.ok(most >= 1, "the pull ran a worker thread");
-    await until("the pull's workers to end", () => workerThreads(pid) === 0, 15_000);
+    assert.ok(most >= 1, "the pull ran an unpack process");
+    await until("the pull's unpack processes to end", () => unpackProcesses(pid) === 0, 15_000);
     const st = await env.b.client.image.imageStatus({ image: { image: imageRef } });
     assert.equal(st.image?.id, imageRef);
     assert.match(env.b.stderr.join(""), /"msg":"image pulled".*lazy\/workers/);

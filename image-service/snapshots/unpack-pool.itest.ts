@@ -1,9 +1,10 @@
-// Layers unpacked on worker threads: the same files, diff id and input digest as on the main
-// thread; the digest check runs before the flush and its refusal is the caller's error; hostile
-// layers fail with the same error classes, also when the download fails afterwards; a failing
-// download fails the unpack with its own error; no failure returns while a helper still runs;
-// the hand-over to a stalled worker is bounded; idle workers end; close() stops the layers in
-// flight; a helper dies with its worker thread; a worker that cannot load reads nothing.
+// Layers unpacked in unpack processes: the same files, diff id and input digest as in berthd's
+// own thread; the digest check runs before the flush and its refusal is the caller's error;
+// hostile layers fail with the same error classes, also when the download fails afterwards; a
+// failing download fails the unpack with its own error; no failure returns while a helper still
+// runs; the hand-over to a stalled process is bounded; idle processes end; close() stops the
+// layers in flight; a process killed mid-layer fails it and leaves no helper; berth-layer dies
+// with the thread that started it; a process that cannot load reads nothing.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
@@ -17,7 +18,7 @@ import { buildTar, type TarFixtureEntry } from "../../hack/registry/tar-writer.t
 import { BreakoutError } from "./safe-path.ts";
 import { LayerLimitError, TarError } from "./tar-reader.ts";
 import { DEFAULT_LAYER_HELPER } from "./layer-helper.ts";
-import { HANDOVER_BATCH, MAX_UNACKED, UnpackPool, UnpackWorkersUnavailable } from "./unpack-pool.ts";
+import { MAX_UNACKED, UnpackPool, UnpackWorkersUnavailable } from "./unpack-pool.ts";
 import { unpackLayer } from "./unpack.ts";
 
 const sha = (b: Buffer) => "sha256:" + createHash("sha256").update(b).digest("hex");
@@ -29,15 +30,15 @@ async function* chunks(b: Buffer, size: number): AsyncGenerator<Buffer> {
 }
 const noSync = { sync: async () => {} };
 
-/** Live (not zombie) child processes of this process named `comm` (a worker thread's children are the process's). */
-function children(comm: string): number[] {
+/** Live (not zombie) processes named `comm` whose parent is one of `parents`. */
+function children(comm: string, parents: number[]): number[] {
   const pids: number[] = [];
   for (const p of readdirSync("/proc")) {
     if (!/^\d+$/.test(p)) continue;
     try {
       const st = readFileSync(`/proc/${p}/stat`, "utf8");
       const f = st.slice(st.lastIndexOf(")") + 2).split(" ");
-      if (st.slice(st.indexOf("(") + 1, st.lastIndexOf(")")) === comm && Number(f[1]) === process.pid && f[0] !== "Z") pids.push(Number(p));
+      if (st.slice(st.indexOf("(") + 1, st.lastIndexOf(")")) === comm && parents.includes(Number(f[1])) && f[0] !== "Z") pids.push(Number(p));
     } catch { /* gone meanwhile */ }
   }
   return pids;
@@ -47,7 +48,7 @@ function state(pid: number): string {
   try { const st = readFileSync(`/proc/${pid}/stat`, "utf8"); return st.slice(st.lastIndexOf(")") + 2)[0]!; } catch { return "gone"; }
 }
 
-describe("UnpackPool: layers unpacked on worker threads", () => {
+describe("UnpackPool: layers unpacked in separate processes", () => {
   let dir: string;
   let n = 0;
   const pools: UnpackPool[] = [];
@@ -91,7 +92,7 @@ describe("UnpackPool: layers unpacked on worker threads", () => {
   }
 
   for (const compression of ["gzip", "zstd", "none"] as const) {
-    it(`${compression}: the same files, diff id and input digest as unpackLayer on the main thread`, async () => {
+    it(`${compression}: the same files, diff id and input digest as unpackLayer in this process`, async () => {
       const blob = compression === "gzip" ? gzipSync(tar) : compression === "zstd" ? zstdCompressSync(tar) : tar;
       const [a, b] = [await out(), await out()];
       const checked: unknown[] = [];
@@ -138,7 +139,7 @@ describe("UnpackPool: layers unpacked on worker threads", () => {
     await assert.rejects(pool().unpack(chunks(tar, 1 << 20), "none", await out(), { sync: async () => { throw new Error("syncfs: EIO"); } }), /syncfs: EIO/);
   });
 
-  it("hostile layers fail with the main thread's error classes and fields", async () => {
+  it("hostile layers fail with unpackLayer's own error classes and fields", async () => {
     const p = pool();
     await assert.rejects(p.unpack(chunks(buildTar([{ name: "../escape", data: "x" }]), 512), "none", await out(), noSync),
       (e: Error) => e instanceof BreakoutError && e.entry === "../escape" && /entry "\.\.\/escape"/.test(e.message));
@@ -157,8 +158,12 @@ describe("UnpackPool: layers unpacked on worker threads", () => {
       throw new Error("registry connection reset");
     }
     const d = await out();
-    await assert.rejects(p.unpack(failing(), "none", d, noSync), /registry connection reset/);
-    assert.deepEqual(children("berth-layer"), [], "the layer's helper (the fifo) was stopped before the failure returned");
+    const running = p.unpack(failing(), "none", d, noSync);
+    const parents = [process.pid];
+    while (parents.length === 1) { parents.push(...p.pids); await new Promise((r) => setTimeout(r, 5)); }
+    await assert.rejects(running, /registry connection reset/);
+    assert.equal(p.workers, 1, "the process is still there (idle)");
+    assert.deepEqual(children("berth-layer", parents), [], "the layer's helper (the fifo) was stopped before the failure returned");
     const listed = await readdir(d, { recursive: true });
     await new Promise((r) => setTimeout(r, 200));
     assert.deepEqual(await readdir(d, { recursive: true }), listed, "nothing writes into the layer afterwards");
@@ -195,10 +200,10 @@ describe("UnpackPool: layers unpacked on worker threads", () => {
     await assert.rejects(pool().unpack(counted(), "none", await out(), { ...noSync, helper }), /exited|without answering/);
     clearTimeout(timer);
     assert.ok(givenAtOneSecond >= 0, "the stall lasted a second");
-    // The queue of unacknowledged batches (MAX_UNACKED, 4 MiB), one batch being collected, and
-    // what the stalled unpackLayer had taken in (its tar reader and writer hold a few chunks):
-    // 4.5 MiB here. Without the bound, all 64 MiB went over.
-    const bound = MAX_UNACKED + 2 * HANDOVER_BATCH + (2 << 20);
+    // What the process has not taken (MAX_UNACKED, 4 MiB), the chunk being written, and what
+    // the stalled unpackLayer had taken in (its tar reader and writer hold a few chunks).
+    // Without the bound, all 64 MiB went over.
+    const bound = MAX_UNACKED + (256 << 10) + (2 << 20);
     assert.ok(bound <= 7 << 20);
     assert.ok(givenAtOneSecond <= bound, `${givenAtOneSecond} bytes handed over, bound ${bound}`);
   });
@@ -244,7 +249,32 @@ describe("UnpackPool: layers unpacked on worker threads", () => {
     await assert.rejects(p.unpack(chunks(tar, 1 << 20), "none", await out(), noSync), /layer unpacking has stopped/);
   });
 
-  it("berth-layer dies with the worker thread that started it", async () => {
+  it("an unpack process killed in the middle of a layer fails it, and its helper does not outlive it", async () => {
+    const p = pool(1);
+    // The layer's fifo starts berth-layer; the download then waits (up to 10 s) while the process is killed.
+    let release!: () => void;
+    const hold = new Promise<void>((r) => { release = r; setTimeout(r, 10_000); });
+    async function* stalled(): AsyncGenerator<Buffer> {
+      yield buildTar([{ name: "fifo", type: "fifo" }, { name: "pad", data: Buffer.alloc(1 << 20) }]).subarray(0, 4096);
+      await hold;
+    }
+    const running = p.unpack(stalled(), "none", await out(), noSync);
+    const failed = assert.rejects(running, /layer unpack process \d+: exited \(SIGKILL\)/);
+    let helpers: number[] = [];
+    const deadline = Date.now() + 5000;
+    while (!helpers.length && Date.now() < deadline) { helpers = children("berth-layer", p.pids); await new Promise((r) => setTimeout(r, 20)); }
+    assert.equal(helpers.length, 1, "the layer's helper runs");
+    process.kill(p.pids[0]!, "SIGKILL");
+    await failed;
+    release();
+    const until = Date.now() + 2000;
+    while (!["Z", "gone"].includes(state(helpers[0]!)) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(["Z", "gone"].includes(state(helpers[0]!)), `helper state ${state(helpers[0]!)} after its process was killed`);
+    assert.equal(p.workers, 0);
+    assert.equal((await p.unpack(chunks(tar, 1 << 20), "none", await out(), noSync)).diffId, sha(tar), "the next layer gets a new process");
+  });
+
+  it("berth-layer dies with the thread that started it (PR_SET_PDEATHSIG)", async () => {
     // Its stdin is a FIFO this thread also holds open for writing: no EOF ends it, only its
     // parent thread's end (PR_SET_PDEATHSIG).
     const d = await out();

@@ -1,56 +1,44 @@
-// Layers are unpacked on worker threads (unpack-worker.ts), so a pull uses both cores: the
-// main thread receives the download and hands its bytes over; a worker decompresses, hashes,
-// parses tar and creates the files (unpackLayer, unchanged). Each layer in flight gets a worker
-// of its own while there are fewer than `maxWorkers`, else shares the least busy one; an idle
-// worker ends after `idleMs`, so a node that is not pulling holds none. Hand-over is bounded:
-// at most MAX_UNACKED bytes of a layer wait in its worker's queue, and the download waits for
-// the worker beyond that.
+// Layers are unpacked in separate node processes (unpack-worker.ts, forked from berthd), so a
+// pull uses both cores: berthd receives the download and writes its bytes to a process's stdin;
+// the process decompresses, hashes, parses tar and creates the files (unpackLayer, unchanged).
+// Each layer in flight gets a process of its own while there are fewer than `maxWorkers`, else
+// shares the least busy one; an idle process ends after `idleMs`. Processes rather than worker
+// threads: whatever a process allocated goes back to the system when it exits, where a worker
+// thread's buffers stayed in berthd's malloc arenas (berthd kept 114-144 MB of RSS after pulling
+// the bench's 103 MB image with worker threads, 88-100 MB unpacking on its main thread). The
+// process runs with V8's default flags (berthd's small young generation and Sparkplug-only
+// tiers are for a long-lived daemon, not for a short burst of tar parsing).
 //
-// The digests are still checked before the layer is flushed (the worker asks the main thread
-// at the flush, and a refusal fails the unpack), the flush is the caller's shared syncfs, and a
-// failed unpack returns only once the worker has stopped writing into the directory: after its
-// "failed" answer (the layer's helper aborted), or after the worker thread has exited (berth-layer
-// dies with the thread that started it, PR_SET_PDEATHSIG).
-//
-// berthd's V8 flags (bin/berthd: a 1 MB semi-space, no optimizing compiler) are process-wide:
-// they hold in the workers too.
-import { Worker } from "node:worker_threads";
+// Hand-over is bounded: at most MAX_UNACKED bytes of a layer are ahead of what its process has
+// taken. The digests are still checked in berthd before the layer is flushed (the process asks
+// at the flush, and a refusal fails the unpack), the flush is berthd's shared syncfs, and a
+// failed unpack returns only once the process has stopped writing into the directory: after
+// its "failed" answer (the layer's helper aborted), or after the process has exited (berth-layer
+// dies with the process that started it, PR_SET_PDEATHSIG).
+import { fork, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import type { Compression } from "../registry/media-types.ts";
 import { BreakoutError } from "./safe-path.ts";
 import { LayerLimitError, TarError } from "./tar-reader.ts";
-import type { RawInput, UnpackLimits, UnpackOptions, UnpackResult } from "./unpack.ts";
+import type { UnpackOptions, UnpackResult } from "./unpack.ts";
+import { FRAME_DATA, FRAME_END, FRAME_START, frameHeader, type FromWorker, type StartJob, type ToWorker, type WorkerError } from "./unpack-frames.ts";
 
-/** Bytes handed to a worker that it has not yet taken. */
+/** Bytes of a layer handed to its process and not yet taken by it. */
 export const MAX_UNACKED = 4 << 20;
-/** Input is handed over in batches of about this size (one message per batch). */
-export const HANDOVER_BATCH = 512 << 10;
 /**
- * An idle worker ends after this long. kubelet pulls one image at a time by default, and the
- * next pull follows within milliseconds; a worker costs about 50 ms of CPU to start.
+ * An idle process ends after this long. kubelet pulls one image at a time by default, and the
+ * next pull follows within milliseconds; a process costs about 50 ms of CPU to start.
  */
 export const DEFAULT_IDLE_MS = 1_000;
-/** close() waits this long for the layers in flight to stop before it ends the threads. */
+/** close() waits this long for the layers in flight to stop before it kills the processes. */
 export const CLOSE_GRACE_MS = 5_000;
+/** Kept of a process's stderr, for the error when it fails. */
+const STDERR_KEPT = 4096;
 
-/** No worker could start (its module failed to load): the caller unpacks on its own thread. Nothing of the source was read. */
+/** No process could start (its module failed to load): the caller unpacks itself. Nothing of the source was read. */
 export class UnpackWorkersUnavailable extends Error {
-  constructor(why: string) { super(`layer unpack workers are unavailable: ${why}`); this.name = "UnpackWorkersUnavailable"; }
+  constructor(why: string) { super(`layer unpack processes are unavailable: ${why}`); this.name = "UnpackWorkersUnavailable"; }
 }
-
-export interface StartJob { t: "start"; id: number; compression: Compression; dir: string; helper?: string; limits?: Partial<UnpackLimits> }
-export type ToWorker =
-  | StartJob
-  | { t: "data"; id: number; chunk: ArrayBuffer }
-  | { t: "end"; id: number }
-  | { t: "abort"; id: number; message: string }
-  | { t: "synced"; id: number; error?: string };
-export interface WorkerError { kind: "limit" | "tar" | "breakout" | "other"; message: string; limit?: string; entry?: string; code?: string }
-export type FromWorker =
-  | { t: "ready"; id: 0 }
-  | { t: "ack"; id: number; bytes: number }
-  | { t: "sync"; id: number; diffId: string; raw: RawInput }
-  | { t: "done"; id: number; result: UnpackResult }
-  | { t: "failed"; id: number; error: WorkerError };
 
 /** Rebuilds the error a worker reported, with the class the caller maps to a gRPC code. */
 export function workerError(e: WorkerError): Error {
@@ -69,17 +57,29 @@ export function workerError(e: WorkerError): Error {
 export interface UnpackPoolOptions {
   maxWorkers: number;
   idleMs?: number;
-  /** The worker's module (tests); default: unpack-worker beside this file. */
+  /** The process's module (tests); default: unpack-worker beside this file. */
   module?: URL;
 }
 
 interface Job { message: (m: FromWorker) => void; exit: (err: Error) => void; settled: Promise<unknown>; abort: () => void }
-/** A worker and the layers in flight on it, by job id. */
-interface Slot { worker: Worker; jobs: Map<number, Job>; ready: Promise<void>; idleTimer?: NodeJS.Timeout; exited: Promise<void> }
+/** A process and the layers in flight in it, by job id. */
+interface Slot { proc: ChildProcess; jobs: Map<number, Job>; ready: Promise<void>; idleTimer?: NodeJS.Timeout; exited: Promise<void> }
 
-/** URL of the worker's module: the .ts source when running from sources, the compiled .js in dist/. */
+/** URL of the process's module: the .ts source when running from sources, the compiled .js in dist/. */
 function workerUrl(): URL {
   return new URL(import.meta.url.endsWith(".ts") ? "./unpack-worker.ts" : "./unpack-worker.js", import.meta.url);
+}
+
+/** The line of a process's stderr that says why it failed: an error's, else the last one (not node's version line). */
+function stderrReason(stderr: string): string | undefined {
+  const lines = stderr.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("at ") && !/^Node\.js v\d/.test(l));
+  return lines.find((l) => /^[A-Za-z]*Error\b/.test(l)) ?? lines.at(-1);
+}
+
+/** Keeps (or stops keeping) berthd's event loop alive for a process: while it has layers, not when idle. */
+function hold(proc: ChildProcess, on: boolean) {
+  const handles = [proc, proc.channel, proc.stdin, proc.stderr] as ({ ref?: () => void; unref?: () => void } | null | undefined)[];
+  for (const h of handles) { if (on) h?.ref?.(); else h?.unref?.(); }
 }
 
 export class UnpackPool {
@@ -89,7 +89,7 @@ export class UnpackPool {
   #slots = new Set<Slot>();
   #nextId = 1;
   #closed = false;
-  /** Why no worker can start (a worker ended before its modules loaded). */
+  /** Why no process can start (one ended before its modules loaded). */
   #unavailable: string | undefined;
 
   constructor(opts: UnpackPoolOptions) {
@@ -98,11 +98,22 @@ export class UnpackPool {
     this.#module = opts.module ?? workerUrl();
   }
 
-  /** Workers alive now (busy or idle). */
+  /** Processes alive now (busy or idle). */
   get workers(): number { return this.#slots.size; }
 
+  /** Process ids of the processes alive now. */
+  get pids(): number[] { return [...this.#slots].map((s) => s.proc.pid ?? 0).filter((p) => p > 0); }
+
   #spawn(): Slot {
-    const worker = new Worker(this.#module);
+    // V8's defaults, not berthd's flags (bin/berthd); no inherited --inspect or the like either.
+    const proc = fork(fileURLToPath(this.#module), [], {
+      execArgv: ["--disable-warning=ExperimentalWarning"],
+      stdio: ["pipe", "ignore", "pipe", "ipc"],
+      serialization: "json",
+    });
+    let stderr = "";
+    proc.stderr!.setEncoding("utf8").on("data", (d: string) => { if (stderr.length < STDERR_KEPT) stderr += d.slice(0, STDERR_KEPT - stderr.length); });
+    proc.stdin!.on("error", () => { /* EPIPE: the exit says why */ });
     let failure: Error | undefined;
     let readyFn!: () => void;
     let notReady!: (err: Error) => void;
@@ -110,16 +121,18 @@ export class UnpackPool {
     ready.catch(() => {});
     let exitedFn!: () => void;
     const exited = new Promise<void>((r) => { exitedFn = r; });
-    const slot: Slot = { worker, jobs: new Map(), ready, exited };
-    worker.on("message", (m: FromWorker) => {
+    const slot: Slot = { proc, jobs: new Map(), ready, exited };
+    proc.on("message", (m: FromWorker) => {
       if (m.t === "ready") { readyFn(); return; }
       slot.jobs.get(m.id)?.message(m);
     });
-    // Settled only at "exit": by then the thread, and with it every helper it started, is gone.
-    worker.on("error", (err) => { failure ??= err; });
-    worker.on("exit", (code) => {
+    proc.on("error", (err) => { failure ??= err; });
+    // Settled only at "exit": by then the process, and with it every helper it started, is gone.
+    // (A process exits by itself only without layers in flight: idle, or berthd gone.)
+    proc.on("exit", (code, signal) => {
       exitedFn();
-      const err = new Error(`layer unpack worker ${failure ? `failed: ${failure.message}` : `exited (code ${code})`}`);
+      const why = failure?.message ?? stderrReason(stderr) ?? `exited (${signal ?? `code ${code}`})`;
+      const err = new Error(`layer unpack process ${proc.pid ?? "?"}: ${why}`);
       notReady(err);
       if (!this.#slots.delete(slot)) return;
       clearTimeout(slot.idleTimer);
@@ -129,14 +142,14 @@ export class UnpackPool {
     return slot;
   }
 
-  /** The worker with the fewest layers in flight; a new one while there are fewer than the most and none is idle. */
+  /** The process with the fewest layers in flight; a new one while there are fewer than the most and none is idle. */
   #acquire(id: number, job: Job): Slot {
     if (this.#closed) throw new Error("layer unpacking has stopped");
     if (this.#unavailable) throw new UnpackWorkersUnavailable(this.#unavailable);
     let best: Slot | undefined;
     for (const s of this.#slots) if (!best || s.jobs.size < best.jobs.size) best = s;
     if (!best || (best.jobs.size > 0 && this.#slots.size < this.#max)) best = this.#spawn();
-    if (best.jobs.size === 0) { clearTimeout(best.idleTimer); best.worker.ref(); }
+    if (best.jobs.size === 0) { clearTimeout(best.idleTimer); hold(best.proc, true); }
     best.jobs.set(id, job);
     return best;
   }
@@ -144,15 +157,20 @@ export class UnpackPool {
   #release(slot: Slot, id: number) {
     slot.jobs.delete(id);
     if (slot.jobs.size > 0 || !this.#slots.has(slot)) return;
-    slot.worker.unref();
-    slot.idleTimer = setTimeout(() => { this.#slots.delete(slot); void slot.worker.terminate(); }, this.#idleMs);
+    hold(slot.proc, false);
+    slot.idleTimer = setTimeout(() => {
+      this.#slots.delete(slot);
+      // EOF on stdin and the channel closed: the process exits by itself.
+      slot.proc.stdin?.end();
+      if (slot.proc.connected) slot.proc.disconnect();
+    }, this.#idleMs);
     slot.idleTimer.unref();
   }
 
   /**
-   * unpackLayer on a worker thread: same arguments and result. `opts.sync` (required here) and
-   * `opts.beforeSync` run on this thread. Throws UnpackWorkersUnavailable, having read nothing
-   * of `src`, when no worker can start.
+   * unpackLayer in an unpack process: same arguments and result. `opts.sync` (required here)
+   * and `opts.beforeSync` run in berthd. Throws UnpackWorkersUnavailable, having read nothing
+   * of `src`, when no process can start.
    */
   async unpack(src: AsyncIterable<Buffer>, compression: Compression, dir: string, opts: UnpackOptions & { sync: () => Promise<void> }): Promise<UnpackResult> {
     const id = this.#nextId++;
@@ -168,6 +186,7 @@ export class UnpackPool {
     let started = false;
     const settled = outcome.finally(() => { done = true; wakeFeeder(); });
     settled.catch(() => {});
+    const send = (m: ToWorker) => { if (slot.proc.connected) slot.proc.send(m, () => { /* a send to a process that is gone: its exit says why */ }); };
     const slot = this.#acquire(id, {
       settled,
       abort: () => {
@@ -204,7 +223,13 @@ export class UnpackPool {
         }
       },
     });
-    const send = (m: ToWorker, transfer?: ArrayBuffer[]) => slot.worker.postMessage(m, transfer);
+    const stdin = slot.proc.stdin!;
+    /** Writes a frame; waits while the pipe is full (the process reads it whole, always). */
+    const frame = async (type: number, body?: Buffer) => {
+      stdin.write(frameHeader(type, id, body?.length ?? 0));
+      const ok = body?.length ? stdin.write(body) : true;
+      if (!ok && !done) await Promise.race([new Promise((r) => stdin.once("drain", r)), settled.catch(() => {})]);
+    };
     try {
       try {
         await Promise.race([slot.ready, settled]);
@@ -216,34 +241,20 @@ export class UnpackPool {
         throw err;
       }
       started = true;
-      send({ t: "start", id, compression, dir, ...(opts.helper ? { helper: opts.helper } : {}), ...(opts.limits ? { limits: opts.limits } : {}) });
+      const start: StartJob = { id, compression, dir, ...(opts.helper ? { helper: opts.helper } : {}), ...(opts.limits ? { limits: opts.limits } : {}) };
+      await frame(FRAME_START, Buffer.from(JSON.stringify(start)));
       const feeding = (async () => {
         try {
-          let batch: Buffer[] = [];
-          let batched = 0;
-          const flush = async () => {
-            // A buffer of its own (never a slice of Node's pool), so it can be transferred.
-            const view = Buffer.allocUnsafeSlow(batched);
-            const ab = view.buffer as ArrayBuffer;
-            let o = 0;
-            for (const c of batch) o += c.copy(view, o);
-            batch = [];
-            unacked += batched;
-            batched = 0;
-            send({ t: "data", id, chunk: ab }, [ab]);
-            while (unacked > MAX_UNACKED && !done) await new Promise<void>((r) => { ackWaiter = r; });
-          };
           for await (const c of src) {
             if (done) break;
-            batch.push(c);
-            batched += c.length;
-            // A worker that has taken everything gets the bytes at once; a busy one in batches.
-            if (batched >= HANDOVER_BATCH || unacked === 0) await flush();
+            if (!c.length) continue;
+            unacked += c.length;
+            await frame(FRAME_DATA, c);
+            while (unacked > MAX_UNACKED && !done) await new Promise<void>((r) => { ackWaiter = r; });
           }
-          if (batched && !done) await flush();
-          if (!done) send({ t: "end", id });
+          if (!done) await frame(FRAME_END);
         } catch (err) {
-          // Only a failure the worker has not already answered for is the unpack's.
+          // Only a failure the process has not already answered for is the unpack's.
           if (!done) {
             feedFailure = err;
             send({ t: "abort", id, message: (err as Error).message ?? String(err) });
@@ -255,8 +266,8 @@ export class UnpackPool {
         await feeding;
         return res;
       } catch (err) {
-        // The worker has stopped writing (it answered, or its thread is gone). The download is
-        // not waited for: it ends at its next chunk (or its stall timeout), seeing `done`.
+        // The process has stopped writing (it answered, or it is gone). The download is not
+        // waited for: it ends at its next chunk (or its stall timeout), seeing `done`.
         throw refused ?? feedFailure ?? err;
       }
     } finally {
@@ -265,8 +276,8 @@ export class UnpackPool {
   }
 
   /**
-   * Ends every worker (berthd stopping). The layers in flight are stopped and fail; after
-   * CLOSE_GRACE_MS the threads are ended regardless (their helpers die with them).
+   * Ends every process (berthd stopping). The layers in flight are stopped and fail; after
+   * CLOSE_GRACE_MS the processes are killed regardless (their helpers die with them).
    */
   async close(): Promise<void> {
     this.#closed = true;
@@ -279,7 +290,12 @@ export class UnpackPool {
       new Promise((r) => { timer = setTimeout(r, CLOSE_GRACE_MS); }),
     ]);
     clearTimeout(timer);
-    for (const s of slots) { clearTimeout(s.idleTimer); void s.worker.terminate(); }
+    for (const s of slots) {
+      clearTimeout(s.idleTimer);
+      hold(s.proc, true); // until it has exited
+      if (s.jobs.size) s.proc.kill("SIGKILL");
+      else { s.proc.stdin?.end(); if (s.proc.connected) s.proc.disconnect(); }
+    }
     await Promise.all(slots.map((s) => s.exited));
   }
 }

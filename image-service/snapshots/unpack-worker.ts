@@ -1,17 +1,17 @@
-// The worker thread side of unpack-pool.ts: runs unpackLayer (decompress, hash, tar, file
-// creation) for the layers the main thread hands it, fed with the compressed bytes it downloads.
-// "abort" stops a layer at once (its berth-layer helper is killed, so no wait for it remains).
-// Every message is checked for its shape; the main thread is the only sender.
-import { parentPort } from "node:worker_threads";
+// The unpack process of unpack-pool.ts (node, forked by berthd): runs unpackLayer (decompress,
+// hash, tar, file creation) for the layers berthd hands it. Input comes framed on stdin (start,
+// data, end of each layer, in order); control comes over the IPC channel ("abort" stops a layer
+// at once: its berth-layer helper is killed, so no wait for it remains; "synced" answers a
+// flush). It exits when berthd closes the channel or stdin, and its helpers die with it
+// (PR_SET_PDEATHSIG). Frames are checked for their shape; berthd is the only sender.
 import { LayerLimitError, TarError } from "./tar-reader.ts";
 import { BreakoutError } from "./safe-path.ts";
 import { unpackLayer, type RawInput } from "./unpack.ts";
-import type { FromWorker, StartJob, ToWorker, WorkerError } from "./unpack-pool.ts";
+import { FRAME_DATA, FRAME_END, FRAME_HEADER, FRAME_START, type FromWorker, type StartJob, type ToWorker, type WorkerError } from "./unpack-frames.ts";
 
-const port = parentPort;
-if (!port) throw new Error("unpack-worker.ts runs only as a worker thread");
+if (!process.send) throw new Error("unpack-worker runs only as a process forked with an IPC channel");
 
-/** Input chunks of the current job, in order; a waiting reader, or the end or failure. */
+/** Input chunks of one layer, in order; a waiting reader, or the end or failure. */
 class Inbox {
   #chunks: Buffer[] = [];
   #end = false;
@@ -42,27 +42,24 @@ function describe(err: unknown): WorkerError {
 }
 
 interface Job { inbox: Inbox; stop: AbortController; synced?: (err?: string) => void }
-/** Jobs in flight on this worker, by id: a worker unpacks several layers at once. */
+/** Layers in flight in this process, by id: it unpacks several at once. */
 const jobs = new Map<number, Job>();
-const post = (m: FromWorker) => port.postMessage(m);
+const post = (m: FromWorker) => { process.send!(m); };
 
-async function run(start: StartJob) {
-  const inbox = new Inbox();
-  const current: Job = { inbox, stop: new AbortController() };
-  jobs.set(start.id, current);
+async function run(start: StartJob, job: Job) {
   let checked: { diffId: string; raw: RawInput } | undefined;
   try {
-    const res = await unpackLayer(inbox.read((bytes) => post({ t: "ack", id: start.id, bytes })), start.compression, start.dir, {
+    const res = await unpackLayer(job.inbox.read((bytes) => post({ t: "ack", id: start.id, bytes })), start.compression, start.dir, {
       ...(start.helper ? { helper: start.helper } : {}),
       ...(start.limits ? { limits: start.limits } : {}),
-      signal: current.stop.signal,
+      signal: job.stop.signal,
       beforeSync: (diffId, raw) => { checked = { diffId, raw }; },
-      // The flush is the main thread's (one syncfs shared by the layers in flight), and so is
-      // the check of the digests, which comes first: a refused layer is never flushed.
+      // The flush is berthd's (one syncfs shared by the layers in flight), and so is the check
+      // of the digests, which comes first: a refused layer is never flushed.
       sync: async () => {
         if (!checked) throw new Error("layer flushed before its digests were known");
         const { diffId, raw } = checked;
-        const err = await new Promise<string | undefined>((resolve) => { current.synced = resolve; post({ t: "sync", id: start.id, diffId, raw }); });
+        const err = await new Promise<string | undefined>((resolve) => { job.synced = resolve; post({ t: "sync", id: start.id, diffId, raw }); });
         if (err !== undefined) throw new Error(err);
       },
     });
@@ -71,34 +68,71 @@ async function run(start: StartJob) {
     post({ t: "failed", id: start.id, error: describe(err) });
   } finally {
     jobs.delete(start.id);
-    inbox.fail(new Error("layer unpack ended")); // releases a read still waiting for input
+    job.inbox.fail(new Error("layer unpack ended")); // releases a read still waiting for input
   }
 }
 
-port.on("message", (m: ToWorker) => {
-  if (m.t === "start") {
-    if (jobs.has(m.id)) { post({ t: "failed", id: m.id, error: { kind: "other", message: `unpack job ${m.id} is already running` } }); return; }
-    void run(m);
-    return;
+/** The most a start frame may carry (a JSON job description). */
+const MAX_START_FRAME = 64 << 10;
+
+function protocolError(why: string): never {
+  process.stderr.write(`unpack-worker: ${why}\n`);
+  process.exit(70);
+}
+
+// stdin: frames of [type u8][job id u32 BE][length u32 BE] and `length` bytes. A data frame's
+// bytes go to the layer as they arrive, in pieces.
+let header = Buffer.alloc(0);
+let current: { type: number; id: number; left: number; body: Buffer[] } | undefined;
+function onFrameEnd(f: { type: number; id: number; body: Buffer[] }) {
+  if (f.type === FRAME_START) {
+    if (jobs.has(f.id)) protocolError(`layer ${f.id} started twice`);
+    const start = JSON.parse(Buffer.concat(f.body).toString("utf8")) as StartJob;
+    if (start.id !== f.id || typeof start.dir !== "string" || !["gzip", "zstd", "none"].includes(start.compression)) protocolError(`malformed start of layer ${f.id}`);
+    const job: Job = { inbox: new Inbox(), stop: new AbortController() };
+    jobs.set(f.id, job);
+    void run(start, job);
+  } else if (f.type === FRAME_END) {
+    jobs.get(f.id)?.inbox.end();
   }
-  const job = jobs.get(m.id);
-  if (!job) return;
-  switch (m.t) {
-    case "data": {
-      // The batch was allocated by the main thread: it is copied into memory of this thread's
-      // own and released at once (detached). Left to this thread's garbage collector, batches
-      // waited in the main thread's malloc heap, which kept its peak after the pull.
-      const own = Buffer.allocUnsafe(m.chunk.byteLength);
-      own.set(new Uint8Array(m.chunk));
-      m.chunk.transfer(0);
-      job.inbox.push(own);
-      return;
+}
+process.stdin.on("data", (chunk: Buffer) => {
+  let c = chunk;
+  while (c.length) {
+    if (!current) {
+      const need = FRAME_HEADER - header.length;
+      header = Buffer.concat([header, c.subarray(0, need)]);
+      c = c.subarray(need);
+      if (header.length < FRAME_HEADER) return;
+      const type = header[0]!;
+      const id = header.readUInt32BE(1);
+      const left = header.readUInt32BE(5);
+      header = Buffer.alloc(0);
+      if (type !== FRAME_START && type !== FRAME_DATA && type !== FRAME_END) protocolError(`unknown frame type ${type}`);
+      if (type === FRAME_START && left > MAX_START_FRAME) protocolError(`start frame of ${left} bytes`);
+      if (type === FRAME_END && left !== 0) protocolError("end frame with a body");
+      current = { type, id, left, body: [] };
+      if (left === 0) { onFrameEnd(current); current = undefined; }
+      continue;
     }
-    case "end": job.inbox.end(); return;
-    case "abort": { const err = new Error(m.message); job.inbox.fail(err); job.stop.abort(err); return; }
-    case "synced": { const s = job.synced; job.synced = undefined; s?.(m.error); return; }
+    const piece = c.subarray(0, current.left);
+    c = c.subarray(piece.length);
+    current.left -= piece.length;
+    if (current.type === FRAME_DATA) jobs.get(current.id)?.inbox.push(piece);
+    else current.body.push(piece);
+    if (current.left === 0) { onFrameEnd(current); current = undefined; }
   }
 });
+// berthd gone (its end of the channel or of stdin closed): nothing is left to do.
+process.stdin.on("end", () => process.exit(0));
+process.on("disconnect", () => process.exit(0));
 
-// Every module is loaded: the pool hands this worker layers only from now on.
+process.on("message", (m: ToWorker) => {
+  const job = jobs.get(m.id);
+  if (!job) return;
+  if (m.t === "abort") { const err = new Error(m.message); job.inbox.fail(err); job.stop.abort(err); return; }
+  if (m.t === "synced") { const s = job.synced; job.synced = undefined; s?.(m.error); }
+});
+
+// Every module is loaded: berthd hands this process layers only from now on.
 post({ t: "ready", id: 0 });

@@ -10,21 +10,24 @@ import type { Cell, Column, Results } from "../report.ts";
 import type { BenchEnv, Target } from "../target.ts";
 import { summarize } from "../stats.ts";
 import { interrupt, InterruptedError } from "../interrupt.ts";
-import { cpuMsOf } from "../cpu.ts";
+import { cpuMsWithChildren } from "../cpu.ts";
 
 export const PULL_METRICS = [["cold pull median", "s"], ["cold pull min", "s"], ["cold pull max", "s"], ["throughput (median)", "MB/s"], ["daemon CPU per pull (median)", "s"]] as const;
 const PULL_TIMEOUT_MS = 300_000;
 
-/** Wall seconds of one cold pull and the daemon's own CPU seconds during it. */
+/**
+ * Wall seconds of one cold pull and the CPU seconds the daemon and everything it started used
+ * during it (berth's unpack processes, containerd's children if any).
+ */
 async function coldPull(target: Target, image: string): Promise<{ s: number; cpu: number }> {
   const inst = await target.start();
   try {
     await dropCaches();
-    const cpu0 = cpuMsOf(inst.daemonPids());
+    const cpu0 = cpuMsWithChildren(inst.daemonPids());
     const t = performance.now();
     await inst.client.image.pullImage({ image: { image } }, { timeoutMs: PULL_TIMEOUT_MS });
     const s = (performance.now() - t) / 1000;
-    return { s, cpu: (cpuMsOf(inst.daemonPids()) - cpu0) / 1000 };
+    return { s, cpu: (cpuMsWithChildren(inst.daemonPids()) - cpu0) / 1000 };
   } finally {
     await inst.stop();
   }

@@ -1,0 +1,32 @@
+// What berthd and its unpack process (unpack-worker.ts) say to each other. berthd -> process:
+// frames on the process's stdin, [type u8][layer id u32 BE][length u32 BE] and `length` bytes
+// (a layer's start as JSON, its compressed bytes, its end), plus "abort" and "synced" over the
+// IPC channel. Process -> berthd: IPC messages.
+import type { Compression } from "../registry/media-types.ts";
+import type { RawInput, UnpackLimits, UnpackResult } from "./unpack.ts";
+
+export const FRAME_HEADER = 9;
+export const FRAME_START = 1;
+export const FRAME_DATA = 2;
+export const FRAME_END = 3;
+
+/** A frame's header. */
+export function frameHeader(type: number, id: number, length: number): Buffer {
+  const h = Buffer.allocUnsafe(FRAME_HEADER);
+  h[0] = type;
+  h.writeUInt32BE(id, 1);
+  h.writeUInt32BE(length, 5);
+  return h;
+}
+
+export interface StartJob { id: number; compression: Compression; dir: string; helper?: string; limits?: Partial<UnpackLimits> }
+export type ToWorker =
+  | { t: "abort"; id: number; message: string }
+  | { t: "synced"; id: number; error?: string };
+export interface WorkerError { kind: "limit" | "tar" | "breakout" | "other"; message: string; limit?: string; entry?: string; code?: string }
+export type FromWorker =
+  | { t: "ready"; id: 0 }
+  | { t: "ack"; id: number; bytes: number }
+  | { t: "sync"; id: number; diffId: string; raw: RawInput }
+  | { t: "done"; id: number; result: UnpackResult }
+  | { t: "failed"; id: number; error: WorkerError };
