@@ -312,7 +312,10 @@ export class ImageService {
     });
   }
 
-  /** unpackLayer in a worker process; undefined (nothing of `src` read) when none can start, and then never again. */
+  /**
+   * unpackLayer in a worker process; undefined (nothing of `src` read) when none could start
+   * (after MAX_START_FAILURES in a row, never again).
+   */
   async #unpackOnWorker(src: AsyncIterable<Buffer>, compression: Compression, dir: string, opts: UnpackOptions & { sync: () => Promise<void> }): Promise<UnpackResult | undefined> {
     const pool = this.#unpackPool;
     if (!pool) return undefined;
@@ -320,6 +323,10 @@ export class ImageService {
       return await pool.unpack(src, compression, dir, opts);
     } catch (err) {
       if (!(err instanceof UnpackWorkersUnavailable)) throw err;
+      if (!err.permanent) {
+        this.#log.warn("an unpack process did not start: berthd unpacks this layer itself", { error: err });
+        return undefined;
+      }
       this.#unpackPool = undefined;
       this.#log.warn("berthd unpacks every layer itself from now on", { error: err });
       void pool.close();

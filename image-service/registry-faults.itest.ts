@@ -121,19 +121,19 @@ describe("registry behaviour through a proxy", () => {
     assert.ok(svc.get(`mirrored.berth.test/${fx.single.repo}:latest`));
   });
 
-  it("a tampered blob fails the pull and leaves no image or content", async () => {
+  for (const workers of [false, true]) it(`a tampered blob fails the pull and leaves no image or content (${workers ? "unpacked in a worker process" : "unpacked in-process"})`, async () => {
     const layer = fx.user.image.blobs[0]!; // shares the base layer: tamper a copy under its own repo instead
-    const tamperedRepo = "berth/tampered";
+    const tamperedRepo = `berth/tampered-${workers ? "worker" : "inline"}`;
     const { pushLayerImage } = await import("../hack/registry/build-images.ts");
     // Uncompressed, and the byte flipped inside file data: only the digest check can notice.
-    const img = await pushLayerImage({ address: reg.address }, tamperedRepo, [{ name: "secret", data: "x".repeat(5000) }], "none");
+    const img = await pushLayerImage({ address: reg.address }, tamperedRepo, [{ name: "secret", data: (workers ? "w" : "x").repeat(5000) }], "none");
     const digest = img.image.blobs[0]!.digest;
     assert.notEqual(digest, layer.digest);
     const file = path.join(reg.dir, "storage/docker/registry/v2/blobs/sha256", digest.slice(7, 9), digest.slice(7), "data");
     const data = await readFile(file);
     data[512 + 100] ^= 0x01;
     await writeFile(file, data);
-    const svc = await service();
+    const svc = await service(workers ? { unpackOnWorkersFrom: 0 } : {});
     await assert.rejects(svc.pull(`${reg.address}/${tamperedRepo}:latest`), /blob sha256:[a-f0-9]{64} failed verification/);
     assert.deepEqual(svc.list(), []);
     const root = path.join(dir, `root-${n - 1}`);

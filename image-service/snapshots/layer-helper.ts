@@ -89,7 +89,8 @@ export class LayerHelper {
 
   #start(): ChildProcess {
     if (this.#child) return this.#child;
-    const child = spawn(this.binary, [this.root], { stdio: ["pipe", "pipe", "pipe"] });
+    // BERTH_LAYER_PARENT: berth-layer exits at once if its parent died before it asked to die with it.
+    const child = spawn(this.binary, [this.root], { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, BERTH_LAYER_PARENT: String(process.pid) } });
     this.#child = child;
     child.stdout!.on("data", (b: Buffer) => { this.#acks += b.length; this.#waiter?.(); });
     child.stderr!.setEncoding("utf8").on("data", (s: string) => { if (this.#stderr.length < 4096) this.#stderr += s; });

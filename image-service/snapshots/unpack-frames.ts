@@ -1,7 +1,8 @@
 // What berthd and its unpack process (unpack-worker.ts) say to each other. berthd -> process:
 // frames on the process's stdin, [type u8][layer id u32 BE][length u32 BE] and `length` bytes
-// (a layer's start as JSON, its compressed bytes, its end), plus "abort" and "synced" over the
-// IPC channel. Process -> berthd: IPC messages.
+// (a layer's start as JSON, its compressed bytes, its end or its abort: one stream, so they
+// arrive in the order sent), plus "synced" over the IPC channel (the answer to a question the
+// process asked). Process -> berthd: IPC messages.
 import type { Compression } from "../registry/media-types.ts";
 import type { RawInput, UnpackLimits, UnpackResult } from "./unpack.ts";
 
@@ -9,6 +10,9 @@ export const FRAME_HEADER = 9;
 export const FRAME_START = 1;
 export const FRAME_DATA = 2;
 export const FRAME_END = 3;
+/** Stops a layer; the body is the reason (UTF-8, at most MAX_ABORT_REASON bytes). */
+export const FRAME_ABORT = 4;
+export const MAX_ABORT_REASON = 1024;
 
 /** A frame's header. */
 export function frameHeader(type: number, id: number, length: number): Buffer {
@@ -20,9 +24,7 @@ export function frameHeader(type: number, id: number, length: number): Buffer {
 }
 
 export interface StartJob { id: number; compression: Compression; dir: string; helper?: string; limits?: Partial<UnpackLimits> }
-export type ToWorker =
-  | { t: "abort"; id: number; message: string }
-  | { t: "synced"; id: number; error?: string };
+export type ToWorker = { t: "synced"; id: number; error?: string };
 export interface WorkerError { kind: "limit" | "tar" | "breakout" | "other"; message: string; limit?: string; entry?: string; code?: string }
 export type FromWorker =
   | { t: "ready"; id: 0 }

@@ -8,7 +8,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { closeSync, constants, existsSync, openSync, readdirSync, readFileSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { Worker } from "node:worker_threads";
@@ -187,6 +187,34 @@ describe("UnpackPool: layers unpacked in separate processes", () => {
     await assert.rejects(unpacking, (e: Error) => e instanceof BreakoutError);
   });
 
+  it("a layer whose download fails before its process has read the start still fails at once", async () => {
+    const p = pool(1);
+    // Layer A keeps the process; it is stopped while layer B starts and fails at once, so B's
+    // start and its abort wait in the pipe together.
+    let releaseA!: () => void;
+    const holdA = new Promise<void>((r) => { releaseA = r; setTimeout(r, 10_000); });
+    async function* slowA(): AsyncGenerator<Buffer> { yield tar.subarray(0, 4096); await holdA; yield tar.subarray(4096); }
+    const a = p.unpack(slowA(), "none", await out(), noSync);
+    while (!p.pids.length) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 300)); // A has started in the process
+    const pid = p.pids[0]!;
+    process.kill(pid, "SIGSTOP");
+    try {
+      // eslint-disable-next-line require-yield
+      async function* failing(): AsyncGenerator<Buffer> { throw new Error("registry answered 401"); }
+      const b = p.unpack(failing(), "none", await out(), noSync);
+      await new Promise((r) => setTimeout(r, 100));
+      process.kill(pid, "SIGCONT");
+      const t = Date.now();
+      await assert.rejects(b, /registry answered 401/);
+      assert.ok(Date.now() - t < 3000, `B failed after ${Date.now() - t} ms`);
+    } finally {
+      process.kill(pid, "SIGCONT");
+      releaseA();
+    }
+    assert.equal((await a).diffId, sha(tar));
+  });
+
   it("hands a stalled worker at most a bounded number of bytes", async () => {
     // The layer's first node (a fifo) goes to a helper that never answers and exits after 1.5 s.
     const helper = path.join(dir, "stalled-helper");
@@ -222,8 +250,10 @@ describe("UnpackPool: layers unpacked in separate processes", () => {
     const p = pool(2, 200);
     await p.unpack(chunks(tar, 1 << 20), "none", await out(), noSync);
     assert.equal(p.workers, 1);
+    const [pid] = p.pids;
     const deadline = Date.now() + 5000;
-    while (p.workers > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (state(pid!) !== "gone" && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(state(pid!), "gone", "the idle process exited and was reaped");
     assert.equal(p.workers, 0);
     assert.equal((await p.unpack(chunks(tar, 1 << 20), "none", await out(), noSync)).diffId, sha(tar));
   });
@@ -300,6 +330,15 @@ describe("UnpackPool: layers unpacked in separate processes", () => {
     } finally {
       closeSync(held);
     }
+  });
+
+  it("berth-layer whose parent died before it asked to die with it exits at once", async () => {
+    const d = await out();
+    // BERTH_LAYER_PARENT names the parent that spawned it; another pid means that one is gone.
+    const r = spawnSync(DEFAULT_LAYER_HELPER, [d], { input: "", env: { ...process.env, BERTH_LAYER_PARENT: "999999999" }, timeout: 5000 });
+    assert.equal(r.status, 1);
+    const ok = spawnSync(DEFAULT_LAYER_HELPER, [d], { input: "", env: { ...process.env, BERTH_LAYER_PARENT: String(process.pid) }, timeout: 5000 });
+    assert.equal(ok.status, 0, ok.stderr?.toString());
   });
 
   it("a worker that cannot load makes unpack fail as unavailable, having read nothing", async () => {

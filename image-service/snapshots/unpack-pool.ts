@@ -21,7 +21,9 @@ import type { Compression } from "../registry/media-types.ts";
 import { BreakoutError } from "./safe-path.ts";
 import { LayerLimitError, TarError } from "./tar-reader.ts";
 import type { UnpackOptions, UnpackResult } from "./unpack.ts";
-import { FRAME_DATA, FRAME_END, FRAME_START, frameHeader, type FromWorker, type StartJob, type ToWorker, type WorkerError } from "./unpack-frames.ts";
+import {
+  FRAME_ABORT, FRAME_DATA, FRAME_END, FRAME_START, frameHeader, MAX_ABORT_REASON, type FromWorker, type StartJob, type ToWorker, type WorkerError,
+} from "./unpack-frames.ts";
 
 /** Bytes of a layer handed to its process and not yet taken by it. */
 export const MAX_UNACKED = 4 << 20;
@@ -35,9 +37,20 @@ export const CLOSE_GRACE_MS = 5_000;
 /** Kept of a process's stderr, for the error when it fails. */
 const STDERR_KEPT = 4096;
 
-/** No process could start (its module failed to load): the caller unpacks itself. Nothing of the source was read. */
+/** Processes that ended before they were ready, in a row, after which the pool gives up. */
+export const MAX_START_FAILURES = 3;
+
+/**
+ * No process could start for this layer: the caller unpacks it itself. Nothing of the source was
+ * read. `permanent` once MAX_START_FAILURES processes in a row failed to start.
+ */
 export class UnpackWorkersUnavailable extends Error {
-  constructor(why: string) { super(`layer unpack processes are unavailable: ${why}`); this.name = "UnpackWorkersUnavailable"; }
+  readonly permanent: boolean;
+  constructor(why: string, permanent: boolean) {
+    super(`layer unpack processes are unavailable: ${why}`);
+    this.name = "UnpackWorkersUnavailable";
+    this.permanent = permanent;
+  }
 }
 
 /** Rebuilds the error a worker reported, with the class the caller maps to a gRPC code. */
@@ -63,7 +76,7 @@ export interface UnpackPoolOptions {
 
 interface Job { message: (m: FromWorker) => void; exit: (err: Error) => void; settled: Promise<unknown>; abort: () => void }
 /** A process and the layers in flight in it, by job id. */
-interface Slot { proc: ChildProcess; jobs: Map<number, Job>; ready: Promise<void>; idleTimer?: NodeJS.Timeout; exited: Promise<void> }
+interface Slot { proc: ChildProcess; jobs: Map<number, Job>; ready: Promise<void>; idleTimer?: NodeJS.Timeout; exited: Promise<void>; drain?: Promise<void> }
 
 /** URL of the process's module: the .ts source when running from sources, the compiled .js in dist/. */
 function workerUrl(): URL {
@@ -89,8 +102,9 @@ export class UnpackPool {
   #slots = new Set<Slot>();
   #nextId = 1;
   #closed = false;
-  /** Why no process can start (one ended before its modules loaded). */
+  /** Why no process can start (MAX_START_FAILURES ended before they were ready, in a row). */
   #unavailable: string | undefined;
+  #startFailures = 0;
 
   constructor(opts: UnpackPoolOptions) {
     this.#max = Math.max(1, opts.maxWorkers);
@@ -145,7 +159,7 @@ export class UnpackPool {
   /** The process with the fewest layers in flight; a new one while there are fewer than the most and none is idle. */
   #acquire(id: number, job: Job): Slot {
     if (this.#closed) throw new Error("layer unpacking has stopped");
-    if (this.#unavailable) throw new UnpackWorkersUnavailable(this.#unavailable);
+    if (this.#unavailable) throw new UnpackWorkersUnavailable(this.#unavailable, true);
     let best: Slot | undefined;
     for (const s of this.#slots) if (!best || s.jobs.size < best.jobs.size) best = s;
     if (!best || (best.jobs.size > 0 && this.#slots.size < this.#max)) best = this.#spawn();
@@ -179,6 +193,8 @@ export class UnpackPool {
     const wakeFeeder = () => { const w = ackWaiter; ackWaiter = undefined; w?.(); };
     let refused: unknown;
     let feedFailure: unknown;
+    /** What beforeSync accepted. */
+    let checked: { diffId: string; raw: { bytes: number; digest: string } } | undefined;
     let settle!: { resolve: (r: UnpackResult) => void; reject: (err: Error) => void };
     const outcome = new Promise<UnpackResult>((resolve, reject) => { settle = { resolve, reject }; });
     outcome.catch(() => {});
@@ -187,11 +203,16 @@ export class UnpackPool {
     const settled = outcome.finally(() => { done = true; wakeFeeder(); });
     settled.catch(() => {});
     const send = (m: ToWorker) => { if (slot.proc.connected) slot.proc.send(m, () => { /* a send to a process that is gone: its exit says why */ }); };
+    const abortFrame = (why: string) => {
+      const reason = Buffer.from(why.slice(0, MAX_ABORT_REASON / 4));
+      slot.proc.stdin!.write(frameHeader(FRAME_ABORT, id, reason.length));
+      slot.proc.stdin!.write(reason);
+    };
     const slot = this.#acquire(id, {
       settled,
       abort: () => {
         if (done) return;
-        if (started) send({ t: "abort", id, message: "layer unpacking has stopped" });
+        if (started) abortFrame("layer unpacking has stopped");
         else settle.reject(new Error("layer unpacking has stopped"));
       },
       exit: (err) => settle.reject(err),
@@ -205,6 +226,7 @@ export class UnpackPool {
             void (async () => {
               try {
                 opts.beforeSync?.(m.diffId, m.raw);
+                checked = { diffId: m.diffId, raw: { ...m.raw } };
               } catch (err) {
                 refused = err;
                 send({ t: "synced", id, error: "refused by the digest check" });
@@ -218,27 +240,37 @@ export class UnpackPool {
               }
             })();
             return;
-          case "done": settle.resolve(m.result); return;
+          case "done":
+            // Only a layer whose digests were checked here, and are the ones it reports.
+            if (!checked || checked.diffId !== m.result.diffId || checked.raw.digest !== m.result.raw.digest || checked.raw.bytes !== m.result.raw.bytes) {
+              settle.reject(new Error("layer unpack process reported a layer whose digests were not checked"));
+              return;
+            }
+            settle.resolve(m.result);
+            return;
           case "failed": settle.reject(workerError(m.error)); return;
         }
       },
     });
     const stdin = slot.proc.stdin!;
-    /** Writes a frame; waits while the pipe is full (the process reads it whole, always). */
+    /** Writes a frame (header and body at once: frames of layers never interleave); waits while the pipe is full. */
     const frame = async (type: number, body?: Buffer) => {
       stdin.write(frameHeader(type, id, body?.length ?? 0));
       const ok = body?.length ? stdin.write(body) : true;
-      if (!ok && !done) await Promise.race([new Promise((r) => stdin.once("drain", r)), settled.catch(() => {})]);
+      if (ok || done) return;
+      // One wait for "drain" per process, shared by its layers.
+      slot.drain ??= new Promise<void>((r) => stdin.once("drain", () => { slot.drain = undefined; r(); }));
+      await Promise.race([slot.drain, settled.catch(() => {})]);
     };
     try {
       try {
         await Promise.race([slot.ready, settled]);
+        this.#startFailures = 0;
       } catch (err) {
-        if (!this.#closed) {
-          this.#unavailable ??= (err as Error).message;
-          throw new UnpackWorkersUnavailable(this.#unavailable);
-        }
-        throw err;
+        if (this.#closed) throw err;
+        const why = (err as Error).message;
+        if (++this.#startFailures >= MAX_START_FAILURES) this.#unavailable ??= why;
+        throw new UnpackWorkersUnavailable(why, this.#unavailable !== undefined);
       }
       started = true;
       const start: StartJob = { id, compression, dir, ...(opts.helper ? { helper: opts.helper } : {}), ...(opts.limits ? { limits: opts.limits } : {}) };
@@ -257,7 +289,7 @@ export class UnpackPool {
           // Only a failure the process has not already answered for is the unpack's.
           if (!done) {
             feedFailure = err;
-            send({ t: "abort", id, message: (err as Error).message ?? String(err) });
+            abortFrame((err as Error).message ?? String(err));
           }
         }
       })();

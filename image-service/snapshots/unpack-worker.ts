@@ -1,13 +1,13 @@
 // The unpack process of unpack-pool.ts (node, forked by berthd): runs unpackLayer (decompress,
 // hash, tar, file creation) for the layers berthd hands it. Input comes framed on stdin (start,
-// data, end of each layer, in order); control comes over the IPC channel ("abort" stops a layer
-// at once: its berth-layer helper is killed, so no wait for it remains; "synced" answers a
-// flush). It exits when berthd closes the channel or stdin, and its helpers die with it
+// data, end or abort of each layer, in order; an abort stops a layer at once: its berth-layer
+// helper is killed, so no wait for it remains); "synced", the answer to a flush, comes over the
+// IPC channel. It exits when berthd closes the channel or stdin, and its helpers die with it
 // (PR_SET_PDEATHSIG). Frames are checked for their shape; berthd is the only sender.
 import { LayerLimitError, TarError } from "./tar-reader.ts";
 import { BreakoutError } from "./safe-path.ts";
 import { unpackLayer, type RawInput } from "./unpack.ts";
-import { FRAME_DATA, FRAME_END, FRAME_HEADER, FRAME_START, type FromWorker, type StartJob, type ToWorker, type WorkerError } from "./unpack-frames.ts";
+import { FRAME_ABORT, FRAME_DATA, FRAME_END, FRAME_HEADER, FRAME_START, MAX_ABORT_REASON, type FromWorker, type StartJob, type ToWorker, type WorkerError } from "./unpack-frames.ts";
 
 if (!process.send) throw new Error("unpack-worker runs only as a process forked with an IPC channel");
 
@@ -94,6 +94,12 @@ function onFrameEnd(f: { type: number; id: number; body: Buffer[] }) {
     void run(start, job);
   } else if (f.type === FRAME_END) {
     jobs.get(f.id)?.inbox.end();
+  } else if (f.type === FRAME_ABORT) {
+    const job = jobs.get(f.id);
+    if (!job) return; // already ended
+    const err = new Error(Buffer.concat(f.body).toString("utf8"));
+    job.inbox.fail(err);
+    job.stop.abort(err);
   }
 }
 process.stdin.on("data", (chunk: Buffer) => {
@@ -108,8 +114,9 @@ process.stdin.on("data", (chunk: Buffer) => {
       const id = header.readUInt32BE(1);
       const left = header.readUInt32BE(5);
       header = Buffer.alloc(0);
-      if (type !== FRAME_START && type !== FRAME_DATA && type !== FRAME_END) protocolError(`unknown frame type ${type}`);
+      if (type !== FRAME_START && type !== FRAME_DATA && type !== FRAME_END && type !== FRAME_ABORT) protocolError(`unknown frame type ${type}`);
       if (type === FRAME_START && left > MAX_START_FRAME) protocolError(`start frame of ${left} bytes`);
+      if (type === FRAME_ABORT && left > MAX_ABORT_REASON) protocolError(`abort frame of ${left} bytes`);
       if (type === FRAME_END && left !== 0) protocolError("end frame with a body");
       current = { type, id, left, body: [] };
       if (left === 0) { onFrameEnd(current); current = undefined; }
@@ -129,9 +136,10 @@ process.on("disconnect", () => process.exit(0));
 
 process.on("message", (m: ToWorker) => {
   const job = jobs.get(m.id);
-  if (!job) return;
-  if (m.t === "abort") { const err = new Error(m.message); job.inbox.fail(err); job.stop.abort(err); return; }
-  if (m.t === "synced") { const s = job.synced; job.synced = undefined; s?.(m.error); }
+  if (!job || m.t !== "synced") return;
+  const s = job.synced;
+  job.synced = undefined;
+  s?.(m.error);
 });
 
 // Every module is loaded: berthd hands this process layers only from now on.

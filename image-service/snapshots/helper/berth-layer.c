@@ -250,6 +250,9 @@ int main(int argc, char **argv) {
   /* Dies with the thread that started it: berthd's unpack worker threads (unpack-pool.ts) may
    * end without stopping their helper, which must then write nothing more into the layer. */
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) fail("prctl", "", 0, strerror(errno));
+  /* A parent that died between fork and prctl sent no signal: the parent berth named is gone. */
+  const char *parent = getenv("BERTH_LAYER_PARENT");
+  if (parent && strtol(parent, NULL, 10) != (long)getppid()) _exit(1);
   root_fd = open(argv[1], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (root_fd < 0) fail("open", argv[1], strlen(argv[1]), strerror(errno));
   if (fchdir(root_fd) < 0) fail("open", argv[1], strlen(argv[1]), strerror(errno));
