@@ -352,4 +352,21 @@ describe("UnpackPool: layers unpacked in separate processes", () => {
     await assert.rejects(p.unpack(src(), "none", await out(), noSync), UnpackWorkersUnavailable);
     assert.equal(read, false);
   });
+
+  it("a process that never becomes ready is killed after the ready timeout; three in a row make the pool give up", async () => {
+    const hung = path.join(dir, "hung-worker.mjs");
+    await writeFile(hung, "setInterval(() => {}, 1000);\n");
+    const p = new UnpackPool({ maxWorkers: 1, module: new URL(`file://${hung}`), readyTimeoutMs: 300 });
+    pools.push(p);
+    let read = false;
+    async function* src(): AsyncGenerator<Buffer> { read = true; yield tar; }
+    for (const permanent of [false, false, true]) {
+      const t = Date.now();
+      await assert.rejects(p.unpack(src(), "none", await out(), noSync),
+        (e: Error) => e instanceof UnpackWorkersUnavailable && e.permanent === permanent && /not ready within 300 ms/.test(e.message));
+      assert.ok(Date.now() - t < 5000);
+    }
+    assert.equal(read, false);
+    assert.equal(p.workers, 0, "the hung processes were killed");
+  });
 });

@@ -4,7 +4,7 @@
 // Each layer in flight gets a process of its own while there are fewer than `maxWorkers`, else
 // shares the least busy one; an idle process ends after `idleMs`. Processes rather than worker
 // threads: whatever a process allocated goes back to the system when it exits, where a worker
-// thread's buffers stayed in berthd's malloc arenas (berthd kept 114-144 MB of RSS after pulling
+// thread's buffers stayed in berthd's malloc arenas (berthd kept 112-171 MB of RSS after pulling
 // the bench's 103 MB image with worker threads, 88-100 MB unpacking on its main thread). The
 // process runs with V8's default flags (berthd's small young generation and Sparkplug-only
 // tiers are for a long-lived daemon, not for a short burst of tar parsing).
@@ -37,6 +37,8 @@ export const CLOSE_GRACE_MS = 5_000;
 /** Kept of a process's stderr, for the error when it fails. */
 const STDERR_KEPT = 4096;
 
+/** A process not ready (its modules loaded) this long after its start is killed, and counts as failed to start. */
+export const READY_TIMEOUT_MS = 30_000;
 /** Processes that ended before they were ready, in a row, after which the pool gives up. */
 export const MAX_START_FAILURES = 3;
 
@@ -72,6 +74,8 @@ export interface UnpackPoolOptions {
   idleMs?: number;
   /** The process's module (tests); default: unpack-worker beside this file. */
   module?: URL;
+  /** Default READY_TIMEOUT_MS. */
+  readyTimeoutMs?: number;
 }
 
 interface Job { message: (m: FromWorker) => void; exit: (err: Error) => void; settled: Promise<unknown>; abort: () => void }
@@ -99,6 +103,7 @@ export class UnpackPool {
   #max: number;
   #idleMs: number;
   #module: URL;
+  #readyTimeoutMs: number;
   #slots = new Set<Slot>();
   #nextId = 1;
   #closed = false;
@@ -110,6 +115,7 @@ export class UnpackPool {
     this.#max = Math.max(1, opts.maxWorkers);
     this.#idleMs = opts.idleMs ?? DEFAULT_IDLE_MS;
     this.#module = opts.module ?? workerUrl();
+    this.#readyTimeoutMs = opts.readyTimeoutMs ?? READY_TIMEOUT_MS;
   }
 
   /** Processes alive now (busy or idle). */
@@ -133,17 +139,20 @@ export class UnpackPool {
     let notReady!: (err: Error) => void;
     const ready = new Promise<void>((resolve, reject) => { readyFn = resolve; notReady = reject; });
     ready.catch(() => {});
+    const readyTimer = setTimeout(() => { failure ??= new Error(`not ready within ${this.#readyTimeoutMs} ms`); proc.kill("SIGKILL"); }, this.#readyTimeoutMs);
+    readyTimer.unref();
     let exitedFn!: () => void;
     const exited = new Promise<void>((r) => { exitedFn = r; });
     const slot: Slot = { proc, jobs: new Map(), ready, exited };
     proc.on("message", (m: FromWorker) => {
-      if (m.t === "ready") { readyFn(); return; }
+      if (m.t === "ready") { clearTimeout(readyTimer); readyFn(); return; }
       slot.jobs.get(m.id)?.message(m);
     });
     proc.on("error", (err) => { failure ??= err; });
     // Settled only at "exit": by then the process, and with it every helper it started, is gone.
     // (A process exits by itself only without layers in flight: idle, or berthd gone.)
     proc.on("exit", (code, signal) => {
+      clearTimeout(readyTimer);
       exitedFn();
       const why = failure?.message ?? stderrReason(stderr) ?? `exited (${signal ?? `code ${code}`})`;
       const err = new Error(`layer unpack process ${proc.pid ?? "?"}: ${why}`);
