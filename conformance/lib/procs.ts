@@ -1,5 +1,6 @@
 // Test helper: what /proc says about processes (for tests that check nothing is left behind).
 import type { ChildProcess } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { readdir, readFile, rmdir } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 
@@ -13,6 +14,33 @@ export async function processGroupMembers(pgid: number): Promise<number[]> {
     if (Number(f[2]) === pgid) out.push(Number(d));
   }
   return out;
+}
+
+/** A process's command name and the fields after it in /proc/PID/stat (f[0] state, f[1] ppid, f[2] pgid); undefined once it is gone. */
+function statOf(pid: number | string): { comm: string; f: string[] } | undefined {
+  try {
+    const st = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return { comm: st.slice(st.indexOf("(") + 1, st.lastIndexOf(")")), f: st.slice(st.lastIndexOf(")") + 2).split(" ") };
+  } catch { return undefined; }
+}
+
+/**
+ * Processes whose parent is one of `parents`, and named `comm` when given, with their state
+ * letter ("Z": a zombie, not yet reaped).
+ */
+export function childProcesses(parents: readonly number[], comm?: string): { pid: number; state: string }[] {
+  const out: { pid: number; state: string }[] = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    const s = statOf(d);
+    if (s && parents.includes(Number(s.f[1])) && (comm === undefined || s.comm === comm)) out.push({ pid: Number(d), state: s.f[0]! });
+  }
+  return out;
+}
+
+/** State letter of a process ("Z": a zombie), or "gone". */
+export function processState(pid: number): string {
+  return statOf(pid)?.f[0] ?? "gone";
 }
 
 /** SIGKILLs a child that is still running and waits for its exit (an after() hook's cleanup). */

@@ -6,12 +6,13 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startBerthd, type Berthd } from "../lib/berthd.ts";
 import { codeOf, grpc } from "../lib/cri-client.ts";
+import { childProcesses } from "../lib/procs.ts";
 import {
   CAPABILITY, deepDirs, deviceLayer, globalPaxKeyFlood, gzipBomb, headerFlood, injectionName, oversizedLongName, oversizedPax, USER_VALUE,
   whiteoutLayer, xattrInjectionLayers,
@@ -38,18 +39,7 @@ function rssOf(pid: number): { rss: number; hwm: number } {
   return { rss: kb("VmRSS"), hwm: kb("VmHWM") };
 }
 /** berth-layer processes that are children of `pid`. */
-function helperChildren(pid: number): string[] {
-  const out: string[] = [];
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const st = readFileSync(`/proc/${d}/stat`, "utf8");
-      const fields = st.slice(st.lastIndexOf(")") + 2).split(" ");
-      if (Number(fields[1]) === pid && st.includes("(berth-layer)")) out.push(d);
-    } catch { /* the process went away while listed */ }
-  }
-  return out;
-}
+const helperChildren = (pid: number): string[] => childProcesses([pid], "berth-layer").map((c) => String(c.pid));
 
 describe("image attacks", () => {
   let reg: RunningRegistry;

@@ -8,6 +8,7 @@ import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { availableParallelism } from "node:os";
 import { pushLayerImage } from "../../hack/registry/build-images.ts";
+import { childProcesses } from "../lib/procs.ts";
 import { runRemoteCommand } from "../lib/spdy-client.ts";
 import { podConfig, startPodEnv, type PodEnv } from "../lib/pod.ts";
 
@@ -33,16 +34,9 @@ function listeningPorts(pid: number): number[] {
 
 /** berthd's layer unpack processes: its children running unpack-worker. */
 function unpackProcesses(pid: number): number {
-  let n = 0;
-  for (const e of readdirSync("/proc")) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const st = readFileSync(`/proc/${e}/stat`, "utf8");
-      if (Number(st.slice(st.lastIndexOf(")") + 2).split(" ")[1]) !== pid) continue;
-      if (readFileSync(`/proc/${e}/cmdline`, "utf8").includes("unpack-worker")) n++;
-    } catch { /* ended meanwhile */ }
-  }
-  return n;
+  return childProcesses([pid]).filter((c) => {
+    try { return readFileSync(`/proc/${c.pid}/cmdline`, "utf8").includes("unpack-worker"); } catch { return false; }
+  }).length;
 }
 
 async function until(what: string, ok: () => boolean, timeoutMs: number): Promise<void> {

@@ -2,25 +2,14 @@
 // concurrent syncfs requests, gone after the last release, and a failing helper never hangs.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { childProcesses } from "../../conformance/lib/procs.ts";
 import { DEFAULT_LAYER_HELPER, FsSyncer, LayerHelperError } from "./layer-helper.ts";
 
 /** berth-layer processes whose parent is this process. */
-function helperChildren(): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const st = readFileSync(`/proc/${d}/stat`, "utf8");
-      const fields = st.slice(st.lastIndexOf(")") + 2).split(" ");
-      if (Number(fields[1]) === process.pid && st.includes("(berth-layer)")) out.push(Number(d));
-    } catch { /* gone while listed */ }
-  }
-  return out;
-}
+const helperChildren = (): number[] => childProcesses([process.pid], "berth-layer").map((c) => c.pid);
 
 describe("FsSyncer", () => {
   it("serves concurrent syncfs requests from one berth-layer and ends it on the last release", async () => {

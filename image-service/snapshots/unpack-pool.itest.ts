@@ -9,12 +9,13 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { execFileSync, spawnSync } from "node:child_process";
-import { closeSync, constants, existsSync, openSync, readdirSync, readFileSync } from "node:fs";
+import { closeSync, constants, existsSync, openSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { Worker } from "node:worker_threads";
 import path from "node:path";
 import { gzipSync, zstdCompressSync } from "node:zlib";
 import { buildTar, type TarFixtureEntry } from "../../hack/registry/tar-writer.ts";
+import { childProcesses, processState } from "../../conformance/lib/procs.ts";
 import { BreakoutError } from "./safe-path.ts";
 import { LayerLimitError, TarError } from "./tar-reader.ts";
 import { DEFAULT_LAYER_HELPER } from "./layer-helper.ts";
@@ -31,22 +32,8 @@ async function* chunks(b: Buffer, size: number): AsyncGenerator<Buffer> {
 const noSync = { sync: async () => {} };
 
 /** Live (not zombie) processes named `comm` whose parent is one of `parents`. */
-function children(comm: string, parents: number[]): number[] {
-  const pids: number[] = [];
-  for (const p of readdirSync("/proc")) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      const st = readFileSync(`/proc/${p}/stat`, "utf8");
-      const f = st.slice(st.lastIndexOf(")") + 2).split(" ");
-      if (st.slice(st.indexOf("(") + 1, st.lastIndexOf(")")) === comm && parents.includes(Number(f[1])) && f[0] !== "Z") pids.push(Number(p));
-    } catch { /* gone meanwhile */ }
-  }
-  return pids;
-}
-/** State letter of a process, or "gone". */
-function state(pid: number): string {
-  try { const st = readFileSync(`/proc/${pid}/stat`, "utf8"); return st.slice(st.lastIndexOf(")") + 2)[0]!; } catch { return "gone"; }
-}
+const children = (comm: string, parents: number[]) => childProcesses(parents, comm).filter((c) => c.state !== "Z").map((c) => c.pid);
+const state = processState;
 
 describe("UnpackPool: layers unpacked in separate processes", () => {
   let dir: string;
