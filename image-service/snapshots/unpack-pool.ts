@@ -212,11 +212,13 @@ export class UnpackPool {
     const settled = outcome.finally(() => { done = true; wakeFeeder(); });
     settled.catch(() => {});
     const send = (m: ToWorker) => { if (slot.proc.connected) slot.proc.send(m, () => { /* a send to a process that is gone: its exit says why */ }); };
-    const abortFrame = (why: string) => {
-      const reason = Buffer.from(why.slice(0, MAX_ABORT_REASON / 4));
-      slot.proc.stdin!.write(frameHeader(FRAME_ABORT, id, reason.length));
-      slot.proc.stdin!.write(reason);
+    /** Writes a frame, header and body at once (frames of layers never interleave); false once the pipe is full. */
+    const writeFrame = (type: number, body?: Buffer): boolean => {
+      const stdin = slot.proc.stdin!;
+      stdin.write(frameHeader(type, id, body?.length ?? 0));
+      return body?.length ? stdin.write(body) : true;
     };
+    const abortFrame = (why: string) => { writeFrame(FRAME_ABORT, Buffer.from(why.slice(0, MAX_ABORT_REASON / 4))); };
     const slot = this.#acquire(id, {
       settled,
       abort: () => {
@@ -262,11 +264,9 @@ export class UnpackPool {
       },
     });
     const stdin = slot.proc.stdin!;
-    /** Writes a frame (header and body at once: frames of layers never interleave); waits while the pipe is full. */
+    /** writeFrame, then waits while the pipe is full. */
     const frame = async (type: number, body?: Buffer) => {
-      stdin.write(frameHeader(type, id, body?.length ?? 0));
-      const ok = body?.length ? stdin.write(body) : true;
-      if (ok || done) return;
+      if (writeFrame(type, body) || done) return;
       // One wait for "drain" per process, shared by its layers.
       slot.drain ??= new Promise<void>((r) => stdin.once("drain", () => { slot.drain = undefined; r(); }));
       await Promise.race([slot.drain, settled.catch(() => {})]);
