@@ -1,137 +1,236 @@
-// The gRPC server: registers every RPC of RuntimeService and ImageService on a
-// unix socket, (de)serialising with protobuf-es. Methods without an
-// implementation answer UNIMPLEMENTED naming the RPC.
+// The gRPC server: every RPC of RuntimeService and ImageService on a unix socket, over Node's
+// own HTTP/2 (nghttp2), (de)serialising with protobuf-es. Methods without an implementation
+// answer UNIMPLEMENTED naming the RPC.
+//
+// berth speaks the part of gRPC that CRI uses (grpc/grpc PROTOCOL-HTTP2.md): unary and
+// server-streaming calls, `grpc-timeout` deadlines, cancellation by RST_STREAM, status and
+// message in trailers (or trailers only), uncompressed messages. It was grpc-js; this costs less
+// per call (ListContainers, Version) and less memory, and every bound is berth's own:
+// - a request message of at most 16 MiB (RESOURCE_EXHAUSTED), read as it comes, never more
+//   than one message per call;
+// - at most 64 MiB of request bytes held across all calls at once (RESOURCE_EXHAUSTED);
+// - at most 1000 concurrent streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS; nghttp2
+//   refuses the rest with REFUSED_STREAM, which clients retry);
+// - a response of at most 16 MiB (RESOURCE_EXHAUSTED naming the size);
+// - compressed requests are refused (UNIMPLEMENTED, grpc-accept-encoding: identity).
+// Every connection passes the front layer first (transport/h2-front.ts), which lets grpc-go
+// < 1.58 clients in (their :authority is the socket path, which nghttp2 refuses).
 import { chmod } from "node:fs/promises";
 import { createServer, type Socket } from "node:net";
-import * as grpc from "@grpc/grpc-js";
+import * as http2 from "node:http2";
 import { create, fromBinary, toBinary, type DescMessage, type DescService } from "@bufbuild/protobuf";
-import { BerthError, Code, invalidArgument, unimplemented } from "../oci-runtime/foundation/errdefs.ts";
-import { instrument, newRequestId, type RpcObserver } from "./instrument.ts";
+import { BerthError, Code } from "../oci-runtime/foundation/errdefs.ts";
+import { clip, instrument, newRequestId, type RpcObserver } from "./instrument.ts";
 import type { Context } from "./context.ts";
 import { Encoded, type Call, type StreamCall } from "./rpc.ts";
 import { FrontConnection } from "./transport/h2-front.ts";
+import { encodeStatusMessage, frameMessage, parseTimeout, RequestReader, WireError } from "./transport/grpc-wire.ts";
 
 type AnyImpl = (ctx: Context, req: any, call: any) => Promise<any>;
 
-class BadRequest {
-  readonly error: unknown;
-  constructor(error: unknown) { this.error = error; }
+export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+export const MAX_HELD_REQUEST_BYTES = 64 * 1024 * 1024;
+export const MAX_CONCURRENT_STREAMS = 1000;
+/** Longest deadline that gets a timer (setTimeout's limit); a later one is kept but never fires. */
+const MAX_TIMER_MS = 0x7fffffff;
+
+const {
+  HTTP2_HEADER_STATUS, HTTP2_HEADER_CONTENT_TYPE, HTTP2_HEADER_PATH, HTTP2_HEADER_METHOD,
+  NGHTTP2_NO_ERROR, NGHTTP2_CANCEL,
+} = http2.constants;
+
+interface Method {
+  readonly path: string;
+  readonly input: DescMessage;
+  readonly output: DescMessage;
+  readonly streaming: boolean;
+  readonly impl: AnyImpl | undefined;
+  readonly name: string;
 }
 
-function serializer(desc: DescMessage) {
-  return (msg: unknown) => msg instanceof Encoded
-    ? Buffer.from(msg.bytes.buffer, msg.bytes.byteOffset, msg.bytes.byteLength)
-    : Buffer.from(toBinary(desc, create(desc, msg as never)));
-}
-
-function deserializer(desc: DescMessage) {
-  return (buf: Buffer) => {
-    try {
-      return fromBinary(desc, buf);
-    } catch (err) {
-      return new BadRequest(err);
+/** Every method of the services by its HTTP/2 path. */
+export function methodTable(services: { service: DescService; impls: Record<string, AnyImpl | undefined> }[]): Map<string, Method> {
+  const table = new Map<string, Method>();
+  for (const { service, impls } of services) {
+    for (const m of service.methods) {
+      const path = `/${service.typeName}/${m.name}`;
+      table.set(path, { path, input: m.input, output: m.output, streaming: m.methodKind === "server_streaming", impl: impls[m.localName], name: m.name });
     }
-  };
-}
-
-function deadlineOf(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>): Date | undefined {
-  const d = call.getDeadline();
-  if (d instanceof Date) return d;
-  if (typeof d === "number" && Number.isFinite(d)) return new Date(d);
-  return undefined;
-}
-
-/**
- * The call's AbortSignal, aborted when the client cancels or its deadline passes; `done()` clears the
- * deadline timer once the call has answered (kubelet's deadlines are minutes long: each finished
- * call's timer kept its controller, and its listeners, alive that long).
- */
-function makeSignal(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>, deadline?: Date): { signal: AbortSignal; done: () => void } {
-  const ac = new AbortController();
-  // grpc-js emits "cancelled" when every call's stream closes, answered or not: after the answer
-  // there is nothing to abort (an error built there cost a stack trace per call).
-  let answered = false;
-  // grpc-js reports a passed deadline as "cancelled" too, sometimes before the timer below fires.
-  call.on("cancelled", () => {
-    if (answered) return;
-    ac.abort(deadline && Date.now() >= deadline.getTime() - 100
-      ? new BerthError(Code.DEADLINE_EXCEEDED, "the client's deadline passed")
-      : new BerthError(Code.CANCELLED, "the client cancelled the call"));
-  });
-  if (deadline) {
-    const ms = deadline.getTime() - Date.now();
-    const t = setTimeout(() => ac.abort(new BerthError(Code.DEADLINE_EXCEEDED, "the client's deadline passed")), Math.max(0, ms));
-    t.unref();
-    return { signal: ac.signal, done: () => { answered = true; clearTimeout(t); } };
   }
-  return { signal: ac.signal, done: () => { answered = true; } };
+  return table;
 }
 
-export function serviceDefinition(
-  service: DescService,
-  impls: Record<string, AnyImpl | undefined>,
+function encode(desc: DescMessage, msg: unknown): Uint8Array {
+  return msg instanceof Encoded ? msg.bytes : toBinary(desc, create(desc, msg as never));
+}
+
+const tooLarge = (what: string, bytes: number) =>
+  new BerthError(Code.RESOURCE_EXHAUSTED, `${what} is ${bytes} bytes; the limit is ${MAX_MESSAGE_BYTES}`);
+
+/** Shared by every connection of one server: request bytes held by calls still being received. */
+class CallState {
+  held = 0;
+}
+
+/** Answers a call that never reached a handler: one HEADERS frame with the status (trailers only). */
+function refuse(stream: http2.ServerHttp2Stream, code: number, message: string, extra?: http2.OutgoingHttpHeaders): void {
+  if (stream.destroyed || stream.headersSent) return;
+  stream.respond({
+    [HTTP2_HEADER_STATUS]: 200,
+    [HTTP2_HEADER_CONTENT_TYPE]: "application/grpc",
+    "grpc-status": String(code),
+    ...(message ? { "grpc-message": encodeStatusMessage(clip(message)) } : {}),
+    ...extra,
+  }, { endStream: true });
+  if (!stream.readableEnded) stream.close(NGHTTP2_NO_ERROR); // stop the client's upload; what it sent is dropped
+}
+
+function onStream(
+  stream: http2.ServerHttp2Stream,
+  headers: http2.IncomingHttpHeaders,
+  methods: Map<string, Method>,
+  state: CallState,
   ctx: Context,
   observe?: RpcObserver,
-): { definition: grpc.ServiceDefinition; handlers: grpc.UntypedServiceImplementation } {
-  const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
-  const handlers: grpc.UntypedServiceImplementation = {};
-  for (const m of service.methods) {
-    const path = `/${service.typeName}/${m.name}`;
-    const impl = impls[m.localName];
-    const streaming = m.methodKind === "server_streaming";
-    definition[m.localName] = {
-      path,
-      requestStream: false,
-      responseStream: streaming,
-      requestSerialize: serializer(m.input),
-      requestDeserialize: deserializer(m.input),
-      responseSerialize: serializer(m.output),
-      responseDeserialize: deserializer(m.output),
-      originalName: m.name,
-    };
-    const run = async (req: unknown, call: Call | StreamCall<DescMessage>) => {
-      if (req instanceof BadRequest) throw invalidArgument(`malformed ${m.input.typeName} message: ${(req.error as Error).message}`);
-      if (!impl) throw unimplemented(`${m.name} is not implemented by berth yet`);
-      return impl(ctx, req, call);
-    };
-    if (!streaming) {
-      handlers[m.localName] = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-        const id = newRequestId();
-        const deadline = deadlineOf(call);
-        const { signal, done } = makeSignal(call, deadline);
-        const c: Call = { id, method: path, signal, ...(deadline ? { deadline } : {}) };
-        void instrument(ctx.log, path, id, () => run(call.request, c), observe).then((out) => {
-          done();
-          if (out.error) callback({ code: out.error.code, details: out.error.message } as grpc.ServiceError, null);
-          else callback(null, out.value ?? {});
-        });
-      };
-    } else {
-      handlers[m.localName] = (call: grpc.ServerWritableStream<unknown, unknown>) => {
-        const id = newRequestId();
-        const deadline = deadlineOf(call);
-        const { signal, done } = makeSignal(call, deadline);
-        const c: StreamCall<DescMessage> = {
-          id, method: path, signal, ...(deadline ? { deadline } : {}),
-          write: (msg) => new Promise<void>((resolve) => {
-            if (call.cancelled || call.destroyed) return resolve();
-            if (call.write(msg)) resolve(); else call.once("drain", () => resolve());
-          }),
-        };
-        void instrument(ctx.log, path, id, () => run(call.request, c), observe).then((out) => {
-          done();
-          if (call.cancelled) return;
-          if (out.error) call.emit("error", { code: out.error.code, details: out.error.message } as grpc.ServiceError);
-          else call.end();
-        });
-      };
-    }
+): void {
+  stream.on("error", () => { /* a reset or a broken connection: the 'close' below settles the call */ });
+  const contentType = headers[HTTP2_HEADER_CONTENT_TYPE];
+  if (headers[HTTP2_HEADER_METHOD] !== "POST" || typeof contentType !== "string" || !/^application\/grpc(\+proto)?(;|$)/.test(contentType)) {
+    // not a gRPC call at all: an HTTP answer, as gRPC servers give
+    stream.respond({ [HTTP2_HEADER_STATUS]: 415, [HTTP2_HEADER_CONTENT_TYPE]: "text/plain" });
+    stream.end(`berth serves gRPC only: POST with content-type application/grpc (got ${String(headers[HTTP2_HEADER_METHOD]).slice(0, 16)} with ${JSON.stringify(String(contentType ?? "")).slice(0, 80)})\n`);
+    if (!stream.readableEnded) stream.close(NGHTTP2_NO_ERROR);
+    return;
   }
-  return { definition, handlers };
+  const path = String(headers[HTTP2_HEADER_PATH] ?? "");
+  const method = methods.get(path);
+  if (!method) { refuse(stream, Code.UNIMPLEMENTED, `unknown method ${JSON.stringify(path.slice(0, 256))}: berth serves runtime.v1 RuntimeService and ImageService`); return; }
+  const timeoutHeader = headers["grpc-timeout"];
+  let timeoutMs: number | undefined;
+  if (timeoutHeader !== undefined) {
+    timeoutMs = parseTimeout(String(timeoutHeader));
+    if (timeoutMs === undefined) { refuse(stream, Code.INVALID_ARGUMENT, `grpc-timeout ${JSON.stringify(String(timeoutHeader).slice(0, 64))} is not 1-8 digits and a unit (H, M, S, m, u, n)`); return; }
+  }
+
+  const id = newRequestId();
+  const ac = new AbortController();
+  const deadline = timeoutMs === undefined ? undefined : new Date(Date.now() + timeoutMs);
+  let answered = false;
+  let held = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const release = () => { state.held -= held; held = 0; };
+  const settle = () => {
+    if (answered) return false;
+    answered = true;
+    if (timer) clearTimeout(timer);
+    release();
+    return true;
+  };
+  /** The call's status; the first one counts. */
+  const finish = (code: number, message: string) => {
+    if (!settle()) return;
+    if (stream.destroyed) return;
+    if (!stream.headersSent) { refuse(stream, code, message); return; }
+    stream.once("wantTrailers", () => {
+      stream.sendTrailers(code === Code.OK ? { "grpc-status": "0" } : { "grpc-status": String(code), "grpc-message": encodeStatusMessage(clip(message)) });
+    });
+    stream.end();
+  };
+  const startResponse = () => {
+    if (!stream.headersSent) stream.respond({ [HTTP2_HEADER_STATUS]: 200, [HTTP2_HEADER_CONTENT_TYPE]: "application/grpc" }, { waitForTrailers: true });
+  };
+  stream.once("close", () => {
+    if (answered) return;
+    ac.abort(new BerthError(Code.CANCELLED, "the client cancelled the call"));
+    settle();
+  });
+  if (timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS) {
+    timer = setTimeout(() => {
+      const err = new BerthError(Code.DEADLINE_EXCEEDED, "the client's deadline passed");
+      ac.abort(err);
+      finish(err.code, err.message);
+    }, timeoutMs);
+    timer.unref();
+  }
+
+  const reader = new RequestReader(MAX_MESSAGE_BYTES);
+  stream.on("data", (chunk: Buffer) => {
+    if (answered) return;
+    try {
+      const before = reader.held;
+      reader.push(chunk);
+      const grew = reader.held - before;
+      held += grew;
+      state.held += grew;
+      if (state.held > MAX_HELD_REQUEST_BYTES) throw new BerthError(Code.RESOURCE_EXHAUSTED, `berth holds more than ${MAX_HELD_REQUEST_BYTES} bytes of requests being received; retry`);
+    } catch (err) {
+      if (err instanceof WireError) {
+        ac.abort(err);
+        if (err.kind === "compressed") {
+          if (settle()) refuse(stream, Code.UNIMPLEMENTED, err.message, { "grpc-accept-encoding": "identity" });
+          return;
+        }
+        finish(err.kind === "too-large" ? Code.RESOURCE_EXHAUSTED : Code.INVALID_ARGUMENT, err.message);
+        return;
+      }
+      const be = BerthError.from(err);
+      ac.abort(be);
+      finish(be.code, be.message);
+    }
+  });
+  stream.once("end", () => {
+    if (answered) return;
+    let body: Buffer;
+    try {
+      body = reader.finish();
+    } catch (err) {
+      finish(Code.INVALID_ARGUMENT, (err as Error).message);
+      return;
+    }
+    release();
+    const call: Call = { id, method: method.path, signal: ac.signal, ...(deadline ? { deadline } : {}) };
+    const run = async () => {
+      let req: unknown;
+      try {
+        req = fromBinary(method.input, body);
+      } catch (err) {
+        throw new BerthError(Code.INVALID_ARGUMENT, `malformed ${method.input.typeName} message: ${(err as Error).message}`);
+      }
+      if (!method.impl) throw new BerthError(Code.UNIMPLEMENTED, `${method.name} is not implemented by berth yet`);
+      if (!method.streaming) {
+        const out = encode(method.output, await method.impl(ctx, req, call));
+        if (out.length > MAX_MESSAGE_BYTES) throw tooLarge(`the ${method.output.typeName} response`, out.length);
+        return out;
+      }
+      const sc: StreamCall<DescMessage> = {
+        ...call,
+        write: (msg) => new Promise<void>((resolve, reject) => {
+          if (answered || stream.destroyed) { resolve(); return; }
+          const out = encode(method.output, msg);
+          if (out.length > MAX_MESSAGE_BYTES) { reject(tooLarge(`a ${method.output.typeName} message`, out.length)); return; }
+          startResponse();
+          if (stream.write(frameMessage(out))) { resolve(); return; }
+          const done = () => { stream.off("drain", done); stream.off("close", done); resolve(); };
+          stream.on("drain", done);
+          stream.on("close", done);
+        }),
+      };
+      await method.impl(ctx, req, sc);
+      return undefined;
+    };
+    void instrument(ctx.log, method.path, id, run, observe).then((out) => {
+      if (answered || stream.destroyed) { settle(); return; }
+      if (out.error) { finish(out.error.code, out.error.message); return; }
+      if (out.value) {
+        startResponse();
+        stream.write(frameMessage(out.value));
+      }
+      finish(Code.OK, "");
+    });
+  });
 }
 
 export interface CriServer {
-  readonly server: grpc.Server;
   /** Stops accepting calls, lets in-flight calls finish (up to graceMs), then closes. */
   shutdown(graceMs?: number): Promise<void>;
 }
@@ -142,18 +241,23 @@ export async function listen(
   ctx: Context,
   observe?: RpcObserver,
 ): Promise<CriServer> {
-  const server = new grpc.Server({
-    "grpc.max_receive_message_length": 16 * 1024 * 1024,
-    "grpc.max_send_message_length": 16 * 1024 * 1024,
+  const methods = methodTable(services);
+  const state = new CallState();
+  const h2 = http2.createServer({
+    settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS },
+    // Node refuses new streams once a session's nghttp2 memory passes this many MB; a 16 MiB
+    // response queued on a slow connection must not trip it (berth bounds requests itself, above).
+    maxSessionMemory: 256,
   });
-  for (const s of services) {
-    const { definition, handlers } = serviceDefinition(s.service, s.impls, ctx, observe);
-    server.addService(definition, handlers);
-  }
-  // berth owns the listening socket and hands each connection to grpc-js
-  // through the front layer, which lets grpc-go < 1.58 clients in (their
-  // :authority is the socket path, which nghttp2 refuses); see transport/h2-front.ts.
-  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  const sessions = new Set<http2.ServerHttp2Session>();
+  h2.on("session", (session) => {
+    sessions.add(session);
+    session.on("error", () => { /* the connection is gone; its streams see 'close' */ });
+    session.once("close", () => sessions.delete(session));
+  });
+  h2.on("stream", (stream, headers) => onStream(stream, headers, methods, state, ctx, observe));
+  h2.on("sessionError", () => { /* as above */ });
+
   const sockets = new Set<Socket>();
   const listener = createServer((socket) => {
     sockets.add(socket);
@@ -161,7 +265,7 @@ export async function listen(
     socket.on("error", () => { /* the session sees it through the front connection */ });
     const conn = new FrontConnection(socket);
     conn.frames.onRewrite = (from) => ctx.log.debug("client :authority rewritten for nghttp2", { from: from.slice(0, 256), to: "localhost" });
-    injector.injectConnection(conn);
+    h2.emit("connection", conn);
   });
   await new Promise<void>((resolve, reject) => {
     listener.once("error", reject);
@@ -170,16 +274,19 @@ export async function listen(
   listener.on("error", (err) => ctx.log.error("CRI socket error", { error: err.message }));
   await chmod(socketPath, 0o660);
   return {
-    server,
     shutdown: (graceMs = 10_000) => new Promise<void>((resolve) => {
       listener.close();
-      const force = setTimeout(() => {
-        server.forceShutdown();
+      // GOAWAY: no new streams; a session closes once its open streams have finished
+      const closed = [...sessions].map((s) => new Promise<void>((r) => { if (s.closed || s.destroyed) r(); else s.close(() => r()); }));
+      const end = () => {
+        clearTimeout(force);
+        for (const s of sessions) s.destroy(undefined, NGHTTP2_CANCEL);
         for (const s of sockets) s.destroy();
         resolve();
-      }, graceMs);
+      };
+      const force = setTimeout(end, graceMs);
       force.unref();
-      server.tryShutdown(() => { clearTimeout(force); for (const s of sockets) s.destroy(); resolve(); });
+      void Promise.all(closed).then(end);
     }),
   };
 }

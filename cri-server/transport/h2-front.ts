@@ -1,9 +1,9 @@
-// A thin per-connection layer between the CRI socket and grpc-js's HTTP/2
+// A thin per-connection layer between the CRI socket and berth's HTTP/2
 // server (Node's nghttp2). gRPC clients built on grpc-go before 1.58 (crictl,
 // critest and kubelet of Kubernetes <= 1.28) send the unix socket path as the
 // `:authority` pseudo-header, e.g. "/run/berth/berth.sock". nghttp2 refuses
 // '/' in an authority and resets every such stream with PROTOCOL_ERROR before
-// grpc-js sees it, and Node offers no option to relax that check.
+// berth's gRPC server sees it, and Node offers no option to relax that check.
 //
 // This layer parses the frames the client sends. Every header block is decoded
 // with berth's HPACK decoder (which mirrors the client's dynamic table):
@@ -300,7 +300,7 @@ function coalesce(out: Buffer[]): Buffer[] {
 }
 
 /**
- * The Duplex grpc-js gets instead of the socket: client bytes go through a
+ * The Duplex the HTTP/2 server gets instead of the socket: client bytes go through a
  * ClientFrameFilter, server bytes go to the socket unchanged.
  */
 export class FrontConnection extends Duplex {
@@ -328,7 +328,7 @@ export class FrontConnection extends Duplex {
     socket.on("close", () => this.destroy());
   }
 
-  // nghttp2 and grpc-js ask the transport for these
+  // nghttp2 and the HTTP/2 session ask the transport for these
   get remoteAddress(): string | undefined { return this.socket.remoteAddress; }
   get remotePort(): number | undefined { return this.socket.remotePort; }
   get localAddress(): string | undefined { return this.socket.localAddress; }

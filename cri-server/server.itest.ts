@@ -1,0 +1,130 @@
+// cri-server/server.ts with stand-in handlers on a real unix socket and a real client (grpc-js,
+// which berthd no longer uses): what a handler sees of deadlines and cancellation, streaming with
+// backpressure, a response too large to send, and shutdown. The same server over berthd's real
+// handlers is tested in conformance/suite/grpc-server.test.ts.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { ImageService, RuntimeService } from "../proto/gen/runtime/v1/api_pb.js";
+import { connect, codeOf, grpc, type CriClient } from "../conformance/lib/cri-client.ts";
+import { createLogger } from "../oci-runtime/foundation/log.ts";
+import { listen, MAX_MESSAGE_BYTES, type CriServer } from "./server.ts";
+import { Encoded, type Call, type StreamCall } from "./rpc.ts";
+import type { Context } from "./context.ts";
+
+const lines: string[] = [];
+const ctx = { log: createLogger({}, (l) => { lines.push(l); }) } as unknown as Context;
+
+describe("gRPC server with stand-in handlers", () => {
+  let dir: string;
+  let server: CriServer;
+  let client: CriClient;
+  const seen: { method: string; deadline?: Date; aborted?: unknown }[] = [];
+  let streamAborted: unknown;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "berth-server-"));
+    server = await listen(join(dir, "s.sock"), [
+      {
+        service: RuntimeService,
+        impls: {
+          // Waits until released or aborted, and records what it saw.
+          async status(_c: Context, _r: unknown, call: Call) {
+            const rec: (typeof seen)[number] = { method: call.method, ...(call.deadline ? { deadline: call.deadline } : {}) };
+            seen.push(rec);
+            await new Promise<void>((resolve) => {
+              call.signal.addEventListener("abort", () => { rec.aborted = call.signal.reason; resolve(); }, { once: true });
+            });
+            return {};
+          },
+          async listContainers() { return new Encoded(new Uint8Array(MAX_MESSAGE_BYTES + 1)); },
+          async version() { throw new Error("a secret internal detail"); },
+          // 4000 events of 16 KiB each: more than any window, so writes wait for the client.
+          async getContainerEvents(_c: Context, _r: unknown, call: StreamCall<never>) {
+            for (let i = 0; i < 4000 && !call.signal.aborted; i++) await call.write({ containerId: `c${i}`.padEnd(16384, "x") } as never);
+            if (call.signal.aborted) streamAborted = call.signal.reason;
+          },
+        },
+      },
+      { service: ImageService, impls: {} },
+    ], ctx);
+    client = connect(join(dir, "s.sock"));
+  });
+  after(async () => { client?.close(); await server?.shutdown(1000); await rm(dir, { recursive: true, force: true }); });
+
+  test("the deadline reaches the handler as call.deadline, and its signal aborts at it with DEADLINE_EXCEEDED", async () => {
+    const t0 = Date.now();
+    await assert.rejects(client.runtime.status({}, { timeoutMs: 500 }), (e) => codeOf(e) === grpc.status.DEADLINE_EXCEEDED);
+    const rec = seen.at(-1)!;
+    assert.equal(rec.method, "/runtime.v1.RuntimeService/Status");
+    assert.ok(rec.deadline && Math.abs(rec.deadline.getTime() - (t0 + 500)) < 200, `deadline ${rec.deadline?.toISOString()}`);
+    for (let i = 0; i < 50 && !rec.aborted; i++) await sleep(20);
+    assert.equal((rec.aborted as { code?: number }).code, grpc.status.DEADLINE_EXCEEDED);
+  });
+
+  test("a client's cancel (RST_STREAM) aborts the handler's signal with CANCELLED", async () => {
+    const { messages, cancel } = client.runtime.getContainerEvents({});
+    const it = messages[Symbol.asyncIterator]();
+    await it.next();
+    cancel();
+    await assert.rejects(async () => { for (;;) { const r = await it.next(); if (r.done) break; } }, (e) => codeOf(e) === grpc.status.CANCELLED);
+    for (let i = 0; i < 100 && !streamAborted; i++) await sleep(20);
+    assert.equal((streamAborted as { code?: number } | undefined)?.code, grpc.status.CANCELLED, "the handler saw the cancel");
+  });
+
+  test("a server stream hands 64 MB to a slow reader, every message in order (writes wait for the client's window)", async () => {
+    const { messages } = client.runtime.getContainerEvents({});
+    let n = 0;
+    for await (const m of messages) {
+      assert.equal((m as { containerId: string }).containerId.slice(0, 8).replace(/x+$/, ""), `c${n}`);
+      n++;
+      if (n % 1000 === 0) await sleep(50); // a slow reader
+    }
+    assert.equal(n, 4000);
+  });
+
+  test("a response over 16 MiB is RESOURCE_EXHAUSTED naming its size, not sent", async () => {
+    await assert.rejects(client.runtime.listContainers({}), (e: Error) => codeOf(e) === grpc.status.RESOURCE_EXHAUSTED && e.message.includes(`is ${MAX_MESSAGE_BYTES + 1} bytes; the limit is ${MAX_MESSAGE_BYTES}`));
+  });
+
+  test("an unexpected error is INTERNAL with the request id, never its text", async () => {
+    await assert.rejects(client.runtime.version({}), (e: Error) => codeOf(e) === grpc.status.INTERNAL && /internal error \(request [0-9a-f]{12}\)/.test(e.message) && !e.message.includes("secret"));
+    assert.ok(lines.some((l) => l.includes("a secret internal detail")), "the real error is logged");
+  });
+
+  test("a method without a handler is UNIMPLEMENTED naming it", async () => {
+    await assert.rejects(client.image.listImages({}), (e: Error) => codeOf(e) === grpc.status.UNIMPLEMENTED && e.message.includes("ListImages is not implemented by berth yet"));
+  });
+
+  test("shutdown lets an in-flight call finish, then closes", async () => {
+    const dir2 = await mkdtemp(join(tmpdir(), "berth-server-"));
+    let free!: () => void;
+    const s2 = await listen(join(dir2, "s.sock"), [{ service: RuntimeService, impls: { async status() { await new Promise<void>((r) => { free = r; }); return {}; } } }], ctx);
+    const c2 = connect(join(dir2, "s.sock"));
+    try {
+      const p = c2.runtime.status({});
+      for (let i = 0; i < 100 && !free; i++) await sleep(10);
+      let closed = false;
+      const down = s2.shutdown(5000).then(() => { closed = true; });
+      await sleep(200);
+      assert.equal(closed, false, "shutdown waits for the call");
+      free();
+      await p;
+      await down;
+      const t0 = Date.now();
+      const s3 = await listen(join(dir2, "t.sock"), [{ service: RuntimeService, impls: { async status() { await sleep(60_000); return {}; } } }], ctx);
+      const c3 = connect(join(dir2, "t.sock"));
+      const stuck = c3.runtime.status({}).catch((e) => e);
+      await sleep(100);
+      await s3.shutdown(300);
+      assert.ok(Date.now() - t0 < 5000, "a call that never ends is cut at the grace");
+      assert.ok(codeOf(await stuck) !== undefined);
+      c3.close();
+    } finally {
+      c2.close();
+      await rm(dir2, { recursive: true, force: true });
+    }
+  });
+});
