@@ -8,6 +8,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import * as http2 from "node:http2";
+import { connect as netConnect } from "node:net";
+import { frameMessage } from "./transport/grpc-wire.ts";
 import { ImageService, RuntimeService } from "../proto/gen/runtime/v1/api_pb.js";
 import { connect, codeOf, grpc, type CriClient } from "../conformance/lib/cri-client.ts";
 import { createLogger } from "../oci-runtime/foundation/log.ts";
@@ -62,6 +65,23 @@ describe("gRPC server with stand-in handlers", () => {
     assert.ok(rec.deadline && Math.abs(rec.deadline.getTime() - (t0 + 500)) < 200, `deadline ${rec.deadline?.toISOString()}`);
     for (let i = 0; i < 50 && !rec.aborted; i++) await sleep(20);
     assert.equal((rec.aborted as { code?: number }).code, grpc.status.DEADLINE_EXCEEDED);
+  });
+
+  test("a reset within 100 ms of the deadline is the deadline (clients reset at their own, a little earlier); one before is a cancel", async () => {
+    const session = http2.connect("http://localhost", { createConnection: () => netConnect(join(dir, "s.sock")) });
+    session.on("error", () => {});
+    try {
+      for (const [resetAt, code] of [[250, grpc.status.DEADLINE_EXCEEDED], [30, grpc.status.CANCELLED]] as const) {
+        const n = seen.length;
+        const st = session.request({ ":method": "POST", ":path": "/runtime.v1.RuntimeService/Status", "content-type": "application/grpc", "grpc-timeout": "300m" });
+        st.on("error", () => {});
+        st.end(frameMessage(new Uint8Array()));
+        await sleep(resetAt);
+        st.close(http2.constants.NGHTTP2_CANCEL);
+        for (let i = 0; i < 50 && !(seen.length > n && seen.at(-1)!.aborted); i++) await sleep(10);
+        assert.equal((seen.at(-1)!.aborted as { code?: number } | undefined)?.code, code, `reset at ${resetAt} ms`);
+      }
+    } finally { session.close(); }
   });
 
   test("a client's cancel (RST_STREAM) aborts the handler's signal with CANCELLED", async () => {

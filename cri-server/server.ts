@@ -13,8 +13,9 @@
 //   refuses the rest with REFUSED_STREAM, which clients retry);
 // - a response of at most 16 MiB (RESOURCE_EXHAUSTED naming the size);
 // - compressed requests are refused (UNIMPLEMENTED, grpc-accept-encoding: identity).
-// Every connection passes the front layer first (transport/h2-front.ts), which lets grpc-go
-// < 1.58 clients in (their :authority is the socket path, which nghttp2 refuses).
+// Every connection is sorted by its first header block (transport/h2-front.ts): nghttp2 reads
+// the socket itself, or the front layer stays in between, which lets grpc-go < 1.58 clients in
+// (their :authority is the socket path, which nghttp2 refuses).
 import { chmod } from "node:fs/promises";
 import { createServer, type Socket } from "node:net";
 import * as http2 from "node:http2";
@@ -23,7 +24,7 @@ import { BerthError, Code } from "../oci-runtime/foundation/errdefs.ts";
 import { clip, instrument, newRequestId, type RpcObserver } from "./instrument.ts";
 import type { Context } from "./context.ts";
 import { Encoded, type Call, type StreamCall } from "./rpc.ts";
-import { FrontConnection } from "./transport/h2-front.ts";
+import { sortConnection } from "./transport/h2-front.ts";
 import { encodeStatusMessage, frameMessage, parseTimeout, RequestReader, WireError } from "./transport/grpc-wire.ts";
 
 type AnyImpl = (ctx: Context, req: any, call: any) => Promise<any>;
@@ -75,14 +76,18 @@ class CallState {
 /** Answers a call that never reached a handler: one HEADERS frame with the status (trailers only). */
 function refuse(stream: http2.ServerHttp2Stream, code: number, message: string, extra?: http2.OutgoingHttpHeaders): void {
   if (stream.destroyed || stream.headersSent) return;
-  stream.respond({
-    [HTTP2_HEADER_STATUS]: 200,
-    [HTTP2_HEADER_CONTENT_TYPE]: "application/grpc",
-    "grpc-status": String(code),
-    ...(message ? { "grpc-message": encodeStatusMessage(clip(message)) } : {}),
-    ...extra,
-  }, { endStream: true });
-  if (!stream.readableEnded) stream.close(NGHTTP2_NO_ERROR); // stop the client's upload; what it sent is dropped
+  try {
+    stream.respond({
+      [HTTP2_HEADER_STATUS]: 200,
+      [HTTP2_HEADER_CONTENT_TYPE]: "application/grpc",
+      "grpc-status": String(code),
+      ...(message ? { "grpc-message": encodeStatusMessage(clip(message)) } : {}),
+      ...extra,
+    }, { endStream: true });
+    if (!stream.readableEnded) stream.close(NGHTTP2_NO_ERROR); // stop the client's upload; what it sent is dropped
+  } catch { // the stream closed under us: no one is left to answer
+    stream.destroy();
+  }
 }
 
 function onStream(
@@ -131,17 +136,25 @@ function onStream(
     if (!settle()) return;
     if (stream.destroyed) return;
     if (!stream.headersSent) { refuse(stream, code, message); return; }
-    stream.once("wantTrailers", () => {
-      stream.sendTrailers(code === Code.OK ? { "grpc-status": "0" } : { "grpc-status": String(code), "grpc-message": encodeStatusMessage(clip(message)) });
-    });
-    stream.end();
+    try {
+      stream.once("wantTrailers", () => {
+        try {
+          stream.sendTrailers(code === Code.OK ? { "grpc-status": "0" } : { "grpc-status": String(code), "grpc-message": encodeStatusMessage(clip(message)) });
+        } catch { stream.destroy(); }
+      });
+      stream.end();
+    } catch { stream.destroy(); }
   };
   const startResponse = () => {
     if (!stream.headersSent) stream.respond({ [HTTP2_HEADER_STATUS]: 200, [HTTP2_HEADER_CONTENT_TYPE]: "application/grpc" }, { waitForTrailers: true });
   };
   stream.once("close", () => {
     if (answered) return;
-    ac.abort(new BerthError(Code.CANCELLED, "the client cancelled the call"));
+    // A client resets the stream when its own deadline passes, a little before the timer below
+    // (the deadline travelled as a duration): that is the deadline, not a cancel.
+    ac.abort(deadline && Date.now() >= deadline.getTime() - 100
+      ? new BerthError(Code.DEADLINE_EXCEEDED, "the client's deadline passed")
+      : new BerthError(Code.CANCELLED, "the client cancelled the call"));
     settle();
   });
   if (timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS) {
@@ -220,12 +233,18 @@ function onStream(
     };
     void instrument(ctx.log, method.path, id, run, observe).then((out) => {
       if (answered || stream.destroyed) { settle(); return; }
-      if (out.error) { finish(out.error.code, out.error.message); return; }
-      if (out.value) {
-        startResponse();
-        stream.write(frameMessage(out.value));
+      try {
+        if (out.error) { finish(out.error.code, out.error.message); return; }
+        if (out.value) {
+          startResponse();
+          stream.write(frameMessage(out.value));
+        }
+        finish(Code.OK, "");
+      } catch (err) { // the stream went away between the check and the write: nothing left to tell
+        settle();
+        ctx.log.debug("rpc answer not sent", { id, method: method.name, error: (err as Error).message });
+        stream.destroy();
       }
-      finish(Code.OK, "");
     });
   });
 }
@@ -262,10 +281,13 @@ export async function listen(
   const listener = createServer((socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
-    socket.on("error", () => { /* the session sees it through the front connection */ });
-    const conn = new FrontConnection(socket);
-    conn.frames.onRewrite = (from) => ctx.log.debug("client :authority rewritten for nghttp2", { from: from.slice(0, 256), to: "localhost" });
-    h2.emit("connection", conn);
+    socket.on("error", () => { /* the session sees it (or the front connection) */ });
+    sortConnection(socket, {
+      direct: (s) => h2.emit("connection", s),
+      front: (conn) => h2.emit("connection", conn),
+      onRewrite: (from) => ctx.log.debug("client :authority rewritten for nghttp2", { from: from.slice(0, 256), to: "localhost" }),
+      onSorted: (how, why) => ctx.log.debug("CRI connection", { path: how, why }),
+    });
   });
   await new Promise<void>((resolve, reject) => {
     listener.once("error", reject);

@@ -274,8 +274,12 @@ describe("clients since Kubernetes 1.24", () => {
     }
   });
 
+  /** berthd's "CRI connection" debug lines: which path each connection took (server.ts, sortConnection). */
+  const sorted = () => b.stderr.join("").split("\n").filter((l) => l.includes('"msg":"CRI connection"')).map((l) => JSON.parse(l) as { path: string; why: string });
+
   for (const g of GENERATIONS) {
     test(`${g.name} (${g.clients}): two Version calls on one connection answer grpc-status 0`, async () => {
+      const seen = sorted().length;
       const c = await handshake(b.socket, g);
       try {
         const d = new HpackDecoder({ maxTableSize: 4096, maxHeaderListSize: 1 << 20 });
@@ -296,6 +300,10 @@ describe("clients since Kubernetes 1.24", () => {
           assert.equal(v.runtimeName, "berth");
           assert.equal(v.runtimeApiVersion, "v1");
         }
+        // The socket path itself needs the front for good; every other authority lets nghttp2 read the socket.
+        const mine = sorted().slice(seen);
+        assert.equal(mine.length, 1, "one connection sorted");
+        assert.equal(mine[0]!.path, g.first.some((o) => "value" in o && o.value === SOCKET) ? "front" : "direct", `${g.name}: ${mine[0]!.why}`);
       } finally { c.close(); }
     });
   }
@@ -368,6 +376,14 @@ describe("clients since Kubernetes 1.24", () => {
     try {
       c.write(frameHeader(16_385, FRAME.HEADERS, FLAG.END_HEADERS, 1), Buffer.alloc(16_385, 0x82));
       await goaway(c, "an oversized HEADERS frame");
+    } finally { c.close(); }
+    // on a connection nghttp2 reads itself (its first block passed unchanged), nghttp2's own limit
+    c = await handshake(b.socket, newGo);
+    try {
+      c.write(headersFrame(1, encodeBlock(realize(newGo.first, b.socket))), dataFrame(1, versionRequest()));
+      await response(c, new HpackDecoder({ maxTableSize: 4096, maxHeaderListSize: 1 << 20 }), 1);
+      c.write(frameHeader(16_385, FRAME.HEADERS, FLAG.END_HEADERS, 3), Buffer.alloc(16_385, 0x82));
+      await goaway(c, "an oversized HEADERS frame on a direct connection");
     } finally { c.close(); }
     c = await handshake(b.socket, oldGo);
     try {

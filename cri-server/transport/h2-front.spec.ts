@@ -180,3 +180,41 @@ test("after the filter steps aside, later header blocks are still held to the fr
   assert.ok(feedAll(filter, fine, 4093).equals(fine));
   assert.equal(filter.state, "pipe");
 });
+
+// berth's early SETTINGS (sortConnection): the client's ACK of it must never reach nghttp2.
+const ack = frameHeader(0, FRAME.SETTINGS, FLAG.ACK, 0);
+const cleanCall: EncodeOp[] = firstCall.map((o) => o.op === "incremental" && o.index === 1 ? { ...o, value: "localhost" } : o);
+
+test("dropFirstSettingsAck: exactly the first empty SETTINGS ACK is removed, wherever it falls", () => {
+  const bytes = Buffer.concat([CLIENT_PREFACE, settings, ack, headers(1, encodeBlock(cleanCall)), data(1, Buffer.from("x")), ack]);
+  for (const split of [1, 7, 9, 33, 34, 40, bytes.length]) {
+    const f = new ClientFrameFilter(DEFAULT_FRONT_LIMITS, { dropFirstSettingsAck: true });
+    const out: Buffer[] = [];
+    for (let p = 0; p < bytes.length; p += split) out.push(...f.feed(bytes.subarray(p, p + split)));
+    const v = serverView(Buffer.concat(out)).frames;
+    assert.deepEqual(v.map((x) => [x.type, x.flags]), [[FRAME.SETTINGS, 0], [FRAME.HEADERS, FLAG.END_HEADERS], [FRAME.DATA, FLAG.END_STREAM], [FRAME.SETTINGS, FLAG.ACK]], `split ${split}: the second ACK (nghttp2's) passes`);
+    assert.equal(f.canStepAside, true);
+  }
+});
+
+test("dropFirstSettingsAck: an ACK after the first block is removed too (the front goes on), and one with a payload is not", () => {
+  const f = new ClientFrameFilter(DEFAULT_FRONT_LIMITS, { dropFirstSettingsAck: true });
+  const first = f.feed(Buffer.concat([CLIENT_PREFACE, settings, headers(1, encodeBlock(cleanCall))]));
+  assert.equal(f.state, "pipe");
+  assert.equal(f.canStepAside, false, "the ACK has not come: nghttp2 cannot take the socket yet");
+  const later = f.feed(Buffer.concat([ack, ack]));
+  assert.equal(Buffer.concat(later).length, 9, "one of the two ACKs passes");
+  assert.equal(serverView(Buffer.concat([...first, ...later])).frames.length, 3);
+  const g = new ClientFrameFilter(DEFAULT_FRONT_LIMITS, { dropFirstSettingsAck: true });
+  const odd = Buffer.concat([frameHeader(6, FRAME.SETTINGS, FLAG.ACK, 0), Buffer.alloc(6)]);
+  const out = g.feed(Buffer.concat([CLIENT_PREFACE, settings, odd]));
+  assert.equal(serverView(Buffer.concat(out)).frames.length, 2, "a malformed ACK goes to nghttp2, which refuses it");
+});
+
+test("without dropFirstSettingsAck every ACK passes, and a rewritten block never lets nghttp2 take the socket", () => {
+  const f = new ClientFrameFilter();
+  const out = f.feed(Buffer.concat([CLIENT_PREFACE, settings, ack, headers(1, encodeBlock(firstCall))]));
+  assert.equal(serverView(Buffer.concat(out)).frames.filter((x) => x.type === FRAME.SETTINGS).length, 2);
+  assert.equal(f.translating, true);
+  assert.equal(f.canStepAside, false);
+});

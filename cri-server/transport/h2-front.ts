@@ -102,13 +102,30 @@ export class ClientFrameFilter {
   private counted: { streamId: number; size: number; continuations: number } | null = null;
   readonly stats: FrontStats = { rewritten: 0, reencoded: 0 };
   onRewrite?: (from: string) => void;
+  /** Drop the client's first SETTINGS ACK: it answers berth's early SETTINGS, which nghttp2 never sent. */
+  private dropAck: boolean;
+  private ackDropped = false;
 
-  constructor(limits: FrontLimits = DEFAULT_FRONT_LIMITS) {
+  constructor(limits: FrontLimits = DEFAULT_FRONT_LIMITS, opts: { dropFirstSettingsAck?: boolean } = {}) {
     this.limits = limits;
+    this.dropAck = opts.dropFirstSettingsAck ?? false;
     this.decoder = new HpackDecoder({ maxTableSize: limits.headerTableSize, maxHeaderListSize: limits.maxHeaderListSize });
   }
 
   get state(): Mode { return this.mode; }
+  /** The first header block passed unchanged and the first SETTINGS ACK (if one was to go) is gone: nghttp2 can take the socket itself from here. */
+  get canStepAside(): boolean { return this.mode === "pipe" && !this.translate && (!this.dropAck || this.ackDropped); }
+  /** True once a block was rewritten: every later block is re-encoded here. */
+  get translating(): boolean { return this.translate; }
+  /** Bytes taken in but not yet returned (an incomplete frame header or header frame). */
+  get held(): Buffer { return this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingLength); }
+
+  /** The early SETTINGS ACK: 9 octets, empty, on stream 0. */
+  private isFirstAck(length: number, type: number, flags: number, streamId: number): boolean {
+    if (!this.dropAck || this.ackDropped || type !== FRAME.SETTINGS || !(flags & FLAG.ACK) || streamId !== 0 || length !== 0) return false;
+    this.ackDropped = true;
+    return true;
+  }
 
   feed(chunk: Buffer): Buffer[] {
     if (this.mode === "raw") return [chunk];
@@ -145,6 +162,7 @@ export class ClientFrameFilter {
       const flags = buf[pos + 4]!;
       const streamId = buf.readUInt32BE(pos + 5) & 0x7fffffff;
       const isHeaderFrame = type === FRAME.HEADERS || type === FRAME.CONTINUATION;
+      if (!isHeaderFrame && !this.block && !this.counted && this.isFirstAck(length, type, flags, streamId)) { pos += 9; continue; }
       if (mode === "pipe") {
         if (isHeaderFrame && !this.countHeaderFrame(length, type, flags, streamId)) { this.poison(out, streamId); continue; }
         if (!isHeaderFrame) this.counted = null; // a block cut by another frame: nghttp2 refuses it
@@ -307,10 +325,15 @@ export class FrontConnection extends Duplex {
   readonly socket: Socket;
   readonly frames: ClientFrameFilter;
 
-  constructor(socket: Socket, limits: FrontLimits = DEFAULT_FRONT_LIMITS) {
+  /**
+   * `from` continues a connection whose first bytes already went through `from.filter`:
+   * `from.initial` is what it returned for them, handed on first.
+   */
+  constructor(socket: Socket, limits: FrontLimits = DEFAULT_FRONT_LIMITS, from?: { filter: ClientFrameFilter; initial: Buffer[] }) {
     super({ allowHalfOpen: false });
     this.socket = socket;
-    this.frames = new ClientFrameFilter(limits);
+    this.frames = from?.filter ?? new ClientFrameFilter(limits);
+    for (const b of from?.initial ?? []) this.push(b);
     socket.on("data", (chunk: Buffer) => {
       let out: Buffer[];
       try {
@@ -358,4 +381,83 @@ export class FrontConnection extends Duplex {
     this.socket.destroy();
     cb(err);
   }
+}
+
+/** An empty SETTINGS frame: the server preface berth sends before nghttp2 has a session. */
+export const EARLY_SETTINGS = frameHeader(0, FRAME.SETTINGS, 0, 0);
+
+export interface SortLimits {
+  /** Longest wait for the first header block (and the early SETTINGS' ACK) before the front takes over. */
+  waitMs: number;
+  /** Most bytes held while waiting. */
+  maxBytes: number;
+}
+
+export const DEFAULT_SORT_LIMITS: SortLimits = { waitMs: 250, maxBytes: 256 * 1024 };
+
+/**
+ * Decides, per connection, whether nghttp2 can read the socket itself or the front layer must
+ * stay in between, from the first header block. grpc-go waits for the server's SETTINGS before
+ * its first call, so berth sends an empty SETTINGS at once and, before nghttp2 sees anything,
+ * removes the client's ACK of it (nghttp2 ends a connection on an ACK it did not ask for).
+ * - "direct": the first block passed unchanged and the ACK is gone: the socket goes to nghttp2
+ *   with every byte read so far put back in front of it (Node's session reads what a socket
+ *   already buffered). No JavaScript sits on the connection from then on; nghttp2's own
+ *   limits hold for later blocks (16384-octet frames, 8 CONTINUATION frames, the header list).
+ * - "front": a block was rewritten (an old grpc-go client), the bytes or the wait ran over, or
+ *   the ACK had not come by the first block (a client that does not wait for SETTINGS): the
+ *   same filter goes on in a FrontConnection, and drops the ACK whenever it comes.
+ * A socket that ends or fails while waiting is destroyed.
+ */
+export function sortConnection(
+  socket: Socket,
+  handlers: { direct(socket: Socket): void; front(conn: FrontConnection): void; onRewrite?: (from: string) => void; onSorted?: (how: "direct" | "front" | "gone", why: string) => void },
+  limits: FrontLimits = DEFAULT_FRONT_LIMITS,
+  sort: SortLimits = DEFAULT_SORT_LIMITS,
+): void {
+  const filter = new ClientFrameFilter(limits, { dropFirstSettingsAck: true });
+  if (handlers.onRewrite) filter.onRewrite = handlers.onRewrite;
+  const out: Buffer[] = [];
+  let size = 0;
+  let decided = false;
+  const decide = (how: "direct" | "front" | "gone", why: string) => {
+    if (decided) return;
+    decided = true;
+    handlers.onSorted?.(how, why);
+    clearTimeout(timer);
+    socket.off("data", onData);
+    socket.off("end", onGone);
+    socket.off("close", onGone);
+    if (how === "gone") { socket.destroy(); return; }
+    socket.pause();
+    if (how === "direct") {
+      const held = filter.held;
+      const all = held.length ? [...out, held] : out;
+      if (all.length) socket.unshift(all.length === 1 ? all[0]! : Buffer.concat(all));
+      handlers.direct(socket);
+    } else {
+      handlers.front(new FrontConnection(socket, limits, { filter, initial: out }));
+    }
+  };
+  const onData = (chunk: Buffer) => {
+    let o: Buffer[];
+    try {
+      o = filter.feed(chunk);
+    } catch {
+      decide("gone", "filter failed"); // a bug in the filter costs this connection only
+      return;
+    }
+    for (const b of o) { out.push(b); size += b.length; }
+    if (filter.canStepAside) decide("direct", "first header block unchanged");
+    else if (filter.translating) decide("front", "first header block rewritten");
+    else if (filter.state === "pipe") decide("front", "first header block before the SETTINGS ACK");
+    else if (filter.state === "raw" || filter.state === "dead") decide("front", `not HTTP/2 or refused (${filter.state})`);
+    else if (size + filter.held.length > sort.maxBytes) decide("front", `more than ${sort.maxBytes} bytes before the first header block`);
+  };
+  const onGone = () => decide("gone", "client left");
+  const timer = setTimeout(() => decide("front", `no header block within ${sort.waitMs} ms`), sort.waitMs);
+  socket.on("data", onData);
+  socket.once("end", onGone);
+  socket.once("close", onGone);
+  socket.write(EARLY_SETTINGS);
 }
