@@ -21,11 +21,23 @@ export interface StreamCall<O extends DescMessage> extends Call {
   write(msg: MessageInitShape<O>): Promise<void>;
 }
 
-/** A response already in protobuf wire format: the server sends its bytes as they are (server.ts). */
+/**
+ * A response already in protobuf wire format: the server sends its bytes as they are (server.ts).
+ * An encoder that leaves the first 5 octets of its buffer free (`Encoded.afterPrefix`) saves the
+ * server a copy: the gRPC message prefix is written there and the buffer goes out whole.
+ */
 export class Encoded<O extends DescMessage> {
   readonly bytes: Uint8Array;
+  /** `bytes` behind their 5-octet gRPC message prefix, in one buffer, when the encoder left room for it. */
+  readonly framed: Buffer | undefined;
   declare readonly schema?: O;
-  constructor(bytes: Uint8Array) { this.bytes = bytes; }
+  constructor(bytes: Uint8Array, framed?: Buffer) { this.bytes = bytes; this.framed = framed; }
+  /** `buf` holds the message from octet 5 on; octets 0-4 become its gRPC prefix. */
+  static afterPrefix<O extends DescMessage>(buf: Buffer): Encoded<O> {
+    buf[0] = 0;
+    buf.writeUInt32BE(buf.length - 5, 1);
+    return new Encoded<O>(buf.subarray(5), buf);
+  }
 }
 
 export type UnaryImpl<I extends DescMessage, O extends DescMessage> =

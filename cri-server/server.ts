@@ -61,8 +61,10 @@ export function methodTable(services: { service: DescService; impls: Record<stri
   return table;
 }
 
-function encode(desc: DescMessage, msg: unknown): Uint8Array {
-  return msg instanceof Encoded ? msg.bytes : toBinary(desc, create(desc, msg as never));
+/** A message in its gRPC frame: an Encoded one as it is when its encoder left room for the prefix. */
+function encodeFramed(desc: DescMessage, msg: unknown): Buffer {
+  if (msg instanceof Encoded) return msg.framed ?? frameMessage(msg.bytes);
+  return frameMessage(toBinary(desc, create(desc, msg as never)));
 }
 
 const tooLarge = (what: string, bytes: number) =>
@@ -211,18 +213,18 @@ function onStream(
       }
       if (!method.impl) throw new BerthError(Code.UNIMPLEMENTED, `${method.name} is not implemented by berth yet`);
       if (!method.streaming) {
-        const out = encode(method.output, await method.impl(ctx, req, call));
-        if (out.length > MAX_MESSAGE_BYTES) throw tooLarge(`the ${method.output.typeName} response`, out.length);
+        const out = encodeFramed(method.output, await method.impl(ctx, req, call));
+        if (out.length - 5 > MAX_MESSAGE_BYTES) throw tooLarge(`the ${method.output.typeName} response`, out.length - 5);
         return out;
       }
       const sc: StreamCall<DescMessage> = {
         ...call,
         write: (msg) => new Promise<void>((resolve, reject) => {
           if (answered || stream.destroyed) { resolve(); return; }
-          const out = encode(method.output, msg);
-          if (out.length > MAX_MESSAGE_BYTES) { reject(tooLarge(`a ${method.output.typeName} message`, out.length)); return; }
+          const out = encodeFramed(method.output, msg);
+          if (out.length - 5 > MAX_MESSAGE_BYTES) { reject(tooLarge(`a ${method.output.typeName} message`, out.length - 5)); return; }
           startResponse();
-          if (stream.write(frameMessage(out))) { resolve(); return; }
+          if (stream.write(out)) { resolve(); return; }
           const done = () => { stream.off("drain", done); stream.off("close", done); resolve(); };
           stream.on("drain", done);
           stream.on("close", done);
@@ -237,7 +239,7 @@ function onStream(
         if (out.error) { finish(out.error.code, out.error.message); return; }
         if (out.value) {
           startResponse();
-          stream.write(frameMessage(out.value));
+          stream.write(out.value);
         }
         finish(Code.OK, "");
       } catch (err) { // the stream went away between the check and the write: nothing left to tell

@@ -4,6 +4,7 @@ import { create, fromBinary } from "@bufbuild/protobuf";
 import { ContainerSchema, ContainerState, ListContainersResponseSchema } from "../../proto/gen/runtime/v1/api_pb.js";
 import type { ContainerRecord } from "../container/container-record.ts";
 import { encodeContainerList } from "./container-list.ts";
+import { Encoded } from "../rpc.ts";
 import { toContainer } from "./container-view.ts";
 
 const record = (i: number, over: Partial<ContainerRecord> = {}): ContainerRecord => ({
@@ -37,4 +38,15 @@ test("a record's state change shows: a replaced record and one changed in place"
   a.state = "exited";
   assert.equal(decode(encodeContainerList([a]))[0]!.state, ContainerState.CONTAINER_EXITED);
   assert.deepEqual(decode(encodeContainerList([a, b])), expected([a, b]));
+});
+
+test("with room for the gRPC prefix: the same bytes behind a prefix that holds their length, in one buffer", () => {
+  const recs = [record(0), record(2, { state: "running" })];
+  const plain = encodeContainerList(recs);
+  const enc = Encoded.afterPrefix(encodeContainerList(recs, 5));
+  assert.deepEqual(Buffer.from(enc.bytes), plain);
+  assert.equal(enc.framed![0], 0, "not compressed");
+  assert.equal(enc.framed!.readUInt32BE(1), plain.length);
+  assert.equal(enc.framed!.buffer, enc.bytes.buffer, "no copy");
+  assert.equal(Encoded.afterPrefix(encodeContainerList([], 5)).framed!.length, 5);
 });

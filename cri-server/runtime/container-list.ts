@@ -33,13 +33,16 @@ function containerBytes(rec: ContainerRecord): Uint8Array {
   return bytes;
 }
 
-/** ListContainersResponse { repeated Container containers = 1 }: each as field 1, length-delimited. */
-export function encodeContainerList(recs: ContainerRecord[]): Uint8Array {
+/**
+ * ListContainersResponse { repeated Container containers = 1 }: each as field 1, length-delimited,
+ * from octet `room` of the buffer on (the server writes the gRPC message prefix in front).
+ */
+export function encodeContainerList(recs: ContainerRecord[], room = 0): Buffer {
   const parts = recs.map(containerBytes);
-  let size = 0;
+  let size = room;
   for (const p of parts) size += 1 + varintSize(p.length) + p.length;
   const out = Buffer.allocUnsafe(size);
-  let at = 0;
+  let at = room;
   for (const p of parts) {
     out[at++] = 0x0a; // field 1, wire type 2
     for (let n = p.length; ; n >>>= 7) {
@@ -60,4 +63,4 @@ function varintSize(n: number): number {
 
 /** ListContainers: the selected containers, encoded from each record's kept wire form. */
 export const listContainers: EncodedUnaryImpl<typeof ListContainersRequestSchema, typeof ListContainersResponseSchema> = async (ctx, req) =>
-  new Encoded(encodeContainerList(listContainerRecords(ctx, req.filter)));
+  Encoded.afterPrefix(encodeContainerList(listContainerRecords(ctx, req.filter), 5));
