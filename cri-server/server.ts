@@ -133,8 +133,8 @@ function onStream(
     release();
     return true;
   };
-  /** The call's status; the first one counts. */
-  const finish = (code: number, message: string) => {
+  /** The call's status, after `last` (a unary call's one message); the first status counts. */
+  const finish = (code: number, message: string, last?: Buffer) => {
     if (!settle()) return;
     if (stream.destroyed) return;
     if (!stream.headersSent) { refuse(stream, code, message); return; }
@@ -144,7 +144,7 @@ function onStream(
           stream.sendTrailers(code === Code.OK ? { "grpc-status": "0" } : { "grpc-status": String(code), "grpc-message": encodeStatusMessage(clip(message)) });
         } catch { stream.destroy(); }
       });
-      stream.end();
+      if (last) stream.end(last); else stream.end();
     } catch { stream.destroy(); }
   };
   const startResponse = () => {
@@ -237,11 +237,8 @@ function onStream(
       if (answered || stream.destroyed) { settle(); return; }
       try {
         if (out.error) { finish(out.error.code, out.error.message); return; }
-        if (out.value) {
-          startResponse();
-          stream.write(out.value);
-        }
-        finish(Code.OK, "");
+        if (out.value) startResponse();
+        finish(Code.OK, "", out.value);
       } catch (err) { // the stream went away between the check and the write: nothing left to tell
         settle();
         ctx.log.debug("rpc answer not sent", { id, method: method.name, error: (err as Error).message });
