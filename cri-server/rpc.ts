@@ -3,6 +3,7 @@ import type { DescMessage, MessageInitShape, MessageShape } from "@bufbuild/prot
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import type { ImageService as ImageServiceDesc, RuntimeService as RuntimeServiceDesc } from "../proto/gen/runtime/v1/api_pb.js";
 import type { Context } from "./context.ts";
+import { PREFIX, writePrefix } from "./transport/grpc-wire.ts";
 
 /** Per-call information handed to handlers. */
 export interface Call {
@@ -34,9 +35,8 @@ export class Encoded<O extends DescMessage> {
   constructor(bytes: Uint8Array, framed?: Buffer) { this.bytes = bytes; this.framed = framed; }
   /** `buf` holds the message from octet 5 on; octets 0-4 become its gRPC prefix. */
   static afterPrefix<O extends DescMessage>(buf: Buffer): Encoded<O> {
-    buf[0] = 0;
-    buf.writeUInt32BE(buf.length - 5, 1);
-    return new Encoded<O>(buf.subarray(5), buf);
+    writePrefix(buf, buf.length - PREFIX);
+    return new Encoded<O>(buf.subarray(PREFIX), buf);
   }
 }
 

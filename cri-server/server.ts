@@ -71,8 +71,11 @@ const tooLarge = (what: string, bytes: number) =>
   new BerthError(Code.RESOURCE_EXHAUSTED, `${what} is ${bytes} bytes; the limit is ${MAX_MESSAGE_BYTES}`);
 
 /** Shared by every connection of one server: request bytes held by calls still being received. */
-class CallState {
-  held = 0;
+interface CallState { held: number }
+
+/** A call's status as trailer fields; the message cut to 2 KiB and percent-encoded. */
+function statusFields(code: number, message: string): http2.OutgoingHttpHeaders {
+  return message ? { "grpc-status": String(code), "grpc-message": encodeStatusMessage(clip(message)) } : { "grpc-status": String(code) };
 }
 
 /** Answers a call that never reached a handler: one HEADERS frame with the status (trailers only). */
@@ -82,8 +85,7 @@ function refuse(stream: http2.ServerHttp2Stream, code: number, message: string, 
     stream.respond({
       [HTTP2_HEADER_STATUS]: 200,
       [HTTP2_HEADER_CONTENT_TYPE]: "application/grpc",
-      "grpc-status": String(code),
-      ...(message ? { "grpc-message": encodeStatusMessage(clip(message)) } : {}),
+      ...statusFields(code, message),
       ...extra,
     }, { endStream: true });
     if (!stream.readableEnded) stream.close(NGHTTP2_NO_ERROR); // stop the client's upload; what it sent is dropped
@@ -141,7 +143,7 @@ function onStream(
     try {
       stream.once("wantTrailers", () => {
         try {
-          stream.sendTrailers(code === Code.OK ? { "grpc-status": "0" } : { "grpc-status": String(code), "grpc-message": encodeStatusMessage(clip(message)) });
+          stream.sendTrailers(statusFields(code, message));
         } catch { stream.destroy(); }
       });
       if (last) stream.end(last); else stream.end();
@@ -260,7 +262,7 @@ export async function listen(
   observe?: RpcObserver,
 ): Promise<CriServer> {
   const methods = methodTable(services);
-  const state = new CallState();
+  const state: CallState = { held: 0 };
   const h2 = http2.createServer({
     settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS },
     // Node refuses new streams once a session's nghttp2 memory passes this many MB; a 16 MiB

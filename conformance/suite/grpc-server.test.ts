@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import * as http2 from "node:http2";
 import { connect as netConnect, createServer as createNetServer, type Server, type Socket } from "node:net";
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { startBerthd, type Berthd } from "../lib/berthd.ts";
 import { PullImageRequestSchema, VersionRequestSchema, VersionResponseSchema } from "../../proto/gen/runtime/v1/api_pb.js";
@@ -192,6 +193,29 @@ describe("the gRPC server over the real socket", () => {
       for (const s of streams) s.close(http2.constants.NGHTTP2_CANCEL);
       await Promise.all(answers);
     } finally {
+      mine.close();
+    }
+    await stillAnswers();
+  });
+
+  test("a length prefix is not an allocation: 200 calls that each claim 16 MiB and send nothing more cost berthd no memory", async () => {
+    const vm = () => Number(/^VmSize:\s+(\d+)/m.exec(readFileSync(`/proc/${b.proc.pid}/status`, "utf8"))![1]) * 1024;
+    const mine = dial(b.socket);
+    const streams: http2.ClientHttp2Stream[] = [];
+    try {
+      const before = vm();
+      for (let i = 0; i < 200; i++) {
+        const st = mine.request({ ":method": "POST", ":path": VERSION, "content-type": "application/grpc" });
+        st.on("error", () => {});
+        st.write(Buffer.concat([prefix(0, MAX_MESSAGE_BYTES), Buffer.alloc(10)]));
+        streams.push(st);
+      }
+      await stillAnswers(); // on another connection, after all 200 prefixes were sent on this one
+      await new Promise((r) => setTimeout(r, 200));
+      const grew = vm() - before;
+      assert.ok(grew < 512 * 1024 * 1024, `berthd's address space grew by ${grew} bytes (200 x 16 MiB would be 3.2 GB)`);
+    } finally {
+      for (const st of streams) st.close(http2.constants.NGHTTP2_CANCEL);
       mine.close();
     }
     await stillAnswers();

@@ -14,11 +14,16 @@ export class WireError extends Error {
   }
 }
 
+/** Writes the prefix of an uncompressed message of `length` bytes into octets 0-4 of `buf`. */
+export function writePrefix(buf: Buffer, length: number): void {
+  buf[0] = 0;
+  buf.writeUInt32BE(length, 1);
+}
+
 /** One message in its frame: the prefix and the bytes, in one buffer (one DATA write). */
 export function frameMessage(body: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(PREFIX + body.length);
-  out[0] = 0;
-  out.writeUInt32BE(body.length, 1);
+  writePrefix(out, body.length);
   out.set(body, PREFIX);
   return out;
 }
@@ -26,15 +31,17 @@ export function frameMessage(body: Uint8Array): Buffer {
 /**
  * Collects the one request message of a unary or server-streaming call from the DATA chunks as
  * they come. It refuses, as soon as the prefix shows it, a message longer than `maxBytes`, a
- * compressed one (berth offers only "identity"), an unknown flag, and a second message; it never
- * holds more than one message and its prefix.
+ * compressed one (berth offers only "identity"), an unknown flag, and a second message. It holds
+ * the chunks as they came (never a buffer of the length the prefix claims, which costs a client
+ * nothing to send) and joins them once, at the end.
  */
 export class RequestReader {
   private readonly maxBytes: number;
   private head: Buffer | null = null; // the prefix, once whole
   private headParts: Buffer[] = [];
   private headLength = 0;
-  private body: Buffer | null = null;
+  private length = 0; // the message's, from the prefix
+  private parts: Buffer[] = [];
   private filled = 0;
   private complete = false;
 
@@ -57,28 +64,26 @@ export class RequestReader {
         this.head = Buffer.concat(this.headParts, PREFIX);
         this.headParts = [];
         const flag = this.head[0]!;
-        const length = this.head.readUInt32BE(1);
+        this.length = this.head.readUInt32BE(1);
         if (flag === 1) throw new WireError("compressed", "the request message is compressed; berth accepts grpc-encoding identity only");
         if (flag !== 0) throw new WireError("bad-flag", `the request message's compressed flag is ${flag}; it must be 0 or 1`);
-        if (length > this.maxBytes) throw new WireError("too-large", `the request message is ${length} bytes; berth accepts at most ${this.maxBytes}`);
-        this.body = Buffer.allocUnsafe(length);
-        if (length === 0) this.complete = true;
+        if (this.length > this.maxBytes) throw new WireError("too-large", `the request message is ${this.length} bytes; berth accepts at most ${this.maxBytes}`);
+        if (this.length === 0) this.complete = true;
         continue;
       }
-      const body = this.body!;
-      const n = Math.min(body.length - this.filled, chunk.length - pos);
-      chunk.copy(body, this.filled, pos, pos + n);
+      const n = Math.min(this.length - this.filled, chunk.length - pos);
+      this.parts.push(chunk.subarray(pos, pos + n));
       this.filled += n;
       pos += n;
-      if (this.filled === body.length) this.complete = true;
+      if (this.filled === this.length) this.complete = true;
     }
   }
 
   /** At the end of the request: the message, or WireError when there is none or it was cut short. */
   finish(): Buffer {
-    if (this.complete) return this.body!;
+    if (this.complete) return this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.length);
     if (this.headLength === 0) throw new WireError("no-message", "the call ended without a request message");
-    throw new WireError("truncated", `the request ended inside a message (${this.held} bytes of ${this.head ? PREFIX + this.head.readUInt32BE(1) : "a 5-byte prefix"})`);
+    throw new WireError("truncated", `the request ended inside a message (${this.held} bytes of ${this.head ? PREFIX + this.length : "a 5-byte prefix"})`);
   }
 }
 
