@@ -245,6 +245,25 @@ describe("UnpackPool: layers unpacked in separate processes", () => {
     assert.equal((await p.unpack(chunks(tar, 1 << 20), "none", await out(), noSync)).diffId, sha(tar));
   });
 
+  it("close() also waits for a process the idle timer let go, and kills one that does not leave", async () => {
+    const p = pool(2, 100);
+    await p.unpack(chunks(tar, 1 << 20), "none", await out(), noSync);
+    const [pid] = p.pids;
+    process.kill(pid!, "SIGSTOP"); // it cannot see the end of its stdin, so it will not exit by itself
+    try {
+      const deadline = Date.now() + 5000;
+      while (p.workers > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(p.workers, 0, "the idle timer let it go");
+      assert.equal(state(pid!), "T", "stopped, not gone");
+      const t = Date.now();
+      await p.close();
+      assert.ok(Date.now() - t >= 4000, "close() waited its grace for the process");
+      assert.equal(state(pid!), "gone", "close() returned only once the process was killed and reaped");
+    } finally {
+      if (state(pid!) !== "gone") process.kill(pid!, "SIGKILL");
+    }
+  });
+
   it("close() stops the layers in flight, their helpers first, and refuses new ones", async () => {
     const helper = path.join(dir, "slow-helper");
     const pidFile = path.join(dir, "slow-helper.pid");

@@ -102,6 +102,8 @@ function hold(proc: ChildProcess, on: boolean) {
 export class UnpackPool {
   #max: number;
   #idleMs: number;
+  /** Processes the idle timer let go that have not exited yet: close() waits for them too. */
+  #leaving = new Set<Slot>();
   #module: URL;
   #readyTimeoutMs: number;
   #slots = new Set<Slot>();
@@ -183,6 +185,8 @@ export class UnpackPool {
     hold(slot.proc, false);
     slot.idleTimer = setTimeout(() => {
       this.#slots.delete(slot);
+      this.#leaving.add(slot);
+      void slot.exited.then(() => this.#leaving.delete(slot));
       // EOF on stdin and the channel closed: the process exits by itself.
       slot.proc.stdin?.end();
       if (slot.proc.connected) slot.proc.disconnect();
@@ -318,11 +322,13 @@ export class UnpackPool {
 
   /**
    * Ends every process (berthd stopping). The layers in flight are stopped and fail; after
-   * CLOSE_GRACE_MS the processes are killed regardless (their helpers die with them).
+   * CLOSE_GRACE_MS the processes are killed regardless (their helpers die with them). Processes
+   * already let go when idle are waited for too, and killed after the same grace.
    */
   async close(): Promise<void> {
     this.#closed = true;
     const slots = [...this.#slots];
+    const leaving = [...this.#leaving];
     const jobs = slots.flatMap((s) => [...s.jobs.values()]);
     for (const j of jobs) j.abort();
     let timer: NodeJS.Timeout | undefined;
@@ -338,5 +344,13 @@ export class UnpackPool {
       else { s.proc.stdin?.end(); if (s.proc.connected) s.proc.disconnect(); }
     }
     await Promise.all(slots.map((s) => s.exited));
+    // Let go by the idle timer, these exit by themselves; one still there after the grace is killed.
+    if (leaving.length) {
+      const gone = Promise.all(leaving.map((s) => s.exited));
+      let late: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([gone.then(() => false), new Promise<boolean>((r) => { late = setTimeout(() => r(true), CLOSE_GRACE_MS); })]);
+      clearTimeout(late);
+      if (timedOut) { for (const s of leaving) s.proc.kill("SIGKILL"); await gone; }
+    }
   }
 }
