@@ -26,8 +26,11 @@ export function frameHeader(type: number, id: number, length: number): Buffer {
 export interface StartJob { id: number; compression: Compression; dir: string; helper?: string; limits?: Partial<UnpackLimits> }
 export type ToWorker = { t: "synced"; id: number; error?: string };
 export interface WorkerError { kind: "limit" | "tar" | "breakout" | "other"; message: string; limit?: string; entry?: string; code?: string }
+/** A process with layers in flight says "alive" this often; its event loop is turning. */
+export const HEARTBEAT_MS = 2_000;
 export type FromWorker =
   | { t: "ready"; id: 0 }
+  | { t: "alive"; id: 0 }
   | { t: "ack"; id: number; bytes: number }
   | { t: "sync"; id: number; diffId: string; raw: RawInput }
   | { t: "done"; id: number; result: UnpackResult }

@@ -347,6 +347,35 @@ describe("UnpackPool: layers unpacked in separate processes", () => {
     assert.equal(ok.status, 0, ok.stderr?.toString());
   });
 
+  it("a process that is ready but whose event loop is stuck is killed after its silence, and its layer fails", async () => {
+    const stuck = path.join(dir, "stuck-worker.mjs");
+    // ready, then never turns its event loop again once a layer arrives
+    await writeFile(stuck, "process.send({ t: 'ready', id: 0 });\nprocess.stdin.on('data', () => { for (;;) {} });\n");
+    const p = new UnpackPool({ maxWorkers: 1, module: new URL(`file://${stuck}`), silenceMs: 1 });
+    pools.push(p);
+    const t = Date.now();
+    const pending = p.unpack(chunks(tar, 1 << 20), "none", await out(), noSync);
+    const deadline = Date.now() + 5000;
+    while (!p.pids.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const [pid] = p.pids;
+    // silenceMs is raised to two heartbeats (4 s)
+    await assert.rejects(pending, /sent nothing for 4 s with layers in flight \(its event loop is stuck\); killed/);
+    const took = Date.now() - t;
+    assert.ok(took >= 3900 && took < 15_000, `failed after ${took} ms`);
+    assert.equal(state(pid!), "gone", "killed and reaped");
+  });
+
+  it("a real process keeps its layers through a silence bound shorter than the layer (its heartbeat)", async () => {
+    // berth-layer answers slowly here: a helper that sleeps before exec'ing the real one
+    const slow = path.join(dir, "slow-layer-helper");
+    await writeFile(slow, `#!/bin/sh\nsleep 6\nexec ${DEFAULT_LAYER_HELPER} "$@"\n`);
+    await chmod(slow, 0o755);
+    const p = new UnpackPool({ maxWorkers: 1, silenceMs: 4000 });
+    pools.push(p);
+    const res = await p.unpack(chunks(tar, 1 << 20), "none", await out(), { ...noSync, helper: slow });
+    assert.equal(res.diffId, sha(tar));
+  });
+
   it("a worker that cannot load makes unpack fail as unavailable, having read nothing", async () => {
     const broken = path.join(dir, "broken-worker.mjs");
     await writeFile(broken, "throw new Error('cannot load');\n");

@@ -22,7 +22,7 @@ import { BreakoutError } from "./safe-path.ts";
 import { LayerLimitError, TarError } from "./tar-reader.ts";
 import type { UnpackOptions, UnpackResult } from "./unpack.ts";
 import {
-  FRAME_ABORT, FRAME_DATA, FRAME_END, FRAME_START, frameHeader, MAX_ABORT_REASON, type FromWorker, type StartJob, type ToWorker, type WorkerError,
+  FRAME_ABORT, FRAME_DATA, FRAME_END, FRAME_START, frameHeader, HEARTBEAT_MS, MAX_ABORT_REASON, type FromWorker, type StartJob, type ToWorker, type WorkerError,
 } from "./unpack-frames.ts";
 
 /** Bytes of a layer handed to its process and not yet taken by it. */
@@ -37,6 +37,13 @@ export const CLOSE_GRACE_MS = 5_000;
 /** Kept of a process's stderr, for the error when it fails. */
 const STDERR_KEPT = 4096;
 
+/**
+ * A process with layers in flight that sends nothing for this long (its heartbeat comes every
+ * HEARTBEAT_MS while its event loop turns) is killed and its layers fail: the one bound on a
+ * process that is alive and ready but stuck. Waits on berth-layer (30 s per answer) and on
+ * berthd's syncfs do not block its event loop.
+ */
+export const SILENCE_MS = 60_000;
 /** A process not ready (its modules loaded) this long after its start is killed, and counts as failed to start. */
 export const READY_TIMEOUT_MS = 30_000;
 /** Processes that ended before they were ready, in a row, after which the pool gives up. */
@@ -76,11 +83,13 @@ export interface UnpackPoolOptions {
   module?: URL;
   /** Default READY_TIMEOUT_MS. */
   readyTimeoutMs?: number;
+  /** Default SILENCE_MS; never less than two heartbeats (2 x HEARTBEAT_MS). */
+  silenceMs?: number;
 }
 
 interface Job { message: (m: FromWorker) => void; exit: (err: Error) => void; settled: Promise<unknown>; abort: () => void }
 /** A process and the layers in flight in it, by job id. */
-interface Slot { proc: ChildProcess; jobs: Map<number, Job>; ready: Promise<void>; idleTimer?: NodeJS.Timeout; exited: Promise<void>; drain?: Promise<void> }
+interface Slot { proc: ChildProcess; jobs: Map<number, Job>; ready: Promise<void>; idleTimer?: NodeJS.Timeout; exited: Promise<void>; drain?: Promise<void>; heard: number }
 
 /** URL of the process's module: the .ts source when running from sources, the compiled .js in dist/. */
 function workerUrl(): URL {
@@ -106,6 +115,7 @@ export class UnpackPool {
   #leaving = new Set<Slot>();
   #module: URL;
   #readyTimeoutMs: number;
+  #silenceMs: number;
   #slots = new Set<Slot>();
   #nextId = 1;
   #closed = false;
@@ -118,6 +128,8 @@ export class UnpackPool {
     this.#idleMs = opts.idleMs ?? DEFAULT_IDLE_MS;
     this.#module = opts.module ?? workerUrl();
     this.#readyTimeoutMs = opts.readyTimeoutMs ?? READY_TIMEOUT_MS;
+    // at least two heartbeats, so that a process that is fine is never taken for a stuck one
+    this.#silenceMs = Math.max(2 * HEARTBEAT_MS, opts.silenceMs ?? SILENCE_MS);
   }
 
   /** Processes alive now (busy or idle). */
@@ -145,9 +157,18 @@ export class UnpackPool {
     readyTimer.unref();
     let exitedFn!: () => void;
     const exited = new Promise<void>((r) => { exitedFn = r; });
-    const slot: Slot = { proc, jobs: new Map(), ready, exited };
+    const slot: Slot = { proc, jobs: new Map(), ready, exited, heard: Date.now() };
+    let isReady = false; // before that, READY_TIMEOUT_MS is the bound
+    const watchdog = setInterval(() => {
+      if (!isReady || !slot.jobs.size || Date.now() - slot.heard <= this.#silenceMs) return;
+      failure ??= new Error(`sent nothing for ${this.#silenceMs / 1000} s with layers in flight (its event loop is stuck); killed`);
+      proc.kill("SIGKILL");
+    }, Math.min(1_000, this.#silenceMs / 4));
+    watchdog.unref();
     proc.on("message", (m: FromWorker) => {
-      if (m.t === "ready") { clearTimeout(readyTimer); readyFn(); return; }
+      slot.heard = Date.now();
+      if (m.t === "ready") { clearTimeout(readyTimer); isReady = true; readyFn(); return; }
+      if (m.t === "alive") return;
       slot.jobs.get(m.id)?.message(m);
     });
     proc.on("error", (err) => { failure ??= err; });
@@ -155,6 +176,7 @@ export class UnpackPool {
     // (A process exits by itself only without layers in flight: idle, or berthd gone.)
     proc.on("exit", (code, signal) => {
       clearTimeout(readyTimer);
+      clearInterval(watchdog);
       exitedFn();
       const why = failure?.message ?? stderrReason(stderr) ?? `exited (${signal ?? `code ${code}`})`;
       const err = new Error(`layer unpack process ${proc.pid ?? "?"}: ${why}`);
@@ -174,7 +196,11 @@ export class UnpackPool {
     let best: Slot | undefined;
     for (const s of this.#slots) if (!best || s.jobs.size < best.jobs.size) best = s;
     if (!best || (best.jobs.size > 0 && this.#slots.size < this.#max)) best = this.#spawn();
-    if (best.jobs.size === 0) { clearTimeout(best.idleTimer); hold(best.proc, true); }
+    if (best.jobs.size === 0) { // its silence counts from its first layer on
+      clearTimeout(best.idleTimer);
+      hold(best.proc, true);
+      best.heard = Date.now();
+    }
     best.jobs.set(id, job);
     return best;
   }

@@ -7,7 +7,7 @@
 import { LayerLimitError, TarError } from "./tar-reader.ts";
 import { BreakoutError } from "./safe-path.ts";
 import { unpackLayer, type RawInput } from "./unpack.ts";
-import { FRAME_ABORT, FRAME_DATA, FRAME_END, FRAME_HEADER, FRAME_START, MAX_ABORT_REASON, type FromWorker, type StartJob, type ToWorker, type WorkerError } from "./unpack-frames.ts";
+import { FRAME_ABORT, FRAME_DATA, HEARTBEAT_MS, FRAME_END, FRAME_HEADER, FRAME_START, MAX_ABORT_REASON, type FromWorker, type StartJob, type ToWorker, type WorkerError } from "./unpack-frames.ts";
 
 if (!process.send) throw new Error("unpack-worker runs only as a process forked with an IPC channel");
 
@@ -141,6 +141,9 @@ process.on("message", (m: ToWorker) => {
   job.synced = undefined;
   s?.(m.error);
 });
+
+// While layers are in flight, a sign of life: berthd kills a process whose event loop is stuck.
+setInterval(() => { if (jobs.size) post({ t: "alive", id: 0 }); }, HEARTBEAT_MS).unref();
 
 // Every module is loaded: berthd hands this process layers only from now on.
 post({ t: "ready", id: 0 });
