@@ -403,7 +403,8 @@ export const DEFAULT_SORT_LIMITS: SortLimits = { waitMs: 250, maxBytes: 256 * 10
  * - "direct": the first block passed unchanged and the ACK is gone: the socket goes to nghttp2
  *   with every byte read so far put back in front of it (Node's session reads what a socket
  *   already buffered). No JavaScript sits on the connection from then on; nghttp2's own
- *   limits hold for later blocks (16384-octet frames, 8 CONTINUATION frames, the header list).
+ *   limits hold for later blocks (16384-octet frames; a CONTINUATION flood ends the
+ *   connection; both tested in conformance/suite/old-clients.test.ts).
  * - "front": a block was rewritten (an old grpc-go client), the bytes or the wait ran over, or
  *   the ACK had not come by the first block (a client that does not wait for SETTINGS): the
  *   same filter goes on in a FrontConnection, and drops the ACK whenever it comes.
