@@ -25,7 +25,7 @@ import { clip, instrument, newRequestId, type RpcObserver } from "./instrument.t
 import type { Context } from "./context.ts";
 import { Encoded, type Call, type StreamCall } from "./rpc.ts";
 import { sortConnection } from "./transport/h2-front.ts";
-import { encodeStatusMessage, frameMessage, parseTimeout, RequestReader, WireError } from "./transport/grpc-wire.ts";
+import { encodeStatusMessage, frameMessage, parseTimeout, PREFIX, RequestReader, WireError } from "./transport/grpc-wire.ts";
 
 type AnyImpl = (ctx: Context, req: any, call: any) => Promise<any>;
 
@@ -216,7 +216,7 @@ function onStream(
       if (!method.impl) throw new BerthError(Code.UNIMPLEMENTED, `${method.name} is not implemented by berth yet`);
       if (!method.streaming) {
         const out = encodeFramed(method.output, await method.impl(ctx, req, call));
-        if (out.length - 5 > MAX_MESSAGE_BYTES) throw tooLarge(`the ${method.output.typeName} response`, out.length - 5);
+        if (out.length - PREFIX > MAX_MESSAGE_BYTES) throw tooLarge(`the ${method.output.typeName} response`, out.length - PREFIX);
         return out;
       }
       const sc: StreamCall<DescMessage> = {
@@ -224,7 +224,7 @@ function onStream(
         write: (msg) => new Promise<void>((resolve, reject) => {
           if (answered || stream.destroyed) { resolve(); return; }
           const out = encodeFramed(method.output, msg);
-          if (out.length - 5 > MAX_MESSAGE_BYTES) { reject(tooLarge(`a ${method.output.typeName} message`, out.length - 5)); return; }
+          if (out.length - PREFIX > MAX_MESSAGE_BYTES) { reject(tooLarge(`a ${method.output.typeName} message`, out.length - PREFIX)); return; }
           startResponse();
           if (stream.write(out)) { resolve(); return; }
           const done = () => { stream.off("drain", done); stream.off("close", done); resolve(); };
