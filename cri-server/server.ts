@@ -67,6 +67,8 @@ function encodeFramed(desc: DescMessage, msg: unknown): Buffer {
   return frameMessage(toBinary(desc, create(desc, msg as never)));
 }
 
+const deadlinePassed = () => new BerthError(Code.DEADLINE_EXCEEDED, "the client's deadline passed");
+
 const tooLarge = (what: string, bytes: number) =>
   new BerthError(Code.RESOURCE_EXHAUSTED, `${what} is ${bytes} bytes; the limit is ${MAX_MESSAGE_BYTES}`);
 
@@ -157,13 +159,13 @@ function onStream(
     // A client resets the stream when its own deadline passes, a little before the timer below
     // (the deadline travelled as a duration): that is the deadline, not a cancel.
     ac.abort(deadline && Date.now() >= deadline.getTime() - 100
-      ? new BerthError(Code.DEADLINE_EXCEEDED, "the client's deadline passed")
+      ? deadlinePassed()
       : new BerthError(Code.CANCELLED, "the client cancelled the call"));
     settle();
   });
   if (timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS) {
     timer = setTimeout(() => {
-      const err = new BerthError(Code.DEADLINE_EXCEEDED, "the client's deadline passed");
+      const err = deadlinePassed();
       ac.abort(err);
       finish(err.code, err.message);
     }, timeoutMs);

@@ -119,6 +119,8 @@ export class ClientFrameFilter {
   get translating(): boolean { return this.translate; }
   /** Bytes taken in but not yet returned (an incomplete frame header or header frame). */
   get held(): Buffer { return this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingLength); }
+  /** How many they are, without joining them. */
+  get heldLength(): number { return this.pendingLength; }
 
   /** The early SETTINGS ACK: 9 octets, empty, on stream 0. */
   private isFirstAck(length: number, type: number, flags: number, streamId: number): boolean {
@@ -453,7 +455,7 @@ export function sortConnection(
     else if (filter.translating) decide("front", "first header block rewritten");
     else if (filter.state === "pipe") decide("front", "first header block before the SETTINGS ACK");
     else if (filter.state === "raw" || filter.state === "dead") decide("front", `not HTTP/2 or refused (${filter.state})`);
-    else if (size + filter.held.length > sort.maxBytes) decide("front", `more than ${sort.maxBytes} bytes before the first header block`);
+    else if (size + filter.heldLength > sort.maxBytes) decide("front", `more than ${sort.maxBytes} bytes before the first header block`);
   };
   const onGone = () => decide("gone", "client left");
   const timer = setTimeout(() => decide("front", `no header block within ${sort.waitMs} ms`), sort.waitMs);
