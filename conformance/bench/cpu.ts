@@ -5,9 +5,12 @@ import { readdirSync, readFileSync } from "node:fs";
 
 const TICK_MS = 10;
 
-/** utime + stime of `pid` in ms, from the text of /proc/PID/stat (the comm field may hold spaces and parentheses). */
+/** The fields of /proc/PID/stat after the command name, which may hold spaces and parentheses (rest[0] is field 3, state). */
+const fieldsAfterComm = (stat: string) => stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+
+/** utime + stime of `pid` in ms, from the text of /proc/PID/stat. */
 export function parseStatCpuMs(stat: string): number {
-  const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const rest = fieldsAfterComm(stat);
   // rest[0] is field 3 (state); utime and stime are fields 14 and 15.
   const utime = Number(rest[11]);
   const stime = Number(rest[12]);
@@ -38,8 +41,7 @@ export function cpuMsWithChildren(pids: readonly number[]): number {
   for (const e of readdirSync("/proc")) {
     if (!/^\d+$/.test(e)) continue;
     try {
-      const st = readFileSync(`/proc/${e}/stat`, "utf8");
-      const rest = st.slice(st.lastIndexOf(")") + 2).split(" ");
+      const rest = fieldsAfterComm(readFileSync(`/proc/${e}/stat`, "utf8"));
       // rest[1] is field 4 (ppid); utime, stime, cutime, cstime are fields 14-17.
       stats.set(Number(e), { ppid: Number(rest[1]), ms: (Number(rest[11]) + Number(rest[12]) + Number(rest[13]) + Number(rest[14])) * TICK_MS });
     } catch { /* exited meanwhile */ }
