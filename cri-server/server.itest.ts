@@ -43,6 +43,8 @@ describe("gRPC server with stand-in handlers", () => {
             return {};
           },
           async listContainers() { return new Encoded(new Uint8Array(MAX_MESSAGE_BYTES + 1)); },
+          // 8 MiB holding each 4-byte word's offset, to check every reply arrives whole and in order
+          async listPodSandbox() { const b = Buffer.alloc(8 << 20); for (let i = 0; i < b.length; i += 4) b.writeUInt32BE(i, i); return new Encoded(b); },
           async version() { throw new Error("a secret internal detail"); },
           // 4000 events of 16 KiB each: more than any window, so writes wait for the client.
           async getContainerEvents(_c: Context, _r: unknown, call: StreamCall<never>) {
@@ -103,6 +105,20 @@ describe("gRPC server with stand-in handlers", () => {
       if (n % 1000 === 0) await sleep(50); // a slow reader
     }
     assert.equal(n, 4000);
+  });
+
+  test("eight 8 MiB replies at once on one connection all arrive whole and in order", async () => {
+    const raw = new grpc.Client(`unix://${join(dir, "s.sock")}`, grpc.credentials.createInsecure(), { "grpc.max_receive_message_length": 16 << 20 });
+    try {
+      const replies = await Promise.all(Array.from({ length: 8 }, () => new Promise<Buffer>((resolve, reject) => {
+        raw.makeUnaryRequest("/runtime.v1.RuntimeService/ListPodSandbox", (x: Buffer) => x, (b: Buffer) => b, Buffer.alloc(0), new grpc.Metadata(), { deadline: Date.now() + 30_000 }, (e, r) => e ? reject(e) : resolve(r!));
+      })));
+      for (const r of replies) {
+        assert.equal(r.length, 8 << 20);
+        for (let i = 0; i < r.length; i += 4 * 4099) assert.equal(r.readUInt32BE(i), i, `word at ${i}`);
+        assert.equal(r.readUInt32BE(r.length - 4), r.length - 4);
+      }
+    } finally { raw.close(); }
   });
 
   test("a response over 16 MiB is RESOURCE_EXHAUSTED naming its size, not sent", async () => {

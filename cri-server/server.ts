@@ -1,30 +1,26 @@
-// The gRPC server: every RPC of RuntimeService and ImageService on a unix socket, over Node's
-// own HTTP/2 (nghttp2), (de)serialising with protobuf-es. Methods without an implementation
-// answer UNIMPLEMENTED naming the RPC.
+// The gRPC server: every RPC of RuntimeService and ImageService on a unix socket, over berth's
+// own HTTP/2 (transport/h2.ts), (de)serialising with protobuf-es. Methods without an
+// implementation answer UNIMPLEMENTED naming the RPC.
 //
 // berth speaks the part of gRPC that CRI uses (grpc/grpc PROTOCOL-HTTP2.md): unary and
 // server-streaming calls, `grpc-timeout` deadlines, cancellation by RST_STREAM, status and
-// message in trailers (or trailers only), uncompressed messages. It was grpc-js; this costs less
-// per call (ListContainers, Version) and less memory, and every bound is berth's own:
+// message in trailers (or trailers only), uncompressed messages. Every bound is berth's own:
 // - a request message of at most 16 MiB (RESOURCE_EXHAUSTED), read as it comes, never more
 //   than one message per call;
 // - at most 64 MiB of request bytes held across all calls at once (RESOURCE_EXHAUSTED);
-// - at most 1000 concurrent streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS; nghttp2
-//   refuses the rest with REFUSED_STREAM, which clients retry);
+// - at most 1000 concurrent streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS; the rest
+//   are refused with REFUSED_STREAM, which clients retry);
 // - a response of at most 16 MiB (RESOURCE_EXHAUSTED naming the size);
 // - compressed requests are refused (UNIMPLEMENTED, grpc-accept-encoding: identity).
-// Every connection is sorted by its first header block (transport/h2-front.ts): nghttp2 reads
-// the socket itself, or the front layer stays in between, which lets grpc-go < 1.58 clients in
-// (their :authority is the socket path, which nghttp2 refuses).
+// The HTTP/2 layer's own bounds (frames, header blocks, windows) are in transport/h2.ts.
 import { chmod } from "node:fs/promises";
 import { createServer, type Socket } from "node:net";
-import * as http2 from "node:http2";
 import { create, fromBinary, toBinary, type DescMessage, type DescService } from "@bufbuild/protobuf";
 import { BerthError, Code } from "../oci-runtime/foundation/errdefs.ts";
 import { clip, instrument, newRequestId, type RpcObserver } from "./instrument.ts";
 import type { Context } from "./context.ts";
 import { Encoded, type Call, type StreamCall } from "./rpc.ts";
-import { sortConnection } from "./transport/h2-front.ts";
+import { GRPC_RESPONSE_HEADERS, H2Connection, headerBlock, type H2Stream } from "./transport/h2.ts";
 import { encodeStatusMessage, frameMessage, parseTimeout, PREFIX, RequestReader, WireError } from "./transport/grpc-wire.ts";
 
 type AnyImpl = (ctx: Context, req: any, call: any) => Promise<any>;
@@ -34,11 +30,6 @@ export const MAX_HELD_REQUEST_BYTES = 64 * 1024 * 1024;
 export const MAX_CONCURRENT_STREAMS = 1000;
 /** Longest deadline that gets a timer (setTimeout's limit); a later one is kept but never fires. */
 const MAX_TIMER_MS = 0x7fffffff;
-
-const {
-  HTTP2_HEADER_STATUS, HTTP2_HEADER_CONTENT_TYPE, HTTP2_HEADER_PATH, HTTP2_HEADER_METHOD,
-  NGHTTP2_NO_ERROR, NGHTTP2_CANCEL,
-} = http2.constants;
 
 interface Method {
   readonly path: string;
@@ -76,51 +67,44 @@ const tooLarge = (what: string, bytes: number) =>
 interface CallState { held: number }
 
 /** A call's status as trailer fields; the message cut to 2 KiB and percent-encoded. */
-function statusFields(code: number, message: string): http2.OutgoingHttpHeaders {
-  return message ? { "grpc-status": String(code), "grpc-message": encodeStatusMessage(clip(message)) } : { "grpc-status": String(code) };
+function statusFields(code: number, message: string): [string, string][] {
+  return message ? [["grpc-status", String(code)], ["grpc-message", encodeStatusMessage(clip(message))]] : [["grpc-status", String(code)]];
 }
+const OK_TRAILERS = headerBlock(statusFields(Code.OK, ""));
+const trailerBlock = (code: number, message: string) => code === Code.OK && !message ? OK_TRAILERS : headerBlock(statusFields(code, message));
 
 /** Answers a call that never reached a handler: one HEADERS frame with the status (trailers only). */
-function refuse(stream: http2.ServerHttp2Stream, code: number, message: string, extra?: http2.OutgoingHttpHeaders): void {
-  if (stream.destroyed || stream.headersSent) return;
-  try {
-    stream.respond({
-      [HTTP2_HEADER_STATUS]: 200,
-      [HTTP2_HEADER_CONTENT_TYPE]: "application/grpc",
-      ...statusFields(code, message),
-      ...extra,
-    }, { endStream: true });
-    if (!stream.readableEnded) stream.close(NGHTTP2_NO_ERROR); // stop the client's upload; what it sent is dropped
-  } catch { // the stream closed under us: no one is left to answer
-    stream.destroy();
-  }
+function refuse(stream: H2Stream, code: number, message: string, extra: [string, string][] = []): void {
+  if (stream.closed || stream.headersSent) return;
+  // what the client still sends is dropped: the layer resets the stream (NO_ERROR) if it has not ended
+  stream.respond(Buffer.concat([GRPC_RESPONSE_HEADERS, headerBlock([...statusFields(code, message), ...extra])]), true);
 }
 
+const GRPC_CONTENT_TYPE = /^application\/grpc(\+proto)?(;|$)/;
+
 function onStream(
-  stream: http2.ServerHttp2Stream,
-  headers: http2.IncomingHttpHeaders,
+  stream: H2Stream,
+  headers: Record<string, string>,
   methods: Map<string, Method>,
   state: CallState,
   ctx: Context,
   observe?: RpcObserver,
 ): void {
-  stream.on("error", () => { /* a reset or a broken connection: the 'close' below settles the call */ });
-  const contentType = headers[HTTP2_HEADER_CONTENT_TYPE];
-  if (headers[HTTP2_HEADER_METHOD] !== "POST" || typeof contentType !== "string" || !/^application\/grpc(\+proto)?(;|$)/.test(contentType)) {
+  const contentType = headers["content-type"];
+  if (headers[":method"] !== "POST" || contentType === undefined || !GRPC_CONTENT_TYPE.test(contentType)) {
     // not a gRPC call at all: an HTTP answer, as gRPC servers give
-    stream.respond({ [HTTP2_HEADER_STATUS]: 415, [HTTP2_HEADER_CONTENT_TYPE]: "text/plain" });
-    stream.end(`berth serves gRPC only: POST with content-type application/grpc (got ${String(headers[HTTP2_HEADER_METHOD]).slice(0, 16)} with ${JSON.stringify(String(contentType ?? "")).slice(0, 80)})\n`);
-    if (!stream.readableEnded) stream.close(NGHTTP2_NO_ERROR);
+    stream.respond(headerBlock([[":status", "415"], ["content-type", "text/plain"]]));
+    stream.end(Buffer.from(`berth serves gRPC only: POST with content-type application/grpc (got ${String(headers[":method"]).slice(0, 16)} with ${JSON.stringify(String(contentType ?? "")).slice(0, 80)})\n`));
     return;
   }
-  const path = String(headers[HTTP2_HEADER_PATH] ?? "");
+  const path = headers[":path"] ?? "";
   const method = methods.get(path);
   if (!method) { refuse(stream, Code.UNIMPLEMENTED, `unknown method ${JSON.stringify(path.slice(0, 256))}: berth serves runtime.v1 RuntimeService and ImageService`); return; }
   const timeoutHeader = headers["grpc-timeout"];
   let timeoutMs: number | undefined;
   if (timeoutHeader !== undefined) {
-    timeoutMs = parseTimeout(String(timeoutHeader));
-    if (timeoutMs === undefined) { refuse(stream, Code.INVALID_ARGUMENT, `grpc-timeout ${JSON.stringify(String(timeoutHeader).slice(0, 64))} is not 1-8 digits and a unit (H, M, S, m, u, n)`); return; }
+    timeoutMs = parseTimeout(timeoutHeader);
+    if (timeoutMs === undefined) { refuse(stream, Code.INVALID_ARGUMENT, `grpc-timeout ${JSON.stringify(timeoutHeader.slice(0, 64))} is not 1-8 digits and a unit (H, M, S, m, u, n)`); return; }
   }
 
   const id = newRequestId();
@@ -139,22 +123,16 @@ function onStream(
   };
   /** The call's status, after `last` (a unary call's one message); the first status counts. */
   const finish = (code: number, message: string, last?: Buffer) => {
-    if (!settle()) return;
-    if (stream.destroyed) return;
+    if (!settle() || stream.closed) return;
     if (!stream.headersSent) { refuse(stream, code, message); return; }
-    try {
-      stream.once("wantTrailers", () => {
-        try {
-          stream.sendTrailers(statusFields(code, message));
-        } catch { stream.destroy(); }
-      });
-      if (last) stream.end(last); else stream.end();
-    } catch { stream.destroy(); }
+    stream.end(last, trailerBlock(code, message));
   };
-  const startResponse = () => {
-    if (!stream.headersSent) stream.respond({ [HTTP2_HEADER_STATUS]: 200, [HTTP2_HEADER_CONTENT_TYPE]: "application/grpc" }, { waitForTrailers: true });
-  };
-  stream.once("close", () => {
+  /** A streaming write waiting for the client's window or the socket. */
+  let wake: (() => void) | undefined;
+  const wakeWriter = () => { const w = wake; wake = undefined; w?.(); };
+  stream.onDrain = wakeWriter;
+  stream.onClose = () => {
+    wakeWriter();
     if (answered) return;
     // A client resets the stream when its own deadline passes, a little before the timer below
     // (the deadline travelled as a duration): that is the deadline, not a cancel.
@@ -162,7 +140,7 @@ function onStream(
       ? deadlinePassed()
       : new BerthError(Code.CANCELLED, "the client cancelled the call"));
     settle();
-  });
+  };
   if (timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS) {
     timer = setTimeout(() => {
       const err = deadlinePassed();
@@ -173,7 +151,7 @@ function onStream(
   }
 
   const reader = new RequestReader(MAX_MESSAGE_BYTES);
-  stream.on("data", (chunk: Buffer) => {
+  stream.onData = (chunk: Buffer) => {
     if (answered) return;
     try {
       const before = reader.held;
@@ -186,7 +164,7 @@ function onStream(
       if (err instanceof WireError) {
         ac.abort(err);
         if (err.kind === "compressed") {
-          if (settle()) refuse(stream, Code.UNIMPLEMENTED, err.message, { "grpc-accept-encoding": "identity" });
+          if (settle()) refuse(stream, Code.UNIMPLEMENTED, err.message, [["grpc-accept-encoding", "identity"]]);
           return;
         }
         finish(err.kind === "too-large" ? Code.RESOURCE_EXHAUSTED : Code.INVALID_ARGUMENT, err.message);
@@ -196,8 +174,8 @@ function onStream(
       ac.abort(be);
       finish(be.code, be.message);
     }
-  });
-  stream.once("end", () => {
+  };
+  stream.onEnd = () => {
     if (answered) return;
     let body: Buffer;
     try {
@@ -224,32 +202,25 @@ function onStream(
       const sc: StreamCall<DescMessage> = {
         ...call,
         write: (msg) => new Promise<void>((resolve, reject) => {
-          if (answered || stream.destroyed) { resolve(); return; }
+          if (answered || stream.closed) { resolve(); return; }
           const out = encodeFramed(method.output, msg);
           if (out.length - PREFIX > MAX_MESSAGE_BYTES) { reject(tooLarge(`a ${method.output.typeName} message`, out.length - PREFIX)); return; }
-          startResponse();
+          stream.respond(GRPC_RESPONSE_HEADERS);
           if (stream.write(out)) { resolve(); return; }
-          const done = () => { stream.off("drain", done); stream.off("close", done); resolve(); };
-          stream.on("drain", done);
-          stream.on("close", done);
+          // the client's window or the socket is full: on when it drains, or when the stream goes
+          wake = resolve;
         }),
       };
       await method.impl(ctx, req, sc);
       return undefined;
     };
     void instrument(ctx.log, method.path, id, run, observe).then((out) => {
-      if (answered || stream.destroyed) { settle(); return; }
-      try {
-        if (out.error) { finish(out.error.code, out.error.message); return; }
-        if (out.value) startResponse();
-        finish(Code.OK, "", out.value);
-      } catch (err) { // the stream went away between the check and the write: nothing left to tell
-        settle();
-        ctx.log.debug("rpc answer not sent", { id, method: method.name, error: (err as Error).message });
-        stream.destroy();
-      }
+      if (answered || stream.closed) { settle(); return; }
+      if (out.error) { finish(out.error.code, out.error.message); return; }
+      if (out.value) stream.respond(GRPC_RESPONSE_HEADERS);
+      finish(Code.OK, "", out.value);
     });
-  });
+  };
 }
 
 export interface CriServer {
@@ -265,32 +236,16 @@ export async function listen(
 ): Promise<CriServer> {
   const methods = methodTable(services);
   const state: CallState = { held: 0 };
-  const h2 = http2.createServer({
-    settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS },
-    // Node refuses new streams once a session's nghttp2 memory passes this many MB; a 16 MiB
-    // response queued on a slow connection must not trip it (berth bounds requests itself, above).
-    maxSessionMemory: 256,
-  });
-  const sessions = new Set<http2.ServerHttp2Session>();
-  h2.on("session", (session) => {
-    sessions.add(session);
-    session.on("error", () => { /* the connection is gone; its streams see 'close' */ });
-    session.once("close", () => sessions.delete(session));
-  });
-  h2.on("stream", (stream, headers) => onStream(stream, headers, methods, state, ctx, observe));
-  h2.on("sessionError", () => { /* as above */ });
-
+  const connections = new Set<H2Connection>();
   const sockets = new Set<Socket>();
   const listener = createServer((socket) => {
     sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
-    socket.on("error", () => { /* the session sees it (or the front connection) */ });
-    sortConnection(socket, {
-      direct: (s) => h2.emit("connection", s),
-      front: (conn) => h2.emit("connection", conn),
-      onRewrite: (from) => ctx.log.debug("client :authority rewritten for nghttp2", { from: from.slice(0, 256), to: "localhost" }),
-      onSorted: (how, why) => ctx.log.debug("CRI connection", { path: how, why }),
-    });
+    const conn = new H2Connection(socket, {
+      stream: (st, headers) => onStream(st, headers, methods, state, ctx, observe),
+      error: (code, message) => ctx.log.debug("CRI connection ended by its client's error", { code, error: message.slice(0, 256) }),
+    }, { maxConcurrentStreams: MAX_CONCURRENT_STREAMS });
+    connections.add(conn);
+    socket.once("close", () => { sockets.delete(socket); connections.delete(conn); });
   });
   await new Promise<void>((resolve, reject) => {
     listener.once("error", reject);
@@ -301,11 +256,11 @@ export async function listen(
   return {
     shutdown: (graceMs = 10_000) => new Promise<void>((resolve) => {
       listener.close();
-      // GOAWAY: no new streams; a session closes once its open streams have finished
-      const closed = [...sessions].map((s) => new Promise<void>((r) => { if (s.closed || s.destroyed) r(); else s.close(() => r()); }));
+      // GOAWAY: no new streams; a connection ends once its open streams have finished
+      const closed = [...connections].map((c) => c.goAway());
       const end = () => {
         clearTimeout(force);
-        for (const s of sessions) s.destroy(undefined, NGHTTP2_CANCEL);
+        for (const c of connections) c.destroy();
         for (const s of sockets) s.destroy();
         resolve();
       };

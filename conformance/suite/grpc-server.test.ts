@@ -224,11 +224,11 @@ describe("the gRPC server over the real socket", () => {
   test("at most 1000 concurrent streams are advertised", async () => {
     const s = dial(b.socket);
     try {
-      // the first SETTINGS is berth's early, empty one (transport/h2-front.ts sortConnection); nghttp2's follows
-      const [early] = await once(s, "remoteSettings");
-      assert.equal(early.maxConcurrentStreams, 4294967295, "the early SETTINGS carries no value");
+      // berth's SETTINGS (transport/h2.ts): the stream limit, a 1 MiB stream window, the header list bound
       const [real] = await once(s, "remoteSettings");
       assert.equal(real.maxConcurrentStreams, 1000);
+      assert.equal(real.initialWindowSize, 1 << 20);
+      assert.equal(real.maxHeaderListSize, 65536);
     } finally { s.close(); }
   });
 });

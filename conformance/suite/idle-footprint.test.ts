@@ -77,6 +77,8 @@ describe("idle footprint", () => {
     // getter); the registry client takes node:http through process.getBuiltinModule instead.
     assert.ok(urls.some((u) => u.startsWith("builtin:NativeModule")), "the builtin list is written");
     assert.deepEqual(urls.filter((u) => /^builtin:.*undici/.test(u)), [], "undici is not loaded at idle");
+    // berth frames HTTP/2 itself (cri-server/transport/h2.ts): loading node:http2 costs 8.4 MB of RSS.
+    assert.deepEqual(urls.filter((u) => /^builtin:.*http2/i.test(u)), [], "node:http2 is not loaded at idle");
     assert.equal(hooked.proc.exitCode, null, "berthd still runs");
   });
 });

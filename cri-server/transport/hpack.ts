@@ -1,7 +1,7 @@
-// HPACK (RFC 7541) for berth's HTTP/2 front layer: a decoder that mirrors the
+// HPACK (RFC 7541) for berth's HTTP/2 (h2.ts): a decoder that mirrors the
 // dynamic table a client's encoder keeps, and an encoder that writes header
-// blocks representation by representation (what the front layer re-encodes,
-// and what the replay tests use to reproduce a client's exact bytes).
+// blocks representation by representation (berth's responses, without
+// indexing, and what the replay tests use to reproduce a client's exact bytes).
 // Header names and values are latin1 strings: one char per octet, so any byte
 // sequence survives a round trip.
 import { HUFFMAN_CODES, HUFFMAN_EOS_LENGTH, HUFFMAN_LENGTHS } from "./huffman-table.ts";

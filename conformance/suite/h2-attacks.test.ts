@@ -1,0 +1,205 @@
+// Attacks on berth's own HTTP/2 layer (cri-server/transport/h2.ts) over a real berthd socket,
+// with exact frames from a raw client: floods, windows, stream limits, header-list bombs,
+// padding and framing abuse. Each case checks what the client gets back (GOAWAY or RST_STREAM
+// with the right code, or a correct answer) and that berthd still answers afterwards.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fromBinary } from "@bufbuild/protobuf";
+import { startBerthd, type Berthd } from "../lib/berthd.ts";
+import { VersionResponseSchema } from "../../proto/gen/runtime/v1/api_pb.js";
+import { HpackDecoder, encodeBlock, encodeWithoutIndexing } from "../../cri-server/transport/hpack.ts";
+import { FLAG, FRAME, H2_ERROR, frameHeader } from "../../cri-server/transport/h2.ts";
+import { dataFrame, handshake, headersFrame, response, versionRequest, type RawH2 } from "../lib/raw-h2.ts";
+
+const VERSION_HEADERS = encodeWithoutIndexing([
+  { name: ":method", value: "POST" }, { name: ":scheme", value: "http" }, { name: ":path", value: "/runtime.v1.RuntimeService/Version" },
+  { name: ":authority", value: "localhost" }, { name: "content-type", value: "application/grpc" }, { name: "te", value: "trailers" },
+]);
+const decoder = () => new HpackDecoder({ maxTableSize: 4096, maxHeaderListSize: 1 << 20 });
+const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32BE(n >>> 0); return b; };
+const SETTINGS_INITIAL_WINDOW_SIZE = 4;
+const SETTINGS_MAX_FRAME_SIZE = 5;
+
+function rssMB(pid: number): number {
+  const m = /^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return Number(m![1]) / 1024;
+}
+
+/** A Version call on stream `sid` that must answer grpc-status 0. */
+async function versionOk(c: RawH2, d: HpackDecoder, sid: number) {
+  c.write(headersFrame(sid, VERSION_HEADERS), dataFrame(sid, versionRequest()));
+  const r = await response(c, d, sid);
+  assert.equal(r.headers["grpc-status"], "0", r.headers["grpc-message"] ?? "");
+  assert.equal(fromBinary(VersionResponseSchema, r.message!).runtimeName, "berth");
+}
+
+async function goawayCode(c: RawH2, what: string): Promise<number> {
+  const f = await c.until((x) => x.type === FRAME.GOAWAY, `GOAWAY after ${what}`);
+  await c.waitClosed();
+  return f.payload.readUInt32BE(4);
+}
+
+describe("berth's HTTP/2 layer under attack, over the real socket", () => {
+  let b: Berthd;
+  before(async () => { b = await startBerthd(); });
+  after(async () => { await b.cleanup(); });
+  const open = () => handshake(b.socket, { settings: [] });
+
+  test("a client that floods PINGs and never reads: berthd stops reading it, its memory stays bounded, others are answered", async () => {
+    const c = await open();
+    const before = rssMB(b.proc.pid!);
+    try {
+      c.sock.pause(); // never read berthd's answers
+      const pings = Buffer.concat(Array.from({ length: 4096 }, (_, i) => Buffer.concat([frameHeader(8, FRAME.PING, 0, 0), u32(i), u32(i)])));
+      // 48 MiB of PINGs (3 million), written as fast as the socket queues them, at most 20 s.
+      let written = 0;
+      const end = Date.now() + 20_000;
+      while (written < 48 << 20 && Date.now() < end) {
+        for (let i = 0; i < 16; i++) { c.sock.write(pings); written += pings.length; }
+        await sleep(10);
+      }
+      await sleep(500);
+      const taken = written - c.sock.writableLength;
+      assert.ok(taken < 16 << 20, `berthd kept reading: ${taken} of ${written} bytes of PINGs taken`);
+      const v = await b.client.runtime.version({ version: "v1" });
+      assert.equal(v.runtimeName, "berth", "another connection is answered meanwhile");
+      const grew = rssMB(b.proc.pid!) - before;
+      assert.ok(grew < 32, `berthd's RSS grew by ${grew.toFixed(1)} MB taking ${(taken / 1048576).toFixed(1)} MiB of PINGs`);
+    } finally { c.close(); }
+  });
+
+  test("the 1001st concurrent stream is refused (REFUSED_STREAM); the first ones still complete", async () => {
+    const c = await open();
+    try {
+      const opens: Buffer[] = [];
+      for (let i = 0; i < 1001; i++) opens.push(headersFrame(1 + 2 * i, VERSION_HEADERS)); // no END_STREAM: all stay open
+      c.write(...opens);
+      const rst = await c.until((f) => f.type === FRAME.RST_STREAM || f.type === FRAME.GOAWAY, "RST_STREAM of the 1001st stream");
+      assert.equal(rst.type, FRAME.RST_STREAM);
+      assert.equal(rst.streamId, 2001);
+      assert.equal(rst.payload.readUInt32BE(0), H2_ERROR.REFUSED_STREAM);
+      const d = decoder();
+      c.write(dataFrame(1, versionRequest()));
+      const r = await response(c, d, 1);
+      assert.equal(r.headers["grpc-status"], "0");
+    } finally { c.close(); }
+  });
+
+  test("berth sends no more DATA than the client's stream window, and the rest when the window opens", async () => {
+    const c = await handshake(b.socket, { settings: [[SETTINGS_INITIAL_WINDOW_SIZE, 10]] });
+    try {
+      c.write(headersFrame(1, VERSION_HEADERS), dataFrame(1, versionRequest()));
+      await c.until((f) => f.type === FRAME.HEADERS && f.streamId === 1, "the response headers");
+      await sleep(300);
+      const early = c.drain();
+      const sent = early.filter((f) => f.type === FRAME.DATA && f.streamId === 1).reduce((n, f) => n + f.payload.length, 0);
+      assert.equal(sent, 10, "exactly the window's 10 octets");
+      assert.ok(!early.some((f) => f.streamId === 1 && f.flags & FLAG.END_STREAM), "no trailers before all the data");
+      c.write(frameHeader(4, FRAME.WINDOW_UPDATE, 0, 1), u32(1000));
+      const t = await c.until((f) => f.type === FRAME.HEADERS && f.streamId === 1 && (f.flags & FLAG.END_STREAM) !== 0, "the trailers");
+      assert.ok(t);
+    } finally { c.close(); }
+  });
+
+  test("window and SETTINGS abuse: each gets GOAWAY with the code the RFC names", async () => {
+    const cases: [string, Buffer[], number][] = [
+      ["the connection window over 2^31-1", [frameHeader(4, FRAME.WINDOW_UPDATE, 0, 0), u32(0x7fffffff)], H2_ERROR.FLOW_CONTROL_ERROR],
+      ["a connection WINDOW_UPDATE of 0", [frameHeader(4, FRAME.WINDOW_UPDATE, 0, 0), u32(0)], H2_ERROR.PROTOCOL_ERROR],
+      ["SETTINGS_INITIAL_WINDOW_SIZE 2^31", [frameHeader(6, FRAME.SETTINGS, 0, 0), Buffer.from([0, SETTINGS_INITIAL_WINDOW_SIZE]), u32(0x80000000)], H2_ERROR.FLOW_CONTROL_ERROR],
+      ["SETTINGS_MAX_FRAME_SIZE 100", [frameHeader(6, FRAME.SETTINGS, 0, 0), Buffer.from([0, SETTINGS_MAX_FRAME_SIZE]), u32(100)], H2_ERROR.PROTOCOL_ERROR],
+      ["a 7-octet SETTINGS", [frameHeader(7, FRAME.SETTINGS, 0, 0), Buffer.alloc(7)], H2_ERROR.FRAME_SIZE_ERROR],
+      ["a PING of 4 octets", [frameHeader(4, FRAME.PING, 0, 0), Buffer.alloc(4)], H2_ERROR.FRAME_SIZE_ERROR],
+      ["a PRIORITY of 4 octets", [frameHeader(4, FRAME.PRIORITY, 0, 1), Buffer.alloc(4)], H2_ERROR.FRAME_SIZE_ERROR],
+      ["HEADERS on an even stream", [headersFrame(2, VERSION_HEADERS)], H2_ERROR.PROTOCOL_ERROR],
+      ["DATA on a stream never opened", [dataFrame(5, versionRequest())], H2_ERROR.PROTOCOL_ERROR],
+      ["PUSH_PROMISE from a client", [frameHeader(4, FRAME.PUSH_PROMISE, FLAG.END_HEADERS, 1), u32(2)], H2_ERROR.PROTOCOL_ERROR],
+      ["a DATA frame inside a header block", [headersFrame(1, VERSION_HEADERS, 0), dataFrame(1, versionRequest())], H2_ERROR.PROTOCOL_ERROR],
+      ["padding as long as the frame", [frameHeader(3, FRAME.DATA, FLAG.PADDED, 1), Buffer.from([3, 0, 0])], H2_ERROR.PROTOCOL_ERROR],
+    ];
+    for (const [what, frames, code] of cases) {
+      const c = await open();
+      try {
+        c.write(...frames);
+        assert.equal(await goawayCode(c, what), code, what);
+      } finally { c.close(); }
+    }
+  });
+
+  test("a stream WINDOW_UPDATE over 2^31-1 resets that stream only (FLOW_CONTROL_ERROR)", async () => {
+    const c = await open();
+    try {
+      c.write(headersFrame(1, VERSION_HEADERS), frameHeader(4, FRAME.WINDOW_UPDATE, 0, 1), u32(0x7fffffff));
+      const rst = await c.until((f) => f.type === FRAME.RST_STREAM && f.streamId === 1 || f.type === FRAME.GOAWAY, "RST_STREAM on stream 1");
+      assert.equal(rst.type, FRAME.RST_STREAM);
+      assert.equal(rst.payload.readUInt32BE(0), H2_ERROR.FLOW_CONTROL_ERROR);
+      await versionOk(c, decoder(), 3);
+    } finally { c.close(); }
+  });
+
+  test("a header list over 64 KiB resets its stream (the table stays in step); one over 1 MiB decoded from a small block is GOAWAY", async () => {
+    // one 3000-octet field put in the table, then referenced (index 62): a few octets each
+    const big = encodeBlock([{ op: "incremental", index: 0, name: "x-big", value: "a".repeat(3000) }]);
+    const refs = (n: number) => Buffer.alloc(n, 0x80 | 62);
+    let c = await open();
+    try {
+      c.write(headersFrame(1, Buffer.concat([VERSION_HEADERS, big, refs(22)]), FLAG.END_HEADERS | FLAG.END_STREAM));
+      const rst = await c.until((f) => f.type === FRAME.RST_STREAM && f.streamId === 1 || f.type === FRAME.GOAWAY, "RST_STREAM on stream 1");
+      assert.equal(rst.type, FRAME.RST_STREAM);
+      assert.equal(rst.payload.readUInt32BE(0), H2_ERROR.ENHANCE_YOUR_CALM);
+      await versionOk(c, decoder(), 3);
+    } finally { c.close(); }
+    c = await open();
+    try {
+      c.write(headersFrame(1, Buffer.concat([VERSION_HEADERS, big, refs(400)]), FLAG.END_HEADERS | FLAG.END_STREAM));
+      assert.equal(await goawayCode(c, "1.2 MB of headers from 3.5 KB"), H2_ERROR.COMPRESSION_ERROR);
+    } finally { c.close(); }
+  });
+
+  test("well-formed but unusual framing is answered: padding, a block in CONTINUATIONs, PRIORITY, unknown frame types", async () => {
+    const c = await open();
+    try {
+      const pad = (p: Buffer, n: number) => Buffer.concat([Buffer.from([n]), p, Buffer.alloc(n)]);
+      const h = pad(VERSION_HEADERS, 20);
+      const body = pad(versionRequest(), 7);
+      c.write(
+        frameHeader(0x20, 0xfa, 0, 0), Buffer.alloc(0x20, 1), // unknown type: ignored
+        frameHeader(5, FRAME.PRIORITY, 0, 1), Buffer.from([0, 0, 0, 0, 16]),
+        frameHeader(h.length, FRAME.HEADERS, FLAG.END_HEADERS | FLAG.PADDED, 1), h,
+        frameHeader(body.length, FRAME.DATA, FLAG.END_STREAM | FLAG.PADDED, 1), body,
+      );
+      const d = decoder();
+      const r = await response(c, d, 1);
+      assert.equal(r.headers["grpc-status"], "0");
+      const parts = [VERSION_HEADERS.subarray(0, 10), VERSION_HEADERS.subarray(10, 30), VERSION_HEADERS.subarray(30, 50), VERSION_HEADERS.subarray(50)];
+      c.write(frameHeader(parts[0]!.length, FRAME.HEADERS, 0, 3), parts[0]!,
+        ...parts.slice(1).flatMap((p, i) => [frameHeader(p.length, FRAME.CONTINUATION, i === parts.length - 2 ? FLAG.END_HEADERS : 0, 3), p]),
+        dataFrame(3, versionRequest()));
+      assert.equal((await response(c, d, 3)).headers["grpc-status"], "0");
+    } finally { c.close(); }
+  });
+
+  test("2000 streams opened and reset at once (rapid reset): the connection and berthd still answer", async () => {
+    const c = await open();
+    try {
+      const parts: Buffer[] = [];
+      for (let i = 0; i < 2000; i++) {
+        const sid = 1 + 2 * i;
+        parts.push(headersFrame(sid, VERSION_HEADERS), dataFrame(sid, versionRequest()), frameHeader(4, FRAME.RST_STREAM, 0, sid), u32(H2_ERROR.CANCEL));
+      }
+      c.write(...parts);
+      // Replies to streams already reset may still come; the decoder must see every header block.
+      const d = decoder();
+      c.write(headersFrame(4001, VERSION_HEADERS), dataFrame(4001, versionRequest()));
+      for (;;) {
+        const f = await c.until((x) => x.type === FRAME.HEADERS || x.type === FRAME.GOAWAY, "the answer on stream 4001");
+        assert.notEqual(f.type, FRAME.GOAWAY);
+        const fields = d.decode(f.payload).fields;
+        if (f.streamId === 4001 && f.flags & FLAG.END_STREAM) { assert.equal(fields.find((x) => x.name === "grpc-status")?.value, "0"); break; }
+      }
+      const v = await b.client.runtime.version({ version: "v1" });
+      assert.equal(v.runtimeName, "berth");
+    } finally { c.close(); }
+  });
+});
