@@ -58,7 +58,9 @@ export async function listContainers(ctx: BenchContext): Promise<void> {
       const { containerId } = await ctx.client.runtime.createContainer({ podSandboxId: p.id, config: sleepContainerConfig(ctx.env.images.busybox, `c${i}`), sandboxConfig: p.config }, opts);
       ctx.created.containers.add(containerId);
     });
-    const listed = (await ctx.client.runtime.listContainers({}, opts)).containers.length; // the first encodes every container
+    const firstReply = await ctx.client.runtime.listContainers({}, opts); // the first encodes every container
+    const listed = firstReply.containers.length;
+    const replyBytes = toBinary(ListContainersResponseSchema, firstReply).length;
     const timed = async (n: number) => {
       const samples: number[] = [];
       for (let i = 0; i < n; i++) {
@@ -77,6 +79,8 @@ export async function listContainers(ctx: BenchContext): Promise<void> {
     ctx.record("ListContainers p95", "ms", { value: s.p95 });
     ctx.record("ListContainers first 20 p50", "ms", { value: summarize(first).p50, samples: first });
     ctx.record("containers listed", "count", { value: listed });
+    // What the client decodes per call: its CPU, the same code for both runtimes, grows with it.
+    ctx.record("ListContainers reply size", "KB", { value: replyBytes / 1000 });
   } finally {
     await removeAllPods(ctx.client, ctx.created);
   }
