@@ -17,6 +17,9 @@ import { createLogger } from "../oci-runtime/foundation/log.ts";
 import { listen, MAX_MESSAGE_BYTES, type CriServer } from "./server.ts";
 import { Encoded, type Call, type StreamCall } from "./rpc.ts";
 import type { Context } from "./context.ts";
+import { encodeWithoutIndexing, HpackDecoder } from "./transport/hpack.ts";
+import { FLAG, FRAME, H2_ERROR, frameHeader } from "./transport/h2.ts";
+import { dataFrame, handshake, headersFrame, response, type RawH2 } from "../conformance/lib/raw-h2.ts";
 
 const lines: string[] = [];
 const ctx = { log: createLogger({}, (l) => { lines.push(l); }) } as unknown as Context;
@@ -150,7 +153,7 @@ describe("gRPC server with stand-in handlers", () => {
       await p;
       await down;
       const t0 = Date.now();
-      const s3 = await listen(join(dir2, "t.sock"), [{ service: RuntimeService, impls: { async status() { await sleep(60_000); return {}; } } }], ctx);
+      const s3 = await listen(join(dir2, "t.sock"), [{ service: RuntimeService, impls: { async status() { await sleep(60_000, undefined, { ref: false }); return {}; } } }], ctx);
       const c3 = connect(join(dir2, "t.sock"));
       const stuck = c3.runtime.status({}).catch((e) => e);
       await sleep(100);
@@ -161,6 +164,140 @@ describe("gRPC server with stand-in handlers", () => {
     } finally {
       c2.close();
       await rm(dir2, { recursive: true, force: true });
+    }
+  });
+});
+
+/** Request headers for `method` of RuntimeService, as a raw client sends them. */
+const requestBlock = (method: string) => encodeWithoutIndexing([
+  { name: ":method", value: "POST" }, { name: ":scheme", value: "http" }, { name: ":path", value: `/runtime.v1.RuntimeService/${method}` },
+  { name: ":authority", value: "localhost" }, { name: "content-type", value: "application/grpc" }, { name: "te", value: "trailers" },
+]);
+const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32BE(n); return b; };
+const empty = frameMessage(new Uint8Array());
+
+describe("HTTP/2 bounds with stand-in handlers, raw frames", () => {
+  let dir: string;
+  let server: CriServer;
+  let socket: string;
+  /** Handlers of Status wait for this, whatever their signal says (as a pull stuck in I/O would). */
+  let freeStuck!: () => void;
+  let stuck = new Promise<void>((r) => { freeStuck = r; });
+  let started = 0;
+  const eightMiB = Buffer.alloc(8 << 20, 7);
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "berth-h2-"));
+    socket = join(dir, "s.sock");
+    server = await listen(socket, [
+      {
+        service: RuntimeService,
+        impls: {
+          async status() { started++; await stuck; return {}; },
+          async listPodSandbox() { return new Encoded(eightMiB); },
+          async version() { return { version: "x", runtimeName: "stand-in", runtimeVersion: "x", runtimeApiVersion: "v1" }; },
+        },
+      },
+    ], ctx, undefined, { requestArrivalMs: 300, queuedResponseBytes: 12 << 20 });
+  });
+  after(async () => { freeStuck(); await server?.shutdown(1000); await rm(dir, { recursive: true, force: true }); });
+  const open = () => handshake(socket, { settings: [] });
+
+  test("a call counts against the 1000 until its handler ends: 1000 calls reset at once still hold their slots", async () => {
+    const c = await open();
+    try {
+      const parts: Buffer[] = [];
+      for (let i = 0; i < 1000; i++) {
+        const sid = 1 + 2 * i;
+        parts.push(headersFrame(sid, requestBlock("Status")), dataFrame(sid, empty), frameHeader(4, FRAME.RST_STREAM, 0, sid), u32(H2_ERROR.CANCEL));
+      }
+      c.write(...parts);
+      for (let i = 0; i < 200 && started < 1000; i++) await sleep(10);
+      assert.equal(started, 1000, "every handler started");
+      c.write(headersFrame(2001, requestBlock("Version")), dataFrame(2001, empty));
+      const rst = await c.until((f) => f.streamId === 2001 && (f.type === FRAME.RST_STREAM || f.type === FRAME.HEADERS), "an answer on stream 2001");
+      assert.equal(rst.type, FRAME.RST_STREAM, "refused while 1000 handlers run");
+      assert.equal(rst.payload.readUInt32BE(0), H2_ERROR.REFUSED_STREAM);
+      freeStuck();
+      stuck = new Promise<void>((r) => { freeStuck = r; });
+      await sleep(100);
+      c.write(headersFrame(2003, requestBlock("Version")), dataFrame(2003, empty));
+      const r = await response(c, new HpackDecoder({ maxTableSize: 4096, maxHeaderListSize: 1 << 20 }), 2003);
+      assert.equal(r.headers["grpc-status"], "0", "answered once the handlers ended");
+    } finally { c.close(); }
+  });
+
+  test("a request whose message stops arriving is ended after the arrival bound (DEADLINE_EXCEEDED), its bytes released", async () => {
+    const c = await open();
+    try {
+      c.write(headersFrame(1, requestBlock("Version")), dataFrame(1, Buffer.from([0, 0, 0, 1, 0]), 0)); // a 256-byte message, never sent
+      const r = await response(c, new HpackDecoder({ maxTableSize: 4096, maxHeaderListSize: 1 << 20 }), 1);
+      assert.equal(r.headers["grpc-status"], String(grpc.status.DEADLINE_EXCEEDED));
+      assert.match(decodeURIComponent(r.headers["grpc-message"] ?? ""), /did not arrive within 0.3 s/);
+    } finally { c.close(); }
+  });
+
+  test("responses queued for a client that does not read are bounded across connections: the one over is RESOURCE_EXHAUSTED", async () => {
+    const c = await open(); // its windows stay at 65,535: berth can send almost nothing
+    const d = new HpackDecoder({ maxTableSize: 4096, maxHeaderListSize: 1 << 20 });
+    try {
+      c.write(headersFrame(1, requestBlock("ListPodSandbox")), dataFrame(1, empty));
+      await c.until((f) => f.streamId === 1 && f.type === FRAME.HEADERS, "the first reply's headers");
+      c.write(headersFrame(3, requestBlock("ListPodSandbox")), dataFrame(3, empty));
+      const r = await response(c, d, 3);
+      assert.equal(r.headers["grpc-status"], String(grpc.status.RESOURCE_EXHAUSTED));
+      assert.match(decodeURIComponent(r.headers["grpc-message"] ?? ""), /wait for clients that do not read/);
+    } finally { c.close(); }
+    // the closed connection gave its queue back: a reader gets its 8 MiB
+    const c2 = await handshake(socket, { settings: [[4, 0x7fffffff]] });
+    try {
+      c2.write(frameHeader(4, FRAME.WINDOW_UPDATE, 0, 0), u32(0x7fffffff - 65_535));
+      c2.write(headersFrame(1, requestBlock("ListPodSandbox")), dataFrame(1, empty));
+      const r = await response(c2, new HpackDecoder({ maxTableSize: 4096, maxHeaderListSize: 1 << 20 }), 1);
+      assert.equal(r.headers["grpc-status"], "0");
+      assert.equal(r.message?.length, 8 << 20);
+    } finally { c2.close(); }
+  });
+
+  test("an answer given as the request ends is not followed by RST_STREAM (the exchange is complete)", async () => {
+    const c = await open();
+    try {
+      c.write(headersFrame(1, encodeWithoutIndexing([
+        { name: ":method", value: "POST" }, { name: ":scheme", value: "http" }, { name: ":path", value: "/no.Such/Method" },
+        { name: "content-type", value: "application/grpc" },
+      ]), FLAG.END_HEADERS | FLAG.END_STREAM));
+      await c.until((f) => f.streamId === 1 && f.type === FRAME.HEADERS && (f.flags & FLAG.END_STREAM) !== 0, "the trailers-only answer");
+      c.write(headersFrame(3, requestBlock("Version")), dataFrame(3, empty));
+      const frames: { type: number; streamId: number }[] = [];
+      await c.until((f) => { frames.push(f); return f.streamId === 3 && (f.flags & FLAG.END_STREAM) !== 0; }, "the answer on stream 3");
+      assert.deepEqual(frames.filter((f) => f.type === FRAME.RST_STREAM), []);
+    } finally { c.close(); }
+  });
+});
+
+describe("shutdown with a reply still being written", () => {
+  test("the last reply reaches a client that reads slowly, whole and with its status, before the socket closes", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "berth-h2-"));
+    const socket = join(dir, "s.sock");
+    const reply = Buffer.alloc(4 << 20, 9);
+    const s = await listen(socket, [{ service: RuntimeService, impls: { async listPodSandbox() { return new Encoded(reply); } } }], ctx);
+    let c: RawH2 | undefined;
+    try {
+      c = await handshake(socket, { settings: [[4, 0x7fffffff]] });
+      c.write(frameHeader(4, FRAME.WINDOW_UPDATE, 0, 0), u32(0x7fffffff - 65_535));
+      c.sock.pause(); // read nothing yet
+      c.write(headersFrame(1, requestBlock("ListPodSandbox")), dataFrame(1, empty));
+      await sleep(200);
+      const down = s.shutdown(10_000);
+      await sleep(200);
+      // read in short bursts: when berth queues the last frame, some of the reply still waits in its socket buffer
+      const slow = setInterval(() => { c!.sock.resume(); setTimeout(() => c!.sock.pause(), 2); }, 25);
+      const r = await response(c, new HpackDecoder({ maxTableSize: 4096, maxHeaderListSize: 1 << 20 }), 1).finally(() => clearInterval(slow));
+      assert.equal(r.headers["grpc-status"], "0");
+      assert.equal(r.message?.length, reply.length);
+      await down;
+    } finally {
+      c?.close();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

@@ -20,7 +20,7 @@ import { BerthError, Code } from "../oci-runtime/foundation/errdefs.ts";
 import { clip, instrument, newRequestId, type RpcObserver } from "./instrument.ts";
 import type { Context } from "./context.ts";
 import { Encoded, type Call, type StreamCall } from "./rpc.ts";
-import { GRPC_RESPONSE_HEADERS, H2Connection, headerBlock, type H2Stream } from "./transport/h2.ts";
+import { GRPC_RESPONSE_HEADERS, H2Connection, headerBlock, MAX_QUEUED_RESPONSE_BYTES, type H2Shared, type H2Stream } from "./transport/h2.ts";
 import { encodeStatusMessage, frameMessage, parseTimeout, PREFIX, RequestReader, WireError } from "./transport/grpc-wire.ts";
 
 type AnyImpl = (ctx: Context, req: any, call: any) => Promise<any>;
@@ -28,6 +28,11 @@ type AnyImpl = (ctx: Context, req: any, call: any) => Promise<any>;
 export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 export const MAX_HELD_REQUEST_BYTES = 64 * 1024 * 1024;
 export const MAX_CONCURRENT_STREAMS = 1000;
+/**
+ * A request's message must arrive within this long of its headers: a client that sends part of
+ * one and stops would otherwise hold its bytes (of the 64 MiB shared by all calls) for good.
+ */
+export const REQUEST_ARRIVAL_MS = 60_000;
 /** Longest deadline that gets a timer (setTimeout's limit); a later one is kept but never fires. */
 const MAX_TIMER_MS = 0x7fffffff;
 
@@ -60,11 +65,22 @@ function encodeFramed(desc: DescMessage, msg: unknown): Buffer {
 
 const deadlinePassed = () => new BerthError(Code.DEADLINE_EXCEEDED, "the client's deadline passed");
 
+const slowReaders = (limit: number) => new BerthError(Code.RESOURCE_EXHAUSTED, `more than ${limit} bytes of responses wait for clients that do not read them; retry`);
+
 const tooLarge = (what: string, bytes: number) =>
   new BerthError(Code.RESOURCE_EXHAUSTED, `${what} is ${bytes} bytes; the limit is ${MAX_MESSAGE_BYTES}`);
 
-/** Shared by every connection of one server: request bytes held by calls still being received. */
-interface CallState { held: number }
+/** Shared by every connection of one server: request bytes held by calls still being received, and the limits. */
+interface CallState { held: number; limits: ServerLimits; responses: H2Shared }
+
+/** Bounds a test may lower; berthd uses the defaults. */
+export interface ServerLimits {
+  /** REQUEST_ARRIVAL_MS. */
+  requestArrivalMs: number;
+  /** Response bytes queued for clients that do not read (MAX_QUEUED_RESPONSE_BYTES). */
+  queuedResponseBytes: number;
+}
+const DEFAULT_LIMITS: ServerLimits = { requestArrivalMs: REQUEST_ARRIVAL_MS, queuedResponseBytes: MAX_QUEUED_RESPONSE_BYTES };
 
 /** A call's status as trailer fields; the message cut to 2 KiB and percent-encoded. */
 function statusFields(code: number, message: string): [string, string][] {
@@ -94,45 +110,52 @@ function onStream(
   if (headers[":method"] !== "POST" || contentType === undefined || !GRPC_CONTENT_TYPE.test(contentType)) {
     // not a gRPC call at all: an HTTP answer, as gRPC servers give
     stream.respond(headerBlock([[":status", "415"], ["content-type", "text/plain"]]));
+    stream.release();
     stream.end(Buffer.from(`berth serves gRPC only: POST with content-type application/grpc (got ${String(headers[":method"]).slice(0, 16)} with ${JSON.stringify(String(contentType ?? "")).slice(0, 80)})\n`));
     return;
   }
   const path = headers[":path"] ?? "";
   const method = methods.get(path);
-  if (!method) { refuse(stream, Code.UNIMPLEMENTED, `unknown method ${JSON.stringify(path.slice(0, 256))}: berth serves runtime.v1 RuntimeService and ImageService`); return; }
+  if (!method) { stream.release(); refuse(stream, Code.UNIMPLEMENTED, `unknown method ${JSON.stringify(path.slice(0, 256))}: berth serves runtime.v1 RuntimeService and ImageService`); return; }
   const timeoutHeader = headers["grpc-timeout"];
   let timeoutMs: number | undefined;
   if (timeoutHeader !== undefined) {
     timeoutMs = parseTimeout(timeoutHeader);
-    if (timeoutMs === undefined) { refuse(stream, Code.INVALID_ARGUMENT, `grpc-timeout ${JSON.stringify(timeoutHeader.slice(0, 64))} is not 1-8 digits and a unit (H, M, S, m, u, n)`); return; }
+    if (timeoutMs === undefined) { stream.release(); refuse(stream, Code.INVALID_ARGUMENT, `grpc-timeout ${JSON.stringify(timeoutHeader.slice(0, 64))} is not 1-8 digits and a unit (H, M, S, m, u, n)`); return; }
   }
 
   const id = newRequestId();
   const ac = new AbortController();
   const deadline = timeoutMs === undefined ? undefined : new Date(Date.now() + timeoutMs);
   let answered = false;
+  /** The handler started: the call's slot is released when it finishes, not before. */
+  let running = false;
   let held = 0;
   let timer: NodeJS.Timeout | undefined;
+  let arrival: NodeJS.Timeout | undefined;
   const release = () => { state.held -= held; held = 0; };
   const settle = () => {
     if (answered) return false;
     answered = true;
     if (timer) clearTimeout(timer);
+    clearTimeout(arrival);
     release();
     return true;
   };
   /** The call's status, after `last` (a unary call's one message); the first status counts. */
   const finish = (code: number, message: string, last?: Buffer) => {
     if (!settle() || stream.closed) return;
+    if (last && !stream.canQueue(last.length)) { const e = slowReaders(state.responses.limit); code = e.code; message = e.message; last = undefined; }
     if (!stream.headersSent) { refuse(stream, code, message); return; }
     stream.end(last, trailerBlock(code, message));
   };
-  /** A streaming write waiting for the client's window or the socket. */
-  let wake: (() => void) | undefined;
-  const wakeWriter = () => { const w = wake; wake = undefined; w?.(); };
-  stream.onDrain = wakeWriter;
+  /** Streaming writes waiting for the client's window or the socket. */
+  const waiting: (() => void)[] = [];
+  const wakeWriters = () => { for (const w of waiting.splice(0)) w(); };
+  stream.onDrain = wakeWriters;
   stream.onClose = () => {
-    wakeWriter();
+    wakeWriters();
+    if (!running) stream.release();
     if (answered) return;
     // A client resets the stream when its own deadline passes, a little before the timer below
     // (the deadline travelled as a duration): that is the deadline, not a cancel.
@@ -149,6 +172,13 @@ function onStream(
     }, timeoutMs);
     timer.unref();
   }
+
+  arrival = setTimeout(() => {
+    const err = new BerthError(Code.DEADLINE_EXCEEDED, `the request's message did not arrive within ${state.limits.requestArrivalMs / 1000} s of its headers`);
+    ac.abort(err);
+    finish(err.code, err.message);
+  }, state.limits.requestArrivalMs);
+  arrival.unref();
 
   const reader = new RequestReader(MAX_MESSAGE_BYTES);
   stream.onData = (chunk: Buffer) => {
@@ -176,6 +206,7 @@ function onStream(
     }
   };
   stream.onEnd = () => {
+    clearTimeout(arrival);
     if (answered) return;
     let body: Buffer;
     try {
@@ -205,16 +236,19 @@ function onStream(
           if (answered || stream.closed) { resolve(); return; }
           const out = encodeFramed(method.output, msg);
           if (out.length - PREFIX > MAX_MESSAGE_BYTES) { reject(tooLarge(`a ${method.output.typeName} message`, out.length - PREFIX)); return; }
+          if (!stream.canQueue(out.length)) { reject(slowReaders(state.responses.limit)); return; }
           stream.respond(GRPC_RESPONSE_HEADERS);
           if (stream.write(out)) { resolve(); return; }
           // the client's window or the socket is full: on when it drains, or when the stream goes
-          wake = resolve;
+          waiting.push(resolve);
         }),
       };
       await method.impl(ctx, req, sc);
       return undefined;
     };
+    running = true;
     void instrument(ctx.log, method.path, id, run, observe).then((out) => {
+      stream.release();
       if (answered || stream.closed) { settle(); return; }
       if (out.error) { finish(out.error.code, out.error.message); return; }
       if (out.value) stream.respond(GRPC_RESPONSE_HEADERS);
@@ -233,17 +267,22 @@ export async function listen(
   services: { service: DescService; impls: Record<string, AnyImpl | undefined> }[],
   ctx: Context,
   observe?: RpcObserver,
+  limits: Partial<ServerLimits> = {},
 ): Promise<CriServer> {
   const methods = methodTable(services);
-  const state: CallState = { held: 0 };
+  const all = { ...DEFAULT_LIMITS, ...limits };
+  const state: CallState = { held: 0, limits: all, responses: { queued: 0, limit: all.queuedResponseBytes } };
   const connections = new Set<H2Connection>();
   const sockets = new Set<Socket>();
   const listener = createServer((socket) => {
     sockets.add(socket);
     const conn = new H2Connection(socket, {
       stream: (st, headers) => onStream(st, headers, methods, state, ctx, observe),
-      error: (code, message) => ctx.log.debug("CRI connection ended by its client's error", { code, error: message.slice(0, 256) }),
-    }, { maxConcurrentStreams: MAX_CONCURRENT_STREAMS });
+      error: (code, message, fault) => {
+        if (fault === "berth") ctx.log.error("CRI connection ended by an internal error", { code, error: message.slice(0, 256) });
+        else ctx.log.debug("CRI connection ended by its client's error", { code, error: message.slice(0, 256) });
+      },
+    }, { maxConcurrentStreams: MAX_CONCURRENT_STREAMS, shared: state.responses });
     connections.add(conn);
     socket.once("close", () => { sockets.delete(socket); connections.delete(conn); });
   });

@@ -90,7 +90,10 @@ export async function response(c: RawH2, d: HpackDecoder, sid: number) {
   const body: Buffer[] = [];
   for (;;) {
     const f = await c.until((x) => x.streamId === sid && [FRAME.HEADERS, FRAME.DATA, FRAME.RST_STREAM].includes(x.type as never) || x.type === FRAME.GOAWAY, `the response on stream ${sid}`);
-    if (f.type === FRAME.GOAWAY) throw new Error(`GOAWAY with error code ${f.payload.readUInt32BE(4)} instead of a response`);
+    if (f.type === FRAME.GOAWAY) {
+      if (f.payload.readUInt32BE(4) === 0 && (f.payload.readUInt32BE(0) & 0x7fffffff) >= sid) continue; // a graceful shutdown that still serves this stream
+      throw new Error(`GOAWAY with error code ${f.payload.readUInt32BE(4)} instead of a response`);
+    }
     if (f.type === FRAME.RST_STREAM) throw new Error(`RST_STREAM with error code ${f.payload.readUInt32BE(0)} instead of a response`);
     if (f.type === FRAME.DATA) body.push(f.payload);
     else for (const h of d.decode(f.payload).fields) headers[h.name] = h.value;

@@ -31,40 +31,39 @@ export function frameMessage(body: Uint8Array): Buffer {
 /**
  * Collects the one request message of a unary or server-streaming call from the DATA chunks as
  * they come. It refuses, as soon as the prefix shows it, a message longer than `maxBytes`, a
- * compressed one (berth offers only "identity"), an unknown flag, and a second message. It holds
- * the chunks as they came (never a buffer of the length the prefix claims, which costs a client
- * nothing to send) and joins them once, at the end.
+ * compressed one (berth offers only "identity"), an unknown flag, and a second message. It
+ * copies what it keeps (a chunk is a view into a socket read, which a kept view would pin
+ * whole) into a buffer that grows by doubling as bytes arrive: never the length the prefix
+ * claims, which costs a client nothing to send, and at most twice what arrived plus 4 KiB,
+ * however small the chunks.
  */
 export class RequestReader {
   private readonly maxBytes: number;
-  private head: Buffer | null = null; // the prefix, once whole
-  private headParts: Buffer[] = [];
+  private readonly prefix = Buffer.alloc(PREFIX);
   private headLength = 0;
   private length = 0; // the message's, from the prefix
-  private parts: Buffer[] = [];
+  private body: Buffer | null = null;
   private filled = 0;
   private complete = false;
 
   constructor(maxBytes: number) { this.maxBytes = maxBytes; }
 
-  /** Bytes held so far (for the server's bound on buffered requests). */
-  get held(): number { return this.headLength + this.filled; }
+  /** Bytes held so far, room to grow included (for the server's bound on buffered requests). */
+  get held(): number { return this.headLength + (this.body?.length ?? 0); }
 
-  /** Feeds one DATA chunk; throws WireError on the first thing refused. */
+  /** Feeds one DATA chunk (copied, never kept); throws WireError on the first thing refused. */
   push(chunk: Buffer): void {
     let pos = 0;
     while (pos < chunk.length) {
       if (this.complete) throw new WireError("second-message", "a unary or server-streaming call carries one request message; the client sent more");
-      if (!this.head) {
+      if (this.headLength < PREFIX) {
         const n = Math.min(PREFIX - this.headLength, chunk.length - pos);
-        this.headParts.push(chunk.subarray(pos, pos + n));
+        chunk.copy(this.prefix, this.headLength, pos, pos + n);
         this.headLength += n;
         pos += n;
         if (this.headLength < PREFIX) continue;
-        this.head = Buffer.concat(this.headParts, PREFIX);
-        this.headParts = [];
-        const flag = this.head[0]!;
-        this.length = this.head.readUInt32BE(1);
+        const flag = this.prefix[0]!;
+        this.length = this.prefix.readUInt32BE(1);
         if (flag === 1) throw new WireError("compressed", "the request message is compressed; berth accepts grpc-encoding identity only");
         if (flag !== 0) throw new WireError("bad-flag", `the request message's compressed flag is ${flag}; it must be 0 or 1`);
         if (this.length > this.maxBytes) throw new WireError("too-large", `the request message is ${this.length} bytes; berth accepts at most ${this.maxBytes}`);
@@ -72,8 +71,14 @@ export class RequestReader {
         continue;
       }
       const n = Math.min(this.length - this.filled, chunk.length - pos);
-      this.parts.push(chunk.subarray(pos, pos + n));
-      this.filled += n;
+      const need = this.filled + n;
+      if (!this.body || need > this.body.length) {
+        const grown = Buffer.allocUnsafeSlow(Math.min(this.length, Math.max(need, 4096, 2 * (this.body?.length ?? 0))));
+        if (this.body) this.body.copy(grown, 0, 0, this.filled);
+        this.body = grown;
+      }
+      chunk.copy(this.body, this.filled, pos, pos + n);
+      this.filled = need;
       pos += n;
       if (this.filled === this.length) this.complete = true;
     }
@@ -81,9 +86,9 @@ export class RequestReader {
 
   /** At the end of the request: the message, or WireError when there is none or it was cut short. */
   finish(): Buffer {
-    if (this.complete) return this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.length);
+    if (this.complete) return this.body ? this.body.subarray(0, this.length) : Buffer.alloc(0);
     if (this.headLength === 0) throw new WireError("no-message", "the call ended without a request message");
-    throw new WireError("truncated", `the request ended inside a message (${this.held} bytes of ${this.head ? PREFIX + this.length : "a 5-byte prefix"})`);
+    throw new WireError("truncated", `the request ended inside a message (${this.headLength + this.filled} bytes of ${this.headLength === PREFIX ? PREFIX + this.length : "a 5-byte prefix"})`);
   }
 }
 

@@ -2,7 +2,8 @@
 // CRI socket needs: streams the client opens, flow control both ways, SETTINGS, PING, GOAWAY,
 // RST_STREAM, CONTINUATION and padding. No server push, no priorities (PRIORITY is read and
 // ignored), no dynamic table in what berth sends (every response field is a static index or a
-// literal without indexing), so a client's HEADER_TABLE_SIZE never matters.
+// literal without indexing; after a client's SETTINGS_HEADER_TABLE_SIZE the next block starts
+// with a table size update to 0, which RFC 7541 4.2 asks of an encoder).
 //
 // Why not node:http2: loading it costs berthd 8.4 MB of RSS (4.5 MB anonymous), and each call
 // pays for a Duplex stream object, header objects and trailers through nghttp2, about 0.08 ms
@@ -10,15 +11,21 @@
 // which needed a layer of its own in front of it; berth reads :authority and ignores it.
 //
 // Every frame is hostile input. Bounds:
+// - the first frame must be SETTINGS, of at most MAX_SETTINGS entries;
 // - a frame longer than 16384 octets (SETTINGS_MAX_FRAME_SIZE, never raised): GOAWAY
 //   FRAME_SIZE_ERROR, before its payload is read;
 // - a header block of more than MAX_CONTINUATIONS CONTINUATION frames or HEADER_BLOCK_MAX
 //   octets: GOAWAY ENHANCE_YOUR_CALM;
 // - a decoded header list over MAX_HEADER_LIST_SIZE octets: the stream is reset (the block is
 //   still decoded, so HPACK state stays in step); malformed HPACK: GOAWAY COMPRESSION_ERROR;
-// - at most maxConcurrentStreams open streams: REFUSED_STREAM beyond, which clients retry;
+// - at most maxConcurrentStreams calls per connection: REFUSED_STREAM beyond, which clients
+//   retry. A call counts until its handler has finished, not only while its stream is open, so
+//   streams opened and reset at once (rapid reset) cannot start handlers without bound;
 // - DATA beyond the window berth advertised: GOAWAY FLOW_CONTROL_ERROR. berth gives window back
-//   as soon as a stream's bytes are handed on; what a call may hold is the server's bound;
+//   as soon as a stream's bytes are handed on (as views into the read: the server copies what it
+//   keeps, since a kept view would pin the whole read); what a call may hold is the server's bound;
+// - response bytes queued for clients that do not read, across all connections: at most
+//   MAX_QUEUED_RESPONSE_BYTES (the server fails calls beyond it, see canQueue);
 // - berth stops reading the socket while more than OUTPUT_HIGH octets wait to be written to it
 //   (a client that floods PINGs or SETTINGS and never reads gets no more answers queued), and
 //   sends DATA only while the socket takes it.
@@ -47,6 +54,10 @@ export const CONNECTION_WINDOW = 16 << 20;
 /** Reading stops while more than this waits to go out on the socket; DATA goes out only below OUTPUT_LOW. */
 const OUTPUT_HIGH = 1 << 20;
 const OUTPUT_LOW = 256 << 10;
+/** The most entries in one SETTINGS frame (real clients send up to 6). */
+export const MAX_SETTINGS = 32;
+/** Response bytes waiting for clients' windows or sockets, across all connections. */
+export const MAX_QUEUED_RESPONSE_BYTES = 256 << 20;
 /** A stream's write() says "wait" once this much of its data is queued. */
 const STREAM_HIGH = 256 << 10;
 const MAX_WINDOW = 0x7fffffff;
@@ -54,6 +65,8 @@ const MAX_WINDOW = 0x7fffffff;
 const MAX_DATA_FRAME = 64 << 10;
 /** Past this a decoded header list is an attack on the decoder: GOAWAY. Below it, over MAX_HEADER_LIST_SIZE, the stream is refused. */
 const DECODED_LIST_HARD_MAX = 1 << 20;
+/** An HPACK dynamic table size update to 0 (RFC 7541 6.3). */
+const TABLE_SIZE_ZERO = Buffer.from([0x20]);
 
 export function frameHeader(length: number, type: number, flags: number, streamId: number): Buffer {
   const h = Buffer.allocUnsafe(9);
@@ -64,6 +77,13 @@ export function frameHeader(length: number, type: number, flags: number, streamI
   h[4] = flags;
   h.writeUInt32BE(streamId & 0x7fffffff, 5);
   return h;
+}
+
+/** A frame's payload length from its header at `pos`; over MAX_FRAME_SIZE is a connection error. */
+function frameLength(buf: Buffer, pos = 0): number {
+  const length = (buf[pos]! << 16) | (buf[pos + 1]! << 8) | buf[pos + 2]!;
+  if (length > MAX_FRAME_SIZE) throw new ConnectionError(H2_ERROR.FRAME_SIZE_ERROR, `a frame of ${length} octets (the limit is ${MAX_FRAME_SIZE})`);
+  return length;
 }
 
 function u32(n: number): Buffer { const b = Buffer.allocUnsafe(4); b.writeUInt32BE(n >>> 0, 0); return b; }
@@ -111,16 +131,19 @@ export function requestHeaderProblem(fields: readonly { name: string; value: str
 export interface H2Handlers {
   /** A new request stream with its headers (names lowercase; repeated regular fields joined with ", "). */
   stream(stream: H2Stream, headers: Record<string, string>): void;
-  /** The connection ended because of what the client sent (the GOAWAY code and why). */
-  error?(code: number, message: string): void;
+  /** The connection ended: GOAWAY with `code` for what the client sent, or berth's own fault. */
+  error?(code: number, message: string, fault: "client" | "berth"): void;
 }
 
-export interface H2Options { maxConcurrentStreams: number }
+/** What all connections of one server share: response bytes queued and not yet sent, and their bound. */
+export interface H2Shared { queued: number; limit: number }
+
+export interface H2Options { maxConcurrentStreams: number; shared: H2Shared }
 
 /** One request stream: what the client sends comes to its callbacks; what berth answers goes out in order. */
 export class H2Stream {
   readonly id: number;
-  /** Request bytes (DATA payloads) as they come. */
+  /** Request bytes (DATA payloads) as they come: views into the socket's read, so copy what is kept. */
   onData: ((chunk: Buffer) => void) | undefined;
   /** The request is complete (END_STREAM). */
   onEnd: (() => void) | undefined;
@@ -128,8 +151,8 @@ export class H2Stream {
   onClose: (() => void) | undefined;
   /** The data queued by write() went out (below the mark again). */
   onDrain: (() => void) | undefined;
-  /** The client's window for this stream (what berth may send). */
-  sendWindow: number;
+  /** WINDOW_UPDATEs for this stream minus the bytes sent on it: the window is the client's initial window plus this. */
+  sendCredit = 0;
   /** What berth has left of the window it gave (what the client may still send). */
   recvWindow = STREAM_WINDOW;
   /** Octets received and handed on since berth last gave window back. */
@@ -139,6 +162,8 @@ export class H2Stream {
   /** berth's END_STREAM is queued (the response is complete on berth's side). */
   localEnded = false;
   closed = false;
+  /** The server is done with the call (its handler finished, or none ran). */
+  released = false;
   /** Data not yet sent (the window or the socket was full), then the trailers. */
   readonly queue: Buffer[] = [];
   queued = 0;
@@ -147,10 +172,9 @@ export class H2Stream {
   waiting = false;
   readonly #conn: H2Connection;
 
-  constructor(conn: H2Connection, id: number, sendWindow: number) {
+  constructor(conn: H2Connection, id: number) {
     this.#conn = conn;
     this.id = id;
-    this.sendWindow = sendWindow;
   }
 
   /** Sends a response header block; with `endStream` it is the whole response (trailers only). */
@@ -161,10 +185,13 @@ export class H2Stream {
     this.#conn.sendHeaders(this, block, endStream);
   }
 
+  /** Whether `bytes` more may be queued: responses waiting for slow clients are bounded across all connections. */
+  canQueue(bytes: number): boolean { return this.#conn.canQueue(bytes); }
+
   /** Queues response data; false when the caller should wait for onDrain. */
   write(data: Buffer): boolean {
     if (this.closed || this.localEnded) return true;
-    if (data.length) { this.queue.push(data); this.queued += data.length; }
+    this.#conn.enqueue(this, data);
     this.#conn.pump(this);
     if (this.queued > STREAM_HIGH) { this.waiting = true; return false; }
     return true;
@@ -174,13 +201,16 @@ export class H2Stream {
   end(data?: Buffer, trailers?: Buffer): void {
     if (this.closed || this.localEnded) return;
     this.localEnded = true;
-    if (data?.length) { this.queue.push(data); this.queued += data.length; }
+    if (data?.length) this.#conn.enqueue(this, data);
     this.trailers = trailers ?? Buffer.alloc(0);
     this.#conn.pump(this);
   }
 
   /** Resets the stream (RST_STREAM with `code`). */
   reset(code: number = H2_ERROR.CANCEL): void { this.#conn.resetStream(this, code); }
+
+  /** The server is done with the call: its slot frees once the stream has closed too. */
+  release(): void { this.#conn.release(this); }
 }
 
 /** The server side of one HTTP/2 connection on `socket`. */
@@ -190,22 +220,31 @@ export class H2Connection {
   readonly #opts: H2Options;
   readonly #decoder = new HpackDecoder({ maxTableSize: 4096, maxHeaderListSize: DECODED_LIST_HARD_MAX });
   readonly #streams = new Map<number, H2Stream>();
-  /** Streams with data or trailers waiting to go out, in the order they asked. */
+  /** Calls that count against the limit: created and not yet both closed and released. */
+  #active = 0;
+  /** Streams with data or trailers waiting to go out, taken in turn. */
   readonly #sending = new Set<H2Stream>();
+  /** Streams owed a WINDOW_UPDATE for bytes handed on. */
+  readonly #owed = new Set<H2Stream>();
   #pending: Buffer | undefined;
   #prefaceSeen = 0;
+  #settingsSeen = false;
   #lastStreamId = 0;
   /** A header block being received: its stream, flags and fragments. */
   #block: { streamId: number; endStream: boolean; parts: Buffer[]; length: number; frames: number } | undefined;
   #sendWindow = 65_535;
   #peerInitialWindow = 65_535;
   #peerMaxFrame = MAX_FRAME_SIZE;
+  /** The client changed SETTINGS_HEADER_TABLE_SIZE: berth's next block starts with a size update to 0. */
+  #tableSizeUpdate = false;
   #recvWindow = CONNECTION_WINDOW;
   #recvConsumed = 0;
   #out: Buffer[] = [];
   #outBytes = 0;
   #flushScheduled = false;
   #goingAway = false;
+  /** berth has ended its side of the socket: nothing more is written. */
+  #ended = false;
   #dead = false;
   #paused = false;
   readonly #idleWaiters: (() => void)[] = [];
@@ -231,14 +270,18 @@ export class H2Connection {
   /** Open streams. */
   get streams(): number { return this.#streams.size; }
 
-  /** GOAWAY (NO_ERROR): no new streams; the socket ends once the open ones have. */
+  /**
+   * GOAWAY (NO_ERROR): no new streams. Resolves once the open streams have ended and everything
+   * queued was handed to the socket (or the socket closed).
+   */
   goAway(): Promise<void> {
-    if (!this.#goingAway && !this.#dead) {
+    const done = this.#dead || this.#socket.writableFinished ? Promise.resolve() : new Promise<void>((r) => this.#idleWaiters.push(r));
+    if (!this.#dead) {
+      if (!this.#goingAway && !this.#ended) this.#emit(frameHeader(8, FRAME.GOAWAY, 0, 0), u32(this.#lastStreamId), u32(H2_ERROR.NO_ERROR));
       this.#goingAway = true;
-      this.#emit(frameHeader(8, FRAME.GOAWAY, 0, 0), u32(this.#lastStreamId), u32(H2_ERROR.NO_ERROR));
+      this.#endIfIdle();
     }
-    this.#endIfIdle();
-    return this.#streams.size === 0 || this.#dead ? Promise.resolve() : new Promise((r) => this.#idleWaiters.push(r));
+    return done;
   }
 
   destroy(): void { this.#socket.destroy(); this.#gone(); }
@@ -247,7 +290,7 @@ export class H2Connection {
 
   /** Queues frames; they go out together at the end of this turn (one writev). */
   #emit(...bufs: Buffer[]): void {
-    if (this.#dead) return;
+    if (this.#dead || this.#ended) return;
     for (const b of bufs) { this.#out.push(b); this.#outBytes += b.length; }
     if (!this.#flushScheduled) { this.#flushScheduled = true; queueMicrotask(() => this.#flush()); }
   }
@@ -266,12 +309,22 @@ export class H2Connection {
     if (this.#sending.size && s.writableLength <= OUTPUT_LOW) queueMicrotask(() => this.pump());
   }
 
+  canQueue(bytes: number): boolean { return this.#opts.shared.queued + bytes <= this.#opts.shared.limit; }
+
+  enqueue(st: H2Stream, data: Buffer): void {
+    if (!data.length) return;
+    st.queue.push(data);
+    st.queued += data.length;
+    this.#opts.shared.queued += data.length;
+  }
+
   sendHeaders(st: H2Stream, block: Buffer, endStream: boolean): void {
     this.#emitBlock(st.id, block, endStream);
     if (endStream) this.#localDone(st);
   }
 
   #emitBlock(id: number, block: Buffer, endStream: boolean): void {
+    if (this.#tableSizeUpdate) { this.#tableSizeUpdate = false; block = Buffer.concat([TABLE_SIZE_ZERO, block]); }
     const max = this.#peerMaxFrame;
     if (block.length <= max) { this.#emit(frameHeader(block.length, FRAME.HEADERS, FLAG.END_HEADERS | (endStream ? FLAG.END_STREAM : 0), id), block); return; }
     for (let o = 0; o < block.length; o += max) {
@@ -282,34 +335,44 @@ export class H2Connection {
     }
   }
 
-  /** Sends what the windows and the socket allow of every stream's queue, then its trailers. */
+  /**
+   * Sends what the windows and the socket allow, one frame per stream in turn (a stream that
+   * always has data does not starve the others), then each stream's trailers after its data.
+   */
   pump(st?: H2Stream): void {
     if (this.#dead) return;
     if (st) this.#sending.add(st);
-    for (const st of this.#sending) {
-      if (st.closed) { this.#sending.delete(st); continue; }
-      while (st.queued > 0) {
-        if (this.#socket.writableLength + this.#outBytes > OUTPUT_LOW) return;
-        const room = Math.min(st.sendWindow, this.#sendWindow, this.#peerMaxFrame, MAX_DATA_FRAME);
-        if (room <= 0) break;
-        let head = st.queue[0]!;
-        if (head.length > room) { st.queue[0] = head.subarray(room); head = head.subarray(0, room); } else st.queue.shift();
-        st.queued -= head.length;
-        st.sendWindow -= head.length;
-        this.#sendWindow -= head.length;
-        const endStream = st.queued === 0 && st.trailers !== undefined && st.trailers.length === 0;
-        this.#emit(frameHeader(head.length, FRAME.DATA, endStream ? FLAG.END_STREAM : 0, st.id), head);
-        if (endStream) { st.trailers = undefined; this.#localDone(st); break; }
+    for (let progress = true; progress && this.#sending.size;) {
+      progress = false;
+      for (const s of this.#sending) {
+        if (s.closed) { this.#sending.delete(s); continue; }
+        if (s.queued > 0) {
+          if (this.#socket.writableLength + this.#outBytes > OUTPUT_LOW) return;
+          const room = Math.min(this.#peerInitialWindow + s.sendCredit, this.#sendWindow, this.#peerMaxFrame, MAX_DATA_FRAME);
+          if (room > 0) {
+            let head = s.queue[0]!;
+            if (head.length > room) { s.queue[0] = head.subarray(room); head = head.subarray(0, room); } else s.queue.shift();
+            s.queued -= head.length;
+            this.#opts.shared.queued -= head.length;
+            s.sendCredit -= head.length;
+            this.#sendWindow -= head.length;
+            const endStream = s.queued === 0 && s.trailers !== undefined && s.trailers.length === 0;
+            this.#emit(frameHeader(head.length, FRAME.DATA, endStream ? FLAG.END_STREAM : 0, s.id), head);
+            progress = true;
+            if (endStream) { s.trailers = undefined; this.#localDone(s); continue; }
+          }
+        }
+        if (s.queued === 0 && s.trailers !== undefined) {
+          const t = s.trailers;
+          s.trailers = undefined;
+          if (t.length) this.#emitBlock(s.id, t, true);
+          else this.#emit(frameHeader(0, FRAME.DATA, FLAG.END_STREAM, s.id));
+          this.#localDone(s);
+          continue;
+        }
+        if (s.waiting && s.queued <= STREAM_HIGH) { s.waiting = false; s.onDrain?.(); }
+        if (s.queued === 0) this.#sending.delete(s);
       }
-      if (st.queued === 0 && st.trailers !== undefined) {
-        const t = st.trailers;
-        st.trailers = undefined;
-        if (t.length) this.#emitBlock(st.id, t, true);
-        else this.#emit(frameHeader(0, FRAME.DATA, FLAG.END_STREAM, st.id));
-        this.#localDone(st);
-      }
-      if (st.waiting && st.queued <= STREAM_HIGH) { st.waiting = false; st.onDrain?.(); }
-      if (st.queued === 0) this.#sending.delete(st);
     }
   }
 
@@ -326,21 +389,38 @@ export class H2Connection {
     this.#close(st);
   }
 
+  release(st: H2Stream): void {
+    if (st.released) return;
+    st.released = true;
+    if (st.closed) this.#active--;
+  }
+
   #close(st: H2Stream): void {
     if (st.closed) return;
     st.closed = true;
+    if (st.released) this.#active--;
     this.#streams.delete(st.id);
     this.#sending.delete(st);
+    this.#owed.delete(st);
+    this.#opts.shared.queued -= st.queued;
     st.queue.length = 0;
     st.queued = 0;
-    st.onClose?.();
+    try {
+      st.onClose?.();
+    } catch (err) {
+      this.#handlers.error?.(H2_ERROR.INTERNAL_ERROR, `a stream's close handler threw: ${(err as Error).message}`, "berth");
+    }
     this.#endIfIdle();
   }
 
   #endIfIdle(): void {
-    if (!this.#goingAway || this.#streams.size > 0) return;
-    for (const w of this.#idleWaiters.splice(0)) w();
-    queueMicrotask(() => { this.#flush(); this.#socket.end(); });
+    if (!this.#goingAway || this.#streams.size > 0 || this.#ended || this.#dead) return;
+    this.#flush();
+    this.#ended = true;
+    const s = this.#socket;
+    const done = () => { for (const w of this.#idleWaiters.splice(0)) w(); };
+    s.once("finish", done);
+    s.end();
   }
 
   #gone(): void {
@@ -353,11 +433,11 @@ export class H2Connection {
   }
 
   /** A connection error: GOAWAY with the code, then the socket ends. */
-  #fail(code: number, message: string): void {
+  #fail(code: number, message: string, fault: "client" | "berth"): void {
     if (this.#dead) return;
     this.#emit(frameHeader(8, FRAME.GOAWAY, 0, 0), u32(this.#lastStreamId), u32(code));
     this.#flush();
-    this.#handlers.error?.(code, message);
+    this.#handlers.error?.(code, message, fault);
     this.#dead = true;
     const s = this.#socket;
     s.end();
@@ -370,14 +450,13 @@ export class H2Connection {
 
   #onData(chunk: Buffer): void {
     if (this.#dead) return;
-    let buf = this.#pending ? Buffer.concat([this.#pending, chunk]) : chunk;
-    this.#pending = undefined;
+    let buf = chunk;
     if (this.#prefaceSeen < CLIENT_PREFACE.length) {
       const n = Math.min(CLIENT_PREFACE.length - this.#prefaceSeen, buf.length);
       if (!buf.subarray(0, n).equals(CLIENT_PREFACE.subarray(this.#prefaceSeen, this.#prefaceSeen + n))) {
         // not HTTP/2 with prior knowledge: nothing to answer in
         this.#dead = true;
-        this.#handlers.error?.(H2_ERROR.PROTOCOL_ERROR, "the client did not send the HTTP/2 preface");
+        this.#handlers.error?.(H2_ERROR.PROTOCOL_ERROR, "the client did not send the HTTP/2 preface", "client");
         this.#socket.destroy();
         return;
       }
@@ -385,32 +464,57 @@ export class H2Connection {
       buf = buf.subarray(n);
     }
     try {
-      let pos = 0;
-      while (buf.length - pos >= 9) {
-        const length = (buf[pos]! << 16) | (buf[pos + 1]! << 8) | buf[pos + 2]!;
-        if (length > MAX_FRAME_SIZE) throw new ConnectionError(H2_ERROR.FRAME_SIZE_ERROR, `a frame of ${length} octets (the limit is ${MAX_FRAME_SIZE})`);
-        if (buf.length - pos < 9 + length) break;
-        const type = buf[pos + 3]!;
-        const flags = buf[pos + 4]!;
-        const id = buf.readUInt32BE(pos + 5) & 0x7fffffff;
-        const payload = buf.subarray(pos + 9, pos + 9 + length);
-        pos += 9 + length;
-        this.#frame(type, flags, id, payload);
+      const pending = this.#pending;
+      this.#pending = undefined;
+      if (pending && pending.length < 9) buf = Buffer.concat([pending, buf]); // a cut frame header: rare, a few octets
+      else if (pending) {
+        // A frame cut by the last read: complete it from this one and copy only that frame
+        // (joining whole reads would copy every read again).
+        const need = 9 + frameLength(pending) - pending.length;
+        if (buf.length < need) { this.#pending = Buffer.concat([pending, buf]); return; }
+        const whole = Buffer.concat([pending, buf.subarray(0, need)]);
+        if (this.#frames(whole) !== whole.length) throw new Error("a completed frame was not consumed");
         if (this.#dead) return;
+        buf = buf.subarray(need);
       }
-      if (pos < buf.length) this.#pending = Buffer.from(buf.subarray(pos));
+      const used = this.#frames(buf);
+      if (this.#dead) return;
+      if (used < buf.length) this.#pending = Buffer.from(buf.subarray(used));
     } catch (err) {
-      if (err instanceof ConnectionError) { this.#fail(err.code, err.message); return; }
-      if (err instanceof HpackError) { this.#fail(H2_ERROR.COMPRESSION_ERROR, err.message); return; }
+      if (err instanceof ConnectionError) { this.#fail(err.code, err.message, "client"); return; }
+      if (err instanceof HpackError) { this.#fail(H2_ERROR.COMPRESSION_ERROR, err.message, "client"); return; }
       // berth's own fault (a handler threw): this connection ends, berthd goes on
-      this.#fail(H2_ERROR.INTERNAL_ERROR, `internal error: ${(err as Error).message}`);
+      this.#fail(H2_ERROR.INTERNAL_ERROR, `internal error: ${(err as Error).message}`, "berth");
       return;
     }
     this.#giveWindowBack();
   }
 
+  /** Handles every whole frame at the start of `buf`; returns the octets used. */
+  #frames(buf: Buffer): number {
+    let pos = 0;
+    while (buf.length - pos >= 9) {
+      const length = frameLength(buf, pos);
+      if (buf.length - pos < 9 + length) break;
+      const type = buf[pos + 3]!;
+      const flags = buf[pos + 4]!;
+      const id = buf.readUInt32BE(pos + 5) & 0x7fffffff;
+      const payload = buf.subarray(pos + 9, pos + 9 + length);
+      pos += 9 + length;
+      this.#frame(type, flags, id, payload);
+      if (this.#dead) return pos;
+    }
+    // a longer frame is refused from its header, before its payload is read
+    if (buf.length - pos >= 3) frameLength(buf, pos);
+    return pos;
+  }
+
   #frame(type: number, flags: number, id: number, p: Buffer): void {
     if (this.#block && type !== FRAME.CONTINUATION) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, `frame type ${type} inside a header block`);
+    if (!this.#settingsSeen) {
+      if (type !== FRAME.SETTINGS || flags & FLAG.ACK) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, `the first frame after the preface is type ${type}, not SETTINGS`);
+      this.#settingsSeen = true;
+    }
     switch (type) {
       case FRAME.DATA: return this.#data(flags, id, p);
       case FRAME.HEADERS: return this.#headers(flags, id, p);
@@ -471,14 +575,11 @@ export class H2Connection {
     st.recvWindow -= p.length;
     if (st.recvWindow < 0) { this.resetStream(st, H2_ERROR.FLOW_CONTROL_ERROR); return; }
     st.recvConsumed += p.length;
+    this.#owed.add(st);
+    const end = (flags & FLAG.END_STREAM) !== 0;
+    if (end) st.remoteEnded = true; // before the callbacks: an answer from onData closes a finished exchange
     if (data.length) st.onData?.(data);
-    if (flags & FLAG.END_STREAM) this.#remoteEnd(st);
-  }
-
-  #remoteEnd(st: H2Stream): void {
-    st.remoteEnded = true;
-    if (st.closed) return;
-    st.onEnd?.();
+    if (end && !st.closed) st.onEnd?.();
   }
 
   /** Gives back window for what was handed on, in steps of half a window. */
@@ -489,11 +590,13 @@ export class H2Connection {
       this.#recvWindow += this.#recvConsumed;
       this.#recvConsumed = 0;
     }
-    for (const st of this.#streams.values()) {
-      if (st.remoteEnded || st.recvConsumed < STREAM_WINDOW / 2) continue;
+    for (const st of this.#owed) {
+      if (st.closed || st.remoteEnded) { this.#owed.delete(st); continue; }
+      if (st.recvConsumed < STREAM_WINDOW / 2) continue;
       this.#emit(frameHeader(4, FRAME.WINDOW_UPDATE, 0, st.id), u32(st.recvConsumed));
       st.recvWindow += st.recvConsumed;
       st.recvConsumed = 0;
+      this.#owed.delete(st);
     }
   }
 
@@ -505,6 +608,7 @@ export class H2Connection {
       frag = frag.subarray(5);
     }
     this.#block = { streamId: id, endStream: (flags & FLAG.END_STREAM) !== 0, parts: [frag], length: frag.length, frames: 0 };
+    if (frag.length > HEADER_BLOCK_MAX) throw new ConnectionError(H2_ERROR.ENHANCE_YOUR_CALM, `a header block of more than ${HEADER_BLOCK_MAX} octets`);
     if (flags & FLAG.END_HEADERS) this.#blockDone();
   }
 
@@ -527,16 +631,18 @@ export class H2Connection {
     const { fields } = this.#decoder.decode(b.parts.length === 1 ? b.parts[0]! : Buffer.concat(b.parts));
     const id = b.streamId;
     const open = this.#streams.get(id);
-    if (open) { // trailers of a request: they must end it
-      if (!b.endStream || open.remoteEnded) { this.resetStream(open, H2_ERROR.PROTOCOL_ERROR); return; }
-      this.#remoteEnd(open);
+    if (open) { // trailers of a request: they must end it, and carry no pseudo-header
+      if (!b.endStream || open.remoteEnded || fields.some((f) => f.name.startsWith(":"))) { this.resetStream(open, H2_ERROR.PROTOCOL_ERROR); return; }
+      open.remoteEnded = true;
+      open.onEnd?.();
       return;
     }
-    if (id <= this.#lastStreamId) {
-      if (id % 2 === 1) return; // trailers of a stream berth already closed
-      throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, `HEADERS on stream ${id}, which a client may not open`);
-    }
     if (id % 2 === 0) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, `HEADERS on stream ${id}, which a client may not open`);
+    if (id <= this.#lastStreamId) {
+      // trailers of a stream berth already closed (the client may not know yet); anything else reuses a closed stream
+      if (b.endStream) return;
+      throw new ConnectionError(H2_ERROR.STREAM_CLOSED, `HEADERS opening stream ${id}, at or below the last stream ${this.#lastStreamId}`);
+    }
     this.#lastStreamId = id;
     const rst = (code: number) => this.#emit(frameHeader(4, FRAME.RST_STREAM, 0, id), u32(code));
     if (this.#goingAway) { rst(H2_ERROR.REFUSED_STREAM); return; }
@@ -544,13 +650,15 @@ export class H2Connection {
     for (const f of fields) listSize += f.name.length + f.value.length + 32;
     if (listSize > MAX_HEADER_LIST_SIZE) { rst(H2_ERROR.ENHANCE_YOUR_CALM); return; }
     if (requestHeaderProblem(fields) !== undefined) { rst(H2_ERROR.PROTOCOL_ERROR); return; }
-    if (this.#streams.size >= this.#opts.maxConcurrentStreams) { rst(H2_ERROR.REFUSED_STREAM); return; }
+    if (this.#active >= this.#opts.maxConcurrentStreams) { rst(H2_ERROR.REFUSED_STREAM); return; }
     const headers: Record<string, string> = Object.create(null) as Record<string, string>;
     for (const f of fields) headers[f.name] = headers[f.name] === undefined ? f.value : `${headers[f.name]}, ${f.value}`;
-    const st = new H2Stream(this, id, this.#peerInitialWindow);
+    const st = new H2Stream(this, id);
     this.#streams.set(id, st);
+    this.#active++;
+    if (b.endStream) st.remoteEnded = true; // before the handler: an answer given at once closes a finished exchange
     this.#handlers.stream(st, headers);
-    if (b.endStream && !st.closed) this.#remoteEnd(st);
+    if (b.endStream && !st.closed) st.onEnd?.();
   }
 
   #settings(flags: number, id: number, p: Buffer): void {
@@ -560,24 +668,23 @@ export class H2Connection {
       return;
     }
     if (p.length % 6) throw new ConnectionError(H2_ERROR.FRAME_SIZE_ERROR, `SETTINGS of ${p.length} octets`);
+    if (p.length / 6 > MAX_SETTINGS) throw new ConnectionError(H2_ERROR.ENHANCE_YOUR_CALM, `SETTINGS with ${p.length / 6} entries (the limit is ${MAX_SETTINGS})`);
     for (let o = 0; o < p.length; o += 6) {
       const key = p.readUInt16BE(o);
       const v = p.readUInt32BE(o + 2);
       if (key === SETTING.ENABLE_PUSH && v > 1) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, `SETTINGS_ENABLE_PUSH ${v}`);
+      // A stream's window is the initial window plus its own credit, so a change costs nothing per stream.
       if (key === SETTING.INITIAL_WINDOW_SIZE) {
         if (v > MAX_WINDOW) throw new ConnectionError(H2_ERROR.FLOW_CONTROL_ERROR, `SETTINGS_INITIAL_WINDOW_SIZE ${v}`);
-        const delta = v - this.#peerInitialWindow;
         this.#peerInitialWindow = v;
-        for (const st of this.#streams.values()) {
-          st.sendWindow += delta;
-          if (st.sendWindow > MAX_WINDOW) throw new ConnectionError(H2_ERROR.FLOW_CONTROL_ERROR, `stream ${st.id}'s window over 2^31-1`);
-        }
       }
       if (key === SETTING.MAX_FRAME_SIZE) {
         if (v < 16_384 || v > 16_777_215) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, `SETTINGS_MAX_FRAME_SIZE ${v}`);
         this.#peerMaxFrame = v;
       }
-      // HEADER_TABLE_SIZE: berth's responses use no dynamic table; the others are advisory.
+      // berth's responses use no dynamic table; a size update to 0 tells the client's decoder so
+      if (key === SETTING.HEADER_TABLE_SIZE) this.#tableSizeUpdate = true;
+      // the others are advisory
     }
     this.#emit(frameHeader(0, FRAME.SETTINGS, FLAG.ACK, 0));
     this.pump();
@@ -595,8 +702,10 @@ export class H2Connection {
       const st = this.#streams.get(id);
       if (!st) return;
       if (inc === 0) { this.resetStream(st, H2_ERROR.PROTOCOL_ERROR); return; }
-      st.sendWindow += inc;
-      if (st.sendWindow > MAX_WINDOW) { this.resetStream(st, H2_ERROR.FLOW_CONTROL_ERROR); return; }
+      st.sendCredit += inc;
+      if (this.#peerInitialWindow + st.sendCredit > MAX_WINDOW) { this.resetStream(st, H2_ERROR.FLOW_CONTROL_ERROR); return; }
+      if (!st.queued && st.trailers === undefined) return;
+      this.#sending.add(st);
     }
     this.pump();
   }
