@@ -4,6 +4,7 @@ import { ListContainersResponseSchema } from "../../../proto/gen/runtime/v1/api_
 import type { BenchContext } from "../context.ts";
 import { CALL_TIMEOUT_MS, mapLimit, podConfig, removeAllPods, sleepContainerConfig } from "../pods.ts";
 import { summarize } from "../stats.ts";
+import { cpuMsOf } from "../cpu.ts";
 
 /**
  * Calls timed for the first figure (the first ones a fresh daemon answers), then for the steady
@@ -16,7 +17,10 @@ export const LIST_CALLS = 100;
 /** Untimed calls between the two figures: the steady one is taken on warm code, client and daemon. */
 export const LIST_WARM_CALLS = 500;
 const PER_POD = 20;
-export const LIST_METRICS = [["ListContainers p50", "ms"], ["ListContainers p95", "ms"], ["ListContainers first 20 p50", "ms"], ["containers listed", "count"]] as const;
+export const LIST_METRICS = [
+  ["ListContainers p50", "ms"], ["ListContainers p95", "ms"], ["ListContainers first 20 p50", "ms"], ["containers listed", "count"],
+  ["ListContainers reply size", "KB"], ["daemon CPU per ListContainers", "ms"],
+] as const;
 
 /**
  * The benchmark's own client decodes a 100-container reply with protobuf-es, whose code warms up
@@ -72,7 +76,11 @@ export async function listContainers(ctx: BenchContext): Promise<void> {
       return samples;
     };
     const first = await timed(LIST_FIRST_CALLS);
+    // The daemon's own CPU over the untimed calls: the p50 also holds the client's decoding,
+    // which grows with the reply's size.
+    const cpu0 = cpuMsOf(ctx.instance.daemonPids());
     await timed(LIST_WARM_CALLS);
+    const cpuPerCall = (cpuMsOf(ctx.instance.daemonPids()) - cpu0) / LIST_WARM_CALLS;
     const samples = await timed(LIST_CALLS);
     const s = summarize(samples);
     ctx.record("ListContainers p50", "ms", { value: s.p50, samples });
@@ -81,6 +89,7 @@ export async function listContainers(ctx: BenchContext): Promise<void> {
     ctx.record("containers listed", "count", { value: listed });
     // What the client decodes per call: its CPU, the same code for both runtimes, grows with it.
     ctx.record("ListContainers reply size", "KB", { value: replyBytes / 1000 });
+    ctx.record("daemon CPU per ListContainers", "ms", { value: cpuPerCall });
   } finally {
     await removeAllPods(ctx.client, ctx.created);
   }
