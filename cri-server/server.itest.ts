@@ -194,10 +194,11 @@ describe("HTTP/2 bounds with stand-in handlers, raw frames", () => {
         impls: {
           async status() { started++; await stuck; return {}; },
           async listPodSandbox() { return new Encoded(eightMiB); },
+          async listContainers() { return new Encoded(Buffer.alloc(200 << 10, 3)); },
           async version() { return { version: "x", runtimeName: "stand-in", runtimeVersion: "x", runtimeApiVersion: "v1" }; },
         },
       },
-    ], ctx, undefined, { requestArrivalMs: 300, queuedResponseBytes: 12 << 20 });
+    ], ctx, undefined, { requestArrivalMs: 300, queuedResponseBytes: 36 << 20, sendStallMs: 600 });
   });
   after(async () => { freeStuck(); await server?.shutdown(1000); await rm(dir, { recursive: true, force: true }); });
   const open = () => handshake(socket, { settings: [] });
@@ -236,17 +237,29 @@ describe("HTTP/2 bounds with stand-in handlers, raw frames", () => {
     } finally { c.close(); }
   });
 
-  test("responses queued for a client that does not read are bounded across connections: the one over is RESOURCE_EXHAUSTED", async () => {
-    const c = await open(); // its windows stay at 65,535: berth can send almost nothing
-    const d = new HpackDecoder({ maxTableSize: 4096, maxHeaderListSize: 1 << 20 });
+  test("responses queued for clients that do not read are bounded, per connection (a quarter) and across connections", async () => {
+    // 36 MiB in all, 9 MiB a connection; each reply is 8 MiB and no client opens its windows (65,535)
+    const conns: RawH2[] = [];
+    const call = async (c: RawH2, sid: number) => {
+      c.write(headersFrame(sid, requestBlock("ListPodSandbox")), dataFrame(sid, empty));
+      const f = await c.until((x) => x.streamId === sid && x.type === FRAME.HEADERS, `headers on stream ${sid}`);
+      return f.flags & FLAG.END_STREAM ? new HpackDecoder({ maxTableSize: 4096, maxHeaderListSize: 1 << 20 }).decode(f.payload).fields : undefined;
+    };
     try {
-      c.write(headersFrame(1, requestBlock("ListPodSandbox")), dataFrame(1, empty));
-      await c.until((f) => f.streamId === 1 && f.type === FRAME.HEADERS, "the first reply's headers");
-      c.write(headersFrame(3, requestBlock("ListPodSandbox")), dataFrame(3, empty));
-      const r = await response(c, d, 3);
-      assert.equal(r.headers["grpc-status"], String(grpc.status.RESOURCE_EXHAUSTED));
-      assert.match(decodeURIComponent(r.headers["grpc-message"] ?? ""), /wait for clients that do not read/);
-    } finally { c.close(); }
+      for (let i = 0; i < 4; i++) {
+        const c = await open();
+        conns.push(c);
+        assert.equal(await call(c, 1), undefined, `connection ${i + 1}: its first reply is queued (headers, then data waiting)`);
+      }
+      const second = await call(conns[0]!, 3);
+      assert.equal(second?.find((f) => f.name === "grpc-status")?.value, String(grpc.status.RESOURCE_EXHAUSTED), "a connection's second 8 MiB is over its quarter");
+      const c5 = await open();
+      conns.push(c5);
+      const fifth = await call(c5, 1);
+      assert.equal(fifth?.find((f) => f.name === "grpc-status")?.value, String(grpc.status.RESOURCE_EXHAUSTED), "a fifth connection's reply is over the whole bound");
+      assert.match(decodeURIComponent(fifth?.find((f) => f.name === "grpc-message")?.value ?? ""), /wait for clients that do not read/);
+    } finally { for (const c of conns) c.close(); }
+    await sleep(100);
     // the closed connection gave its queue back: a reader gets its 8 MiB
     const c2 = await handshake(socket, { settings: [[4, 0x7fffffff]] });
     try {
@@ -256,6 +269,46 @@ describe("HTTP/2 bounds with stand-in handlers, raw frames", () => {
       assert.equal(r.headers["grpc-status"], "0");
       assert.equal(r.message?.length, 8 << 20);
     } finally { c2.close(); }
+  });
+
+  test("a reply whose client never opens its window is reset after the stall bound (CANCEL), and its bytes go back", async () => {
+    const c = await handshake(socket, { settings: [[4, 0]] }); // a stream window of 0: no DATA can go
+    try {
+      c.write(headersFrame(1, requestBlock("ListPodSandbox")), dataFrame(1, empty));
+      const rst = await c.until((f) => f.streamId === 1 && f.type === FRAME.RST_STREAM, "RST_STREAM of the stalled reply", 5000);
+      assert.equal(rst.payload.readUInt32BE(0), H2_ERROR.CANCEL);
+      // what it held is free again: 4 more connections can queue their 8 MiB under the 36 MiB bound
+      const more: RawH2[] = [];
+      try {
+        for (let i = 0; i < 4; i++) {
+          const m = await open();
+          more.push(m);
+          m.write(headersFrame(1, requestBlock("ListPodSandbox")), dataFrame(1, empty));
+          const h = await m.until((f) => f.streamId === 1 && f.type === FRAME.HEADERS, "the reply's headers");
+          assert.equal(h.flags & FLAG.END_STREAM, 0, `connection ${i + 1}: queued, not refused`);
+        }
+      } finally { for (const m of more) m.close(); }
+    } finally { c.close(); }
+  });
+
+  test("replies on one connection take turns: the last of 40 (200 KiB each) starts before half of all the bytes went out", async () => {
+    const c = await handshake(socket, { settings: [[4, 0x7fffffff]] });
+    try {
+      c.write(frameHeader(4, FRAME.WINDOW_UPDATE, 0, 0), u32(0x7fffffff - 65_535));
+      const parts: Buffer[] = [];
+      for (let i = 0; i < 40; i++) parts.push(headersFrame(1 + 2 * i, requestBlock("ListContainers")), dataFrame(1 + 2 * i, empty));
+      c.write(...parts);
+      let bytes = 0;
+      let lastStarted = -1;
+      let ended = 0;
+      while (ended < 40) {
+        const f = await c.until((x) => x.type === FRAME.DATA || (x.type === FRAME.HEADERS && (x.flags & FLAG.END_STREAM) !== 0), "DATA or trailers", 20_000);
+        if (f.type === FRAME.HEADERS) { ended++; continue; }
+        if (f.streamId === 79 && lastStarted < 0) lastStarted = bytes;
+        bytes += f.payload.length;
+      }
+      assert.ok(lastStarted >= 0 && lastStarted < bytes / 2, `stream 79's first DATA after ${lastStarted} of ${bytes} bytes`);
+    } finally { c.close(); }
   });
 
   test("an answer given as the request ends is not followed by RST_STREAM (the exchange is complete)", async () => {

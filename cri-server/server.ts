@@ -20,7 +20,7 @@ import { BerthError, Code } from "../oci-runtime/foundation/errdefs.ts";
 import { clip, instrument, newRequestId, type RpcObserver } from "./instrument.ts";
 import type { Context } from "./context.ts";
 import { Encoded, type Call, type StreamCall } from "./rpc.ts";
-import { GRPC_RESPONSE_HEADERS, H2Connection, headerBlock, MAX_QUEUED_RESPONSE_BYTES, type H2Shared, type H2Stream } from "./transport/h2.ts";
+import { GRPC_RESPONSE_HEADERS, H2_ERROR, H2Connection, headerBlock, MAX_QUEUED_RESPONSE_BYTES, SEND_STALL_MS, type H2Shared, type H2Stream } from "./transport/h2.ts";
 import { encodeStatusMessage, frameMessage, parseTimeout, PREFIX, RequestReader, WireError } from "./transport/grpc-wire.ts";
 
 type AnyImpl = (ctx: Context, req: any, call: any) => Promise<any>;
@@ -79,8 +79,10 @@ export interface ServerLimits {
   requestArrivalMs: number;
   /** Response bytes queued for clients that do not read (MAX_QUEUED_RESPONSE_BYTES). */
   queuedResponseBytes: number;
+  /** A reply that makes no progress this long is reset (SEND_STALL_MS). */
+  sendStallMs: number;
 }
-const DEFAULT_LIMITS: ServerLimits = { requestArrivalMs: REQUEST_ARRIVAL_MS, queuedResponseBytes: MAX_QUEUED_RESPONSE_BYTES };
+const DEFAULT_LIMITS: ServerLimits = { requestArrivalMs: REQUEST_ARRIVAL_MS, queuedResponseBytes: MAX_QUEUED_RESPONSE_BYTES, sendStallMs: SEND_STALL_MS };
 
 /** A call's status as trailer fields; the message cut to 2 KiB and percent-encoded. */
 function statusFields(code: number, message: string): [string, string][] {
@@ -133,19 +135,18 @@ function onStream(
   let held = 0;
   let timer: NodeJS.Timeout | undefined;
   let arrival: NodeJS.Timeout | undefined;
-  const release = () => { state.held -= held; held = 0; };
+  /** The call is over: its request bytes leave the shared count and its slot frees. */
+  const done = () => { state.held -= held; held = 0; stream.release(); };
   const settle = () => {
     if (answered) return false;
     answered = true;
     if (timer) clearTimeout(timer);
     clearTimeout(arrival);
-    release();
     return true;
   };
   /** The call's status, after `last` (a unary call's one message); the first status counts. */
   const finish = (code: number, message: string, last?: Buffer) => {
     if (!settle() || stream.closed) return;
-    if (last && !stream.canQueue(last.length)) { const e = slowReaders(state.responses.limit); code = e.code; message = e.message; last = undefined; }
     if (!stream.headersSent) { refuse(stream, code, message); return; }
     stream.end(last, trailerBlock(code, message));
   };
@@ -155,7 +156,7 @@ function onStream(
   stream.onDrain = wakeWriters;
   stream.onClose = () => {
     wakeWriters();
-    if (!running) stream.release();
+    if (!running) done(); // no handler runs: nothing holds the request any more
     if (answered) return;
     // A client resets the stream when its own deadline passes, a little before the timer below
     // (the deadline travelled as a duration): that is the deadline, not a cancel.
@@ -215,7 +216,7 @@ function onStream(
       finish(Code.INVALID_ARGUMENT, (err as Error).message);
       return;
     }
-    release();
+    // The request stays counted until the handler ends: it holds the bytes that long.
     const call: Call = { id, method: method.path, signal: ac.signal, ...(deadline ? { deadline } : {}) };
     const run = async () => {
       let req: unknown;
@@ -248,11 +249,17 @@ function onStream(
     };
     running = true;
     void instrument(ctx.log, method.path, id, run, observe).then((out) => {
-      stream.release();
+      done();
       if (answered || stream.closed) { settle(); return; }
       if (out.error) { finish(out.error.code, out.error.message); return; }
+      if (out.value && !stream.canQueue(out.value.length)) { const e = slowReaders(state.responses.limit); finish(e.code, e.message); return; }
       if (out.value) stream.respond(GRPC_RESPONSE_HEADERS);
       finish(Code.OK, "", out.value);
+    }).catch((err: unknown) => { // the answer itself failed (a logging or metrics hook threw): the call ends here
+      done();
+      settle();
+      ctx.log.error("rpc answer failed", { id, method: method.name, error: (err as Error).message });
+      stream.reset(H2_ERROR.INTERNAL_ERROR);
     });
   };
 }
@@ -282,7 +289,7 @@ export async function listen(
         if (fault === "berth") ctx.log.error("CRI connection ended by an internal error", { code, error: message.slice(0, 256) });
         else ctx.log.debug("CRI connection ended by its client's error", { code, error: message.slice(0, 256) });
       },
-    }, { maxConcurrentStreams: MAX_CONCURRENT_STREAMS, shared: state.responses });
+    }, { maxConcurrentStreams: MAX_CONCURRENT_STREAMS, shared: state.responses, sendStallMs: state.limits.sendStallMs });
     connections.add(conn);
     socket.once("close", () => { sockets.delete(socket); connections.delete(conn); });
   });

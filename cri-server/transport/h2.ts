@@ -54,8 +54,11 @@ export const CONNECTION_WINDOW = 16 << 20;
 /** Reading stops while more than this waits to go out on the socket; DATA goes out only below OUTPUT_LOW. */
 const OUTPUT_HIGH = 1 << 20;
 const OUTPUT_LOW = 256 << 10;
-/** The most entries in one SETTINGS frame (real clients send up to 6). */
+/** The most entries in one SETTINGS frame (real clients send up to 6), and SETTINGS frames in a connection's life. */
 export const MAX_SETTINGS = 32;
+export const MAX_SETTINGS_FRAMES = 1000;
+/** A stream whose queued reply makes no progress (the client's window stays shut) this long is reset. */
+export const SEND_STALL_MS = 60_000;
 /** Response bytes waiting for clients' windows or sockets, across all connections. */
 export const MAX_QUEUED_RESPONSE_BYTES = 256 << 20;
 /** A stream's write() says "wait" once this much of its data is queued. */
@@ -135,10 +138,18 @@ export interface H2Handlers {
   error?(code: number, message: string, fault: "client" | "berth"): void;
 }
 
-/** What all connections of one server share: response bytes queued and not yet sent, and their bound. */
+/**
+ * What all connections of one server share: response bytes queued and not yet sent, and their
+ * bound. One connection may hold at most a quarter of it.
+ */
 export interface H2Shared { queued: number; limit: number }
 
-export interface H2Options { maxConcurrentStreams: number; shared: H2Shared }
+export interface H2Options {
+  maxConcurrentStreams: number;
+  shared: H2Shared;
+  /** SEND_STALL_MS unless a test lowers it. */
+  sendStallMs?: number;
+}
 
 /** One request stream: what the client sends comes to its callbacks; what berth answers goes out in order. */
 export class H2Stream {
@@ -170,6 +181,8 @@ export class H2Stream {
   trailers: Buffer | undefined;
   /** Whether write() said "wait" (onDrain is due). */
   waiting = false;
+  /** When its queue last moved (or began), for SEND_STALL_MS. */
+  lastProgress = 0;
   readonly #conn: H2Connection;
 
   constructor(conn: H2Connection, id: number) {
@@ -222,8 +235,15 @@ export class H2Connection {
   readonly #streams = new Map<number, H2Stream>();
   /** Calls that count against the limit: created and not yet both closed and released. */
   #active = 0;
-  /** Streams with data or trailers waiting to go out, taken in turn. */
+  /** Streams with data or trailers waiting to go out, taken in turn (a stream that sent goes to the back). */
   readonly #sending = new Set<H2Stream>();
+  /** Streams with data and no window of their own left: back in #sending on their WINDOW_UPDATE or a larger initial window. */
+  readonly #blocked = new Set<H2Stream>();
+  /** Response bytes queued on this connection (its share of H2Shared). */
+  #queued = 0;
+  #settingsFrames = 0;
+  readonly #stallMs: number;
+  #stallTimer: NodeJS.Timeout | undefined;
   /** Streams owed a WINDOW_UPDATE for bytes handed on. */
   readonly #owed = new Set<H2Stream>();
   #pending: Buffer | undefined;
@@ -253,6 +273,7 @@ export class H2Connection {
     this.#socket = socket;
     this.#handlers = handlers;
     this.#opts = opts;
+    this.#stallMs = opts.sendStallMs ?? SEND_STALL_MS;
     // The server's preface: SETTINGS, then the connection window raised from 65,535.
     const settings = Buffer.alloc(18);
     [[SETTING.MAX_CONCURRENT_STREAMS, opts.maxConcurrentStreams], [SETTING.INITIAL_WINDOW_SIZE, STREAM_WINDOW], [SETTING.MAX_HEADER_LIST_SIZE, MAX_HEADER_LIST_SIZE]]
@@ -309,13 +330,34 @@ export class H2Connection {
     if (this.#sending.size && s.writableLength <= OUTPUT_LOW) queueMicrotask(() => this.pump());
   }
 
-  canQueue(bytes: number): boolean { return this.#opts.shared.queued + bytes <= this.#opts.shared.limit; }
+  canQueue(bytes: number): boolean {
+    const { shared } = this.#opts;
+    return shared.queued + bytes <= shared.limit && this.#queued + bytes <= shared.limit / 4;
+  }
 
   enqueue(st: H2Stream, data: Buffer): void {
     if (!data.length) return;
+    if (st.queued === 0) st.lastProgress = Date.now();
     st.queue.push(data);
     st.queued += data.length;
+    this.#queued += data.length;
     this.#opts.shared.queued += data.length;
+    this.#stallTimer ??= setInterval(() => this.#checkStalls(), this.#stallMs / 6).unref();
+  }
+
+  #unqueue(st: H2Stream, bytes: number): void {
+    st.queued -= bytes;
+    this.#queued -= bytes;
+    this.#opts.shared.queued -= bytes;
+  }
+
+  /** Resets streams whose queued reply has not moved for SEND_STALL_MS: their bytes go back to the shared bound. */
+  #checkStalls(): void {
+    const now = Date.now();
+    for (const set of [this.#sending, this.#blocked]) {
+      for (const st of set) if (st.queued > 0 && now - st.lastProgress >= this.#stallMs) this.resetStream(st, H2_ERROR.CANCEL);
+    }
+    if (this.#queued === 0 || this.#dead) { clearInterval(this.#stallTimer); this.#stallTimer = undefined; }
   }
 
   sendHeaders(st: H2Stream, block: Buffer, endStream: boolean): void {
@@ -337,43 +379,49 @@ export class H2Connection {
 
   /**
    * Sends what the windows and the socket allow, one frame per stream in turn (a stream that
-   * always has data does not starve the others), then each stream's trailers after its data.
+   * sent goes to the back, so one that always has data does not starve the others), then each
+   * stream's trailers after its data. Streams without window of their own wait in #blocked;
+   * with the connection's window shut nothing is looked at, so a frame from the client that
+   * opens no window costs nothing here.
    */
   pump(st?: H2Stream): void {
     if (this.#dead) return;
-    if (st) this.#sending.add(st);
-    for (let progress = true; progress && this.#sending.size;) {
-      progress = false;
-      for (const s of this.#sending) {
-        if (s.closed) { this.#sending.delete(s); continue; }
-        if (s.queued > 0) {
-          if (this.#socket.writableLength + this.#outBytes > OUTPUT_LOW) return;
-          const room = Math.min(this.#peerInitialWindow + s.sendCredit, this.#sendWindow, this.#peerMaxFrame, MAX_DATA_FRAME);
-          if (room > 0) {
-            let head = s.queue[0]!;
-            if (head.length > room) { s.queue[0] = head.subarray(room); head = head.subarray(0, room); } else s.queue.shift();
-            s.queued -= head.length;
-            this.#opts.shared.queued -= head.length;
-            s.sendCredit -= head.length;
-            this.#sendWindow -= head.length;
-            const endStream = s.queued === 0 && s.trailers !== undefined && s.trailers.length === 0;
-            this.#emit(frameHeader(head.length, FRAME.DATA, endStream ? FLAG.END_STREAM : 0, s.id), head);
-            progress = true;
-            if (endStream) { s.trailers = undefined; this.#localDone(s); continue; }
-          }
-        }
-        if (s.queued === 0 && s.trailers !== undefined) {
-          const t = s.trailers;
-          s.trailers = undefined;
-          if (t.length) this.#emitBlock(s.id, t, true);
-          else this.#emit(frameHeader(0, FRAME.DATA, FLAG.END_STREAM, s.id));
-          this.#localDone(s);
-          continue;
-        }
-        if (s.waiting && s.queued <= STREAM_HIGH) { s.waiting = false; s.onDrain?.(); }
-        if (s.queued === 0) this.#sending.delete(s);
-      }
+    if (st) {
+      if (st.queued === 0 && st.trailers !== undefined) { this.#finishStream(st); return; }
+      if (!this.#blocked.has(st)) this.#sending.add(st);
     }
+    for (const s of this.#sending) {
+      if (s.closed) { this.#sending.delete(s); continue; }
+      if (s.queued > 0) {
+        if (this.#socket.writableLength + this.#outBytes > OUTPUT_LOW) return;
+        if (this.#peerInitialWindow + s.sendCredit <= 0) { this.#sending.delete(s); this.#blocked.add(s); continue; }
+        if (this.#sendWindow <= 0) return;
+        const room = Math.min(this.#peerInitialWindow + s.sendCredit, this.#sendWindow, this.#peerMaxFrame, MAX_DATA_FRAME);
+        let head = s.queue[0]!;
+        if (head.length > room) { s.queue[0] = head.subarray(room); head = head.subarray(0, room); } else s.queue.shift();
+        this.#unqueue(s, head.length);
+        s.sendCredit -= head.length;
+        this.#sendWindow -= head.length;
+        s.lastProgress = Date.now();
+        const endStream = s.queued === 0 && s.trailers !== undefined && s.trailers.length === 0;
+        this.#emit(frameHeader(head.length, FRAME.DATA, endStream ? FLAG.END_STREAM : 0, s.id), head);
+        if (endStream) { s.trailers = undefined; this.#localDone(s); continue; }
+        this.#sending.delete(s);
+        if (s.queued > 0) this.#sending.add(s); // to the back of the turn
+      }
+      if (s.queued === 0 && s.trailers !== undefined) { this.#finishStream(s); continue; }
+      if (s.waiting && s.queued <= STREAM_HIGH) { s.waiting = false; s.onDrain?.(); }
+      if (s.queued === 0) this.#sending.delete(s);
+    }
+  }
+
+  /** All data sent: the trailers (or an empty DATA with END_STREAM) close berth's side. */
+  #finishStream(st: H2Stream): void {
+    const t = st.trailers!;
+    st.trailers = undefined;
+    if (t.length) this.#emitBlock(st.id, t, true);
+    else this.#emit(frameHeader(0, FRAME.DATA, FLAG.END_STREAM, st.id));
+    this.#localDone(st);
   }
 
   /** berth's side of the stream ended: closed if the client's has too, else the client is told to stop sending (RST_STREAM NO_ERROR). */
@@ -401,10 +449,10 @@ export class H2Connection {
     if (st.released) this.#active--;
     this.#streams.delete(st.id);
     this.#sending.delete(st);
+    this.#blocked.delete(st);
     this.#owed.delete(st);
-    this.#opts.shared.queued -= st.queued;
+    this.#unqueue(st, st.queued);
     st.queue.length = 0;
-    st.queued = 0;
     try {
       st.onClose?.();
     } catch (err) {
@@ -424,6 +472,7 @@ export class H2Connection {
   }
 
   #gone(): void {
+    clearInterval(this.#stallTimer);
     if (this.#dead) return;
     this.#dead = true;
     this.#out = [];
@@ -439,11 +488,15 @@ export class H2Connection {
     this.#flush();
     this.#handlers.error?.(code, message, fault);
     this.#dead = true;
+    clearInterval(this.#stallTimer);
     const s = this.#socket;
+    // goAway() callers wait for the GOAWAY to be handed to the socket (or for the socket to go)
+    const done = () => { for (const w of this.#idleWaiters.splice(0)) w(); };
+    s.once("finish", done);
+    s.once("close", done);
     s.end();
     setTimeout(() => s.destroy(), 1000).unref();
     for (const st of [...this.#streams.values()]) this.#close(st);
-    for (const w of this.#idleWaiters.splice(0)) w();
   }
 
   // ---- input ----
@@ -541,8 +594,8 @@ export class H2Connection {
       case FRAME.GOAWAY:
         if (id !== 0) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, "GOAWAY on a stream");
         if (p.length < 8) throw new ConnectionError(H2_ERROR.FRAME_SIZE_ERROR, `GOAWAY of ${p.length} octets`);
-        this.#goingAway = true; // the client opens nothing more; the open streams finish
-        this.#endIfIdle();
+        // The client is leaving: it opens nothing more and closes the socket when it is done
+        // (RFC 9113 6.8 forbids only the receiver, berth, to open streams, which it never does).
         return;
       case FRAME.WINDOW_UPDATE: return this.#windowUpdate(id, p);
       default: return; // unknown frame types are ignored (RFC 9113 4.1)
@@ -669,6 +722,8 @@ export class H2Connection {
     }
     if (p.length % 6) throw new ConnectionError(H2_ERROR.FRAME_SIZE_ERROR, `SETTINGS of ${p.length} octets`);
     if (p.length / 6 > MAX_SETTINGS) throw new ConnectionError(H2_ERROR.ENHANCE_YOUR_CALM, `SETTINGS with ${p.length / 6} entries (the limit is ${MAX_SETTINGS})`);
+    if (++this.#settingsFrames > MAX_SETTINGS_FRAMES) throw new ConnectionError(H2_ERROR.ENHANCE_YOUR_CALM, `more than ${MAX_SETTINGS_FRAMES} SETTINGS frames`);
+    const windowBefore = this.#peerInitialWindow;
     for (let o = 0; o < p.length; o += 6) {
       const key = p.readUInt16BE(o);
       const v = p.readUInt32BE(o + 2);
@@ -687,7 +742,12 @@ export class H2Connection {
       // the others are advisory
     }
     this.#emit(frameHeader(0, FRAME.SETTINGS, FLAG.ACK, 0));
-    this.pump();
+    if (this.#peerInitialWindow > windowBefore && this.#blocked.size) {
+      // every stream's window grew: the blocked ones may send again (at most MAX_SETTINGS_FRAMES times a connection)
+      for (const st of this.#blocked) this.#sending.add(st);
+      this.#blocked.clear();
+      this.pump();
+    }
   }
 
   #windowUpdate(id: number, p: Buffer): void {
@@ -695,8 +755,10 @@ export class H2Connection {
     const inc = p.readUInt32BE(0) & 0x7fffffff;
     if (id === 0) {
       if (inc === 0) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, "a WINDOW_UPDATE of 0 on the connection");
+      const wasShut = this.#sendWindow <= 0;
       this.#sendWindow += inc;
       if (this.#sendWindow > MAX_WINDOW) throw new ConnectionError(H2_ERROR.FLOW_CONTROL_ERROR, "the connection's window over 2^31-1");
+      if (wasShut && this.#sending.size) this.pump(); // otherwise nothing waited for it
     } else {
       if (id > this.#lastStreamId) throw new ConnectionError(H2_ERROR.PROTOCOL_ERROR, `WINDOW_UPDATE on idle stream ${id}`);
       const st = this.#streams.get(id);
@@ -704,9 +766,11 @@ export class H2Connection {
       if (inc === 0) { this.resetStream(st, H2_ERROR.PROTOCOL_ERROR); return; }
       st.sendCredit += inc;
       if (this.#peerInitialWindow + st.sendCredit > MAX_WINDOW) { this.resetStream(st, H2_ERROR.FLOW_CONTROL_ERROR); return; }
-      if (!st.queued && st.trailers === undefined) return;
-      this.#sending.add(st);
+      if (this.#blocked.has(st) && this.#peerInitialWindow + st.sendCredit > 0) {
+        this.#blocked.delete(st);
+        this.#sending.add(st);
+        this.pump();
+      }
     }
-    this.pump();
   }
 }
