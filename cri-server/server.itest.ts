@@ -19,7 +19,7 @@ import { Encoded, type Call, type StreamCall } from "./rpc.ts";
 import type { Context } from "./context.ts";
 import { encodeWithoutIndexing, HpackDecoder } from "./transport/hpack.ts";
 import { FLAG, FRAME, H2_ERROR, frameHeader } from "./transport/h2.ts";
-import { dataFrame, handshake, headersFrame, response, type RawH2 } from "../conformance/lib/raw-h2.ts";
+import { callsOpenedAndReset, dataFrame, grpcRequestHeaders, handshake, headersFrame, response, u32, type RawH2 } from "../conformance/lib/raw-h2.ts";
 
 const lines: string[] = [];
 const ctx = { log: createLogger({}, (l) => { lines.push(l); }) } as unknown as Context;
@@ -168,12 +168,7 @@ describe("gRPC server with stand-in handlers", () => {
   });
 });
 
-/** Request headers for `method` of RuntimeService, as a raw client sends them. */
-const requestBlock = (method: string) => encodeWithoutIndexing([
-  { name: ":method", value: "POST" }, { name: ":scheme", value: "http" }, { name: ":path", value: `/runtime.v1.RuntimeService/${method}` },
-  { name: ":authority", value: "localhost" }, { name: "content-type", value: "application/grpc" }, { name: "te", value: "trailers" },
-]);
-const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32BE(n); return b; };
+const requestBlock = (method: string) => grpcRequestHeaders(`/runtime.v1.RuntimeService/${method}`);
 const empty = frameMessage(new Uint8Array());
 
 describe("HTTP/2 bounds with stand-in handlers, raw frames", () => {
@@ -206,12 +201,7 @@ describe("HTTP/2 bounds with stand-in handlers, raw frames", () => {
   test("a call counts against the 1000 until its handler ends: 1000 calls reset at once still hold their slots", async () => {
     const c = await open();
     try {
-      const parts: Buffer[] = [];
-      for (let i = 0; i < 1000; i++) {
-        const sid = 1 + 2 * i;
-        parts.push(headersFrame(sid, requestBlock("Status")), dataFrame(sid, empty), frameHeader(4, FRAME.RST_STREAM, 0, sid), u32(H2_ERROR.CANCEL));
-      }
-      c.write(...parts);
+      c.write(...callsOpenedAndReset(1000, requestBlock("Status"), empty));
       for (let i = 0; i < 200 && started < 1000; i++) await sleep(10);
       assert.equal(started, 1000, "every handler started");
       c.write(headersFrame(2001, requestBlock("Version")), dataFrame(2001, empty));

@@ -39,6 +39,11 @@ export function childProcesses(parents: readonly number[], comm?: string): { pid
 }
 
 /** State letter of a process ("Z": a zombie), or "gone". */
+/** A process's resident set in MB (VmRSS). */
+export function rssMB(pid: number): number {
+  return Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
+}
+
 export function processState(pid: number): string {
   return statOf(pid)?.f[0] ?? "gone";
 }

@@ -4,35 +4,20 @@
 // with the right code, or a correct answer) and that berthd still answers afterwards.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fromBinary } from "@bufbuild/protobuf";
 import { startBerthd, type Berthd } from "../lib/berthd.ts";
 import { VersionResponseSchema } from "../../proto/gen/runtime/v1/api_pb.js";
 import { HpackDecoder, encodeBlock, encodeWithoutIndexing } from "../../cri-server/transport/hpack.ts";
 import { CLIENT_PREFACE, FLAG, FRAME, H2_ERROR, frameHeader } from "../../cri-server/transport/h2.ts";
-import { RawH2, dataFrame, handshake, headersFrame, response, versionRequest } from "../lib/raw-h2.ts";
+import { RawH2, callsOpenedAndReset, dataFrame, grpcRequestHeaders, handshake, headersFrame, response, u32, versionRequest } from "../lib/raw-h2.ts";
+import { rssMB } from "../lib/procs.ts";
+import { cpuMs } from "../bench/cpu.ts";
 
-const VERSION_HEADERS = encodeWithoutIndexing([
-  { name: ":method", value: "POST" }, { name: ":scheme", value: "http" }, { name: ":path", value: "/runtime.v1.RuntimeService/Version" },
-  { name: ":authority", value: "localhost" }, { name: "content-type", value: "application/grpc" }, { name: "te", value: "trailers" },
-]);
+const VERSION_HEADERS = grpcRequestHeaders("/runtime.v1.RuntimeService/Version");
 const decoder = () => new HpackDecoder({ maxTableSize: 4096, maxHeaderListSize: 1 << 20 });
-const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32BE(n >>> 0); return b; };
 const SETTINGS_INITIAL_WINDOW_SIZE = 4;
 const SETTINGS_MAX_FRAME_SIZE = 5;
-
-/** A process's CPU time (user + system) in ms, from /proc. */
-function cpuMs(pid: number): number {
-  const st = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const f = st.slice(st.lastIndexOf(")") + 2).split(" ");
-  return (Number(f[11]) + Number(f[12])) * 10;
-}
-
-function rssMB(pid: number): number {
-  const m = /^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return Number(m![1]) / 1024;
-}
 
 /** A Version call on stream `sid` that must answer grpc-status 0. */
 async function versionOk(c: RawH2, d: HpackDecoder, sid: number) {
@@ -276,12 +261,7 @@ describe("berth's HTTP/2 layer under attack, over the real socket", () => {
   test("2000 streams opened and reset at once (rapid reset): the connection and berthd still answer", async () => {
     const c = await open();
     try {
-      const parts: Buffer[] = [];
-      for (let i = 0; i < 2000; i++) {
-        const sid = 1 + 2 * i;
-        parts.push(headersFrame(sid, VERSION_HEADERS), dataFrame(sid, versionRequest()), frameHeader(4, FRAME.RST_STREAM, 0, sid), u32(H2_ERROR.CANCEL));
-      }
-      c.write(...parts);
+      c.write(...callsOpenedAndReset(2000, VERSION_HEADERS, versionRequest()));
       // Replies to streams already reset may still come; the decoder must see every header block.
       const d = decoder();
       c.write(headersFrame(4001, VERSION_HEADERS), dataFrame(4001, versionRequest()));
