@@ -3,7 +3,7 @@
 import { test, after, before, describe } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { readFile, rename, stat, writeFile } from "node:fs/promises";
+import { readdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { withProcessArgs } from "../bundle-spec/process.ts";
@@ -75,10 +75,12 @@ static int dial(const char *path) {
 int main(int argc, char **argv) {
   int n = atoi(argv[2]);
   size_t size = (size_t)atol(argv[3]);
+  int step = argc > 4; /* "step": hold the N clients, say "held", wait for a line on stdin, then go on */
   char *pkt = malloc(size);
   memset(pkt, 'x', size);
   int *held = calloc((size_t)n + 1, sizeof(int));
   for (int i = 0; i < n; i++) { held[i] = dial(argv[1]); if (send(held[i], pkt, size, 0) < 0) perror("send flood"); }
+  if (step) { fprintf(stderr, "held\\n"); char c; if (read(0, &c, 1) < 0) return 1; }
   for (int i = 0; i < n; i++) close(held[i]);
   int s = dial(argv[1]);
   if (send(s, pkt, size, 0) < 0) { perror("send big"); return 1; }
@@ -93,6 +95,8 @@ int main(int argc, char **argv) {
   return 0;
 }
 `;
+
+const readdirCount = async (dir: string) => (await readdir(dir)).length;
 
 let clientBin: string;
 let scratch: ItestEnv;
@@ -204,6 +208,37 @@ for (const { name, binary } of MONITORS) describe(`monitor ${name}: hostile inpu
     } finally {
       stalled.kill("SIGKILL");
     }
+  });
+
+  // The monitor stopped while its 32 clients hang up and a new one connects: when it runs again it
+  // sees all of it in one round, and the hang-ups must free their slots before the new client is
+  // taken (it was refused, "over 32", when the accept came first).
+  if (name === "berth") test("a client that connects as 32 others hang up is taken, not refused for slots they held", async () => {
+    await create("slots", [sh('while read -r l; do case "$l" in *hello) echo hello; break;; esac; done; echo done')], { stdin: true, stdinOnce: false });
+    await env.runtime.start("slots");
+    const sock = attachSocketPath(env.socketDir, "slots");
+    const monitor = Number((await readFile(join(env.bundle("slots"), "conmon.pid"), "utf8")).trim());
+    const fdsBefore = await readdirCount(`/proc/${monitor}/fd`);
+    const { spawn } = await import("node:child_process");
+    const client = spawn(clientBin, [sock, "32", "16", "step"], { stdio: ["pipe", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    client.stdout!.on("data", (d: Buffer) => { out += d.toString("latin1"); });
+    client.stderr!.on("data", (d: Buffer) => { err += d.toString(); });
+    const exited = new Promise<number | null>((r) => client.once("exit", (code) => r(code)));
+    try {
+      await eventually(() => err.includes("held"), 10_000);
+      // all 32 accepted: the monitor holds 32 more descriptors than before the client (sockets)
+      await eventually(async () => (await readdirCount(`/proc/${monitor}/fd`)) >= fdsBefore + 32, 10_000);
+      process.kill(monitor, "SIGSTOP");
+      try {
+        client.stdin!.write("go\n");
+        await new Promise((r) => setTimeout(r, 300)); // the 32 closed and the new one connected and sent, all while stopped
+      } finally { process.kill(monitor, "SIGCONT"); }
+      assert.equal(await exited, 0, err);
+      assert.equal(out, "hello\ndone\n");
+      assert.equal((await waitForExit(env.exitDir, "slots")).exitCode, 0);
+    } finally { client.kill("SIGKILL"); }
   });
 
   test("stdin_once: the attach client's end of input closes the container's stdin", async () => {

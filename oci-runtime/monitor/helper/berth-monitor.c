@@ -355,13 +355,16 @@ static void flush_stdin(void) {
 	if (stdin_len == 0 && stdin_close_pending) { stdin_close_pending = 0; close_stdin(); }
 }
 
-static void client_input(int i) {
+/* `hung_up`: the peer has closed the socket outright (POLLHUP), so at its end of input nothing
+ * can reach it any more either: its slot frees at once, not a round later. */
+static void client_input(int i, int hung_up) {
 	ssize_t r;
 	do r = recv(clients[i].fd, stdin_buf, sizeof stdin_buf, MSG_DONTWAIT); while (r < 0 && errno == EINTR);
 	if (r < 0) { if (errno != EAGAIN) drop_client(i); return; }
 	if (r == 0) {
 		clients[i].in_eof = 1;
 		if (want_stdin && !leave_stdin_open) { stdin_close_pending = 1; flush_stdin(); }
+		if (hung_up) drop_client(i);
 		return;
 	}
 	if (!want_stdin || stdin_fd < 0) return;
@@ -875,18 +878,20 @@ int main(int argc, char **argv) {
 		if (i_in >= 0 && pf[i_in].revents) flush_stdin();
 		if (i_out >= 0 && out_fd >= 0 && stdin_fd == out_fd && stdin_len && (pf[i_out].revents & POLLOUT)) flush_stdin();
 		if (i_ctl >= 0 && (pf[i_ctl].revents & POLLIN)) ctl_input();
-		if (i_att >= 0 && (pf[i_att].revents & POLLIN)) accept_client();
-		for (int c = 0; c < n_clients && i_cli + c < np; c++) { /* clients accepted this round come later */
+		for (int c = 0; c < n_clients && i_cli + c < np; c++) {
 			short ev = pf[i_cli + c].revents;
 			if (!ev || clients[c].fd < 0) continue;
 			if (ev & POLLIN) {
-				if (!stdin_len) client_input(c); /* else: stays queued in the socket until stdin drains */
+				if (!stdin_len) client_input(c, ev & POLLHUP); /* else: stays queued in the socket until stdin drains */
 			} else if (ev & (POLLHUP | POLLERR)) {
 				if (!clients[c].in_eof && want_stdin && !leave_stdin_open) { stdin_close_pending = 1; flush_stdin(); }
 				drop_client(c);
 			}
 		}
 		compact_clients();
+		/* After the hang-ups of this round are dropped: clients that closed in the same instant
+		 * as a new one connected must not hold the MAX_CLIENTS slots it needs. */
+		if (i_att >= 0 && (pf[i_att].revents & POLLIN)) accept_client();
 	}
 	log_flush();
 
