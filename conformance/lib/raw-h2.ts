@@ -6,7 +6,7 @@ import { connect as netConnect, type Socket } from "node:net";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { VersionRequestSchema } from "../../proto/gen/runtime/v1/api_pb.js";
 import { HpackDecoder, encodeWithoutIndexing } from "../../cri-server/transport/hpack.ts";
-import { CLIENT_PREFACE, FLAG, FRAME, frameHeader } from "../../cri-server/transport/h2.ts";
+import { CLIENT_PREFACE, FLAG, FRAME, frameHeader, settingsFrame, u32 } from "../../cri-server/transport/h2.ts";
 
 export interface Frame { type: number; flags: number; streamId: number; payload: Buffer }
 
@@ -65,19 +65,14 @@ export class RawH2 {
   close() { this.sock.destroy(); }
 }
 
-/** A 32-bit big-endian field (a window increment, an error code, a SETTINGS value). */
-export const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32BE(n >>> 0); return b; };
 /** The header block of a gRPC call to `path` as a client sends it, literals without indexing. */
 export const grpcRequestHeaders = (path: string) => encodeWithoutIndexing([
   { name: ":method", value: "POST" }, { name: ":scheme", value: "http" }, { name: ":path", value: path },
   { name: ":authority", value: "localhost" }, { name: "content-type", value: "application/grpc" }, { name: "te", value: "trailers" },
 ]);
 
-export const settingsFrame = (s: [number, number][]) => {
-  const p = Buffer.alloc(6 * s.length);
-  s.forEach(([id, v], i) => { p.writeUInt16BE(id, 6 * i); p.writeUInt32BE(v, 6 * i + 2); });
-  return Buffer.concat([frameHeader(p.length, FRAME.SETTINGS, 0, 0), p]);
-};
+// u32 and settingsFrame are the server's own (transport/h2.ts): one encoding of each field.
+export { settingsFrame, u32 };
 export const headersFrame = (sid: number, block: Buffer, flags: number = FLAG.END_HEADERS) => Buffer.concat([frameHeader(block.length, FRAME.HEADERS, flags, sid), block]);
 export const grpcMessage = (msg: Uint8Array) => { const h = Buffer.alloc(5); h.writeUInt32BE(msg.length, 1); return Buffer.concat([h, msg]); };
 export const dataFrame = (sid: number, payload: Buffer, flags: number = FLAG.END_STREAM) => Buffer.concat([frameHeader(payload.length, FRAME.DATA, flags, sid), payload]);

@@ -89,7 +89,15 @@ function frameLength(buf: Buffer, pos = 0): number {
   return length;
 }
 
-function u32(n: number): Buffer { const b = Buffer.allocUnsafe(4); b.writeUInt32BE(n >>> 0, 0); return b; }
+/** A 32-bit big-endian field (a window increment, an error code, a SETTINGS value). */
+export function u32(n: number): Buffer { const b = Buffer.allocUnsafe(4); b.writeUInt32BE(n >>> 0, 0); return b; }
+
+/** A SETTINGS frame (not an ACK) with these (id, value) entries. */
+export function settingsFrame(entries: readonly (readonly [number, number])[]): Buffer {
+  const p = Buffer.alloc(6 * entries.length);
+  entries.forEach(([id, v], i) => { p.writeUInt16BE(id, 6 * i); p.writeUInt32BE(v, 6 * i + 2); });
+  return Buffer.concat([frameHeader(p.length, FRAME.SETTINGS, 0, 0), p]);
+}
 
 class ConnectionError extends Error {
   readonly code: number;
@@ -275,10 +283,10 @@ export class H2Connection {
     this.#opts = opts;
     this.#stallMs = opts.sendStallMs ?? SEND_STALL_MS;
     // The server's preface: SETTINGS, then the connection window raised from 65,535.
-    const settings = Buffer.alloc(18);
-    [[SETTING.MAX_CONCURRENT_STREAMS, opts.maxConcurrentStreams], [SETTING.INITIAL_WINDOW_SIZE, STREAM_WINDOW], [SETTING.MAX_HEADER_LIST_SIZE, MAX_HEADER_LIST_SIZE]]
-      .forEach(([id, v], i) => { settings.writeUInt16BE(id!, 6 * i); settings.writeUInt32BE(v!, 6 * i + 2); });
-    this.#emit(frameHeader(18, FRAME.SETTINGS, 0, 0), settings, frameHeader(4, FRAME.WINDOW_UPDATE, 0, 0), u32(CONNECTION_WINDOW - 65_535));
+    this.#emit(
+      settingsFrame([[SETTING.MAX_CONCURRENT_STREAMS, opts.maxConcurrentStreams], [SETTING.INITIAL_WINDOW_SIZE, STREAM_WINDOW], [SETTING.MAX_HEADER_LIST_SIZE, MAX_HEADER_LIST_SIZE]]),
+      frameHeader(4, FRAME.WINDOW_UPDATE, 0, 0), u32(CONNECTION_WINDOW - 65_535),
+    );
     socket.on("data", (chunk: Buffer) => this.#onData(chunk));
     socket.on("drain", () => {
       if (this.#paused) { this.#paused = false; socket.resume(); }
@@ -287,9 +295,6 @@ export class H2Connection {
     socket.once("close", () => this.#gone());
     socket.on("error", () => { /* 'close' follows */ });
   }
-
-  /** Open streams. */
-  get streams(): number { return this.#streams.size; }
 
   /**
    * GOAWAY (NO_ERROR): no new streams. Resolves once the open streams have ended and everything
