@@ -25,7 +25,7 @@ import { BreakoutError } from "./snapshots/safe-path.ts";
 import { chainIds, isMountPoint, isOtherFilesystem, Snapshotter } from "./snapshots/snapshotter.ts";
 import { TarError } from "./snapshots/tar-reader.ts";
 import { unpackLayer, type RawInput, type UnpackLimits, type UnpackOptions, type UnpackResult } from "./snapshots/unpack.ts";
-import { UnpackPool, UnpackWorkersUnavailable } from "./snapshots/unpack-pool.ts";
+import { type DirectDownload, UnpackPool, UnpackWorkersUnavailable } from "./snapshots/unpack-pool.ts";
 import { type IdmapLayers, mountLayersReadOnly, unmountVolume, volumeLeaseKey, volumeLeasePrefix } from "./volumes/image-volume.ts";
 import { SingleFlight } from "../oci-runtime/foundation/single-flight.ts";
 import { Mutex } from "../oci-runtime/foundation/keyed-mutex.ts";
@@ -287,14 +287,23 @@ export class ImageService {
       const have = await this.#content.has(l.digest, l.size);
       const { tmp, fs } = await this.#snapshots.prepare();
       try {
-        const src: AsyncIterable<Buffer> = have ? this.#content.stream(l.digest) : this.#client.blobStream(r, { digest: l.digest, size: l.size, mediaType: l.mediaType }, auth);
+        const desc = { digest: l.digest, size: l.size, mediaType: l.mediaType };
+        const src: AsyncIterable<Buffer> = have ? this.#content.stream(l.digest) : this.#client.blobStream(r, desc, auth);
         // Digest, size and diff id are checked before the layer is flushed and committed.
         const opts = { ...this.#unpack, sync: () => this.#syncer.sync(), beforeSync: (diffId: string, raw: RawInput) => {
           if (raw.bytes !== l.size) throw unavailable(`blob ${l.digest} of ${repoName(r)} has ${raw.bytes} bytes, expected ${l.size}`);
           if (raw.digest !== l.digest) throw unavailable(`blob ${l.digest} failed verification: the content ${repoName(r)} sent has digest ${raw.digest}`);
           if (diffId !== l.diffId) throw unavailable(`layer ${l.digest} of ${repoName(r)} unpacks to ${diffId}, the config says ${l.diffId}`);
         } };
-        const res = (l.size >= this.#workerMinBytes ? await this.#unpackOnWorker(src, compression, fs, opts) : undefined) ?? await unpackLayer(src, compression, fs, opts);
+        // An unpack process downloads the layer itself; berthd's client takes over if it stops short.
+        const onWorker = () => have ? src : this.#client.directBlob(r, desc, auth).then((blob) => ({
+          blob,
+          rest: (offset: number, why: string) => {
+            this.#log.info("layer download handed back to berthd", { digest: l.digest, offset, error: why });
+            return this.#client.blobStream(r, desc, auth, offset);
+          },
+        }));
+        const res = (l.size >= this.#workerMinBytes ? await this.#unpackOnWorker(onWorker, compression, fs, opts) : undefined) ?? await unpackLayer(src, compression, fs, opts);
         await this.#snapshots.commit(tmp, l.chainId);
         this.#log.debug("layer unpacked", {
           digest: l.digest, chainId: l.chainId, entries: res.entries, bytes: res.bytes, downloaded: !have,
@@ -316,11 +325,11 @@ export class ImageService {
    * unpackLayer in a worker process; undefined (nothing of `src` read) when none could start
    * (after MAX_START_FAILURES in a row, never again).
    */
-  async #unpackOnWorker(src: AsyncIterable<Buffer>, compression: Compression, dir: string, opts: UnpackOptions & { sync: () => Promise<void> }): Promise<UnpackResult | undefined> {
+  async #unpackOnWorker(input: () => AsyncIterable<Buffer> | Promise<DirectDownload>, compression: Compression, dir: string, opts: UnpackOptions & { sync: () => Promise<void> }): Promise<UnpackResult | undefined> {
     const pool = this.#unpackPool;
     if (!pool) return undefined;
     try {
-      return await pool.unpack(src, compression, dir, opts);
+      return await pool.unpack(await input(), compression, dir, opts);
     } catch (err) {
       if (!(err instanceof UnpackWorkersUnavailable)) throw err;
       if (!err.permanent) {

@@ -83,9 +83,10 @@ describe("registry behaviour through a proxy", () => {
     for (const b of fx.multi.image.blobs) assert.equal(p.blobGets(b.digest), 1, `blob ${b.digest}`);
   });
 
-  it("resumes a blob whose connection is cut, with a Range request", async () => {
+  // With workers, the unpack process downloads the layer itself; berthd resumes what it cut short.
+  for (const workers of [false, true]) it(`resumes a blob whose connection is cut, with a Range request${workers ? " (the unpack process's own download)" : ""}`, async () => {
     const p = await proxy({ cut: { digest: base().digest, afterBytes: 100_000, times: 1 } });
-    const svc = await service();
+    const svc = await service(workers ? { unpackOnWorkersFrom: 0 } : {});
     const { imageRef } = await svc.pull(`${p.address}/${fx.single.repo}:latest`);
     assert.equal(imageRef, fx.single.configDigest);
     const gets = p.requests.filter((r) => r.path.endsWith(base().digest));
@@ -93,9 +94,9 @@ describe("registry behaviour through a proxy", () => {
     assert.equal(gets[1]!.range, "bytes=100000-");
   });
 
-  it("fails a stalled download naming the registry and blob", async () => {
+  for (const workers of [false, true]) it(`fails a stalled download naming the registry and blob${workers ? " (the unpack process's own download)" : ""}`, async () => {
     const p = await proxy({ stall: { digest: base().digest } });
-    const svc = await service({ stallTimeoutMs: 300, retry: { attempts: 2, backoffMs: 10 } });
+    const svc = await service({ stallTimeoutMs: 300, retry: { attempts: 2, backoffMs: 10 }, ...(workers ? { unpackOnWorkersFrom: 0 } : {}) });
     await assert.rejects(svc.pull(`${p.address}/${fx.single.repo}:latest`), (err: BerthError) => {
       assert.match(err.message, new RegExp(p.address.replace(/\./g, "\\.")));
       assert.ok(err.message.includes(base().digest), err.message);
@@ -239,11 +240,13 @@ describe("registry behaviour through a proxy", () => {
 
   describe("token auth", () => {
     const creds = { username: "tok", password: "s3cret-token" };
-    it("gets a bearer token once per scope and pulls", async () => {
+    for (const workers of [false, true]) it(`gets a bearer token once per scope and pulls${workers ? " (layers downloaded by unpack processes, with berthd's token)" : ""}`, async () => {
       const p = await proxy({ token: creds });
-      const svc = await service();
+      const svc = await service(workers ? { unpackOnWorkersFrom: 0 } : {});
       await svc.pull(`${p.address}/${fx.multi.repo}:latest`, creds);
       assert.deepEqual(p.tokenRequests, [{ scope: `repository:${fx.multi.repo}:pull`, authorized: true }]);
+      // one GET per blob: an unpack process without the token would be refused and berthd would ask again
+      for (const b of fx.multi.image.blobs) assert.equal(p.blobGets(b.digest), 1, `blob ${b.digest}`);
       await svc.pull(`${p.address}/${fx.single.repo}:latest`, creds);
       assert.equal(p.tokenRequests.length, 2);
     });

@@ -7,7 +7,7 @@ import { BerthError, Code, invalidArgument, notFound, unavailable } from "../../
 import type { Logger } from "../../oci-runtime/foundation/log.ts";
 import { type Reference, defaultRegistryHost, formatReference, isDigest } from "../reference.ts";
 import { type RegistryHost, loadHosts } from "./hosts.ts";
-import { agentFor, discard, readBody, request, StallError } from "./http.ts";
+import { agentFor, type DirectBlob, discard, MAX_REDIRECTS, readBody, redirectHeaders, request, StallError } from "./http.ts";
 import {
   type Credentials, basicHeader, credentialKey, credentialsFromDockerConfig, normaliseCredentials,
   parseTokenResponse, parseWwwAuthenticate, TokenCache,
@@ -15,6 +15,7 @@ import {
 import { MANIFEST_ACCEPT, type Descriptor } from "./media-types.ts";
 
 const MANIFEST_LIMIT = 8 << 20;
+const USER_AGENT = "berth/0.1";
 
 export interface ClientOptions {
   hostsDir: string;
@@ -154,20 +155,16 @@ export class RegistryClient {
       const authz = await this.#authorization(origin, scope, host, creds, forced);
       let url = new URL(host.base + path);
       // hosts.toml headers first: berth's own (accept, range, user-agent, authorization) win.
-      let h: Record<string, string> = { ...host.headers, ...headers, "user-agent": "berth/0.1", ...(authz ? { authorization: authz } : {}) };
+      let h: Record<string, string> = { ...host.headers, ...headers, "user-agent": USER_AGENT, ...(authz ? { authorization: authz } : {}) };
       for (let hop = 0; ; hop++) {
         const agent = await agentFor(url, host);
         this.#log.debug("registry request", { url: `${url.origin}${url.pathname}`, range: h.range });
         const res = await request(url, { agent, headers: h, dialTimeoutMs: host.dialTimeoutMs, stallTimeoutMs: this.#opts.stallTimeoutMs, stallMessage: `registry ${url.host} stalled for ${this.#opts.stallTimeoutMs} ms on ${what}` });
         const status = res.statusCode ?? 0;
-        if (status >= 300 && status < 400 && res.headers.location && hop < 5) {
+        if (status >= 300 && status < 400 && res.headers.location && hop < MAX_REDIRECTS) {
           discard(res);
           const next = new URL(res.headers.location, url);
-          if (next.origin !== url.origin) {
-            // Credentials and the host's configured headers are for the registry, not for where it redirects.
-            const { authorization: _drop, ...rest } = h;
-            h = Object.fromEntries(Object.entries(rest).filter(([k]) => !(k in host.headers) || k in headers));
-          }
+          h = redirectHeaders(url, next, h, Object.keys(host.headers), Object.keys(headers));
           url = next;
           continue;
         }
@@ -275,6 +272,29 @@ export class RegistryClient {
     const body = Buffer.concat(chunks);
     if (body.length !== desc.size || !matchesDigest(body, desc.digest, what)) throw unavailable(`${what} does not match its digest or size`);
     return body;
+  }
+
+  /**
+   * What another process needs to GET a blob by itself (openDirectBlob): the URL on the first
+   * host that pulls for `ref`, that host's headers and TLS settings, and the authorization berth
+   * holds for the repository (none before its registry has challenged: then a 401 sends the
+   * download back to blobStream, which answers the challenge).
+   */
+  async directBlob(ref: Reference, desc: Descriptor, auth?: PullAuth): Promise<DirectBlob> {
+    digestAlgorithm(desc.digest, `blob ${desc.digest} of ${ref.domain}/${ref.path}`);
+    const host = (await this.#hosts(ref, "pull"))[0]!;
+    const creds = await this.#credentials(ref, host, auth);
+    const authz = await this.#authorization(new URL(host.base).origin, `repository:${ref.path}:pull`, host, creds, false);
+    return {
+      url: `${host.base}/${ref.path}/blobs/${desc.digest}`,
+      headers: { ...host.headers, "user-agent": USER_AGENT, ...(authz ? { authorization: authz } : {}) },
+      hostHeaders: Object.keys(host.headers),
+      tls: { skipVerify: host.skipVerify, ca: host.ca },
+      dialTimeoutMs: host.dialTimeoutMs,
+      stallTimeoutMs: this.#opts.stallTimeoutMs,
+      size: desc.size,
+      digest: desc.digest,
+    };
   }
 
   /**

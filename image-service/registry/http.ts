@@ -57,13 +57,15 @@ export interface RequestOptions {
   stallMessage: string;
   /** Fail when the TCP connection is not up within this long (hosts.toml dial_timeout; 0: no limit of its own). */
   dialTimeoutMs?: number;
+  /** Ends the request (and its response) with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 /** Sends one request and resolves with the response (body not yet read). */
 export function request(url: URL, opts: RequestOptions): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     const mod = url.protocol === "https:" ? https : http;
-    const req = mod.request(url, { method: opts.method ?? "GET", headers: opts.headers ?? {}, agent: opts.agent });
+    const req = mod.request(url, { method: opts.method ?? "GET", headers: opts.headers ?? {}, agent: opts.agent, ...(opts.signal ? { signal: opts.signal } : {}) });
     req.setTimeout(opts.stallTimeoutMs, () => req.destroy(new StallError(opts.stallMessage)));
     const dialMs = opts.dialTimeoutMs ?? 0;
     if (dialMs > 0) {
@@ -101,4 +103,68 @@ export async function readBody(res: IncomingMessage, limit: number, what: string
 export function discard(res: IncomingMessage) {
   res.resume();
   res.on("error", () => {});
+}
+
+/** Redirects followed for one request. */
+export const MAX_REDIRECTS = 5;
+
+/**
+ * The headers to send where a registry redirects: credentials and the host's configured headers
+ * are for the registry, not for another origin, so both are dropped when the origin changes;
+ * `own` names headers the request itself set (a Range), which stay.
+ */
+export function redirectHeaders(from: URL, to: URL, h: Record<string, string>, hostHeaders: Iterable<string>, own: Iterable<string>): Record<string, string> {
+  if (to.origin === from.origin) return h;
+  const drop = new Set(hostHeaders);
+  for (const k of own) drop.delete(k);
+  drop.add("authorization");
+  return Object.fromEntries(Object.entries(h).filter(([k]) => !drop.has(k)));
+}
+
+/**
+ * A blob GET that another process (a layer's unpack process) sends by itself: berthd's client
+ * resolved the first host, its headers and the authorization it holds for the repository.
+ */
+export interface DirectBlob {
+  url: string;
+  headers: Record<string, string>;
+  /** Names among `headers` that hosts.toml configured (dropped, with authorization, on a redirect to another origin). */
+  hostHeaders: string[];
+  tls: TlsOptions;
+  dialTimeoutMs: number;
+  stallTimeoutMs: number;
+  /** The blob's size: the response must be exactly this long. */
+  size: number;
+  digest: string;
+}
+
+/**
+ * Sends a DirectBlob's GET, following up to MAX_REDIRECTS redirects; resolves with a 200
+ * response (body not yet read). Anything else (a 401, a 404, a 5xx, an error) throws: the
+ * caller hands the download back to berthd's client, which knows challenges, mirrors and retries.
+ */
+export async function openDirectBlob(d: DirectBlob, signal?: AbortSignal): Promise<IncomingMessage> {
+  let url = new URL(d.url);
+  let h = d.headers;
+  for (let hop = 0; ; hop++) {
+    const agent = await agentFor(url, d.tls);
+    const res = await request(url, {
+      agent, headers: h, dialTimeoutMs: d.dialTimeoutMs, stallTimeoutMs: d.stallTimeoutMs,
+      stallMessage: `registry ${url.host} stalled for ${d.stallTimeoutMs} ms on blob ${d.digest}`, ...(signal ? { signal } : {}),
+    });
+    const status = res.statusCode ?? 0;
+    const location = res.headers.location;
+    if (status >= 300 && status < 400 && location && hop < MAX_REDIRECTS) {
+      discard(res);
+      const next = new URL(location, url);
+      h = redirectHeaders(url, next, h, d.hostHeaders, []);
+      url = next;
+      continue;
+    }
+    if (status !== 200) {
+      discard(res);
+      throw new Error(`registry ${url.host} answered http ${status} for blob ${d.digest}`);
+    }
+    return res;
+  }
 }

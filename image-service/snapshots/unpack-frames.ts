@@ -3,6 +3,7 @@
 // (a layer's start as JSON, its compressed bytes, its end or its abort: one stream, so they
 // arrive in the order sent), plus "synced" over the IPC channel (the answer to a question the
 // process asked). Process -> berthd: IPC messages.
+import type { DirectBlob } from "../registry/http.ts";
 import type { Compression } from "../registry/media-types.ts";
 import type { RawInput, UnpackLimits, UnpackResult } from "./unpack.ts";
 
@@ -23,7 +24,16 @@ export function frameHeader(type: number, id: number, length: number): Buffer {
   return h;
 }
 
-export interface StartJob { id: number; compression: Compression; dir: string; helper?: string; limits?: Partial<UnpackLimits> }
+export interface StartJob {
+  id: number; compression: Compression; dir: string; helper?: string; limits?: Partial<UnpackLimits>;
+  /**
+   * The process downloads the layer itself with this GET, and says "fetched" when it stops. Only
+   * if that was short of the blob's size does berthd send the rest in data frames (then the end).
+   */
+  fetch?: DirectBlob;
+}
+/** Bytes a process's own download may be ahead of its unpack. */
+export const FETCH_AHEAD = 4 << 20;
 export type ToWorker = { t: "synced"; id: number; error?: string };
 export interface WorkerError { kind: "limit" | "tar" | "breakout" | "other"; message: string; limit?: string; entry?: string; code?: string }
 /** A process with layers in flight says "alive" this often; its event loop is turning. */
@@ -32,6 +42,8 @@ export type FromWorker =
   | { t: "ready"; id: 0 }
   | { t: "alive"; id: 0 }
   | { t: "ack"; id: number; bytes: number }
+  /** The process's own download (StartJob.fetch) stopped after `bytes`: complete, or failed with `error`. */
+  | { t: "fetched"; id: number; bytes: number; error?: string }
   | { t: "sync"; id: number; diffId: string; raw: RawInput }
   | { t: "done"; id: number; result: UnpackResult }
   | { t: "failed"; id: number; error: WorkerError };

@@ -12,6 +12,8 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { closeSync, constants, existsSync, openSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { Worker } from "node:worker_threads";
+import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
+import type { DirectBlob } from "../registry/http.ts";
 import path from "node:path";
 import { gzipSync, zstdCompressSync } from "node:zlib";
 import { buildTar, type TarFixtureEntry } from "../../hack/registry/tar-writer.ts";
@@ -110,6 +112,121 @@ describe("UnpackPool: layers unpacked in separate processes", () => {
       assert.equal(sha(await readFile(path.join(d, "f"))), sha(data));
       await rm(path.join(d, "f"));
     }
+  });
+
+  describe("a layer the process downloads itself (DirectDownload)", () => {
+    /** A loopback HTTP server answering each request with `answer` (raw socket: any framing); every request's head is kept. */
+    async function rawServer(answer: (sock: Socket, path: string) => void) {
+      const heads: string[] = [];
+      const srv = createServer((sock) => {
+        let head = "";
+        sock.on("error", () => {});
+        sock.on("data", (d) => {
+          head += d.toString("latin1");
+          if (!head.includes("\r\n\r\n")) return;
+          heads.push(head);
+          const path = head.split(" ")[1] ?? "";
+          head = "";
+          answer(sock, path);
+        });
+      });
+      await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+      servers.push(srv);
+      return { base: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`, heads };
+    }
+    const servers: Server[] = [];
+    after(() => { for (const s of servers) s.close(); });
+    const blob = () => gzipSync(tar);
+    const ok = (n: number) => `HTTP/1.1 200 OK\r\ncontent-length: ${n}\r\n\r\n`;
+    const direct = (url: string, size: number, extra: Partial<DirectBlob> = {}): DirectBlob => ({
+      url, size, digest: sha(blob()), headers: { authorization: "Bearer t0ken", "x-mirror": "m", "user-agent": "berth/0.1" },
+      hostHeaders: ["x-mirror"], tls: { skipVerify: false, ca: [] }, dialTimeoutMs: 0, stallTimeoutMs: 10_000, ...extra,
+    });
+    /** The rest of `b` from an offset, recording each call. */
+    const resting = (b: Buffer) => {
+      const calls: { offset: number; why: string }[] = [];
+      return { calls, rest: (offset: number, why: string) => { calls.push({ offset, why }); return chunks(b.subarray(offset), 64 << 10); } };
+    };
+
+    it("downloads it with the headers given, and berthd sends none of its bytes", async () => {
+      const b = blob();
+      const srv = await rawServer((sock) => { sock.write(ok(b.length)); sock.write(b); });
+      const r = resting(b);
+      const res = await pool().unpack({ blob: direct(`${srv.base}/v2/x/blobs/1`, b.length), rest: r.rest }, "gzip", await out(), noSync);
+      assert.deepEqual(res.raw, { bytes: b.length, digest: sha(b) });
+      assert.equal(res.diffId, sha(tar));
+      assert.deepEqual(r.calls, []);
+      assert.equal(srv.heads.length, 1);
+      assert.match(srv.heads[0]!, /^GET \/v2\/x\/blobs\/1 HTTP\/1.1\r\n/);
+      assert.match(srv.heads[0]!, /\r\nauthorization: Bearer t0ken\r\n/i);
+      assert.match(srv.heads[0]!, /\r\nx-mirror: m\r\n/i);
+    });
+
+    it("a download cut short goes on through berthd from the byte it stopped at", async () => {
+      const b = blob();
+      const cut = 100_003;
+      const srv = await rawServer((sock) => { sock.write(ok(b.length)); sock.end(b.subarray(0, cut)); });
+      const r = resting(b);
+      const res = await pool().unpack({ blob: direct(`${srv.base}/b`, b.length), rest: r.rest }, "gzip", await out(), noSync);
+      assert.deepEqual(res.raw, { bytes: b.length, digest: sha(b) });
+      assert.equal(r.calls.length, 1);
+      assert.equal(r.calls[0]!.offset, cut);
+      assert.match(r.calls[0]!.why, /closed|aborted/);
+    });
+
+    it("a 401 (or any answer but 200) hands the whole download to berthd", async () => {
+      const b = blob();
+      const srv = await rawServer((sock) => { sock.end("HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\nwww-authenticate: Bearer realm=\"x\"\r\n\r\n"); });
+      const r = resting(b);
+      const res = await pool().unpack({ blob: direct(`${srv.base}/b`, b.length), rest: r.rest }, "gzip", await out(), noSync);
+      assert.equal(res.diffId, sha(tar));
+      assert.deepEqual(r.calls.map((c) => c.offset), [0]);
+      assert.match(r.calls[0]!.why, /http 401/);
+    });
+
+    it("a redirect to another origin carries neither the credentials nor the host's headers", async () => {
+      const b = blob();
+      const there = await rawServer((sock) => { sock.write(ok(b.length)); sock.write(b); });
+      const here = await rawServer((sock) => { sock.write(`HTTP/1.1 307 Temporary Redirect\r\nlocation: ${there.base}/storage/x\r\ncontent-length: 0\r\n\r\n`); });
+      const r = resting(b);
+      const res = await pool().unpack({ blob: direct(`${here.base}/b`, b.length), rest: r.rest }, "gzip", await out(), noSync);
+      assert.equal(res.diffId, sha(tar));
+      assert.deepEqual(r.calls, []);
+      assert.match(there.heads[0]!, /^GET \/storage\/x /);
+      assert.doesNotMatch(there.heads[0]!, /authorization|x-mirror/i);
+      assert.match(there.heads[0]!, /\r\nuser-agent: berth\/0.1\r\n/i);
+    });
+
+    it("more bytes than the blob's size are never taken: berthd goes on from the last byte within it", async () => {
+      const b = blob();
+      const srv = await rawServer((sock) => { sock.write(ok(b.length + 5000)); sock.write(b); sock.write(Buffer.alloc(5000, 0x41)); });
+      const r = resting(b);
+      const res = await pool().unpack({ blob: direct(`${srv.base}/b`, b.length), rest: r.rest }, "gzip", await out(), noSync);
+      assert.deepEqual(res.raw, { bytes: b.length, digest: sha(b) });
+      assert.equal(r.calls.length, 1);
+      assert.ok(r.calls[0]!.offset <= b.length);
+      assert.match(r.calls[0]!.why, /more than the \d+ bytes/);
+    });
+
+    it("a registry that stops sending is given up after the stall timeout, and berthd goes on", async () => {
+      const b = blob();
+      const srv = await rawServer((sock) => { sock.write(ok(b.length)); sock.write(b.subarray(0, 4096)); /* then nothing */ });
+      const r = resting(b);
+      const t = Date.now();
+      const res = await pool().unpack({ blob: direct(`${srv.base}/b`, b.length, { stallTimeoutMs: 400 }), rest: r.rest }, "gzip", await out(), noSync);
+      assert.equal(res.diffId, sha(tar));
+      assert.ok(Date.now() - t < 5000);
+      assert.deepEqual(r.calls.map((c) => c.offset), [4096]);
+      assert.match(r.calls[0]!.why, /stalled for 400 ms/);
+    });
+
+    it("a hostile layer fails with its own error while the process downloads it", async () => {
+      const evil = buildTar([{ name: "../escape", data: "x" }, { name: "pad", data: Buffer.alloc(1 << 20) }]);
+      const srv = await rawServer((sock) => { sock.write(ok(evil.length)); sock.write(evil); });
+      const r = resting(evil);
+      await assert.rejects(pool().unpack({ blob: direct(`${srv.base}/b`, evil.length), rest: r.rest }, "none", await out(), noSync), (e: Error) => e instanceof BreakoutError);
+      assert.deepEqual(r.calls, []);
+    });
   });
 
   it("a refusal by the digest check is the caller's own error, and the layer is never flushed", async () => {

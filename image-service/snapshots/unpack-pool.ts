@@ -17,6 +17,7 @@
 // dies with the process that started it, PR_SET_PDEATHSIG).
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import type { DirectBlob } from "../registry/http.ts";
 import type { Compression } from "../registry/media-types.ts";
 import { BreakoutError } from "./safe-path.ts";
 import { LayerLimitError, TarError } from "./tar-reader.ts";
@@ -24,6 +25,16 @@ import type { UnpackOptions, UnpackResult } from "./unpack.ts";
 import {
   FRAME_ABORT, FRAME_DATA, FRAME_END, FRAME_START, frameHeader, HEARTBEAT_MS, MAX_ABORT_REASON, type FromWorker, type StartJob, type ToWorker, type WorkerError,
 } from "./unpack-frames.ts";
+
+/**
+ * A layer the unpack process downloads itself (berthd's own CPU per byte of a relayed download
+ * is more than the process's: the pipe writes and the collection of the chunks). `rest` is the
+ * blob from `offset` on, through berthd's client, for when that download stops short (`why`).
+ */
+export interface DirectDownload {
+  blob: DirectBlob;
+  rest: (offset: number, why: string) => AsyncIterable<Buffer>;
+}
 
 /** Bytes of a layer handed to its process and not yet taken by it. */
 export const MAX_UNACKED = 4 << 20;
@@ -225,7 +236,8 @@ export class UnpackPool {
    * and `opts.beforeSync` run in berthd. Throws UnpackWorkersUnavailable, having read nothing
    * of `src`, when no process can start.
    */
-  async unpack(src: AsyncIterable<Buffer>, compression: Compression, dir: string, opts: UnpackOptions & { sync: () => Promise<void> }): Promise<UnpackResult> {
+  async unpack(input: AsyncIterable<Buffer> | DirectDownload, compression: Compression, dir: string, opts: UnpackOptions & { sync: () => Promise<void> }): Promise<UnpackResult> {
+    const direct = "blob" in input ? input : undefined;
     const id = this.#nextId++;
     let unacked = 0;
     let ackWaiter: (() => void) | undefined;
@@ -239,6 +251,8 @@ export class UnpackPool {
     outcome.catch(() => {});
     let done = false;
     let started = false;
+    /** Sending the layer's bytes (feed): from the start, or after the process's own download stopped short. */
+    let feeding: Promise<void> | undefined;
     const settled = outcome.finally(() => { done = true; wakeFeeder(); });
     settled.catch(() => {});
     const send = (m: ToWorker) => { if (slot.proc.connected) slot.proc.send(m, () => { /* a send to a process that is gone: its exit says why */ }); };
@@ -289,11 +303,37 @@ export class UnpackPool {
             }
             settle.resolve(m.result);
             return;
+          case "fetched":
+            // The process's own download stopped: complete, or berthd sends the rest (none left
+            // when it stopped at the blob's size: the end, and the digest check decides).
+            if (!direct || feeding || done) return;
+            feeding = feed(m.error === undefined ? undefined : m.bytes >= direct.blob.size ? [] : direct.rest(m.bytes, m.error));
+            return;
           case "failed": settle.reject(workerError(m.error)); return;
         }
       },
     });
     const stdin = slot.proc.stdin!;
+    /** Sends `src` in data frames, then the end (undefined: nothing, the process ended the input itself). */
+    const feed = async (src: Iterable<Buffer> | AsyncIterable<Buffer> | undefined) => {
+      if (!src) return;
+      try {
+        for await (const c of src) {
+          if (done) break;
+          if (!c.length) continue;
+          unacked += c.length;
+          await frame(FRAME_DATA, c);
+          while (unacked > MAX_UNACKED && !done) await new Promise<void>((r) => { ackWaiter = r; });
+        }
+        if (!done) await frame(FRAME_END);
+      } catch (err) {
+        // Only a failure the process has not already answered for is the unpack's.
+        if (!done) {
+          feedFailure = err;
+          abortFrame((err as Error).message ?? String(err));
+        }
+      }
+    };
     /** writeFrame, then waits while the pipe is full. */
     const frame = async (type: number, body?: Buffer) => {
       if (writeFrame(type, body) || done) return;
@@ -312,26 +352,9 @@ export class UnpackPool {
         throw new UnpackWorkersUnavailable(why, this.#unavailable !== undefined);
       }
       started = true;
-      const start: StartJob = { id, compression, dir, ...(opts.helper ? { helper: opts.helper } : {}), ...(opts.limits ? { limits: opts.limits } : {}) };
+      const start: StartJob = { id, compression, dir, ...(opts.helper ? { helper: opts.helper } : {}), ...(opts.limits ? { limits: opts.limits } : {}), ...(direct ? { fetch: direct.blob } : {}) };
       await frame(FRAME_START, Buffer.from(JSON.stringify(start)));
-      const feeding = (async () => {
-        try {
-          for await (const c of src) {
-            if (done) break;
-            if (!c.length) continue;
-            unacked += c.length;
-            await frame(FRAME_DATA, c);
-            while (unacked > MAX_UNACKED && !done) await new Promise<void>((r) => { ackWaiter = r; });
-          }
-          if (!done) await frame(FRAME_END);
-        } catch (err) {
-          // Only a failure the process has not already answered for is the unpack's.
-          if (!done) {
-            feedFailure = err;
-            abortFrame((err as Error).message ?? String(err));
-          }
-        }
-      })();
+      if (!direct) feeding = feed(input as AsyncIterable<Buffer>);
       try {
         const res = await outcome;
         await feeding;

@@ -7,29 +7,76 @@
 import { LayerLimitError, TarError } from "./tar-reader.ts";
 import { BreakoutError } from "./safe-path.ts";
 import { unpackLayer, type RawInput } from "./unpack.ts";
-import { FRAME_ABORT, FRAME_DATA, HEARTBEAT_MS, FRAME_END, FRAME_HEADER, FRAME_START, MAX_ABORT_REASON, type FromWorker, type StartJob, type ToWorker, type WorkerError } from "./unpack-frames.ts";
+import { openDirectBlob } from "../registry/http.ts";
+import { FETCH_AHEAD, FRAME_ABORT, FRAME_DATA, HEARTBEAT_MS, FRAME_END, FRAME_HEADER, FRAME_START, MAX_ABORT_REASON, type FromWorker, type StartJob, type ToWorker, type WorkerError } from "./unpack-frames.ts";
 
 if (!process.send) throw new Error("unpack-worker runs only as a process forked with an IPC channel");
 
-/** Input chunks of one layer, in order; a waiting reader, or the end or failure. */
+/**
+ * Input chunks of one layer, in order; a waiting reader, or the end or failure. A chunk berthd
+ * sent is acknowledged when read; the bytes of the process's own download are counted instead
+ * (`fetched`), and that download waits while more than FETCH_AHEAD of them are unread.
+ */
 class Inbox {
-  #chunks: Buffer[] = [];
+  #chunks: { c: Buffer; own: boolean }[] = [];
   #end = false;
   #failure: Error | undefined;
   #wake: (() => void) | undefined;
-  push(c: Buffer) { this.#chunks.push(c); this.#poke(); }
+  #fetched = 0;
+  #room: (() => void) | undefined;
+  push(c: Buffer, own = false) { this.#chunks.push({ c, own }); if (own) this.#fetched += c.length; this.#poke(); }
   end() { this.#end = true; this.#poke(); }
-  fail(err: Error) { this.#failure ??= err; this.#poke(); }
+  fail(err: Error) { this.#failure ??= err; this.#poke(); this.#letIn(); }
+  /** Resolves once the process's own unread bytes are at most half of FETCH_AHEAD (or the layer failed). */
+  async room(): Promise<void> {
+    while (this.#fetched > FETCH_AHEAD && !this.#failure) await new Promise<void>((r) => { this.#room = r; });
+    if (this.#failure) throw this.#failure;
+  }
   #poke() { const w = this.#wake; this.#wake = undefined; w?.(); }
+  #letIn() { const r = this.#room; this.#room = undefined; r?.(); }
   async *read(ack: (bytes: number) => void): AsyncGenerator<Buffer> {
     for (;;) {
       if (this.#failure) throw this.#failure;
-      const c = this.#chunks.shift();
-      if (c) { ack(c.length); yield c; continue; }
+      const next = this.#chunks.shift();
+      if (next) {
+        if (!next.own) ack(next.c.length);
+        else if ((this.#fetched -= next.c.length) <= FETCH_AHEAD / 2) this.#letIn();
+        yield next.c;
+        continue;
+      }
       if (this.#end) return;
       await new Promise<void>((r) => { this.#wake = r; });
     }
   }
+}
+
+/**
+ * The layer's own download (StartJob.fetch): its bytes go to the inbox, at most the blob's size.
+ * Complete, it ends the input; else berthd sends the rest. Either way berthd hears how far it got.
+ */
+async function download(start: StartJob, job: Job) {
+  const d = start.fetch!;
+  let bytes = 0;
+  let error: string | undefined;
+  try {
+    const res = await openDirectBlob(d, job.stop.signal);
+    try {
+      for await (const c of res as AsyncIterable<Buffer>) {
+        if (bytes + c.length > d.size) throw new Error(`registry sent more than the ${d.size} bytes of blob ${d.digest}`);
+        bytes += c.length;
+        job.inbox.push(c, true);
+        await job.inbox.room();
+      }
+      if (bytes !== d.size) throw new Error(`connection closed after ${bytes} of ${d.size} bytes`);
+    } finally {
+      res.destroy();
+    }
+  } catch (err) {
+    error = (err as Error).message ?? String(err);
+  }
+  job.fetching = false;
+  if (error === undefined) job.inbox.end();
+  if (jobs.get(start.id) === job) post({ t: "fetched", id: start.id, bytes, ...(error !== undefined ? { error: error.slice(0, MAX_ABORT_REASON) } : {}) });
 }
 
 function describe(err: unknown): WorkerError {
@@ -41,7 +88,7 @@ function describe(err: unknown): WorkerError {
   return { kind: "other", message, ...(typeof code === "string" ? { code } : {}) };
 }
 
-interface Job { inbox: Inbox; stop: AbortController; synced?: (err?: string) => void }
+interface Job { inbox: Inbox; stop: AbortController; synced?: (err?: string) => void; /** Its own download is running: berthd sends no data yet. */ fetching?: boolean }
 /** Layers in flight in this process, by id: it unpacks several at once. */
 const jobs = new Map<number, Job>();
 const post = (m: FromWorker) => { process.send!(m); };
@@ -92,7 +139,12 @@ function onFrameEnd(f: { type: number; id: number; body: Buffer[] }) {
     const job: Job = { inbox: new Inbox(), stop: new AbortController() };
     jobs.set(f.id, job);
     void run(start, job);
+    if (start.fetch) {
+      job.fetching = true;
+      void download(start, job);
+    }
   } else if (f.type === FRAME_END) {
+    if (jobs.get(f.id)?.fetching) protocolError(`end of layer ${f.id} during its own download`);
     jobs.get(f.id)?.inbox.end();
   } else if (f.type === FRAME_ABORT) {
     const job = jobs.get(f.id);
@@ -125,7 +177,11 @@ process.stdin.on("data", (chunk: Buffer) => {
     const piece = c.subarray(0, current.left);
     c = c.subarray(piece.length);
     current.left -= piece.length;
-    if (current.type === FRAME_DATA) jobs.get(current.id)?.inbox.push(piece);
+    if (current.type === FRAME_DATA) {
+      const job = jobs.get(current.id);
+      if (job?.fetching) protocolError(`data for layer ${current.id} during its own download`);
+      job?.inbox.push(piece);
+    }
     else current.body.push(piece);
     if (current.left === 0) { onFrameEnd(current); current = undefined; }
   }
