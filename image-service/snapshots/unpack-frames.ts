@@ -14,6 +14,8 @@ export const FRAME_END = 3;
 /** Stops a layer; the body is the reason (UTF-8, at most MAX_ABORT_REASON bytes). */
 export const FRAME_ABORT = 4;
 export const MAX_ABORT_REASON = 1024;
+/** The most a start frame may carry (a JSON job description); a process ends at a larger one. */
+export const MAX_START_FRAME = 64 << 10;
 
 /** A frame's header. */
 export function frameHeader(type: number, id: number, length: number): Buffer {

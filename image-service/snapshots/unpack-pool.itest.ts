@@ -220,6 +220,18 @@ describe("UnpackPool: layers unpacked in separate processes", () => {
       assert.match(r.calls[0]!.why, /stalled for 400 ms/);
     });
 
+    it("a download whose description is over a start frame's bound is berthd's from the first byte", async () => {
+      const b = blob();
+      const srv = await rawServer((sock) => { sock.write(ok(b.length)); sock.write(b); });
+      const r = resting(b);
+      const huge = direct(`${srv.base}/b`, b.length);
+      huge.headers["x-big"] = "v".repeat(70 << 10);
+      const res = await pool().unpack({ blob: huge, rest: r.rest }, "gzip", await out(), noSync);
+      assert.equal(res.diffId, sha(tar));
+      assert.deepEqual(r.calls, [{ offset: 0, why: "its description is over 65536 bytes" }]);
+      assert.deepEqual(srv.heads, [], "the process sent no request");
+    });
+
     it("a hostile layer fails with its own error while the process downloads it", async () => {
       const evil = buildTar([{ name: "../escape", data: "x" }, { name: "pad", data: Buffer.alloc(1 << 20) }]);
       const srv = await rawServer((sock) => { sock.write(ok(evil.length)); sock.write(evil); });

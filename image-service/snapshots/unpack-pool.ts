@@ -23,7 +23,7 @@ import { BreakoutError } from "./safe-path.ts";
 import { LayerLimitError, TarError } from "./tar-reader.ts";
 import type { UnpackOptions, UnpackResult } from "./unpack.ts";
 import {
-  FRAME_ABORT, FRAME_DATA, FRAME_END, FRAME_START, frameHeader, HEARTBEAT_MS, MAX_ABORT_REASON, type FromWorker, type StartJob, type ToWorker, type WorkerError,
+  FRAME_ABORT, FRAME_DATA, FRAME_END, FRAME_START, frameHeader, HEARTBEAT_MS, MAX_ABORT_REASON, MAX_START_FRAME, type FromWorker, type StartJob, type ToWorker, type WorkerError,
 } from "./unpack-frames.ts";
 
 /**
@@ -306,7 +306,7 @@ export class UnpackPool {
           case "fetched":
             // The process's own download stopped: complete, or berthd sends the rest (none left
             // when it stopped at the blob's size: the end, and the digest check decides).
-            if (!direct || feeding || done) return;
+            if (!direct || feeding || done) return; // (a process sends this only for its own download)
             feeding = feed(m.error === undefined ? undefined : m.bytes >= direct.blob.size ? [] : direct.rest(m.bytes, m.error));
             return;
           case "failed": settle.reject(workerError(m.error)); return;
@@ -352,9 +352,14 @@ export class UnpackPool {
         throw new UnpackWorkersUnavailable(why, this.#unavailable !== undefined);
       }
       started = true;
-      const start: StartJob = { id, compression, dir, ...(opts.helper ? { helper: opts.helper } : {}), ...(opts.limits ? { limits: opts.limits } : {}), ...(direct ? { fetch: direct.blob } : {}) };
-      await frame(FRAME_START, Buffer.from(JSON.stringify(start)));
-      if (!direct) feeding = feed(input as AsyncIterable<Buffer>);
+      const start: StartJob = { id, compression, dir, ...(opts.helper ? { helper: opts.helper } : {}), ...(opts.limits ? { limits: opts.limits } : {}) };
+      let body = Buffer.from(JSON.stringify(direct ? { ...start, fetch: direct.blob } : start));
+      // A download whose description is over a start frame's bound (hosts.toml headers, a
+      // token) is berthd's own, from the first byte.
+      const src = !direct ? input as AsyncIterable<Buffer> : body.length > MAX_START_FRAME ? direct.rest(0, `its description is over ${MAX_START_FRAME} bytes`) : undefined;
+      if (src && direct) body = Buffer.from(JSON.stringify(start));
+      await frame(FRAME_START, body);
+      if (src) feeding = feed(src);
       try {
         const res = await outcome;
         await feeding;

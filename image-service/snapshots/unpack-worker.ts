@@ -8,7 +8,7 @@ import { LayerLimitError, TarError } from "./tar-reader.ts";
 import { BreakoutError } from "./safe-path.ts";
 import { unpackLayer, type RawInput } from "./unpack.ts";
 import { openDirectBlob } from "../registry/http.ts";
-import { FETCH_AHEAD, FRAME_ABORT, FRAME_DATA, HEARTBEAT_MS, FRAME_END, FRAME_HEADER, FRAME_START, MAX_ABORT_REASON, type FromWorker, type StartJob, type ToWorker, type WorkerError } from "./unpack-frames.ts";
+import { FETCH_AHEAD, FRAME_ABORT, FRAME_DATA, HEARTBEAT_MS, FRAME_END, FRAME_HEADER, FRAME_START, MAX_ABORT_REASON, MAX_START_FRAME, type FromWorker, type StartJob, type ToWorker, type WorkerError } from "./unpack-frames.ts";
 
 if (!process.send) throw new Error("unpack-worker runs only as a process forked with an IPC channel");
 
@@ -119,8 +119,6 @@ async function run(start: StartJob, job: Job) {
   }
 }
 
-/** The most a start frame may carry (a JSON job description). */
-const MAX_START_FRAME = 64 << 10;
 
 function protocolError(why: string): never {
   process.stderr.write(`unpack-worker: ${why}\n`);
