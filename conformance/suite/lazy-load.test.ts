@@ -1,7 +1,8 @@
 // What berthd leaves unloaded until it is used, over the real socket: with the default config no
 // streaming server listens (and no metrics endpoint) until the first Exec; that Exec starts it
 // and works, and later Execs reuse the same server. The processes that unpack large layers run
-// only around a pull: a pull starts them, and they end once idle.
+// only around a pull: a pull starts them, they download their layers themselves, and they end
+// once idle.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
@@ -12,32 +13,42 @@ import { childProcesses } from "../lib/procs.ts";
 import { runRemoteCommand } from "../lib/spdy-client.ts";
 import { podConfig, startPodEnv, type PodEnv } from "../lib/pod.ts";
 
-/** TCP ports berthd (pid) listens on: listening sockets in its netns whose inode is one of its fds. */
-function listeningPorts(pid: number): number[] {
+/** The TCP sockets among a process's fds (it may have exited: none), from its netns's tables. */
+function tcpSockets(pid: number): { state: string; localPort: number; remotePort: number }[] {
   const inodes = new Set<string>();
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
-      if (m) inodes.add(m[1]!);
-    } catch { /* closed meanwhile */ }
-  }
-  const ports: number[] = [];
+  try {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (m) inodes.add(m[1]!);
+      } catch { /* closed meanwhile */ }
+    }
+  } catch { return []; } // the process is gone
+  const out: { state: string; localPort: number; remotePort: number }[] = [];
   for (const table of ["tcp", "tcp6"]) {
-    for (const line of readFileSync(`/proc/${pid}/net/${table}`, "utf8").split("\n").slice(1)) {
+    let text = "";
+    try { text = readFileSync(`/proc/${pid}/net/${table}`, "utf8"); } catch { return out; }
+    for (const line of text.split("\n").slice(1)) {
       const f = line.trim().split(/\s+/);
-      if (f.length < 10 || f[3] !== "0A") continue; // 0A: LISTEN
-      if (inodes.has(f[9]!)) ports.push(parseInt(f[1]!.split(":")[1]!, 16));
+      if (f.length < 10 || !inodes.has(f[9]!)) continue;
+      out.push({ state: f[3]!, localPort: parseInt(f[1]!.split(":")[1]!, 16), remotePort: parseInt(f[2]!.split(":")[1]!, 16) });
     }
   }
-  return ports;
+  return out;
+}
+
+/** TCP ports berthd (pid) listens on: listening sockets in its netns whose inode is one of its fds. */
+function listeningPorts(pid: number): number[] {
+  return tcpSockets(pid).filter((s) => s.state === "0A").map((s) => s.localPort); // 0A: LISTEN
 }
 
 /** berthd's layer unpack processes: its children running unpack-worker. */
-function unpackProcesses(pid: number): number {
+function unpackPids(pid: number): number[] {
   return childProcesses([pid]).filter((c) => {
     try { return readFileSync(`/proc/${c.pid}/cmdline`, "utf8").includes("unpack-worker"); } catch { return false; }
-  }).length;
+  }).map((c) => c.pid);
 }
+const unpackProcesses = (pid: number) => unpackPids(pid).length;
 
 async function until(what: string, ok: () => boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -83,7 +94,7 @@ describe("lazy loading", () => {
   });
 
   // With one CPU berthd unpacks every layer itself (image-service.ts): nothing to see there.
-  test("large layers are unpacked in processes that end when idle", { skip: availableParallelism() <= 1 ? "one CPU: berthd unpacks every layer itself" : false }, async () => {
+  test("large layers are downloaded and unpacked by processes that end when idle", { skip: availableParallelism() <= 1 ? "one CPU: berthd unpacks every layer itself" : false }, async () => {
     const pid = env.b.proc.pid!;
     // busybox's small layer (before()) was unpacked by berthd itself.
     assert.equal(unpackProcesses(pid), 0);
@@ -93,12 +104,22 @@ describe("lazy loading", () => {
       { name: "data/random", data: randomBytes(9 << 20) },
       ...Array.from({ length: 50 }, (_, i) => ({ name: `data/f${i}`, data: `file ${i}\n` })),
     ]);
+    const registryPort = Number(env.images!.registry.address.split(":").at(-1));
     let most = 0;
-    const watch = setInterval(() => { most = Math.max(most, unpackProcesses(pid)); }, 10);
+    /** An unpack process was seen connected to the registry: it downloads the layer itself. */
+    let fetchedItself = false;
+    const look = () => {
+      const pids = unpackPids(pid);
+      most = Math.max(most, pids.length);
+      fetchedItself ||= pids.some((p) => tcpSockets(p).some((s) => s.remotePort === registryPort));
+    };
+    const watch = setInterval(look, 5);
     const { imageRef } = await env.b.client.image.pullImage({ image: { image: ref } });
-    most = Math.max(most, unpackProcesses(pid));
+    look();
     clearInterval(watch);
     assert.ok(most >= 1, "the pull ran an unpack process");
+    assert.ok(fetchedItself, "an unpack process had a connection to the registry");
+    assert.doesNotMatch(env.b.stderr.join(""), /layer download handed back to berthd/);
     await until("the pull's unpack processes to end", () => unpackProcesses(pid) === 0, 15_000);
     const st = await env.b.client.image.imageStatus({ image: { image: imageRef } });
     assert.equal(st.image?.id, imageRef);
