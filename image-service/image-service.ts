@@ -297,14 +297,19 @@ export class ImageService {
           if (raw.digest !== l.digest) throw unavailable(`blob ${l.digest} failed verification: the content ${repoName(r)} sent has digest ${raw.digest}`);
           if (diffId !== l.diffId) throw unavailable(`layer ${l.digest} of ${repoName(r)} unpacks to ${diffId}, the config says ${l.diffId}`);
         } };
-        // An unpack process downloads the layer itself; berthd's client takes over if it stops short.
-        const onWorker = () => have ? src : this.#client.directBlob(r, desc, auth).then((blob) => ({
+        // An unpack process downloads the layer itself; berthd's client takes over if it stops
+        // short, or from the start when it cannot describe the download (the first host's token
+        // endpoint refuses, say: blobStream then passes over that host, as for any other failure).
+        const onWorker = () => have ? src : this.#client.directBlob(r, desc, auth).then((blob): DirectDownload => ({
           blob,
           rest: (offset: number, why: string) => {
             this.#log.info("layer download handed back to berthd", { digest: l.digest, offset, error: why });
             return this.#client.blobStream(r, desc, auth, offset);
           },
-        }));
+        }), (err: unknown) => {
+          this.#log.info("layer download stays with berthd", { digest: l.digest, error: (err as Error).message ?? String(err) });
+          return src;
+        });
         const res = (l.size >= this.#workerMinBytes ? await this.#unpackOnWorker(onWorker, compression, fs, opts) : undefined) ?? await unpackLayer(src, compression, fs, opts);
         await this.#snapshots.commit(tmp, l.chainId);
         this.#log.debug("layer unpacked", {
@@ -327,7 +332,7 @@ export class ImageService {
    * unpackLayer in a worker process; undefined (nothing of `src` read) when none could start
    * (after MAX_START_FAILURES in a row, never again).
    */
-  async #unpackOnWorker(input: () => AsyncIterable<Buffer> | Promise<DirectDownload>, compression: Compression, dir: string, opts: UnpackOptions & { sync: () => Promise<void> }): Promise<UnpackResult | undefined> {
+  async #unpackOnWorker(input: () => AsyncIterable<Buffer> | Promise<AsyncIterable<Buffer> | DirectDownload>, compression: Compression, dir: string, opts: UnpackOptions & { sync: () => Promise<void> }): Promise<UnpackResult | undefined> {
     const pool = this.#unpackPool;
     if (!pool) return undefined;
     try {

@@ -105,21 +105,36 @@ describe("registry behaviour through a proxy", () => {
     assert.deepEqual(svc.list(), []);
   });
 
-  it("falls through a mirror that is down and one that fails", async () => {
+  for (const workers of [false, true]) it(`falls through a mirror that is down and one that fails${workers ? " (layers downloaded by unpack processes)" : ""}`, async () => {
     const broken = await proxy({ failWith: 500 });
     const dead = await freePort();
-    const hostsDir = path.join(dir, "hosts");
+    const hostsDir = path.join(dir, `hosts${workers ? "-workers" : ""}`);
     await mkdir(path.join(hostsDir, "mirrored.berth.test"), { recursive: true });
     await writeFile(path.join(hostsDir, "mirrored.berth.test", "hosts.toml"), [
       `server = "http://${reg.address}"`,
       `[host."http://127.0.0.1:${dead}"]`, `  capabilities = ["pull", "resolve"]`,
       `[host."http://${broken.address}"]`, `  capabilities = ["pull", "resolve"]`,
     ].join("\n"));
-    const svc = await service({ hostsDir });
+    const svc = await service({ hostsDir, ...(workers ? { unpackOnWorkersFrom: 0 } : {}) });
     const { imageRef } = await svc.pull(`mirrored.berth.test/${fx.single.repo}:latest`);
     assert.equal(imageRef, fx.single.configDigest);
     assert.ok(broken.requests.length >= 1);
     assert.ok(svc.get(`mirrored.berth.test/${fx.single.repo}:latest`));
+  });
+
+  it("a mirror whose token endpoint refuses is passed over for the layers too (layers downloaded by unpack processes)", async () => {
+    const guarded = await proxy({ token: { username: "tok", password: "not-given" } });
+    const hostsDir = path.join(dir, "hosts-token-mirror");
+    await mkdir(path.join(hostsDir, "tokmirror.berth.test"), { recursive: true });
+    await writeFile(path.join(hostsDir, "tokmirror.berth.test", "hosts.toml"), [
+      `server = "http://${reg.address}"`,
+      `[host."http://${guarded.address}"]`, `  capabilities = ["pull", "resolve"]`,
+    ].join("\n"));
+    const svc = await service({ hostsDir, unpackOnWorkersFrom: 0 });
+    const { imageRef } = await svc.pull(`tokmirror.berth.test/${fx.single.repo}:latest`);
+    assert.equal(imageRef, fx.single.configDigest);
+    assert.ok(guarded.tokenRequests.length >= 1, "the mirror was tried");
+    assert.ok(guarded.tokenRequests.every((t) => !t.authorized));
   });
 
   for (const workers of [false, true]) it(`a tampered blob fails the pull and leaves no image or content (${workers ? "unpacked in a worker process" : "unpacked in-process"})`, async () => {
