@@ -353,13 +353,12 @@ export class UnpackPool {
       }
       started = true;
       const start: StartJob = { id, compression, dir, ...(opts.helper ? { helper: opts.helper } : {}), ...(opts.limits ? { limits: opts.limits } : {}) };
-      let body = Buffer.from(JSON.stringify(direct ? { ...start, fetch: direct.blob } : start));
-      // A download whose description is over a start frame's bound (hosts.toml headers, a
-      // token) is berthd's own, from the first byte.
-      const src = !direct ? input as AsyncIterable<Buffer> : body.length > MAX_START_FRAME ? direct.rest(0, `its description is over ${MAX_START_FRAME} bytes`) : undefined;
-      if (src && direct) body = Buffer.from(JSON.stringify(start));
-      await frame(FRAME_START, body);
-      if (src) feeding = feed(src);
+      // The process downloads the layer itself unless its description is over a start frame's
+      // bound (hosts.toml headers, a token): then the download is berthd's from the first byte.
+      const described = direct && Buffer.from(JSON.stringify({ ...start, fetch: direct.blob }));
+      const itself = !!described && described.length <= MAX_START_FRAME;
+      await frame(FRAME_START, itself ? described : Buffer.from(JSON.stringify(start)));
+      if (!itself) feeding = feed(direct ? direct.rest(0, `its description is over ${MAX_START_FRAME} bytes`) : input as AsyncIterable<Buffer>);
       try {
         const res = await outcome;
         await feeding;

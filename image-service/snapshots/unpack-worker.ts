@@ -27,7 +27,7 @@ class Inbox {
   push(c: Buffer, own = false) { this.#chunks.push({ c, own }); if (own) this.#fetched += c.length; this.#poke(); }
   end() { this.#end = true; this.#poke(); }
   fail(err: Error) { this.#failure ??= err; this.#poke(); this.#letIn(); }
-  /** Resolves once the process's own unread bytes are at most half of FETCH_AHEAD (or the layer failed). */
+  /** Waits while more than FETCH_AHEAD of the process's own bytes are unread, until half of them are read; throws once the layer failed. */
   async room(): Promise<void> {
     while (this.#fetched > FETCH_AHEAD && !this.#failure) await new Promise<void>((r) => { this.#room = r; });
     if (this.#failure) throw this.#failure;
@@ -118,7 +118,6 @@ async function run(start: StartJob, job: Job) {
     job.inbox.fail(new Error("layer unpack ended")); // releases a read still waiting for input
   }
 }
-
 
 function protocolError(why: string): never {
   process.stderr.write(`unpack-worker: ${why}\n`);
