@@ -1,6 +1,8 @@
 // Layers are unpacked in separate node processes (unpack-worker.ts, forked from berthd), so a
-// pull uses both cores: berthd receives the download and writes its bytes to a process's stdin;
-// the process decompresses, hashes, parses tar and creates the files (unpackLayer, unchanged).
+// pull uses both cores: the process downloads the layer itself (a DirectDownload, with the GET
+// berthd's client described) or berthd writes the bytes to its stdin (a layer berthd already has,
+// or the rest of a download the process could not finish); the process decompresses, hashes,
+// parses tar and creates the files (unpackLayer, unchanged).
 // Each layer in flight gets a process of its own while there are fewer than `maxWorkers`, else
 // shares the least busy one; an idle process ends after `idleMs`. Processes rather than worker
 // threads: whatever a process allocated goes back to the system when it exits, where a worker
