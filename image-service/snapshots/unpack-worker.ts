@@ -1,9 +1,9 @@
 // The unpack process of unpack-pool.ts (node, forked by berthd): runs unpackLayer (decompress,
 // hash, tar, file creation) for the layers berthd hands it. A layer's bytes come from its own
 // download (the start frame's `fetch`), then, if that stopped short, from berthd. Input comes
-// framed on stdin (start, data, end or abort of each layer, in order; an abort stops a layer at once: its berth-layer
-// helper is killed, so no wait for it remains); "synced", the answer to a flush, comes over the
-// IPC channel. It exits when berthd closes the channel or stdin, and its helpers die with it
+// framed on stdin (start, data, end or abort of each layer, in order; an abort stops a layer at
+// once: its berth-layer helper is killed, so no wait for it remains); "synced", the answer to a
+// flush, comes over the IPC channel. It exits when berthd closes the channel or stdin, and its helpers die with it
 // (PR_SET_PDEATHSIG). Frames are checked for their shape; berthd is the only sender.
 import { LayerLimitError, TarError } from "./tar-reader.ts";
 import { BreakoutError } from "./safe-path.ts";
