@@ -3,8 +3,9 @@
 // download (the start frame's `fetch`), then, if that stopped short, from berthd. Input comes
 // framed on stdin (start, data, end or abort of each layer, in order; an abort stops a layer at
 // once: its berth-layer helper is killed, so no wait for it remains); "synced", the answer to a
-// flush, comes over the IPC channel. It exits when berthd closes the channel or stdin, and its helpers die with it
-// (PR_SET_PDEATHSIG). Frames are checked for their shape; berthd is the only sender.
+// flush, comes over the IPC channel. It exits when berthd closes the channel or stdin, and its
+// helpers die with it (PR_SET_PDEATHSIG). Frames are checked for their shape; berthd is the only
+// sender.
 import { LayerLimitError, TarError } from "./tar-reader.ts";
 import { BreakoutError } from "./safe-path.ts";
 import { unpackLayer, type RawInput } from "./unpack.ts";
