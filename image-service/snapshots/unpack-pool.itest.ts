@@ -232,6 +232,40 @@ describe("UnpackPool: layers unpacked in separate processes", () => {
       assert.deepEqual(srv.heads, [], "the process sent no request");
     });
 
+    it("a layer that fails ends the process's download at once, not at the stall timeout", async () => {
+      const evil = buildTar([{ name: "../escape", data: "x" }]);
+      let closed = 0;
+      const srv = await rawServer((sock) => {
+        sock.on("close", () => { closed = Date.now(); });
+        sock.write(ok(evil.length + (8 << 20)));
+        sock.write(evil); // then nothing: the rest never comes
+      });
+      const r = resting(evil);
+      const t = Date.now();
+      // The process stays (idle for 10 s), so only the end of its download can close the socket.
+      await assert.rejects(pool(1, 10_000).unpack({ blob: direct(`${srv.base}/b`, evil.length + (8 << 20), { stallTimeoutMs: 30_000 }), rest: r.rest }, "none", await out(), noSync),
+        (e: Error) => e instanceof BreakoutError);
+      const failed = Date.now();
+      while (!closed && Date.now() - failed < 5_000) await new Promise((res) => setTimeout(res, 20));
+      assert.ok(closed > 0 && closed - failed < 500, `the registry's socket closed ${closed ? closed - failed : "never"} ms after the layer failed (${failed - t} ms in)`);
+      assert.deepEqual(r.calls, []);
+    });
+
+    it("close() stops a download in flight, and berthd does not take it up", async () => {
+      const b = blob();
+      const srv = await rawServer((sock) => { sock.write(ok(b.length)); sock.write(b.subarray(0, 64 << 10)); /* then nothing */ });
+      const r = resting(b);
+      const p = new UnpackPool({ maxWorkers: 1 });
+      const running = p.unpack({ blob: direct(`${srv.base}/b`, b.length), rest: r.rest }, "gzip", await out(), noSync);
+      running.catch(() => {});
+      while (srv.heads.length === 0) await new Promise((res) => setTimeout(res, 10));
+      await new Promise((res) => setTimeout(res, 200)); // the first 64 KiB are in the process
+      await p.close();
+      await assert.rejects(running);
+      await new Promise((res) => setTimeout(res, 300));
+      assert.deepEqual(r.calls, [], "no rest was asked of berthd's client");
+    });
+
     it("a hostile layer fails with its own error while the process downloads it", async () => {
       const evil = buildTar([{ name: "../escape", data: "x" }, { name: "pad", data: Buffer.alloc(1 << 20) }]);
       const srv = await rawServer((sock) => { sock.write(ok(evil.length)); sock.write(evil); });

@@ -253,6 +253,8 @@ export class UnpackPool {
     outcome.catch(() => {});
     let done = false;
     let started = false;
+    /** Stopping (abort()): a download the process hands back is not taken up. */
+    let aborting = false;
     /** Sending the layer's bytes (feed): from the start, or after the process's own download stopped short. */
     let feeding: Promise<void> | undefined;
     const settled = outcome.finally(() => { done = true; wakeFeeder(); });
@@ -268,6 +270,7 @@ export class UnpackPool {
     const slot = this.#acquire(id, {
       settled,
       abort: () => {
+        aborting = true;
         if (done) return;
         if (started) abortFrame("layer unpacking has stopped");
         else settle.reject(new Error("layer unpacking has stopped"));
@@ -308,7 +311,7 @@ export class UnpackPool {
           case "fetched":
             // The process's own download stopped: complete, or berthd sends the rest (none left
             // when it stopped at the blob's size: the end, and the digest check decides).
-            if (!direct || feeding || done) return; // (a process sends this only for its own download)
+            if (!direct || feeding || done || aborting) return; // (a process sends this only for its own download)
             feeding = feed(m.error === undefined ? undefined : m.bytes >= direct.blob.size ? [] : direct.rest(m.bytes, m.error));
             return;
           case "failed": settle.reject(workerError(m.error)); return;

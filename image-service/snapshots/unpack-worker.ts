@@ -61,7 +61,7 @@ async function download(start: StartJob, job: Job) {
   let bytes = 0;
   let error: string | undefined;
   try {
-    const res = await openDirectBlob(d, job.stop.signal);
+    const res = await openDirectBlob(d, AbortSignal.any([job.stop.signal, job.downloadEnd.signal]));
     try {
       for await (const c of res as AsyncIterable<Buffer>) {
         if (bytes + c.length > d.size) throw new Error(`registry sent more than the ${d.size} bytes of blob ${d.digest}`);
@@ -78,7 +78,8 @@ async function download(start: StartJob, job: Job) {
   }
   job.fetching = false;
   if (error === undefined) job.inbox.end();
-  if (jobs.get(start.id) === job) post({ t: "fetched", id: start.id, bytes, ...(error !== undefined ? { error: error.slice(0, MAX_ABORT_REASON) } : {}) });
+  // A layer that ended or was aborted wants no rest from berthd.
+  if (jobs.get(start.id) === job && !job.stop.signal.aborted) post({ t: "fetched", id: start.id, bytes, ...(error !== undefined ? { error: error.slice(0, MAX_ABORT_REASON) } : {}) });
 }
 
 function describe(err: unknown): WorkerError {
@@ -90,7 +91,15 @@ function describe(err: unknown): WorkerError {
   return { kind: "other", message, ...(typeof code === "string" ? { code } : {}) };
 }
 
-interface Job { inbox: Inbox; stop: AbortController; synced?: (err?: string) => void; /** Its own download is running: berthd sends no data yet. */ fetching?: boolean }
+interface Job {
+  inbox: Inbox;
+  stop: AbortController;
+  synced?: (err?: string) => void;
+  /** Its own download is running: berthd sends no data yet. */
+  fetching?: boolean;
+  /** Ends its own download, and the socket with it, when the layer ends first (a hostile layer). */
+  downloadEnd: AbortController;
+}
 /** Layers in flight in this process, by id: it unpacks several at once. */
 const jobs = new Map<number, Job>();
 const post = (m: FromWorker) => { process.send!(m); };
@@ -118,6 +127,7 @@ async function run(start: StartJob, job: Job) {
   } finally {
     jobs.delete(start.id);
     job.inbox.fail(new Error("layer unpack ended")); // releases a read still waiting for input
+    job.downloadEnd.abort(new Error("layer unpack ended"));
   }
 }
 
@@ -135,7 +145,7 @@ function onFrameEnd(f: { type: number; id: number; body: Buffer[] }) {
     if (jobs.has(f.id)) protocolError(`layer ${f.id} started twice`);
     const start = JSON.parse(Buffer.concat(f.body).toString("utf8")) as StartJob;
     if (start.id !== f.id || typeof start.dir !== "string" || !["gzip", "zstd", "none"].includes(start.compression)) protocolError(`malformed start of layer ${f.id}`);
-    const job: Job = { inbox: new Inbox(), stop: new AbortController() };
+    const job: Job = { inbox: new Inbox(), stop: new AbortController(), downloadEnd: new AbortController() };
     jobs.set(f.id, job);
     void run(start, job);
     if (start.fetch) {
