@@ -304,7 +304,7 @@ export class ImageService {
           blob,
           rest: (offset: number, why: string) => {
             this.#log.info("layer download handed back to berthd", { digest: l.digest, offset, error: why });
-            return this.#client.blobStream(r, desc, auth, offset);
+            return this.#client.blobStream(r, desc, auth, offset, true);
           },
         }), (err: unknown) => {
           this.#log.info("layer download stays with berthd", { digest: l.digest, error: (err as Error).message ?? String(err) });

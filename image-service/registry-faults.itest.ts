@@ -6,7 +6,7 @@ import { execFileSync } from "node:child_process";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
 import { BerthError, Code } from "../oci-runtime/foundation/errdefs.ts";
 import { createLogger } from "../oci-runtime/foundation/log.ts";
@@ -17,6 +17,12 @@ import { ImageService, type ImageServiceOptions } from "./image-service.ts";
 
 const lines: string[] = [];
 const log = createLogger({}, (l) => { lines.push(l); });
+/** The log records with message `msg` since line `from`. */
+const logged = (from: number, msg: string) => lines.slice(from).map((l) => JSON.parse(l) as Record<string, unknown>).filter((j) => j.msg === msg);
+const HANDED_BACK = "layer download handed back to berthd";
+const STAYS = "layer download stays with berthd";
+/** The worker variants need unpack processes, which berthd runs only with more than one CPU. */
+const withWorkers = (workers: boolean) => ({ skip: workers && availableParallelism() <= 1 ? "one CPU: no unpack processes" : false });
 
 describe("registry behaviour through a proxy", () => {
   let reg: RunningRegistry;
@@ -84,45 +90,58 @@ describe("registry behaviour through a proxy", () => {
   });
 
   // With workers, the unpack process downloads the layer itself; berthd resumes what it cut short.
-  for (const workers of [false, true]) it(`resumes a blob whose connection is cut, with a Range request${workers ? " (the unpack process's own download)" : ""}`, async () => {
+  for (const workers of [false, true]) it(`resumes a blob whose connection is cut, with a Range request${workers ? " (the unpack process's own download)" : ""}`, withWorkers(workers), async () => {
     const p = await proxy({ cut: { digest: base().digest, afterBytes: 100_000, times: 1 } });
     const svc = await service(workers ? { unpackOnWorkersFrom: 0 } : {});
+    const from = lines.length;
     const { imageRef } = await svc.pull(`${p.address}/${fx.single.repo}:latest`);
     assert.equal(imageRef, fx.single.configDigest);
     const gets = p.requests.filter((r) => r.path.endsWith(base().digest));
     assert.equal(gets.length, 2);
     assert.equal(gets[1]!.range, "bytes=100000-");
+    // With workers, the cut download was the process's own, and berthd took it up at that byte.
+    assert.deepEqual(logged(from, HANDED_BACK).map((j) => [j.digest, j.offset]), workers ? [[base().digest, 100_000]] : []);
+    assert.deepEqual(logged(from, STAYS), []);
   });
 
-  for (const workers of [false, true]) it(`fails a stalled download naming the registry and blob${workers ? " (the unpack process's own download)" : ""}`, async () => {
+  for (const workers of [false, true]) it(`fails a stalled download naming the registry and blob${workers ? " (the unpack process's own download)" : ""}`, withWorkers(workers), async () => {
     const p = await proxy({ stall: { digest: base().digest } });
     const svc = await service({ stallTimeoutMs: 300, retry: { attempts: 2, backoffMs: 10 }, ...(workers ? { unpackOnWorkersFrom: 0 } : {}) });
+    const from = lines.length;
     await assert.rejects(svc.pull(`${p.address}/${fx.single.repo}:latest`), (err: BerthError) => {
       assert.match(err.message, new RegExp(p.address.replace(/\./g, "\\.")));
       assert.ok(err.message.includes(base().digest), err.message);
       return true;
     });
     assert.deepEqual(svc.list(), []);
+    // Two attempts either way: the process's own stalled GET counts as the first.
+    assert.equal(p.blobGets(base().digest), 2);
+    assert.deepEqual(logged(from, HANDED_BACK).filter((j) => j.digest === base().digest).map((j) => /stalled for 300 ms/.test(String(j.error))), workers ? [true] : []);
   });
 
-  for (const workers of [false, true]) it(`falls through a mirror that is down and one that fails${workers ? " (layers downloaded by unpack processes)" : ""}`, async () => {
+  for (const workers of [false, true]) it(`falls through a mirror that fails and one that is down${workers ? " (layers downloaded by unpack processes)" : ""}`, withWorkers(workers), async () => {
     const broken = await proxy({ failWith: 500 });
     const dead = await freePort();
     const hostsDir = path.join(dir, `hosts${workers ? "-workers" : ""}`);
     await mkdir(path.join(hostsDir, "mirrored.berth.test"), { recursive: true });
     await writeFile(path.join(hostsDir, "mirrored.berth.test", "hosts.toml"), [
       `server = "http://${reg.address}"`,
-      `[host."http://127.0.0.1:${dead}"]`, `  capabilities = ["pull", "resolve"]`,
       `[host."http://${broken.address}"]`, `  capabilities = ["pull", "resolve"]`,
+      `[host."http://127.0.0.1:${dead}"]`, `  capabilities = ["pull", "resolve"]`,
     ].join("\n"));
     const svc = await service({ hostsDir, ...(workers ? { unpackOnWorkersFrom: 0 } : {}) });
+    const from = lines.length;
     const { imageRef } = await svc.pull(`mirrored.berth.test/${fx.single.repo}:latest`);
     assert.equal(imageRef, fx.single.configDigest);
     assert.ok(broken.requests.length >= 1);
     assert.ok(svc.get(`mirrored.berth.test/${fx.single.repo}:latest`));
+    // A failing mirror gets two tries at a blob either way: with workers, the process's own GET
+    // is the first of them.
+    assert.equal(broken.blobGets(base().digest), 2);
+    assert.deepEqual(logged(from, HANDED_BACK).filter((j) => j.digest === base().digest).map((j) => [j.offset, /http 500/.test(String(j.error))]), workers ? [[0, true]] : []);
   });
 
-  it("a mirror whose token endpoint refuses is passed over for the layers too (layers downloaded by unpack processes)", async () => {
+  it("a mirror whose token endpoint refuses is passed over for the layers too (layers downloaded by unpack processes)", withWorkers(true), async () => {
     const guarded = await proxy({ token: { username: "tok", password: "not-given" } });
     const hostsDir = path.join(dir, "hosts-token-mirror");
     await mkdir(path.join(hostsDir, "tokmirror.berth.test"), { recursive: true });
@@ -131,13 +150,16 @@ describe("registry behaviour through a proxy", () => {
       `[host."http://${guarded.address}"]`, `  capabilities = ["pull", "resolve"]`,
     ].join("\n"));
     const svc = await service({ hostsDir, unpackOnWorkersFrom: 0 });
+    const from = lines.length;
     const { imageRef } = await svc.pull(`tokmirror.berth.test/${fx.single.repo}:latest`);
     assert.equal(imageRef, fx.single.configDigest);
     assert.ok(guarded.tokenRequests.length >= 1, "the mirror was tried");
     assert.ok(guarded.tokenRequests.every((t) => !t.authorized));
+    // The process could not be given a download; berthd's own passed over the mirror.
+    assert.deepEqual(logged(from, STAYS).map((j) => j.digest), fx.single.image.blobs.filter((b) => b.digest !== fx.single.configDigest).map((b) => b.digest));
   });
 
-  for (const workers of [false, true]) it(`a tampered blob fails the pull and leaves no image or content (${workers ? "unpacked in a worker process" : "unpacked in-process"})`, async () => {
+  for (const workers of [false, true]) it(`a tampered blob fails the pull and leaves no image or content (${workers ? "unpacked in a worker process" : "unpacked in-process"})`, withWorkers(workers), async () => {
     const layer = fx.user.image.blobs[0]!; // shares the base layer: tamper a copy under its own repo instead
     const tamperedRepo = `berth/tampered-${workers ? "worker" : "inline"}`;
     const { pushLayerImage } = await import("../hack/registry/build-images.ts");
@@ -255,10 +277,12 @@ describe("registry behaviour through a proxy", () => {
 
   describe("token auth", () => {
     const creds = { username: "tok", password: "s3cret-token" };
-    for (const workers of [false, true]) it(`gets a bearer token once per scope and pulls${workers ? " (layers downloaded by unpack processes, with berthd's token)" : ""}`, async () => {
+    for (const workers of [false, true]) it(`gets a bearer token once per scope and pulls${workers ? " (layers downloaded by unpack processes, with berthd's token)" : ""}`, withWorkers(workers), async () => {
       const p = await proxy({ token: creds });
       const svc = await service(workers ? { unpackOnWorkersFrom: 0 } : {});
+      const from = lines.length;
       await svc.pull(`${p.address}/${fx.multi.repo}:latest`, creds);
+      assert.deepEqual([...logged(from, HANDED_BACK), ...logged(from, STAYS)], [], "every layer came from its process's own download");
       assert.deepEqual(p.tokenRequests, [{ scope: `repository:${fx.multi.repo}:pull`, authorized: true }]);
       // one GET per blob: an unpack process without the token would be refused and berthd would ask again
       for (const b of fx.multi.image.blobs) assert.equal(p.blobGets(b.digest), 1, `blob ${b.digest}`);

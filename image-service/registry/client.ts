@@ -301,8 +301,10 @@ export class RegistryClient {
    * Streams a blob's bytes. Transient failures (errors, stalls, 5xx) are retried with backoff,
    * resuming with a Range request from the last byte received. Stops at `desc.size` bytes and
    * fails if the registry sends more or fewer. Digest verification is the consumer's job.
+   * `firstHostTried`: an unpack process's own download (directBlob) already failed once on the
+   * first host, which counts as an attempt there (a mirror that is down costs no extra wait).
    */
-  async *blobStream(ref: Reference, desc: Descriptor, auth?: PullAuth, startOffset = 0): AsyncGenerator<Buffer> {
+  async *blobStream(ref: Reference, desc: Descriptor, auth?: PullAuth, startOffset = 0, firstHostTried = false): AsyncGenerator<Buffer> {
     const what = `blob ${desc.digest}`;
     digestAlgorithm(desc.digest, `${what} of ${ref.domain}/${ref.path}`);
     const hosts = await this.#hosts(ref, "pull");
@@ -312,7 +314,8 @@ export class RegistryClient {
     let allNotFound = true;
     for (const host of hosts) {
       const hostName = new URL(host.base).host;
-      for (let attempt = 0; attempt < attempts; attempt++) {
+      // The attempt another process made on the first host (directBlob) counts as its first.
+      for (let attempt = firstHostTried && host === hosts[0] && attempts > 1 ? 1 : 0; attempt < attempts; attempt++) {
         const before = offset;
         try {
           const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-` } : {};
