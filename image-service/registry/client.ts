@@ -17,6 +17,13 @@ import { MANIFEST_ACCEPT, type Descriptor } from "./media-types.ts";
 const MANIFEST_LIMIT = 8 << 20;
 const USER_AGENT = "berth/0.1";
 
+/** A request's headers: hosts.toml's first, then the request's own; berth's user-agent and authorization win. */
+function requestHeaders(host: RegistryHost, own: Record<string, string>, authz: string | undefined): Record<string, string> {
+  return { ...host.headers, ...own, "user-agent": USER_AGENT, ...(authz ? { authorization: authz } : {}) };
+}
+/** A blob's path below a host's /v2 base. */
+const blobPath = (ref: Reference, digest: string) => `/${ref.path}/blobs/${digest}`;
+
 export interface ClientOptions {
   hostsDir: string;
   authFile?: string;
@@ -155,7 +162,7 @@ export class RegistryClient {
       const authz = await this.#authorization(origin, scope, host, creds, forced);
       let url = new URL(host.base + path);
       // hosts.toml headers first: berth's own (accept, range, user-agent, authorization) win.
-      let h: Record<string, string> = { ...host.headers, ...headers, "user-agent": USER_AGENT, ...(authz ? { authorization: authz } : {}) };
+      let h = requestHeaders(host, headers, authz);
       for (let hop = 0; ; hop++) {
         const agent = await agentFor(url, host);
         this.#log.debug("registry request", { url: `${url.origin}${url.pathname}`, range: h.range });
@@ -286,8 +293,8 @@ export class RegistryClient {
     const creds = await this.#credentials(ref, host, auth);
     const authz = await this.#authorization(new URL(host.base).origin, `repository:${ref.path}:pull`, host, creds, false);
     return {
-      url: `${host.base}/${ref.path}/blobs/${desc.digest}`,
-      headers: { ...host.headers, "user-agent": USER_AGENT, ...(authz ? { authorization: authz } : {}) },
+      url: host.base + blobPath(ref, desc.digest),
+      headers: requestHeaders(host, {}, authz),
       hostHeaders: Object.keys(host.headers),
       tls: { skipVerify: host.skipVerify, ca: host.ca },
       dialTimeoutMs: host.dialTimeoutMs,
@@ -319,7 +326,7 @@ export class RegistryClient {
         const before = offset;
         try {
           const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-` } : {};
-          const res = await this.#get(ref, host, `/${ref.path}/blobs/${desc.digest}`, headers, auth, `${what} of ${ref.domain}/${ref.path}`);
+          const res = await this.#get(ref, host, blobPath(ref, desc.digest), headers, auth, `${what} of ${ref.domain}/${ref.path}`);
           const status = res.statusCode ?? 0;
           if (status !== 200 && status !== 206) {
             discard(res);
