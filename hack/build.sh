@@ -1,17 +1,40 @@
 #!/usr/bin/env bash
-# Compiles the daemon's TypeScript to JavaScript in dist/ (typechecking on the way),
-# so berthd does not pay Node's type-stripping cost (about 18 MB of RSS) at run time.
+# Builds the daemon berthd runs: the TypeScript is compiled (and typechecked) by tsc, then bundled
+# by esbuild into dist/cri-server/ (or OUT/cri-server/ with `hack/build.sh OUT`):
+# - main.js, berthd itself, and unpack-worker.js, the layer unpack processes' module;
+# - chunks they share, and one for each module berthd imports only when first used (the
+#   streaming server, metrics, the OCI streaming backend).
+# Running compiled code spares berthd Node's type stripping (about 18 MB of RSS). The bundle
+# spares it loading some 300 modules one by one, @bufbuild/protobuf's among them: idle RSS
+# 65.9 -> 61.3 MB, and 70.0 -> 65.1 MB after a pull (hack/build.sh's bundle against tsc's output
+# alone, two alternating starts each). Whitespace and syntax are minified; names are kept, so
+# stack traces still name functions.
+# Packages berthd loads only when a feature is first used (OpenTelemetry, prom-client, openpgp,
+# ws, yaml) stay external, loaded from node_modules as before. Every file lands in the one
+# directory, so a module's `new URL("./unpack-worker.js", import.meta.url)` finds the worker's
+# entry whichever chunk it is in.
 # bin/berthd falls back to the sources when dist/ is missing or older than them.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"
-rm -rf dist.tmp
-mkdir dist.tmp
+out=$(realpath -m "${1:-dist}")
+# The external packages resolve from the repository's node_modules, upwards from the bundle.
+case "$out" in "$here"/*) ;; *) echo "hack/build.sh: $out is outside $here; its bundle could not load node_modules" >&2; exit 2;; esac
+tmp="$out.tmp"
+rm -rf "$tmp"
+mkdir -p "$tmp/js"
 # The stamp is taken before compiling: a source edited while tsc runs is newer than it, so
 # bin/berthd does not run a dist/ that misses the edit.
-touch dist.tmp/.build-stamp
-node_modules/.bin/tsc -p tsconfig.build.json --outDir dist.tmp
-mkdir -p dist.tmp/proto
-cp -r proto/gen dist.tmp/proto/gen
-rm -rf dist
-mv dist.tmp dist
+touch "$tmp/.build-stamp"
+node_modules/.bin/tsc -p tsconfig.build.json --outDir "$tmp/js"
+mkdir -p "$tmp/js/proto"
+cp -r proto/gen "$tmp/js/proto/gen"
+external=()
+for pkg in '@opentelemetry/*' prom-client openpgp ws yaml; do external+=("--external:$pkg"); done
+node_modules/.bin/esbuild "$tmp/js/cri-server/main.js" "$tmp/js/image-service/snapshots/unpack-worker.js" \
+  --bundle --platform=node --format=esm --target=node24 --splitting --entry-names='[name]' \
+  --minify-whitespace --minify-syntax --log-level=warning \
+  "${external[@]}" --outdir="$tmp/cri-server"
+rm -rf "$tmp/js"
+rm -rf "$out"
+mv "$tmp" "$out"

@@ -104,7 +104,10 @@ interface Job { message: (m: FromWorker) => void; exit: (err: Error) => void; se
 /** A process and the layers in flight in it, by job id. */
 interface Slot { proc: ChildProcess; jobs: Map<number, Job>; ready: Promise<void>; idleTimer?: NodeJS.Timeout; exited: Promise<void>; drain?: Promise<void>; heard: number }
 
-/** URL of the process's module: the .ts source when running from sources, the compiled .js in dist/. */
+/**
+ * URL of the process's module: the .ts source when running from sources; in dist/ the bundle's
+ * unpack-worker.js entry, which hack/build.sh writes beside every chunk this code can be in.
+ */
 function workerUrl(): URL {
   return new URL(import.meta.url.endsWith(".ts") ? "./unpack-worker.ts" : "./unpack-worker.js", import.meta.url);
 }

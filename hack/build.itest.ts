@@ -1,0 +1,65 @@
+// hack/build.sh, run for real into a directory of its own: the bundle berthd runs from dist/.
+// What the daemon loads at idle and the unpack processes are tested over the socket
+// (conformance/suite/idle-footprint.test.ts, lazy-load.test.ts); this checks the bundle's shape.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { REPO } from "../conformance/lib/berthd.ts";
+
+const NODE = join(REPO, "node_modules", "node", "bin", "node");
+const LAZY = ["@opentelemetry/sdk-node", "@opentelemetry/api", "prom-client", "openpgp", "ws", "yaml"];
+let parent: string;
+let out: string;
+let files: string[];
+const text = (f: string) => readFileSync(join(out, "cri-server", f), "utf8");
+/** The package names a bundle file imports, statically or dynamically. */
+const imported = (src: string) => new Set([...src.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s*)"([@a-z][a-z0-9@/._:-]*)"/g)].map((m) => m[1]!));
+
+before(() => {
+  mkdirSync(join(REPO, ".bench"), { recursive: true });
+  parent = mkdtempSync(join(REPO, ".bench", "build-test-"));
+  out = join(parent, "dist");
+  const r = spawnSync("bash", [join(REPO, "hack", "build.sh"), out], { cwd: REPO, encoding: "utf8", timeout: 300_000 });
+  assert.equal(r.status, 0, `hack/build.sh failed: ${r.stdout}${r.stderr}`);
+  files = readdirSync(join(out, "cri-server"));
+});
+after(() => { if (parent) rmSync(parent, { recursive: true, force: true }); });
+
+test("every file of the bundle lands in cri-server/, beside main.js and unpack-worker.js", () => {
+  assert.deepEqual(readdirSync(out).sort(), [".build-stamp", "cri-server"]);
+  assert.ok(files.includes("main.js") && files.includes("unpack-worker.js"), `files: ${files.join(", ")}`);
+  assert.ok(files.every((f) => f.endsWith(".js")), `files: ${files.join(", ")}`);
+  // unpack-pool's new URL("./unpack-worker.js", import.meta.url) resolves from whichever chunk holds it.
+  const holder = files.filter((f) => text(f).includes('"./unpack-worker.js"'));
+  assert.equal(holder.length, 1, `the worker's URL is in ${holder.join(", ") || "no file"}`);
+});
+
+test("protobuf-es and smol-toml are bundled; the packages only features load stay external", () => {
+  const all = new Set(files.flatMap((f) => [...imported(text(f))]));
+  const packages = [...all].filter((p) => !p.startsWith("node:"));
+  for (const p of ["@bufbuild/protobuf", "@bufbuild/protobuf/wire", "@bufbuild/protobuf/codegenv2", "smol-toml"]) assert.ok(!all.has(p), `${p} is imported, not bundled`);
+  assert.deepEqual(packages.filter((p) => !LAZY.includes(p) && !p.startsWith("@opentelemetry/")), [], "only the lazy packages are external");
+  for (const p of ["openpgp", "ws", "prom-client", "yaml", "@opentelemetry/sdk-node"]) assert.ok(all.has(p), `${p} stays external`);
+  // main.js takes none of them at load: only through import(), or from a chunk loaded on first use.
+  const mainStatic = [...text("main.js").matchAll(/\bfrom\s*"([@a-z.][a-z0-9@/._:-]*)"/g)].map((m) => m[1]!);
+  assert.ok(mainStatic.includes("node:net"), `main.js's static imports: ${mainStatic.join(", ")}`);
+  assert.deepEqual(mainStatic.filter((p) => !p.startsWith("node:") && !p.startsWith("./")), [], `main.js imports at load: ${mainStatic.join(", ")}`);
+});
+
+test("the bundle runs: `berthd config check` from it", () => {
+  const r = spawnSync(NODE, [join(out, "cri-server", "main.js"), "config", "check", "--config", "/dev/null"], { encoding: "utf8", timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /\/dev\/null: ok/);
+});
+
+test("a directory outside the repository is refused: its bundle could not load node_modules", () => {
+  const outside = mkdtempSync("/tmp/berth-build-");
+  try {
+    const r = spawnSync("bash", [join(REPO, "hack", "build.sh"), join(outside, "dist")], { cwd: REPO, encoding: "utf8", timeout: 60_000 });
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /is outside/);
+    assert.ok(!existsSync(join(outside, "dist")) && !existsSync(join(outside, "dist.tmp")));
+  } finally { rmSync(outside, { recursive: true, force: true }); }
+});
