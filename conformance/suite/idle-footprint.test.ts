@@ -83,6 +83,8 @@ describe("idle footprint", () => {
     assert.deepEqual(urls.filter((u) => /^builtin:.*undici/.test(u)), [], "undici is not loaded at idle");
     // berth frames HTTP/2 itself (cri-server/transport/h2.ts): loading node:http2 costs 8.4 MB of RSS.
     assert.deepEqual(urls.filter((u) => /^builtin:.*http2/i.test(u)), [], "node:http2 is not loaded at idle");
+    // The registry client takes node:http at its first request.
+    assert.deepEqual(urls.filter((u) => /^builtin:NativeModule (_?http\b|_http_)/.test(u)), [], "node:http is not loaded at idle");
     assert.equal(hooked.proc.exitCode, null, "berthd still runs");
   });
 });
