@@ -63,3 +63,10 @@ test("a directory outside the repository is refused: its bundle could not load n
     assert.ok(!existsSync(join(outside, "dist")) && !existsSync(join(outside, "dist.tmp")));
   } finally { rmSync(outside, { recursive: true, force: true }); }
 });
+
+test("a directory that holds anything but an earlier build is not replaced", () => {
+  const r = spawnSync("bash", [join(REPO, "hack", "build.sh"), "image-service"], { cwd: REPO, encoding: "utf8", timeout: 60_000 });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /holds files but no earlier build/);
+  assert.ok(existsSync(join(REPO, "image-service", "image-service.ts")) && !existsSync(join(REPO, "image-service.tmp")));
+});

@@ -20,6 +20,11 @@ cd "$here"
 out=$(realpath -m "${1:-dist}")
 # The external packages resolve from the repository's node_modules, upwards from the bundle.
 case "$out" in "$here"/*) ;; *) echo "hack/build.sh: $out is outside $here; its bundle could not load node_modules" >&2; exit 2;; esac
+# OUT is replaced whole: only a directory that is missing, empty or an earlier build.
+if [ -e "$out" ] && [ -n "$(ls -A "$out" 2>/dev/null)" ] && [ ! -f "$out/.build-stamp" ]; then
+  echo "hack/build.sh: $out holds files but no earlier build (.build-stamp); not replacing it" >&2
+  exit 2
+fi
 tmp="$out.tmp"
 rm -rf "$tmp"
 mkdir -p "$tmp/js"
