@@ -38,7 +38,7 @@ describe("idle footprint", () => {
     listFile = join(plain.dir, "modules.txt");
     await writeFile(hook, HOOK, { mode: 0o600 });
     hooked = await startBerthd({
-      env: { BERTHD_V8_FLAGS: `--max-semi-space-size=1 --max-opt=1 --import ${hook}`, BERTH_TEST_MODULE_LIST: listFile },
+      env: { BERTHD_V8_FLAGS: `--max-semi-space-size=1 --max-opt=1 --optimize-for-size --import ${hook}`, BERTH_TEST_MODULE_LIST: listFile },
     });
   });
   after(async () => {
@@ -46,13 +46,14 @@ describe("idle footprint", () => {
     await plain?.cleanup();
   });
 
-  test("bin/berthd runs node with a 1 MB semi-space and without the optimizing compilers", () => {
+  test("bin/berthd runs node with a 1 MB semi-space, without the optimizing compilers and optimizing for size", () => {
     const argv = cmdline(plain.proc.pid!);
     const main = argv.findIndex((a) => /cri-server\/main\.[jt]s$/.test(a));
     assert.ok(main > 0, `no main module in ${JSON.stringify(argv)}`);
     const flags = argv.slice(1, main);
     assert.ok(flags.includes("--max-semi-space-size=1"), `flags: ${flags.join(" ")}`);
     assert.ok(flags.includes("--max-opt=1"), `flags: ${flags.join(" ")}`);
+    assert.ok(flags.includes("--optimize-for-size"), `flags: ${flags.join(" ")}`);
   });
 
   test("after Version, Status and the list RPCs no feature-only package is loaded", async () => {
