@@ -2,7 +2,7 @@
 // loopback registry and images. Prints a table and JSON and writes the JSON to --out.
 // No assertions on timings: numbers are reported, never judged.
 import { existsSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg, release, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { parseBenchArgs, usage, UsageError, type BenchmarkId, type BenchOptions, type RuntimeName } from "./args.ts";
@@ -10,6 +10,9 @@ import { berthTarget } from "./berth.ts";
 import { CONTAINERD, containerdTarget } from "./containerd.ts";
 import { BenchContext, cellOf } from "./context.ts";
 import { setupEnv } from "./env.ts";
+import { measureFloor, type Floor } from "./floor.ts";
+import { MB } from "./host.ts";
+import { REPO } from "../lib/berthd.ts";
 import { interrupt } from "./interrupt.ts";
 import { removeAllPods } from "./pods.ts";
 import { renderTable, Results } from "./report.ts";
@@ -154,6 +157,14 @@ async function main(argv: string[]): Promise<number> {
     owe(() => snap.remove());
     process.env["BERTHD_DIST"] = snap.dir;
   }
+  // What berthd's memory stands on before any of berth's code: printed beside its figures.
+  let floor: Floor | undefined;
+  if (opts.runtimes.includes("berth") && opts.only.some((b) => b === "memory" || b === "scale")) {
+    log("measuring the node floor (berthd's V8 flags, its built-ins, protobuf-es and the CRI proto, a socket bound)");
+    await mkdir(join(REPO, ".bench"), { recursive: true });
+    const dir = await mkdtemp(join(REPO, ".bench", "floor-"));
+    try { floor = await measureFloor(dir); } finally { await rm(dir, { recursive: true, force: true }); }
+  }
   const env = await setupEnv(opts.only.includes("pull"));
   const closeEnv = owe(() => env.close());
   const results = new Results();
@@ -171,12 +182,14 @@ async function main(argv: string[]): Promise<number> {
     versions,
     options: { only: opts.only, pods: opts.pods, runtimes: opts.runtimes, pullReps: opts.pullReps, listContainers: opts.listContainers, scale: opts.scale, scaleFull: opts.scaleFull },
     pullImage: { bytes: env.images.bigBytes, layers: env.images.bigLayers, note: "MB/s counts 1e6 bytes of manifest and compressed layers" },
+    ...(floor ? { nodeFloor: { rssMB: floor.rss / MB, pssMB: floor.pss / MB, pssAnonMB: floor.pssAnon / MB, flags: floor.flags, note: "node with berthd's V8 flags, the built-ins berthd loads, protobuf-es and the CRI api (bundled), a unix socket listening; nothing of berth" } } : {}),
     results: results.toJson().filter((r) => opts.only.includes(r.bench)),
   };
   const json = JSON.stringify(report, null, 2);
   const header = [
     `${startedAt.toISOString()}  ${cpus().length} CPUs, ${Math.round(totalmem() / 2 ** 30)} GiB, Linux ${release()}, node ${process.version}`,
     ...Object.entries(versions).map(([k, v]) => `${k}: ${v}`),
+    ...(floor ? [`node floor under berthd (its V8 flags, built-ins, protobuf-es and the CRI proto, a socket; nothing of berth): RSS ${(floor.rss / MB).toFixed(1)} MB, PSS ${(floor.pss / MB).toFixed(1)} MB, PSS anon ${(floor.pssAnon / MB).toFixed(1)} MB`] : []),
   ].join("\n");
   process.stdout.write("\n" + header + "\n\n" + renderTable(rows, opts.runtimes) + "\n" + json + "\n");
   const outDir = resolve(opts.out);

@@ -1,0 +1,8 @@
+/**
+ * The Node.js built-ins berthd's bundle (dist/cri-server/main.js and the chunks it imports
+ * statically) takes at load. hack/build.itest.ts checks this list against the bundle.
+ */
+export const FLOOR_BUILTINS = [
+  "node:child_process", "node:crypto", "node:events", "node:fs", "node:fs/promises", "node:module", "node:net",
+  "node:os", "node:path", "node:stream", "node:timers/promises", "node:url", "node:util", "node:zlib",
+] as const;
