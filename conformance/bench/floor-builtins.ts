@@ -1,6 +1,6 @@
 /**
  * The Node.js built-ins berthd's bundle (dist/cri-server/main.js and the chunks it imports
- * statically) takes at load. hack/build.itest.ts checks this list against the bundle.
+ * statically) takes at load. floor.itest.ts checks this list against a bundle it builds.
  */
 export const FLOOR_BUILTINS = [
   "node:child_process", "node:crypto", "node:events", "node:fs", "node:fs/promises", "node:module", "node:net",

@@ -1,10 +1,12 @@
 // The node floor the bench prints beside berthd's memory: a real node process, bundled and run.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { REPO } from "../lib/berthd.ts";
 import { berthdV8Flags, measureFloor } from "./floor.ts";
+import { FLOOR_BUILTINS } from "./floor-builtins.ts";
 
 test("berthdV8Flags: bin/berthd's default, or BERTHD_V8_FLAGS as bin/berthd reads it", () => {
   const flags = berthdV8Flags({});
@@ -25,5 +27,31 @@ test("measureFloor runs the floor program with the flags and reads its memory", 
     await assert.rejects(measureFloor(dir, ["--no-such-v8-flag-here"]), /exited/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the floor loads the built-ins berthd's bundle (main.js and the chunks it imports) takes at load", () => {
+  mkdirSync(join(REPO, ".bench"), { recursive: true });
+  const parent = mkdtempSync(join(REPO, ".bench", "floor-build-"));
+  try {
+    const out = join(parent, "dist");
+    const r = spawnSync("bash", [join(REPO, "hack", "build.sh"), out], { cwd: REPO, encoding: "utf8", timeout: 300_000 });
+    assert.equal(r.status, 0, `hack/build.sh failed: ${r.stdout}${r.stderr}`);
+    const text = (f: string) => readFileSync(join(out, "cri-server", f), "utf8");
+    const atLoad = new Set<string>();
+    const seen = new Set<string>();
+    const visit = (f: string) => {
+      if (seen.has(f)) return;
+      seen.add(f);
+      for (const m of text(f).matchAll(/\bfrom\s*"([@a-z.][A-Za-z0-9@/._:-]*)"/g)) {
+        if (m[1]!.startsWith("./")) visit(m[1]!.slice(2));
+        else if (m[1]!.startsWith("node:")) atLoad.add(m[1]!);
+      }
+    };
+    visit("main.js");
+    assert.ok(seen.size > 1, "main.js imports chunks");
+    assert.deepEqual([...atLoad].sort(), [...FLOOR_BUILTINS].sort());
+  } finally {
+    rmSync(parent, { recursive: true, force: true });
   }
 });
