@@ -3,8 +3,8 @@
 // (conformance/suite/idle-footprint.test.ts, lazy-load.test.ts); this checks the bundle's shape.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { fork, spawnSync } from "node:child_process";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -38,6 +38,22 @@ test("every file of the bundle lands in cri-server/, beside main.js and unpack-w
   assert.equal(holder.length, 1, `the worker's URL is in ${holder.join(", ") || "no file"}`);
 });
 
+test("the bundled unpack-worker.js starts as an unpack process and says it is ready", async () => {
+  const proc = fork(join(out, "cri-server", "unpack-worker.js"), [], { stdio: ["pipe", "ignore", "pipe", "ipc"], serialization: "json" });
+  let stderr = "";
+  proc.stderr!.setEncoding("utf8").on("data", (d: string) => { stderr += d; });
+  try {
+    const first = await new Promise<unknown>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no message within 20 s: ${stderr}`)), 20_000);
+      proc.once("message", (m) => { clearTimeout(timer); resolve(m); });
+      proc.once("exit", (code) => { clearTimeout(timer); reject(new Error(`exited with ${code}: ${stderr}`)); });
+    });
+    assert.deepEqual(first, { t: "ready", id: 0 });
+  } finally {
+    proc.kill("SIGKILL");
+  }
+});
+
 test("protobuf-es and smol-toml are bundled; the packages only features load stay external", () => {
   const all = new Set(files.flatMap((f) => [...imported(text(f))]));
   const packages = [...all].filter((p) => !p.startsWith("node:"));
@@ -45,7 +61,7 @@ test("protobuf-es and smol-toml are bundled; the packages only features load sta
   assert.deepEqual(packages.filter((p) => !LAZY.includes(p) && !p.startsWith("@opentelemetry/")), [], "only the lazy packages are external");
   for (const p of ["openpgp", "ws", "prom-client", "yaml", "@opentelemetry/sdk-node"]) assert.ok(all.has(p), `${p} stays external`);
   // main.js takes none of them at load: only through import(), or from a chunk loaded on first use.
-  const mainStatic = [...text("main.js").matchAll(/\bfrom\s*"([@a-z.][a-z0-9@/._:-]*)"/g)].map((m) => m[1]!);
+  const mainStatic = [...text("main.js").matchAll(/(?:\bfrom\s*|\bimport\s*)"([@a-z.][a-z0-9@/._:-]*)"/g)].map((m) => m[1]!);
   assert.ok(mainStatic.includes("node:net"), `main.js's static imports: ${mainStatic.join(", ")}`);
   assert.deepEqual(mainStatic.filter((p) => !p.startsWith("node:") && !p.startsWith("./")), [], `main.js imports at load: ${mainStatic.join(", ")}`);
 });
@@ -67,8 +83,41 @@ test("a directory outside the repository is refused: its bundle could not load n
 });
 
 test("a directory that holds anything but an earlier build is not replaced", () => {
-  const r = spawnSync("bash", [join(REPO, "hack", "build.sh"), "image-service"], { cwd: REPO, encoding: "utf8", timeout: 60_000 });
+  const victim = join(parent, "victim");
+  mkdirSync(victim);
+  writeFileSync(join(victim, "keep.ts"), "// mine\n");
+  const r = spawnSync("bash", [join(REPO, "hack", "build.sh"), victim], { cwd: REPO, encoding: "utf8", timeout: 60_000 });
   assert.equal(r.status, 2);
   assert.match(r.stderr, /holds files but no earlier build/);
-  assert.ok(existsSync(join(REPO, "image-service", "image-service.ts")) && !existsSync(join(REPO, "image-service.tmp")));
+  assert.deepEqual(readdirSync(victim), ["keep.ts"]);
+  assert.ok(!existsSync(`${victim}.tmp`));
+});
+
+test("bin/berthd runs dist/ while it is newer than the sources, the lock and hack/build.sh, the sources otherwise", () => {
+  // A repository of its own: bin/berthd, the pinned node, two mains that say which ran.
+  const repo = join(parent, "launcher");
+  for (const d of ["bin", "node_modules/node/bin", "dist/cri-server", "cri-server", "oci-runtime", "image-service", "proto/gen", "hack"]) mkdirSync(join(repo, d), { recursive: true });
+  copyFileSync(join(REPO, "bin", "berthd"), join(repo, "bin", "berthd"));
+  chmodSync(join(repo, "bin", "berthd"), 0o755);
+  symlinkSync(NODE, join(repo, "node_modules", "node", "bin", "node"));
+  writeFileSync(join(repo, "cri-server", "main.ts"), 'console.log("sources");\n');
+  writeFileSync(join(repo, "dist", "cri-server", "main.js"), 'console.log("dist");\n');
+  writeFileSync(join(repo, "package-lock.json"), "{}\n");
+  writeFileSync(join(repo, "hack", "build.sh"), "\n");
+  const past = new Date(Date.now() - 60_000);
+  for (const f of ["cri-server/main.ts", "package-lock.json", "hack/build.sh"]) utimesSync(join(repo, f), past, past);
+  writeFileSync(join(repo, "dist", ".build-stamp"), "");
+  const ran = () => {
+    const r = spawnSync(join(repo, "bin", "berthd"), [], { encoding: "utf8", timeout: 30_000, env: { ...process.env, BERTHD_V8_FLAGS: "", BERTHD_DIST: "" } });
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout.trim();
+  };
+  assert.equal(ran(), "dist");
+  for (const f of ["cri-server/main.ts", "package-lock.json", "hack/build.sh"]) {
+    const future = new Date(Date.now() + 60_000);
+    utimesSync(join(repo, f), future, future);
+    assert.equal(ran(), "sources", `${f} newer than the stamp`);
+    utimesSync(join(repo, f), past, past);
+    assert.equal(ran(), "dist");
+  }
 });

@@ -7,15 +7,18 @@
 # Running compiled code spares berthd Node's type stripping (about 18 MB of RSS). The bundle
 # spares it loading tsc's 245 files and @bufbuild/protobuf's modules one by one: idle RSS
 # 65.6-66.0 -> 61.3-61.4 MB, and 69.5-70.4 -> 65.0-65.1 MB after a pull (this bundle against
-# tsc's output alone, alternating starts). Whitespace and syntax are minified; names are kept, so
-# stack traces still name functions.
+# tsc's output alone, alternating starts). Whitespace and syntax are minified, identifiers are
+# not: stack traces name functions, though a top-level name two modules share gets a number
+# (create2); nothing in berth reads a function's or class's .name.
 # Packages berthd loads only when a feature is first used (OpenTelemetry, prom-client, openpgp,
 # ws, yaml) stay external, loaded from node_modules as before. Every file lands in the one
 # directory, so a module's `new URL("./unpack-worker.js", import.meta.url)` finds the worker's
 # entry whichever chunk it is in.
-# bin/berthd falls back to the sources when dist/ is missing or older than them.
+# A relative OUT is taken from the repository's root, as the default dist is.
+# bin/berthd falls back to the sources when dist/ is missing or older than them (or than the lock
+# and this script, which decide what the bundle holds).
 set -euo pipefail
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$here"
 out=$(realpath -m "${1:-dist}")
 # The external packages resolve from the repository's node_modules, upwards from the bundle.
@@ -26,7 +29,13 @@ if [ -e "$out" ] && [ -n "$(ls -A "$out" 2>/dev/null)" ] && [ ! -f "$out/.build-
   exit 2
 fi
 tmp="$out.tmp"
+# The same rule for the work directory beside it, which a failed build removes on its way out.
+if [ -e "$tmp" ] && [ -n "$(ls -A "$tmp" 2>/dev/null)" ] && [ ! -f "$tmp/.build-stamp" ]; then
+  echo "hack/build.sh: $tmp holds files but no earlier build (.build-stamp); not replacing it" >&2
+  exit 2
+fi
 rm -rf "$tmp"
+trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/js"
 # The stamp is taken before compiling: a source edited while tsc runs is newer than it, so
 # bin/berthd does not run a dist/ that misses the edit.
@@ -43,3 +52,4 @@ node_modules/.bin/esbuild "$tmp/js/cri-server/main.js" "$tmp/js/image-service/sn
 rm -rf "$tmp/js"
 rm -rf "$out"
 mv "$tmp" "$out"
+trap - EXIT
