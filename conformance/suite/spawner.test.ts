@@ -32,9 +32,10 @@ function ppidOf(pid: number): number {
   return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
 }
 
-/** The live (not zombie) berth-spawn children of pid. */
+/** The live (not zombie, not reaped meanwhile) berth-spawn children of pid. */
 function spawnChildren(pid: number): number[] {
-  return childrenOf(pid).filter((c) => comm(c) === "berth-spawn" && !/\) Z /.test(readFileSync(`/proc/${c}/stat`, "utf8")));
+  const live = (c: number) => { try { return !/\) Z /.test(readFileSync(`/proc/${c}/stat`, "utf8")); } catch { return false; } };
+  return childrenOf(pid).filter((c) => comm(c) === "berth-spawn" && live(c));
 }
 
 /** The monitor (conmon or berth-monitor) of container id: the process whose arguments hold `--cid <id>`. */
