@@ -11,6 +11,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { startBerthd, type Berthd } from "../lib/berthd.ts";
+import { berthdV8Flags } from "../bench/floor.ts";
 
 /** Packages berthd must not load until a feature that needs them is used (grpc-js: never; tests' client only). */
 const LAZY_PACKAGES = ["@grpc/grpc-js", "openpgp", "yaml", "ws", "prom-client", "@opentelemetry/api", "@opentelemetry/sdk-node", "@opentelemetry/exporter-trace-otlp-http"];
@@ -38,7 +39,7 @@ describe("idle footprint", () => {
     listFile = join(plain.dir, "modules.txt");
     await writeFile(hook, HOOK, { mode: 0o600 });
     hooked = await startBerthd({
-      env: { BERTHD_V8_FLAGS: `--max-semi-space-size=1 --max-opt=1 --optimize-for-size --import ${hook}`, BERTH_TEST_MODULE_LIST: listFile },
+      env: { BERTHD_V8_FLAGS: [...berthdV8Flags({}), "--import", hook].join(" "), BERTH_TEST_MODULE_LIST: listFile },
     });
   });
   after(async () => {
