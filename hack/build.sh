@@ -43,12 +43,13 @@ touch "$tmp/.build-stamp"
 node_modules/.bin/tsc -p tsconfig.build.json --outDir "$tmp/js"
 mkdir -p "$tmp/js/proto"
 cp -r proto/gen "$tmp/js/proto/gen"
+# How berthd is bundled; the bench's node floor (conformance/bench/floor.ts) reads this line and
+# bundles its program the same way.
+bundle=(--bundle --platform=node --format=esm --target=node24 --minify-whitespace --minify-syntax --log-level=warning)
 external=()
 for pkg in '@opentelemetry/*' prom-client openpgp ws yaml; do external+=("--external:$pkg"); done
 node_modules/.bin/esbuild "$tmp/js/cri-server/main.js" "$tmp/js/image-service/snapshots/unpack-worker.js" \
-  --bundle --platform=node --format=esm --target=node24 --splitting --entry-names='[name]' \
-  --minify-whitespace --minify-syntax --log-level=warning \
-  "${external[@]}" --outdir="$tmp/cri-server"
+  "${bundle[@]}" --splitting --entry-names='[name]' "${external[@]}" --outdir="$tmp/cri-server"
 rm -rf "$tmp/js"
 rm -rf "$out"
 mv "$tmp" "$out"

@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { REPO } from "../lib/berthd.ts";
-import { berthdV8Flags, measureFloor } from "./floor.ts";
+import { berthdV8Flags, bundleFlags, measureFloor } from "./floor.ts";
 import { FLOOR_BUILTINS } from "./floor-builtins.ts";
 
 test("berthdV8Flags: bin/berthd's default, or BERTHD_V8_FLAGS as bin/berthd reads it", () => {
@@ -13,6 +13,12 @@ test("berthdV8Flags: bin/berthd's default, or BERTHD_V8_FLAGS as bin/berthd read
   for (const f of ["--max-semi-space-size=1", "--max-opt=1", "--optimize-for-size"]) assert.ok(flags.includes(f), `flags: ${flags.join(" ")}`);
   assert.deepEqual(berthdV8Flags({ BERTHD_V8_FLAGS: "" }), []);
   assert.deepEqual(berthdV8Flags({ BERTHD_V8_FLAGS: " --max-opt=0  --jitless " }), ["--max-opt=0", "--jitless"]);
+});
+
+test("bundleFlags: hack/build.sh's bundle=(...) line, as its esbuild call uses it", () => {
+  const flags = bundleFlags();
+  for (const f of ["--bundle", "--platform=node", "--format=esm"]) assert.ok(flags.includes(f), `flags: ${flags.join(" ")}`);
+  assert.match(readFileSync(join(REPO, "hack", "build.sh"), "utf8"), /esbuild [^\n]*\\\n\s*"\$\{bundle\[@\]\}"/);
 });
 
 test("measureFloor runs the floor program with the flags and reads its memory", async () => {

@@ -17,16 +17,22 @@ export function berthdV8Flags(env: NodeJS.ProcessEnv = process.env): string[] {
   return m[1]!.split(/\s+/).filter(Boolean);
 }
 
+/** The esbuild flags hack/build.sh bundles berthd with (its `bundle=(...)` line). */
+export function bundleFlags(): string[] {
+  const m = /^bundle=\(([^)]*)\)$/m.exec(readFileSync(join(REPO, "hack", "build.sh"), "utf8"));
+  if (!m) throw new Error("hack/build.sh: its bundle=(...) flags were not found");
+  return m[1]!.split(/\s+/).filter(Boolean);
+}
+
 export interface Floor extends MemUse { flags: string[]; /** exports of the generated CRI api the program loaded */ schemas: number }
 
 const READY_MS = 30_000;
 
-/** Bundles floor-entry.ts into `dir`, runs it, and reads its memory 2 s after it listens (as the bench reads berthd's at idle). */
+/** Bundles floor-entry.ts into `dir` as berthd is bundled, runs it, and reads its memory 2 s after it listens (as the bench reads berthd's at idle). */
 export async function measureFloor(dir: string, flags = berthdV8Flags()): Promise<Floor> {
   const out = join(dir, "floor.mjs");
   await promisify(execFile)(join(REPO, "node_modules", ".bin", "esbuild"), [
-    join(REPO, "conformance", "bench", "floor-entry.ts"), "--bundle", "--platform=node", "--format=esm", "--target=node24",
-    "--minify-whitespace", "--minify-syntax", "--log-level=warning", `--outfile=${out}`,
+    join(REPO, "conformance", "bench", "floor-entry.ts"), ...bundleFlags(), `--outfile=${out}`,
   ], { cwd: REPO, timeout: 60_000 });
   const child = spawn(join(REPO, "node_modules", "node", "bin", "node"), [...flags, out, join(dir, "floor.sock")], { stdio: ["ignore", "pipe", "pipe"] });
   try {
