@@ -152,6 +152,7 @@ export class ImageService {
     await mkdir(this.root, { recursive: true, mode: 0o700 });
     await this.#content.init();
     await this.#snapshots.init();
+    if (this.#snapshots.topDirsUnset) this.#log.info("layer directories are not ext4 top directories (chattr +T)", { dir: this.#snapshots.root, error: this.#snapshots.topDirsUnset });
     await this.#images.init();
     await this.#leases.init();
   }

@@ -24,12 +24,19 @@ const MOUNT_DATA_LIMIT = 4096 - 512;
 /** Lengths of l/ link names tried, shortest first; 64 is the whole chain id. */
 const LINK_LENGTHS = [12, 16, 24, 32, 48, 64];
 const linkTarget = (chainId: string) => `../${hex(chainId)}/fs`;
+/** Most time chattr may take to flag a directory (one ioctl). */
+const CHATTR_TIMEOUT_MS = 10_000;
 
 export class Snapshotter {
   readonly root: string;
   /** berth-layer, which mounts the overlay in one system call; without it, mount(8). */
   readonly #mountHelper: string | undefined;
   #helperMounts = true;
+  /**
+   * Why init() could not make the root and containers/ ext4 top directories (markTopDirs), or
+   * undefined when it did.
+   */
+  topDirsUnset: string | undefined;
   constructor(root: string, mountHelper?: string) {
     this.root = root;
     this.#mountHelper = mountHelper;
@@ -41,9 +48,35 @@ export class Snapshotter {
     await mkdir(path.join(this.root, "containers"), { recursive: true, mode: 0o700 });
     await mkdir(path.join(this.root, "empty"), { recursive: true, mode: 0o700 });
     await mkdir(path.join(this.root, "empty", "fs"), { recursive: true, mode: 0o755 });
+    this.topDirsUnset = await this.#markTopDirs();
     for (const n of await readdir(this.root)) {
       if (n.startsWith("tmp-")) await rm(path.join(this.root, n), { recursive: true, force: true });
     }
+  }
+
+  /**
+   * Flags the root (whose subdirectories are the layers) and containers/ (the containers' upper
+   * and work dirs) as top directories for ext4's Orlov allocator (FS_TOPDIR_FL, chattr +T): each
+   * new layer or container dir then goes to a block group of its own with free inodes and
+   * blocks, and its files with it, instead of to its parent's group. The subdirectories are
+   * unrelated trees, which is what the flag is for.
+   *
+   * It matters most on ext4 without a journal (this development machine's root): allocating an
+   * inode there passes over every free inode of the group that was freed in the last one to five
+   * minutes (ext4's recently_deleted, one buffer-cache lookup each), and removed layers leave
+   * thousands. Pulling the bench's 5,000-file image after removing it, berth's unpack spent 470
+   * of its 546 open(2) samples in that scan; with the flag, a pull took 645 instead of 725 ms and
+   * 0.94 instead of 1.14 s of CPU (median of 6, alternating).
+   *
+   * Best effort: other file systems do not have the flag, and chattr (e2fsprogs) may be absent.
+   * Returns why it was not set, or undefined.
+   */
+  async #markTopDirs(): Promise<string | undefined> {
+    const dirs = [path.resolve(this.root), path.resolve(this.root, "containers")];
+    const r = await runCommand("chattr", ["+T", ...dirs], { timeoutMs: CHATTR_TIMEOUT_MS });
+    if (r.code === 0) return undefined;
+    if (r.spawnError) return `chattr could not run: ${r.spawnError.message}`;
+    return (r.stderr.trim() || r.stdout.trim() || `chattr exited with ${r.code ?? r.signal}`).slice(0, 500);
   }
 
   dir(chainId: string) { return path.join(this.root, hex(chainId), "fs"); }
