@@ -16,6 +16,8 @@ export interface ProxyOptions {
   tls?: { key: Buffer; cert: Buffer };
   /** Answer every request with this status (a broken mirror). */
   failWith?: number;
+  /** Hold every blob GET this long before passing it on (so downloads overlap, to count them). */
+  blobDelayMs?: number;
 }
 
 export interface RecordedRequest { method: string; path: string; range?: string }
@@ -25,6 +27,8 @@ export interface RunningProxy {
   requests: RecordedRequest[];
   tokenRequests: { scope: string; authorized: boolean }[];
   blobGets(digest: string): number;
+  /** The most blob GETs that were in flight at once (from the request to the end of the answer). */
+  peakBlobGets(): number;
   stop(): Promise<void>;
 }
 
@@ -35,6 +39,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   let cuts = opts.cut?.times ?? 0;
   const sockets = new Set<import("node:net").Socket>();
   let address = "";
+  let blobsInFlight = 0, peakBlobs = 0;
   const handler: http.RequestListener = (req, res) => {
     const url = new URL(req.url ?? "/", "http://x");
     if (url.pathname === "/token" && opts.token && req.method === "POST") {
@@ -73,6 +78,14 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       }
     }
     const isBlob = (d?: string) => !!d && req.method === "GET" && url.pathname.endsWith(`/blobs/${d}`);
+    if (req.method === "GET" && url.pathname.includes("/blobs/")) {
+      peakBlobs = Math.max(peakBlobs, ++blobsInFlight);
+      res.on("close", () => { blobsInFlight--; });
+      if (opts.blobDelayMs) { setTimeout(() => pass(req, res, isBlob), opts.blobDelayMs); return; }
+    }
+    pass(req, res, isBlob);
+  };
+  const pass = (req: http.IncomingMessage, res: http.ServerResponse, isBlob: (d?: string) => boolean) => {
     const headers = { ...req.headers };
     delete headers.authorization;
     const up = http.request({ host: opts.upstream.split(":")[0], port: Number(opts.upstream.split(":")[1]), method: req.method, path: req.url, headers }, (ur) => {
@@ -107,6 +120,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   return {
     address, requests, tokenRequests,
     blobGets: (d) => requests.filter((r) => r.method === "GET" && r.path.endsWith(`/blobs/${d}`)).length,
+    peakBlobGets: () => peakBlobs,
     stop: () => new Promise((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
   };
 }

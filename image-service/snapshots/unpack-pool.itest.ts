@@ -101,6 +101,27 @@ describe("UnpackPool: layers unpacked in separate processes", () => {
     });
   }
 
+  it("onInputEnd runs once, when berthd has handed over the last byte, before the flush", async () => {
+    const blob = gzipSync(tar);
+    const events: string[] = [];
+    const res = await pool(1).unpack(chunks(blob, 64 << 10), "gzip", await out(), {
+      onInputEnd: () => { events.push("input end"); },
+      sync: async () => { events.push("sync"); },
+    });
+    assert.equal(res.diffId, sha(tar));
+    assert.deepEqual(events, ["input end", "sync"]);
+  });
+
+  it("onInputEnd does not run when the input fails", async () => {
+    let ended = 0;
+    async function* failing(): AsyncGenerator<Buffer> {
+      yield* chunks(tar.subarray(0, tar.length >> 1), 256 << 10);
+      throw new Error("registry connection reset");
+    }
+    await assert.rejects(pool(1).unpack(failing(), "none", await out(), { ...noSync, onInputEnd: () => { ended++; } }), /registry connection reset/);
+    assert.equal(ended, 0);
+  });
+
   it("input many times the hand-over bound, in odd chunk sizes, comes out byte-exact", async () => {
     const data = randomBytes(5 * MAX_UNACKED + 12345);
     const big = buildTar([{ name: "f", data }]);
@@ -162,12 +183,29 @@ describe("UnpackPool: layers unpacked in separate processes", () => {
       assert.match(srv.heads[0]!, /\r\nx-mirror: m\r\n/i);
     });
 
+    it("onInputEnd runs once its own download has the last byte, before the flush", async () => {
+      const b = blob();
+      const srv = await rawServer((sock) => { sock.write(ok(b.length)); sock.write(b); });
+      const events: string[] = [];
+      const res = await pool().unpack({ blob: direct(`${srv.base}/b`, b.length), rest: resting(b).rest }, "gzip", await out(), {
+        onInputEnd: () => { events.push("input end"); },
+        sync: async () => { events.push("sync"); },
+      });
+      assert.equal(res.diffId, sha(tar));
+      assert.deepEqual(events, ["input end", "sync"]);
+    });
+
     it("a download cut short goes on through berthd from the byte it stopped at", async () => {
       const b = blob();
       const cut = 100_003;
       const srv = await rawServer((sock) => { sock.write(ok(b.length)); sock.end(b.subarray(0, cut)); });
       const r = resting(b);
-      const res = await pool().unpack({ blob: direct(`${srv.base}/b`, b.length), rest: r.rest }, "gzip", await out(), noSync);
+      let ended = 0;
+      const res = await pool().unpack({ blob: direct(`${srv.base}/b`, b.length), rest: r.rest }, "gzip", await out(), {
+        sync: async () => { assert.equal(ended, 1, "the input ended (berthd sent the rest) before the flush"); },
+        onInputEnd: () => { ended++; },
+      });
+      assert.equal(ended, 1);
       assert.deepEqual(res.raw, { bytes: b.length, digest: sha(b) });
       assert.equal(r.calls.length, 1);
       assert.equal(r.calls[0]!.offset, cut);

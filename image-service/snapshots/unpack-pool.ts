@@ -315,6 +315,7 @@ export class UnpackPool {
             // The process's own download stopped: complete, or berthd sends the rest (none left
             // when it stopped at the blob's size: the end, and the digest check decides).
             if (!direct || feeding || done || aborting) return; // (a process sends this only for its own download)
+            if (m.error === undefined) opts.onInputEnd?.();
             feeding = feed(m.error === undefined ? undefined : m.bytes >= direct.blob.size ? [] : direct.rest(m.bytes, m.error));
             return;
           case "failed": settle.reject(workerError(m.error)); return;
@@ -333,7 +334,10 @@ export class UnpackPool {
           await frame(FRAME_DATA, c);
           while (unacked > MAX_UNACKED && !done) await new Promise<void>((r) => { ackWaiter = r; });
         }
-        if (!done) await frame(FRAME_END);
+        if (!done) {
+          await frame(FRAME_END);
+          opts.onInputEnd?.();
+        }
       } catch (err) {
         // Only a failure the process has not already answered for is the unpack's.
         if (!done) {

@@ -80,6 +80,29 @@ describe("unpackLayer on a real filesystem", () => {
     });
   }
 
+  it("onInputEnd runs once, after the input's last chunk was taken and before the flush; not when the input fails", async () => {
+    const blob = gzipSync(tar);
+    const events: string[] = [];
+    let given = 0;
+    async function* counted(): AsyncGenerator<Buffer> {
+      for (const c of chunks(blob, 64 << 10)) { given += c.length; yield c; }
+      events.push("source done");
+    }
+    const out = path.join(dir, "input-end");
+    await mkdir(out);
+    await unpackLayer(counted(), "gzip", out, {
+      onInputEnd: () => { events.push(`input end after ${given} bytes`); },
+      sync: async () => { events.push("sync"); },
+    });
+    assert.deepEqual(events, ["source done", `input end after ${blob.length} bytes`, "sync"]);
+    let ended = 0;
+    async function* cut(): AsyncGenerator<Buffer> { yield blob.subarray(0, blob.length >> 1); throw new Error("connection reset"); }
+    const out2 = path.join(dir, "input-cut");
+    await mkdir(out2);
+    await assert.rejects(unpackLayer(cut(), "gzip", out2, { onInputEnd: () => { ended++; }, sync: async () => {} }), /connection reset/);
+    assert.equal(ended, 0);
+  });
+
   for (const size of [512, 1 << 20]) it(`entries that replace earlier ones keep tar order (${size}-byte chunks)`, async () => {
     const entries: TarFixtureEntry[] = [
       { name: "a/", type: "dir", mtime: 1_500_000_000 },

@@ -42,6 +42,11 @@ export interface UnpackOptions {
   /** syncfs for the layer's filesystem (a shared FsSyncer); default: the layer's own helper. */
   sync?: () => Promise<void>;
   /**
+   * Runs once every byte of the input has been taken in (the download is over; what is left is
+   * to decompress and apply the last of it, and to flush). Not when the input fails.
+   */
+  onInputEnd?: () => void;
+  /**
    * Stops the unpack: input ends with the signal's reason and the layer's helper is killed, so
    * a wait for it ends too. The unpack then fails as on any error (the writer is aborted first).
    */
@@ -121,6 +126,7 @@ export async function unpackLayer(src: AsyncIterable<Buffer>, compression: Compr
       }
       if (batched) await flush();
       dec.end();
+      opts.onInputEnd?.();
     } catch (err) {
       dec.destroy(err as Error);
       throw err;

@@ -31,6 +31,35 @@ describe("Semaphore", () => {
     assert.deepEqual(order, ["first", "second", "third"]);
   });
 
+  it("a section that gives its slot back early lets the next one in while it goes on, and never gives it back twice", async () => {
+    const sem = new Semaphore(1);
+    const order: string[] = [];
+    let finish!: () => void;
+    let released!: () => void;
+    const first = sem.run(async (release) => {
+      order.push("first starts");
+      released = release;
+      await new Promise<void>((r) => { finish = r; });
+      release(); // again: nothing more is given back
+      order.push("first ends");
+    });
+    const second = sem.run(async () => { order.push("second"); });
+    const third = sem.run(async () => { order.push("third"); await tick(); });
+    await tick();
+    assert.equal(sem.waiting, 2);
+    released();
+    await second;
+    assert.deepEqual(order, ["first starts", "second", "third"], "the slot went to the longest waiter, then the next");
+    assert.equal(sem.waiting, 0);
+    // first still runs: its release and its end free no slot, so at most 1 other section runs.
+    let inside = 0, peak = 0;
+    const more = [1, 2, 3].map(() => sem.run(async () => { inside++; peak = Math.max(peak, inside); await tick(); inside--; }));
+    finish();
+    await Promise.all([first, third, ...more]);
+    assert.equal(peak, 1);
+    assert.ok(order.includes("first ends"));
+  });
+
   it("frees the slot when a section throws", async () => {
     const sem = new Semaphore(1);
     await assert.rejects(sem.run(() => Promise.reject(new Error("boom"))), /boom/);

@@ -1,5 +1,6 @@
 // A counting semaphore (at most `n` sections run at once; a freed slot goes to the
-// longest waiter, so a newcomer never barges ahead of it) and mapLimit over it.
+// longest waiter, so a newcomer never barges ahead of it; a section may give its slot back
+// before it ends) and mapLimit over it.
 
 export class Semaphore {
   #free: number;
@@ -10,15 +11,25 @@ export class Semaphore {
     this.#free = n;
   }
 
-  async run<T>(fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` in a slot. `release` gives the slot back before `fn` ends (the rest of `fn` no
+   * longer counts against `n`); calling it again, or the end of `fn`, gives nothing back twice.
+   */
+  async run<T>(fn: (release: () => void) => Promise<T>): Promise<T> {
     if (this.#free > 0) this.#free--;
     else await new Promise<void>((r) => this.#waiters.push(r));
-    try {
-      return await fn();
-    } finally {
+    let held = true;
+    const release = () => {
+      if (!held) return;
+      held = false;
       const next = this.#waiters.shift();
       if (next) next();
       else this.#free++;
+    };
+    try {
+      return await fn(release);
+    } finally {
+      release();
     }
   }
 
