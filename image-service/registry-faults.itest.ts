@@ -89,6 +89,25 @@ describe("registry behaviour through a proxy", () => {
     for (const b of fx.multi.image.blobs) assert.equal(p.blobGets(b.digest), 1, `blob ${b.digest}`);
   });
 
+  // The proxy holds each blob GET until one more than the limit are in flight (or 700 ms), so the
+  // downloads the limit allows overlap and one more would show. A layer's slot goes to the next
+  // layer when its last byte is in: for an unpack process's own download at its "fetched", for
+  // one berthd took over (cut short, resumed with a Range request) only once berthd sent the rest.
+  for (const [workers, limit, cut] of [[false, 1, false], [false, 2, false], [true, 1, false], [true, 2, false], [true, 1, true], [false, 1, true]] as const) {
+    it(`at most ${limit} layer download(s) at once${workers ? ", in unpack processes" : ""}${cut ? ", with one cut short and resumed by berthd" : ""}`, withWorkers(workers), async () => {
+      const layers = fx.multi.image.blobs.filter((b) => b.digest !== fx.multi.configDigest);
+      assert.equal(layers.length, 3);
+      const p = await proxy({ blobHold: { until: limit + 1, maxMs: 700 }, ...(cut ? { cut: { digest: base().digest, afterBytes: 100_000, times: 1 } } : {}) });
+      const svc = await service({ maxConcurrentDownloads: limit, ...(workers ? { unpackOnWorkersFrom: 0 } : {}) });
+      const from = lines.length;
+      assert.equal((await svc.pull(`${p.address}/${fx.multi.repo}:latest`)).imageRef, fx.multi.configDigest);
+      assert.equal(p.peakBlobGets(), limit);
+      for (const l of layers) assert.equal(p.blobGets(l.digest), l.digest === base().digest && cut ? 2 : 1, `layer ${l.digest}`);
+      if (cut) assert.equal(p.requests.filter((r) => r.path.endsWith(base().digest))[1]?.range, "bytes=100000-");
+      if (cut && workers) assert.deepEqual(logged(from, HANDED_BACK).map((j) => j.offset), [100_000]);
+    });
+  }
+
   // With workers, the unpack process downloads the layer itself; berthd resumes what it cut short.
   for (const workers of [false, true]) it(`resumes a blob whose connection is cut, with a Range request${workers ? " (the unpack process's own download)" : ""}`, withWorkers(workers), async () => {
     const p = await proxy({ cut: { digest: base().digest, afterBytes: 100_000, times: 1 } });

@@ -1,6 +1,7 @@
 // registry.max_concurrent_downloads over the real socket: a berthd pulls a three-layer image
-// through a counting proxy that holds each blob GET a while (so downloads overlap when they may),
-// and never has more layer downloads in flight than the key allows.
+// through a counting proxy that holds each blob GET until one more than the limit are in flight
+// or 700 ms have passed, so the downloads the limit allows overlap, and one more would show.
+// (The limit is berthd's, for all pulls together; one pull shows it.)
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startBerthd } from "../lib/berthd.ts";
@@ -8,7 +9,7 @@ import { startRegistry, type RunningRegistry } from "../../hack/registry/registr
 import { type Fixtures, pushFixtures } from "../../hack/registry/build-images.ts";
 import { startProxy, type RunningProxy } from "../../hack/registry/proxy.ts";
 
-describe("registry.max_concurrent_downloads bounds the layer downloads of a pull", () => {
+describe("registry.max_concurrent_downloads bounds berthd's layer downloads", () => {
   let reg: RunningRegistry;
   let fx: Fixtures;
   const proxies: RunningProxy[] = [];
@@ -24,7 +25,7 @@ describe("registry.max_concurrent_downloads bounds the layer downloads of a pull
   for (const limit of [1, 2, 3]) test(`at most ${limit} at once`, async () => {
     const layers = fx.multi.image.blobs.filter((x) => x.digest !== fx.multi.configDigest);
     assert.equal(layers.length, 3, "the image has three layers");
-    const p = await startProxy({ upstream: reg.address, blobDelayMs: 300 });
+    const p = await startProxy({ upstream: reg.address, blobHold: { until: limit + 1, maxMs: 700 } });
     proxies.push(p);
     const b = await startBerthd({ toml: `[registry]\nmax_concurrent_downloads = ${limit}\n` });
     try {

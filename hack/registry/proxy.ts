@@ -16,8 +16,12 @@ export interface ProxyOptions {
   tls?: { key: Buffer; cert: Buffer };
   /** Answer every request with this status (a broken mirror). */
   failWith?: number;
-  /** Hold every blob GET this long before passing it on (so downloads overlap, to count them). */
-  blobDelayMs?: number;
+  /**
+   * Hold each blob GET until `until` of them are in flight (then all held ones go on) or for
+   * `maxMs`: a client that may have N downloads at once shows N in flight (peakBlobGets), and one
+   * that starts more than it may shows them too, whatever the timing.
+   */
+  blobHold?: { until: number; maxMs: number };
 }
 
 export interface RecordedRequest { method: string; path: string; range?: string }
@@ -40,6 +44,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const sockets = new Set<import("node:net").Socket>();
   let address = "";
   let blobsInFlight = 0, peakBlobs = 0;
+  const held = new Set<() => void>();
   const handler: http.RequestListener = (req, res) => {
     const url = new URL(req.url ?? "/", "http://x");
     if (url.pathname === "/token" && opts.token && req.method === "POST") {
@@ -81,7 +86,14 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     if (req.method === "GET" && url.pathname.includes("/blobs/")) {
       peakBlobs = Math.max(peakBlobs, ++blobsInFlight);
       res.on("close", () => { blobsInFlight--; });
-      if (opts.blobDelayMs) { setTimeout(() => pass(req, res, isBlob), opts.blobDelayMs); return; }
+      const hold = opts.blobHold;
+      if (hold) {
+        const go = () => { if (held.delete(go)) { clearTimeout(timer); pass(req, res, isBlob); } };
+        const timer = setTimeout(go, hold.maxMs);
+        held.add(go);
+        if (blobsInFlight >= hold.until) for (const g of [...held]) g();
+        return;
+      }
     }
     pass(req, res, isBlob);
   };

@@ -25,7 +25,7 @@ const MOUNT_DATA_LIMIT = 4096 - 512;
 const LINK_LENGTHS = [12, 16, 24, 32, 48, 64];
 const linkTarget = (chainId: string) => `../${hex(chainId)}/fs`;
 /** Most time chattr may take to flag a directory (one ioctl). */
-const CHATTR_TIMEOUT_MS = 10_000;
+const CHATTR_TIMEOUT_MS = 5_000;
 
 export class Snapshotter {
   readonly root: string;
@@ -57,9 +57,9 @@ export class Snapshotter {
   /**
    * Flags the root (whose subdirectories are the layers) and containers/ (the containers' upper
    * and work dirs) as top directories for ext4's Orlov allocator (FS_TOPDIR_FL, chattr +T): each
-   * new layer or container dir then goes to a block group of its own with free inodes and
-   * blocks, and its files with it, instead of to its parent's group. The subdirectories are
-   * unrelated trees, which is what the flag is for.
+   * new layer or container dir is then placed as a top-level directory is, spread over the block
+   * groups with free inodes and blocks, and its files with it, instead of in its parent's group.
+   * The subdirectories are unrelated trees, which is what the flag is for.
    *
    * It matters most on ext4 without a journal (this development machine's root): allocating an
    * inode there passes over every free inode of the group that was freed in the last one to five

@@ -19,6 +19,7 @@ describe("layer and container parents are ext4 top directories (chattr +T)", () 
   let dir: string;
   let ext4: string;
   let tmpfs: string;
+  const mounted: string[] = [];
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), "berth-topdir-"));
     ext4 = path.join(dir, "ext4");
@@ -29,11 +30,15 @@ describe("layer and container parents are ext4 top directories (chattr +T)", () 
     execFileSync("truncate", ["-s", "64M", img]);
     execFileSync("mkfs.ext4", ["-q", "-O", "^has_journal", img]);
     execFileSync("mount", ["-o", "loop", img, ext4]);
+    mounted.push(ext4);
     execFileSync("mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", tmpfs]);
+    mounted.push(tmpfs);
   });
   after(async () => {
-    for (const m of [ext4, tmpfs]) {
-      try { execFileSync("umount", [m], { stdio: "ignore" }); } catch { /* mount failed in before(), which reported it */ }
+    // A mount still busy is detached lazily (the loop device goes with its last user), so the
+    // removal below never walks into a mounted file system.
+    for (const m of mounted) {
+      try { execFileSync("umount", [m]); } catch { execFileSync("umount", ["-l", m]); }
     }
     await rm(dir, { recursive: true, force: true });
   });
@@ -49,9 +54,12 @@ describe("layer and container parents are ext4 top directories (chattr +T)", () 
     const { tmp, fs } = await snaps.prepare();
     assert.doesNotMatch(attrs(tmp), /T/);
     assert.doesNotMatch(attrs(fs), /T/);
-    // init() on a later start leaves the flag as it is.
+    // A later start sets it again where it was taken off.
+    execFileSync("chattr", ["-T", snaps.root, path.join(snaps.root, "containers")]);
+    assert.doesNotMatch(attrs(snaps.root), /T/);
     await snaps.init();
     assert.match(attrs(snaps.root), /T/);
+    assert.match(attrs(path.join(snaps.root, "containers")), /T/);
   });
 
   it("works without the flag on a file system that has none (tmpfs), and says why", async () => {

@@ -252,7 +252,12 @@ export class UnpackPool {
     /** What beforeSync accepted. */
     let checked: { diffId: string; raw: { bytes: number; digest: string } } | undefined;
     let settle!: { resolve: (r: UnpackResult) => void; reject: (err: Error) => void };
-    const outcome = new Promise<UnpackResult>((resolve, reject) => { settle = { resolve, reject }; });
+    // `done` is set at once, not in the promise's reactions: the process's messages come on
+    // process.nextTick, so a "fetched" right behind a "failed" must already see it (or berthd
+    // would start taking over a download for a layer that has failed).
+    const outcome = new Promise<UnpackResult>((resolve, reject) => {
+      settle = { resolve: (r) => { done = true; resolve(r); }, reject: (err) => { done = true; reject(err); } };
+    });
     outcome.catch(() => {});
     let done = false;
     let started = false;

@@ -43,7 +43,9 @@ export interface UnpackOptions {
   sync?: () => Promise<void>;
   /**
    * Runs once every byte of the input has been taken in (the download is over; what is left is
-   * to decompress and apply the last of it, and to flush). Not when the input fails.
+   * to decompress and apply the last of it, and to flush). Not when the input fails; it may come
+   * when the unpack has already failed on what it had. It must not throw (in the pool it runs in
+   * the process's message handler).
    */
   onInputEnd?: () => void;
   /**
