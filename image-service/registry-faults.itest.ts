@@ -108,6 +108,25 @@ describe("registry behaviour through a proxy", () => {
     });
   }
 
+  for (const workers of [false, true]) it(`takes the missing layers largest first${workers ? " (unpack processes)" : ""}`, withWorkers(workers), async () => {
+    const layers = fx.multi.image.blobs.filter((b) => b.digest !== fx.multi.configDigest);
+    const sizes = new Set(layers.map((l) => l.size));
+    assert.equal(sizes.size, layers.length, "the fixture's layers differ in size");
+    const p = await proxy();
+    const svc = await service({ maxConcurrentDownloads: 1, ...(workers ? { unpackOnWorkersFrom: 0 } : {}) });
+    await svc.pull(`${p.address}/${fx.multi.repo}:latest`);
+    const fetched = p.requests.filter((q) => q.method === "GET" && layers.some((l) => q.path.endsWith(`/blobs/${l.digest}`))).map((q) => q.path.split("/").at(-1));
+    assert.deepEqual(fetched, [...layers].sort((a, b) => b.size - a.size).map((l) => l.digest));
+    // With the first layer there already (the single image's base), only the other two are fetched, largest first.
+    const p2 = await proxy();
+    const svc2 = await service({ maxConcurrentDownloads: 1, ...(workers ? { unpackOnWorkersFrom: 0 } : {}) });
+    await svc2.pull(`${p2.address}/${fx.single.repo}:latest`);
+    await svc2.pull(`${p2.address}/${fx.multi.repo}:latest`);
+    const second = p2.requests.filter((q) => q.method === "GET" && layers.some((l) => q.path.endsWith(`/blobs/${l.digest}`))).map((q) => q.path.split("/").at(-1));
+    const rest = layers.filter((l) => l.digest !== base().digest).sort((a, b) => b.size - a.size).map((l) => l.digest);
+    assert.deepEqual(second, [base().digest, ...rest]);
+  });
+
   // With workers, the unpack process downloads the layer itself; berthd resumes what it cut short.
   for (const workers of [false, true]) it(`resumes a blob whose connection is cut, with a Range request${workers ? " (the unpack process's own download)" : ""}`, withWorkers(workers), async () => {
     const p = await proxy({ cut: { digest: base().digest, afterBytes: 100_000, times: 1 } });
