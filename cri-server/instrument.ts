@@ -2,7 +2,6 @@
 // duration, code), an OpenTelemetry span, metrics, and domain errors -> gRPC status.
 // Handlers never choose status codes; anything unexpected becomes INTERNAL with a
 // generic message (the real error is logged, never sent).
-import { randomBytes } from "node:crypto";
 import { BerthError, Code, codeName } from "../oci-runtime/foundation/errdefs.ts";
 import type { Logger } from "../oci-runtime/foundation/log.ts";
 import { SPAN_STATUS_ERROR, startSpan } from "./tracing.ts";
@@ -22,11 +21,13 @@ export function clip(message: string): string {
 }
 
 /**
- * A log correlation id per call: 12 hex digits, a random prefix per berthd and a counter. It was
+ * A log correlation id per call: 12 hex digits, a prefix per berthd and a counter. It was
  * randomBytes(6) per call, a getrandom(2) each (2% of berthd's CPU while ListContainers was called
- * in a loop).
+ * in a loop). The prefix tells apart the lines of berthds that follow one another in a log: it
+ * mixes the pid and the start time, and needs no node:crypto (which berthd loads at its first
+ * pod or pull, see foundation/builtins.ts).
  */
-const REQUEST_ID_PREFIX = randomBytes(2).toString("hex");
+const REQUEST_ID_PREFIX = ((process.pid ^ Date.now()) & 0xffff).toString(16).padStart(4, "0");
 let requestCounter = 0;
 export const newRequestId = () => {
   requestCounter = (requestCounter + 1) % 0x100000000;

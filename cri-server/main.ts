@@ -2,7 +2,7 @@
 //   berthd [--config FILE]                 run the daemon
 //   berthd config default                  print the full default config
 //   berthd config check [--config FILE]    validate a config file
-import { parseArgs } from "node:util";
+import { nodeUtil } from "../oci-runtime/foundation/builtins.ts";
 import { ConfigError, DEFAULT_CONFIG_PATH, defaultConfig, formatConfig, loadConfig } from "./config.ts";
 import { BerthError } from "../oci-runtime/foundation/errdefs.ts";
 import { log } from "../oci-runtime/foundation/log.ts";
@@ -16,7 +16,7 @@ const usage = `usage:
 `;
 
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = nodeUtil().parseArgs({
     args: argv,
     options: { config: { type: "string", short: "c" }, help: { type: "boolean", short: "h" } },
     allowPositionals: true,

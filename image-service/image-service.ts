@@ -1,7 +1,7 @@
 // ImageService: the facade berthd uses. Pulls (resolve -> manifests -> config -> layers
 // streamed through digest check, decompression and unpacking), image metadata, GC and
 // container rootfs overlays.
-import { createHash } from "node:crypto";
+import { sha256Hex } from "../oci-runtime/foundation/builtins.ts";
 import { mkdir } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import path from "node:path";
@@ -171,7 +171,7 @@ export class ImageService {
   async pull(ref: string, auth?: PullAuth, opts: PullOptions = {}): Promise<{ imageRef: string }> {
     const r = parseReference(ref);
     const ns = opts.namespace ?? "";
-    const key = `${formatReference(r)}|${ns}|${createHash("sha256").update(credentialKey(auth)).digest("hex")}`;
+    const key = `${formatReference(r)}|${ns}|${sha256Hex(credentialKey(auth))}`;
     return this.#pulls.do(key, () => this.#pull(r, auth, ns || undefined));
   }
 

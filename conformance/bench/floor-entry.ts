@@ -8,11 +8,10 @@ import { FLOOR_BUILTINS } from "./floor-builtins.ts";
 
 for (const m of FLOOR_BUILTINS) await import(m);
 const { createServer } = await import("node:net");
-const { createHash } = await import("node:crypto");
-// Used as berthd uses them: an answer encoded and decoded, a digest taken.
+// Used as berthd uses them: an answer encoded and decoded. (node:crypto, node:zlib and node:util
+// are not here: berthd takes them when first used, oci-runtime/foundation/builtins.ts.)
 const bytes = toBinary(api.VersionResponseSchema, create(api.VersionResponseSchema, { version: "0.1.0", runtimeName: "floor" }));
 fromBinary(api.VersionResponseSchema, bytes);
-createHash("sha256").update(bytes).digest("hex");
 const schemas = Object.keys(api).length;
 const socket = process.argv[2];
 if (!socket) throw new Error("usage: floor.mjs SOCKET");

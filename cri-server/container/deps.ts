@@ -2,7 +2,7 @@
 // (files, signals, clock, ids), the OCI runtime, conmon, cgroups, berth's own mounts, the image
 // service, the spec builder (one opaque call) and the pod lookups. The daemon passes the real
 // ones (realContainerDeps); unit specs pass fakes.
-import { randomBytes } from "node:crypto";
+import { randomHex } from "../../oci-runtime/foundation/builtins.ts";
 import { mkdir, readFile, rm, stat } from "node:fs/promises";
 import { dirname, join, posix } from "node:path";
 import { findExecutable } from "../../oci-runtime/foundation/executable.ts";
@@ -155,7 +155,7 @@ export interface ContainerDeps {
 export function realContainerOs(): ContainerOs {
   return {
     now: nowNs,
-    newId: () => randomBytes(32).toString("hex"),
+    newId: () => randomHex(32),
     kill: (pid, signal) => { process.kill(pid, signal); },
     mkdirPrivate: async (path) => { await mkdir(path, { recursive: true, mode: 0o700 }); },
     mkdirShared: async (path) => { await mkdir(path, { recursive: true, mode: 0o755 }); },

@@ -3,17 +3,17 @@
 // saying why (critest skips its checkpoint specs on UNIMPLEMENTED). Otherwise: `<runtime> checkpoint
 // --leave-running` into a temporary directory, then a tar of that directory
 // (checkpoint images and the bundle's config.json) at the requested location.
-import { execFile } from "node:child_process";
+import { execFile, type ExecFileOptions } from "node:child_process";
 import { copyFile, mkdir, mkdtemp, rename, rm } from "node:fs/promises";
 import { dirname, isAbsolute, join } from "node:path";
-import { promisify } from "node:util";
+import { nodeUtil } from "../../oci-runtime/foundation/builtins.ts";
 import type { CheckpointContainerRequestSchema, CheckpointContainerResponseSchema } from "../../proto/gen/runtime/v1/api_pb.js";
 import { failedPrecondition, internal, invalidArgument, unimplemented } from "../../oci-runtime/foundation/errdefs.ts";
 import { findExecutable } from "../../oci-runtime/foundation/executable.ts";
 import type { UnaryImpl } from "../rpc.ts";
 import { isRunning } from "../container/state.ts";
 
-const run = promisify(execFile);
+const run = (file: string, args: readonly string[], opts: ExecFileOptions) => nodeUtil().promisify(execFile)(file, args, opts);
 
 let criuProbe: Promise<string | undefined> | undefined;
 

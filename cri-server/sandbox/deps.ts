@@ -1,7 +1,7 @@
 // What the sandbox lifecycle operations (sandbox/ops/*) are given: the record store, the OS
 // (files, mounts, namespaces and their pins, clock, ids), CNI, the infra runtime and the pod's containers.
 // The daemon passes the real ones (realSandboxOs); unit specs pass fakes.
-import { randomBytes } from "node:crypto";
+import { randomHex } from "../../oci-runtime/foundation/builtins.ts";
 import { hostname } from "node:os";
 import { mkdir, readdir, realpath, rm, statfs } from "node:fs/promises";
 import { join } from "node:path";
@@ -113,7 +113,7 @@ export function realSandboxOs(config: Config): SandboxOs {
   const helper = mountHelperPath(config.runtime.io_helper);
   return {
     now: nowNs,
-    newId: () => randomBytes(32).toString("hex"),
+    newId: () => randomHex(32),
     hostname,
     mkdirPrivate: async (path) => { await mkdir(path, { recursive: true, mode: 0o700 }); },
     removeAll: (path) => rm(path, { recursive: true, force: true }),

@@ -1,6 +1,8 @@
 // Content-addressed blob store: <root>/blobs/sha256/<hex>. Ingests go to <root>/ingest/
 // (a temp file), are verified against digest and size, fsynced and renamed into place.
-import { createHash, randomBytes, type Hash } from "node:crypto";
+import type { Hash } from "node:crypto";
+import { nodeCrypto } from "../../oci-runtime/foundation/builtins.ts";
+import { uniqueSuffix } from "../../oci-runtime/foundation/unique.ts";
 import { mkdir, open, readdir, rename, rm, stat, readFile, type FileHandle } from "node:fs/promises";
 import { createReadStream } from "node:fs";
 import path from "node:path";
@@ -20,7 +22,7 @@ export class Ingest {
   #fh: FileHandle;
   #tmp: string;
   #final: string;
-  #hash: Hash = createHash("sha256");
+  #hash: Hash = nodeCrypto().createHash("sha256");
   #written = 0;
   #done = false;
 
@@ -101,7 +103,7 @@ export class ContentStore {
 
   async begin(digest: string, size: number): Promise<Ingest> {
     const final = this.path(digest);
-    const tmp = path.join(this.#ingest, `${hexOf(digest)}.${randomBytes(6).toString("hex")}`);
+    const tmp = path.join(this.#ingest, `${hexOf(digest)}.${uniqueSuffix()}`);
     const fh = await open(tmp, "wx", 0o644);
     return new Ingest(fh, tmp, final, digest, size);
   }

@@ -1,7 +1,8 @@
 // Layer snapshots: <root>/<chainid-hex>/fs, one directory per chain id, shared by every image.
 // New layers unpack into <root>/tmp-*/fs and are renamed into place when complete.
 // Container rootfs: overlay of the image's layer dirs plus <root>/containers/<key>/{upper,work}.
-import { createHash, randomBytes } from "node:crypto";
+import { sha256Hex } from "../../oci-runtime/foundation/builtins.ts";
+import { uniqueSuffix } from "../../oci-runtime/foundation/unique.ts";
 import { access, constants as fsConstants, lstat, mkdir, readdir, readlink, rename, rm, stat, symlink, unlink } from "node:fs/promises";
 import path from "node:path";
 import { failedPrecondition, internal } from "../../oci-runtime/foundation/errdefs.ts";
@@ -13,7 +14,7 @@ import { runCommand } from "../../oci-runtime/foundation/run-command.ts";
 export function chainIds(diffIds: string[]): string[] {
   const out: string[] = [];
   for (const d of diffIds) {
-    out.push(out.length ? "sha256:" + createHash("sha256").update(`${out.at(-1)} ${d}`).digest("hex") : d);
+    out.push(out.length ? "sha256:" + sha256Hex(`${out.at(-1)} ${d}`) : d);
   }
   return out;
 }
@@ -87,7 +88,7 @@ export class Snapshotter {
 
   /** A fresh temporary layer directory; pass it to commit() or discard(). */
   async prepare(): Promise<{ tmp: string; fs: string }> {
-    const tmp = path.join(this.root, `tmp-${randomBytes(8).toString("hex")}`);
+    const tmp = path.join(this.root, `tmp-${uniqueSuffix()}`);
     await mkdir(tmp, { mode: 0o700 });
     await mkdir(path.join(tmp, "fs"), { mode: 0o755 });
     return { tmp, fs: path.join(tmp, "fs") };
@@ -110,7 +111,7 @@ export class Snapshotter {
   async remove(chainId: string) {
     // Rename first so a crash never leaves a half-deleted layer under its chain id.
     const dir = path.join(this.root, hex(chainId));
-    const doomed = path.join(this.root, `tmp-rm-${randomBytes(6).toString("hex")}`);
+    const doomed = path.join(this.root, `tmp-rm-${uniqueSuffix()}`);
     // Only links that point at this layer: another layer may hold a link of the same prefix.
     for (const len of LINK_LENGTHS) {
       const link = path.join(this.root, "l", hex(chainId).slice(0, len));

@@ -2,10 +2,9 @@
 // none), hash the uncompressed stream (the diff id), parse tar, apply entries. The
 // decompressed bytes and the entries of one layer are bounded (image.max_layer_bytes,
 // image.max_layer_entries): a small gzip of zeros or of tar headers fails with the limit named.
-import { createHash } from "node:crypto";
+import { nodeCrypto, nodeZlib } from "../../oci-runtime/foundation/builtins.ts";
 import { once } from "node:events";
 import { PassThrough, type Duplex } from "node:stream";
-import { createGunzip, createZstdDecompress } from "node:zlib";
 import type { Compression } from "../registry/media-types.ts";
 import { DEFAULT_LAYER_HELPER } from "./layer-helper.ts";
 import { LayerWriter } from "./layer-writer.ts";
@@ -83,8 +82,8 @@ export const OUTPUT_QUEUE = 4 * DECOMPRESS_CHUNK;
 function decompressor(c: Compression): Duplex {
   // zlib streams pass stream options (the queue bound) to their Transform; @types omits them.
   const zopts = { chunkSize: DECOMPRESS_CHUNK, writableHighWaterMark: FEED_QUEUE, readableHighWaterMark: OUTPUT_QUEUE };
-  if (c === "gzip") return createGunzip(zopts);
-  if (c === "zstd") return createZstdDecompress(zopts);
+  if (c === "gzip") return nodeZlib().createGunzip(zopts);
+  if (c === "zstd") return nodeZlib().createZstdDecompress(zopts);
   return new PassThrough({ highWaterMark: DECOMPRESS_CHUNK });
 }
 
@@ -92,7 +91,7 @@ function decompressor(c: Compression): Duplex {
 export async function unpackLayer(src: AsyncIterable<Buffer>, compression: Compression, dir: string, opts: UnpackOptions = {}): Promise<UnpackResult> {
   const limits = { ...DEFAULT_UNPACK_LIMITS, ...opts.limits };
   const dec = decompressor(compression);
-  const rawHash = createHash("sha256");
+  const rawHash = nodeCrypto().createHash("sha256");
   let rawBytes = 0;
   const feeding = (async () => {
     try {
@@ -135,7 +134,7 @@ export async function unpackLayer(src: AsyncIterable<Buffer>, compression: Compr
     }
   })();
   feeding.catch(() => {}); // surfaced below
-  const hash = createHash("sha256");
+  const hash = nodeCrypto().createHash("sha256");
   let bytes = 0;
   async function* tapped(): AsyncGenerator<Buffer> {
     for await (const c of dec as AsyncIterable<Buffer>) {

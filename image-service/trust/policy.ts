@@ -1,7 +1,8 @@
 // containers-policy.json(5): parsed strictly. Every key berth does not implement is refused
 // with the file and the key's path named, never ignored. Keys referenced by the policy are
 // read and parsed here, so a policy that loads is a policy that can be enforced.
-import { type KeyObject, createPublicKey } from "node:crypto";
+import type { KeyObject } from "node:crypto";
+import { nodeCrypto } from "../../oci-runtime/foundation/builtins.ts";
 import { BoundedReadError, readBoundedFile } from "../../oci-runtime/foundation/bounded-file.ts";
 import path from "node:path";
 import type * as openpgp from "openpgp";
@@ -152,7 +153,7 @@ class PolicyLoader {
         const keys: KeyObject[] = [];
         for (const src of await this.keySources(v, where)) {
           let key: KeyObject;
-          try { key = createPublicKey({ key: src.data, format: "pem" }); } catch (err) {
+          try { key = nodeCrypto().createPublicKey({ key: src.data, format: "pem" }); } catch (err) {
             this.fail(where, `names ${src.where}, which holds no readable PEM public key (${(err as Error).message})`);
           }
           const t = key.asymmetricKeyType;

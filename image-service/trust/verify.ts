@@ -5,7 +5,8 @@
 // the signature base64 in the layer annotation dev.cosignproject.cosign/signature.
 // Everything in a signature is hostile until the cryptography says otherwise; even then the
 // payload is parsed strictly.
-import { type KeyObject, verify as cryptoVerify } from "node:crypto";
+import type { KeyObject } from "node:crypto";
+import { nodeCrypto } from "../../oci-runtime/foundation/builtins.ts";
 import type * as openpgp from "openpgp";
 import type { SignedIdentity } from "./identity.ts";
 import { type IdentityRef, formatIdentity, identityMatches, parseIdentity } from "./identity.ts";
@@ -101,7 +102,7 @@ export function checkSigstore(payload: Buffer, signatureB64: string, keys: KeyOb
   const sig = Buffer.from(signatureB64, "base64");
   const verified = keys.some((key) => {
     try {
-      return cryptoVerify(key.asymmetricKeyType === "ed25519" ? null : "sha256", payload, key, sig);
+      return nodeCrypto().verify(key.asymmetricKeyType === "ed25519" ? null : "sha256", payload, key, sig);
     } catch {
       return false; // a malformed signature for this key type
     }

@@ -1,5 +1,5 @@
 // Writes an OCI bundle's config.json crash-safely.
-import { randomBytes } from "node:crypto";
+import { uniqueSuffix } from "../foundation/unique.ts";
 import { mkdir, open, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { fsyncDir, writeFileAtomic } from "../foundation/atomic-file.ts";
@@ -34,7 +34,7 @@ export async function writeBundle(bundle: string, spec: Spec): Promise<void> {
 export async function writeBundleSyncLater(bundle: string, spec: Spec): Promise<{ synced: Promise<void> }> {
   await mkdir(bundle, { recursive: true, mode: 0o700 });
   const path = join(bundle, "config.json");
-  const tmp = join(bundle, `.config.json.${randomBytes(6).toString("hex")}.tmp`);
+  const tmp = join(bundle, `.config.json.${uniqueSuffix()}.tmp`);
   const fh = await open(tmp, "wx", 0o600);
   try {
     await fh.writeFile(JSON.stringify(spec, null, 2));

@@ -1,7 +1,7 @@
 // Crash-safe file writes, shared by every layer: temp file in the same directory
 // (created if missing), fsync, rename, fsync the directory. A reader sees the old
 // content or the new, never half; a failed write leaves no temp file behind.
-import { randomBytes } from "node:crypto";
+import { uniqueSuffix } from "./unique.ts";
 import { mkdir, open, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 
@@ -9,7 +9,7 @@ import { basename, dirname, join } from "node:path";
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
   const dir = dirname(path);
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
+  const tmp = join(dir, `.${basename(path)}.${uniqueSuffix()}.tmp`);
   const fh = await open(tmp, "wx", mode);
   try {
     await fh.writeFile(data);

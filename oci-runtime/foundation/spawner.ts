@@ -10,7 +10,7 @@
 // in berth-spawn.c. Limits (timeouts, aborts) stay with the caller, which asks for a kill.
 import { spawn, type ChildProcess } from "node:child_process";
 import { constants } from "node:os";
-import { getSystemErrorMessage, getSystemErrorName } from "node:util";
+import { nodeUtil } from "./builtins.ts";
 
 export interface SpawnRequest {
   file: string;
@@ -145,8 +145,8 @@ function spawnErrorFor(file: string, args: readonly string[], errno: number): Er
 
 /** The output file could not be opened: the error fs.openSync gives (the forked path's), not one naming the binary. */
 function openErrorFor(path: string, errno: number): Error {
-  const code = getSystemErrorName(-errno);
-  return Object.assign(new Error(`${code}: ${getSystemErrorMessage(-errno).toLowerCase()}, open '${path}'`), { code, errno: -errno, syscall: "open", path });
+  const code = nodeUtil().getSystemErrorName(-errno);
+  return Object.assign(new Error(`${code}: ${nodeUtil().getSystemErrorMessage(-errno).toLowerCase()}, open '${path}'`), { code, errno: -errno, syscall: "open", path });
 }
 
 interface Pending { file: string; args: readonly string[]; outputFile?: string | undefined; done: (o: SpawnOutcome) => void; onSyncLine?: ((line: string) => void) | undefined }

@@ -7,7 +7,7 @@ import { execFile } from "node:child_process";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
+import { nodeUtil } from "../foundation/builtins.ts";
 
 export const IO_HELPER_SOURCE = fileURLToPath(new URL("./helper/berth-io.c", import.meta.url));
 export const DEFAULT_IO_HELPER_PATH = "/usr/local/libexec/berth/berth-io";
@@ -15,6 +15,6 @@ export const DEFAULT_IO_HELPER_PATH = "/usr/local/libexec/berth/berth-io";
 /** Compiles the helper to `outPath` with the system C compiler. */
 export async function buildIoHelper(outPath: string, cc = "gcc"): Promise<string> {
   await mkdir(path.dirname(outPath), { recursive: true, mode: 0o755 });
-  await promisify(execFile)(cc, ["-O2", "-Wall", "-o", outPath, IO_HELPER_SOURCE]);
+  await nodeUtil().promisify(execFile)(cc, ["-O2", "-Wall", "-o", outPath, IO_HELPER_SOURCE]);
   return outPath;
 }

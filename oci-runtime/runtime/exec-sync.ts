@@ -2,7 +2,7 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { constants as osConstants } from "node:os";
-import { randomBytes } from "node:crypto";
+import { uniqueSuffix } from "../foundation/unique.ts";
 import { BerthError, Code, deadlineExceeded, internal } from "../foundation/errdefs.ts";
 import type { ChildProcess } from "node:child_process";
 import type { Readable } from "node:stream";
@@ -95,7 +95,7 @@ export async function execSync(rt: OciRuntime, id: string, args: string[], o: Ex
   const bundle = o.bundle ?? (o.process ? undefined : (await rt.state(id)).bundle);
   const base = o.process ?? await readBundleProcess(bundle!, id);
   const workDir = o.workDir ?? join(bundle ?? "/tmp", "exec"); // rt.exec makes it (0700)
-  const pidFile = join(workDir, `exec-${randomBytes(6).toString("hex")}.pid`);
+  const pidFile = join(workDir, `exec-${uniqueSuffix()}.pid`);
   try {
     const reaper = o.reaper;
     const child = await rt.exec(id, {

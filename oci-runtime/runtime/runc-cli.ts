@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir, readFile, rm, unlink, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { randomBytes } from "node:crypto";
+import { uniqueSuffix } from "../foundation/unique.ts";
 import { internal, isNotFound } from "../foundation/errdefs.ts";
 import type { LinuxResources } from "../bundle-spec/types.ts";
 import { runCommand, unfinishedError } from "../foundation/run-command.ts";
@@ -78,7 +78,7 @@ export class RuncCli implements OciRuntime {
    */
   async #run(what: string, args: string[], opts: { handsOnStdio?: boolean; quick?: boolean; signal?: AbortSignal | undefined } = {}): Promise<string> {
     await mkdir(this.#logDir, { recursive: true, mode: 0o700 });
-    const base = join(this.#logDir, randomBytes(6).toString("hex"));
+    const base = join(this.#logDir, uniqueSuffix());
     const logFile = `${base}.json`;
     try {
       const res = await runCommand(this.execPath, [...this.globalArgs(), "--log", logFile, "--log-format", "json", ...args], {
@@ -148,7 +148,7 @@ export class RuncCli implements OciRuntime {
   async exec(id: string, opts: ExecOptions): Promise<ChildProcess> {
     const workDir = opts.workDir ?? dirname(opts.pidFile);
     await mkdir(workDir, { recursive: true, mode: 0o700 });
-    const processFile = join(workDir, `process-${randomBytes(6).toString("hex")}.json`);
+    const processFile = join(workDir, `process-${uniqueSuffix()}.json`);
     await writeFile(processFile, JSON.stringify(opts.process), { mode: 0o600 });
     const args = [...this.globalArgs(), "exec", "--process", processFile, "--pid-file", opts.pidFile];
     if (opts.consoleSocket) args.push("--tty", "--console-socket", opts.consoleSocket);
@@ -164,7 +164,7 @@ export class RuncCli implements OciRuntime {
 
   async update(id: string, resources: LinuxResources): Promise<void> {
     await mkdir(this.#logDir, { recursive: true, mode: 0o700 });
-    const file = join(this.#logDir, `resources-${randomBytes(6).toString("hex")}.json`);
+    const file = join(this.#logDir, `resources-${uniqueSuffix()}.json`);
     await writeFile(file, JSON.stringify(resources), { mode: 0o600 });
     try {
       await this.#run(`update container ${id}`, ["update", "--resources", file, id]);
