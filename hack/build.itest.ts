@@ -121,3 +121,23 @@ test("bin/berthd runs dist/ while it is newer than the sources, the lock and hac
     assert.equal(ran(), "dist");
   }
 });
+
+test("bin/berthd pins glibc malloc's mmap threshold; BERTHD_MALLOC_TUNABLES replaces it, a caller's GLIBC_TUNABLES is kept", () => {
+  // A compiled tree whose main says what it was started with.
+  const tree = join(parent, "malloc-tree");
+  mkdirSync(join(tree, "cri-server"), { recursive: true });
+  writeFileSync(join(tree, "cri-server", "main.js"), "console.log(JSON.stringify(process.env.GLIBC_TUNABLES ?? null));\n");
+  const ran = (env: Record<string, string>) => {
+    const base = { ...process.env };
+    delete base["GLIBC_TUNABLES"];
+    delete base["BERTHD_MALLOC_TUNABLES"];
+    const r = spawnSync(join(REPO, "bin", "berthd"), [], { encoding: "utf8", timeout: 30_000, env: { ...base, BERTHD_V8_FLAGS: "", BERTHD_DIST: tree, ...env } });
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout.trim()) as string | null;
+  };
+  assert.equal(ran({}), "glibc.malloc.mmap_threshold=131072");
+  assert.equal(ran({ BERTHD_MALLOC_TUNABLES: "" }), null, "glibc's defaults");
+  assert.equal(ran({ BERTHD_MALLOC_TUNABLES: "glibc.malloc.arena_max=1" }), "glibc.malloc.arena_max=1");
+  assert.equal(ran({ GLIBC_TUNABLES: "glibc.malloc.arena_max=2" }), "glibc.malloc.arena_max=2:glibc.malloc.mmap_threshold=131072");
+  assert.equal(ran({ GLIBC_TUNABLES: "glibc.malloc.arena_max=2", BERTHD_MALLOC_TUNABLES: "" }), "glibc.malloc.arena_max=2");
+});

@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { REPO } from "../lib/berthd.ts";
-import { berthdV8Flags, bundleFlags, measureFloor } from "./floor.ts";
+import { berthdMallocTunables, berthdV8Flags, bundleFlags, measureFloor } from "./floor.ts";
 import { FLOOR_BUILTINS } from "./floor-builtins.ts";
 
 test("berthdV8Flags: bin/berthd's default, or BERTHD_V8_FLAGS as bin/berthd reads it", () => {
@@ -13,6 +13,12 @@ test("berthdV8Flags: bin/berthd's default, or BERTHD_V8_FLAGS as bin/berthd read
   for (const f of ["--max-semi-space-size=1", "--max-opt=1", "--optimize-for-size"]) assert.ok(flags.includes(f), `flags: ${flags.join(" ")}`);
   assert.deepEqual(berthdV8Flags({ BERTHD_V8_FLAGS: "" }), []);
   assert.deepEqual(berthdV8Flags({ BERTHD_V8_FLAGS: " --max-opt=0  --jitless " }), ["--max-opt=0", "--jitless"]);
+});
+
+test("berthdMallocTunables: bin/berthd's default, or BERTHD_MALLOC_TUNABLES as bin/berthd reads it", () => {
+  assert.equal(berthdMallocTunables({}), "glibc.malloc.mmap_threshold=131072");
+  assert.equal(berthdMallocTunables({ BERTHD_MALLOC_TUNABLES: "" }), "");
+  assert.equal(berthdMallocTunables({ BERTHD_MALLOC_TUNABLES: "glibc.malloc.arena_max=1" }), "glibc.malloc.arena_max=1");
 });
 
 test("bundleFlags: hack/build.sh's bundle=(...) line, as its esbuild call uses it", () => {
@@ -27,6 +33,7 @@ test("measureFloor runs the floor program with the flags and reads its memory", 
   try {
     const floor = await measureFloor(dir, ["--max-semi-space-size=1"]);
     assert.deepEqual(floor.flags, ["--max-semi-space-size=1"]);
+    assert.equal(floor.tunables, [process.env["GLIBC_TUNABLES"], "glibc.malloc.mmap_threshold=131072"].filter(Boolean).join(":"), "bin/berthd's malloc tunables");
     assert.ok(floor.schemas > 100, `the whole CRI api was loaded: ${floor.schemas} exports`);
     assert.ok(floor.rss > 0 && floor.pss > 0 && floor.pssAnon > 0, JSON.stringify(floor));
     assert.ok(floor.pss <= floor.rss && floor.pssAnon <= floor.pss, JSON.stringify(floor));

@@ -1,4 +1,5 @@
-// The floor under berthd's RSS, measured beside it: node with berthd's V8 flags running
+// The floor under berthd's RSS, measured beside it: node with berthd's V8 flags and glibc malloc
+// tunables (bin/berthd's, or BERTHD_V8_FLAGS and BERTHD_MALLOC_TUNABLES) running
 // floor-entry.ts, bundled as hack/build.sh bundles berthd. What berthd uses above it is berth's.
 import { execFile, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -17,6 +18,18 @@ export function berthdV8Flags(env: NodeJS.ProcessEnv = process.env): string[] {
   return m[1]!.split(/\s+/).filter(Boolean);
 }
 
+/**
+ * bin/berthd's glibc malloc tunables: BERTHD_MALLOC_TUNABLES when set (as bin/berthd reads it),
+ * else bin/berthd's default; "" for glibc's defaults.
+ */
+export function berthdMallocTunables(env: NodeJS.ProcessEnv = process.env): string {
+  const set = env["BERTHD_MALLOC_TUNABLES"];
+  if (set !== undefined) return set;
+  const m = /\$\{BERTHD_MALLOC_TUNABLES-([^}]*)\}/.exec(readFileSync(join(REPO, "bin", "berthd"), "utf8"));
+  if (!m) throw new Error("bin/berthd: its default malloc tunables were not found");
+  return m[1]!;
+}
+
 /** The esbuild flags hack/build.sh bundles berthd with (its `bundle=(...)` line). */
 export function bundleFlags(): string[] {
   const m = /^bundle=\(([^)]*)\)$/m.exec(readFileSync(join(REPO, "hack", "build.sh"), "utf8"));
@@ -24,17 +37,27 @@ export function bundleFlags(): string[] {
   return m[1]!.split(/\s+/).filter(Boolean);
 }
 
-export interface Floor extends MemUse { flags: string[]; /** exports of the generated CRI api the program loaded */ schemas: number }
+export interface Floor extends MemUse {
+  flags: string[];
+  /** GLIBC_TUNABLES the program ran with, as bin/berthd sets it for berthd */
+  tunables: string;
+  /** exports of the generated CRI api the program loaded */
+  schemas: number;
+}
 
 const READY_MS = 30_000;
 
 /** Bundles floor-entry.ts into `dir` as berthd is bundled, runs it, and reads its memory 2 s after it listens (as the bench reads berthd's at idle). */
-export async function measureFloor(dir: string, flags = berthdV8Flags()): Promise<Floor> {
+export async function measureFloor(dir: string, flags = berthdV8Flags(), malloc = berthdMallocTunables()): Promise<Floor> {
   const out = join(dir, "floor.mjs");
   await promisify(execFile)(join(REPO, "node_modules", ".bin", "esbuild"), [
     join(REPO, "conformance", "bench", "floor-entry.ts"), ...bundleFlags(), `--outfile=${out}`,
   ], { cwd: REPO, timeout: 60_000 });
-  const child = spawn(join(REPO, "node_modules", "node", "bin", "node"), [...flags, out, join(dir, "floor.sock")], { stdio: ["ignore", "pipe", "pipe"] });
+  const inherited = process.env["GLIBC_TUNABLES"];
+  const tunables = [inherited, malloc].filter(Boolean).join(":");
+  const env = { ...process.env };
+  if (tunables) env["GLIBC_TUNABLES"] = tunables; else delete env["GLIBC_TUNABLES"];
+  const child = spawn(join(REPO, "node_modules", "node", "bin", "node"), [...flags, out, join(dir, "floor.sock")], { stdio: ["ignore", "pipe", "pipe"], env });
   try {
     const schemas = await new Promise<number>((resolve, reject) => {
       let said = "";
@@ -49,7 +72,7 @@ export async function measureFloor(dir: string, flags = berthdV8Flags()): Promis
       child.on("exit", (code, signal) => { clearTimeout(timer); reject(new Error(`the floor program exited (${signal ?? code}): ${stderr}`)); });
     });
     await sleep(2000);
-    return { ...memUse(child.pid!), flags, schemas };
+    return { ...memUse(child.pid!), flags, tunables, schemas };
   } finally {
     child.kill("SIGKILL");
   }

@@ -182,14 +182,14 @@ async function main(argv: string[]): Promise<number> {
     versions,
     options: { only: opts.only, pods: opts.pods, runtimes: opts.runtimes, pullReps: opts.pullReps, listContainers: opts.listContainers, scale: opts.scale, scaleFull: opts.scaleFull },
     pullImage: { bytes: env.images.bigBytes, layers: env.images.bigLayers, note: "MB/s counts 1e6 bytes of manifest and compressed layers" },
-    ...(floor ? { nodeFloor: { rssMB: floor.rss / MB, pssMB: floor.pss / MB, pssAnonMB: floor.pssAnon / MB, flags: floor.flags, note: "node with berthd's V8 flags, the built-ins berthd loads, protobuf-es and the CRI api (bundled), a unix socket listening; nothing of berth" } } : {}),
+    ...(floor ? { nodeFloor: { rssMB: floor.rss / MB, pssMB: floor.pss / MB, pssAnonMB: floor.pssAnon / MB, flags: floor.flags, glibcTunables: floor.tunables, note: "node with berthd's V8 flags and malloc tunables, the built-ins berthd loads, protobuf-es and the CRI api (bundled), a unix socket listening; nothing of berth" } } : {}),
     results: results.toJson().filter((r) => opts.only.includes(r.bench)),
   };
   const json = JSON.stringify(report, null, 2);
   const header = [
     `${startedAt.toISOString()}  ${cpus().length} CPUs, ${Math.round(totalmem() / 2 ** 30)} GiB, Linux ${release()}, node ${process.version}`,
     ...Object.entries(versions).map(([k, v]) => `${k}: ${v}`),
-    ...(floor ? [`node floor under berthd (its V8 flags, built-ins, protobuf-es and the CRI proto, a socket; nothing of berth): RSS ${(floor.rss / MB).toFixed(1)} MB, PSS ${(floor.pss / MB).toFixed(1)} MB, PSS anon ${(floor.pssAnon / MB).toFixed(1)} MB`] : []),
+    ...(floor ? [`node floor under berthd (its V8 flags and malloc tunables, built-ins, protobuf-es and the CRI proto, a socket; nothing of berth): RSS ${(floor.rss / MB).toFixed(1)} MB, PSS ${(floor.pss / MB).toFixed(1)} MB, PSS anon ${(floor.pssAnon / MB).toFixed(1)} MB`] : []),
   ].join("\n");
   process.stdout.write("\n" + header + "\n\n" + renderTable(rows, opts.runtimes) + "\n" + json + "\n");
   const outDir = resolve(opts.out);

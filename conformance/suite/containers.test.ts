@@ -4,7 +4,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -257,6 +257,10 @@ describe("containers", () => {
     });
     const e = await sh(id, "echo \"$IMAGE_VAR|$MINE|$PATH\"; pwd");
     assert.equal(e.out, "overridden|a=b c|/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n/tmp\n");
+    // berthd's own environment (bin/berthd's GLIBC_TUNABLES) stays out of the container, and of its execs.
+    const berthdEnv = readFileSync(`/proc/${env.b.proc.pid}/environ`, "utf8");
+    assert.match(berthdEnv, /(^|\0)GLIBC_TUNABLES=[^\0]*glibc\.malloc\.mmap_threshold=131072/, "berthd runs with the pinned threshold");
+    assert.equal((await sh(id, "tr '\\0' '\\n' < /proc/1/environ | grep -c GLIBC_TUNABLES; env | grep -c GLIBC_TUNABLES")).out, "0\n0\n");
     const wd = await run({ image: { image: ep }, command: ["sleep", "1000"], workingDir: "/var/www" });
     assert.equal((await sh(wd, "pwd; echo $IMAGE_VAR")).out, "/var/www\nfrom-image\n");
     // The container observes its own args (as pid 1 of its own pid namespace).

@@ -95,4 +95,9 @@ describe("idle footprint", () => {
     }
     assert.equal(hooked.proc.exitCode, null, "berthd still runs");
   });
+
+  test("bin/berthd starts berthd with glibc malloc's mmap threshold pinned", () => {
+    const environ = readFileSync(`/proc/${plain.proc.pid}/environ`, "utf8").split("\0");
+    assert.ok(environ.some((e) => /^GLIBC_TUNABLES=(.*:)?glibc\.malloc\.mmap_threshold=131072(:|$)/.test(e)), `GLIBC_TUNABLES: ${environ.filter((e) => e.startsWith("GLIBC_")).join(" ")}`);
+  });
 });
