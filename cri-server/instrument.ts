@@ -34,6 +34,9 @@ export const newRequestId = () => {
   return REQUEST_ID_PREFIX + requestCounter.toString(16).padStart(8, "0");
 };
 
+/** The RPCs kubelet polls, logged at debug level when they succeed. */
+const QUIET = /^(List|Status$|Version$|ImageFsInfo|ContainerStatus|PodSandboxStatus|ImageStatus|.*Stats$|ListMetric)/;
+
 /** Runs `fn` under the wrapper and returns either its value or a status to send. */
 export async function instrument<T>(
   log: Logger,
@@ -59,11 +62,14 @@ export async function instrument<T>(
     const code = outcome.error?.code ?? Code.OK;
     span.setAttribute("rpc.grpc.status_code", code);
     span.end();
-    const fields: Record<string, unknown> = { id, method: name, duration_ms: Math.round(seconds * 1e6) / 1e3, code: codeName(code) };
-    if (outcome.error) fields["error"] = outcome.error.message;
-    // Polling RPCs at debug level so kubelet's steady traffic doesn't flood the log.
-    const quiet = code === Code.OK && /^(List|Status$|Version$|ImageFsInfo|ContainerStatus|PodSandboxStatus|ImageStatus|.*Stats$|ListMetric)/.test(name);
-    if (quiet) log.debug("rpc", fields); else log.info("rpc", fields);
+    // Polling RPCs at debug level so kubelet's steady traffic doesn't flood the log; their line's
+    // fields are not even built unless debug lines are written.
+    const quiet = code === Code.OK && QUIET.test(name);
+    if (log.enabled(quiet ? "debug" : "info")) {
+      const fields: Record<string, unknown> = { id, method: name, duration_ms: Math.round(seconds * 1e6) / 1e3, code: codeName(code) };
+      if (outcome.error) fields["error"] = outcome.error.message;
+      if (quiet) log.debug("rpc", fields); else log.info("rpc", fields);
+    }
     observe?.(name, code, seconds);
     return outcome;
   });

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { HpackDecoder, HpackError, decodeInteger, encodeBlock, encodeInteger, encodeWithoutIndexing, huffmanDecode, huffmanEncode } from "./hpack.ts";
+import { HpackDecoder, HpackError, decodeInteger, encodeBlock, encodeInteger, encodeWithoutIndexing, huffmanCacheSize, huffmanDecode, huffmanEncode } from "./hpack.ts";
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ""), "hex");
 const limits = { maxTableSize: 4096, maxHeaderListSize: 65536 };
@@ -83,4 +83,25 @@ test("integers: a run of 0x80 continuation octets is refused, not decoded as NaN
   assert.throws(() => d.decode(Buffer.concat([hex("3f"), Buffer.alloc(150, 0x80), hex("00"), hex("82")])), HpackError);
   // A string length of "NaN" likewise.
   assert.throws(() => new HpackDecoder(limits).decode(Buffer.concat([hex("40 7f"), Buffer.alloc(150, 0x80), hex("00")])), HpackError);
+});
+
+test("short Huffman strings decode through a bounded cache, with the same results", () => {
+  const dec = new HpackDecoder({ maxTableSize: 4096, maxHeaderListSize: 1 << 20 });
+  const block = (value: string) => encodeBlock([{ op: "without", index: 4, value, valueHuffman: true }]);
+  for (let round = 0; round < 2; round++) {
+    for (const v of ["/runtime.v1.RuntimeService/Version", "/runtime.v1.RuntimeService/ListContainers", "", "x"]) {
+      assert.equal(dec.decode(block(v)).fields[0]!.value, v);
+      assert.equal(dec.decode(block(v)).fields[0]!.valueHuffman, true);
+    }
+  }
+  // Every latin1 octet survives, cached or not.
+  const all = Array.from({ length: 256 }, (_, i) => String.fromCharCode(i)).join("");
+  for (let i = 0; i < 256; i += 32) assert.equal(dec.decode(block(all.slice(i, i + 32))).fields[0]!.value, all.slice(i, i + 32));
+  assert.equal(dec.decode(block(all)).fields[0]!.value, all, "a long string, past the cache");
+  // Ever new strings: the cache stays bounded.
+  for (let i = 0; i < 1000; i++) assert.equal(dec.decode(block(`/x/${i}`)).fields[0]!.value, `/x/${i}`);
+  assert.ok(huffmanCacheSize() <= 256, `cache size ${huffmanCacheSize()}`);
+  // A malformed string still fails, the first time and the next (it is never kept).
+  const bad = Buffer.from([0x04, 0x81, 0x00]); // :path, Huffman, one octet of 0 bits: padding not all ones
+  for (let i = 0; i < 2; i++) assert.throws(() => dec.decode(bad), HpackError);
 });

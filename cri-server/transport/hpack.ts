@@ -143,6 +143,33 @@ export function huffmanEncode(src: Uint8Array): Buffer {
   return out;
 }
 
+const latin1 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.length).toString("latin1");
+
+/**
+ * Short Huffman-coded strings already decoded, by their coded octets: a client sends the same
+ * few again and again (grpc-js codes every request's :path as a literal, grpc-go a new
+ * grpc-timeout now and then), and decoding them bit by bit was a tenth of berthd's CPU per
+ * Version call. Keyed by a hash of the octets and checked against them; at most
+ * HUFFMAN_CACHE_ENTRIES, emptied when full, so a client sending ever new strings only refills it.
+ */
+const HUFFMAN_CACHE_OCTETS = 64;
+const HUFFMAN_CACHE_ENTRIES = 256;
+const huffmanCache = new Map<number, { coded: Buffer; value: string }>();
+
+function huffmanCached(raw: Uint8Array): string {
+  let h = 0x811c9dc5 ^ raw.length;
+  for (let i = 0; i < raw.length; i++) h = Math.imul(h ^ raw[i]!, 0x01000193);
+  const hit = huffmanCache.get(h);
+  if (hit && hit.coded.length === raw.length && hit.coded.equals(raw)) return hit.value;
+  const value = latin1(huffmanDecode(raw)); // throws on a malformed string: nothing is kept
+  if (huffmanCache.size >= HUFFMAN_CACHE_ENTRIES) huffmanCache.clear();
+  huffmanCache.set(h, { coded: Buffer.from(raw), value });
+  return value;
+}
+
+/** Entries in the decoded-string cache (for tests). */
+export const huffmanCacheSize = (): number => huffmanCache.size;
+
 // ---- header blocks ----
 
 export type Indexing = "incremental" | "without" | "never";
@@ -213,14 +240,34 @@ export class HpackDecoder {
     this.dynamicSize += size;
   }
 
-  private readString(buf: Uint8Array, pos: number): [value: string, huffman: boolean, next: number] {
-    if (pos >= buf.length) throw new HpackError("header block ends before a string");
-    const huffman = (buf[pos]! & 0x80) !== 0;
-    const [len, p] = decodeInteger(buf, pos, 7);
-    if (!Number.isSafeInteger(len) || len < 0 || p + len > buf.length) throw new HpackError(`HPACK string of ${len} octets runs past the header block`);
+  // The decoder's cursor: decode() reads the block through these helpers, which advance it, so
+  // no representation allocates a [value, next] pair (this runs for every request's headers).
+  private pos = 0;
+  private huffman = false;
+
+  private int(buf: Uint8Array, prefixBits: number): number {
+    const pos = this.pos;
+    if (pos >= buf.length) throw new HpackError("header block ends inside an integer");
+    const max = (1 << prefixBits) - 1;
+    const first = buf[pos]! & max;
+    if (first < max) { this.pos = pos + 1; return first; }
+    const [value, next] = decodeInteger(buf, pos, prefixBits);
+    this.pos = next;
+    return value;
+  }
+
+  /** A string literal at the cursor; `huffman` says how it was coded. */
+  private str(buf: Uint8Array): string {
+    if (this.pos >= buf.length) throw new HpackError("header block ends before a string");
+    const huffman = (buf[this.pos]! & 0x80) !== 0;
+    const len = this.int(buf, 7);
+    const p = this.pos;
+    if (p + len > buf.length) throw new HpackError(`HPACK string of ${len} octets runs past the header block`);
     const raw = buf.subarray(p, p + len);
-    const bytes = huffman ? huffmanDecode(raw) : Buffer.from(raw.buffer, raw.byteOffset, raw.length);
-    return [bytes.toString("latin1"), huffman, p + len];
+    this.pos = p + len;
+    this.huffman = huffman;
+    if (!huffman) return latin1(raw);
+    return raw.length <= HUFFMAN_CACHE_OCTETS ? huffmanCached(raw) : latin1(huffmanDecode(raw));
   }
 
   /** Decodes one complete header block, updating the dynamic table. Throws HpackError on any decoding error. */
@@ -228,19 +275,19 @@ export class HpackDecoder {
     const fields: DecodedField[] = [];
     const sizeUpdates: number[] = [];
     let listSize = 0;
-    let pos = 0;
-    while (pos < block.length) {
-      const b = block[pos]!;
+    this.pos = 0;
+    while (this.pos < block.length) {
+      const b = block[this.pos]!;
+      let field: DecodedField;
       if (b & 0x80) {
-        const [index, p] = decodeInteger(block, pos, 7);
-        pos = p;
+        const index = this.int(block, 7);
         const e = this.lookup(index);
-        const [name, value] = "size" in e ? [e.name, e.value] : e;
-        fields.push({ name, value, representation: "indexed", index, nameHuffman: false, valueHuffman: false });
+        field = "size" in e
+          ? { name: e.name, value: e.value, representation: "indexed", index, nameHuffman: false, valueHuffman: false }
+          : { name: e[0], value: e[1], representation: "indexed", index, nameHuffman: false, valueHuffman: false };
       } else if ((b & 0xe0) === 0x20) {
         if (fields.length > 0) throw new HpackError("dynamic table size update after a header field");
-        const [size, p] = decodeInteger(block, pos, 5);
-        pos = p;
+        const size = this.int(block, 5);
         if (size > this.limits.maxTableSize) throw new HpackError(`dynamic table size update to ${size} exceeds the limit ${this.limits.maxTableSize}`);
         this.tableSize = size;
         this.evictTo(size);
@@ -248,24 +295,22 @@ export class HpackDecoder {
         continue;
       } else {
         const representation: Indexing = (b & 0xc0) === 0x40 ? "incremental" : (b & 0xf0) === 0x10 ? "never" : "without";
-        const [index, p] = decodeInteger(block, pos, representation === "incremental" ? 6 : 4);
-        pos = p;
+        const index = this.int(block, representation === "incremental" ? 6 : 4);
         let name: string;
         let nameHuffman = false;
         if (index === 0) {
-          [name, nameHuffman, pos] = this.readString(block, pos);
+          name = this.str(block);
+          nameHuffman = this.huffman;
         } else {
           const e = this.lookup(index);
           name = "size" in e ? e.name : e[0];
         }
-        let value: string;
-        let valueHuffman: boolean;
-        [value, valueHuffman, pos] = this.readString(block, pos);
+        const value = this.str(block);
         if (representation === "incremental") this.insert(name, value);
-        fields.push({ name, value, representation, index, nameHuffman, valueHuffman });
+        field = { name, value, representation, index, nameHuffman, valueHuffman: this.huffman };
       }
-      const last = fields[fields.length - 1]!;
-      listSize += last.name.length + last.value.length + 32;
+      fields.push(field);
+      listSize += field.name.length + field.value.length + 32;
       if (listSize > this.limits.maxHeaderListSize) throw new HpackError(`header list exceeds ${this.limits.maxHeaderListSize} octets`);
     }
     return { fields, sizeUpdates };

@@ -24,8 +24,14 @@ export const Code = {
 } as const;
 export type Code = (typeof Code)[keyof typeof Code];
 
-export const codeName = (code: number): string =>
-  (Object.entries(Code).find(([, v]) => v === code)?.[0]) ?? `CODE_${code}`;
+/** Each code's name, by value (every RPC's log line names its code). */
+const CODE_NAMES: readonly string[] = (() => {
+  const names: string[] = [];
+  for (const [name, v] of Object.entries(Code)) names[v] = name;
+  return names;
+})();
+
+export const codeName = (code: number): string => CODE_NAMES[code] ?? `CODE_${code}`;
 
 /**
  * An error whose message is safe to show to the client. Messages are

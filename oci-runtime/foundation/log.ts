@@ -10,6 +10,8 @@ export interface Logger {
   warn(msg: string, fields?: Record<string, unknown>): void;
   error(msg: string, fields?: Record<string, unknown>): void;
   child(fields: Record<string, unknown>): Logger;
+  /** Whether a line of `level` would be written: a caller skips building its fields when not. */
+  enabled(level: Level): boolean;
 }
 
 let minLevel: Level = (process.env.BERTH_LOG_LEVEL as Level | undefined) ?? "info";
@@ -33,6 +35,7 @@ export function createLogger(base: Record<string, unknown> = {}, write: (line: s
     warn: (m, f) => emit("warn", m, f),
     error: (m, f) => emit("error", m, f),
     child: (fields) => createLogger({ ...base, ...fields }, write),
+    enabled: (level) => order[level] >= order[minLevel],
   };
 }
 

@@ -29,7 +29,7 @@ import { reopenContainerLog, REOPEN_WAIT_MS } from "./reopen-log.ts";
 import { updateContainerResources } from "./update-resources.ts";
 import { execSyncInContainer } from "./exec-sync.ts";
 
-const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
+const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet, enabled: () => false };
 
 /** The steps of CreateContainer a fake can fail at, in the order they run. */
 const STEPS = ["record", "bundle", "rootfs", "image volumes", "spec", "prepared mounts", "write bundle", "conmon", "bundle synced", "release bind clones", "created record"] as const;

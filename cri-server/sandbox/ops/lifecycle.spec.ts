@@ -21,7 +21,7 @@ import { stopSandbox } from "./stop.ts";
 import { removeSandbox } from "./remove.ts";
 import { recoverSandboxes } from "./recover.ts";
 
-const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
+const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet, enabled: () => false };
 
 /** The steps of RunPodSandbox a fake can fail at, in the order they run. */
 const STEPS = ["record", "pod directory", "shm", "netns", "user namespace", "cni", "infra", "pins", "pod files", "ready record"] as const;
