@@ -41,7 +41,7 @@ describe("tracing off", () => {
       registerHooks({ resolve(spec, ctx, next) { if (spec.startsWith("@opentelemetry/")) seen.push(spec); return next(spec, ctx); } });
       const { instrument } = await import(${here("./instrument.ts")});
       const { withSpan } = await import(${here("./tracing.ts")});
-      const log = { debug() {}, info() {}, warn() {}, error() {}, child() { return log; } };
+      const log = { debug() {}, info() {}, warn() {}, error() {}, child() { return log; }, enabled() { return false; } };
       const out = await instrument(log, "/runtime.v1.RuntimeService/Version", "id1", () => withSpan("x", {}, async () => 7));
       process.stdout.write(JSON.stringify({ value: out.value, seen }));`;
     const { stdout } = await promisify(execFile)(process.execPath, ["--input-type=module", "-e", script], { timeout: 30_000 });

@@ -122,7 +122,7 @@ test("bin/berthd runs dist/ while it is newer than the sources, the lock and hac
   }
 });
 
-test("bin/berthd pins glibc malloc's mmap threshold; BERTHD_MALLOC_TUNABLES replaces it, a caller's GLIBC_TUNABLES is kept", () => {
+test("bin/berthd pins glibc malloc's mmap threshold; BERTHD_MALLOC_TUNABLES replaces it, a caller's GLIBC_TUNABLES comes after it", () => {
   // A compiled tree whose main says what it was started with.
   const tree = join(parent, "malloc-tree");
   mkdirSync(join(tree, "cri-server"), { recursive: true });
@@ -138,6 +138,8 @@ test("bin/berthd pins glibc malloc's mmap threshold; BERTHD_MALLOC_TUNABLES repl
   assert.equal(ran({}), "glibc.malloc.mmap_threshold=131072");
   assert.equal(ran({ BERTHD_MALLOC_TUNABLES: "" }), null, "glibc's defaults");
   assert.equal(ran({ BERTHD_MALLOC_TUNABLES: "glibc.malloc.arena_max=1" }), "glibc.malloc.arena_max=1");
-  assert.equal(ran({ GLIBC_TUNABLES: "glibc.malloc.arena_max=2" }), "glibc.malloc.arena_max=2:glibc.malloc.mmap_threshold=131072");
+  assert.equal(ran({ GLIBC_TUNABLES: "glibc.malloc.arena_max=2" }), "glibc.malloc.mmap_threshold=131072:glibc.malloc.arena_max=2");
+  // glibc takes a tunable's last setting: a caller's own threshold comes last, and wins.
+  assert.equal(ran({ GLIBC_TUNABLES: "glibc.malloc.mmap_threshold=1048576" }), "glibc.malloc.mmap_threshold=131072:glibc.malloc.mmap_threshold=1048576");
   assert.equal(ran({ GLIBC_TUNABLES: "glibc.malloc.arena_max=2", BERTHD_MALLOC_TUNABLES: "" }), "glibc.malloc.arena_max=2");
 });

@@ -33,7 +33,11 @@ test("measureFloor runs the floor program with the flags and reads its memory", 
   try {
     const floor = await measureFloor(dir, ["--max-semi-space-size=1"]);
     assert.deepEqual(floor.flags, ["--max-semi-space-size=1"]);
-    assert.equal(floor.tunables, [process.env["GLIBC_TUNABLES"], "glibc.malloc.mmap_threshold=131072"].filter(Boolean).join(":"), "bin/berthd's malloc tunables");
+    assert.equal(floor.tunables, [berthdMallocTunables(), process.env["GLIBC_TUNABLES"]].filter(Boolean).join(":"), "the program ran with bin/berthd's malloc tunables");
+    const second = join(dir, "second"); // the first program's socket stays behind it (SIGKILL)
+    mkdirSync(second);
+    const plain = await measureFloor(second, ["--max-semi-space-size=1"], "");
+    assert.equal(plain.tunables, process.env["GLIBC_TUNABLES"] ?? "", "and without them when there are none");
     assert.ok(floor.schemas > 100, `the whole CRI api was loaded: ${floor.schemas} exports`);
     assert.ok(floor.rss > 0 && floor.pss > 0 && floor.pssAnon > 0, JSON.stringify(floor));
     assert.ok(floor.pss <= floor.rss && floor.pssAnon <= floor.pss, JSON.stringify(floor));

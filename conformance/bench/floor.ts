@@ -39,7 +39,7 @@ export function bundleFlags(): string[] {
 
 export interface Floor extends MemUse {
   flags: string[];
-  /** GLIBC_TUNABLES the program ran with, as bin/berthd sets it for berthd */
+  /** GLIBC_TUNABLES the program ran with (read from its /proc environ), as bin/berthd sets it for berthd */
   tunables: string;
   /** exports of the generated CRI api the program loaded */
   schemas: number;
@@ -54,7 +54,7 @@ export async function measureFloor(dir: string, flags = berthdV8Flags(), malloc 
     join(REPO, "conformance", "bench", "floor-entry.ts"), ...bundleFlags(), `--outfile=${out}`,
   ], { cwd: REPO, timeout: 60_000 });
   const inherited = process.env["GLIBC_TUNABLES"];
-  const tunables = [inherited, malloc].filter(Boolean).join(":");
+  const tunables = [malloc, inherited].filter(Boolean).join(":"); // as bin/berthd orders them
   const env = { ...process.env };
   if (tunables) env["GLIBC_TUNABLES"] = tunables; else delete env["GLIBC_TUNABLES"];
   const child = spawn(join(REPO, "node_modules", "node", "bin", "node"), [...flags, out, join(dir, "floor.sock")], { stdio: ["ignore", "pipe", "pipe"], env });
@@ -72,7 +72,9 @@ export async function measureFloor(dir: string, flags = berthdV8Flags(), malloc 
       child.on("exit", (code, signal) => { clearTimeout(timer); reject(new Error(`the floor program exited (${signal ?? code}): ${stderr}`)); });
     });
     await sleep(2000);
-    return { ...memUse(child.pid!), flags, tunables, schemas };
+    const environ = readFileSync(`/proc/${child.pid}/environ`, "utf8").split("\0");
+    const ran = environ.find((e) => e.startsWith("GLIBC_TUNABLES="))?.slice("GLIBC_TUNABLES=".length) ?? "";
+    return { ...memUse(child.pid!), flags, tunables: ran, schemas };
   } finally {
     child.kill("SIGKILL");
   }

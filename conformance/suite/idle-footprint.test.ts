@@ -88,8 +88,8 @@ describe("idle footprint", () => {
     // The registry client takes node:http at its first request.
     assert.deepEqual(urls.filter((u) => /^builtin:NativeModule (_?http\b|_http_)/.test(u)), [], "node:http is not loaded at idle");
     // Built-ins taken when first used (oci-runtime/foundation/builtins.ts): node:crypto at the first
-    // pod, pull or state write, node:zlib at the first layer; node:util without its namespace's
-    // getters, which load Node's worker and diff modules.
+    // pod or pull, node:zlib at the first layer; node:util without its namespace's getters, which
+    // load Node's worker and diff modules.
     for (const b of ["crypto", "zlib", "worker_threads", "internal/util/diff"]) {
       assert.deepEqual(urls.filter((u) => u === `builtin:NativeModule ${b}`), [], `node:${b} is not loaded at idle`);
     }

@@ -15,7 +15,7 @@ async function loadsPromClient(address: string): Promise<{ enabled: boolean; pro
   const script = `
     import { createRequire } from "node:module";
     const { startMetrics } = await import(${JSON.stringify(INDEX)});
-    const m = await startMetrics({ address: ${JSON.stringify(address)}, log: { info() {}, warn() {}, error() {}, debug() {}, child() { return this; } } });
+    const m = await startMetrics({ address: ${JSON.stringify(address)}, log: { info() {}, warn() {}, error() {}, debug() {}, child() { return this; }, enabled() { return false; } } });
     const loaded = Object.keys(createRequire(import.meta.url).cache).filter((k) => k.includes("/prom-client/")).length;
     await m.stop();
     process.stdout.write(JSON.stringify({ enabled: m.enabled, promModules: loaded }));`;

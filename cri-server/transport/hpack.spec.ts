@@ -94,6 +94,14 @@ test("short Huffman strings decode through a bounded cache, with the same result
       assert.equal(dec.decode(block(v)).fields[0]!.valueHuffman, true);
     }
   }
+  // A string seen before comes from the cache: decoding it again adds no entry.
+  const size = huffmanCacheSize();
+  assert.equal(dec.decode(block("/runtime.v1.RuntimeService/Version")).fields[0]!.value, "/runtime.v1.RuntimeService/Version");
+  assert.equal(huffmanCacheSize(), size, "a hit");
+  assert.equal(dec.decode(block("/runtime.v1.RuntimeService/Status")).fields[0]!.value, "/runtime.v1.RuntimeService/Status");
+  assert.ok(huffmanCacheSize() === size + 1 || huffmanCacheSize() === 1, "a miss adds one (or refills an emptied cache)");
+  // Two strings whose coded octets collided under the FNV-1a hash an earlier version keyed by.
+  for (let i = 0; i < 3; i++) for (const v of ["/p/xj", "/p/7h8d"]) assert.equal(dec.decode(block(v)).fields[0]!.value, v);
   // Every latin1 octet survives, cached or not.
   const all = Array.from({ length: 256 }, (_, i) => String.fromCharCode(i)).join("");
   for (let i = 0; i < 256; i += 32) assert.equal(dec.decode(block(all.slice(i, i + 32))).fields[0]!.value, all.slice(i, i + 32));

@@ -149,21 +149,22 @@ const latin1 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.
  * Short Huffman-coded strings already decoded, by their coded octets: a client sends the same
  * few again and again (grpc-js codes every request's :path as a literal, grpc-go a new
  * grpc-timeout now and then), and decoding them bit by bit was a tenth of berthd's CPU per
- * Version call. Keyed by a hash of the octets and checked against them; at most
- * HUFFMAN_CACHE_ENTRIES, emptied when full, so a client sending ever new strings only refills it.
+ * Version call. Keyed by the coded octets as a string, so an entry holds two short strings and
+ * no buffer (a copy of the octets would be a slice of Node's 64 KiB buffer pool, and keep it
+ * alive); at most HUFFMAN_CACHE_ENTRIES, emptied when full, so a client sending ever new
+ * strings only refills it.
  */
 const HUFFMAN_CACHE_OCTETS = 64;
 const HUFFMAN_CACHE_ENTRIES = 256;
-const huffmanCache = new Map<number, { coded: Buffer; value: string }>();
+const huffmanCache = new Map<string, string>();
 
 function huffmanCached(raw: Uint8Array): string {
-  let h = 0x811c9dc5 ^ raw.length;
-  for (let i = 0; i < raw.length; i++) h = Math.imul(h ^ raw[i]!, 0x01000193);
-  const hit = huffmanCache.get(h);
-  if (hit && hit.coded.length === raw.length && hit.coded.equals(raw)) return hit.value;
+  const key = latin1(raw);
+  const hit = huffmanCache.get(key);
+  if (hit !== undefined) return hit;
   const value = latin1(huffmanDecode(raw)); // throws on a malformed string: nothing is kept
   if (huffmanCache.size >= HUFFMAN_CACHE_ENTRIES) huffmanCache.clear();
-  huffmanCache.set(h, { coded: Buffer.from(raw), value });
+  huffmanCache.set(key, value);
   return value;
 }
 

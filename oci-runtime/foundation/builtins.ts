@@ -3,8 +3,9 @@
 // built-in's lazy getters: `import { parseArgs } from "node:util"` also loaded Node's worker,
 // diff and colour modules (1.2 MB of RSS in a bare node), and node:crypto's namespace its
 // webcrypto (0.7 MB). process.getBuiltinModule loads the module's own code only, at the call.
-// - node:crypto: ids, digests, keys; its first use is the first pod or pull (temporary names
-//   come from foundation/unique.ts, so the runtime probe at start-up does not load it);
+// - node:crypto: ids, digests, keys; its first use is the first pod or pull, or start-up when a
+//   signature policy holds keys (temporary names come from foundation/unique.ts, so the runtime
+//   probe at start-up does not load it);
 // - node:zlib: layers and SPDY headers; its first use is the first pull or port-forward;
 // - node:util: argv parsing at start-up and errno names, without the namespace's getters.
 // Measured, a fresh berthd after start-up and one Version call, three alternating starts each:

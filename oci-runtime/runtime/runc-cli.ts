@@ -149,7 +149,7 @@ export class RuncCli implements OciRuntime {
     const workDir = opts.workDir ?? dirname(opts.pidFile);
     await mkdir(workDir, { recursive: true, mode: 0o700 });
     const processFile = join(workDir, `process-${uniqueSuffix()}.json`);
-    await writeFile(processFile, JSON.stringify(opts.process), { mode: 0o600 });
+    await writeFile(processFile, JSON.stringify(opts.process), { mode: 0o600, flag: "wx" });
     const args = [...this.globalArgs(), "exec", "--process", processFile, "--pid-file", opts.pidFile];
     if (opts.consoleSocket) args.push("--tty", "--console-socket", opts.consoleSocket);
     if (opts.detach) args.push("--detach");
@@ -165,7 +165,7 @@ export class RuncCli implements OciRuntime {
   async update(id: string, resources: LinuxResources): Promise<void> {
     await mkdir(this.#logDir, { recursive: true, mode: 0o700 });
     const file = join(this.#logDir, `resources-${uniqueSuffix()}.json`);
-    await writeFile(file, JSON.stringify(resources), { mode: 0o600 });
+    await writeFile(file, JSON.stringify(resources), { mode: 0o600, flag: "wx" });
     try {
       await this.#run(`update container ${id}`, ["update", "--resources", file, id]);
     } finally {
