@@ -1,9 +1,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { create, fromBinary } from "@bufbuild/protobuf";
-import { ContainerSchema, ContainerState, ListContainersResponseSchema } from "../../proto/gen/runtime/v1/api_pb.js";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { create, fromBinary, type MessageInitShape } from "@bufbuild/protobuf";
+import { type ContainerFilterSchema, ContainerSchema, ContainerState, ListContainersRequestSchema, ListContainersResponseSchema } from "../../proto/gen/runtime/v1/api_pb.js";
 import type { ContainerRecord } from "../container/container-record.ts";
-import { encodeContainerList } from "./container-list.ts";
+import { encodeContainerList, listContainers } from "./container-list.ts";
+import { Store } from "../stores/store.ts";
+import type { Context } from "../context.ts";
 import { Encoded } from "../rpc.ts";
 import { toContainer } from "./container-view.ts";
 
@@ -49,4 +54,42 @@ test("with room for the gRPC prefix: the same bytes behind a prefix that holds t
   assert.equal(enc.framed!.readUInt32BE(1), plain.length);
   assert.equal(enc.framed!.buffer, enc.bytes.buffer, "no copy");
   assert.equal(Encoded.afterPrefix(encodeContainerList([], 5)).framed!.length, 5);
+});
+
+test("ListContainers keeps the relist replies (no filter, a state alone) until the store changes", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "berth-list-"));
+  try {
+    const store = new Store<ContainerRecord>("container", dir);
+    const ctx = { containers: { store, list: () => store.list() } } as unknown as Context;
+    const list = (filter?: MessageInitShape<typeof ContainerFilterSchema>) =>
+      listContainers(ctx, create(ListContainersRequestSchema, filter ? { filter } : {}), {} as never) as Promise<Encoded<typeof ListContainersResponseSchema>>;
+    await store.add(record(1));
+    await store.add(record(2, { state: "running" }));
+    const all = await list();
+    assert.equal(await list(), all, "the same reply again");
+    assert.equal(await list({}), all, "an empty filter is no filter");
+    const running = await list({ state: { state: ContainerState.CONTAINER_RUNNING } });
+    assert.notEqual(running, all);
+    assert.equal(await list({ state: { state: ContainerState.CONTAINER_RUNNING } }), running);
+    assert.deepEqual(decode(running.bytes).map((c) => c.id), [record(2).id]);
+    // Filters by id, pod or label are answered afresh each time.
+    const byId = await list({ id: record(1).id });
+    assert.notEqual(await list({ id: record(1).id }), byId);
+    assert.notEqual(await list({ labelSelector: { app: "x" } }), await list({ labelSelector: { app: "x" } }));
+    // A change in the store: new replies, with the change in them.
+    await store.update(record(1).id, (r) => { r.state = "running"; });
+    const after = await list();
+    assert.notEqual(after, all);
+    assert.deepEqual(decode(after.bytes).map((c) => c.state), [ContainerState.CONTAINER_RUNNING, ContainerState.CONTAINER_RUNNING]);
+    assert.deepEqual(decode((await list({ state: { state: ContainerState.CONTAINER_RUNNING } })).bytes).length, 2);
+    await store.delete(record(2).id);
+    assert.deepEqual(decode((await list()).bytes).map((c) => c.id), [record(1).id]);
+    await store.add(record(3));
+    assert.equal(decode((await list()).bytes).length, 2);
+    // The kept reply is framed as any other: prefix, then the message.
+    const framed = (await list()).framed!;
+    assert.equal(framed.readUInt32BE(1), framed.length - 5);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -61,6 +61,40 @@ function varintSize(n: number): number {
   return s;
 }
 
+type Reply = Encoded<typeof ListContainersResponseSchema>;
+
+/**
+ * Whole replies to the filters kubelet's relist sends every second (none, or a state alone),
+ * kept while the container store's version stays the same: a repeated call sends the same bytes
+ * again without going over the records or copying them. One reply per such filter (five at
+ * most), dropped at the store's next change. A reply is never written to once built; the server
+ * only reads it.
+ */
+const replies = new WeakMap<object, { version: number; byFilter: Map<string, Reply> }>();
+
+/** The key of a filter whose reply is kept: no filter, or a state alone. */
+function relistKey(f: ContainerFilter | undefined): string | undefined {
+  if (!f) return "all";
+  if (f.id || f.podSandboxId) return undefined;
+  for (const _ in f.labelSelector) return undefined;
+  return f.state ? `state ${f.state.state}` : "all";
+}
+
 /** ListContainers: the selected containers, encoded from each record's kept wire form. */
-export const listContainers: EncodedUnaryImpl<typeof ListContainersRequestSchema, typeof ListContainersResponseSchema> = async (ctx, req) =>
-  Encoded.afterPrefix(encodeContainerList(listContainerRecords(ctx, req.filter), 5));
+export const listContainers: EncodedUnaryImpl<typeof ListContainersRequestSchema, typeof ListContainersResponseSchema> = async (ctx, req) => {
+  const build = (): Reply => Encoded.afterPrefix(encodeContainerList(listContainerRecords(ctx, req.filter), 5));
+  const key = relistKey(req.filter);
+  if (key === undefined) return build();
+  const store = ctx.containers.store;
+  let kept = replies.get(store);
+  if (!kept || kept.version !== store.version) {
+    kept = { version: store.version, byFilter: new Map() };
+    replies.set(store, kept);
+  }
+  let reply = kept.byFilter.get(key);
+  if (!reply) {
+    reply = build();
+    kept.byFilter.set(key, reply);
+  }
+  return reply;
+};

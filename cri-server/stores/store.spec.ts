@@ -63,3 +63,34 @@ test("an update racing a delete never brings the record back", async () => {
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test("version: grows with each record added, replaced, deleted or loaded; reads and failed writes leave it", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "store-"));
+  try {
+    const s = new Store<{ id: string; name: string; n: number }>("container", dir);
+    const v0 = s.version;
+    await s.add({ id: "a1", name: "a", n: 1 });
+    const v1 = s.version;
+    assert.ok(v1 > v0);
+    s.get("a1"); s.list(); s.tryGet("zz"); s.reserveName("x", "y");
+    assert.equal(s.version, v1, "reads and names change nothing");
+    await assert.rejects(s.add({ id: "a1", name: "b", n: 0 }));
+    await assert.rejects(s.update("nope", () => {}));
+    assert.equal(s.version, v1, "failed writes change nothing");
+    await s.update("a1", (r) => { r.n = 2; });
+    const v2 = s.version;
+    assert.ok(v2 > v1);
+    await s.delete("a1");
+    assert.ok(s.version > v2);
+    const v3 = s.version;
+    await s.delete("a1"); // already gone
+    assert.equal(s.version, v3);
+    await s.add({ id: "b1", name: "b", n: 1 });
+    const again = new Store<{ id: string; name: string; n: number }>("container", dir);
+    const before = again.version;
+    await again.load();
+    assert.ok(again.version > before);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

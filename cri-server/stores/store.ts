@@ -19,6 +19,14 @@ export class Store<T extends Record0> {
   private readonly locks = new KeyedMutex();
   /** Writes of one record, in order: an update never overwrites a newer one, a delete is never undone. */
   private readonly writes = new KeyedMutex();
+  private changes = 0;
+
+  /**
+   * Grows with every record added, replaced or deleted (records are replaced, never changed in
+   * place): what is built from the records (a whole ListContainers reply) stays good while it
+   * stays the same.
+   */
+  get version(): number { return this.changes; }
 
   constructor(kind: string, dir: string) {
     this.kind = kind;
@@ -40,6 +48,7 @@ export class Store<T extends Record0> {
         const rec = JSON.parse(await readFile(join(this.dir, f), "utf8")) as T;
         this.items.set(rec.id, rec);
         this.names.set(rec.name, rec.id);
+        this.changes++;
       } catch (err) { onBad(join(this.dir, f), err); }
     }
     return [...this.items.values()];
@@ -62,6 +71,7 @@ export class Store<T extends Record0> {
     if (this.items.has(rec.id)) throw alreadyExists(`${this.kind} ${rec.id} already exists`);
     this.reserveName(rec.name, rec.id);
     this.items.set(rec.id, rec);
+    this.changes++;
     await writeJsonAtomic(this.file(rec.id), rec);
     return rec;
   }
@@ -106,6 +116,7 @@ export class Store<T extends Record0> {
       fn(next);
       await writeJsonAtomic(this.file(id), next);
       this.items.set(id, next);
+      this.changes++;
       return next;
     });
   }
@@ -116,6 +127,7 @@ export class Store<T extends Record0> {
       await rm(this.file(id), { force: true });
       if (rec) {
         this.items.delete(id);
+        this.changes++;
         this.releaseName(rec.name, id);
       }
     });
