@@ -76,6 +76,13 @@ test("ListContainers keeps the relist replies (no filter, a state alone) until t
     const byId = await list({ id: record(1).id });
     assert.notEqual(await list({ id: record(1).id }), byId);
     assert.notEqual(await list({ labelSelector: { app: "x" } }), await list({ labelSelector: { app: "x" } }));
+    // So is a state CRI does not define: a client sending ever new numbers there keeps nothing.
+    const odd = { state: { state: 99 as ContainerState } };
+    assert.notEqual(await list(odd), await list(odd));
+    assert.deepEqual(decode((await list(odd)).bytes), []);
+    for (const st of [ContainerState.CONTAINER_CREATED, ContainerState.CONTAINER_EXITED, ContainerState.CONTAINER_UNKNOWN]) {
+      assert.equal(await list({ state: { state: st } }), await list({ state: { state: st } }), `state ${st} kept`);
+    }
     // A change in the store: new replies, with the change in them.
     await store.update(record(1).id, (r) => { r.state = "running"; });
     const after = await list();

@@ -1,5 +1,5 @@
 import { create, toBinary } from "@bufbuild/protobuf";
-import { ContainerSchema, type ListContainersRequestSchema, type ListContainersResponseSchema } from "../../proto/gen/runtime/v1/api_pb.js";
+import { ContainerSchema, ContainerState, type ListContainersRequestSchema, type ListContainersResponseSchema } from "../../proto/gen/runtime/v1/api_pb.js";
 import type { ContainerFilter } from "../../proto/gen/runtime/v1/api_pb.js";
 import type { ContainerRecord } from "../container/container-record.ts";
 import type { Context } from "../context.ts";
@@ -72,12 +72,17 @@ type Reply = Encoded<typeof ListContainersResponseSchema>;
  */
 const replies = new WeakMap<object, { version: number; byFilter: Map<string, Reply> }>();
 
-/** The key of a filter whose reply is kept: no filter, or a state alone. */
+/**
+ * The key of a filter whose reply is kept: no filter, or a state alone, one of the four CRI
+ * defines (a client may send any number there; those are answered afresh, and keep nothing).
+ */
 function relistKey(f: ContainerFilter | undefined): string | undefined {
   if (!f) return "all";
   if (f.id || f.podSandboxId) return undefined;
   for (const _ in f.labelSelector) return undefined;
-  return f.state ? `state ${f.state.state}` : "all";
+  if (!f.state) return "all";
+  const s = f.state.state;
+  return s >= ContainerState.CONTAINER_CREATED && s <= ContainerState.CONTAINER_UNKNOWN ? `state ${s}` : undefined;
 }
 
 /** ListContainers: the selected containers, encoded from each record's kept wire form. */
