@@ -1,7 +1,7 @@
 // Distribution API client: resolve manifests, fetch manifests and blobs, with mirrors
 // (hosts.toml), bearer/basic auth, retries with backoff, Range resume and stall timeouts.
 import type { IncomingMessage } from "node:http";
-import { nodeCrypto } from "../../oci-runtime/foundation/builtins.ts";
+import { nodeCrypto, sha256Hex } from "../../oci-runtime/foundation/builtins.ts";
 import { setTimeout as sleep } from "node:timers/promises";
 import { BerthError, Code, invalidArgument, notFound, unavailable } from "../../oci-runtime/foundation/errdefs.ts";
 import type { Logger } from "../../oci-runtime/foundation/log.ts";
@@ -45,7 +45,7 @@ class HttpStatusError extends Error {
   constructor(status: number, message: string) { super(message); this.status = status; }
 }
 
-const sha256 = (b: Buffer) => "sha256:" + nodeCrypto().createHash("sha256").update(b).digest("hex");
+const sha256 = (b: Buffer) => "sha256:" + sha256Hex(b);
 /**
  * The node:crypto algorithm for a descriptor's or reference's digest. A digest in any other
  * algorithm, or malformed, cannot be verified, so it is refused naming the digest.
