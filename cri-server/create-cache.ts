@@ -5,7 +5,7 @@
 // A create in progress is registered under its reserved name with a fingerprint of
 // the request; a retry with the same name and fingerprint waits for that create and
 // returns its id. A retry with a different request gets ALREADY_EXISTS as usual.
-import { sha256Hex } from "../oci-runtime/foundation/builtins.ts";
+import { sha256HexJs } from "../oci-runtime/foundation/sha256.ts";
 import { alreadyExists } from "../oci-runtime/foundation/errdefs.ts";
 
 export interface PendingCreate {
@@ -109,7 +109,7 @@ export async function idempotentCreate<P>(cache: CreateCache, o: IdempotentCreat
 export function requestFingerprint(json: unknown): string {
   const canon = (v: unknown): unknown => Array.isArray(v) ? v.map(canon)
     : v && typeof v === "object" ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canon((v as Record<string, unknown>)[k])])) : v;
-  return sha256Hex(JSON.stringify(canon(json)));
+  return sha256HexJs(JSON.stringify(canon(json)));
 }
 
 /** One step of a teardown: what it releases and how. */

@@ -1,7 +1,7 @@
 // ImageService: the facade berthd uses. Pulls (resolve -> manifests -> config -> layers
 // streamed through digest check, decompression and unpacking), image metadata, GC and
 // container rootfs overlays.
-import { sha256Hex } from "../oci-runtime/foundation/builtins.ts";
+import { sha256HexJs } from "../oci-runtime/foundation/sha256.ts";
 import { mkdir } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import path from "node:path";
@@ -31,6 +31,7 @@ import { SingleFlight } from "../oci-runtime/foundation/single-flight.ts";
 import { Mutex } from "../oci-runtime/foundation/keyed-mutex.ts";
 import { Semaphore } from "../oci-runtime/foundation/semaphore.ts";
 import { ImageTrust, type TrustOutcome } from "./trust/trust.ts";
+import { monotonicMs } from "../oci-runtime/foundation/clock.ts";
 
 export type { Image, ImageConfig, OciImageConfigFile } from "./images/image-store.ts";
 export type { PullAuth } from "./registry/client.ts";
@@ -171,7 +172,7 @@ export class ImageService {
   async pull(ref: string, auth?: PullAuth, opts: PullOptions = {}): Promise<{ imageRef: string }> {
     const r = parseReference(ref);
     const ns = opts.namespace ?? "";
-    const key = `${formatReference(r)}|${ns}|${sha256Hex(credentialKey(auth))}`;
+    const key = `${formatReference(r)}|${ns}|${sha256HexJs(credentialKey(auth))}`;
     return this.#pulls.do(key, () => this.#pull(r, auth, ns || undefined));
   }
 
@@ -300,7 +301,7 @@ export class ImageService {
     // the layer meanwhile, which is looked at once a slot is held.
     await this.#unpacks.run(() => this.#downloads.run(async (downloaded) => {
       if (await this.#snapshots.has(l.chainId)) return;
-      const started = performance.now();
+      const started = monotonicMs();
       // A blob kept by an earlier berth (which stored layer blobs) is unpacked from disk.
       const have = await this.#content.has(l.digest, l.size);
       const { tmp, fs } = await this.#snapshots.prepare();
@@ -330,7 +331,7 @@ export class ImageService {
         await this.#snapshots.commit(tmp, l.chainId);
         this.#log.debug("layer unpacked", {
           digest: l.digest, chainId: l.chainId, entries: res.entries, bytes: res.bytes, downloaded: !have,
-          ms: Math.round(performance.now() - started), syncMs: Math.round(res.syncMs),
+          ms: Math.round(monotonicMs() - started), syncMs: Math.round(res.syncMs),
         });
       } catch (err) {
         await this.#snapshots.discard(tmp);

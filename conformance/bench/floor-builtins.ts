@@ -3,6 +3,6 @@
  * statically) takes at load. floor.itest.ts checks this list against a bundle it builds.
  */
 export const FLOOR_BUILTINS = [
-  "node:child_process", "node:events", "node:fs", "node:fs/promises", "node:module", "node:net",
+  "node:child_process", "node:events", "node:fs", "node:fs/promises", "node:net",
   "node:os", "node:path", "node:stream", "node:timers/promises", "node:url",
 ] as const;

@@ -11,6 +11,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { startBerthd, type Berthd } from "../lib/berthd.ts";
+import { runSleepingPod, startPodEnv } from "../lib/pod.ts";
 import { berthdV8Flags } from "../bench/floor.ts";
 
 /** Packages berthd must not load until a feature that needs them is used (grpc-js: never; tests' client only). */
@@ -90,7 +91,9 @@ describe("idle footprint", () => {
     // Built-ins taken when first used (oci-runtime/foundation/builtins.ts): node:crypto at the first
     // pod or pull, node:zlib at the first layer; node:util without its namespace's getters, which
     // load Node's worker and diff modules.
-    for (const b of ["crypto", "zlib", "worker_threads", "internal/util/diff"]) {
+    // Nor node:perf_hooks, which the global `performance` loads whole (oci-runtime/foundation/clock.ts).
+    // (node:module cannot be checked here: the hook itself imports it.)
+    for (const b of ["crypto", "zlib", "worker_threads", "internal/util/diff", "perf_hooks"]) {
       assert.deepEqual(urls.filter((u) => u === `builtin:NativeModule ${b}`), [], `node:${b} is not loaded at idle`);
     }
     assert.equal(hooked.proc.exitCode, null, "berthd still runs");
@@ -99,5 +102,33 @@ describe("idle footprint", () => {
   test("bin/berthd starts berthd with glibc malloc's mmap threshold pinned", () => {
     const environ = readFileSync(`/proc/${plain.proc.pid}/environ`, "utf8").split("\0");
     assert.ok(environ.some((e) => /^GLIBC_TUNABLES=(.*:)?glibc\.malloc\.mmap_threshold=131072(:|$)/.test(e)), `GLIBC_TUNABLES: ${environ.filter((e) => e.startsWith("GLIBC_")).join(" ")}`);
+  });
+
+  test("running pods takes neither node:crypto nor node:perf_hooks: ids and tokens come from /dev/urandom", async () => {
+    // The image is pulled by a first berthd; the berthd serving the pods starts on its root and
+    // has pulled nothing, as after a restart.
+    const hook = join(plain.dir, "module-list-hook.mjs");
+    const list = join(plain.dir, "modules-pods.txt");
+    const env = await startPodEnv({ images: true, env: { BERTHD_V8_FLAGS: [...berthdV8Flags({}), "--import", hook].join(" "), BERTH_TEST_MODULE_LIST: list } });
+    try {
+      await env.b.client.image.pullImage({ image: { image: env.images!.busybox } });
+      await env.b.restart();
+      const { containerId } = await runSleepingPod(env.b.client, env.images!.busybox);
+      const r = await env.b.client.runtime.execSync({ containerId, cmd: ["true"], timeout: 10n });
+      assert.equal(r.exitCode, 0);
+      const { url } = await env.b.client.runtime.exec({ containerId, cmd: ["true"], stdout: true });
+      assert.match(url, /^http:\/\/.+\/exec\/[A-Za-z0-9_-]{32}$/, "a streaming URL with a 24-octet token");
+      process.kill(env.b.proc.pid!, "SIGUSR2");
+      for (let i = 0; i < 100 && !existsSync(list); i++) await sleep(50);
+      assert.ok(existsSync(list), "berthd wrote no module list within 5 s of SIGUSR2");
+      await sleep(100);
+      const urls = readFileSync(list, "utf8").trim().split("\n");
+      assert.ok(urls.some((u) => u === "builtin:NativeModule child_process"), "the builtin list is written");
+      for (const b of ["crypto", "perf_hooks"]) {
+        assert.deepEqual(urls.filter((u) => u === `builtin:NativeModule ${b}`), [], `node:${b} is not loaded with a pod running`);
+      }
+    } finally {
+      await env.cleanup();
+    }
   });
 });

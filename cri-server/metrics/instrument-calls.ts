@@ -5,6 +5,7 @@
 // knowing about metrics or tracing.
 import { withSpan } from "../tracing.ts";
 import type { MetricsSink } from "./index.ts";
+import { monotonicMs } from "../../oci-runtime/foundation/clock.ts";
 
 type AsyncMethod = (...args: never[]) => Promise<unknown>;
 type AsyncKeys<T> = { [K in keyof T]: T[K] extends AsyncMethod ? K : never }[keyof T] & string;
@@ -24,14 +25,14 @@ export function wrapAsyncMethods<T extends object>(
     const original = obj[m] as unknown as (...args: unknown[]) => Promise<unknown>;
     if (typeof original !== "function") continue;
     const wrapped = function (this: unknown, ...args: unknown[]): Promise<unknown> {
-      const start = performance.now();
+      const start = monotonicMs();
       return withSpan(`${prefix}.${m}`, attributes, async () => {
         try {
           const result = await original.apply(obj, args);
-          observe(m, (performance.now() - start) / 1000, true, result);
+          observe(m, (monotonicMs() - start) / 1000, true, result);
           return result;
         } catch (err) {
-          observe(m, (performance.now() - start) / 1000, false, undefined);
+          observe(m, (monotonicMs() - start) / 1000, false, undefined);
           throw err;
         }
       });

@@ -17,6 +17,7 @@ import { directoryUsage, type DiskUsage } from "../../oci-runtime/foundation/dis
 import { mapLimit } from "../../oci-runtime/foundation/semaphore.ts";
 import { type InterfaceCounters, readNetDev } from "./net-dev.ts";
 import { TtlCache } from "./ttl-cache.ts";
+import { monotonicMs } from "../../oci-runtime/foundation/clock.ts";
 
 export interface ContainerStatsTarget<A = unknown> {
   id: string;
@@ -101,7 +102,7 @@ export class StatsCollector {
     this.#netDev = opts.netDev ?? ((pid) => readNetDev(pid));
     this.#now = opts.now ?? epochNanos;
     this.#log = opts.log ?? rootLog.child({ component: "stats" });
-    this.#monotonicMs = opts.monotonicMs ?? (() => performance.now());
+    this.#monotonicMs = opts.monotonicMs ?? monotonicMs;
     this.#cgCache = new TtlCache(opts.cacheTtlMs ?? 1000, opts.monotonicMs);
     this.#diskCache = new TtlCache(opts.diskCacheTtlMs ?? 5000, opts.monotonicMs);
     this.#netCache = new TtlCache(opts.cacheTtlMs ?? 1000, opts.monotonicMs);

@@ -1,12 +1,13 @@
 // Caches the promise of a value per key for `ttlMs`, so concurrent and
 // closely spaced callers share one load. Failed loads are not cached.
+import { monotonicMs } from "../../oci-runtime/foundation/clock.ts";
 
 export class TtlCache<V> {
   readonly #ttlMs: number;
   readonly #now: () => number;
   readonly #entries = new Map<string, { at: number; value: Promise<V> }>();
 
-  constructor(ttlMs: number, now: () => number = () => performance.now()) {
+  constructor(ttlMs: number, now: () => number = monotonicMs) {
     this.#ttlMs = ttlMs;
     this.#now = now;
   }

@@ -1,7 +1,7 @@
 // Single-use streaming tokens with a time to live. A token maps to the
 // request it was issued for; consuming it removes it.
 
-import { nodeCrypto } from "../../oci-runtime/foundation/builtins.ts";
+import { randomOctets } from "../../oci-runtime/foundation/builtins.ts";
 import { invalidArgument } from "../../oci-runtime/foundation/errdefs.ts";
 
 /** Linux's MAX_ARG_STRLEN: execve refuses a longer argument. */
@@ -93,7 +93,7 @@ export class TokenStore {
       if (oldest === undefined) break;
       this.#delete(oldest);
     }
-    const token = nodeCrypto().randomBytes(24).toString("base64url");
+    const token = randomOctets(24).toString("base64url");
     this.#entries.set(token, { req, expires: this.#now() + this.#ttl, bytes });
     this.#bytes += bytes;
     return token;

@@ -16,6 +16,7 @@ import path from "node:path";
 import { encodeNode, encodeXattr, LayerHelper, type NodeRecord } from "./layer-helper.ts";
 import { BreakoutError, cleanEntryName, DirResolver } from "./safe-path.ts";
 import { LayerLimitError, TarError, TarType, type TarEntry } from "./tar-reader.ts";
+import { monotonicMs } from "../../oci-runtime/foundation/clock.ts";
 
 const WH = ".wh.";
 const FILE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
@@ -105,7 +106,7 @@ export class LayerWriter {
   #dirTimes = new Map<string, number>();
   #setgidDirs = new Set<string>();
   #deferredBytes = 0;
-  #lastYield = performance.now();
+  #lastYield = monotonicMs();
   /** Tar entries applied. */
   entries = 0;
   /** Inodes created or replaced: entries plus parent directories they implied. */
@@ -134,9 +135,9 @@ export class LayerWriter {
   async apply(entry: TarEntry, body: () => AsyncGenerator<Buffer>, buffered?: () => Buffer | undefined) {
     this.entries++;
     this.#count();
-    if (performance.now() - this.#lastYield > 5) {
+    if (monotonicMs() - this.#lastYield > 5) {
       await new Promise((r) => setImmediate(r));
-      this.#lastYield = performance.now();
+      this.#lastYield = monotonicMs();
     }
     const parts = cleanEntryName(entry.name);
     const base = parts.at(-1) ?? "";
@@ -298,10 +299,10 @@ export class LayerWriter {
     for (const [rel, t] of dirs) {
       lutimesSync(this.#full(rel), t, t);
     }
-    const t = performance.now();
+    const t = monotonicMs();
     if (this.#sync) await this.#sync();
     else await this.#helper.sync();
-    const syncMs = performance.now() - t;
+    const syncMs = monotonicMs() - t;
     await this.#helper.close();
     return syncMs;
   }

@@ -7,7 +7,6 @@
 // count, aliases) and checked field by field; requested names come from CRI and are hostile.
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { createRequire } from "node:module";
 import { invalidArgument } from "../foundation/errdefs.ts";
 import type { Hook, LinuxDevice, Mount, Spec } from "../bundle-spec/types.ts";
 
@@ -160,11 +159,13 @@ function parseEdits(file: string, where: string, v: unknown): ContainerEdits {
 }
 
 // The YAML parser costs berthd about 12 MB of RSS once loaded: it is loaded (synchronously,
-// through require) the first time a YAML spec is read, not when berthd starts.
-const requireLazily = createRequire(import.meta.url);
+// through require) the first time a YAML spec is read, not when berthd starts. node:module is
+// taken then too: its ESM namespace would load its source-map support at start-up.
 let yaml: typeof import("yaml") | undefined;
+const loadYaml = (): typeof import("yaml") =>
+  process.getBuiltinModule("node:module").createRequire(import.meta.url)("yaml") as typeof import("yaml");
 const parseYaml = (text: string, options: import("yaml").ParseOptions & import("yaml").DocumentOptions & import("yaml").ToJSOptions): unknown =>
-  (yaml ??= requireLazily("yaml") as typeof import("yaml")).parse(text, options);
+  (yaml ??= loadYaml()).parse(text, options);
 
 /** Parses and checks one spec file's text (JSON, or YAML for .yaml/.yml). */
 export function parseSpec(text: string, file: string): CdiSpec {

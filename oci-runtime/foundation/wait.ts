@@ -2,6 +2,7 @@
 // signal aborts. Every wait is bounded; callers decide what running out means (usually an error
 // naming the limit). Use it only where nothing can notify (exit files, /proc, inodes).
 import { setTimeout as sleep } from "node:timers/promises";
+import { monotonicMs } from "./clock.ts";
 
 export interface WaitClock {
   /** Milliseconds, monotonic enough for deadlines. */
@@ -11,7 +12,7 @@ export interface WaitClock {
 }
 
 export const realWaitClock: WaitClock = {
-  now: () => performance.now(),
+  now: monotonicMs,
   sleep: (ms, signal) => sleep(ms, undefined, signal ? { signal } : undefined),
 };
 
