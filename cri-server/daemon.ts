@@ -126,6 +126,8 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
       stallTimeoutMs: config.registry.stall_timeout * 1000,
       layerHelper: join(dirname(config.runtime.io_helper), "berth-layer"),
       layerLimits: { maxLayerBytes: config.image.max_layer_bytes, maxLayerEntries: config.image.max_layer_entries },
+      // In a process of their own, which ends when idle: what a pull loads does not stay in berthd.
+      pullIn: "process",
       trust: {
         policy: config.image.signature_policy, policyDir: config.image.signature_policy_dir, registriesD: config.image.registries_d,
         onOutcome: (o) => metrics.observeImageTrust(o.result, o.reason ?? ""),

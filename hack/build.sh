@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the daemon berthd runs: the TypeScript is compiled (and typechecked) by tsc, then bundled
 # by esbuild into dist/cri-server/ (or OUT/cri-server/ with `hack/build.sh OUT`):
-# - main.js, berthd itself, and unpack-worker.js, the layer unpack processes' module;
+# - main.js, berthd itself; pull-worker.js, the pull process's module; unpack-worker.js, the layer
+#   unpack processes' module;
 # - chunks they share, and one for each module berthd imports only when first used (the
 #   streaming server, metrics, the OCI streaming backend).
 # Running compiled code spares berthd Node's type stripping (about 18 MB of RSS). The bundle
@@ -12,8 +13,8 @@
 # (create2); nothing in berth reads a function's or class's .name.
 # Packages berthd loads only when a feature is first used (OpenTelemetry, prom-client, openpgp,
 # ws, yaml) stay external, loaded from node_modules as before. Every file lands in the one
-# directory, so a module's `new URL("./unpack-worker.js", import.meta.url)` finds the worker's
-# entry whichever chunk it is in.
+# directory, so a module's `new URL("./unpack-worker.js", import.meta.url)` (or pull-worker.js)
+# finds the worker's entry whichever chunk it is in.
 # A relative OUT is taken from the repository's root, as the default dist is.
 # bin/berthd falls back to the sources when dist/ is missing or older than them (or than the lock
 # and this script, which decide what the bundle holds).
@@ -48,7 +49,7 @@ cp -r proto/gen "$tmp/js/proto/gen"
 bundle=(--bundle --platform=node --format=esm --target=node24 --minify-whitespace --minify-syntax --log-level=warning)
 external=()
 for pkg in '@opentelemetry/*' prom-client openpgp ws yaml; do external+=("--external:$pkg"); done
-node_modules/.bin/esbuild "$tmp/js/cri-server/main.js" "$tmp/js/image-service/snapshots/unpack-worker.js" \
+node_modules/.bin/esbuild "$tmp/js/cri-server/main.js" "$tmp/js/image-service/snapshots/unpack-worker.js" "$tmp/js/image-service/pull-worker.js" \
   "${bundle[@]}" --splitting --entry-names='[name]' "${external[@]}" --outdir="$tmp/cri-server"
 rm -rf "$tmp/js"
 rm -rf "$out"

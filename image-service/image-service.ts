@@ -31,6 +31,7 @@ import { SingleFlight } from "../oci-runtime/foundation/single-flight.ts";
 import { Mutex } from "../oci-runtime/foundation/keyed-mutex.ts";
 import { Semaphore } from "../oci-runtime/foundation/semaphore.ts";
 import { ImageTrust, type TrustOutcome } from "./trust/trust.ts";
+import { PullProcess, PullProcessUnavailable } from "./pull-process.ts";
 import { monotonicMs } from "../oci-runtime/foundation/clock.ts";
 
 export type { Image, ImageConfig, OciImageConfigFile } from "./images/image-store.ts";
@@ -74,7 +75,20 @@ export interface ImageServiceOptions {
    * DEFAULT_WORKER_MIN_LAYER_BYTES; 0: every layer; Infinity: none.
    */
   unpackOnWorkersFrom?: number;
+  /**
+   * Where pulls run: in a process of their own (pull-process.ts; berthd's setting) or in this
+   * process (the default; the image-service tests, the pull bench's in-process runs). A pull
+   * process that cannot start leaves the pull to this process.
+   */
+  pullIn?: "process" | "here";
+  /** The pull process's module (tests); default pull-worker beside this file. */
+  pullModule?: URL;
 }
+
+/** An image already here with the digest a pull asks for: its id and its layers' chain ids. */
+export interface Present { id: string; chainIds: string[] }
+/** What fetchImage did: the image was here ("present"), or its record to store. */
+export type Fetched = { kind: "present"; id: string } | { kind: "fetched"; topDigest: string; image: Image };
 
 export interface FsInfo { mountpoint: string; usedBytes: number; inodesUsed: number; timestamp: number }
 
@@ -118,6 +132,11 @@ export class ImageService {
   /** Worker processes that unpack large layers; none: berthd unpacks every layer itself. */
   #unpackPool: UnpackPool | undefined;
   #workerMinBytes: number;
+  /** Pulls run there when set (options.pullIn "process"). */
+  #pullProcess: PullProcess | undefined;
+  /** Pulls in the pull process: GC waits for the last of them (#gc). */
+  #pullsElsewhere = 0;
+  #gcDeferred = false;
 
   constructor(opts: ImageServiceOptions) {
     this.root = path.resolve(opts.root);
@@ -150,10 +169,23 @@ export class ImageService {
       // (13 cold pulls each, mostly alternating). When berthd relayed every byte, 3 were faster.
       this.#unpackPool = new UnpackPool({ maxWorkers: Math.min(Math.max(1, opts.maxConcurrentDownloads), availableParallelism()) });
     }
+    if (opts.pullIn === "process") {
+      const { log: _log, pullIn: _in, pullModule, trust, ...rest } = opts;
+      this.#pullProcess = new PullProcess({
+        config: {
+          ...rest, logLevel: ["debug", "info", "warn", "error"].find((l) => opts.log.enabled(l as "debug")) ?? "error",
+          ...(trust ? { trust: { policy: trust.policy, policyDir: trust.policyDir, registriesD: trust.registriesD } } : {}),
+        },
+        log: this.#log, ...(trust?.onOutcome ? { onTrust: trust.onOutcome } : {}), ...(pullModule ? { module: pullModule } : {}),
+      });
+    }
   }
 
+  /** The pull process's pid while it runs (tests). */
+  get pullProcessPid(): number | undefined { return this.#pullProcess?.pid; }
+
   /** Ends the unpack processes (they also end on their own when idle); pulls in flight fail. */
-  async close(): Promise<void> { await this.#unpackPool?.close(); }
+  async close(): Promise<void> { await Promise.all([this.#unpackPool?.close(), this.#pullProcess?.close()]); }
 
   /** Creates the layout, loads images and leases, cleans partial ingests and unpacks. */
   async init(): Promise<void> {
@@ -173,7 +205,33 @@ export class ImageService {
     const r = parseReference(ref);
     const ns = opts.namespace ?? "";
     const key = `${formatReference(r)}|${ns}|${sha256HexJs(credentialKey(auth))}`;
-    return this.#pulls.do(key, () => this.#pull(r, auth, ns || undefined));
+    return this.#pulls.do(key, () => this.#pullProcess ? this.#pullElsewhere(r, auth, ns || undefined) : this.#pull(r, auth, ns || undefined));
+  }
+
+  /** A pull in the pull process; berthd records what it answers. */
+  async #pullElsewhere(r: Reference, auth: PullAuth | undefined, namespace: string | undefined): Promise<{ imageRef: string }> {
+    const have = this.#present(r);
+    // Counted under the store lock: a GC already running finishes first, and a GC started from
+    // now on waits for this pull (#gc).
+    await this.#meta.run(async () => { this.#pullsElsewhere++; });
+    let ok = false;
+    try {
+      const got = await this.#pullProcess!.pull({ ref: formatReference(r), ...(auth ? { auth } : {}), ...(namespace ? { namespace } : {}), ...(have ? { have } : {}) });
+      if (got.kind === "fetched") await this.#meta.run(() => this.#record(r, got.topDigest, got.image));
+      ok = true;
+      return { imageRef: got.kind === "present" ? got.id : got.image.id };
+    } catch (err) {
+      if (!(err instanceof PullProcessUnavailable)) throw err;
+      this.#log.warn("the pull process did not start: berthd pulls this image itself", { error: err });
+      ok = true; // nothing was written
+      return await this.#pull(r, auth, namespace);
+    } finally {
+      this.#pullsElsewhere--;
+      if (this.#pullsElsewhere === 0 && (this.#gcDeferred || !ok)) {
+        this.#gcDeferred = false;
+        await this.#gc().catch((err) => this.#log.warn("gc after pulls", { error: err }));
+      }
+    }
   }
 
   #hold(keys: string[]) { for (const k of keys) this.#inflight.set(k, (this.#inflight.get(k) ?? 0) + 1); }
@@ -184,12 +242,37 @@ export class ImageService {
     }
   }
 
+  /** An image with this digest that is here already, for the pull to look at first. */
+  #present(r: Reference): Present | undefined {
+    if (!r.digest) return undefined;
+    const have = this.get(formatReference({ ...r, tag: undefined }));
+    return have ? { id: have.id, chainIds: have.chainIds } : undefined;
+  }
+
+  /** A pull in berthd itself: fetched and unpacked here, then recorded. */
   async #pull(r: Reference, auth: PullAuth | undefined, namespace: string | undefined): Promise<{ imageRef: string }> {
+    const held: string[] = [];
+    let ok = false;
+    try {
+      const got = await this.fetchImage(r, auth, namespace, this.#present(r), (...k) => { this.#hold(k); held.push(...k); });
+      if (got.kind === "fetched") await this.#meta.run(() => this.#record(r, got.topDigest, got.image));
+      ok = true;
+      return { imageRef: got.kind === "present" ? got.id : got.image.id };
+    } finally {
+      this.#release(held);
+      if (!ok) await this.#gc().catch((err) => this.#log.warn("gc after failed pull", { error: err }));
+    }
+  }
+
+  /**
+   * Resolves, checks and fetches an image: its manifests and config stored, its layers unpacked
+   * and committed, and its record returned, not stored (the caller records it). `hold` names the
+   * blobs and chain ids before they are written. "present": `have`, the image with the digest
+   * asked for, has every layer here and the current policy accepts it.
+   */
+  async fetchImage(r: Reference, auth: PullAuth | undefined, namespace: string | undefined, have: Present | undefined, hold: (...keys: string[]) => void): Promise<Fetched> {
     const started = Date.now();
     const name = formatReference(r);
-    const held: string[] = [];
-    const hold = (...k: string[]) => { this.#hold(k); held.push(...k); };
-    let ok = false;
     // Manifests and the config are stored (fsync, rename, fsync of the directory) while the
     // layers download; they are all durable before the image is recorded.
     const stores: Promise<void>[] = [];
@@ -197,13 +280,9 @@ export class ImageService {
     this.#syncer.acquire();
     try {
       // A digest names immutable content: if it is here (layers included), there is nothing to fetch.
-      if (r.digest) {
-        const have = this.get(formatReference({ ...r, tag: undefined }));
-        if (have && (await Promise.all(have.chainIds.map((c) => this.#snapshots.has(c)))).every(Boolean)) {
-          await this.#trust.check(r, r.digest, namespace, auth); // present, but the current policy decides
-          ok = true;
-          return { imageRef: have.id };
-        }
+      if (have && (await Promise.all(have.chainIds.map((c) => this.#snapshots.has(c)))).every(Boolean)) {
+        await this.#trust.check(r, r.digest!, namespace, auth); // present, but the current policy decides
+        return { kind: "present", id: have.id };
       }
       const top = await this.#client.resolve(r, auth);
       // Signatures cover the top-level manifest; nothing of the image is stored before they are checked.
@@ -243,22 +322,21 @@ export class ImageService {
       const failed = results.find((x) => x.status === "rejected");
       if (failed) throw failed.reason;
       blobs.push(...layers.map((l) => l.digest));
-      for (const s of await Promise.allSettled(stores)) if (s.status === "rejected") throw s.reason;
+      for (const st of await Promise.allSettled(stores)) if (st.status === "rejected") throw st.reason;
       const size = manifest.size + doc.config.size + doc.layers.reduce((a, l) => a + l.size, 0);
       const id = doc.config.digest;
-      await this.#meta.run(() => this.#record(r, top.digest, {
-        id, repoTags: [], repoDigests: [], size, ...parseImageUser(configFile.config?.User), pinned: false,
-        config: configFile.config ?? {}, configFile, manifestDigest: manifest.digest, manifestMediaType: parsed.mediaType,
-        layers, blobs: [...new Set(blobs)], chainIds: chains, pulledAt: new Date().toISOString(),
-      }));
-      ok = true;
       this.#log.info("image pulled", { image: name, id, layers: layers.length, seconds: (Date.now() - started) / 1000 });
-      return { imageRef: id };
+      return {
+        kind: "fetched", topDigest: top.digest,
+        image: {
+          id, repoTags: [], repoDigests: [], size, ...parseImageUser(configFile.config?.User), pinned: false,
+          config: configFile.config ?? {}, configFile, manifestDigest: manifest.digest, manifestMediaType: parsed.mediaType,
+          layers, blobs: [...new Set(blobs)], chainIds: chains, pulledAt: new Date().toISOString(),
+        },
+      };
     } finally {
       await Promise.allSettled(stores); // nothing is still writing when GC runs
-      this.#release(held);
       await this.#syncer.release();
-      if (!ok) await this.#gc().catch((err) => this.#log.warn("gc after failed pull", { error: err }));
     }
   }
 
@@ -465,6 +543,9 @@ export class ImageService {
   /** Deletes content and snapshots that no image, lease or in-flight pull references. */
   async #gc(): Promise<void> {
     await this.#meta.run(async () => {
+      // A pull in the pull process writes content and snapshots no record names yet: the GC
+      // runs when the last of them has ended.
+      if (this.#pullsElsewhere > 0) { this.#gcDeferred = true; return; }
       const keep = new Set<string>(this.#inflight.keys());
       for (const img of this.#images.list()) for (const k of [...img.blobs, ...img.chainIds]) keep.add(k);
       for (const l of this.#leases.list()) for (const c of l.chainIds) keep.add(c);

@@ -1,8 +1,8 @@
 // What berthd leaves unloaded until it is used, over the real socket: with the default config no
 // streaming server listens (and no metrics endpoint) until the first Exec; that Exec starts it
-// and works, and later Execs reuse the same server. The processes that unpack large layers run
-// only around a pull: a pull starts them, they download their layers themselves, and they end
-// once idle.
+// and works, and later Execs reuse the same server. Pulls run in a pull process, and the processes
+// that unpack large layers under it, only around a pull: a pull starts them, the unpack processes
+// download their layers themselves, and all of them end once idle.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
@@ -42,13 +42,22 @@ function listeningPorts(pid: number): number[] {
   return tcpSockets(pid).filter((s) => s.state === "0A").map((s) => s.localPort); // 0A: LISTEN
 }
 
-/** berthd's layer unpack processes: its children running unpack-worker. */
-function unpackPids(pid: number): number[] {
-  return childProcesses([pid]).filter((c) => {
-    try { return readFileSync(`/proc/${c.pid}/cmdline`, "utf8").includes("unpack-worker"); } catch { return false; }
-  }).map((c) => c.pid);
+/** berthd's descendants whose command line names `module`. */
+function descendantsRunning(pid: number, module: string): number[] {
+  const all: number[] = [];
+  for (let level = [pid]; level.length > 0 && all.length < 1000;) {
+    level = childProcesses(level).map((c) => c.pid);
+    all.push(...level);
+  }
+  return all.filter((p) => {
+    try { return readFileSync(`/proc/${p}/cmdline`, "utf8").includes(module); } catch { return false; }
+  });
 }
+/** berthd's layer unpack processes: the pull process's children running unpack-worker. */
+const unpackPids = (pid: number) => descendantsRunning(pid, "unpack-worker");
 const unpackProcesses = (pid: number) => unpackPids(pid).length;
+/** berthd's pull process (pull-worker). */
+const pullPids = (pid: number) => childProcesses([pid]).map((c) => c.pid).filter((p) => descendantsRunning(pid, "pull-worker").includes(p));
 
 async function until(what: string, ok: () => boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -96,7 +105,8 @@ describe("lazy loading", () => {
   // With one CPU berthd unpacks every layer itself (image-service.ts): nothing to see there.
   test("large layers are downloaded and unpacked by processes that end when idle", { skip: availableParallelism() <= 1 ? "one CPU: berthd unpacks every layer itself" : false }, async () => {
     const pid = env.b.proc.pid!;
-    // busybox's small layer (before()) was unpacked by berthd itself.
+    // busybox's small layer (before()) was unpacked by the pull process itself; it has ended since.
+    await until("the pull process of before()'s pull to end", () => pullPids(pid).length === 0, 15_000);
     assert.equal(unpackProcesses(pid), 0);
     // Layers of 8 MiB and more (compressed) go to an unpack process; this one is 9 MiB of random bytes.
     const { ref } = await pushLayerImage({ address: env.images!.registry.address }, "lazy/workers", [
@@ -106,11 +116,13 @@ describe("lazy loading", () => {
     ]);
     const registryPort = Number(env.images!.registry.address.split(":").at(-1));
     let most = 0;
+    let pullers = 0;
     /** An unpack process was seen connected to the registry: it downloads the layer itself. */
     let fetchedItself = false;
     const look = () => {
       const pids = unpackPids(pid);
       most = Math.max(most, pids.length);
+      pullers = Math.max(pullers, pullPids(pid).length);
       fetchedItself ||= pids.some((p) => tcpSockets(p).some((s) => s.remotePort === registryPort));
     };
     const watch = setInterval(look, 5);
@@ -118,9 +130,10 @@ describe("lazy loading", () => {
     look();
     clearInterval(watch);
     assert.ok(most >= 1, "the pull ran an unpack process");
+    assert.equal(pullers, 1, "one pull process, berthd's child");
     assert.ok(fetchedItself, "an unpack process had a connection to the registry");
     assert.doesNotMatch(env.b.stderr.join(""), /layer download handed back to berthd/);
-    await until("the pull's unpack processes to end", () => unpackProcesses(pid) === 0, 15_000);
+    await until("the pull's unpack processes and the pull process to end", () => unpackProcesses(pid) === 0 && pullPids(pid).length === 0, 15_000);
     const st = await env.b.client.image.imageStatus({ image: { image: imageRef } });
     assert.equal(st.image?.id, imageRef);
     assert.match(env.b.stderr.join(""), /"msg":"image pulled".*lazy\/workers/);

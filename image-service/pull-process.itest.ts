@@ -1,0 +1,125 @@
+// Pulls in the pull process (pull-process.ts, ImageService's pullIn "process", as berthd runs
+// them) against a real docker-registry on 127.0.0.1: the process runs the pulls and ends when
+// idle; berthd's GC waits for a pull in it; a kill -9 of the process fails its pull with
+// UNAVAILABLE and the GC then takes what it wrote; a process that cannot start leaves the pull
+// to berthd.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Code } from "../oci-runtime/foundation/errdefs.ts";
+import { createLogger } from "../oci-runtime/foundation/log.ts";
+import { startRegistry, type RunningRegistry } from "../hack/registry/registry.ts";
+import { type Fixtures, pushFixtures } from "../hack/registry/build-images.ts";
+import { startProxy, type RunningProxy } from "../hack/registry/proxy.ts";
+import { ImageService } from "./image-service.ts";
+import { IDLE_MS } from "./pull-process.ts";
+
+const alive = (pid: number) => existsSync(`/proc/${pid}`);
+
+async function until(what: string, ok: () => boolean, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+describe("pulls in the pull process", () => {
+  let reg: RunningRegistry;
+  let fx: Fixtures;
+  let dir: string;
+  const proxies: RunningProxy[] = [];
+  const services: ImageService[] = [];
+  let n = 0;
+  const lines: string[] = [];
+  const log = createLogger({}, (l) => { lines.push(l); });
+  const service = async (extra: Partial<ConstructorParameters<typeof ImageService>[0]> = {}) => {
+    const svc = new ImageService({ root: path.join(dir, `root-${n++}`), hostsDir: "", maxConcurrentDownloads: 3, stallTimeoutMs: 10_000, log, pullIn: "process", ...extra });
+    await svc.init();
+    services.push(svc);
+    return svc;
+  };
+
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "berth-pullproc-"));
+    reg = await startRegistry();
+    fx = await pushFixtures({ address: reg.address });
+  });
+  after(async () => {
+    for (const s of services) await s.close();
+    for (const p of proxies) await p.stop();
+    await reg?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("runs concurrent pulls in one process, which ends when idle", async () => {
+    const svc = await service();
+    assert.equal(svc.pullProcessPid, undefined, "no process before the first pull");
+    const pulls = Promise.all([svc.pull(fx.multi.ref), svc.pull(fx.zstd.ref), svc.pull(fx.index.ref)]);
+    await until("the pull process", () => svc.pullProcessPid !== undefined, 10_000);
+    const pid = svc.pullProcessPid!;
+    const [a, b, c] = await pulls;
+    assert.equal(a.imageRef, fx.multi.configDigest);
+    assert.equal(b.imageRef, fx.zstd.configDigest);
+    assert.equal(c.imageRef, fx.index.amd64.configDigest);
+    assert.deepEqual(svc.get(fx.multi.ref)?.repoTags, [fx.multi.ref], "berthd recorded what the process pulled");
+    assert.equal(svc.pullProcessPid, pid, "the same process served all three");
+    assert.ok(alive(pid));
+    await until("the idle pull process to exit", () => !alive(pid), IDLE_MS + 10_000);
+    assert.equal(svc.pullProcessPid, undefined);
+    // The next pull starts a new one; an image already here by digest is answered at once.
+    const again = await svc.pull(`${reg.address}/${fx.multi.repo}@${fx.multi.manifestDigest}`);
+    assert.equal(again.imageRef, fx.multi.configDigest);
+  });
+
+  it("GC waits for a pull in the process; a kill -9 of the process fails the pull (UNAVAILABLE) and GC takes what it wrote", async () => {
+    const svc = await service();
+    const root = path.join(dir, `root-${n - 1}`);
+    await svc.pull(fx.single.ref);
+    const single = svc.get(fx.single.ref)!;
+    // The multi image's config GET stalls: its pull waits in the process, its manifest stored.
+    const p = await startProxy({ upstream: reg.address, stall: { digest: fx.multi.configDigest } });
+    proxies.push(p);
+    const stalled = svc.pull(`${p.address}/${fx.multi.repo}:latest`);
+    stalled.catch(() => {});
+    await until("the stalled config GET", () => p.blobGets(fx.multi.configDigest) > 0, 10_000);
+    // RemoveImage of the other image: its record goes now, its layers once no pull is in the process.
+    await svc.remove(fx.single.ref);
+    assert.equal(svc.get(fx.single.ref), undefined);
+    const snaps = () => readdir(path.join(root, "snapshots"));
+    for (const c of single.chainIds) assert.ok((await snaps()).includes(c.slice(7)), `layer ${c} kept while a pull is in the process`);
+    const pid = svc.pullProcessPid!;
+    process.kill(pid, "SIGKILL");
+    await assert.rejects(stalled, (err: Error & { code?: number }) => {
+      assert.equal(err.code, Code.UNAVAILABLE);
+      assert.match(err.message, /the pull process exited with signal SIGKILL during the pull/);
+      return true;
+    });
+    for (const c of single.chainIds) assert.ok(!(await snaps()).includes(c.slice(7)), `layer ${c} collected after the pull ended`);
+    const blobs = await readdir(path.join(root, "content", "blobs", "sha256"));
+    assert.ok(!blobs.includes(fx.multi.manifestDigest.slice(7)), "the failed pull's manifest is collected");
+    assert.equal(svc.list().length, 0);
+    // A new process takes the next pull.
+    const { imageRef } = await svc.pull(fx.multi.ref);
+    assert.equal(imageRef, fx.multi.configDigest);
+    assert.notEqual(svc.pullProcessPid, pid);
+  });
+
+  it("a process that cannot start leaves the pull to berthd", async () => {
+    const broken = path.join(dir, "broken-worker.mjs");
+    await writeFile(broken, "process.stderr.write('no pulls here\\n'); process.exit(3);\n");
+    const svc = await service({ pullModule: pathToFileURL(broken) });
+    lines.length = 0;
+    const { imageRef } = await svc.pull(fx.user.ref);
+    assert.equal(imageRef, fx.user.configDigest);
+    assert.equal(svc.get(fx.user.ref)?.id, fx.user.configDigest);
+    const warned = lines.map((l) => JSON.parse(l) as { msg: string; error?: { message: string } }).find((l) => l.msg.startsWith("the pull process did not start"));
+    assert.ok(warned, `no warning in ${lines.join("")}`);
+    assert.match(warned.error!.message, /exited with code 3 before it was ready: no pulls here/);
+  });
+});

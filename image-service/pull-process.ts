@@ -1,0 +1,228 @@
+// berthd pulls images in a process of its own (pull-worker.ts, forked from berthd): registry
+// requests, token auth, signature checks, digests and unpacking run there, and berthd records the
+// image the process answers with. What a pull loads (node:http, node:crypto and OpenSSL,
+// node:zlib, the registry, trust and tar code, and the heap they leave) goes back to the system
+// when the process ends, IDLE_MS after its last pull. Measured on one berthd each, a pull of
+// busybox then 20 pods: 63.2 MB of RSS after the pull and 63.5 MB with the pods when berthd pulled
+// itself; 56.1 and 59.7 MB with this process. Its parsers also get what a registry sends before
+// berthd does: a crash there fails the pulls in flight, not berthd.
+//
+// One process serves every pull in flight, so pulls of images that share a layer still unpack it
+// once (ImageService's single flights, inside the process). berthd's GC leaves content and
+// snapshots alone while a pull is in the process (ImageService.#gc), and runs once the last
+// has ended. The process ends when berthd closes the IPC channel (berthd's exit, kill -9
+// included, closes it); its unpack processes end with it.
+import { fork, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { BerthError, Code, unavailable } from "../oci-runtime/foundation/errdefs.ts";
+import type { Logger } from "../oci-runtime/foundation/log.ts";
+import type { Fetched, ImageServiceOptions, Present } from "./image-service.ts";
+import type { PullAuth } from "./registry/client.ts";
+import type { TrustOutcome } from "./trust/trust.ts";
+
+/** The process ends this long after its last pull (kubelet pulls one image after another). */
+export const IDLE_MS = 2_000;
+/** A process not ready (its modules loaded) this long after its start is killed. */
+export const READY_TIMEOUT_MS = 30_000;
+/** close() waits this long for the process to exit after SIGTERM, then kills it. */
+const CLOSE_GRACE_MS = 5_000;
+/** Kept of the process's stderr for the error when it ends before its pulls do. */
+const STDERR_KEPT = 4096;
+
+/** ImageServiceOptions as the process gets them (no logger, no callbacks). */
+export type PullProcessConfig = Omit<ImageServiceOptions, "log" | "pullIn" | "trust"> & {
+  trust?: { policy: string; policyDir: string; registriesD: string };
+  logLevel: string;
+};
+
+export interface PullJob { ref: string; auth?: PullAuth; namespace?: string; have?: Present }
+export interface PullError { code: Code; message: string; cause?: string }
+export type ToPullProcess = { t: "init"; config: PullProcessConfig } | { t: "pull"; id: number; job: PullJob };
+export type FromPullProcess =
+  | { t: "ready" }
+  | { t: "trust"; outcome: TrustOutcome }
+  | { t: "done"; id: number; result: Fetched }
+  | { t: "failed"; id: number; error: PullError };
+
+/** The process could not start (or ended before it was ready): nothing was pulled. */
+export class PullProcessUnavailable extends Error {
+  constructor(why: string) {
+    super(`the pull process is unavailable: ${why}`);
+    this.name = "PullProcessUnavailable";
+  }
+}
+
+/** The error a process reported, with the code berthd answers with. */
+export function pullError(e: PullError): BerthError {
+  const code = (Object.values(Code) as number[]).includes(e.code) ? e.code : Code.INTERNAL;
+  return new BerthError(code, String(e.message).slice(0, 4096), e.cause ? { cause: new Error(String(e.cause).slice(0, 4096)) } : undefined);
+}
+
+/** The pull-worker entry beside this module: .ts from the sources, .js in hack/build.sh's bundle. */
+export function defaultPullModule(): URL {
+  return new URL(import.meta.url.endsWith(".ts") ? "./pull-worker.ts" : "./pull-worker.js", import.meta.url);
+}
+
+const isDigest = (v: unknown): v is string => typeof v === "string" && /^sha256:[a-f0-9]{64}$/.test(v);
+
+/** Checks the shape of a process's answer before berthd records it. */
+export function checkFetched(r: unknown): Fetched {
+  const f = r as Fetched;
+  if (f?.kind === "present" && isDigest(f.id)) return f;
+  if (f?.kind === "fetched" && isDigest(f.topDigest) && isDigest(f.image?.id) && Array.isArray(f.image.layers) && Array.isArray(f.image.chainIds)
+    && Array.isArray(f.image.blobs) && f.image.chainIds.every(isDigest) && f.image.blobs.every(isDigest)) return f;
+  throw unavailable("the pull process answered with a malformed image record");
+}
+
+interface Waiter { resolve: (f: Fetched) => void; reject: (e: Error) => void; proc?: ChildProcess }
+
+export class PullProcess {
+  #config: PullProcessConfig;
+  #log: Logger;
+  #onTrust: ((o: TrustOutcome) => void) | undefined;
+  #module: URL;
+  #idleMs: number;
+  #proc: ChildProcess | undefined;
+  #starting: Promise<ChildProcess> | undefined;
+  #waiting = new Map<number, Waiter>();
+  #next = 1;
+  #idle: NodeJS.Timeout | undefined;
+  #stderr = "";
+
+  constructor(opts: { config: PullProcessConfig; log: Logger; onTrust?: (o: TrustOutcome) => void; module?: URL; idleMs?: number }) {
+    this.#config = opts.config;
+    this.#log = opts.log;
+    this.#onTrust = opts.onTrust;
+    this.#module = opts.module ?? defaultPullModule();
+    this.#idleMs = opts.idleMs ?? IDLE_MS;
+  }
+
+  /** The process's pid while it runs (tests). */
+  get pid(): number | undefined { return this.#proc?.pid; }
+
+  /** Runs a pull in the process; PullProcessUnavailable when the process could not start. */
+  async pull(job: PullJob): Promise<Fetched> {
+    clearTimeout(this.#idle);
+    this.#idle = undefined;
+    const id = this.#next++;
+    // Counted before the start, so the idle timer of another pull's end cannot close it meanwhile.
+    const done = new Promise<Fetched>((resolve, reject) => this.#waiting.set(id, { resolve, reject }));
+    done.catch(() => {});
+    let proc: ChildProcess;
+    try {
+      proc = await this.#start();
+    } catch (err) {
+      this.#waiting.delete(id);
+      this.#armIdle();
+      throw err;
+    }
+    const w = this.#waiting.get(id);
+    if (w) w.proc = proc;
+    proc.send({ t: "pull", id, job } satisfies ToPullProcess);
+    try {
+      return await done;
+    } finally {
+      this.#waiting.delete(id);
+      this.#armIdle();
+    }
+  }
+
+  #armIdle() {
+    if (this.#waiting.size > 0 || !this.#proc || this.#idle) return;
+    this.#idle = setTimeout(() => {
+      this.#idle = undefined;
+      if (this.#waiting.size === 0) this.#end();
+    }, this.#idleMs);
+    this.#idle.unref();
+  }
+
+  /** Ends the process: it exits when its channel closes. */
+  #end(): ChildProcess | undefined {
+    const proc = this.#proc;
+    this.#proc = undefined;
+    this.#starting = undefined;
+    if (proc?.connected) proc.disconnect();
+    return proc;
+  }
+
+  #start(): Promise<ChildProcess> {
+    if (this.#proc) return Promise.resolve(this.#proc);
+    this.#starting ??= new Promise<ChildProcess>((resolve, reject) => {
+      this.#stderr = "";
+      let proc: ChildProcess;
+      try {
+        proc = fork(fileURLToPath(this.#module), [], {
+          execArgv: ["--disable-warning=ExperimentalWarning"],
+          stdio: ["ignore", "inherit", "pipe", "ipc"],
+          serialization: "advanced",
+        });
+      } catch (err) {
+        this.#starting = undefined;
+        reject(new PullProcessUnavailable((err as Error).message));
+        return;
+      }
+      let ready = false;
+      const timer = setTimeout(() => {
+        proc.kill("SIGKILL");
+        failStart(`not ready within ${READY_TIMEOUT_MS} ms`);
+      }, READY_TIMEOUT_MS);
+      const failStart = (why: string) => {
+        if (ready) return;
+        ready = true; // once
+        clearTimeout(timer);
+        this.#starting = undefined;
+        reject(new PullProcessUnavailable(why));
+      };
+      proc.stderr!.setEncoding("utf8").on("data", (d: string) => {
+        process.stderr.write(d); // its log lines, into berthd's
+        this.#stderr = (this.#stderr + d).slice(-STDERR_KEPT);
+      });
+      proc.on("error", (err) => failStart(err.message));
+      proc.on("message", (m: FromPullProcess) => {
+        if (m.t === "ready") {
+          if (ready) return;
+          ready = true;
+          clearTimeout(timer);
+          this.#proc = proc;
+          this.#starting = undefined;
+          resolve(proc);
+        } else if (m.t === "trust") {
+          this.#onTrust?.(m.outcome);
+        } else if (m.t === "done" || m.t === "failed") {
+          const w = this.#waiting.get(m.id);
+          if (!w) return;
+          if (m.t === "failed") w.reject(pullError(m.error));
+          else {
+            try { w.resolve(checkFetched(m.result)); } catch (err) { w.reject(err as Error); }
+          }
+        }
+      });
+      proc.on("exit", (code, signal) => {
+        const how = signal ? `signal ${signal}` : `code ${code}`;
+        const tail = this.#stderr.trim().split("\n").slice(-3).join(" | ");
+        failStart(`it exited with ${how} before it was ready${tail ? `: ${tail}` : ""}`);
+        if (this.#proc === proc) this.#proc = undefined;
+        // Pulls sent to this process fail; what they wrote is garbage collected.
+        for (const w of this.#waiting.values()) {
+          if (w.proc === proc) w.reject(unavailable(`the pull process exited with ${how} during the pull${tail ? `: ${tail}` : ""}`));
+        }
+      });
+      proc.send({ t: "init", config: this.#config } satisfies ToPullProcess);
+    });
+    return this.#starting;
+  }
+
+  /** Ends the process; pulls in flight fail. */
+  async close(): Promise<void> {
+    clearTimeout(this.#idle);
+    const proc = this.#proc ?? (this.#starting ? await this.#starting.catch(() => undefined) : undefined);
+    this.#end();
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise<void>((r) => proc.once("exit", () => r()));
+    proc.kill("SIGTERM");
+    const t = setTimeout(() => proc.kill("SIGKILL"), CLOSE_GRACE_MS);
+    await exited;
+    clearTimeout(t);
+    this.#log.debug("pull process ended");
+  }
+}

@@ -1,0 +1,48 @@
+// The pull process of pull-process.ts (node, forked by berthd): runs ImageService.fetchImage for
+// each pull berthd hands it, on berthd's image root, and answers with the image's record, which
+// berthd stores. It writes its log lines to stderr, which berthd copies into its own, and exits
+// when berthd closes the IPC channel. Its messages come from berthd alone.
+import { BerthError, Code } from "../oci-runtime/foundation/errdefs.ts";
+import { createLogger, setLogLevel, type Level } from "../oci-runtime/foundation/log.ts";
+import { ImageService } from "./image-service.ts";
+import type { FromPullProcess, PullError, ToPullProcess } from "./pull-process.ts";
+import { parseReference } from "./reference.ts";
+
+if (!process.send) throw new Error("pull-worker runs only as a process forked with an IPC channel");
+const send = (m: FromPullProcess) => { if (process.connected) process.send!(m); };
+const log = createLogger({ process: "pull" });
+let svc: ImageService | undefined;
+
+function errorOf(err: unknown): PullError {
+  const e = BerthError.from(err);
+  const cause = e.cause instanceof Error ? e.cause.message : e.cause === undefined ? undefined : String(e.cause);
+  if (e.code === Code.INTERNAL) log.error("pull failed", { error: err });
+  return { code: e.code, message: e.message, ...(cause ? { cause } : {}) };
+}
+
+process.on("disconnect", () => process.exit(0));
+process.on("message", (m: ToPullProcess) => {
+  if (m.t === "init") {
+    if (svc) return;
+    const { logLevel, trust, ...config } = m.config;
+    setLogLevel(logLevel as Level);
+    svc = new ImageService({
+      ...config, log,
+      ...(trust ? { trust: { ...trust, onOutcome: (outcome) => send({ t: "trust", outcome }) } } : {}),
+    });
+    send({ t: "ready" });
+  } else if (m.t === "pull") {
+    const service = svc;
+    const { id, job } = m;
+    void (async () => {
+      try {
+        if (!service) throw new Error("a pull before init");
+        // berthd's GC leaves the image root alone while this pull runs: nothing to hold.
+        const result = await service.fetchImage(parseReference(job.ref), job.auth, job.namespace, job.have, () => {});
+        send({ t: "done", id, result });
+      } catch (err) {
+        send({ t: "failed", id, error: errorOf(err) });
+      }
+    })();
+  }
+});
