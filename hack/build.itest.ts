@@ -17,8 +17,8 @@ let out: string;
 let files: string[];
 const text = (f: string) => readFileSync(join(out, "cri-server", f), "utf8");
 /** The package names a bundle file imports, statically or dynamically. */
-/** Packages and built-ins a bundle file imports, statically, through import(), or through a require made by createRequire. */
-const imported = (src: string) => new Set([...src.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s*|\bcreateRequire\(import\.meta\.url\)\(\s*)"([@a-z][a-z0-9@/._:-]*)"/g)].map((m) => m[1]!));
+/** Packages, built-ins and chunks a bundle file imports, statically, through import(), or through a require made by createRequire. */
+const imported = (src: string) => new Set([...src.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s*|\bcreateRequire\(import\.meta\.url\)\(\s*)"([@a-z.][a-z0-9@/._:-]*)"/g)].map((m) => m[1]!));
 
 before(() => {
   mkdirSync(join(REPO, ".bench"), { recursive: true });
@@ -30,13 +30,37 @@ before(() => {
 });
 after(() => { if (parent) rmSync(parent, { recursive: true, force: true }); });
 
-test("every file of the bundle lands in cri-server/, beside main.js and unpack-worker.js", () => {
+test("every file of the bundle lands in cri-server/, beside main.js, unpack-worker.js and pull-worker.js", () => {
   assert.deepEqual(readdirSync(out).sort(), [".build-stamp", "cri-server"]);
-  assert.ok(files.includes("main.js") && files.includes("unpack-worker.js"), `files: ${files.join(", ")}`);
+  assert.ok(files.includes("main.js") && files.includes("unpack-worker.js") && files.includes("pull-worker.js"), `files: ${files.join(", ")}`);
   assert.ok(files.every((f) => f.endsWith(".js")), `files: ${files.join(", ")}`);
-  // unpack-pool's new URL("./unpack-worker.js", import.meta.url) resolves from whichever chunk holds it.
+  // unpack-pool's new URL("./unpack-worker.js", import.meta.url) resolves from whichever chunk holds
+  // it: one of berthd's chunks, and pull-worker.js, which is bundled whole.
   const holder = files.filter((f) => text(f).includes('"./unpack-worker.js"'));
-  assert.equal(holder.length, 1, `the worker's URL is in ${holder.join(", ") || "no file"}`);
+  assert.equal(holder.filter((f) => f !== "pull-worker.js").length, 1, `the worker's URL is in ${holder.join(", ") || "no file"}`);
+  assert.ok(holder.includes("pull-worker.js"), `the worker's URL is in ${holder.join(", ")}`);
+  // pull-process.ts's URL of the pull process's module: in one file of berthd's (and in
+  // pull-worker.js, whose image service holds the same code, unused there).
+  assert.equal(files.filter((f) => f !== "pull-worker.js" && text(f).includes('"./pull-worker.js"')).length, 1);
+  // pull-worker.js imports no chunk: berthd's chunks hold none of the image service for it.
+  assert.deepEqual([...imported(text("pull-worker.js"))].filter((p) => p.startsWith("./")), []);
+});
+
+test("the bundled pull-worker.js starts as the pull process and says it is ready", async () => {
+  const proc = fork(join(out, "cri-server", "pull-worker.js"), [], { stdio: ["ignore", "ignore", "pipe", "ipc"], serialization: "advanced" });
+  let stderr = "";
+  proc.stderr!.setEncoding("utf8").on("data", (d: string) => { stderr += d; });
+  try {
+    const first = await new Promise<unknown>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no message within 20 s: ${stderr}`)), 20_000);
+      proc.once("message", (m) => { clearTimeout(timer); resolve(m); });
+      proc.once("exit", (code) => { clearTimeout(timer); reject(new Error(`exited with ${code}: ${stderr}`)); });
+      proc.send({ t: "init", config: { root: join(parent, "pull-root"), hostsDir: "", maxConcurrentDownloads: 1, stallTimeoutMs: 1000, logLevel: "info" } });
+    });
+    assert.deepEqual(first, { t: "ready" });
+  } finally {
+    proc.kill("SIGKILL");
+  }
 });
 
 test("the bundled unpack-worker.js starts as an unpack process and says it is ready", async () => {

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the daemon berthd runs: the TypeScript is compiled (and typechecked) by tsc, then bundled
 # by esbuild into dist/cri-server/ (or OUT/cri-server/ with `hack/build.sh OUT`):
-# - main.js, berthd itself; pull-worker.js, the pull process's module; unpack-worker.js, the layer
-#   unpack processes' module;
+# - main.js, berthd itself, and unpack-worker.js, the layer unpack processes' module;
+# - pull-worker.js, the pull process's module, bundled whole on its own;
 # - chunks they share, and one for each module berthd imports only when first used (the
 #   streaming server, metrics, the OCI streaming backend).
 # Running compiled code spares berthd Node's type stripping (about 18 MB of RSS). The bundle
@@ -49,8 +49,12 @@ cp -r proto/gen "$tmp/js/proto/gen"
 bundle=(--bundle --platform=node --format=esm --target=node24 --minify-whitespace --minify-syntax --log-level=warning)
 external=()
 for pkg in '@opentelemetry/*' prom-client openpgp ws yaml; do external+=("--external:$pkg"); done
-node_modules/.bin/esbuild "$tmp/js/cri-server/main.js" "$tmp/js/image-service/snapshots/unpack-worker.js" "$tmp/js/image-service/pull-worker.js" \
+node_modules/.bin/esbuild "$tmp/js/cri-server/main.js" "$tmp/js/image-service/snapshots/unpack-worker.js" \
   "${bundle[@]}" --splitting --entry-names='[name]' "${external[@]}" --outdir="$tmp/cri-server"
+# The pull process's module on its own, not split with berthd's: chunks shared with it would hold
+# most of the image service, and berthd loading its code from more modules cost it 0.5 MB of RSS
+# idle (55.6 against 56.1 MB, four alternating starts each).
+node_modules/.bin/esbuild "$tmp/js/image-service/pull-worker.js" "${bundle[@]}" "${external[@]}" --outfile="$tmp/cri-server/pull-worker.js"
 rm -rf "$tmp/js"
 rm -rf "$out"
 mv "$tmp" "$out"
