@@ -8,7 +8,7 @@
 // threads: whatever a process allocated goes back to the system when it exits, where a worker
 // thread's buffers stayed in berthd's malloc arenas (berthd kept 112-171 MB of RSS after pulling
 // the bench's 103 MB image with worker threads, 88-100 MB unpacking on its main thread). The
-// process runs with V8's default flags (berthd's small young generation and Sparkplug-only
+// process runs with V8's default flags (berthd's small young generation and interpreter-only
 // tiers are for a long-lived daemon, not for a short burst of tar parsing).
 //
 // Hand-over is bounded: at most MAX_UNACKED bytes of a layer are ahead of what its process has
