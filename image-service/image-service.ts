@@ -137,6 +137,8 @@ export class ImageService {
   /** Pulls in the pull process: GC waits for the last of them (#gc). */
   #pullsElsewhere = 0;
   #gcDeferred = false;
+  /** The pull process died with pulls in flight: their partial layers and ingests are to be removed. */
+  #partialLeft = false;
 
   constructor(opts: ImageServiceOptions) {
     this.root = path.resolve(opts.root);
@@ -177,6 +179,7 @@ export class ImageService {
           ...(trust ? { trust: { policy: trust.policy, policyDir: trust.policyDir, registriesD: trust.registriesD } } : {}),
         },
         log: this.#log, ...(trust?.onOutcome ? { onTrust: trust.onOutcome } : {}), ...(pullModule ? { module: pullModule } : {}),
+        onLost: () => { this.#partialLeft = true; },
       });
     }
   }
@@ -227,6 +230,15 @@ export class ImageService {
       return await this.#pull(r, auth, namespace);
     } finally {
       this.#pullsElsewhere--;
+      // A pull process that died left its partial layers and ingests: removed once no pull writes
+      // (none in a process, none in berthd itself).
+      if (this.#pullsElsewhere === 0 && this.#partialLeft && this.#inflight.size === 0) {
+        this.#partialLeft = false;
+        await this.#meta.run(async () => {
+          await this.#snapshots.removePartial();
+          await this.#content.removePartial();
+        }).catch((err) => this.#log.warn("removing what a dead pull process left", { error: err }));
+      }
       if (this.#pullsElsewhere === 0 && (this.#gcDeferred || !ok)) {
         this.#gcDeferred = false;
         await this.#gc().catch((err) => this.#log.warn("gc after pulls", { error: err }));

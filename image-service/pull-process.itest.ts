@@ -5,7 +5,7 @@
 // to berthd.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -16,6 +16,7 @@ import { createLogger } from "../oci-runtime/foundation/log.ts";
 import { startRegistry, type RunningRegistry } from "../hack/registry/registry.ts";
 import { type Fixtures, pushFixtures } from "../hack/registry/build-images.ts";
 import { startProxy, type RunningProxy } from "../hack/registry/proxy.ts";
+import { childProcesses } from "../conformance/lib/procs.ts";
 import { ImageService } from "./image-service.ts";
 import { IDLE_MS } from "./pull-process.ts";
 
@@ -108,6 +109,35 @@ describe("pulls in the pull process", () => {
     const { imageRef } = await svc.pull(fx.multi.ref);
     assert.equal(imageRef, fx.multi.configDigest);
     assert.notEqual(svc.pullProcessPid, pid);
+  });
+
+  it("a kill -9 of the process mid-layer kills its unpack processes and removes the partial layer", async () => {
+    // Every layer in an unpack process (the pull process's child), which downloads it itself;
+    // the multi image's largest layer stalls after its headers.
+    const svc = await service({ unpackOnWorkersFrom: 0 });
+    const root = path.join(dir, `root-${n - 1}`);
+    const largest = fx.multi.image.blobs.filter((b) => b.digest !== fx.multi.configDigest).sort((a, b) => b.size - a.size)[0]!;
+    const p = await startProxy({ upstream: reg.address, stall: { digest: largest.digest } });
+    proxies.push(p);
+    const stalled = svc.pull(`${p.address}/${fx.multi.repo}:latest`);
+    stalled.catch(() => {});
+    await until("the stalled layer GET", () => p.blobGets(largest.digest) > 0, 10_000);
+    const partial = async () => (await readdir(path.join(root, "snapshots"))).filter((d) => d.startsWith("tmp-"));
+    const deadline = Date.now() + 10_000;
+    while ((await partial()).length === 0) {
+      assert.ok(Date.now() < deadline, "no partial layer within 10 s");
+      await sleep(20);
+    }
+    const pullPid = svc.pullProcessPid!;
+    const unpackers = childProcesses([pullPid]).map((c) => c.pid);
+    assert.ok(unpackers.length > 0, "the pull process has an unpack process");
+    process.kill(pullPid, "SIGKILL");
+    await assert.rejects(stalled, (err: Error & { code?: number }) => err.code === Code.UNAVAILABLE && /exited with signal SIGKILL/.test(err.message));
+    await until("the unpack processes to be gone", () => unpackers.every((u) => !alive(u) || readFileSync(`/proc/${u}/stat`, "utf8").split(") ")[1]!.startsWith("Z")), 5_000);
+    assert.deepEqual(await partial(), [], "the partial layers are removed");
+    assert.deepEqual(await readdir(path.join(root, "content", "ingest")), []);
+    assert.deepEqual((await readdir(path.join(root, "snapshots"))).filter((d) => /^[a-f0-9]{64}$/.test(d)), [], "no layer was committed");
+    assert.match(lines.join(""), /"msg":"the pull process ended with pulls in flight"/);
   });
 
   it("a process that cannot start leaves the pull to berthd", async () => {

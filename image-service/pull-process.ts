@@ -89,7 +89,14 @@ export class PullProcess {
   #idle: NodeJS.Timeout | undefined;
   #stderr = "";
 
-  constructor(opts: { config: PullProcessConfig; log: Logger; onTrust?: (o: TrustOutcome) => void; module?: URL; idleMs?: number }) {
+  #onLost: (() => void) | undefined;
+
+  /**
+   * `onLost`: the process ended with pulls in flight; once it is called, nothing of the process
+   * (its unpack processes and their helpers included) writes into the image root any more.
+   */
+  constructor(opts: { config: PullProcessConfig; log: Logger; onTrust?: (o: TrustOutcome) => void; onLost?: () => void; module?: URL; idleMs?: number }) {
+    this.#onLost = opts.onLost;
     this.#config = opts.config;
     this.#log = opts.log;
     this.#onTrust = opts.onTrust;
@@ -151,10 +158,13 @@ export class PullProcess {
       this.#stderr = "";
       let proc: ChildProcess;
       try {
+        // A process group of its own, with its unpack processes and their helpers: when it dies
+        // with pulls in flight, berthd kills the group before it cleans up after them.
         proc = fork(fileURLToPath(this.#module), [], {
           execArgv: ["--disable-warning=ExperimentalWarning"],
           stdio: ["ignore", "inherit", "pipe", "ipc"],
           serialization: "advanced",
+          detached: true,
         });
       } catch (err) {
         this.#starting = undefined;
@@ -202,10 +212,15 @@ export class PullProcess {
         const tail = this.#stderr.trim().split("\n").slice(-3).join(" | ");
         failStart(`it exited with ${how} before it was ready${tail ? `: ${tail}` : ""}`);
         if (this.#proc === proc) this.#proc = undefined;
-        // Pulls sent to this process fail; what they wrote is garbage collected.
-        for (const w of this.#waiting.values()) {
-          if (w.proc === proc) w.reject(unavailable(`the pull process exited with ${how} during the pull${tail ? `: ${tail}` : ""}`));
+        // Pulls sent to this process fail; what they wrote is garbage collected, and their
+        // partial layers and ingests removed (ImageService), once the rest of its group is dead.
+        const lost = [...this.#waiting.values()].filter((w) => w.proc === proc);
+        if (lost.length > 0) {
+          try { process.kill(-proc.pid!, "SIGKILL"); } catch { /* the group is gone already */ }
+          this.#log.warn("the pull process ended with pulls in flight", { how, pulls: lost.length, stderr: tail });
+          this.#onLost?.();
         }
+        for (const w of lost) w.reject(unavailable(`the pull process exited with ${how} during the pull${tail ? `: ${tail}` : ""}`));
       });
       proc.send({ t: "init", config: this.#config } satisfies ToPullProcess);
     });

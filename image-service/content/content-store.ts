@@ -82,7 +82,12 @@ export class ContentStore {
   /** Creates directories and removes partial ingests left by a crash. */
   async init() {
     await mkdir(this.#blobs, { recursive: true, mode: 0o700 });
-    await rm(this.#ingest, { recursive: true, force: true });
+    await this.removePartial();
+  }
+
+  /** Removes partial ingests: at start, or once a pull process that died with pulls in flight has left no writer. */
+  async removePartial() {
+    await rm(this.#ingest, { recursive: true, force: true, maxRetries: 3 });
     await mkdir(this.#ingest, { recursive: true, mode: 0o700 });
   }
 

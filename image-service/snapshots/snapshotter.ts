@@ -50,8 +50,13 @@ export class Snapshotter {
     await mkdir(path.join(this.root, "empty"), { recursive: true, mode: 0o700 });
     await mkdir(path.join(this.root, "empty", "fs"), { recursive: true, mode: 0o755 });
     this.topDirsUnset = await this.#markTopDirs();
+    await this.removePartial();
+  }
+
+  /** Removes layers being unpacked or removed (tmp-*): at start, or once their writers are gone. */
+  async removePartial() {
     for (const n of await readdir(this.root)) {
-      if (n.startsWith("tmp-")) await rm(path.join(this.root, n), { recursive: true, force: true });
+      if (n.startsWith("tmp-")) await rm(path.join(this.root, n), { recursive: true, force: true, maxRetries: 3 });
     }
   }
 
