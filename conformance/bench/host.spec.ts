@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { cgroupUnder, parseSmapsRollup } from "./host.ts";
+import { cgroupUnder, parseSmapsRollup, withDescendants } from "./host.ts";
 
 test("smaps_rollup gives RSS, PSS and anonymous PSS in bytes", () => {
   const text = [
@@ -21,4 +21,25 @@ test("cgroupUnder matches the cgroup and its children in v1 and v2 lines, not a 
   assert.equal(cgroupUnder("0::/berth-npmbench-berth-7\n", "berth-npmbench-berth-7"), true);
   assert.equal(cgroupUnder("0::/berth-npmbench-berth-77/x\n", "berth-npmbench-berth-7"), false);
   assert.equal(cgroupUnder("0::/system.slice/berth-npmbench-berth-7/x\n", "berth-npmbench-berth-7"), false);
+});
+
+test("withDescendants finds children and grandchildren, and a process without any alone", async () => {
+  const { spawn } = await import("node:child_process");
+  // A shell (child) that starts a sleep (grandchild) and waits for it.
+  const child = spawn("/bin/sh", ["-c", "sleep 30 & echo $!; wait"], { stdio: ["ignore", "pipe", "ignore"] });
+  try {
+    const grandchild = await new Promise<number>((resolve, reject) => {
+      child.stdout!.setEncoding("utf8").once("data", (d: string) => resolve(Number(d.trim())));
+      child.once("error", reject);
+    });
+    const found = withDescendants([process.pid]);
+    assert.equal(found[0], process.pid);
+    assert.ok(found.includes(child.pid!), `child ${child.pid} in ${found.join(",")}`);
+    assert.ok(found.includes(grandchild), `grandchild ${grandchild} in ${found.join(",")}`);
+    assert.deepEqual(withDescendants([grandchild]), [grandchild]);
+    assert.deepEqual(withDescendants([2 ** 22 + 1]), [2 ** 22 + 1], "a pid that does not exist is kept, with nothing under it");
+    process.kill(grandchild, "SIGKILL");
+  } finally {
+    child.kill("SIGKILL");
+  }
 });

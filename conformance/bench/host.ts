@@ -17,6 +17,30 @@ export function rssBytes(pid: number): number {
   }
 }
 
+/**
+ * `pids` and every process they started that is still alive, at any depth, from each thread's
+ * /proc/PID/task/TID/children (berth's pull process and the unpack processes under it).
+ */
+export function withDescendants(pids: readonly number[]): number[] {
+  const out: number[] = [];
+  const seen = new Set<number>();
+  const queue = [...pids];
+  while (queue.length > 0 && out.length < 10_000) {
+    const pid = queue.shift()!;
+    if (seen.has(pid)) continue;
+    seen.add(pid);
+    out.push(pid);
+    let tids: string[];
+    try { tids = readdirSync(`/proc/${pid}/task`); } catch { continue; }
+    for (const tid of tids) {
+      try {
+        for (const c of readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").trim().split(/\s+/)) if (c) queue.push(Number(c));
+      } catch { /* the thread or the process ended */ }
+    }
+  }
+  return out;
+}
+
 /** Memory of a process from /proc/PID/smaps_rollup, in bytes (zeros when it is gone). */
 export interface MemUse { rss: number; pss: number; pssAnon: number }
 
