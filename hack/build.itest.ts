@@ -46,37 +46,30 @@ test("every file of the bundle lands in cri-server/, beside main.js, unpack-work
   assert.deepEqual([...imported(text("pull-worker.js"))].filter((p) => p.startsWith("./")), []);
 });
 
-test("the bundled pull-worker.js starts as the pull process and says it is ready", async () => {
-  const proc = fork(join(out, "cri-server", "pull-worker.js"), [], { stdio: ["ignore", "ignore", "pipe", "ipc"], serialization: "advanced" });
+/** Forks a bundled worker module, sends it `hello` if given, and answers its first message. */
+async function firstMessage(file: string, stdin: "pipe" | "ignore", serialization: "json" | "advanced", hello?: unknown): Promise<unknown> {
+  const proc = fork(join(out, "cri-server", file), [], { stdio: [stdin, "ignore", "pipe", "ipc"], serialization });
   let stderr = "";
   proc.stderr!.setEncoding("utf8").on("data", (d: string) => { stderr += d; });
   try {
-    const first = await new Promise<unknown>((resolve, reject) => {
+    return await new Promise<unknown>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no message within 20 s: ${stderr}`)), 20_000);
       proc.once("message", (m) => { clearTimeout(timer); resolve(m); });
       proc.once("exit", (code) => { clearTimeout(timer); reject(new Error(`exited with ${code}: ${stderr}`)); });
-      proc.send({ t: "init", config: { root: join(parent, "pull-root"), hostsDir: "", maxConcurrentDownloads: 1, stallTimeoutMs: 1000, logLevel: "info" } });
+      if (hello !== undefined) proc.send(hello as object);
     });
-    assert.deepEqual(first, { t: "ready" });
   } finally {
     proc.kill("SIGKILL");
   }
+}
+
+test("the bundled pull-worker.js starts as the pull process and says it is ready", async () => {
+  const init = { t: "init", config: { root: join(parent, "pull-root"), hostsDir: "", maxConcurrentDownloads: 1, stallTimeoutMs: 1000, logLevel: "info" } };
+  assert.deepEqual(await firstMessage("pull-worker.js", "ignore", "advanced", init), { t: "ready" });
 });
 
 test("the bundled unpack-worker.js starts as an unpack process and says it is ready", async () => {
-  const proc = fork(join(out, "cri-server", "unpack-worker.js"), [], { stdio: ["pipe", "ignore", "pipe", "ipc"], serialization: "json" });
-  let stderr = "";
-  proc.stderr!.setEncoding("utf8").on("data", (d: string) => { stderr += d; });
-  try {
-    const first = await new Promise<unknown>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no message within 20 s: ${stderr}`)), 20_000);
-      proc.once("message", (m) => { clearTimeout(timer); resolve(m); });
-      proc.once("exit", (code) => { clearTimeout(timer); reject(new Error(`exited with ${code}: ${stderr}`)); });
-    });
-    assert.deepEqual(first, { t: "ready", id: 0 });
-  } finally {
-    proc.kill("SIGKILL");
-  }
+  assert.deepEqual(await firstMessage("unpack-worker.js", "pipe", "json"), { t: "ready", id: 0 });
 });
 
 test("protobuf-es and smol-toml are bundled; the packages only features load stay external", () => {

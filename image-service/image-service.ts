@@ -31,12 +31,13 @@ import { SingleFlight } from "../oci-runtime/foundation/single-flight.ts";
 import { Mutex } from "../oci-runtime/foundation/keyed-mutex.ts";
 import { Semaphore } from "../oci-runtime/foundation/semaphore.ts";
 import { ImageTrust, type TrustOutcome } from "./trust/trust.ts";
-import { PullProcess, PullProcessUnavailable } from "./pull-process.ts";
+import { type Fetched, type Present, PullProcess, PullProcessUnavailable, type PullSettings } from "./pull-process.ts";
 import { monotonicMs } from "../oci-runtime/foundation/clock.ts";
 
 export type { Image, ImageConfig, OciImageConfigFile } from "./images/image-store.ts";
 export type { PullAuth } from "./registry/client.ts";
 export type { TrustOutcome, TrustSummary } from "./trust/trust.ts";
+export type { Fetched, Present } from "./pull-process.ts";
 
 /** Image trust (containers-policy.json); all "" turns verification off. */
 export interface TrustConfig {
@@ -51,30 +52,10 @@ export interface PullOptions {
   namespace?: string;
 }
 
-export interface ImageServiceOptions {
-  /** Persistent root: content/, snapshots/, images/, leases/ live here. */
-  root: string;
-  /** containerd-style hosts directory (<hostsDir>/<host>/hosts.toml); "" for none. */
-  hostsDir: string;
-  /** docker config.json with registry credentials. */
-  authFile?: string;
-  maxConcurrentDownloads: number;
-  stallTimeoutMs: number;
+export interface ImageServiceOptions extends PullSettings {
   log: Logger;
-  /** Retry tuning (tests). */
-  retry?: { attempts?: number; backoffMs?: number };
   /** Signature verification (off when absent). */
   trust?: TrustConfig;
-  /** berth-layer helper (device nodes, xattrs, syncfs); default beside berth-io in /usr/local/libexec/berth. */
-  layerHelper?: string;
-  /** Per-layer limits (config image.max_layer_bytes, image.max_layer_entries). */
-  layerLimits?: Partial<UnpackLimits>;
-  /**
-   * Layers of at least this many (compressed) bytes are unpacked in worker processes
-   * (unpack-pool.ts); smaller ones, and all of them with one CPU, by berthd itself. Default
-   * DEFAULT_WORKER_MIN_LAYER_BYTES; 0: every layer; Infinity: none.
-   */
-  unpackOnWorkersFrom?: number;
   /**
    * Where pulls run: in a process of their own (pull-process.ts; berthd's setting) or in this
    * process (the default; the image-service tests, the pull bench's in-process runs). A pull
@@ -84,11 +65,6 @@ export interface ImageServiceOptions {
   /** The pull process's module (tests); default pull-worker beside this file. */
   pullModule?: URL;
 }
-
-/** An image already here with the digest a pull asks for: its id and its layers' chain ids. */
-export interface Present { id: string; chainIds: string[] }
-/** What fetchImage did: the image was here ("present"), or its record to store. */
-export type Fetched = { kind: "present"; id: string } | { kind: "fetched"; topDigest: string; image: Image };
 
 export interface FsInfo { mountpoint: string; usedBytes: number; inodesUsed: number; timestamp: number }
 

@@ -16,8 +16,9 @@ import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { BerthError, Code, unavailable } from "../oci-runtime/foundation/errdefs.ts";
 import type { Logger } from "../oci-runtime/foundation/log.ts";
-import type { Fetched, ImageServiceOptions, Present } from "./image-service.ts";
+import type { Image } from "./images/image-store.ts";
 import type { PullAuth } from "./registry/client.ts";
+import type { UnpackLimits } from "./snapshots/unpack.ts";
 import type { TrustOutcome } from "./trust/trust.ts";
 
 /** The process ends this long after its last pull (kubelet pulls one image after another). */
@@ -29,11 +30,40 @@ const CLOSE_GRACE_MS = 5_000;
 /** Kept of the process's stderr for the error when it ends before its pulls do. */
 const STDERR_KEPT = 4096;
 
-/** ImageServiceOptions as the process gets them (no logger, no callbacks). */
-export type PullProcessConfig = Omit<ImageServiceOptions, "log" | "pullIn" | "trust"> & {
+/** What pulls need to know, as plain data: the ImageServiceOptions the pull process gets too. */
+export interface PullSettings {
+  /** Persistent root: content/, snapshots/, images/, leases/ live here. */
+  root: string;
+  /** containerd-style hosts directory (<hostsDir>/<host>/hosts.toml); "" for none. */
+  hostsDir: string;
+  /** docker config.json with registry credentials. */
+  authFile?: string;
+  maxConcurrentDownloads: number;
+  stallTimeoutMs: number;
+  /** Retry tuning (tests). */
+  retry?: { attempts?: number; backoffMs?: number };
+  /** berth-layer helper (device nodes, xattrs, syncfs); default beside berth-io in /usr/local/libexec/berth. */
+  layerHelper?: string;
+  /** Per-layer limits (config image.max_layer_bytes, image.max_layer_entries). */
+  layerLimits?: Partial<UnpackLimits>;
+  /**
+   * Layers of at least this many (compressed) bytes are unpacked in worker processes
+   * (unpack-pool.ts); smaller ones, and all of them with one CPU, by the pulling process itself.
+   * Default DEFAULT_WORKER_MIN_LAYER_BYTES; 0: every layer; Infinity: none.
+   */
+  unpackOnWorkersFrom?: number;
+}
+
+/** PullSettings with the signature policy's files and the log level: what the process gets at its start. */
+export type PullProcessConfig = PullSettings & {
   trust?: { policy: string; policyDir: string; registriesD: string };
   logLevel: string;
 };
+
+/** An image already here with the digest a pull asks for: its id and its layers' chain ids. */
+export interface Present { id: string; chainIds: string[] }
+/** What ImageService.fetchImage did: the image was here ("present"), or its record to store. */
+export type Fetched = { kind: "present"; id: string } | { kind: "fetched"; topDigest: string; image: Image };
 
 export interface PullJob { ref: string; auth?: PullAuth; namespace?: string; have?: Present }
 export interface PullError { code: Code; message: string; cause?: string }
