@@ -26,6 +26,7 @@ import { realSandboxOs, Sandboxes, type SandboxDeps } from "./sandbox/deps.ts";
 import type { SandboxRecord } from "./sandbox/sandbox-record.ts";
 import type { ContainerRecord } from "./container/container-record.ts";
 import { Store } from "./stores/store.ts";
+import { exposedGc, IdleGc } from "./idle-gc.ts";
 import { CreateCache } from "./create-cache.ts";
 import { RuncInfraRuntime } from "./sandbox/infra-runtime.ts";
 import { instrumentImagePulls, instrumentNetwork, instrumentRuntime, startMetrics } from "./metrics/index.ts";
@@ -224,10 +225,13 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
         },
       })),
     };
+    // Memory back to the system once removals stop (idle-gc.ts; node's --expose-gc, bin/berthd).
+    const idleGc = new IdleGc({ gc: exposedGc(), onCollect: (ms) => log.debug("memory-reducing gc after removals", { ms: Math.round(ms) }) });
+    if (!idleGc.enabled) log.debug("no memory-reducing gc after removals: node runs without --expose-gc");
     const server = await listen(config.grpc.address, [
       { service: RuntimeServiceDesc, impls: runtimeImplementations as never },
       { service: ImageServiceDesc, impls: imageImplementations as never },
-    ], ctx, (method, code, seconds) => metrics.observeRpc(method, code, seconds));
+    ], ctx, (method, code, seconds) => { metrics.observeRpc(method, code, seconds); idleGc.observe(method, code); });
     log.info("berthd serving", { socket: config.grpc.address, root: config.root, state: config.state, version: BERTH_VERSION, pid: process.pid });
     let stopping: Promise<void> | undefined;
     return {
@@ -236,6 +240,7 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
       stop: () => (stopping ??= (async () => {
         log.info("berthd stopping");
         events.close(); // ends GetContainerEvents streams, which would hold tryShutdown for its whole grace
+        idleGc.close();
         await server.shutdown();
         await streaming.stop();
         exits.close();

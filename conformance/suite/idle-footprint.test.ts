@@ -48,13 +48,14 @@ describe("idle footprint", () => {
     await plain?.cleanup();
   });
 
-  test("bin/berthd runs node with a 1 MB semi-space, the interpreter alone and optimizing for size", () => {
+  test("bin/berthd runs node with a 1 MB semi-space, the interpreter alone, optimizing for size and gc exposed", () => {
     const argv = cmdline(plain.proc.pid!);
     const main = argv.findIndex((a) => /cri-server\/main\.[jt]s$/.test(a));
     assert.ok(main > 0, `no main module in ${JSON.stringify(argv)}`);
     const flags = argv.slice(1, main);
     assert.ok(flags.includes("--max-semi-space-size=1"), `flags: ${flags.join(" ")}`);
     assert.ok(flags.includes("--max-opt=0"), `flags: ${flags.join(" ")}`);
+    assert.ok(flags.includes("--expose-gc"), `flags: ${flags.join(" ")}`);
     assert.ok(flags.includes("--optimize-for-size"), `flags: ${flags.join(" ")}`);
   });
 

@@ -1,0 +1,41 @@
+// Memory back after removals, over the real socket: bin/berthd starts node with --expose-gc, and
+// once pods stop being removed berthd runs one memory-reducing collection (cri-server/idle-gc.ts),
+// logged at debug level. The memory it gives back is the bench's to show, not asserted here.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
+import { runSleepingPod, startPodEnv, type PodEnv } from "../lib/pod.ts";
+
+const LINE = /"msg":"memory-reducing gc after removals"/g;
+
+describe("memory-reducing collection after removals", () => {
+  let env: PodEnv;
+  before(async () => { env = await startPodEnv({ images: true, toml: '[log]\nlevel = "debug"\n' }); });
+  after(async () => { await env?.cleanup(); });
+
+  test("berthd's node exposes gc", () => {
+    const argv = readFileSync(`/proc/${env.b.proc.pid}/cmdline`, "utf8").split("\0");
+    assert.ok(argv.includes("--expose-gc"), argv.join(" "));
+  });
+
+  test("a burst of removals is followed by one collection, once they stop; creating pods runs none", async () => {
+    const c = env.b.client;
+    await c.image.pullImage({ image: { image: env.images!.busybox } });
+    const pods = [];
+    for (let i = 0; i < 3; i++) pods.push(await runSleepingPod(c, env.images!.busybox));
+    await sleep(1500);
+    const count = () => env.b.stderr.join("").match(LINE)?.length ?? 0;
+    assert.equal(count(), 0, "no collection after creating pods");
+    for (const p of pods) {
+      await c.runtime.stopPodSandbox({ podSandboxId: p.podSandboxId });
+      await c.runtime.removePodSandbox({ podSandboxId: p.podSandboxId });
+    }
+    for (let i = 0; i < 100 && count() === 0; i++) await sleep(50);
+    assert.equal(count(), 1, "one collection within 5 s of the last removal");
+    await sleep(1500);
+    assert.equal(count(), 1, "and no other");
+    // berthd still answers.
+    assert.equal((await c.runtime.listPodSandbox({})).items.length, 0);
+  });
+});

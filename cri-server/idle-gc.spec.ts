@@ -1,0 +1,53 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { IdleGc } from "./idle-gc.ts";
+
+const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test("a removal arms one collection once removals stop; other RPCs and failures arm none", async () => {
+  const calls: unknown[] = [];
+  const g = new IdleGc({ gc: (o) => { calls.push(o); }, idleMs: 30, minIntervalMs: 0 });
+  g.observe("RunPodSandbox", 0);
+  g.observe("ListContainers", 0);
+  g.observe("RemoveContainer", 5); // failed
+  await wait(60);
+  assert.equal(calls.length, 0);
+  // A burst of removals: one collection, idleMs after the last.
+  for (const m of ["StopPodSandbox", "RemoveContainer", "RemovePodSandbox"]) { g.observe(m, 0); await wait(10); }
+  assert.equal(calls.length, 0, "not while removals go on");
+  await wait(60);
+  assert.deepEqual(calls, [{ type: "major", execution: "sync", flavor: "last-resort" }]);
+  assert.equal(g.collections, 1);
+  g.close();
+});
+
+test("at most one collection per minIntervalMs: a removal soon after waits for the rest of it", async () => {
+  let now = 0;
+  const at: number[] = [];
+  const g = new IdleGc({ gc: () => { at.push(now); }, idleMs: 10, minIntervalMs: 80, now: () => now });
+  g.observe("RemovePodSandbox", 0);
+  await wait(30);
+  assert.deepEqual(at, [0]);
+  now = 20; // 20 ms after the collection: the next one waits 60 ms more, not 10
+  g.observe("RemovePodSandbox", 0);
+  await wait(30);
+  assert.equal(at.length, 1);
+  now = 100;
+  await wait(60);
+  assert.deepEqual(at, [0, 100]);
+  g.close();
+});
+
+test("without --expose-gc nothing is armed; close() drops a pending collection", async () => {
+  const off = new IdleGc({ gc: undefined, idleMs: 1 });
+  assert.equal(off.enabled, false);
+  off.observe("RemovePodSandbox", 0);
+  await wait(10);
+  assert.equal(off.collections, 0);
+  let n = 0;
+  const g = new IdleGc({ gc: () => { n++; }, idleMs: 20 });
+  g.observe("RemoveContainer", 0);
+  g.close();
+  await wait(40);
+  assert.equal(n, 0);
+});
