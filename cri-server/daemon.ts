@@ -226,13 +226,14 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
       })),
     };
     // Memory back to the system once removals stop (idle-gc.ts; node's --expose-gc, bin/berthd).
-    const idleGc = new IdleGc({ gc: exposedGc(), onCollect: (ms) => log.debug("memory-reducing gc after removals", { ms: Math.round(ms) }) });
-    if (!idleGc.enabled) log.debug("no memory-reducing gc after removals: node runs without --expose-gc");
+    const idleGc = new IdleGc({ gc: exposedGc(), onCollect: (ms, after) => log.debug("memory-reducing gc", { after, ms: Math.round(ms) }) });
+    if (!idleGc.enabled) log.debug("no memory-reducing gc after start-up and removals: node runs without --expose-gc");
     const server = await listen(config.grpc.address, [
       { service: RuntimeServiceDesc, impls: runtimeImplementations as never },
       { service: ImageServiceDesc, impls: imageImplementations as never },
     ], ctx, (method, code, seconds) => { metrics.observeRpc(method, code, seconds); idleGc.observe(method, code); });
     log.info("berthd serving", { socket: config.grpc.address, root: config.root, state: config.state, version: BERTH_VERSION, pid: process.pid });
+    idleGc.started();
     let stopping: Promise<void> | undefined;
     return {
       ctx,

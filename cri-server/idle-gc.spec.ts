@@ -38,10 +38,24 @@ test("at most one collection per minIntervalMs: a removal soon after waits for t
   g.close();
 });
 
+test("started() arms one collection, reported as after start-up; a removal meanwhile takes it over", async () => {
+  const seen: string[] = [];
+  const g = new IdleGc({ gc: () => {}, idleMs: 20, minIntervalMs: 0, onCollect: (_ms, after) => { seen.push(after); } });
+  g.started();
+  await wait(40);
+  assert.deepEqual(seen, ["start-up"]);
+  g.started();
+  g.observe("RemovePodSandbox", 0);
+  await wait(40);
+  assert.deepEqual(seen, ["start-up", "removals"]);
+  g.close();
+});
+
 test("without --expose-gc nothing is armed; close() drops a pending collection", async () => {
   const off = new IdleGc({ gc: undefined, idleMs: 1 });
   assert.equal(off.enabled, false);
   off.observe("RemovePodSandbox", 0);
+  off.started();
   await wait(10);
   assert.equal(off.collections, 0);
   let n = 0;
