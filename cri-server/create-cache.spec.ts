@@ -51,3 +51,15 @@ test("tracking a name again replaces the earlier entry and its timer", async () 
   cache.forget("pod-a");
   assert.deepEqual(cache.size, { entries: 0, timers: 0 });
 });
+
+test("requestFingerprint: the SHA-256 of the request's JSON with sorted keys, small (JavaScript) or large (node:crypto)", async () => {
+  const { createHash } = await import("node:crypto");
+  const { requestFingerprint, JS_HASH_MAX } = await import("./create-cache.ts");
+  const small = { b: 1, a: { d: [3, { f: "é", e: 2 }], c: "x" } };
+  assert.equal(requestFingerprint(small), createHash("sha256").update('{"a":{"c":"x","d":[3,{"e":2,"f":"é"}]},"b":1}').digest("hex"));
+  assert.equal(requestFingerprint(small), requestFingerprint({ a: { c: "x", d: [3, { e: 2, f: "é" }] }, b: 1 }), "map order does not count");
+  const env = Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`K${i}`, "v".repeat(20)]));
+  const text = JSON.stringify(Object.fromEntries(Object.keys(env).sort().map((k) => [k, env[k]])));
+  assert.ok(text.length > JS_HASH_MAX);
+  assert.equal(requestFingerprint(env), createHash("sha256").update(text).digest("hex"));
+});

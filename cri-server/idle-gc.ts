@@ -14,6 +14,8 @@
 // It blocks the event loop while it runs (tens of ms on berthd's heap of about 10 MB). It needs
 // node's --expose-gc (bin/berthd's default flags); without it nothing happens.
 
+import { monotonicMs } from "../oci-runtime/foundation/clock.ts";
+
 /** After the last removal, this long without another before the collection. */
 export const IDLE_MS = 1_000;
 /** At most one collection this often. */
@@ -48,7 +50,7 @@ export class IdleGc {
     this.#gc = opts.gc;
     this.#idleMs = opts.idleMs ?? IDLE_MS;
     this.#minIntervalMs = opts.minIntervalMs ?? MIN_INTERVAL_MS;
-    this.#now = opts.now ?? Date.now;
+    this.#now = opts.now ?? monotonicMs;
     this.#onCollect = opts.onCollect;
   }
 

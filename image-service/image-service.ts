@@ -75,6 +75,8 @@ const MAX_CONFIG = 8 << 20;
  */
 export const DEFAULT_WORKER_MIN_LAYER_BYTES = 8 << 20;
 const FS_INFO_TTL_MS = 10_000;
+/** Pull processes that did not start in a row, after which berthd pulls every image itself. */
+export const MAX_PULL_START_FAILURES = 3;
 
 export class ImageService {
   readonly root: string;
@@ -115,6 +117,8 @@ export class ImageService {
   #gcDeferred = false;
   /** The pull process died with pulls in flight: their partial layers and ingests are to be removed. */
   #partialLeft = false;
+  /** Pull processes that did not start, in a row. */
+  #pullStartFailures = 0;
 
   constructor(opts: ImageServiceOptions) {
     this.root = path.resolve(opts.root);
@@ -189,28 +193,43 @@ export class ImageService {
 
   /** A pull in the pull process; berthd records what it answers. */
   async #pullElsewhere(r: Reference, auth: PullAuth | undefined, namespace: string | undefined): Promise<{ imageRef: string }> {
+    const pullProcess = this.#pullProcess;
+    if (!pullProcess) return this.#pull(r, auth, namespace); // given up on since this pull was dispatched
     const have = this.#present(r);
     // Counted under the store lock: a GC already running finishes first, and a GC started from
     // now on waits for this pull (#gc).
     await this.#meta.run(async () => { this.#pullsElsewhere++; });
     let ok = false;
     try {
-      const got = await this.#pullProcess!.pull({ ref: formatReference(r), ...(auth ? { auth } : {}), ...(namespace ? { namespace } : {}), ...(have ? { have } : {}) });
+      const got = await pullProcess.pull({ ref: formatReference(r), ...(auth ? { auth } : {}), ...(namespace ? { namespace } : {}), ...(have ? { have } : {}) });
+      this.#pullStartFailures = 0;
       if (got.kind === "fetched") await this.#meta.run(() => this.#record(r, got.topDigest, got.image));
       ok = true;
       return { imageRef: got.kind === "present" ? got.id : got.image.id };
     } catch (err) {
-      if (!(err instanceof PullProcessUnavailable)) throw err;
-      this.#log.warn("the pull process did not start: berthd pulls this image itself", { error: err });
+      if (!(err instanceof PullProcessUnavailable)) {
+        this.#pullStartFailures = 0; // it started: the pull itself failed
+        throw err;
+      }
       ok = true; // nothing was written
+      if (++this.#pullStartFailures >= MAX_PULL_START_FAILURES && this.#pullProcess === pullProcess) {
+        this.#log.warn("the pull process did not start, again: berthd pulls every image itself from now on", { error: err, failures: this.#pullStartFailures });
+        this.#pullProcess = undefined;
+        void pullProcess.close();
+      } else {
+        this.#log.warn("the pull process did not start: berthd pulls this image itself", { error: err });
+      }
       return await this.#pull(r, auth, namespace);
     } finally {
       this.#pullsElsewhere--;
       // A pull process that died left its partial layers and ingests: removed once no pull writes
       // (none in a process, none in berthd itself).
       if (this.#pullsElsewhere === 0 && this.#partialLeft && this.#inflight.size === 0) {
-        this.#partialLeft = false;
         await this.#meta.run(async () => {
+          // Looked at again under the lock: a pull counted meanwhile (its count waits for the lock
+          // too) may be writing already; the next pull to end cleans up then.
+          if (this.#pullsElsewhere !== 0 || this.#inflight.size !== 0 || !this.#partialLeft) return;
+          this.#partialLeft = false;
           await this.#snapshots.removePartial();
           await this.#content.removePartial();
         }).catch((err) => this.#log.warn("removing what a dead pull process left", { error: err }));

@@ -9,9 +9,12 @@
 //
 // One process serves every pull in flight, so pulls of images that share a layer still unpack it
 // once (ImageService's single flights, inside the process). berthd's GC leaves content and
-// snapshots alone while a pull is in the process (ImageService.#gc), and runs once the last
-// has ended. The process ends when berthd closes the IPC channel (berthd's exit, kill -9
-// included, closes it); its unpack processes end with it.
+// snapshots alone while a pull is in the process (ImageService.#gc): a GC asked for meanwhile
+// (RemoveImage, a removed container) runs once the last has ended, as one after a failed pull.
+// The process ends when berthd closes the IPC channel (berthd's exit, kill -9 included, closes
+// it); its unpack processes end with it. It is a process group of its own: when it dies with
+// pulls in flight, berthd kills the group and waits for it to be gone before it removes the
+// partial layers and ingests its pulls left.
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { BerthError, Code, unavailable } from "../oci-runtime/foundation/errdefs.ts";
@@ -84,7 +87,7 @@ export class PullProcessUnavailable extends Error {
 
 /** The error a process reported, with the code berthd answers with. */
 export function pullError(e: PullError): BerthError {
-  const code = (Object.values(Code) as number[]).includes(e.code) ? e.code : Code.INTERNAL;
+  const code = e.code !== Code.OK && (Object.values(Code) as number[]).includes(e.code) ? e.code : Code.INTERNAL;
   return new BerthError(code, String(e.message).slice(0, 4096), e.cause ? { cause: new Error(String(e.cause).slice(0, 4096)) } : undefined);
 }
 
@@ -93,18 +96,49 @@ export function defaultPullModule(): URL {
   return new URL(import.meta.url.endsWith(".ts") ? "./pull-worker.ts" : "./pull-worker.js", import.meta.url);
 }
 
+/** How long berthd waits for a dead pull process's group (its unpack processes, their helpers) to be gone. */
+export const GROUP_GONE_MS = 5_000;
+
+/**
+ * SIGKILL to the process group `pgid`, then waits until no process of it is left (kill(-pgid, 0)
+ * answers ESRCH): a queued signal does not stop a process in the middle of a system call.
+ * false when some remain after GROUP_GONE_MS.
+ */
+export async function killGroup(pgid: number, boundMs = GROUP_GONE_MS): Promise<boolean> {
+  const end = Date.now() + boundMs;
+  for (;;) {
+    try { process.kill(-pgid, "SIGKILL"); } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ESRCH") return true;
+      throw err;
+    }
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 const isDigest = (v: unknown): v is string => typeof v === "string" && /^sha256:[a-f0-9]{64}$/.test(v);
 
-/** Checks the shape of a process's answer before berthd records it. */
-export function checkFetched(r: unknown): Fetched {
+/**
+ * Checks the shape of a process's answer before berthd records it: digests where digests go, a
+ * "present" answer naming the image berthd said was here. Names and the pinned flag are berthd's
+ * to set (#record): they come back empty whatever the process said.
+ */
+export function checkFetched(r: unknown, have: Present | undefined): Fetched {
   const f = r as Fetched;
-  if (f?.kind === "present" && isDigest(f.id)) return f;
-  if (f?.kind === "fetched" && isDigest(f.topDigest) && isDigest(f.image?.id) && Array.isArray(f.image.layers) && Array.isArray(f.image.chainIds)
-    && Array.isArray(f.image.blobs) && f.image.chainIds.every(isDigest) && f.image.blobs.every(isDigest)) return f;
+  if (f?.kind === "present" && isDigest(f.id) && f.id === have?.id) return { kind: "present", id: f.id };
+  const layerOk = (l: unknown) => {
+    const x = l as Record<string, unknown>;
+    return isDigest(x?.["digest"]) && isDigest(x["diffId"]) && isDigest(x["chainId"]) && typeof x["size"] === "number" && typeof x["mediaType"] === "string";
+  };
+  if (f?.kind === "fetched" && isDigest(f.topDigest) && isDigest(f.image?.id) && Array.isArray(f.image.layers) && f.image.layers.every(layerOk)
+    && Array.isArray(f.image.chainIds) && f.image.chainIds.every(isDigest) && Array.isArray(f.image.blobs) && f.image.blobs.every(isDigest)
+    && isDigest(f.image.manifestDigest)) {
+    return { kind: "fetched", topDigest: f.topDigest, image: { ...f.image, repoTags: [], repoDigests: [], pinned: false } };
+  }
   throw unavailable("the pull process answered with a malformed image record");
 }
 
-interface Waiter { resolve: (f: Fetched) => void; reject: (e: Error) => void; proc?: ChildProcess }
+interface Waiter { resolve: (f: Fetched) => void; reject: (e: Error) => void; proc?: ChildProcess; have: Present | undefined }
 
 export class PullProcess {
   #config: PullProcessConfig;
@@ -143,7 +177,7 @@ export class PullProcess {
     this.#idle = undefined;
     const id = this.#next++;
     // Counted before the start, so the idle timer of another pull's end cannot close it meanwhile.
-    const done = new Promise<Fetched>((resolve, reject) => this.#waiting.set(id, { resolve, reject }));
+    const done = new Promise<Fetched>((resolve, reject) => this.#waiting.set(id, { resolve, reject, have: job.have }));
     done.catch(() => {});
     let proc: ChildProcess;
     try {
@@ -153,10 +187,10 @@ export class PullProcess {
       this.#armIdle();
       throw err;
     }
-    const w = this.#waiting.get(id);
-    if (w) w.proc = proc;
-    proc.send({ t: "pull", id, job } satisfies ToPullProcess);
     try {
+      const w = this.#waiting.get(id);
+      if (w) w.proc = proc;
+      proc.send({ t: "pull", id, job } satisfies ToPullProcess);
       return await done;
     } finally {
       this.#waiting.delete(id);
@@ -233,7 +267,7 @@ export class PullProcess {
           if (!w) return;
           if (m.t === "failed") w.reject(pullError(m.error));
           else {
-            try { w.resolve(checkFetched(m.result)); } catch (err) { w.reject(err as Error); }
+            try { w.resolve(checkFetched(m.result, w.have)); } catch (err) { w.reject(err as Error); }
           }
         }
       });
@@ -245,12 +279,14 @@ export class PullProcess {
         // Pulls sent to this process fail; what they wrote is garbage collected, and their
         // partial layers and ingests removed (ImageService), once the rest of its group is dead.
         const lost = [...this.#waiting.values()].filter((w) => w.proc === proc);
-        if (lost.length > 0) {
-          try { process.kill(-proc.pid!, "SIGKILL"); } catch { /* the group is gone already */ }
-          this.#log.warn("the pull process ended with pulls in flight", { how, pulls: lost.length, stderr: tail });
-          this.#onLost?.();
-        }
-        for (const w of lost) w.reject(unavailable(`the pull process exited with ${how} during the pull${tail ? `: ${tail}` : ""}`));
+        if (lost.length === 0) return;
+        // Its stderr holds other pulls' images and registries: berthd's log only, not the answer.
+        this.#log.warn("the pull process ended with pulls in flight", { how, pulls: lost.length, stderr: tail });
+        void killGroup(proc.pid!).then((gone) => {
+          if (gone) this.#onLost?.();
+          else this.#log.warn("the pull process's group did not end within its bound: its partial layers stay until berthd's next start", { pgid: proc.pid });
+          for (const w of lost) w.reject(unavailable(`the pull process exited with ${how} during the pull (berthd's log has its last lines)`));
+        });
       });
       proc.send({ t: "init", config: this.#config } satisfies ToPullProcess);
     });
@@ -268,6 +304,9 @@ export class PullProcess {
     const t = setTimeout(() => proc.kill("SIGKILL"), CLOSE_GRACE_MS);
     await exited;
     clearTimeout(t);
+    // Its unpack processes end when their channels close; the group's SIGKILL makes sure nothing
+    // of it writes into the image root once close() returns.
+    await killGroup(proc.pid!).catch(() => false);
     this.#log.debug("pull process ended");
   }
 }
