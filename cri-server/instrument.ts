@@ -24,8 +24,8 @@ export function clip(message: string): string {
  * A log correlation id per call: 12 hex digits, a prefix per berthd and a counter. It was
  * randomBytes(6) per call, a getrandom(2) each (2% of berthd's CPU while ListContainers was called
  * in a loop). The prefix tells apart the lines of berthds that follow one another in a log: it
- * mixes the pid and the start time, and needs no node:crypto (which berthd loads at its first
- * pod or pull, see foundation/builtins.ts).
+ * mixes the pid and the start time, and needs no node:crypto (which berthd does not load to run
+ * pods, see foundation/builtins.ts).
  */
 const REQUEST_ID_PREFIX = ((process.pid ^ Date.now()) & 0xffff).toString(16).padStart(4, "0");
 let requestCounter = 0;
