@@ -54,7 +54,8 @@ test("tracking a name again replaces the earlier entry and its timer", async () 
 
 test("requestFingerprint: the SHA-256 of the request's JSON with sorted keys, small (JavaScript) or large (node:crypto)", async () => {
   const { createHash } = await import("node:crypto");
-  const { requestFingerprint, JS_HASH_MAX } = await import("./create-cache.ts");
+  const { requestFingerprint } = await import("./create-cache.ts");
+  const { JS_HASH_MAX } = await import("../oci-runtime/foundation/sha256.ts");
   const small = { b: 1, a: { d: [3, { f: "é", e: 2 }], c: "x" } };
   assert.equal(requestFingerprint(small), createHash("sha256").update('{"a":{"c":"x","d":[3,{"e":2,"f":"é"}]},"b":1}').digest("hex"));
   assert.equal(requestFingerprint(small), requestFingerprint({ a: { c: "x", d: [3, { e: 2, f: "é" }] }, b: 1 }), "map order does not count");

@@ -5,11 +5,7 @@
 // A create in progress is registered under its reserved name with a fingerprint of
 // the request; a retry with the same name and fingerprint waits for that create and
 // returns its id. A retry with a different request gets ALREADY_EXISTS as usual.
-import { sha256Hex } from "../oci-runtime/foundation/builtins.ts";
-import { sha256HexJs } from "../oci-runtime/foundation/sha256.ts";
-
-/** Requests up to this long (JSON characters) are fingerprinted by sha256HexJs. */
-export const JS_HASH_MAX = 32 << 10;
+import { sha256HexText } from "../oci-runtime/foundation/sha256.ts";
 import { alreadyExists } from "../oci-runtime/foundation/errdefs.ts";
 
 export interface PendingCreate {
@@ -113,10 +109,8 @@ export async function idempotentCreate<P>(cache: CreateCache, o: IdempotentCreat
 export function requestFingerprint(json: unknown): string {
   const canon = (v: unknown): unknown => Array.isArray(v) ? v.map(canon)
     : v && typeof v === "object" ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canon((v as Record<string, unknown>)[k])])) : v;
-  const text = JSON.stringify(canon(json));
-  // JavaScript's SHA-256 (no node:crypto on the pod path) for the usual request of a few KB;
-  // node:crypto for a large one, which berthd's interpreter would hash at about 1-2 MB/s.
-  return text.length <= JS_HASH_MAX ? sha256HexJs(text) : sha256Hex(text);
+  // JavaScript's SHA-256 for the usual request of a few KB (no node:crypto on the pod path).
+  return sha256HexText(JSON.stringify(canon(json)));
 }
 
 /** One step of a teardown: what it releases and how. */

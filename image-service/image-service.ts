@@ -1,7 +1,7 @@
 // ImageService: the facade berthd uses. Pulls (resolve -> manifests -> config -> layers
 // streamed through digest check, decompression and unpacking), image metadata, GC and
 // container rootfs overlays.
-import { sha256HexJs } from "../oci-runtime/foundation/sha256.ts";
+import { sha256HexText } from "../oci-runtime/foundation/sha256.ts";
 import { mkdir } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import path from "node:path";
@@ -155,7 +155,7 @@ export class ImageService {
       const { log: _log, pullIn: _in, pullModule, trust, ...rest } = opts;
       this.#pullProcess = new PullProcess({
         config: {
-          ...rest, logLevel: ["debug", "info", "warn", "error"].find((l) => opts.log.enabled(l as "debug")) ?? "error",
+          ...rest, logLevel: (["debug", "info", "warn", "error"] as const).find((l) => opts.log.enabled(l)) ?? "error",
           ...(trust ? { trust: { policy: trust.policy, policyDir: trust.policyDir, registriesD: trust.registriesD } } : {}),
         },
         log: this.#log, ...(trust?.onOutcome ? { onTrust: trust.onOutcome } : {}), ...(pullModule ? { module: pullModule } : {}),
@@ -187,7 +187,7 @@ export class ImageService {
   async pull(ref: string, auth?: PullAuth, opts: PullOptions = {}): Promise<{ imageRef: string }> {
     const r = parseReference(ref);
     const ns = opts.namespace ?? "";
-    const key = `${formatReference(r)}|${ns}|${sha256HexJs(credentialKey(auth))}`;
+    const key = `${formatReference(r)}|${ns}|${sha256HexText(credentialKey(auth))}`;
     return this.#pulls.do(key, () => this.#pullProcess ? this.#pullElsewhere(r, auth, ns || undefined) : this.#pull(r, auth, ns || undefined));
   }
 

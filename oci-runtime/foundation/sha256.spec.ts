@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { sha256HexJs } from "./sha256.ts";
+import { JS_HASH_MAX, sha256HexJs, sha256HexText } from "./sha256.ts";
 
 const ref = (d: string | Uint8Array) => createHash("sha256").update(d).digest("hex");
 
@@ -25,4 +25,11 @@ test("agrees with node:crypto at every length around the block and padding edges
 
 test("a string is hashed as UTF-8", () => {
   for (const s of ["ü", "名前", "🙂 emoji", "\u0000nul", JSON.stringify({ a: "é", b: [1, 2] })]) assert.equal(sha256HexJs(s), ref(Buffer.from(s, "utf8")));
+});
+
+test("sha256HexText: the same digest on both sides of JS_HASH_MAX", () => {
+  for (const n of [0, JS_HASH_MAX - 1, JS_HASH_MAX, JS_HASH_MAX + 1, 4 * JS_HASH_MAX]) {
+    const t = "é".repeat(n);
+    assert.equal(sha256HexText(t), ref(Buffer.from(t, "utf8")), `length ${n}`);
+  }
 });

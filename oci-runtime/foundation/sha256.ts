@@ -4,6 +4,16 @@
 // in a bare node, which a berthd that only runs pods would pay for these alone. Digests of image
 // content (manifests, configs, layers) are node:crypto's, in the pull process. sha256.spec.ts
 // checks this against node:crypto.
+import { sha256Hex } from "./builtins.ts";
+
+/**
+ * Texts up to this long (UTF-16 units) are hashed here; longer ones by node:crypto, as berthd's
+ * interpreter-only V8 hashes at 1-2 MB/s (a CRI request may be megabytes).
+ */
+export const JS_HASH_MAX = 32 << 10;
+
+/** The hex SHA-256 of `text` as UTF-8: sha256HexJs for a short text, node:crypto for a long one. */
+export const sha256HexText = (text: string): string => text.length <= JS_HASH_MAX ? sha256HexJs(text) : sha256Hex(text);
 
 /** The first 32 bits of the fractional parts of the cube roots of the first 64 primes. */
 const K = new Uint32Array([
