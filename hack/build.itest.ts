@@ -17,8 +17,8 @@ let out: string;
 let files: string[];
 const text = (f: string) => readFileSync(join(out, "cri-server", f), "utf8");
 /** The package names a bundle file imports, statically or dynamically. */
-/** Packages, built-ins and chunks a bundle file imports, statically, through import(), or through a require made by createRequire. */
-const imported = (src: string) => new Set([...src.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s*|\bcreateRequire\(import\.meta\.url\)\(\s*)"([@a-z.][a-z0-9@/._:-]*)"/g)].map((m) => m[1]!));
+/** Packages, built-ins and chunks a bundle file imports, statically, through import(), or through foundation/builtins.ts's requirePackage. */
+const imported = (src: string) => new Set([...src.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s*|\brequirePackage\(\s*)"([@a-z.][a-z0-9@/._:-]*)"/g)].map((m) => m[1]!));
 
 before(() => {
   mkdirSync(join(REPO, ".bench"), { recursive: true });

@@ -10,6 +10,7 @@ import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { WebSocketServer, WebSocket } from "ws";
 import { log as rootLog, type Logger } from "../../oci-runtime/foundation/log.ts";
+import { requirePackage } from "../../oci-runtime/foundation/builtins.ts";
 import type { StreamingBackend } from "./backend.ts";
 import {
   ACCEPTED_PROTOCOLS_HEADER, PORT_FORWARD_PROTOCOLS, REMOTE_COMMAND_PROTOCOLS, STREAM_PROTOCOL_HEADER,
@@ -97,7 +98,7 @@ export class StreamingServer {
 
   get #wss(): WebSocketServer {
     if (!this.#wssMade) {
-      const ws = process.getBuiltinModule("node:module").createRequire(import.meta.url)("ws") as typeof import("ws");
+      const ws = requirePackage<typeof import("ws")>("ws");
       this.#wssMade = new ws.WebSocketServer({
         noServer: true,
         perMessageDeflate: false,

@@ -8,6 +8,7 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { invalidArgument } from "../foundation/errdefs.ts";
+import { requirePackage } from "../foundation/builtins.ts";
 import type { Hook, LinuxDevice, Mount, Spec } from "../bundle-spec/types.ts";
 
 export const CDI_ANNOTATION_PREFIX = "cdi.k8s.io/";
@@ -159,11 +160,11 @@ function parseEdits(file: string, where: string, v: unknown): ContainerEdits {
 }
 
 // The YAML parser costs berthd about 12 MB of RSS once loaded: it is loaded (synchronously,
-// through require) the first time a YAML spec is read, not when berthd starts. node:module is
-// taken then too: its ESM namespace would load its source-map support at start-up.
+// through require, foundation/builtins.ts) the first time a YAML spec is read, not when berthd
+// starts.
 let yaml: typeof import("yaml") | undefined;
 const loadYaml = (): typeof import("yaml") =>
-  process.getBuiltinModule("node:module").createRequire(import.meta.url)("yaml") as typeof import("yaml");
+  requirePackage<typeof import("yaml")>("yaml");
 const parseYaml = (text: string, options: import("yaml").ParseOptions & import("yaml").DocumentOptions & import("yaml").ToJSOptions): unknown =>
   (yaml ??= loadYaml()).parse(text, options);
 

@@ -41,6 +41,12 @@ export function randomOctets(n: number): Buffer {
   return out;
 }
 
+/**
+ * A package from node_modules, loaded (CommonJS require, synchronously) at the call: for packages
+ * only a feature needs (the YAML parser, ws), which a static import would load at start-up.
+ */
+export const requirePackage = <T>(name: string): T => process.getBuiltinModule("node:module").createRequire(import.meta.url)(name) as T;
+
 /** n random octets as hex: ids. */
 export const randomHex = (octets: number): string => randomOctets(octets).toString("hex");
 
