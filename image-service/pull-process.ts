@@ -100,9 +100,9 @@ export function defaultPullModule(): URL {
 export const GROUP_GONE_MS = 5_000;
 
 /**
- * SIGKILL to the process group `pgid`, then waits until no process of it is left (kill(-pgid, 0)
- * answers ESRCH): a queued signal does not stop a process in the middle of a system call.
- * false when some remain after GROUP_GONE_MS.
+ * SIGKILL to the process group `pgid`, sent again every 10 ms until no process of it is left
+ * (kill(-pgid) answers ESRCH): a queued signal does not stop a process in the middle of a system
+ * call. false when some remain after GROUP_GONE_MS.
  */
 export async function killGroup(pgid: number, boundMs = GROUP_GONE_MS): Promise<boolean> {
   const end = Date.now() + boundMs;
