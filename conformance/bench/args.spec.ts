@@ -9,6 +9,7 @@ test("defaults run everything on both runtimes with 20 pods", () => {
   assert.deepEqual(o.runtimes, ["berth", "containerd"]);
   assert.equal(o.out, ".bench");
   assert.equal(o.pullReps, 5);
+  assert.equal(o.rounds, 5);
   assert.equal(o.listContainers, 100);
   assert.deepEqual(o.scale, [20, 100, 250]);
   assert.equal(o.scaleFull, 100);
@@ -36,5 +37,7 @@ test("bad values are refused with the flag named", () => {
   assert.throws(() => parseBenchArgs(["--pods", "0"]), /--pods must be an integer from 1 to 200, got "0"/);
   assert.throws(() => parseBenchArgs(["--pods", "2.5"]), /--pods/);
   assert.throws(() => parseBenchArgs(["--runtime", "crio"]), /--runtime must be/);
+  assert.throws(() => parseBenchArgs(["--rounds", "21"]), /--rounds must be an integer from 1 to 20, got "21"/);
+  assert.equal(parseBenchArgs(["--rounds", "3"]).rounds, 3);
   assert.throws(() => parseBenchArgs(["--bogus"]), UsageError);
 });

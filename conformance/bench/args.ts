@@ -11,6 +11,8 @@ export interface BenchOptions {
   pods: number;
   runtimes: RuntimeName[];
   out: string;
+  /** Rounds of exec, concurrent and list, taking turns between the runtimes. */
+  rounds: number;
   pullReps: number;
   listContainers: number;
   /** Pod counts the scale benchmark steps through, ascending. */
@@ -25,6 +27,7 @@ export const usage = `usage: npm run bench -- [options]
   --pods N           pods for pod-start, concurrent and memory (default 20, max 200)
   --runtime R        berth | containerd | both (default both)
   --out DIR          directory for the JSON results (default .bench)
+  --rounds N         rounds of exec, concurrent and list, alternating (default 5, max 20)
   --pull-reps N      cold pulls per runtime, alternating (default 5, max 10)
   --containers N     containers for the list benchmark (default 100, max 500)
   --scale LIST       pod counts for the scale benchmark (default 20,100,250; ascending, max 250)
@@ -61,7 +64,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       args: argv,
       options: {
         only: { type: "string" }, pods: { type: "string" }, runtime: { type: "string" }, out: { type: "string" },
-        "pull-reps": { type: "string" }, containers: { type: "string" }, scale: { type: "string" }, "scale-full": { type: "string" },
+        rounds: { type: "string" }, "pull-reps": { type: "string" }, containers: { type: "string" }, scale: { type: "string" }, "scale-full": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -80,6 +83,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     pods: intIn("pods", values.pods, 20, 1, 200),
     runtimes: rt === "both" ? [...RUNTIMES] : [rt as RuntimeName],
     out: values.out ?? ".bench",
+    rounds: intIn("rounds", values.rounds, 5, 1, 20),
     pullReps: intIn("pull-reps", values["pull-reps"], 5, 1, 10),
     listContainers: intIn("containers", values.containers, 100, 1, 500),
     scale: parseScale(values.scale),

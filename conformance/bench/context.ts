@@ -90,24 +90,30 @@ export class BenchContext {
     if (Date.now() > this.deadline) throw new DeadlineError(this.bench, this.deadlineMs);
   }
 
-  /** Runs one benchmark with a time budget; failures fill its metrics with n/a or error cells. */
-  async run(bench: BenchmarkId, metrics: readonly (readonly [string, string])[], budgetMs: number, fn: () => Promise<void>): Promise<void> {
-    if (interrupt.requested) return;
+  /**
+   * Runs one benchmark (or one `part` of it, for the log) with a time budget; failures fill its
+   * metrics with n/a or error cells. Returns whether `fn` finished.
+   */
+  async run(bench: BenchmarkId, metrics: readonly (readonly [string, string])[], budgetMs: number, fn: () => Promise<void>, part = ""): Promise<boolean> {
+    if (interrupt.requested) return false;
     this.bench = bench;
     this.deadlineMs = budgetMs;
     this.deadline = Date.now() + budgetMs;
     const started = performance.now();
-    this.log(`${this.target.name}: ${bench} ...`);
+    const what = part ? `${bench} ${part}` : bench;
+    this.log(`${this.target.name}: ${what} ...`);
     try {
       await fn();
+      return true;
     } catch (err) {
       const cell = (err as { cell?: Cell }).cell ?? cellOf(err);
       this.log(`${this.target.name}: ${bench}: ${describe(cell)}`);
       if ("error" in cell && !(err instanceof InterruptedError)) this.log(`${this.target.name}: daemon log tail:\n${this.instance.logTail()}`);
       this.results.fill(bench, metrics, this.target.name, cell);
+      return false;
     } finally {
       this.deadline = Number.POSITIVE_INFINITY;
-      this.log(`${this.target.name}: ${bench} done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+      this.log(`${this.target.name}: ${what} done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     }
   }
 }

@@ -2,6 +2,7 @@
 // ticks (USER_HZ, 100 on Linux), returned in milliseconds. Benchmarks report the daemon's CPU per
 // operation beside wall time: on a busy machine it varies much less than latency.
 import { readdirSync, readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 
 const TICK_MS = 10;
 
@@ -57,4 +58,36 @@ export function cpuMsWithChildren(pids: readonly number[]): number {
     for (const [child, s] of stats) if (s.ppid === pid) queue.push(child);
   }
   return total;
+}
+/** The machine's busy and total CPU time (clock ticks, all CPUs) from the text of /proc/stat. */
+export function parseMachineCpu(stat: string): { busy: number; total: number } {
+  const line = stat.split("\n", 1)[0] ?? "";
+  const f = line.trim().split(/\s+/);
+  if (f[0] !== "cpu" || f.length < 5) throw new Error(`unexpected /proc/stat: ${line.slice(0, 200)}`);
+  const n = f.slice(1, 11).map(Number); // user nice system idle iowait irq softirq steal (guest is in user)
+  if (n.some((x) => !Number.isFinite(x))) throw new Error(`unexpected /proc/stat: ${line.slice(0, 200)}`);
+  const total = n.slice(0, 8).reduce((a, b) => a + b, 0);
+  return { busy: total - n[3]! - n[4]!, total };
+}
+
+const machineCpu = () => parseMachineCpu(readFileSync("/proc/stat", "utf8"));
+
+/**
+ * Waits at least `minMs`, then until the machine's CPUs were busy less than `busyBelow` of a
+ * `windowMs` window (work a round left behind, such as the kernel tearing network namespaces
+ * down, is done), or `maxMs` in all. Returns how long it waited and whether it got quiet.
+ */
+export async function untilQuiet(opts: { minMs: number; maxMs: number; windowMs?: number; busyBelow?: number }): Promise<{ ms: number; quiet: boolean }> {
+  const { minMs, maxMs, windowMs = 250, busyBelow = 0.1 } = opts;
+  const start = performance.now();
+  await sleep(minMs);
+  for (;;) {
+    const a = machineCpu();
+    await sleep(windowMs);
+    const b = machineCpu();
+    const share = b.total > a.total ? (b.busy - a.busy) / (b.total - a.total) : 0;
+    const ms = performance.now() - start;
+    if (share < busyBelow) return { ms, quiet: true };
+    if (ms >= maxMs) return { ms, quiet: false };
+  }
 }

@@ -16,9 +16,10 @@ import { REPO } from "../lib/berthd.ts";
 import { interrupt } from "./interrupt.ts";
 import { removeAllPods } from "./pods.ts";
 import { renderTable, Results } from "./report.ts";
-import { CONCURRENT_METRICS, concurrent } from "./scenarios/concurrent.ts";
-import { EXEC_METRICS, execSync } from "./scenarios/exec.ts";
-import { LIST_METRICS, listContainers } from "./scenarios/list.ts";
+import { inRounds } from "./alternate.ts";
+import { CONCURRENT_METRICS, concurrentRounds } from "./scenarios/concurrent.ts";
+import { EXEC_METRICS, execRounds } from "./scenarios/exec.ts";
+import { LIST_METRICS, listRounds } from "./scenarios/list.ts";
 import { MEMORY_METRICS, memory, recordIdle } from "./scenarios/memory.ts";
 import { POD_START_METRICS, podStart } from "./scenarios/pod-start.ts";
 import { PULL_METRICS, pull } from "./scenarios/pull.ts";
@@ -87,7 +88,8 @@ async function removePool(ctx: BenchContext): Promise<void> {
 
 /**
  * The pod benchmarks with one instance per runtime alive side by side; each benchmark runs on
- * every runtime before the next starts, so a change in the machine's load hits both alike.
+ * every runtime before the next starts, so a change in the machine's load hits both alike; exec,
+ * concurrent and list in rounds that take turns between the runtimes (alternate.ts).
  */
 async function benchPods(ready: Target[], env: BenchEnv, opts: BenchOptions, results: Results, versions: Record<string, string>): Promise<void> {
   if (!opts.only.some((b) => b !== "pull") || interrupt.requested) return;
@@ -98,14 +100,15 @@ async function benchPods(ready: Target[], env: BenchEnv, opts: BenchOptions, res
       if (r) running.push(r);
     }
     const want = (b: string) => (opts.only as string[]).includes(b);
-    const each = async (fn: (r: (typeof running)[number]) => Promise<void>) => { for (const r of running) await fn(r); };
+    const each = async (fn: (r: (typeof running)[number]) => Promise<unknown>) => { for (const r of running) await fn(r); };
+    const ctxs = running.map((r) => r.ctx);
     if (want("pod-start")) await each(({ ctx }) => ctx.run("pod-start", POD_START_METRICS, 180_000, () => podStart(ctx)));
-    if (want("exec")) await each(({ ctx }) => ctx.run("exec", EXEC_METRICS, 60_000, () => execSync(ctx)));
+    if (want("exec")) await inRounds(ctxs, opts.rounds, execRounds);
     if (want("memory")) await each(({ ctx, idle }) => ctx.run("memory", MEMORY_METRICS, 240_000, () => memory(ctx, idle)));
     await each(({ ctx }) => removePool(ctx));
-    if (want("concurrent")) await each(({ ctx }) => ctx.run("concurrent", CONCURRENT_METRICS, 180_000, () => concurrent(ctx)));
-    if (want("list")) await each(({ ctx }) => ctx.run("list", LIST_METRICS, 240_000, () => listContainers(ctx)));
-    if (want("scale")) await scale(running.map((r) => r.ctx));
+    if (want("concurrent")) await inRounds(ctxs, opts.rounds, concurrentRounds);
+    if (want("list")) await inRounds(ctxs, opts.rounds, listRounds);
+    if (want("scale")) await scale(ctxs);
   } finally {
     for (const r of running.reverse()) await r.stop();
   }
@@ -180,7 +183,7 @@ async function main(argv: string[]): Promise<number> {
     seconds: (Date.now() - startedAt.getTime()) / 1000,
     host: { kernel: release(), cpus: cpus().length, memoryMB: Math.round(totalmem() / 2 ** 20), node: process.version, loadavgAtStart, loadavgAtEnd: loadavg() },
     versions,
-    options: { only: opts.only, pods: opts.pods, runtimes: opts.runtimes, pullReps: opts.pullReps, listContainers: opts.listContainers, scale: opts.scale, scaleFull: opts.scaleFull },
+    options: { only: opts.only, pods: opts.pods, runtimes: opts.runtimes, rounds: opts.rounds, pullReps: opts.pullReps, listContainers: opts.listContainers, scale: opts.scale, scaleFull: opts.scaleFull },
     pullImage: { bytes: env.images.bigBytes, layers: env.images.bigLayers, note: "MB/s counts 1e6 bytes of manifest and compressed layers" },
     ...(floor ? { nodeFloor: { rssMB: floor.rss / MB, pssMB: floor.pss / MB, pssAnonMB: floor.pssAnon / MB, flags: floor.flags, glibcTunables: floor.tunables, note: "node with berthd's V8 flags and malloc tunables, the built-ins berthd loads, protobuf-es and the CRI api (bundled), a unix socket listening; nothing of berth" } } : {}),
     results: results.toJson().filter((r) => opts.only.includes(r.bench)),

@@ -1,9 +1,10 @@
 // ListContainers with many containers: created (not started) busybox containers, 20 per pod.
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { ListContainersResponseSchema } from "../../../proto/gen/runtime/v1/api_pb.js";
+import { roundFigures, type Rounds } from "../alternate.ts";
 import type { BenchContext } from "../context.ts";
 import { CALL_TIMEOUT_MS, mapLimit, podConfig, removeAllPods, sleepContainerConfig } from "../pods.ts";
-import { summarize } from "../stats.ts";
+import { percentile } from "../stats.ts";
 import { cpuMsOf } from "../cpu.ts";
 
 /**
@@ -42,12 +43,24 @@ export function warmClientDecoding(rounds = 3000): void {
   for (let i = 0; i < rounds; i++) fromBinary(ListContainersResponseSchema, bytes);
 }
 
-export async function listContainers(ctx: BenchContext): Promise<void> {
-  warmClientDecoding();
-  await ctx.needImages();
-  const opts = { timeoutMs: CALL_TIMEOUT_MS };
-  const total = ctx.opts.listContainers;
-  try {
+interface ListState { rounds: number[][] }
+
+/**
+ * Set-up on each runtime: 100 created containers, one untimed call (the first encodes every
+ * container), the first LIST_FIRST_CALLS calls timed, then LIST_WARM_CALLS untimed calls over
+ * which the daemon's own CPU per call is read. Then `rounds` rounds of LIST_CALLS timed calls,
+ * taking turns between the runtimes: p50 (the median of the rounds' p50s, with their spread) and
+ * p95 of every call.
+ */
+export const listRounds: Rounds<ListState> = {
+  bench: "list",
+  metrics: LIST_METRICS,
+  budgetMs: 240_000,
+  async setup(ctx) {
+    warmClientDecoding();
+    await ctx.needImages();
+    const opts = { timeoutMs: CALL_TIMEOUT_MS };
+    const total = ctx.opts.listContainers;
     const pods: { id: string; config: ReturnType<typeof podConfig>; count: number }[] = [];
     for (let made = 0; made < total; made += PER_POD) {
       ctx.checkTime();
@@ -62,35 +75,41 @@ export async function listContainers(ctx: BenchContext): Promise<void> {
       const { containerId } = await ctx.client.runtime.createContainer({ podSandboxId: p.id, config: sleepContainerConfig(ctx.env.images.busybox, `c${i}`), sandboxConfig: p.config }, opts);
       ctx.created.containers.add(containerId);
     });
-    const firstReply = await ctx.client.runtime.listContainers({}, opts); // the first encodes every container
-    const listed = firstReply.containers.length;
-    const replyBytes = toBinary(ListContainersResponseSchema, firstReply).length;
-    const timed = async (n: number) => {
-      const samples: number[] = [];
-      for (let i = 0; i < n; i++) {
-        ctx.checkTime();
-        const t = performance.now();
-        await ctx.client.runtime.listContainers({}, opts);
-        samples.push(performance.now() - t);
-      }
-      return samples;
-    };
-    const first = await timed(LIST_FIRST_CALLS);
+    const firstReply = await ctx.client.runtime.listContainers({}, opts);
+    ctx.record("containers listed", "count", { value: firstReply.containers.length });
+    // What the client decodes per call: its CPU, the same code for both runtimes, grows with it.
+    ctx.record("ListContainers reply size", "KB", { value: toBinary(ListContainersResponseSchema, firstReply).length / 1000 });
+    const first = await timedCalls(ctx, LIST_FIRST_CALLS);
+    ctx.record("ListContainers first 20 p50", "ms", { value: percentile(first, 50), samples: first });
     // The daemon's own CPU over the untimed calls: the p50 also holds the client's decoding,
     // which grows with the reply's size.
     const cpu0 = cpuMsOf(ctx.instance.daemonPids());
-    await timed(LIST_WARM_CALLS);
-    const cpuPerCall = (cpuMsOf(ctx.instance.daemonPids()) - cpu0) / LIST_WARM_CALLS;
-    const samples = await timed(LIST_CALLS);
-    const s = summarize(samples);
-    ctx.record("ListContainers p50", "ms", { value: s.p50, samples });
-    ctx.record("ListContainers p95", "ms", { value: s.p95 });
-    ctx.record("ListContainers first 20 p50", "ms", { value: summarize(first).p50, samples: first });
-    ctx.record("containers listed", "count", { value: listed });
-    // What the client decodes per call: its CPU, the same code for both runtimes, grows with it.
-    ctx.record("ListContainers reply size", "KB", { value: replyBytes / 1000 });
-    ctx.record("daemon CPU per ListContainers", "ms", { value: cpuPerCall });
-  } finally {
-    await removeAllPods(ctx.client, ctx.created);
+    await timedCalls(ctx, LIST_WARM_CALLS);
+    ctx.record("daemon CPU per ListContainers", "ms", { value: (cpuMsOf(ctx.instance.daemonPids()) - cpu0) / LIST_WARM_CALLS });
+    return { rounds: [] };
+  },
+  async round(ctx, st) {
+    st.rounds.push(await timedCalls(ctx, LIST_CALLS));
+  },
+  finish(ctx, st) {
+    const f = roundFigures(st.rounds);
+    ctx.record("ListContainers p50", "ms", f.p50);
+    ctx.record("ListContainers p95", "ms", { value: f.p95 });
+  },
+  async teardown(ctx) {
+    const problems = await removeAllPods(ctx.client, ctx.created);
+    if (problems.length) ctx.log(`${ctx.target.name}: list tear-down: ${problems.join("; ")}`);
+  },
+};
+
+/** `n` ListContainers calls one after another; each one's latency in ms. */
+async function timedCalls(ctx: BenchContext, n: number): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < n; i++) {
+    ctx.checkTime();
+    const t = performance.now();
+    await ctx.client.runtime.listContainers({}, { timeoutMs: CALL_TIMEOUT_MS });
+    samples.push(performance.now() - t);
   }
+  return samples;
 }
