@@ -222,6 +222,7 @@ export class H2Stream {
   end(data?: Buffer, trailers?: Buffer): void {
     if (this.closed || this.localEnded) return;
     this.localEnded = true;
+    if (this.#conn.sendWhole(this, data, trailers)) return;
     if (data?.length) this.#conn.enqueue(this, data);
     this.trailers = trailers ?? Buffer.alloc(0);
     this.#conn.pump(this);
@@ -418,6 +419,29 @@ export class H2Connection {
       if (s.waiting && s.queued <= STREAM_HIGH) { s.waiting = false; s.onDrain?.(); }
       if (s.queued === 0) this.#sending.delete(s);
     }
+  }
+
+  /**
+   * A whole reply at once, when nothing of the stream waits and the windows and the socket take
+   * all of it now (a unary call's answer, nearly always): its DATA frames and trailers are
+   * emitted here, without the queue and the turns of pump(). False when it must be queued.
+   */
+  sendWhole(st: H2Stream, data: Buffer | undefined, trailers: Buffer | undefined): boolean {
+    const n = data?.length ?? 0;
+    if (this.#dead || st.queued > 0 || this.#sending.has(st) || this.#blocked.has(st)) return false;
+    if (n > this.#sendWindow || n > this.#peerInitialWindow + st.sendCredit || this.#socket.writableLength + this.#outBytes + n > OUTPUT_LOW) return false;
+    const max = Math.min(this.#peerMaxFrame, MAX_DATA_FRAME);
+    const last = !trailers?.length;
+    for (let o = 0; o < n; o += max) {
+      const piece = data!.subarray(o, o + max);
+      this.#emit(frameHeader(piece.length, FRAME.DATA, last && o + max >= n ? FLAG.END_STREAM : 0, st.id), piece);
+    }
+    st.sendCredit -= n;
+    this.#sendWindow -= n;
+    if (!last) this.#emitBlock(st.id, trailers!, true);
+    else if (n === 0) this.#emit(frameHeader(0, FRAME.DATA, FLAG.END_STREAM, st.id));
+    this.#localDone(st);
+    return true;
   }
 
   /** All data sent: the trailers (or an empty DATA with END_STREAM) close berth's side. */
