@@ -2,7 +2,7 @@
 // them) against a real docker-registry on 127.0.0.1: the process runs the pulls and ends when
 // idle; berthd's GC waits for a pull in it; a kill -9 of the process fails its pull with
 // UNAVAILABLE and the GC then takes what it wrote; a process that cannot start leaves the pull
-// to berthd.
+// to berthd; one that stays silent with a pull in flight is killed.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
@@ -18,7 +18,7 @@ import { type Fixtures, pushFixtures } from "../hack/registry/build-images.ts";
 import { startProxy, type RunningProxy } from "../hack/registry/proxy.ts";
 import { childProcesses } from "../conformance/lib/procs.ts";
 import { ImageService } from "./image-service.ts";
-import { IDLE_MS } from "./pull-process.ts";
+import { IDLE_MS, PullProcess } from "./pull-process.ts";
 
 const alive = (pid: number) => existsSync(`/proc/${pid}`);
 
@@ -164,5 +164,64 @@ describe("pulls in the pull process", () => {
     const before = tries();
     assert.equal((await svc.pull(fx.empty.ref)).imageRef, fx.empty.configDigest);
     assert.equal(tries(), before, "no process started for the next pull");
+  });
+});
+
+describe("the pull process's heartbeat", () => {
+  let dir: string;
+  let module: URL;
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "berth-pullbeat-"));
+    // A stand-in pull process: "stuck" spins without a turn of its event loop; "slow" says it is
+    // alive every 100 ms and fails its pull after 1.5 s.
+    const file = path.join(dir, "worker.mjs");
+    await writeFile(file, `
+process.on("disconnect", () => process.exit(0));
+process.on("message", (m) => {
+  if (m.t === "init") { process.send({ t: "ready" }); return; }
+  if (m.job.ref === "stuck") { for (;;) {} }
+  const beat = setInterval(() => process.send({ t: "alive" }), 100);
+  setTimeout(() => { clearInterval(beat); process.send({ t: "failed", id: m.id, error: { code: 5, message: "not here" } }); }, 1500);
+});
+`);
+    module = pathToFileURL(file);
+  });
+  after(async () => { await rm(dir, { recursive: true, force: true }); });
+
+  const pullProcess = (onLost: () => void) => new PullProcess({
+    config: { root: dir, hostsDir: "", maxConcurrentDownloads: 1, stallTimeoutMs: 1_000, logLevel: "error" },
+    log: createLogger({}, () => {}), module, silenceMs: 500, onLost,
+  });
+
+  it("a process silent longer than the bound with a pull in flight is killed, with its group, and the pull fails UNAVAILABLE saying so", { timeout: 30_000 }, async () => {
+    let lost = 0;
+    const pp = pullProcess(() => { lost++; });
+    try {
+      const started = Date.now();
+      const pull = pp.pull({ ref: "stuck" });
+      await until("the process", () => pp.pid !== undefined, 10_000);
+      const pid = pp.pid!;
+      await assert.rejects(pull, (err: Error & { code?: number }) => {
+        assert.equal(err.code, Code.UNAVAILABLE);
+        assert.match(err.message, /the pull process sent nothing for 0\.5 s with pulls in flight \(its event loop is stuck\); killed/);
+        return true;
+      });
+      assert.ok(Date.now() - started < 10_000, "killed within the bound, not at some later time");
+      assert.equal(lost, 1, "onLost: berthd may clean up after it");
+      assert.ok(!alive(pid) || readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.startsWith("Z"), "the stuck process is gone");
+    } finally {
+      await pp.close();
+    }
+  });
+
+  it("a process that takes longer than the bound but says it is alive is left to finish", { timeout: 30_000 }, async () => {
+    let lost = 0;
+    const pp = pullProcess(() => { lost++; });
+    try {
+      await assert.rejects(pp.pull({ ref: "slow" }), (err: Error & { code?: number }) => err.code === Code.NOT_FOUND && err.message === "not here");
+      assert.equal(lost, 0);
+    } finally {
+      await pp.close();
+    }
   });
 });

@@ -12,7 +12,8 @@
 // snapshots alone while a pull is in the process (ImageService.#gc): a GC asked for meanwhile
 // (RemoveImage, a removed container) runs once the last has ended, as one after a failed pull.
 // The process ends when berthd closes the IPC channel (berthd's exit, kill -9 included, closes
-// it); its unpack processes end with it. It is a process group of its own: when it dies with
+// it); its unpack processes end with it. It says it is alive every HEARTBEAT_MS; one silent for
+// SILENCE_MS with pulls in flight is stuck, and berthd kills it (its pulls fail UNAVAILABLE). It is a process group of its own: when it dies with
 // pulls in flight, berthd kills the group and waits for it to be gone before it removes the
 // partial layers and ingests its pulls left.
 import { fork, type ChildProcess } from "node:child_process";
@@ -28,6 +29,14 @@ import type { TrustOutcome } from "./trust/trust.ts";
 export const IDLE_MS = 2_000;
 /** A process not ready (its modules loaded) this long after its start is killed. */
 export const READY_TIMEOUT_MS = 30_000;
+/** The process says it is alive this often (its event loop turns), pulls or not. */
+export const HEARTBEAT_MS = 2_000;
+/**
+ * A process with pulls in flight that sends nothing for this long is killed and its pulls fail
+ * (UNAVAILABLE): the bound on a process that is alive but stuck. Registry stalls are bounded
+ * inside it (stallTimeoutMs) and do not stop its heartbeat.
+ */
+export const SILENCE_MS = 60_000;
 /** close() waits this long for the process to exit after SIGTERM, then kills it. */
 const CLOSE_GRACE_MS = 5_000;
 /** Kept of the process's stderr for the error when it ends before its pulls do. */
@@ -73,6 +82,7 @@ export interface PullError { code: Code; message: string; cause?: string }
 export type ToPullProcess = { t: "init"; config: PullProcessConfig } | { t: "pull"; id: number; job: PullJob };
 export type FromPullProcess =
   | { t: "ready" }
+  | { t: "alive" }
   | { t: "trust"; outcome: TrustOutcome }
   | { t: "done"; id: number; result: Fetched }
   | { t: "failed"; id: number; error: PullError };
@@ -146,6 +156,7 @@ export class PullProcess {
   #onTrust: ((o: TrustOutcome) => void) | undefined;
   #module: URL;
   #idleMs: number;
+  #silenceMs: number;
   #proc: ChildProcess | undefined;
   #starting: Promise<ChildProcess> | undefined;
   #waiting = new Map<number, Waiter>();
@@ -159,13 +170,14 @@ export class PullProcess {
    * `onLost`: the process ended with pulls in flight; once it is called, nothing of the process
    * (its unpack processes and their helpers included) writes into the image root any more.
    */
-  constructor(opts: { config: PullProcessConfig; log: Logger; onTrust?: (o: TrustOutcome) => void; onLost?: () => void; module?: URL; idleMs?: number }) {
+  constructor(opts: { config: PullProcessConfig; log: Logger; onTrust?: (o: TrustOutcome) => void; onLost?: () => void; module?: URL; idleMs?: number; silenceMs?: number }) {
     this.#onLost = opts.onLost;
     this.#config = opts.config;
     this.#log = opts.log;
     this.#onTrust = opts.onTrust;
     this.#module = opts.module ?? defaultPullModule();
     this.#idleMs = opts.idleMs ?? IDLE_MS;
+    this.#silenceMs = opts.silenceMs ?? SILENCE_MS;
   }
 
   /** The process's pid while it runs (tests). */
@@ -252,7 +264,19 @@ export class PullProcess {
         this.#stderr = (this.#stderr + d).slice(-STDERR_KEPT);
       });
       proc.on("error", (err) => failStart(err.message));
+      let heard = Date.now();
+      let killedWhy: string | undefined;
+      const watchdog = setInterval(() => {
+        if (!ready || killedWhy || Date.now() - heard <= this.#silenceMs) return;
+        if (![...this.#waiting.values()].some((w) => w.proc === proc)) return;
+        killedWhy = `sent nothing for ${this.#silenceMs / 1000} s with pulls in flight (its event loop is stuck); killed`;
+        this.#log.warn("the pull process is stuck", { pid: proc.pid, silentMs: Date.now() - heard });
+        proc.kill("SIGKILL");
+      }, Math.min(1_000, this.#silenceMs / 4));
+      watchdog.unref();
       proc.on("message", (m: FromPullProcess) => {
+        heard = Date.now();
+        if (m.t === "alive") return;
         if (m.t === "ready") {
           if (ready) return;
           ready = true;
@@ -272,6 +296,7 @@ export class PullProcess {
         }
       });
       proc.on("exit", (code, signal) => {
+        clearInterval(watchdog);
         const how = signal ? `signal ${signal}` : `code ${code}`;
         const tail = this.#stderr.trim().split("\n").slice(-3).join(" | ");
         failStart(`it exited with ${how} before it was ready${tail ? `: ${tail}` : ""}`);
@@ -285,7 +310,8 @@ export class PullProcess {
         void killGroup(proc.pid!).then((gone) => {
           if (gone) this.#onLost?.();
           else this.#log.warn("the pull process's group did not end within its bound: its partial layers stay until berthd's next start", { pgid: proc.pid });
-          for (const w of lost) w.reject(unavailable(`the pull process exited with ${how} during the pull (berthd's log has its last lines)`));
+          const why = killedWhy ? `the pull process ${killedWhy}` : `the pull process exited with ${how} during the pull (berthd's log has its last lines)`;
+          for (const w of lost) w.reject(unavailable(why));
         });
       });
       proc.send({ t: "init", config: this.#config } satisfies ToPullProcess);

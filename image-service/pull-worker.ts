@@ -1,11 +1,12 @@
 // The pull process of pull-process.ts (node, forked by berthd): runs ImageService.fetchImage for
 // each pull berthd hands it, on berthd's image root, and answers with the image's record, which
 // berthd stores. It writes its log lines to stderr, which berthd copies into its own, and exits
-// when berthd closes the IPC channel. Its messages come from berthd alone.
+// when berthd closes the IPC channel. Its messages come from berthd alone. It says it is alive
+// every HEARTBEAT_MS.
 import { BerthError, Code } from "../oci-runtime/foundation/errdefs.ts";
 import { createLogger, setLogLevel, type Level } from "../oci-runtime/foundation/log.ts";
 import { ImageService } from "./image-service.ts";
-import type { FromPullProcess, PullError, ToPullProcess } from "./pull-process.ts";
+import { HEARTBEAT_MS, type FromPullProcess, type PullError, type ToPullProcess } from "./pull-process.ts";
 import { parseReference } from "./reference.ts";
 
 if (!process.send) throw new Error("pull-worker runs only as a process forked with an IPC channel");
@@ -31,6 +32,8 @@ process.on("message", (m: ToPullProcess) => {
       ...(trust ? { trust: { ...trust, onOutcome: (outcome) => send({ t: "trust", outcome }) } } : {}),
     });
     send({ t: "ready" });
+    // berthd kills a process that stays silent with pulls in flight (SILENCE_MS)
+    setInterval(() => send({ t: "alive" }), HEARTBEAT_MS).unref();
   } else if (m.t === "pull") {
     const service = svc;
     const { id, job } = m;
