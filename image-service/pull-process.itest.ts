@@ -172,14 +172,14 @@ describe("the pull process's heartbeat", () => {
   let module: URL;
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), "berth-pullbeat-"));
-    // A stand-in pull process: "stuck" spins without a turn of its event loop; "slow" says it is
-    // alive every 100 ms and fails its pull after 1.5 s.
+    // A stand-in pull process: "stuck" spins for 20 s without a turn of its event loop (so it
+    // cannot see its channel close); "slow" says it is alive every 100 ms and fails its pull after 1.5 s.
     const file = path.join(dir, "worker.mjs");
     await writeFile(file, `
 process.on("disconnect", () => process.exit(0));
 process.on("message", (m) => {
   if (m.t === "init") { process.send({ t: "ready" }); return; }
-  if (m.job.ref === "stuck") { for (;;) {} }
+  if (m.job.ref === "stuck") { const end = Date.now() + 20000; while (Date.now() < end) {} return; } // bounded, should the kill not come
   const beat = setInterval(() => process.send({ t: "alive" }), 100);
   setTimeout(() => { clearInterval(beat); process.send({ t: "failed", id: m.id, error: { code: 5, message: "not here" } }); }, 1500);
 });

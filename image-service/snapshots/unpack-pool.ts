@@ -156,8 +156,9 @@ export class UnpackPool {
 
   #spawn(): Slot {
     // V8's defaults, not berthd's flags (bin/berthd); no inherited --inspect or the like either.
+    // A gc function, for the collections unpack-worker.ts paces (gc-pacer.ts).
     const proc = fork(fileURLToPath(this.#module), [], {
-      execArgv: ["--disable-warning=ExperimentalWarning"],
+      execArgv: ["--disable-warning=ExperimentalWarning", "--expose-gc"],
       stdio: ["pipe", "ignore", "pipe", "ipc"],
       serialization: "json",
     });
