@@ -31,7 +31,7 @@ import { SingleFlight } from "../oci-runtime/foundation/single-flight.ts";
 import { Mutex } from "../oci-runtime/foundation/keyed-mutex.ts";
 import { Semaphore } from "../oci-runtime/foundation/semaphore.ts";
 import { ImageTrust, type TrustOutcome } from "./trust/trust.ts";
-import { type Fetched, type Present, PullProcess, PullProcessUnavailable, type PullSettings } from "./pull-process.ts";
+import { type Fetched, type Present, PullProcess, PullProcessUnavailable, type PullSettings, reapLeftover } from "./pull-process.ts";
 import { monotonicMs } from "../oci-runtime/foundation/clock.ts";
 
 export type { Image, ImageConfig, OciImageConfigFile } from "./images/image-store.ts";
@@ -174,6 +174,9 @@ export class ImageService {
   async init(): Promise<void> {
     await this.#trust.validate();
     await mkdir(this.root, { recursive: true, mode: 0o700 });
+    // A pull process an earlier berthd left running (stuck when that berthd was killed) goes
+    // before partial layers and ingests are cleaned up: nothing of it writes here afterwards.
+    await reapLeftover(this.root, this.#log);
     await this.#content.init();
     await this.#snapshots.init();
     if (this.#snapshots.topDirsUnset) this.#log.info("layer directories are not ext4 top directories (chattr +T)", { dir: this.#snapshots.root, error: this.#snapshots.topDirsUnset });

@@ -18,7 +18,7 @@ import { type Fixtures, pushFixtures } from "../hack/registry/build-images.ts";
 import { startProxy, type RunningProxy } from "../hack/registry/proxy.ts";
 import { childProcesses } from "../conformance/lib/procs.ts";
 import { ImageService } from "./image-service.ts";
-import { IDLE_MS, PullProcess } from "./pull-process.ts";
+import { IDLE_MS, pidFileOf, PullProcess } from "./pull-process.ts";
 
 const alive = (pid: number) => existsSync(`/proc/${pid}`);
 
@@ -174,7 +174,7 @@ describe("the pull process's heartbeat", () => {
     dir = await mkdtemp(path.join(tmpdir(), "berth-pullbeat-"));
     // A stand-in pull process: "stuck" spins for 20 s without a turn of its event loop (so it
     // cannot see its channel close); "slow" says it is alive every 100 ms and fails its pull after 1.5 s.
-    const file = path.join(dir, "worker.mjs");
+    const file = path.join(dir, "pull-worker.mjs"); // named as the real one, which berthd looks for in a leftover's command line
     await writeFile(file, `
 process.on("disconnect", () => process.exit(0));
 process.on("message", (m) => {
@@ -188,8 +188,8 @@ process.on("message", (m) => {
   });
   after(async () => { await rm(dir, { recursive: true, force: true }); });
 
-  const pullProcess = (onLost: () => void) => new PullProcess({
-    config: { root: dir, hostsDir: "", maxConcurrentDownloads: 1, stallTimeoutMs: 1_000, logLevel: "error" },
+  const pullProcess = (onLost: () => void, root = dir) => new PullProcess({
+    config: { root, hostsDir: "", maxConcurrentDownloads: 1, stallTimeoutMs: 1_000, logLevel: "error" },
     log: createLogger({}, () => {}), module, silenceMs: 500, onLost,
   });
 
@@ -212,6 +212,35 @@ process.on("message", (m) => {
     } finally {
       await pp.close();
     }
+  });
+
+  it("berthd notes the process's pid; a later berthd kills a stuck one an earlier berthd left, before it cleans up", { timeout: 30_000 }, async () => {
+    const root = path.join(dir, "root-leftover");
+    const earlier = new PullProcess({
+      config: { root, hostsDir: "", maxConcurrentDownloads: 1, stallTimeoutMs: 1_000, logLevel: "error" },
+      log: createLogger({}, () => {}), module, silenceMs: 60_000, // no watchdog within this test: as after a kill -9 of berthd
+    });
+    const stuck = earlier.pull({ ref: "stuck" });
+    stuck.catch(() => {});
+    await until("the process", () => earlier.pid !== undefined, 10_000);
+    const pid = earlier.pid!;
+    await until("the pid file", () => existsSync(pidFileOf(root)) && readFileSync(pidFileOf(root), "utf8") === `${pid}\n`, 10_000);
+    // A file naming some other process (pids are reused) is only forgotten.
+    const logLines: string[] = [];
+    const svc = new ImageService({ root, hostsDir: "", maxConcurrentDownloads: 1, stallTimeoutMs: 1_000, log: createLogger({}, (l) => { logLines.push(l); }), pullIn: "process" });
+    await svc.init();
+    await svc.close();
+    assert.ok(!alive(pid) || readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.startsWith("Z"), "the stuck process is gone");
+    const said = logLines.map((l) => JSON.parse(l) as { msg: string; pid?: number }).find((l) => l.msg === "a pull process of an earlier berthd is still running: killing its group");
+    assert.equal(said?.pid, pid, logLines.join(""));
+    assert.ok(!existsSync(pidFileOf(root)), "the pid file is removed");
+    await assert.rejects(stuck, (err: Error & { code?: number }) => err.code === Code.UNAVAILABLE);
+    await earlier.close();
+    await writeFile(pidFileOf(root), `${process.pid}\n`); // this test's own process: not a pull process
+    const again = new ImageService({ root, hostsDir: "", maxConcurrentDownloads: 1, stallTimeoutMs: 1_000, log: createLogger({}, () => {}), pullIn: "process" });
+    await again.init();
+    await again.close();
+    assert.ok(!existsSync(pidFileOf(root)));
   });
 
   it("a process that takes longer than the bound but says it is alive is left to finish", { timeout: 30_000 }, async () => {

@@ -13,11 +13,17 @@
 // (RemoveImage, a removed container) runs once the last has ended, as one after a failed pull.
 // The process ends when berthd closes the IPC channel (berthd's exit, kill -9 included, closes
 // it); its unpack processes end with it. It says it is alive every HEARTBEAT_MS; one silent for
-// SILENCE_MS with pulls in flight is stuck, and berthd kills it (its pulls fail UNAVAILABLE). It is a process group of its own: when it dies with
+// SILENCE_MS with pulls in flight is stuck, and berthd kills it (its pulls fail UNAVAILABLE).
+// Its pid is noted under the image root (pidFileOf): a stuck one cannot see its channel close,
+// so after a kill -9 of berthd the next berthd kills its group (reapLeftover). It is a process group of its own: when it dies with
 // pulls in flight, berthd kills the group and waits for it to be gone before it removes the
 // partial layers and ingests its pulls left.
 import { fork, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { readFile, rm } from "node:fs/promises";
+import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { writeFileAtomic } from "../oci-runtime/foundation/atomic-file.ts";
 import { BerthError, Code, unavailable } from "../oci-runtime/foundation/errdefs.ts";
 import type { Logger } from "../oci-runtime/foundation/log.ts";
 import type { Image } from "./images/image-store.ts";
@@ -126,6 +132,49 @@ export async function killGroup(pgid: number, boundMs = GROUP_GONE_MS): Promise<
   }
 }
 
+/**
+ * Where berthd notes the running pull process's pid (its group's id) under the image root. A
+ * process that is alive but stuck cannot see its channel close, so a kill -9 of berthd would leave
+ * it running, free to write into the image root later; the next berthd kills its group first
+ * (reapLeftover, before ImageService.init cleans up partial layers and ingests).
+ */
+export const pidFileOf = (root: string): string => path.join(root, "pull-process.pid");
+
+/** Whether `pid` is a pull process leading its own group (pids are reused: both must hold). */
+function isPullProcessGroup(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const pgrp = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
+    return pgrp === pid && readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").some((a) => /pull-worker\.[cm]?[jt]s$/.test(a));
+  } catch {
+    return false; // gone
+  }
+}
+
+/**
+ * Kills the group of a pull process an earlier berthd left running (pidFileOf), and forgets it.
+ * Returns its pid when there was one.
+ */
+export async function reapLeftover(root: string, log: Logger): Promise<number | undefined> {
+  const file = pidFileOf(root);
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+  const pid = /^\d{1,10}$/.test(text.trim()) ? Number(text.trim()) : 0;
+  let reaped: number | undefined;
+  if (pid > 1 && isPullProcessGroup(pid)) {
+    log.warn("a pull process of an earlier berthd is still running: killing its group", { pid });
+    if (!await killGroup(pid)) throw new Error(`the group of pull process ${pid}, left by an earlier berthd, did not end within ${GROUP_GONE_MS} ms`);
+    reaped = pid;
+  }
+  await rm(file, { force: true });
+  return reaped;
+}
+
 const isDigest = (v: unknown): v is string => typeof v === "string" && /^sha256:[a-f0-9]{64}$/.test(v);
 
 /**
@@ -163,6 +212,9 @@ export class PullProcess {
   #next = 1;
   #idle: NodeJS.Timeout | undefined;
   #stderr = "";
+  /** The pid in the pid file (pidFileOf), as the serialized writes below left it. */
+  #recorded: number | undefined;
+  #pidFileOps: Promise<void> = Promise.resolve();
 
   #onLost: (() => void) | undefined;
 
@@ -178,6 +230,24 @@ export class PullProcess {
     this.#module = opts.module ?? defaultPullModule();
     this.#idleMs = opts.idleMs ?? IDLE_MS;
     this.#silenceMs = opts.silenceMs ?? SILENCE_MS;
+  }
+
+  /** Notes `pid` in the pid file, or (undefined) removes the file if it still names `was`; in order, never failing. */
+  #record(pid: number | undefined, was?: number): Promise<void> {
+    const file = pidFileOf(this.#config.root);
+    const op = async () => {
+      if (pid !== undefined) {
+        await writeFileAtomic(file, `${pid}\n`);
+        this.#recorded = pid;
+      } else if (this.#recorded === was) {
+        await rm(file, { force: true });
+        this.#recorded = undefined;
+      }
+    };
+    this.#pidFileOps = this.#pidFileOps.then(op).catch((err: unknown) => {
+      this.#log.warn("could not note the pull process's pid", { file, error: (err as Error).message });
+    });
+    return this.#pidFileOps;
   }
 
   /** The process's pid while it runs (tests). */
@@ -298,23 +368,27 @@ export class PullProcess {
       proc.on("exit", (code, signal) => {
         clearInterval(watchdog);
         const how = signal ? `signal ${signal}` : `code ${code}`;
+        // Its group may live on (unpack processes about to exit): forgotten only once it is
+        // gone, below, or when they end on their own (their channel closed with it).
+        const forget = () => void this.#record(undefined, proc.pid);
         const tail = this.#stderr.trim().split("\n").slice(-3).join(" | ");
         failStart(`it exited with ${how} before it was ready${tail ? `: ${tail}` : ""}`);
         if (this.#proc === proc) this.#proc = undefined;
         // Pulls sent to this process fail; what they wrote is garbage collected, and their
         // partial layers and ingests removed (ImageService), once the rest of its group is dead.
         const lost = [...this.#waiting.values()].filter((w) => w.proc === proc);
-        if (lost.length === 0) return;
+        if (lost.length === 0) { forget(); return; }
         // Its stderr holds other pulls' images and registries: berthd's log only, not the answer.
         this.#log.warn("the pull process ended with pulls in flight", { how, pulls: lost.length, stderr: tail });
         void killGroup(proc.pid!).then((gone) => {
-          if (gone) this.#onLost?.();
+          if (gone) { forget(); this.#onLost?.(); }
           else this.#log.warn("the pull process's group did not end within its bound: its partial layers stay until berthd's next start", { pgid: proc.pid });
           const why = killedWhy ? `the pull process ${killedWhy}` : `the pull process exited with ${how} during the pull (berthd's log has its last lines)`;
           for (const w of lost) w.reject(unavailable(why));
         });
       });
-      proc.send({ t: "init", config: this.#config } satisfies ToPullProcess);
+      // Noted before it gets anything to do: whatever it writes, a later berthd knows of it.
+      void this.#record(proc.pid!).then(() => { if (proc.connected) proc.send({ t: "init", config: this.#config } satisfies ToPullProcess); });
     });
     return this.#starting;
   }
@@ -332,7 +406,7 @@ export class PullProcess {
     clearTimeout(t);
     // Its unpack processes end when their channels close; the group's SIGKILL makes sure nothing
     // of it writes into the image root once close() returns.
-    await killGroup(proc.pid!).catch(() => false);
+    if (await killGroup(proc.pid!).catch(() => false)) await this.#record(undefined, proc.pid);
     this.#log.debug("pull process ended");
   }
 }
