@@ -11,6 +11,7 @@ import { mountHelperPath, sweepPrepared } from "../oci-runtime/mounts/mount-help
 import { ensureDirSync, fixDirModes, modeFor, traversePath, TRAVERSE_DIR_MODE } from "../oci-runtime/foundation/dir-modes.ts";
 import { log as rootLog, setLogLevel } from "../oci-runtime/foundation/log.ts";
 import { findExecutable } from "../oci-runtime/foundation/executable.ts";
+import { loadMallocTrim } from "../oci-runtime/foundation/malloc-trim.ts";
 import { useSpawner } from "../oci-runtime/foundation/run-command.ts";
 import { cgroupAttachWarmer } from "../oci-runtime/cgroups/attach-warm.ts";
 import { Spawner } from "../oci-runtime/foundation/spawner.ts";
@@ -226,7 +227,13 @@ export async function startDaemon(config: Config, configPath: string): Promise<D
       })),
     };
     // Memory back to the system once removals stop (idle-gc.ts; node's --expose-gc, bin/berthd).
-    const idleGc = new IdleGc({ gc: exposedGc(), onCollect: (ms, after) => log.debug("memory-reducing gc", { after, ms: Math.round(ms) }) });
+    // berth-trim.node beside io_helper (hack/build-helpers.sh): malloc_trim(0) after each collection
+    const trim = loadMallocTrim(join(dirname(config.runtime.io_helper), "berth-trim.node"));
+    if (typeof trim !== "function") log.debug("no malloc_trim after the memory-reducing gc", { why: trim.unavailable });
+    const idleGc = new IdleGc({
+      gc: exposedGc(), ...(typeof trim === "function" ? { trim } : {}),
+      onCollect: (ms, after, trimmed) => log.debug("memory-reducing gc", { after, ms: Math.round(ms), ...(trimmed === undefined ? {} : { trimmed }) }),
+    });
     if (!idleGc.enabled) log.debug("no memory-reducing gc after start-up and removals: node runs without --expose-gc");
     const server = await listen(config.grpc.address, [
       { service: RuntimeServiceDesc, impls: runtimeImplementations as never },

@@ -65,3 +65,32 @@ test("without --expose-gc nothing is armed; close() drops a pending collection",
   await wait(100);
   assert.equal(n, 0);
 });
+
+test("after each collection, the trim; onCollect says what it did (undefined without one)", async () => {
+  const order: string[] = [];
+  const seen: (boolean | undefined)[] = [];
+  const g = new IdleGc({
+    gc: () => { order.push("gc"); }, trim: () => { order.push("trim"); return true; }, idleMs: 10, minIntervalMs: 0,
+    onCollect: (_ms, _after, trimmed) => { seen.push(trimmed); },
+  });
+  g.started();
+  await wait(100);
+  g.observe("RemoveContainer", 0);
+  await wait(100);
+  assert.deepEqual(order, ["gc", "trim", "gc", "trim"]);
+  assert.deepEqual(seen, [true, true]);
+  g.close();
+  const plain: (boolean | undefined)[] = [];
+  const h = new IdleGc({ gc: () => {}, idleMs: 10, minIntervalMs: 0, onCollect: (_ms, _after, trimmed) => { plain.push(trimmed); } });
+  h.started();
+  await wait(100);
+  assert.deepEqual(plain, [undefined]);
+  h.close();
+  // Without gc (no --expose-gc) nothing runs, the trim neither.
+  let trims = 0;
+  const none = new IdleGc({ gc: undefined, trim: () => { trims++; return true; }, idleMs: 10 });
+  none.started();
+  await wait(100);
+  assert.equal(trims, 0);
+  none.close();
+});

@@ -10,6 +10,8 @@
 #                else against glibc (about 0.6-0.7 MB RSS; dynamic glibc: about 1.5 MB)
 #   berth-spawn  (oci-runtime/foundation/helper/berth-spawn.c): berthd's process starter, one per berthd, which
 #                forks the helpers above, runc, mounts and CNI plugins so that berthd does not fork for them (static like berth-monitor)
+#   berth-trim.node (oci-runtime/foundation/helper/berth-trim.c): a Node-API addon berthd loads to call malloc_trim(0)
+#                after its memory-reducing collections (cri-server/idle-gc.ts)
 # Installed beside each other where berthd looks by default (the directory of runtime.io_helper).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -39,3 +41,4 @@ monitor_cc=gcc
 if command -v musl-gcc >/dev/null; then monitor_cc=musl-gcc; fi
 build berth-monitor oci-runtime/monitor/helper/berth-monitor.c --cc "$monitor_cc" -static
 build berth-spawn oci-runtime/foundation/helper/berth-spawn.c --cc "$monitor_cc" -static
+build berth-trim.node oci-runtime/foundation/helper/berth-trim.c -shared -fPIC

@@ -1,6 +1,7 @@
 // Memory back after removals, over the real socket: bin/berthd starts node with --expose-gc, and
 // once it serves and once pods stop being removed berthd runs one memory-reducing collection
-// (cri-server/idle-gc.ts), logged at debug level. The memory it gives back is the bench's to show, not asserted here.
+// (cri-server/idle-gc.ts), then glibc's malloc_trim through the berth-trim.node addon, logged at
+// debug level. The memory it gives back is the bench's to show, not asserted here.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -21,10 +22,14 @@ describe("memory-reducing collection after removals", () => {
     assert.ok(argv.includes("--expose-gc"), argv.join(" "));
   });
 
-  test("one collection after start-up", async () => {
+  test("one collection after start-up, followed by malloc_trim through the installed berth-trim.node", async () => {
     const count = () => env.b.stderr.join("").match(STARTUP)?.length ?? 0;
     for (let i = 0; i < 100 && count() === 0; i++) await sleep(50);
     assert.equal(count(), 1);
+    const line = env.b.stderr.join("").split("\n").find((l) => new RegExp(STARTUP.source).test(l));
+    const said = JSON.parse(line ?? "{}") as { trimmed?: unknown };
+    assert.equal(typeof said.trimmed, "boolean", `the line says whether the trim gave memory back: ${line}`);
+    assert.doesNotMatch(env.b.stderr.join(""), /no malloc_trim after the memory-reducing gc/);
   });
 
   test("a burst of removals is followed by one collection, once they stop; creating pods runs none", async () => {
