@@ -174,7 +174,7 @@ describe("the pull process's heartbeat", () => {
     dir = await mkdtemp(path.join(tmpdir(), "berth-pullbeat-"));
     // A stand-in pull process: "stuck" spins for 20 s without a turn of its event loop (so it
     // cannot see its channel close); "slow" says it is alive every 100 ms and fails its pull after 1.5 s.
-    const file = path.join(dir, "pull-worker.mjs"); // named as the real one, which berthd looks for in a leftover's command line
+    const file = path.join(dir, "pull-worker.mjs");
     await writeFile(file, `
 process.on("disconnect", () => process.exit(0));
 process.on("message", (m) => {
@@ -224,8 +224,9 @@ process.on("message", (m) => {
     stuck.catch(() => {});
     await until("the process", () => earlier.pid !== undefined, 10_000);
     const pid = earlier.pid!;
-    await until("the pid file", () => existsSync(pidFileOf(root)) && readFileSync(pidFileOf(root), "utf8") === `${pid}\n`, 10_000);
-    // A file naming some other process (pids are reused) is only forgotten.
+    const start = () => readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")[19];
+    const boot = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+    await until("the pid file", () => existsSync(pidFileOf(root)) && readFileSync(pidFileOf(root), "utf8") === `${pid} ${start()} ${boot}\n`, 10_000);
     const logLines: string[] = [];
     const svc = new ImageService({ root, hostsDir: "", maxConcurrentDownloads: 1, stallTimeoutMs: 1_000, log: createLogger({}, (l) => { logLines.push(l); }), pullIn: "process" });
     await svc.init();
@@ -236,11 +237,14 @@ process.on("message", (m) => {
     assert.ok(!existsSync(pidFileOf(root)), "the pid file is removed");
     await assert.rejects(stuck, (err: Error & { code?: number }) => err.code === Code.UNAVAILABLE);
     await earlier.close();
-    await writeFile(pidFileOf(root), `${process.pid}\n`); // this test's own process: not a pull process
+    // A file naming a process by pid whose start time is not the noted one (the pid was reused) is only forgotten.
+    const me = readFileSync(`/proc/${process.pid}/stat`, "utf8").split(") ")[1]!.split(" ")[19];
+    await writeFile(pidFileOf(root), `${process.pid} ${Number(me) + 1} ${boot}\n`);
     const again = new ImageService({ root, hostsDir: "", maxConcurrentDownloads: 1, stallTimeoutMs: 1_000, log: createLogger({}, () => {}), pullIn: "process" });
     await again.init();
     await again.close();
     assert.ok(!existsSync(pidFileOf(root)));
+    assert.ok(alive(process.pid));
   });
 
   it("a process that takes longer than the bound but says it is alive is left to finish", { timeout: 30_000 }, async () => {

@@ -15,17 +15,17 @@
 // it); its unpack processes end with it. It says it is alive every HEARTBEAT_MS; one silent for
 // SILENCE_MS with pulls in flight is stuck, and berthd kills it (its pulls fail UNAVAILABLE).
 // Its pid is noted under the image root (pidFileOf): a stuck one cannot see its channel close,
-// so after a kill -9 of berthd the next berthd kills its group (reapLeftover). It is a process group of its own: when it dies with
-// pulls in flight, berthd kills the group and waits for it to be gone before it removes the
-// partial layers and ingests its pulls left.
+// so after a kill -9 of berthd the next berthd kills its group (reapLeftover). It is a process
+// group of its own: when it dies with pulls in flight, berthd kills the group and waits for it to
+// be gone before it removes the partial layers and ingests its pulls left.
 import { fork, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeFileAtomic } from "../oci-runtime/foundation/atomic-file.ts";
 import { BerthError, Code, unavailable } from "../oci-runtime/foundation/errdefs.ts";
 import type { Logger } from "../oci-runtime/foundation/log.ts";
+import { bootId, processStartTime } from "../oci-runtime/monitor/pids.ts";
 import type { Image } from "./images/image-store.ts";
 import type { PullAuth } from "./registry/client.ts";
 import type { UnpackLimits } from "./snapshots/unpack.ts";
@@ -133,27 +133,23 @@ export async function killGroup(pgid: number, boundMs = GROUP_GONE_MS): Promise<
 }
 
 /**
- * Where berthd notes the running pull process's pid (its group's id) under the image root. A
+ * Where berthd notes the running pull process's pid (its group's id), start time and boot id
+ * under the image root. A
  * process that is alive but stuck cannot see its channel close, so a kill -9 of berthd would leave
  * it running, free to write into the image root later; the next berthd kills its group first
  * (reapLeftover, before ImageService.init cleans up partial layers and ingests).
  */
 export const pidFileOf = (root: string): string => path.join(root, "pull-process.pid");
 
-/** Whether `pid` is a pull process leading its own group (pids are reused: both must hold). */
-function isPullProcessGroup(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const pgrp = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
-    return pgrp === pid && readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").some((a) => /pull-worker\.[cm]?[jt]s$/.test(a));
-  } catch {
-    return false; // gone
-  }
+/** What the pid file holds: the pid, and its start time and boot id (pids are reused; these three are not). */
+async function processIdentity(pid: number): Promise<string | undefined> {
+  const start = await processStartTime(pid);
+  return start === undefined ? undefined : `${pid} ${start} ${await bootId()}`;
 }
 
 /**
  * Kills the group of a pull process an earlier berthd left running (pidFileOf), and forgets it.
- * Returns its pid when there was one.
+ * Returns its pid when there was one: the same process (pid, start time, boot), still alive.
  */
 export async function reapLeftover(root: string, log: Logger): Promise<number | undefined> {
   const file = pidFileOf(root);
@@ -164,9 +160,10 @@ export async function reapLeftover(root: string, log: Logger): Promise<number | 
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw err;
   }
-  const pid = /^\d{1,10}$/.test(text.trim()) ? Number(text.trim()) : 0;
+  const noted = text.trim();
+  const pid = /^\d{1,10} /.test(noted) ? Number(noted.split(" ")[0]) : 0;
   let reaped: number | undefined;
-  if (pid > 1 && isPullProcessGroup(pid)) {
+  if (pid > 1 && await processIdentity(pid) === noted) {
     log.warn("a pull process of an earlier berthd is still running: killing its group", { pid });
     if (!await killGroup(pid)) throw new Error(`the group of pull process ${pid}, left by an earlier berthd, did not end within ${GROUP_GONE_MS} ms`);
     reaped = pid;
@@ -237,7 +234,9 @@ export class PullProcess {
     const file = pidFileOf(this.#config.root);
     const op = async () => {
       if (pid !== undefined) {
-        await writeFileAtomic(file, `${pid}\n`);
+        const identity = await processIdentity(pid);
+        if (identity === undefined) return; // already gone
+        await writeFileAtomic(file, `${identity}\n`);
         this.#recorded = pid;
       } else if (this.#recorded === was) {
         await rm(file, { force: true });
