@@ -431,16 +431,16 @@ export class H2Connection {
     if (this.#dead || st.queued > 0 || this.#sending.has(st) || this.#blocked.has(st)) return false;
     if (n > this.#sendWindow || n > this.#peerInitialWindow + st.sendCredit || this.#socket.writableLength + this.#outBytes + n > OUTPUT_LOW) return false;
     const max = Math.min(this.#peerMaxFrame, MAX_DATA_FRAME);
-    const last = !trailers?.length;
+    // Without trailers the last DATA frame ends the stream, as in pump()
+    const endOnData = n > 0 && !trailers?.length;
     for (let o = 0; o < n; o += max) {
       const piece = data!.subarray(o, o + max);
-      this.#emit(frameHeader(piece.length, FRAME.DATA, last && o + max >= n ? FLAG.END_STREAM : 0, st.id), piece);
+      this.#emit(frameHeader(piece.length, FRAME.DATA, endOnData && o + max >= n ? FLAG.END_STREAM : 0, st.id), piece);
     }
     st.sendCredit -= n;
     this.#sendWindow -= n;
-    if (!last) this.#emitBlock(st.id, trailers!, true);
-    else if (n === 0) this.#emit(frameHeader(0, FRAME.DATA, FLAG.END_STREAM, st.id));
-    this.#localDone(st);
+    if (endOnData) this.#localDone(st);
+    else { st.trailers = trailers ?? Buffer.alloc(0); this.#finishStream(st); }
     return true;
   }
 

@@ -8,7 +8,7 @@ export type MallocTrim = () => boolean;
 
 /**
  * Loads the addon at `file`. It runs inside berthd, so it must be a regular file owned by root
- * and writable by no one else, as berthd's other helpers are installed; else, or when it is
+ * and writable by no one else (hack/build-helpers.sh installs it so); else, or when it is
  * missing, the reason is returned.
  */
 export function loadMallocTrim(file: string): MallocTrim | { unavailable: string } {
