@@ -188,9 +188,9 @@ process.on("message", (m) => {
   });
   after(async () => { await rm(dir, { recursive: true, force: true }); });
 
-  const pullProcess = (onLost: () => void, root = dir) => new PullProcess({
-    config: { root, hostsDir: "", maxConcurrentDownloads: 1, stallTimeoutMs: 1_000, logLevel: "error" },
-    log: createLogger({}, () => {}), module, silenceMs: 500, onLost,
+  const pullProcess = (onLost: () => void, o: { root?: string; silenceMs?: number } = {}) => new PullProcess({
+    config: { root: o.root ?? dir, hostsDir: "", maxConcurrentDownloads: 1, stallTimeoutMs: 1_000, logLevel: "error" },
+    log: createLogger({}, () => {}), module, silenceMs: o.silenceMs ?? 500, onLost,
   });
 
   it("a process silent longer than the bound with a pull in flight is killed, with its group, and the pull fails UNAVAILABLE saying so", { timeout: 30_000 }, async () => {
@@ -216,10 +216,7 @@ process.on("message", (m) => {
 
   it("berthd notes the process's pid; a later berthd kills a stuck one an earlier berthd left, before it cleans up", { timeout: 30_000 }, async () => {
     const root = path.join(dir, "root-leftover");
-    const earlier = new PullProcess({
-      config: { root, hostsDir: "", maxConcurrentDownloads: 1, stallTimeoutMs: 1_000, logLevel: "error" },
-      log: createLogger({}, () => {}), module, silenceMs: 60_000, // no watchdog within this test: as after a kill -9 of berthd
-    });
+    const earlier = pullProcess(() => {}, { root, silenceMs: 60_000 }); // no watchdog within this test: as after a kill -9 of berthd
     const stuck = earlier.pull({ ref: "stuck" });
     stuck.catch(() => {});
     await until("the process", () => earlier.pid !== undefined, 10_000);

@@ -3,7 +3,7 @@
 import type { BenchmarkId, BenchOptions } from "./args.ts";
 import { interrupt, InterruptedError } from "./interrupt.ts";
 import type { Cell, Results } from "./report.ts";
-import { Created, type StartedPod } from "./pods.ts";
+import { Created, removeAllPods, type StartedPod } from "./pods.ts";
 import type { BenchEnv, Instance, Target } from "./target.ts";
 
 const UNIMPLEMENTED = 12;
@@ -82,6 +82,15 @@ export class BenchContext {
 
   record(metric: string, unit: string, cell: Cell): void {
     this.results.set(this.bench, metric, unit, this.target.name, cell);
+  }
+
+  /**
+   * Stops and removes every pod and container the runtime lists or this context created
+   * (removeAllPods); what went wrong, but for UNIMPLEMENTED answers, is logged under `what`.
+   */
+  async removeCreated(what: string): Promise<void> {
+    const problems = (await removeAllPods(this.client, this.created)).filter((p) => !p.includes("UNIMPLEMENTED"));
+    if (problems.length) this.log(`${this.target.name}: ${what}: ${problems.join("; ")}`);
   }
 
   /** Throws once the running benchmark's time budget is spent; call it in every loop. */

@@ -14,7 +14,6 @@ import { measureFloor, type Floor } from "./floor.ts";
 import { MB } from "./host.ts";
 import { REPO } from "../lib/berthd.ts";
 import { interrupt } from "./interrupt.ts";
-import { removeAllPods } from "./pods.ts";
 import { renderTable, Results } from "./report.ts";
 import { inRounds } from "./alternate.ts";
 import { CONCURRENT_METRICS, concurrentRounds } from "./scenarios/concurrent.ts";
@@ -69,8 +68,7 @@ async function startForPods(target: Target, env: BenchEnv, opts: BenchOptions, r
   if (!instance) return undefined;
   const ctx = new BenchContext(target, instance, env, opts, results, log);
   const stop = owe(async () => {
-    const problems = (await removeAllPods(instance.client, ctx.created)).filter((p) => !p.includes("UNIMPLEMENTED"));
-    if (problems.length) log(`${target.name}: teardown: ${problems.join("; ")}`);
+    await ctx.removeCreated("teardown");
     await instance.stop();
   });
   const v = await instance.client.runtime.version({}, { timeoutMs: 10_000 }).catch(() => undefined);
@@ -81,8 +79,7 @@ async function startForPods(target: Target, env: BenchEnv, opts: BenchOptions, r
 
 async function removePool(ctx: BenchContext): Promise<void> {
   if (!ctx.pool.length) return;
-  const problems = (await removeAllPods(ctx.client, ctx.created)).filter((p) => !p.includes("UNIMPLEMENTED"));
-  if (problems.length) log(`${ctx.target.name}: teardown: ${problems.join("; ")}`);
+  await ctx.removeCreated("teardown");
   ctx.pool.length = 0;
 }
 

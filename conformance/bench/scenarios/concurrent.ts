@@ -1,7 +1,7 @@
 // N pods at once: wall time of N concurrent RunPodSandbox+CreateContainer+StartContainer.
 import type { Rounds } from "../alternate.ts";
 import { untilQuiet } from "../cpu.ts";
-import { removeAllPods, startPod, type StartedPod } from "../pods.ts";
+import { startPod, type StartedPod } from "../pods.ts";
 import { percentile } from "../stats.ts";
 
 export const CONCURRENT_METRICS = [["wall time", "ms"], ["per pod", "ms"]] as const;
@@ -37,9 +37,8 @@ export const concurrentRounds: Rounds<{ walls: number[] }> = {
     const settled = await Promise.allSettled(Array.from({ length: n }, () => startPod(ctx.client, ctx.podSpec("burst"), ctx.env.images.busybox, ctx.created)));
     const wall = performance.now() - t;
     const failure = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
-    const problems = await removeAllPods(ctx.client, ctx.created);
+    await ctx.removeCreated("removing the round's pods");
     if (failure) throw failure.reason;
-    if (problems.length) ctx.log(`${ctx.target.name}: removing the round's pods: ${problems.join("; ")}`);
     st.walls.push(wall);
     const settle = await untilQuiet({ minMs: SETTLE_MIN_MS, maxMs: SETTLE_MAX_MS });
     const started = settled.filter((s): s is PromiseFulfilledResult<StartedPod> => s.status === "fulfilled").length;
@@ -50,8 +49,5 @@ export const concurrentRounds: Rounds<{ walls: number[] }> = {
     ctx.record("wall time", "ms", { value: wall, samples: st.walls });
     ctx.record("per pod", "ms", { value: wall / ctx.opts.pods });
   },
-  async teardown(ctx) {
-    const problems = await removeAllPods(ctx.client, ctx.created);
-    if (problems.length) ctx.log(`${ctx.target.name}: concurrent tear-down: ${problems.join("; ")}`);
-  },
+  async teardown(ctx) { await ctx.removeCreated("concurrent tear-down"); },
 };

@@ -3,7 +3,7 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { ListContainersResponseSchema } from "../../../proto/gen/runtime/v1/api_pb.js";
 import { roundFigures, type Rounds } from "../alternate.ts";
 import type { BenchContext } from "../context.ts";
-import { CALL_TIMEOUT_MS, mapLimit, podConfig, removeAllPods, sleepContainerConfig } from "../pods.ts";
+import { CALL_TIMEOUT_MS, mapLimit, podConfig, sleepContainerConfig } from "../pods.ts";
 import { percentile } from "../stats.ts";
 import { cpuMsOf } from "../cpu.ts";
 
@@ -96,10 +96,7 @@ export const listRounds: Rounds<ListState> = {
     ctx.record("ListContainers p50", "ms", f.p50);
     ctx.record("ListContainers p95", "ms", { value: f.p95 });
   },
-  async teardown(ctx) {
-    const problems = await removeAllPods(ctx.client, ctx.created);
-    if (problems.length) ctx.log(`${ctx.target.name}: list tear-down: ${problems.join("; ")}`);
-  },
+  async teardown(ctx) { await ctx.removeCreated("list tear-down"); },
 };
 
 /** `n` ListContainers calls one after another; each one's latency in ms. */
