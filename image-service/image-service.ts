@@ -31,13 +31,19 @@ import { SingleFlight } from "../oci-runtime/foundation/single-flight.ts";
 import { Mutex } from "../oci-runtime/foundation/keyed-mutex.ts";
 import { Semaphore } from "../oci-runtime/foundation/semaphore.ts";
 import { ImageTrust, type TrustOutcome } from "./trust/trust.ts";
-import { type Fetched, type Present, PullProcess, PullProcessUnavailable, type PullSettings, reapLeftover } from "./pull-process.ts";
+import { type Fetched, MAX_IMAGE_LAYERS, type Present, PullProcess, PullProcessUnavailable, type PullSettings, reapLeftover } from "./pull-process.ts";
 import { monotonicMs } from "../oci-runtime/foundation/clock.ts";
+import { Holds } from "./holds.ts";
 
 export type { Image, ImageConfig, OciImageConfigFile } from "./images/image-store.ts";
 export type { PullAuth } from "./registry/client.ts";
 export type { TrustOutcome, TrustSummary } from "./trust/trust.ts";
 export type { Fetched, Present } from "./pull-process.ts";
+
+/** Holds keys against the GC for a pull (Holds.hold); resolves when the pull may use them. */
+export type Hold = (...keys: string[]) => Promise<void>;
+/** Stores a blob once `held` (its hold) resolves. */
+type Store = (digest: string, body: Buffer, held: Promise<void>) => void;
 
 /** Image trust (containers-policy.json); all "" turns verification off. */
 export interface TrustConfig {
@@ -98,8 +104,8 @@ export class ImageService {
   #unpacks: Semaphore;
   /** Store mutations and GC run one at a time. */
   #meta = new Mutex();
-  /** Blobs and chain ids that in-flight pulls are writing; GC leaves them alone. */
-  #inflight = new Map<string, number>();
+  /** Blobs and chain ids that pulls in flight (here or in the pull process) look for or write; GC leaves them alone. */
+  #holds = new Holds();
   #fsInfo?: { at: number; value: FsInfo };
   /** Usage of committed (immutable) snapshots by chain id. */
   #layerUsage = new Map<string, { bytes: number; inodes: number }>();
@@ -112,9 +118,8 @@ export class ImageService {
   #workerMinBytes: number;
   /** Pulls run there when set (options.pullIn "process"). */
   #pullProcess: PullProcess | undefined;
-  /** Pulls in the pull process: GC waits for the last of them (#gc). */
+  /** Pulls in the pull process (partial layers are removed once none runs). */
   #pullsElsewhere = 0;
-  #gcDeferred = false;
   /** The pull process died with pulls in flight: their partial layers and ingests are to be removed. */
   #partialLeft = false;
   /** Pull processes that did not start, in a row. */
@@ -199,12 +204,16 @@ export class ImageService {
     const pullProcess = this.#pullProcess;
     if (!pullProcess) return this.#pull(r, auth, namespace); // given up on since this pull was dispatched
     const have = this.#present(r);
-    // Counted under the store lock: a GC already running finishes first, and a GC started from
-    // now on waits for this pull (#gc).
+    // Counted under the store lock: a removal of partial layers already running (below) ends
+    // first, and none starts while this pull runs.
     await this.#meta.run(async () => { this.#pullsElsewhere++; });
+    // What the process holds, as it says it is about to look for or write them (its own Holds
+    // are not berthd's GC's): released when the pull ends here, whatever the process does.
+    const held: string[] = [];
     let ok = false;
     try {
-      const got = await pullProcess.pull({ ref: formatReference(r), ...(auth ? { auth } : {}), ...(namespace ? { namespace } : {}), ...(have ? { have } : {}) });
+      const hold = (keys: string[]) => { held.push(...keys); return this.#holds.hold(keys); };
+      const got = await pullProcess.pull({ ref: formatReference(r), ...(auth ? { auth } : {}), ...(namespace ? { namespace } : {}), ...(have ? { have } : {}) }, hold);
       this.#pullStartFailures = 0;
       if (got.kind === "fetched") await this.#meta.run(() => this.#record(r, got.topDigest, got.image));
       ok = true;
@@ -224,31 +233,22 @@ export class ImageService {
       }
       return await this.#pull(r, auth, namespace);
     } finally {
+      this.#holds.release(held);
       this.#pullsElsewhere--;
       // A pull process that died left its partial layers and ingests: removed once no pull writes
       // (none in a process, none in berthd itself).
-      if (this.#pullsElsewhere === 0 && this.#partialLeft && this.#inflight.size === 0) {
+      if (this.#pullsElsewhere === 0 && this.#partialLeft && this.#holds.size === 0) {
         await this.#meta.run(async () => {
-          // Looked at again under the lock: a pull counted meanwhile (its count waits for the lock
-          // too) may be writing already; the next pull to end cleans up then.
-          if (this.#pullsElsewhere !== 0 || this.#inflight.size !== 0 || !this.#partialLeft) return;
+          // Looked at again under the lock: a pull counted meanwhile may be writing already; the
+          // next pull to end cleans up then.
+          if (this.#pullsElsewhere !== 0 || this.#holds.size !== 0 || !this.#partialLeft) return;
           this.#partialLeft = false;
           await this.#snapshots.removePartial();
           await this.#content.removePartial();
         }).catch((err) => this.#log.warn("removing what a dead pull process left", { error: err }));
       }
-      if (this.#pullsElsewhere === 0 && (this.#gcDeferred || !ok)) {
-        this.#gcDeferred = false;
-        await this.#gc().catch((err) => this.#log.warn("gc after pulls", { error: err }));
-      }
-    }
-  }
-
-  #hold(keys: string[]) { for (const k of keys) this.#inflight.set(k, (this.#inflight.get(k) ?? 0) + 1); }
-  #release(keys: string[]) {
-    for (const k of keys) {
-      const n = (this.#inflight.get(k) ?? 1) - 1;
-      if (n <= 0) this.#inflight.delete(k); else this.#inflight.set(k, n);
+      // What a failed pull wrote (blobs and layers no image names) goes now.
+      if (!ok) await this.#gc().catch((err) => this.#log.warn("gc after failed pull", { error: err }));
     }
   }
 
@@ -264,12 +264,12 @@ export class ImageService {
     const held: string[] = [];
     let ok = false;
     try {
-      const got = await this.fetchImage(r, auth, namespace, this.#present(r), (...k) => { this.#hold(k); held.push(...k); });
+      const got = await this.fetchImage(r, auth, namespace, this.#present(r), (...k) => { held.push(...k); return this.#holds.hold(k); });
       if (got.kind === "fetched") await this.#meta.run(() => this.#record(r, got.topDigest, got.image));
       ok = true;
       return { imageRef: got.kind === "present" ? got.id : got.image.id };
     } finally {
-      this.#release(held);
+      this.#holds.release(held);
       if (!ok) await this.#gc().catch((err) => this.#log.warn("gc after failed pull", { error: err }));
     }
   }
@@ -277,50 +277,51 @@ export class ImageService {
   /**
    * Resolves, checks and fetches an image: its manifests and config stored, its layers unpacked
    * and committed, and its record returned, not stored (the caller records it). `hold` names the
-   * blobs and chain ids before they are written. "present": `have`, the image with the digest
-   * asked for, has every layer here and the current policy accepts it.
+   * blobs and chain ids against the GC (Holds); nothing looks for them or writes them before it
+   * resolves. "present": `have`, the image with the digest asked for, has every layer here and
+   * the current policy accepts it.
    */
-  async fetchImage(r: Reference, auth: PullAuth | undefined, namespace: string | undefined, have: Present | undefined, hold: (...keys: string[]) => void): Promise<Fetched> {
+  async fetchImage(r: Reference, auth: PullAuth | undefined, namespace: string | undefined, have: Present | undefined, hold: Hold): Promise<Fetched> {
     const started = Date.now();
     const name = formatReference(r);
     // Manifests and the config are stored (fsync, rename, fsync of the directory) while the
     // layers download; they are all durable before the image is recorded.
     const stores: Promise<void>[] = [];
-    const store = (digest: string, body: Buffer) => { hold(digest); const p = this.#content.put(digest, body); p.catch(() => {}); stores.push(p); };
+    const store: Store = (digest, body, held) => { const p = held.then(() => this.#content.put(digest, body)); p.catch(() => {}); stores.push(p); };
     this.#syncer.acquire();
     try {
       // A digest names immutable content: if it is here (layers included), there is nothing to fetch.
-      if (have && (await Promise.all(have.chainIds.map((c) => this.#snapshots.has(c)))).every(Boolean)) {
+      if (have && await hold(...have.chainIds).then(() => Promise.all(have.chainIds.map((c) => this.#snapshots.has(c)))).then((p) => p.every(Boolean))) {
         await this.#trust.check(r, r.digest!, namespace, auth); // present, but the current policy decides
         return { kind: "present", id: have.id };
       }
       const top = await this.#client.resolve(r, auth);
       // Signatures cover the top-level manifest; nothing of the image is stored before they are checked.
       await this.#trust.check(r, top.digest, namespace, auth);
-      hold(top.digest);
-      store(top.digest, top.body);
+      store(top.digest, top.body, hold(top.digest));
       const blobs = [top.digest];
       let manifest = top;
       let parsed = parseManifest(top.body, top.mediaType, name);
       for (let depth = 0; parsed.kind === "index"; depth++) {
         if (depth > 2) throw unavailable(`image index ${name} nests too deeply`);
         const desc = selectPlatform(parsed.doc, hostPlatform(), name);
-        manifest = await this.#manifestByDigest(r, desc, store, auth);
-        hold(manifest.digest);
+        manifest = await this.#manifestByDigest(r, desc, store, hold, auth);
         blobs.push(manifest.digest);
         parsed = parseManifest(manifest.body, desc.mediaType, `${repoName(r)}@${desc.digest}`);
       }
       const doc: ManifestDoc = parsed.doc;
-      const configFile = await this.#config(r, doc.config, store, auth);
-      hold(doc.config.digest);
+      const configFile = await this.#config(r, doc.config, store, hold, auth);
       blobs.push(doc.config.digest);
       const diffIds = configFile.rootfs?.diff_ids ?? [];
       if (diffIds.length !== doc.layers.length) {
         throw unavailable(`image ${name}: manifest has ${doc.layers.length} layers but its config lists ${diffIds.length} diff ids`);
       }
+      if (doc.layers.length > MAX_IMAGE_LAYERS) {
+        throw unavailable(`image ${name} has ${doc.layers.length} layers: overlayfs stacks at most ${MAX_IMAGE_LAYERS}`);
+      }
       for (const l of doc.layers) layerCompression(l.mediaType, l.digest); // refuse unknown types before downloading
       const chains = chainIds(diffIds);
-      hold(...chains, ...doc.layers.map((l) => l.digest));
+      await hold(...chains, ...doc.layers.map((l) => l.digest));
       const layers: ImageLayer[] = doc.layers.map((l, i) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType, diffId: diffIds[i]!, chainId: chains[i]! }));
       // Wait for every layer even when one fails, so nothing is still writing when GC runs.
       // The missing layers take their download slots largest first (by compressed size): the
@@ -350,23 +351,27 @@ export class ImageService {
     }
   }
 
-  async #manifestByDigest(r: Reference, desc: Descriptor, store: (digest: string, body: Buffer) => void, auth?: PullAuth): Promise<ManifestResult> {
+  async #manifestByDigest(r: Reference, desc: Descriptor, store: Store, hold: Hold, auth?: PullAuth): Promise<ManifestResult> {
+    const held = hold(desc.digest);
+    await held;
     if (await this.#content.has(desc.digest, desc.size)) {
       const body = await this.#content.read(desc.digest);
       return { digest: desc.digest, mediaType: desc.mediaType, size: body.length, body };
     }
     const m = await this.#client.fetchManifest(r, desc, auth);
-    store(m.digest, m.body);
+    store(m.digest, m.body, m.digest === desc.digest ? held : hold(m.digest));
     return m;
   }
 
-  async #config(r: Reference, desc: Descriptor, store: (digest: string, body: Buffer) => void, auth?: PullAuth): Promise<OciImageConfigFile> {
+  async #config(r: Reference, desc: Descriptor, store: Store, hold: Hold, auth?: PullAuth): Promise<OciImageConfigFile> {
     if (desc.size > MAX_CONFIG) throw unavailable(`image config ${desc.digest} of ${repoName(r)} is too large (${desc.size} bytes)`);
+    const held = hold(desc.digest);
+    await held;
     let body: Buffer;
     if (await this.#content.has(desc.digest, desc.size)) body = await this.#content.read(desc.digest);
     else {
       body = await this.#client.fetchSmallBlob(r, desc, auth);
-      store(desc.digest, body);
+      store(desc.digest, body, held);
     }
     try {
       const doc = JSON.parse(body.toString("utf8")) as OciImageConfigFile;
@@ -553,16 +558,15 @@ export class ImageService {
   /** Deletes content and snapshots that no image, lease or in-flight pull references. */
   async #gc(): Promise<void> {
     await this.#meta.run(async () => {
-      // A pull in the pull process writes content and snapshots no record names yet: the GC
-      // runs when the last of them has ended.
-      if (this.#pullsElsewhere > 0) { this.#gcDeferred = true; return; }
-      const keep = new Set<string>(this.#inflight.keys());
+      // Records and leases cannot change meanwhile (the lock); what pulls hold is looked at again
+      // for each key, as a pull here or in the pull process may take a hold at any time.
+      const keep = new Set<string>();
       for (const img of this.#images.list()) for (const k of [...img.blobs, ...img.chainIds]) keep.add(k);
       for (const l of this.#leases.list()) for (const c of l.chainIds) keep.add(c);
       let blobs = 0;
       let snaps = 0;
-      for (const d of await this.#content.list()) if (!keep.has(d)) { await this.#content.delete(d); blobs++; }
-      for (const c of await this.#snapshots.list()) if (!keep.has(c)) { await this.#snapshots.remove(c); snaps++; }
+      for (const d of await this.#content.list()) if (!keep.has(d) && await this.#holds.removeUnheld(d, () => this.#content.delete(d))) blobs++;
+      for (const c of await this.#snapshots.list()) if (!keep.has(c) && await this.#holds.removeUnheld(c, () => this.#snapshots.remove(c))) snaps++;
       if (blobs || snaps) this.#log.info("garbage collected", { blobs, snapshots: snaps });
       this.#fsInfo = undefined;
     });

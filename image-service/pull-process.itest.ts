@@ -1,6 +1,6 @@
 // Pulls in the pull process (pull-process.ts, ImageService's pullIn "process", as berthd runs
 // them) against a real docker-registry on 127.0.0.1: the process runs the pulls and ends when
-// idle; berthd's GC waits for a pull in it; a kill -9 of the process fails its pull with
+// idle; berthd's GC runs beside a pull in it and keeps what the pull holds; a kill -9 of the process fails its pull with
 // UNAVAILABLE and the GC then takes what it wrote; a process that cannot start leaves the pull
 // to berthd; one that stays silent with a pull in flight is killed.
 import { after, before, describe, it } from "node:test";
@@ -18,9 +18,13 @@ import { type Fixtures, pushFixtures } from "../hack/registry/build-images.ts";
 import { startProxy, type RunningProxy } from "../hack/registry/proxy.ts";
 import { childProcesses } from "../conformance/lib/procs.ts";
 import { ImageService } from "./image-service.ts";
-import { IDLE_MS, pidFileOf, PullProcess } from "./pull-process.ts";
+import { buildTar } from "../hack/registry/tar-writer.ts";
+import { buildImage, layerBlob } from "../hack/registry/oci-image.ts";
+import { pushBlob, pushManifest } from "../hack/registry/push.ts";
+import { IDLE_MS, MAX_HELD_PER_PULL, MAX_IMAGE_LAYERS, pidFileOf, PullProcess } from "./pull-process.ts";
 
 const alive = (pid: number) => existsSync(`/proc/${pid}`);
+const noHold = () => Promise.resolve();
 
 async function until(what: string, ok: () => boolean, timeoutMs: number): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -79,22 +83,29 @@ describe("pulls in the pull process", () => {
     assert.equal(again.imageRef, fx.multi.configDigest);
   });
 
-  it("GC waits for a pull in the process; a kill -9 of the process fails the pull (UNAVAILABLE) and GC takes what it wrote", async () => {
+  it("GC runs while a pull is in the process and takes only what no pull holds; a kill -9 of the process fails the pull (UNAVAILABLE) and GC takes what it wrote", async () => {
     const svc = await service();
     const root = path.join(dir, `root-${n - 1}`);
     await svc.pull(fx.single.ref);
     const single = svc.get(fx.single.ref)!;
-    // The multi image's config GET stalls: its pull waits in the process, its manifest stored.
-    const p = await startProxy({ upstream: reg.address, stall: { digest: fx.multi.configDigest } });
+    // The multi image shares single's base layer; its second layer's GET stalls, by which time
+    // the process holds every blob and layer of the image (its manifest and config are stored).
+    const l2 = fx.multi.image.blobs[1]!;
+    const p = await startProxy({ upstream: reg.address, stall: { digest: l2.digest } });
     proxies.push(p);
     const stalled = svc.pull(`${p.address}/${fx.multi.repo}:latest`);
     stalled.catch(() => {});
-    await until("the stalled config GET", () => p.blobGets(fx.multi.configDigest) > 0, 10_000);
-    // RemoveImage of the other image: its record goes now, its layers once no pull is in the process.
+    await until("the stalled layer GET", () => p.blobGets(l2.digest) > 0, 10_000);
+    const snaps = () => readdir(path.join(root, "snapshots"));
+    const blobs = () => readdir(path.join(root, "content", "blobs", "sha256"));
+    assert.ok((await blobs()).includes(fx.multi.configDigest.slice(7)), "the pull in the process stored its config");
+    // RemoveImage of the other image: the GC runs now, not once the pull has ended. It takes
+    // single's own manifest and config, and leaves the base layer the pull holds.
     await svc.remove(fx.single.ref);
     assert.equal(svc.get(fx.single.ref), undefined);
-    const snaps = () => readdir(path.join(root, "snapshots"));
-    for (const c of single.chainIds) assert.ok((await snaps()).includes(c.slice(7)), `layer ${c} kept while a pull is in the process`);
+    for (const b of [fx.single.manifestDigest, fx.single.configDigest]) assert.ok(!(await blobs()).includes(b.slice(7)), `blob ${b} of the removed image collected while a pull runs`);
+    for (const c of single.chainIds) assert.ok((await snaps()).includes(c.slice(7)), `layer ${c}, held by the pull, kept`);
+    for (const b of [fx.multi.manifestDigest, fx.multi.configDigest]) assert.ok((await blobs()).includes(b.slice(7)), `blob ${b}, held by the pull, kept`);
     const pid = svc.pullProcessPid!;
     process.kill(pid, "SIGKILL");
     await assert.rejects(stalled, (err: Error & { code?: number }) => {
@@ -104,13 +115,31 @@ describe("pulls in the pull process", () => {
       return true;
     });
     for (const c of single.chainIds) assert.ok(!(await snaps()).includes(c.slice(7)), `layer ${c} collected after the pull ended`);
-    const blobs = await readdir(path.join(root, "content", "blobs", "sha256"));
-    assert.ok(!blobs.includes(fx.multi.manifestDigest.slice(7)), "the failed pull's manifest is collected");
+    assert.ok(!(await blobs()).includes(fx.multi.manifestDigest.slice(7)), "the failed pull's manifest is collected");
     assert.equal(svc.list().length, 0);
     // A new process takes the next pull.
     const { imageRef } = await svc.pull(fx.multi.ref);
     assert.equal(imageRef, fx.multi.configDigest);
     assert.notEqual(svc.pullProcessPid, pid);
+  });
+
+  it("an image of more layers than overlayfs stacks is refused before a layer is fetched", async () => {
+    const svc = await service();
+    const layer = layerBlob(buildTar([{ name: "f", data: "x" }]), "gzip");
+    const img = buildImage(Array.from({ length: MAX_IMAGE_LAYERS + 1 }, () => layer));
+    const target = { address: reg.address };
+    const p = await startProxy({ upstream: reg.address });
+    proxies.push(p);
+    await pushBlob(target, "berth/deep", layer);
+    await pushBlob(target, "berth/deep", img.config);
+    await pushManifest(target, "berth/deep", "latest", img.manifest);
+    await assert.rejects(svc.pull(`${p.address}/berth/deep:latest`), (err: Error & { code?: number }) => {
+      assert.equal(err.code, Code.UNAVAILABLE);
+      assert.equal(err.message, `image ${p.address}/berth/deep:latest has ${MAX_IMAGE_LAYERS + 1} layers: overlayfs stacks at most ${MAX_IMAGE_LAYERS}`);
+      return true;
+    });
+    assert.equal(p.blobGets(layer.digest), 0, "no layer fetched");
+    assert.equal(svc.list().length, 0);
   });
 
   it("a kill -9 of the process mid-layer kills its unpack processes and removes the partial layer", async () => {
@@ -173,12 +202,17 @@ describe("the pull process's heartbeat", () => {
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), "berth-pullbeat-"));
     // A stand-in pull process: "stuck" spins for 20 s without a turn of its event loop (so it
-    // cannot see its channel close); "slow" says it is alive every 100 ms and fails its pull after 1.5 s.
+    // cannot see its channel close); "slow" says it is alive every 100 ms and fails its pull after
+    // 1.5 s; "hold KEYS" asks berthd to hold KEYS and fails its pull with berthd's answer;
+    // "hold-other KEYS" asks in the name of a pull that is not its own.
     const file = path.join(dir, "pull-worker.mjs");
     await writeFile(file, `
 process.on("disconnect", () => process.exit(0));
 process.on("message", (m) => {
   if (m.t === "init") { process.send({ t: "ready" }); return; }
+  if (m.t === "held") { process.send({ t: "failed", id: m.id, error: { code: 14, message: "held: " + (m.error ?? "ok") } }); return; }
+  if (m.job.ref.startsWith("hold ")) { process.send({ t: "hold", id: m.id, seq: 1, keys: JSON.parse(m.job.ref.slice(5)) }); return; }
+  if (m.job.ref.startsWith("hold-other ")) { process.send({ t: "hold", id: m.id + 1000, seq: 1, keys: JSON.parse(m.job.ref.slice(11)) }); setTimeout(() => process.send({ t: "failed", id: m.id, error: { code: 14, message: "no answer" } }), 200); return; }
   if (m.job.ref === "stuck") { const end = Date.now() + 20000; while (Date.now() < end) {} return; } // bounded, should the kill not come
   const beat = setInterval(() => process.send({ t: "alive" }), 100);
   setTimeout(() => { clearInterval(beat); process.send({ t: "failed", id: m.id, error: { code: 5, message: "not here" } }); }, 1500);
@@ -198,7 +232,7 @@ process.on("message", (m) => {
     const pp = pullProcess(() => { lost++; });
     try {
       const started = Date.now();
-      const pull = pp.pull({ ref: "stuck" });
+      const pull = pp.pull({ ref: "stuck" }, noHold);
       await until("the process", () => pp.pid !== undefined, 10_000);
       const pid = pp.pid!;
       await assert.rejects(pull, (err: Error & { code?: number }) => {
@@ -217,7 +251,7 @@ process.on("message", (m) => {
   it("berthd notes the process's pid; a later berthd kills a stuck one an earlier berthd left, before it cleans up", { timeout: 30_000 }, async () => {
     const root = path.join(dir, "root-leftover");
     const earlier = pullProcess(() => {}, { root, silenceMs: 60_000 }); // no watchdog within this test: as after a kill -9 of berthd
-    const stuck = earlier.pull({ ref: "stuck" });
+    const stuck = earlier.pull({ ref: "stuck" }, noHold);
     stuck.catch(() => {});
     await until("the process", () => earlier.pid !== undefined, 10_000);
     const pid = earlier.pid!;
@@ -248,8 +282,33 @@ process.on("message", (m) => {
     let lost = 0;
     const pp = pullProcess(() => { lost++; });
     try {
-      await assert.rejects(pp.pull({ ref: "slow" }), (err: Error & { code?: number }) => err.code === Code.NOT_FOUND && err.message === "not here");
+      await assert.rejects(pp.pull({ ref: "slow" }, noHold), (err: Error & { code?: number }) => err.code === Code.NOT_FOUND && err.message === "not here");
       assert.equal(lost, 0);
+    } finally {
+      await pp.close();
+    }
+  });
+
+  it("berthd takes the holds a pull asks for, and refuses malformed ones and ones for another pull", { timeout: 30_000 }, async () => {
+    const pp = pullProcess(() => {});
+    const d = (c: string) => `sha256:${c.repeat(64)}`;
+    const asked: string[][] = [];
+    const hold = (keys: string[]) => { asked.push(keys); return Promise.resolve(); };
+    const answer = async (ref: string, h: (keys: string[]) => Promise<void> = hold) => {
+      const err = await pp.pull({ ref }, h).then(() => undefined, (e: Error) => e);
+      assert.ok(err, `${ref}: the stand-in fails every pull`);
+      return err.message;
+    };
+    try {
+      assert.equal(await answer(`hold ${JSON.stringify([d("a"), d("b")])}`), "held: ok");
+      assert.deepEqual(asked, [[d("a"), d("b")]]);
+      assert.equal(await answer(`hold ${JSON.stringify([d("a"), "../../etc"])}`), `held: "../../etc" is not a sha256 digest`);
+      assert.equal(await answer(`hold ${JSON.stringify({ a: 1 })}`), "held: the keys are not a list");
+      const many = Array.from({ length: MAX_HELD_PER_PULL + 1 }, () => d("c"));
+      assert.equal(await answer(`hold ${JSON.stringify(many)}`), `held: a pull may hold at most ${MAX_HELD_PER_PULL} blobs and layers, asked for ${MAX_HELD_PER_PULL + 1}`);
+      assert.equal(await answer(`hold-other ${JSON.stringify([d("d")])}`), "no answer");
+      assert.deepEqual(asked, [[d("a"), d("b")]], "only the well-formed hold of the pull's own was taken");
+      assert.equal(await answer(`hold ${JSON.stringify([d("e")])}`, () => Promise.reject(new Error("gone"))), "held: gone");
     } finally {
       await pp.close();
     }

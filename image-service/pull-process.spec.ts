@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Code } from "../oci-runtime/foundation/errdefs.ts";
-import { checkFetched, pullError } from "./pull-process.ts";
+import { checkFetched, checkHold, MAX_HELD_PER_PULL, pullError } from "./pull-process.ts";
 
 const d = (c: string) => `sha256:${c.repeat(64)}`;
 const layer = { digest: d("1"), size: 10, mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", diffId: d("2"), chainId: d("2") };
@@ -47,4 +47,16 @@ test("pullError: the process's code and message; OK and unknown codes become INT
   assert.equal(pullError({ code: Code.OK, message: "x" }).code, Code.INTERNAL);
   assert.equal(pullError({ code: 99 as never, message: "x" }).code, Code.INTERNAL);
   assert.equal(pullError({ code: Code.UNAVAILABLE, message: "m".repeat(100_000) }).message.length, 4096);
+});
+
+test("checkHold: digests only, a list, within the bound counting what the pull holds already", () => {
+  assert.deepEqual(checkHold([d("a"), d("b")], 0), [d("a"), d("b")]);
+  assert.deepEqual(checkHold([], MAX_HELD_PER_PULL), []);
+  assert.equal(checkHold("x", 0), "the keys are not a list");
+  assert.equal(checkHold({ length: 1, 0: d("a") }, 0), "the keys are not a list");
+  assert.equal(checkHold([d("a"), "sha256:../../x"], 0), `"sha256:../../x" is not a sha256 digest`);
+  assert.equal(checkHold([7], 0), `"7" is not a sha256 digest`);
+  assert.equal(checkHold([`sha256:${"A".repeat(64)}`], 0), `"sha256:${"A".repeat(64)}" is not a sha256 digest`);
+  assert.equal(checkHold([d("a")], MAX_HELD_PER_PULL), `a pull may hold at most ${MAX_HELD_PER_PULL} blobs and layers, asked for ${MAX_HELD_PER_PULL + 1}`);
+  assert.match(checkHold(["x".repeat(10_000)], 0) as string, /^"x{80}" is not/, "the refused key is cut short in the message");
 });

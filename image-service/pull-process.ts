@@ -8,9 +8,10 @@
 // berthd does: a crash there fails the pulls in flight, not berthd.
 //
 // One process serves every pull in flight, so pulls of images that share a layer still unpack it
-// once (ImageService's single flights, inside the process). berthd's GC leaves content and
-// snapshots alone while a pull is in the process (ImageService.#gc): a GC asked for meanwhile
-// (RemoveImage, a removed container) runs once the last has ended, as one after a failed pull.
+// once (ImageService's single flights, inside the process). Before a pull looks for or writes a
+// blob or layer, the process asks berthd to hold it against the GC ("hold", answered "held" once
+// any removal of it has ended; checkHold bounds what it may ask): the GC runs beside the pulls
+// (RemoveImage, a removed container) and takes only what no pull holds.
 // The process ends when berthd closes the IPC channel (berthd's exit, kill -9 included, closes
 // it); its unpack processes end with it. It says it is alive every HEARTBEAT_MS; one silent for
 // SILENCE_MS with pulls in flight is stuck, and berthd kills it (its pulls fail UNAVAILABLE).
@@ -31,6 +32,8 @@ import type { PullAuth } from "./registry/client.ts";
 import type { UnpackLimits } from "./snapshots/unpack.ts";
 import type { TrustOutcome } from "./trust/trust.ts";
 
+/** Layers an image may have: overlayfs stacks at most 500 lower layers (the kernel's OVL_MAX_STACK). */
+export const MAX_IMAGE_LAYERS = 500;
 /** The process ends this long after its last pull (kubelet pulls one image after another). */
 export const IDLE_MS = 2_000;
 /** A process not ready (its modules loaded) this long after its start is killed. */
@@ -85,10 +88,14 @@ export type Fetched = { kind: "present"; id: string } | { kind: "fetched"; topDi
 
 export interface PullJob { ref: string; auth?: PullAuth; namespace?: string; have?: Present }
 export interface PullError { code: Code; message: string; cause?: string }
-export type ToPullProcess = { t: "init"; config: PullProcessConfig } | { t: "pull"; id: number; job: PullJob };
+export type ToPullProcess =
+  | { t: "init"; config: PullProcessConfig }
+  | { t: "pull"; id: number; job: PullJob }
+  | { t: "held"; id: number; seq: number; error?: string };
 export type FromPullProcess =
   | { t: "ready" }
   | { t: "alive" }
+  | { t: "hold"; id: number; seq: number; keys: string[] }
   | { t: "trust"; outcome: TrustOutcome }
   | { t: "done"; id: number; result: Fetched }
   | { t: "failed"; id: number; error: PullError };
@@ -175,6 +182,25 @@ export async function reapLeftover(root: string, log: Logger): Promise<number | 
 const isDigest = (v: unknown): v is string => typeof v === "string" && /^sha256:[a-f0-9]{64}$/.test(v);
 
 /**
+ * Most keys one pull may hold: the chain ids of the image it may find here, a blob and a chain id
+ * per layer (MAX_IMAGE_LAYERS at most each), the config, and the top manifest with the ones an
+ * index nests. More is a process gone wrong.
+ */
+export const MAX_HELD_PER_PULL = 3 * MAX_IMAGE_LAYERS + 16;
+
+/**
+ * Checks a process's hold request: digests only, within MAX_HELD_PER_PULL with the `already`
+ * held. The keys, or why not.
+ */
+export function checkHold(keys: unknown, already: number): string[] | string {
+  if (!Array.isArray(keys)) return "the keys are not a list";
+  if (already + keys.length > MAX_HELD_PER_PULL) return `a pull may hold at most ${MAX_HELD_PER_PULL} blobs and layers, asked for ${already + keys.length}`;
+  const bad = keys.find((k) => !isDigest(k));
+  if (bad !== undefined) return `${JSON.stringify(String(bad).slice(0, 80))} is not a sha256 digest`;
+  return keys as string[];
+}
+
+/**
  * Checks the shape of a process's answer before berthd records it: digests where digests go, a
  * "present" answer naming the image berthd said was here. Names and the pinned flag are berthd's
  * to set (#record): they come back empty whatever the process said.
@@ -194,7 +220,10 @@ export function checkFetched(r: unknown, have: Present | undefined): Fetched {
   throw unavailable("the pull process answered with a malformed image record");
 }
 
-interface Waiter { resolve: (f: Fetched) => void; reject: (e: Error) => void; proc?: ChildProcess; have: Present | undefined }
+interface Waiter {
+  resolve: (f: Fetched) => void; reject: (e: Error) => void; proc?: ChildProcess; have: Present | undefined;
+  hold: (keys: string[]) => Promise<void>; held: number;
+}
 
 export class PullProcess {
   #config: PullProcessConfig;
@@ -252,13 +281,17 @@ export class PullProcess {
   /** The process's pid while it runs (tests). */
   get pid(): number | undefined { return this.#proc?.pid; }
 
-  /** Runs a pull in the process; PullProcessUnavailable when the process could not start. */
-  async pull(job: PullJob): Promise<Fetched> {
+  /**
+   * Runs a pull in the process; PullProcessUnavailable when the process could not start. `hold`
+   * takes the holds the process asks for against berthd's GC (ImageService's Holds); the process
+   * goes on once it resolves. The caller releases them when the pull has ended.
+   */
+  async pull(job: PullJob, hold: (keys: string[]) => Promise<void>): Promise<Fetched> {
     clearTimeout(this.#idle);
     this.#idle = undefined;
     const id = this.#next++;
     // Counted before the start, so the idle timer of another pull's end cannot close it meanwhile.
-    const done = new Promise<Fetched>((resolve, reject) => this.#waiting.set(id, { resolve, reject, have: job.have }));
+    const done = new Promise<Fetched>((resolve, reject) => this.#waiting.set(id, { resolve, reject, have: job.have, hold, held: 0 }));
     done.catch(() => {});
     let proc: ChildProcess;
     try {
@@ -355,6 +388,8 @@ export class PullProcess {
           resolve(proc);
         } else if (m.t === "trust") {
           this.#onTrust?.(m.outcome);
+        } else if (m.t === "hold") {
+          this.#hold(proc, m);
         } else if (m.t === "done" || m.t === "failed") {
           const w = this.#waiting.get(m.id);
           if (!w) return;
@@ -390,6 +425,21 @@ export class PullProcess {
       void this.#record(proc.pid!).then(() => { if (proc.connected) proc.send({ t: "init", config: this.#config } satisfies ToPullProcess); });
     });
     return this.#starting;
+  }
+
+  /** Takes the holds a pull in `proc` asks for, then says so (or why not: its pull then fails). */
+  #hold(proc: ChildProcess, m: { id: number; seq: number; keys: string[] }) {
+    const answer = (error?: string) => { if (proc.connected) proc.send({ t: "held", id: m.id, seq: m.seq, ...(error ? { error } : {}) } satisfies ToPullProcess); };
+    const w = this.#waiting.get(m.id);
+    if (!w || w.proc !== proc) { answer("no such pull in flight"); return; }
+    const keys = checkHold(m.keys, w.held);
+    if (typeof keys === "string") {
+      this.#log.warn("the pull process asked for a malformed hold", { pull: m.id, why: keys });
+      answer(keys);
+      return;
+    }
+    w.held += keys.length;
+    void w.hold(keys).then(() => answer(), (err: Error) => answer(err.message));
   }
 
   /** Ends the process; pulls in flight fail. */
