@@ -12,7 +12,7 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Code } from "../oci-runtime/foundation/errdefs.ts";
-import { createLogger } from "../oci-runtime/foundation/log.ts";
+import { createLogger, setLogLevel } from "../oci-runtime/foundation/log.ts";
 import { startRegistry, type RunningRegistry } from "../hack/registry/registry.ts";
 import { type Fixtures, pushFixtures } from "../hack/registry/build-images.ts";
 import { startProxy, type RunningProxy } from "../hack/registry/proxy.ts";
@@ -142,9 +142,34 @@ describe("pulls in the pull process", () => {
     assert.equal(svc.list().length, 0);
   });
 
+  it("the pull process unpacks one large layer itself and hands the others to its unpack processes", async () => {
+    // Every layer counts as large here; three download at once. The pull process has one slot of
+    // its own (unpackHere), so one fewer unpack process than layers in flight on 2 CPUs.
+    // The process's log lines come to berthd's stderr (pull-process.ts copies them there).
+    const copied: string[] = [];
+    const write = process.stderr.write;
+    process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => { copied.push(String(chunk)); return write.call(process.stderr, chunk, ...rest); }) as typeof write;
+    setLogLevel("debug");
+    try {
+      const svc = await service({ unpackOnWorkersFrom: 0 });
+      const { imageRef } = await svc.pull(fx.multi.ref);
+      assert.equal(imageRef, fx.multi.configDigest);
+      const unpacked = copied.join("").split("\n").filter((l) => l.includes('"layer unpacked"')).map((l) => JSON.parse(l) as Record<string, unknown>);
+      assert.equal(unpacked.length, 3, "each of the three layers unpacked once");
+      const where = unpacked.map((j) => j.where).sort();
+      assert.ok(where.includes("here"), `a layer unpacked in the pull process itself: ${where.join(", ")}`);
+      assert.ok(where.includes("unpack process"), `a layer unpacked in an unpack process: ${where.join(", ")}`);
+      assert.ok(where.every((w) => w === "here" || w === "unpack process"), where.join(", "));
+    } finally {
+      setLogLevel("info");
+      process.stderr.write = write;
+    }
+  });
+
   it("a kill -9 of the process mid-layer kills its unpack processes and removes the partial layer", async () => {
-    // Every layer in an unpack process (the pull process's child), which downloads it itself;
-    // the multi image's largest layer stalls after its headers.
+    // Every layer counts as large: one is unpacked in the pull process itself, the others in an
+    // unpack process (the pull process's child), which downloads them itself; the multi image's
+    // largest layer stalls after its headers.
     const svc = await service({ unpackOnWorkersFrom: 0 });
     const root = path.join(dir, `root-${n - 1}`);
     const largest = fx.multi.image.blobs.filter((b) => b.digest !== fx.multi.configDigest).sort((a, b) => b.size - a.size)[0]!;

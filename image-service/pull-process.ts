@@ -8,7 +8,8 @@
 // berthd does: a crash there fails the pulls in flight, not berthd.
 //
 // One process serves every pull in flight, so pulls of images that share a layer still unpack it
-// once (ImageService's single flights, inside the process). Before a pull looks for or writes a
+// once (ImageService's single flights, inside the process). It unpacks one large layer at a time
+// itself, paced by unpackPacer (hence --expose-gc), and hands the others to its unpack processes. Before a pull looks for or writes a
 // blob or layer, the process asks berthd to hold it against the GC ("hold", answered "held" once
 // any removal of it has ended; checkHold bounds what it may ask): the GC runs beside the pulls
 // (RemoveImage, a removed container) and takes only what no pull holds.
@@ -69,7 +70,8 @@ export interface PullSettings {
   layerLimits?: Partial<UnpackLimits>;
   /**
    * Layers of at least this many (compressed) bytes are unpacked in worker processes
-   * (unpack-pool.ts); smaller ones, and all of them with one CPU, by the pulling process itself.
+   * (unpack-pool.ts), but for the one the pull process unpacks itself at a time; smaller ones,
+   * and all of them with one CPU, by the pulling process itself.
    * Default DEFAULT_WORKER_MIN_LAYER_BYTES; 0: every layer; Infinity: none.
    */
   unpackOnWorkersFrom?: number;
@@ -339,7 +341,7 @@ export class PullProcess {
         // A process group of its own, with its unpack processes and their helpers: when it dies
         // with pulls in flight, berthd kills the group before it cleans up after them.
         proc = fork(fileURLToPath(this.#module), [], {
-          execArgv: ["--disable-warning=ExperimentalWarning"],
+          execArgv: ["--disable-warning=ExperimentalWarning", "--expose-gc"],
           stdio: ["ignore", "inherit", "pipe", "ipc"],
           serialization: "advanced",
           detached: true,

@@ -9,10 +9,13 @@ import { createLogger, setLogLevel, type Level } from "../oci-runtime/foundation
 import { ImageService } from "./image-service.ts";
 import { HEARTBEAT_MS, type FromPullProcess, type PullError, type ToPullProcess } from "./pull-process.ts";
 import { parseReference } from "./reference.ts";
+import { unpackPacer } from "./snapshots/gc-pacer.ts";
 
 if (!process.send) throw new Error("pull-worker runs only as a process forked with an IPC channel");
 const send = (m: FromPullProcess) => { if (process.connected) process.send!(m); };
 const log = createLogger({ process: "pull" });
+/** Collections paced by what the layer this process unpacks itself takes in (it has --expose-gc, pull-process.ts). */
+const pacer = unpackPacer();
 let svc: ImageService | undefined;
 /** Hold requests berthd has not answered yet, by sequence number. */
 const holds = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
@@ -32,7 +35,7 @@ process.on("message", (m: ToPullProcess) => {
     const { logLevel, trust, ...config } = m.config;
     setLogLevel(logLevel as Level);
     svc = new ImageService({
-      ...config, log,
+      ...config, log, unpackHere: { layers: 1, took: (bytes) => pacer.took(bytes) },
       ...(trust ? { trust: { ...trust, onOutcome: (outcome) => send({ t: "trust", outcome }) } } : {}),
     });
     send({ t: "ready" });

@@ -10,23 +10,11 @@ import { LayerLimitError, TarError } from "./tar-reader.ts";
 import { BreakoutError } from "./safe-path.ts";
 import { unpackLayer, type RawInput } from "./unpack.ts";
 import { openDirectBlob } from "../registry/http.ts";
-import { GcPacer } from "./gc-pacer.ts";
+import { unpackPacer } from "./gc-pacer.ts";
 import { FETCH_AHEAD, FRAME_ABORT, FRAME_DATA, HEARTBEAT_MS, FRAME_END, FRAME_HEADER, FRAME_START, MAX_ABORT_REASON, MAX_START_FRAME, type FromWorker, type StartJob, type ToWorker, type WorkerError } from "./unpack-frames.ts";
 
-/**
- * Collections paced by what the process takes in (gc-pacer.ts; it has --expose-gc, unpack-pool.ts).
- * Every MB taken in, a full collection once ArrayBuffers have grown by 8 MB since the last one.
- * In the bench's cold pull (berth alone, 3 pulls each, two alternating rounds), the peak of
- * berthd with its children went from 340 and 317 to 294 and 295 MB RSS, and from 193 and 171 to
- * 147 and 148 MB PSS; the pull took 0.64-0.66 s against 0.60-0.68 s, with 0.86-0.89 s of CPU
- * against 0.80-0.92 s. A growth of 16 MB saved about half as much (305-313 MB RSS).
- */
-const pacer = new GcPacer({
-  checkEveryBytes: 1 << 20,
-  growthBytes: 8 << 20,
-  arrayBuffers: () => process.memoryUsage().arrayBuffers,
-  collect: () => (globalThis as { gc?: (o: object) => void }).gc?.({ type: "major", execution: "sync" }),
-});
+/** Collections paced by what the process takes in (gc-pacer.ts; it has --expose-gc, unpack-pool.ts). */
+const pacer = unpackPacer();
 
 if (!process.send) throw new Error("unpack-worker runs only as a process forked with an IPC channel");
 
