@@ -171,8 +171,8 @@ export class ImageService {
       // The pull process unpacks one of those layers itself (unpackHere) and starts one process
       // fewer: the bench's pull peaked at 220-228 MB RSS and 116-124 MB PSS (berthd with its
       // children) against 294-296 and 146-149 MB, in 1.06-1.32 s against 1.00-1.18 s (berth
-      // alone, two alternating pairs of 5 cold pulls, on a machine whose plain pipeline moved from
-      // 1.13 to 1.54 s between the pairs).
+      // alone, two alternating pairs of 5 cold pulls, on a machine whose plain pipeline moved
+      // between 1.13 and 1.54 s across the four).
       this.#unpackPool = new UnpackPool({ maxWorkers: procs });
     }
     if (opts.pullIn === "process") {
