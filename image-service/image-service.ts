@@ -73,8 +73,8 @@ export interface ImageServiceOptions extends PullSettings {
   /**
    * Large layers this process unpacks on its own thread at once, beside the unpack processes,
    * which are then as many fewer: the pull process's setting (pull-worker.ts), which saves one
-   * process's start and memory per pull. `took` hears of every chunk such a layer takes in (the
-   * pull process's GC pacer). Default none: berthd's thread, when it pulls itself, keeps what a
+   * process's start and memory per pull. `took` hears of every chunk a layer unpacked on this
+   * thread takes in, large or small (the pull process's GC pacer). Default none: berthd's thread, when it pulls itself, keeps what a
    * layer's buffers grew its malloc arenas to (unpack-pool.ts).
    */
   unpackHere?: { layers: number; took: (bytes: number) => void };
@@ -126,6 +126,7 @@ export class ImageService {
   #workerMinBytes: number;
   /** Large layers this process may unpack on its own thread while the pool takes the rest. */
   #localLeft: number;
+  /** Told of every chunk a layer unpacked on this thread takes in (unpackHere). */
   #tookHere: (bytes: number) => void;
   /** Pulls run there when set (options.pullIn "process"). */
   #pullProcess: PullProcess | undefined;
@@ -440,18 +441,19 @@ export class ImageService {
           return src;
         });
         // A large layer goes to this process's own slot while it is free (unpackHere), else to
-        // an unpack process; a small one, or one no process could take, is unpacked here.
+        // an unpack process; a small one, or one no process could take, is unpacked here too.
+        const here = () => unpackLayer(paced(src, this.#tookHere), compression, fs, opts);
         const large = l.size >= this.#workerMinBytes;
         let res: UnpackResult | undefined;
         let where = "here";
         if (large && this.#localLeft > 0) {
           this.#localLeft--;
-          try { res = await unpackLayer(paced(src, this.#tookHere), compression, fs, opts); } finally { this.#localLeft++; }
+          try { res = await here(); } finally { this.#localLeft++; }
         } else if (large) {
           res = await this.#unpackOnWorker(onWorker, compression, fs, opts);
           if (res) where = "unpack process";
         }
-        res ??= await unpackLayer(src, compression, fs, opts);
+        res ??= await here();
         await this.#snapshots.commit(tmp, l.chainId);
         this.#log.debug("layer unpacked", {
           digest: l.digest, chainId: l.chainId, entries: res.entries, bytes: res.bytes, downloaded: !have, where,

@@ -9,10 +9,11 @@
 //
 // One process serves every pull in flight, so pulls of images that share a layer still unpack it
 // once (ImageService's single flights, inside the process). It unpacks one large layer at a time
-// itself, paced by unpackPacer (hence --expose-gc), and hands the others to its unpack processes. Before a pull looks for or writes a
-// blob or layer, the process asks berthd to hold it against the GC ("hold", answered "held" once
-// any removal of it has ended; checkHold bounds what it may ask): the GC runs beside the pulls
-// (RemoveImage, a removed container) and takes only what no pull holds.
+// itself, paced by unpackPacer (hence --expose-gc), and hands the others to its unpack processes.
+// Before a pull looks for or writes a blob or layer, the process asks berthd to hold it against
+// the GC ("hold", answered "held" once any removal of it has ended; checkHold bounds what it may
+// ask): the GC runs beside the pulls (RemoveImage, a removed container) and takes only what no
+// pull holds.
 // The process ends when berthd closes the IPC channel (berthd's exit, kill -9 included, closes
 // it); its unpack processes end with it. It says it is alive every HEARTBEAT_MS; one silent for
 // SILENCE_MS with pulls in flight is stuck, and berthd kills it (its pulls fail UNAVAILABLE).
