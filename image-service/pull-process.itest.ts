@@ -152,8 +152,14 @@ describe("pulls in the pull process", () => {
     setLogLevel("debug");
     try {
       const svc = await service({ unpackOnWorkersFrom: 0 });
-      const { imageRef } = await svc.pull(fx.multi.ref);
+      // Each layer's GET waits until all three are in flight: none finishes before every layer has
+      // taken its place (the pull process's slot, or the pool). The config's GET, alone, waits the
+      // hold's 2 s out.
+      const p = await startProxy({ upstream: reg.address, blobHold: { until: 3, maxMs: 2_000 } });
+      proxies.push(p);
+      const { imageRef } = await svc.pull(`${p.address}/${fx.multi.repo}:latest`);
       assert.equal(imageRef, fx.multi.configDigest);
+      assert.equal(p.peakBlobGets(), 3, "the three layers were downloading at once");
       const unpacked = copied.join("").split("\n").filter((l) => l.includes('"layer unpacked"')).map((l) => JSON.parse(l) as Record<string, unknown>);
       assert.equal(unpacked.length, 3, "each of the three layers unpacked once");
       const where = unpacked.map((j) => j.where).sort();
@@ -168,20 +174,21 @@ describe("pulls in the pull process", () => {
 
   it("a kill -9 of the process mid-layer kills its unpack processes and removes the partial layer", async () => {
     // Every layer counts as large: one is unpacked in the pull process itself, the others in an
-    // unpack process (the pull process's child), which downloads them itself; the multi image's
-    // largest layer stalls after its headers.
+    // unpack process (the pull process's child), which downloads them itself. Every layer's GET
+    // stalls after its headers, so the unpack process is mid-layer whichever layer the pull
+    // process took.
     const svc = await service({ unpackOnWorkersFrom: 0 });
     const root = path.join(dir, `root-${n - 1}`);
-    const largest = fx.multi.image.blobs.filter((b) => b.digest !== fx.multi.configDigest).sort((a, b) => b.size - a.size)[0]!;
-    const p = await startProxy({ upstream: reg.address, stall: { digest: largest.digest } });
+    const layers = fx.multi.image.blobs.filter((b) => b.digest !== fx.multi.configDigest);
+    const p = await startProxy({ upstream: reg.address, stall: { digest: layers.map((l) => l.digest) } });
     proxies.push(p);
     const stalled = svc.pull(`${p.address}/${fx.multi.repo}:latest`);
     stalled.catch(() => {});
-    await until("the stalled layer GET", () => p.blobGets(largest.digest) > 0, 10_000);
+    await until("every layer's stalled GET", () => layers.every((l) => p.blobGets(l.digest) > 0), 10_000);
     const partial = async () => (await readdir(path.join(root, "snapshots"))).filter((d) => d.startsWith("tmp-"));
     const deadline = Date.now() + 10_000;
-    while ((await partial()).length === 0) {
-      assert.ok(Date.now() < deadline, "no partial layer within 10 s");
+    while ((await partial()).length < layers.length) {
+      assert.ok(Date.now() < deadline, `not ${layers.length} partial layers within 10 s`);
       await sleep(20);
     }
     const pullPid = svc.pullProcessPid!;

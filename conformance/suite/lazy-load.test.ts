@@ -8,7 +8,9 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { availableParallelism } from "node:os";
-import { pushLayerImage } from "../../hack/registry/build-images.ts";
+import { buildImage, layerBlob } from "../../hack/registry/oci-image.ts";
+import { pushImage } from "../../hack/registry/push.ts";
+import { buildTar } from "../../hack/registry/tar-writer.ts";
 import { childProcesses } from "../lib/procs.ts";
 import { runRemoteCommand } from "../lib/spdy-client.ts";
 import { podConfig, startPodEnv, type PodEnv } from "../lib/pod.ts";
@@ -108,12 +110,16 @@ describe("lazy loading", () => {
     // busybox's small layer (before()) was unpacked by the pull process itself; it has ended since.
     await until("the pull process of before()'s pull to end", () => pullPids(pid).length === 0, 15_000);
     assert.equal(unpackProcesses(pid), 0);
-    // Layers of 8 MiB and more (compressed) go to an unpack process; this one is 9 MiB of random bytes.
-    const { ref } = await pushLayerImage({ address: env.images!.registry.address }, "lazy/workers", [
-      { name: "data/", type: "dir" },
-      { name: "data/random", data: randomBytes(9 << 20) },
-      ...Array.from({ length: 50 }, (_, i) => ({ name: `data/f${i}`, data: `file ${i}\n` })),
-    ]);
+    // Layers of 8 MiB and more (compressed) are large: the pull process unpacks one at a time
+    // itself and hands the others to an unpack process. These two, downloaded at once, are 9 MiB
+    // of random bytes each.
+    const layer = (i: number) => layerBlob(buildTar([
+      { name: `data${i}/`, type: "dir" },
+      { name: `data${i}/random`, data: randomBytes(9 << 20) },
+      ...Array.from({ length: 50 }, (_, j) => ({ name: `data${i}/f${j}`, data: `file ${j}\n` })),
+    ]));
+    const ref = `${env.images!.registry.address}/lazy/workers:latest`;
+    await pushImage({ address: env.images!.registry.address }, "lazy/workers", "latest", buildImage([layer(1), layer(2)]));
     const registryPort = Number(env.images!.registry.address.split(":").at(-1));
     let most = 0;
     let pullers = 0;

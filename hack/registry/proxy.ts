@@ -8,8 +8,8 @@ export interface ProxyOptions {
   upstream: string;
   /** Cut the connection after `afterBytes` body bytes of the next `times` GETs of this blob. */
   cut?: { digest: string; afterBytes: number; times: number };
-  /** Send headers then nothing for GETs of this blob. */
-  stall?: { digest: string };
+  /** Send headers then nothing for GETs of this blob (or of each of these). */
+  stall?: { digest: string | string[] };
   /** Require bearer tokens issued by /token for these credentials. */
   token?: { username: string; password: string; field?: "token" | "access_token"; expiresIn?: number; refreshToken?: string; anonymous?: boolean };
   /** Serve HTTPS with this key and certificate (PEM). */
@@ -101,7 +101,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     const headers = { ...req.headers };
     delete headers.authorization;
     const up = http.request({ host: opts.upstream.split(":")[0], port: Number(opts.upstream.split(":")[1]), method: req.method, path: req.url, headers }, (ur) => {
-      if (opts.stall && isBlob(opts.stall.digest)) {
+      if (opts.stall && [opts.stall.digest].flat().some((d) => isBlob(d))) {
         res.writeHead(ur.statusCode ?? 502, ur.headers);
         ur.destroy();
         return; // never send the body
