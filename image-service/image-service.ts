@@ -74,8 +74,8 @@ export interface ImageServiceOptions extends PullSettings {
    * Large layers this process unpacks on its own thread at once, beside the unpack processes,
    * which are then as many fewer: the pull process's setting (pull-worker.ts), which saves one
    * process's start and memory per pull. `took` hears of every chunk a layer unpacked on this
-   * thread takes in, large or small (the pull process's GC pacer). Default none: berthd's thread, when it pulls itself, keeps what a
-   * layer's buffers grew its malloc arenas to (unpack-pool.ts).
+   * thread takes in, large or small (the pull process's GC pacer). Default none: berthd's thread,
+   * when it pulls itself, keeps what a layer's buffers grew its malloc arenas to (unpack-pool.ts).
    */
   unpackHere?: { layers: number; took: (bytes: number) => void };
 }
@@ -126,8 +126,8 @@ export class ImageService {
   #workerMinBytes: number;
   /** Large layers this process may unpack on its own thread while the pool takes the rest. */
   #localLeft: number;
-  /** Told of every chunk a layer unpacked on this thread takes in (unpackHere). */
-  #tookHere: (bytes: number) => void;
+  /** Told of every chunk a layer unpacked on this thread takes in (unpackHere); none: not wrapped. */
+  #tookHere: ((bytes: number) => void) | undefined;
   /** Pulls run there when set (options.pullIn "process"). */
   #pullProcess: PullProcess | undefined;
   /** Pulls in the pull process (partial layers are removed once none runs). */
@@ -161,7 +161,7 @@ export class ImageService {
     };
     this.#workerMinBytes = opts.unpackOnWorkersFrom ?? DEFAULT_WORKER_MIN_LAYER_BYTES;
     this.#localLeft = opts.unpackHere?.layers ?? 0;
-    this.#tookHere = opts.unpackHere?.took ?? (() => {});
+    this.#tookHere = opts.unpackHere?.took;
     const procs = Math.min(Math.max(1, opts.maxConcurrentDownloads), availableParallelism()) - this.#localLeft;
     if (availableParallelism() > 1 && this.#workerMinBytes !== Infinity && procs > 0) {
       // One process per layer in flight, up to the CPUs; beyond that a process takes several
@@ -442,7 +442,8 @@ export class ImageService {
         });
         // A large layer goes to this process's own slot while it is free (unpackHere), else to
         // an unpack process; a small one, or one no process could take, is unpacked here too.
-        const here = () => unpackLayer(paced(src, this.#tookHere), compression, fs, opts);
+        const took = this.#tookHere;
+        const here = () => unpackLayer(took ? paced(src, took) : src, compression, fs, opts);
         const large = l.size >= this.#workerMinBytes;
         let res: UnpackResult | undefined;
         let where = "here";
