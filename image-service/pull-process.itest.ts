@@ -21,6 +21,7 @@ import { ImageService } from "./image-service.ts";
 import { buildTar } from "../hack/registry/tar-writer.ts";
 import { buildImage, layerBlob } from "../hack/registry/oci-image.ts";
 import { pushBlob, pushManifest } from "../hack/registry/push.ts";
+import { PULL_MALLOC_TUNABLES } from "./snapshots/malloc-tunables.ts";
 import { IDLE_MS, MAX_HELD_PER_PULL, MAX_IMAGE_LAYERS, pidFileOf, PullProcess } from "./pull-process.ts";
 
 const alive = (pid: number) => existsSync(`/proc/${pid}`);
@@ -33,6 +34,26 @@ async function until(what: string, ok: () => boolean, timeoutMs: number): Promis
     await sleep(20);
   }
 }
+
+/**
+ * The malloc settings in effect in a process, from GLIBC_TUNABLES in its environment (glibc takes
+ * a tunable's last setting). glibc ends each value it reads with a NUL in the environment itself,
+ * so /proc/PID/environ shows the tunables after the first as entries of their own.
+ */
+function tunablesOf(pid: number): Map<string, string> {
+  const entries = readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
+  const at = entries.findIndex((v) => v.startsWith("GLIBC_TUNABLES="));
+  const out = new Map<string, string>();
+  if (at < 0) return out;
+  const parts = [entries[at]!.slice("GLIBC_TUNABLES=".length)];
+  for (let i = at + 1; i < entries.length && entries[i]!.startsWith("glibc."); i++) parts.push(entries[i]!);
+  for (const t of parts.join(":").split(":")) {
+    const eq = t.indexOf("=");
+    if (eq > 0) out.set(t.slice(0, eq), t.slice(eq + 1));
+  }
+  return out;
+}
+const pullTunables = new Map(PULL_MALLOC_TUNABLES.split(":").map((t) => t.split("=") as [string, string]));
 
 describe("pulls in the pull process", () => {
   let reg: RunningRegistry;
@@ -68,6 +89,7 @@ describe("pulls in the pull process", () => {
     const pulls = Promise.all([svc.pull(fx.multi.ref), svc.pull(fx.zstd.ref), svc.pull(fx.index.ref)]);
     await until("the pull process", () => svc.pullProcessPid !== undefined, 10_000);
     const pid = svc.pullProcessPid!;
+    assert.deepEqual(tunablesOf(pid), new Map([...tunablesOf(process.pid), ...pullTunables]), "the pull process has its own malloc settings, after what berthd has");
     const [a, b, c] = await pulls;
     assert.equal(a.imageRef, fx.multi.configDigest);
     assert.equal(b.imageRef, fx.zstd.configDigest);
@@ -194,6 +216,10 @@ describe("pulls in the pull process", () => {
     const pullPid = svc.pullProcessPid!;
     const unpackers = childProcesses([pullPid]).map((c) => c.pid);
     assert.ok(unpackers.length > 0, "the pull process has an unpack process");
+    for (const u of [pullPid, ...unpackers]) {
+      const t = tunablesOf(u);
+      for (const [k, v] of pullTunables) assert.equal(t.get(k), v, `process ${u}: ${k}`);
+    }
     // Stopped, an unpack process does not see its channel close and exit on its own: only the
     // group's SIGKILL ends it.
     for (const u of unpackers) process.kill(u, "SIGSTOP");

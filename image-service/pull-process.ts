@@ -32,6 +32,7 @@ import { bootId, processStartTime } from "../oci-runtime/monitor/pids.ts";
 import type { Image } from "./images/image-store.ts";
 import type { PullAuth } from "./registry/client.ts";
 import type { UnpackLimits } from "./snapshots/unpack.ts";
+import { withPullMallocTunables } from "./snapshots/malloc-tunables.ts";
 import type { TrustOutcome } from "./trust/trust.ts";
 
 /** Layers an image may have: overlayfs stacks at most 500 lower layers (the kernel's OVL_MAX_STACK). */
@@ -340,12 +341,14 @@ export class PullProcess {
       let proc: ChildProcess;
       try {
         // A process group of its own, with its unpack processes and their helpers: when it dies
-        // with pulls in flight, berthd kills the group before it cleans up after them.
+        // with pulls in flight, berthd kills the group before it cleans up after them. malloc
+        // settings of its own (malloc-tunables.ts), not berthd's pinned threshold.
         proc = fork(fileURLToPath(this.#module), [], {
           execArgv: ["--disable-warning=ExperimentalWarning", "--expose-gc"],
           stdio: ["ignore", "inherit", "pipe", "ipc"],
           serialization: "advanced",
           detached: true,
+          env: withPullMallocTunables(process.env),
         });
       } catch (err) {
         this.#starting = undefined;

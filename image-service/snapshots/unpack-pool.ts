@@ -21,6 +21,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { DirectBlob } from "../registry/http.ts";
 import type { Compression } from "../registry/media-types.ts";
+import { withPullMallocTunables } from "./malloc-tunables.ts";
 import { BreakoutError } from "./safe-path.ts";
 import { LayerLimitError, TarError } from "./tar-reader.ts";
 import type { UnpackOptions, UnpackResult } from "./unpack.ts";
@@ -156,11 +157,13 @@ export class UnpackPool {
 
   #spawn(): Slot {
     // V8's defaults, not berthd's flags (bin/berthd); no inherited --inspect or the like either.
-    // A gc function, for the collections unpack-worker.ts paces (gc-pacer.ts).
+    // A gc function, for the collections unpack-worker.ts paces (gc-pacer.ts). malloc settings
+    // of their own (malloc-tunables.ts), not berthd's pinned threshold.
     const proc = fork(fileURLToPath(this.#module), [], {
       execArgv: ["--disable-warning=ExperimentalWarning", "--expose-gc"],
       stdio: ["pipe", "ignore", "pipe", "ipc"],
       serialization: "json",
+      env: withPullMallocTunables(process.env),
     });
     let stderr = "";
     proc.stderr!.setEncoding("utf8").on("data", (d: string) => { if (stderr.length < STDERR_KEPT) stderr += d.slice(0, STDERR_KEPT - stderr.length); });
