@@ -5,6 +5,9 @@
 #   berth-mount  (oci-runtime/mounts/helper/berth-mount.c): idmapped and recursive read-only mounts
 #   berth-exec   (oci-runtime/runtime/helper/berth-exec.c): ExecSync subreaper reporting the exec'd process's exit status
 #   berth-start  (oci-runtime/runtime/helper/berth-start.c): StartContainer through runc's exec fifo, without runc's start-up
+#                (both run once per call, so static like berth-monitor: no dynamic loader at each start; on the
+#                machine of 2 Dec 2026 a fork and exec of a static musl binary took 3.6 ms against 4.9 ms for a
+#                dynamic one, and ExecSync's p50 was 67.5 against 69.8 ms, eight alternating rounds of 20 calls)
 #   berth-monitor (oci-runtime/monitor/helper/berth-monitor.c): per-container monitor (runtime.monitor = "berth"),
 #                one per container, so linked statically against musl when musl-gcc is there (about 0.14 MB RSS),
 #                else against glibc (about 0.6-0.7 MB RSS; dynamic glibc: about 1.5 MB)
@@ -23,7 +26,8 @@ build() {
   if [ "${1:-}" = "--cc" ]; then cc=$2; shift 2; fi
   [ -f "$src" ] || return 0
   local out="$dir/$name"
-  if [ ! -x "$out" ] || [ "$src" -nt "$out" ]; then
+  # Rebuilt when the source or this script (its flags) is newer than the installed binary.
+  if [ ! -x "$out" ] || [ "$src" -nt "$out" ] || [ "${BASH_SOURCE[0]}" -nt "$out" ]; then
     mkdir -p "$dir"
     chmod 0755 "$dir"
     "$cc" -O2 -Wall -Werror "$@" -o "$out.tmp" "$src"
@@ -35,10 +39,10 @@ build() {
 build berth-io oci-runtime/io/helper/berth-io.c
 build berth-layer image-service/snapshots/helper/berth-layer.c
 build berth-mount oci-runtime/mounts/helper/berth-mount.c
-build berth-exec oci-runtime/runtime/helper/berth-exec.c
-build berth-start oci-runtime/runtime/helper/berth-start.c
 monitor_cc=gcc
 if command -v musl-gcc >/dev/null; then monitor_cc=musl-gcc; fi
+build berth-exec oci-runtime/runtime/helper/berth-exec.c --cc "$monitor_cc" -static
+build berth-start oci-runtime/runtime/helper/berth-start.c --cc "$monitor_cc" -static
 build berth-monitor oci-runtime/monitor/helper/berth-monitor.c --cc "$monitor_cc" -static
 build berth-spawn oci-runtime/foundation/helper/berth-spawn.c --cc "$monitor_cc" -static
 build berth-trim.node oci-runtime/foundation/helper/berth-trim.c -shared -fPIC

@@ -161,3 +161,22 @@ test("bin/berthd pins glibc malloc's mmap threshold; BERTHD_MALLOC_TUNABLES repl
   assert.equal(ran({ GLIBC_TUNABLES: "glibc.malloc.mmap_threshold=1048576" }), "glibc.malloc.mmap_threshold=131072:glibc.malloc.mmap_threshold=1048576");
   assert.equal(ran({ GLIBC_TUNABLES: "glibc.malloc.arena_max=2", BERTHD_MALLOC_TUNABLES: "" }), "glibc.malloc.arena_max=2");
 });
+
+/** Whether an ELF file asks for a program interpreter (a PT_INTERP segment): a dynamically linked executable. */
+function hasInterpreter(file: string): boolean {
+  const b = readFileSync(file);
+  assert.equal(b.subarray(0, 4).toString("latin1"), "\x7fELF", `${file} is not ELF`);
+  assert.equal(b[4], 2, `${file} is not a 64-bit ELF`);
+  const phoff = Number(b.readBigUInt64LE(0x20));
+  const phentsize = b.readUInt16LE(0x36);
+  const phnum = b.readUInt16LE(0x38);
+  for (let i = 0; i < phnum; i++) if (b.readUInt32LE(phoff + i * phentsize) === 3) return true;
+  return false;
+}
+
+test("the helpers started once per call or per container are static (no dynamic loader at each start), the others dynamic", () => {
+  const dir = join(process.env.BERTH_IO_HELPER ? join(process.env.BERTH_IO_HELPER, "..") : "/usr/local/libexec/berth");
+  for (const h of ["berth-exec", "berth-start", "berth-monitor", "berth-spawn"]) assert.equal(hasInterpreter(join(dir, h)), false, `${h} is static`);
+  // A check that can fail: the dynamic ones (built with glibc's headers for openat2) have an interpreter.
+  for (const h of ["berth-layer", "berth-mount"]) assert.equal(hasInterpreter(join(dir, h)), true, `${h} is dynamic`);
+});
