@@ -169,11 +169,12 @@ export class ImageService {
       // left to do: on 2 CPUs the bench's 4-layer image took 0.79-0.97 s (median 0.84) and
       // 1.09-1.38 s of CPU with 2 processes, 0.83-0.96 s (median 0.90) and 1.21-1.39 s with 3
       // (13 cold pulls each, mostly alternating). When berthd relayed every byte, 3 were faster.
-      // The pull process unpacks one of those layers itself (unpackHere) and starts one process
-      // fewer: the bench's pull peaked at 220-228 MB RSS and 116-124 MB PSS (berthd with its
-      // children) against 294-296 and 146-149 MB, in 1.06-1.32 s against 1.00-1.18 s (berth
-      // alone, two alternating pairs of 5 cold pulls, on a machine whose plain pipeline moved
-      // between 1.13 and 1.54 s across the four).
+      // The pull process unpacks some of those layers itself (unpackHere) and starts as many
+      // processes fewer. One: the bench's pull peaked at 220-228 MB RSS and 116-124 MB PSS
+      // (berthd with its children) against 294-296 and 146-149 MB, in 1.06-1.32 s against
+      // 1.00-1.18 s (berth alone, two alternating pairs of 5 cold pulls, on a machine whose
+      // plain pipeline moved between 1.13 and 1.54 s across the four). Two, none on two CPUs:
+      // PULL_PROCESS_UNPACKS (pull-process.ts).
       this.#unpackPool = new UnpackPool({ maxWorkers: procs });
     }
     if (opts.pullIn === "process") {

@@ -7,7 +7,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -22,7 +22,7 @@ import { buildTar } from "../hack/registry/tar-writer.ts";
 import { buildImage, layerBlob } from "../hack/registry/oci-image.ts";
 import { pushBlob, pushManifest } from "../hack/registry/push.ts";
 import { PULL_MALLOC_TUNABLES } from "./snapshots/malloc-tunables.ts";
-import { IDLE_MS, MAX_HELD_PER_PULL, MAX_IMAGE_LAYERS, pidFileOf, PullProcess } from "./pull-process.ts";
+import { IDLE_MS, MAX_HELD_PER_PULL, MAX_IMAGE_LAYERS, pidFileOf, PULL_PROCESS_UNPACKS, PullProcess } from "./pull-process.ts";
 
 const alive = (pid: number) => existsSync(`/proc/${pid}`);
 const noHold = () => Promise.resolve();
@@ -164,16 +164,53 @@ describe("pulls in the pull process", () => {
     assert.equal(svc.list().length, 0);
   });
 
-  it("the pull process unpacks one large layer itself and hands the others to its unpack processes", async () => {
-    // Every layer counts as large here; three download at once. The pull process has one slot of
-    // its own (unpackHere), so one fewer unpack process than layers in flight on 2 CPUs.
-    // The process's log lines come to berthd's stderr (pull-process.ts copies them there).
+  it("by default the pull process unpacks PULL_PROCESS_UNPACKS large layers itself at once: on two CPUs every one, with no unpack process", async () => {
     const copied: string[] = [];
     const write = process.stderr.write;
     process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => { copied.push(String(chunk)); return write.call(process.stderr, chunk, ...rest); }) as typeof write;
     setLogLevel("debug");
     try {
       const svc = await service({ unpackOnWorkersFrom: 0 });
+      // The three layers' GETs wait until all three are in flight, as in the test below.
+      const p = await startProxy({ upstream: reg.address, blobHold: { until: 3, maxMs: 2_000 } });
+      proxies.push(p);
+      const pulled = svc.pull(`${p.address}/${fx.multi.repo}:latest`);
+      await until("the pull process", () => svc.pullProcessPid !== undefined, 10_000);
+      const pid = svc.pullProcessPid!;
+      // Its unpack processes run unpack-worker; berth-layer helpers are its children too.
+      let most = 0;
+      const watch = setInterval(() => {
+        const n = childProcesses([pid]).filter((c) => { try { return readFileSync(`/proc/${c.pid}/cmdline`, "utf8").includes("unpack-worker"); } catch { return false; } }).length;
+        most = Math.max(most, n);
+      }, 5);
+      try {
+        assert.equal((await pulled).imageRef, fx.multi.configDigest);
+      } finally {
+        clearInterval(watch);
+      }
+      assert.equal(p.peakBlobGets(), 3, "the three layers were downloading at once");
+      const where = copied.join("").split("\n").filter((l) => l.includes('"layer unpacked"')).map((l) => (JSON.parse(l) as { where: string }).where);
+      assert.equal(where.length, 3, "each of the three layers unpacked once");
+      const processes = Math.max(0, Math.min(3, availableParallelism()) - PULL_PROCESS_UNPACKS);
+      assert.equal(most, Math.min(processes, 1), `unpack processes seen (${availableParallelism()} CPUs)`);
+      if (processes === 0) assert.deepEqual(where, ["here", "here", "here"]);
+      else assert.equal(where.filter((w) => w === "here").length >= PULL_PROCESS_UNPACKS, true, where.join(", "));
+    } finally {
+      setLogLevel("info");
+      process.stderr.write = write;
+    }
+  });
+
+  it("the pull process unpacks one large layer itself and hands the others to its unpack processes", async () => {
+    // Every layer counts as large here; three download at once. The pull process is given one slot
+    // of its own (unpackHere), so one fewer unpack process than layers in flight on 2 CPUs.
+    // The process's log lines come to berthd's stderr (pull-process.ts copies them there).
+    const copied: string[] = [];
+    const write = process.stderr.write;
+    process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => { copied.push(String(chunk)); return write.call(process.stderr, chunk, ...rest); }) as typeof write;
+    setLogLevel("debug");
+    try {
+      const svc = await service({ unpackOnWorkersFrom: 0, pullProcessUnpacks: 1 });
       // Each layer's GET waits until all three are in flight: none finishes before every layer has
       // taken its place (the pull process's slot, or the pool). The config's GET, alone, waits the
       // hold's 2 s out.
@@ -199,7 +236,7 @@ describe("pulls in the pull process", () => {
     // unpack process (the pull process's child), which downloads them itself. Every layer's GET
     // stalls after its headers, so the unpack process is mid-layer whichever layer the pull
     // process took.
-    const svc = await service({ unpackOnWorkersFrom: 0 });
+    const svc = await service({ unpackOnWorkersFrom: 0, pullProcessUnpacks: 1 });
     const root = path.join(dir, `root-${n - 1}`);
     const layers = fx.multi.image.blobs.filter((b) => b.digest !== fx.multi.configDigest);
     const p = await startProxy({ upstream: reg.address, stall: { digest: layers.map((l) => l.digest) } });

@@ -72,12 +72,29 @@ export interface PullSettings {
   layerLimits?: Partial<UnpackLimits>;
   /**
    * Layers of at least this many (compressed) bytes are unpacked in worker processes
-   * (unpack-pool.ts), but for the one the pull process unpacks itself at a time; smaller ones,
+   * (unpack-pool.ts), but for those the pull process unpacks itself at a time; smaller ones,
    * and all of them with one CPU, by the pulling process itself.
    * Default DEFAULT_WORKER_MIN_LAYER_BYTES; 0: every layer; Infinity: none.
    */
   unpackOnWorkersFrom?: number;
+  /**
+   * Large layers the pull process unpacks on its own thread at once (ImageService's unpackHere);
+   * its unpack processes are as many fewer. Default PULL_PROCESS_UNPACKS; the tests set 1 to
+   * have an unpack process on two CPUs.
+   */
+  pullProcessUnpacks?: number;
 }
+
+/**
+ * Large layers the pull process unpacks itself at once: on two CPUs it starts no unpack process
+ * (one per layer in flight up to the CPUs, less these). A process's start (a node of its own,
+ * about 50 MB of fresh pages) cost more than the second thread of JavaScript won: on the machine
+ * of 2 Dec 2026 (2 CPUs, a first touch of a page 15-20 us) six alternating cold pulls of the bench
+ * image took 1.52-1.69 s (median 1.63 s), 1.26-1.34 s of user and 0.59-0.67 s of system CPU,
+ * peaking at 156-166 MB RSS (berthd with its children), against 1.62-1.76 s (median 1.74 s),
+ * 1.46-1.60 s, 0.64-0.85 s and 241-268 MB with one layer here and one unpack process.
+ */
+export const PULL_PROCESS_UNPACKS = 2;
 
 /** PullSettings with the signature policy's files and the log level: what the process gets at its start. */
 export type PullProcessConfig = PullSettings & {

@@ -7,7 +7,7 @@
 import { BerthError, Code } from "../oci-runtime/foundation/errdefs.ts";
 import { createLogger, setLogLevel, type Level } from "../oci-runtime/foundation/log.ts";
 import { ImageService } from "./image-service.ts";
-import { HEARTBEAT_MS, type FromPullProcess, type PullError, type ToPullProcess } from "./pull-process.ts";
+import { HEARTBEAT_MS, PULL_PROCESS_UNPACKS, type FromPullProcess, type PullError, type ToPullProcess } from "./pull-process.ts";
 import { parseReference } from "./reference.ts";
 import { unpackPacer } from "./snapshots/gc-pacer.ts";
 
@@ -32,10 +32,10 @@ process.on("disconnect", () => process.exit(0));
 process.on("message", (m: ToPullProcess) => {
   if (m.t === "init") {
     if (svc) return;
-    const { logLevel, trust, ...config } = m.config;
+    const { logLevel, trust, pullProcessUnpacks, ...config } = m.config;
     setLogLevel(logLevel as Level);
     svc = new ImageService({
-      ...config, log, unpackHere: { layers: 1, took: (bytes) => pacer.took(bytes) },
+      ...config, log, unpackHere: { layers: pullProcessUnpacks ?? PULL_PROCESS_UNPACKS, took: (bytes) => pacer.took(bytes) },
       ...(trust ? { trust: { ...trust, onOutcome: (outcome) => send({ t: "trust", outcome }) } } : {}),
     });
     send({ t: "ready" });
