@@ -53,6 +53,22 @@ function tunablesOf(pid: number): Map<string, string> {
   }
   return out;
 }
+/**
+ * Runs `fn` with the log at debug level, handing it what was written to stderr so far: the pull
+ * process's log lines come to berthd's stderr (pull-process.ts copies them there).
+ */
+async function withDebugLog(fn: (copied: string[]) => Promise<void>): Promise<void> {
+  const copied: string[] = [];
+  const write = process.stderr.write;
+  process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => { copied.push(String(chunk)); return write.call(process.stderr, chunk, ...rest); }) as typeof write;
+  setLogLevel("debug");
+  try {
+    await fn(copied);
+  } finally {
+    setLogLevel("info");
+    process.stderr.write = write;
+  }
+}
 const pullTunables = new Map(PULL_MALLOC_TUNABLES.split(":").map((t) => t.split("=") as [string, string]));
 
 describe("pulls in the pull process", () => {
@@ -165,11 +181,7 @@ describe("pulls in the pull process", () => {
   });
 
   it("by default the pull process unpacks PULL_PROCESS_UNPACKS large layers itself at once: on two CPUs every one, with no unpack process", async () => {
-    const copied: string[] = [];
-    const write = process.stderr.write;
-    process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => { copied.push(String(chunk)); return write.call(process.stderr, chunk, ...rest); }) as typeof write;
-    setLogLevel("debug");
-    try {
+    await withDebugLog(async (copied) => {
       const svc = await service({ unpackOnWorkersFrom: 0 });
       // The three layers' GETs wait until all three are in flight, as in the test below.
       const p = await startProxy({ upstream: reg.address, blobHold: { until: 3, maxMs: 2_000 } });
@@ -195,21 +207,13 @@ describe("pulls in the pull process", () => {
       assert.equal(most, Math.min(processes, 1), `unpack processes seen (${availableParallelism()} CPUs)`);
       if (processes === 0) assert.deepEqual(where, ["here", "here", "here"]);
       else assert.equal(where.filter((w) => w === "here").length >= PULL_PROCESS_UNPACKS, true, where.join(", "));
-    } finally {
-      setLogLevel("info");
-      process.stderr.write = write;
-    }
+    });
   });
 
   it("the pull process unpacks one large layer itself and hands the others to its unpack processes", async () => {
     // Every layer counts as large here; three download at once. The pull process is given one slot
     // of its own (unpackHere), so one fewer unpack process than layers in flight on 2 CPUs.
-    // The process's log lines come to berthd's stderr (pull-process.ts copies them there).
-    const copied: string[] = [];
-    const write = process.stderr.write;
-    process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => { copied.push(String(chunk)); return write.call(process.stderr, chunk, ...rest); }) as typeof write;
-    setLogLevel("debug");
-    try {
+    await withDebugLog(async (copied) => {
       const svc = await service({ unpackOnWorkersFrom: 0, pullProcessUnpacks: 1 });
       // Each layer's GET waits until all three are in flight: none finishes before every layer has
       // taken its place (the pull process's slot, or the pool). The config's GET, alone, waits the
@@ -225,10 +229,7 @@ describe("pulls in the pull process", () => {
       assert.ok(where.includes("here"), `a layer unpacked in the pull process itself: ${where.join(", ")}`);
       assert.ok(where.includes("unpack process"), `a layer unpacked in an unpack process: ${where.join(", ")}`);
       assert.ok(where.every((w) => w === "here" || w === "unpack process"), where.join(", "));
-    } finally {
-      setLogLevel("info");
-      process.stderr.write = write;
-    }
+    });
   });
 
   it("a kill -9 of the process mid-layer kills its unpack processes and removes the partial layer", async () => {
