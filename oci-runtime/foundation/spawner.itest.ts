@@ -10,7 +10,7 @@ import { mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { encodeRun, Spawner, type SpawnOutcome, type SpawnRequest } from "./spawner.ts";
+import { MAX_OUTPUT_LIMIT, encodeRun, Spawner, type SpawnOutcome, type SpawnRequest } from "./spawner.ts";
 import { processGroupMembers } from "../../conformance/lib/procs.ts";
 import { currentSpawner, runCommand, useSpawner } from "./run-command.ts";
 
@@ -105,6 +105,61 @@ describe("berth-spawn through Spawner", () => {
     assert.equal(o.droppedOut, 5000000 - (4 << 20));
     assert.equal(o.stderr.length, 4 << 20);
     assert.equal(o.droppedErr, 4500000 + 5 - (4 << 20));
+  });
+
+  test("maxOutputBytes keeps that many bytes of each stream (up to 16 MiB) and counts the rest; past 16 MiB it throws and sends nothing", async () => {
+    const o = await runP(sp, { ...sh("head -c 6000000 /dev/zero; head -c 100 /dev/zero >&2"), maxOutputBytes: 5_000_000 });
+    assert.deepEqual([o.code, o.stdout.length, o.droppedOut, o.stderr.length, o.droppedErr], [0, 5_000_000, 1_000_000, 100, 0]);
+    const none = await runP(sp, { ...sh("echo out; echo err >&2"), maxOutputBytes: 0 });
+    assert.deepEqual([none.stdout.length, none.droppedOut, none.stderr.length, none.droppedErr], [0, 4, 0, 4]);
+    for (const bad of [MAX_OUTPUT_LIMIT + 1, -1, 1.5, Number.NaN]) {
+      assert.throws(() => sp.run({ ...sh("true"), env: ENV, maxOutputBytes: bad }, () => assert.fail("ran")), RangeError);
+    }
+  });
+
+  /** Runs `script`, which writes the pid of a background child (holding its stdout) to the file it is given, and `fn` on it; the child is killed after. */
+  async function withBackgroundChild(name: string, script: (pidFile: string) => string, fn: (run: ReturnType<Spawner["run"]>, outcome: Promise<SpawnOutcome>, bg: number) => Promise<void>): Promise<void> {
+    const pidFile = join(dir, name);
+    let run!: ReturnType<Spawner["run"]>;
+    const outcome = new Promise<SpawnOutcome>((resolve) => { run = sp.run({ ...sh(script(pidFile)), env: ENV }, resolve); });
+    const bg = await readPid(pidFile);
+    try {
+      await fn(run, outcome, bg);
+    } finally {
+      killPid(bg);
+    }
+  }
+
+  test("release(): the outcome comes with the output so far once the command has exited, while a background child holds the pipes, which goes on running", async () => {
+    await withBackgroundChild("release-pid", (f) => `sleep 300 & echo $! > ${f}; echo before; exit 3`, async (run, outcome, bg) => {
+      const early = await Promise.race([outcome.then(() => "outcome"), new Promise((r) => setTimeout(() => r("none"), 300))]);
+      assert.equal(early, "none", "no outcome while the background child holds stdout");
+      run.release();
+      const o = await outcome;
+      assert.deepEqual([o.code, o.signal, o.stdout.toString()], [3, null, "before\n"]);
+      assert.ok(alive(bg), "the background child was not killed");
+      run.release(); // after the outcome: nothing happens
+    });
+  });
+
+  test("release() before the command exits: the outcome comes at its exit, without waiting for the pipes", async () => {
+    await withBackgroundChild("release-early-pid", (f) => `sleep 300 & echo $! > ${f}; sleep 0.5; echo late`, async (run, outcome, bg) => {
+      run.release();
+      const o = await outcome;
+      assert.deepEqual([o.code, o.stdout.toString()], [0, "late\n"]);
+      assert.ok(alive(bg));
+    });
+  });
+
+  test("signal(): the command alone gets it, not the rest of its group", async () => {
+    await withBackgroundChild("signal-pid", (f) => `sleep 300 & echo $! > ${f}; wait`, async (run, outcome, bg) => {
+      run.signal("SIGTERM");
+      run.release(); // the background sleep holds stdout: the outcome comes at the shell's end
+      const o = await outcome;
+      assert.equal(o.signal, "SIGTERM");
+      assert.ok(alive(bg), "the shell's background sleep, in its group, was not signalled");
+      assert.throws(() => run.signal("SIGNOPE" as NodeJS.Signals), TypeError);
+    });
   });
 
   test("a file without a slash is searched in the request's PATH, not berth-spawn's", async () => {
@@ -597,6 +652,10 @@ describe("berth-spawn raw frames", () => {
       // flags ask for stdin and cgroups that are not there
       runPayload(0, { flags: 1, file: "/bin/echo", argv: ["/bin/echo"] }),
       runPayload(0, { flags: 4, file: "/bin/echo", argv: ["/bin/echo"] }),
+      // an output bound that is missing, or over 16 MiB
+      runPayload(0, { flags: 8, file: "/bin/echo", argv: ["/bin/echo"] }),
+      Buffer.concat([runPayload(0, { flags: 8, file: "/bin/echo", argv: ["/bin/echo"] }), u32((16 << 20) + 1)]),
+      Buffer.concat([runPayload(0, { flags: 8, file: "/bin/echo", argv: ["/bin/echo"] }), u32(0xffffffff)]),
     ];
     for (const a of attacks) { a.writeUInt32LE(id++, 1); frames.push(frame(a)); }
     const bad = id - 1;
@@ -628,6 +687,19 @@ describe("berth-spawn raw frames", () => {
     const killed = r.replies.slice(1).map(exitReply);
     assert.deepEqual(killed.map((k) => k.id).sort((a, b) => a - b), Array.from({ length: 1024 }, (_, i) => i + 1));
     assert.ok(killed.every((k) => k.sig === 9 && k.code === -1 && k.errno === 0));
+  });
+
+  test("a RELEASE or SIGNAL for an id it does not know, or a SIGNAL out of range, is ignored; a SIGNAL without its number ends berth-spawn", async () => {
+    const r = raw();
+    r.proc.stdin!.write(frame(Buffer.concat([Buffer.from([3]), u32(77)])));
+    r.proc.stdin!.write(frame(Buffer.concat([Buffer.from([4]), u32(78), u32(15)])));
+    r.proc.stdin!.write(frame(runPayload(6, { file: "/bin/sleep", argv: ["sleep", "0.3"] })));
+    for (const sig of [0, 65, 0xffffffff]) r.proc.stdin!.write(frame(Buffer.concat([Buffer.from([4]), u32(6), u32(sig)])));
+    const [p] = await r.replyCount(1);
+    assert.deepEqual(exitReply(p!), { id: 6, code: 0, sig: 0, errno: 0, stdout: "" }, "not signalled");
+    r.proc.stdin!.write(frame(Buffer.concat([Buffer.from([4]), u32(6)])));
+    assert.equal(await r.exit(), 2);
+    assert.match(r.stderr(), /short SIGNAL frame/);
   });
 
   test("a KILL for an id it does not know is ignored", async () => {

@@ -1,6 +1,7 @@
 // The client of berth-spawn (helper/berth-spawn.c), berthd's process starter: runCommand hands it
-// each helper run, and the monitor start uses it, so that berthd does not fork for them (exec
-// sessions, ExecSync and the layer and stream helpers, which keep pipes to berthd, still fork).
+// each helper run, and the monitor start and ExecSync's berth-exec use it, so that berthd does not
+// fork for them (exec sessions and the layer and stream helpers, which keep pipes to berthd, still
+// fork).
 // A fork of berthd (70-100 MB) blocks its event loop 1.2-2.5 ms until the child has exec'd; a
 // request to berth-spawn is a write to a pipe.
 //
@@ -28,6 +29,8 @@ export interface SpawnRequest {
    * most 4 KiB; what came before EOF if no newline), before the outcome. A monitor's sync pipe.
    */
   onSyncLine?: ((line: string) => void) | undefined;
+  /** Bytes of stdout and of stderr kept (the rest counted as dropped); default 4 MiB, at most MAX_OUTPUT_LIMIT. */
+  maxOutputBytes?: number | undefined;
 }
 
 export interface SpawnOutcome {
@@ -45,6 +48,13 @@ export interface SpawnOutcome {
 export interface SpawnedRun {
   /** SIGKILLs the command's process group; the outcome still arrives (killed by SIGKILL). */
   kill(): void;
+  /**
+   * The outcome comes as soon as the command has exited, with its output up to what the pipes hold
+   * then, without waiting for them to close (a background child may hold them); nothing is killed.
+   */
+  release(): void;
+  /** Sends `sig` to the command alone (not its group), while it runs. */
+  signal(sig: NodeJS.Signals): void;
 }
 
 const OP_RUN = 1;
@@ -52,6 +62,11 @@ const OP_KILL = 2;
 const F_STDIN = 1;
 const F_SYNC3 = 2;
 const F_CGROUPS = 4;
+const F_MAXOUT = 8;
+const OP_RELEASE = 3;
+const OP_SIGNAL = 4;
+/** berth-spawn's MAX_OUTPUT_LIMIT: the most a run may keep of each of stdout and stderr. */
+export const MAX_OUTPUT_LIMIT = 16 << 20;
 /** Number to name, the first name winning as in libuv and Node (EAGAIN not EWOULDBLOCK, SIGABRT not SIGIOT, SIGIO not SIGPOLL). */
 function byNumber<T extends string>(o: Record<string, number>): Map<number, T> {
   const m = new Map<number, T>();
@@ -59,6 +74,11 @@ function byNumber<T extends string>(o: Record<string, number>): Map<number, T> {
   return m;
 }
 const errnoNames = byNumber<string>(constants.errno);
+const signalNumber = (sig: NodeJS.Signals): number => {
+  const n = (constants.signals as Record<string, number>)[sig];
+  if (n === undefined) throw new TypeError(`unknown signal ${sig}`);
+  return n;
+};
 const signalNames = byNumber<NodeJS.Signals>(constants.signals);
 /** berth-spawn's MAX_FRAME: a longer request would end it (and fail every run in flight). */
 const MAX_REQUEST = 16 << 20;
@@ -83,11 +103,16 @@ export function encodeRun(id: number, req: SpawnRequest): Buffer {
   const stdin = req.stdin === undefined ? undefined : Buffer.from(req.stdin, "utf8");
   const argv = [req.file, ...req.args];
   const cgroups = req.cgroupProcs?.length ? req.cgroupProcs : undefined;
+  const maxOut = req.maxOutputBytes;
+  if (maxOut !== undefined && !(Number.isInteger(maxOut) && maxOut >= 0 && maxOut <= MAX_OUTPUT_LIMIT)) {
+    throw new RangeError(`spawn ${req.file}: maxOutputBytes ${maxOut} is not an integer from 0 to ${MAX_OUTPUT_LIMIT}`);
+  }
   let size = 4 + 1 + 4 + 4 + 4 + env.length;
   for (const s of strs) size += 4 + Buffer.byteLength(s);
   for (const s of argv) size += 4 + Buffer.byteLength(s);
   if (stdin) size += 4 + stdin.length;
   if (cgroups) { size += 4; for (const s of cgroups) size += 4 + Buffer.byteLength(s); }
+  if (maxOut !== undefined) size += 4;
   if (size - 4 > MAX_REQUEST) {
     throw Object.assign(new RangeError(`spawn ${req.file}: its arguments, environment and stdin take ${size - 4} bytes, over berth-spawn's limit of ${MAX_REQUEST}`), { code: "E2BIG" });
   }
@@ -98,13 +123,14 @@ export function encodeRun(id: number, req: SpawnRequest): Buffer {
   u32(size - 4);
   o = b.writeUInt8(OP_RUN, o);
   u32(id);
-  u32((stdin ? F_STDIN : 0) | (req.onSyncLine ? F_SYNC3 : 0) | (cgroups ? F_CGROUPS : 0));
+  u32((stdin ? F_STDIN : 0) | (req.onSyncLine ? F_SYNC3 : 0) | (cgroups ? F_CGROUPS : 0) | (maxOut !== undefined ? F_MAXOUT : 0));
   for (const s of strs) str(s);
   u32(argv.length);
   for (const s of argv) str(s);
   o += env.copy(b, o);
   if (stdin) { u32(stdin.length); stdin.copy(b, o); o += stdin.length; }
   if (cgroups) { u32(cgroups.length); for (const s of cgroups) str(s); }
+  if (maxOut !== undefined) u32(maxOut);
   return b;
 }
 
@@ -130,11 +156,13 @@ function encodeEnv(env: NodeJS.ProcessEnv): Buffer {
   return buf;
 }
 
-function encodeKill(id: number): Buffer {
-  const b = Buffer.allocUnsafe(9);
-  b.writeUInt32LE(5, 0);
-  b.writeUInt8(OP_KILL, 4);
+/** A KILL, RELEASE or SIGNAL frame (the last with its signal number). */
+function encodeOp(op: number, id: number, arg?: number): Buffer {
+  const b = Buffer.allocUnsafe(arg === undefined ? 9 : 13);
+  b.writeUInt32LE(b.length - 4, 0);
+  b.writeUInt8(op, 4);
   b.writeUInt32LE(id, 5);
+  if (arg !== undefined) b.writeUInt32LE(arg, 9);
   return b;
 }
 
@@ -192,10 +220,13 @@ export class Spawner {
           this.#queue.splice(i, 1);
           done({ code: null, signal: "SIGKILL", stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), droppedOut: 0, droppedErr: 0 });
         },
+        // not started yet: nothing to release or signal; once sent, the frames go as below
+        release: () => this.#opSent(OP_RELEASE, id),
+        signal: (sig) => this.#opSent(OP_SIGNAL, id, signalNumber(sig)),
       };
     }
     this.#send(id, frame, pending);
-    return { kill: () => this.#killSent(id) };
+    return { kill: () => this.#killSent(id), release: () => this.#opSent(OP_RELEASE, id), signal: (sig) => this.#opSent(OP_SIGNAL, id, signalNumber(sig)) };
   }
 
   #send(id: number, frame: Buffer, pending: Pending): void {
@@ -206,8 +237,13 @@ export class Spawner {
   }
 
   #killSent(id: number): void {
+    this.#opSent(OP_KILL, id);
+  }
+
+  /** An op for a run berth-spawn has and has not reported yet. */
+  #opSent(op: number, id: number, arg?: number): void {
     const child = this.#child;
-    if (child && this.#pending.has(id)) child.stdin!.write(encodeKill(id));
+    if (child && this.#pending.has(id)) child.stdin!.write(encodeOp(op, id, arg));
   }
 
   /** True after berth-spawn could not be started 3 times in a row (its binary gone): callers fork instead. */

@@ -74,6 +74,11 @@ export interface OciRuntime {
   delete(id: string, opts?: { force?: boolean } & CallOptions): Promise<void>;
   /** Starts `<runtime> exec --process ...` with piped stdio (or detached); the caller owns the child. */
   exec(id: string, opts: ExecOptions): Promise<ChildProcess>;
+  /**
+   * What exec would run, for a caller that starts it itself (ExecSync through berth-spawn): the
+   * process file is written; the caller removes it once the command has ended.
+   */
+  execCommand(id: string, opts: ExecOptions): Promise<{ file: string; args: string[]; processFile: string }>;
   update(id: string, resources: LinuxResources): Promise<void>;
   pause(id: string): Promise<void>;
   resume(id: string): Promise<void>;

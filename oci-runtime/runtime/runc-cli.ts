@@ -145,7 +145,7 @@ export class RuncCli implements OciRuntime {
     }
   }
 
-  async exec(id: string, opts: ExecOptions): Promise<ChildProcess> {
+  async execCommand(id: string, opts: ExecOptions): Promise<{ file: string; args: string[]; processFile: string }> {
     const workDir = opts.workDir ?? dirname(opts.pidFile);
     await mkdir(workDir, { recursive: true, mode: 0o700 });
     const processFile = join(workDir, `process-${uniqueSuffix()}.json`);
@@ -154,9 +154,14 @@ export class RuncCli implements OciRuntime {
     if (opts.consoleSocket) args.push("--tty", "--console-socket", opts.consoleSocket);
     if (opts.detach) args.push("--detach");
     args.push(id);
-    const child = opts.wrapper?.length
-      ? spawn(opts.wrapper[0]!, [...opts.wrapper.slice(1), this.execPath, ...args], { stdio: ["pipe", "pipe", "pipe", "pipe"] })
-      : spawn(this.execPath, args, { stdio: ["pipe", "pipe", "pipe"] });
+    return opts.wrapper?.length
+      ? { file: opts.wrapper[0]!, args: [...opts.wrapper.slice(1), this.execPath, ...args], processFile }
+      : { file: this.execPath, args, processFile };
+  }
+
+  async exec(id: string, opts: ExecOptions): Promise<ChildProcess> {
+    const { file, args, processFile } = await this.execCommand(id, opts);
+    const child = spawn(file, args, { stdio: opts.wrapper?.length ? ["pipe", "pipe", "pipe", "pipe"] : ["pipe", "pipe", "pipe"] });
     child.once("close", () => void removeFile(processFile));
     child.once("error", () => void removeFile(processFile));
     return child;

@@ -14,7 +14,9 @@
  *   RUN  (op 1): u8 1, u32 id, u32 flags, str file, str cwd, str output_file, u32 argc, argc str,
  *                u32 envc, envc str, then when flags has F_STDIN, str stdin, and when it has
  *                F_CGROUPS, u32 n and n str: cgroup.procs files the command joins before it execs
- *                (a failure is written to its stderr and it exits 97 without running).
+ *                (a failure is written to its stderr and it exits 97 without running), and when it has
+ *                F_MAXOUT, u32: how many bytes of each of stdout and stderr to keep (at most 16 MiB;
+ *                4 MiB without it).
  *                With F_SYNC3 the command also gets a pipe as fd 3, whose first line (up to 4 KiB,
  *                or what came before EOF) is reported in a LINE reply; the pipe is then closed.
  *                The command runs in a new session (its own process group), with stdin from the
@@ -25,6 +27,11 @@
  *   KILL (op 2): u8 2, u32 id. SIGKILLs the command's process group (and the command) if it has
  *                not been reported yet, and reports it as soon as it has exited, without waiting
  *                for its pipes (a grandchild in another session may hold them).
+ *   RELEASE (op 3): u8 3, u32 id. Reports the command as soon as it has exited, with its output
+ *                up to what its pipes hold then, without waiting for them to close, and kills
+ *                nothing (a background child of the command may hold the pipes and go on running).
+ *   SIGNAL (op 4): u8 4, u32 id, u32 signal (1-64). Sends the signal to the command alone, if it
+ *                has not been reported yet.
  *
  *   LINE reply:  u8 2, u32 id, str line (F_SYNC3 only; before the EXIT reply).
  *   EXIT reply:  u8 1, u32 id, i32 exit code (-1 when killed by a signal), i32 signal (0 if none),
@@ -65,6 +72,10 @@
 #define F_STDIN 1u
 #define F_SYNC3 2u
 #define F_CGROUPS 4u
+#define F_MAXOUT 8u
+#define OP_RELEASE 3
+#define OP_SIGNAL 4
+#define MAX_OUTPUT_LIMIT (16u << 20)
 #define MAX_LINE 4096
 #define K_STDIN 3 /* poll entry kinds: 0-2 the output streams, 3 the stdin pipe */
 
@@ -78,7 +89,8 @@ struct child {
 	int used;
 	uint32_t id;
 	pid_t pid;
-	int exited, status, killed;
+	int exited, status, killed, released;
+	uint32_t max_out; /* bytes of stdout and of stderr kept */
 	struct out o[3]; /* stdout, stderr, the sync pipe (fd 3) */
 	int in_fd; /* stdin pipe still being written, or -1 */
 	char *in_buf;
@@ -278,9 +290,44 @@ static void sync_line(struct child *c) {
 	close_fd(&o->fd);
 }
 
+/* Keeps n bytes read from stream k, up to its bound; counts the rest as dropped. */
+static void keep(struct child *c, int k, const char *tmp, uint32_t n) {
+	struct out *o = &c->o[k];
+	uint32_t max = k == 2 ? MAX_LINE : c->max_out;
+	uint32_t room = max - o->len, take = n < room ? n : room;
+	if (take) {
+		if (o->len + take > o->cap) {
+			uint32_t cap = o->cap ? o->cap : 4096;
+			while (cap < o->len + take) cap *= 2;
+			if (cap > max) cap = max;
+			char *nb = realloc(o->buf, cap);
+			if (!nb) die("realloc");
+			o->buf = nb;
+			o->cap = cap;
+		}
+		memcpy(o->buf + o->len, tmp, take);
+		o->len += take;
+	}
+	o->dropped += n - take;
+}
+
+/* What stdout and stderr hold now, without waiting for more (a released command's last output). */
+static void take_pending(struct child *c) {
+	char tmp[65536];
+	for (int k = 0; k < 2; k++) {
+		for (int rounds = 0; c->o[k].fd >= 0 && rounds < 1024; rounds++) {
+			ssize_t n = read(c->o[k].fd, tmp, sizeof tmp);
+			if (n < 0 && errno == EINTR) continue;
+			if (n <= 0) break;
+			keep(c, k, tmp, (uint32_t)n);
+		}
+	}
+}
+
 static void maybe_finish(struct child *c) {
 	if (!c->exited) return;
-	if (c->killed) {
+	if (c->released && !c->killed) take_pending(c);
+	if (c->killed || c->released) {
 		if (c->o[2].fd >= 0) sync_line(c);
 		close_fd(&c->o[0].fd); close_fd(&c->o[1].fd);
 	}
@@ -294,6 +341,11 @@ static void run(uint32_t id, struct rd *r) {
 	char *in = (flags & F_STDIN) ? rdstr(r, &in_len) : NULL;
 	uint32_t ncg = 0;
 	char **cgs = (flags & F_CGROUPS) ? rdstrv(r, &ncg) : NULL;
+	uint32_t max_out = MAX_OUTPUT;
+	if (flags & F_MAXOUT) {
+		max_out = rd32(r);
+		if (max_out > MAX_OUTPUT_LIMIT) r->bad = 1;
+	}
 	if (r->bad || !argc) {
 		/* a malformed request is berthd's bug: say so and go on */
 		reply(id, -1, 0, EINVAL, NULL);
@@ -361,6 +413,7 @@ static void run(uint32_t id, struct rd *r) {
 	c->used = 1;
 	c->id = id;
 	c->pid = pid;
+	c->max_out = max_out;
 	c->o[0].fd = op[0][0];
 	c->o[1].fd = op[1][0];
 	c->o[2].fd = op[2][0];
@@ -405,6 +458,20 @@ static void kill_child(uint32_t id) {
 	maybe_finish(c);
 }
 
+static void release_child(uint32_t id) {
+	struct child *c = find(id);
+	if (!c) return; /* already reported */
+	c->released = 1;
+	close_fd(&c->in_fd);
+	maybe_finish(c);
+}
+
+static void signal_child(uint32_t id, uint32_t sig) {
+	struct child *c = find(id);
+	/* the leader stays a zombie until reported: its pid is never another's here */
+	if (c && !c->exited && sig >= 1 && sig <= 64) kill(c->pid, (int)sig);
+}
+
 /* Notes each command that exited without reaping it (WNOWAIT): it stays a zombie until finish(), so
  * its pid, the id of the process group KILL signals, cannot be taken by another process meanwhile. */
 static void reap(void) {
@@ -436,22 +503,7 @@ static void drain(struct child *c, int k) {
 			maybe_finish(c);
 			return;
 		}
-		uint32_t max = k == 2 ? MAX_LINE : MAX_OUTPUT;
-		uint32_t room = max - o->len, keep = (uint32_t)n < room ? (uint32_t)n : room;
-		if (keep) {
-			if (o->len + keep > o->cap) {
-				uint32_t cap = o->cap ? o->cap : 4096;
-				while (cap < o->len + keep) cap *= 2;
-				if (cap > max) cap = max;
-				char *nb = realloc(o->buf, cap);
-				if (!nb) die("realloc");
-				o->buf = nb;
-				o->cap = cap;
-			}
-			memcpy(o->buf + o->len, tmp, keep);
-			o->len += keep;
-		}
-		o->dropped += (uint32_t)n - keep;
+		keep(c, k, tmp, (uint32_t)n);
 		if (k == 2 && (o->len == MAX_LINE || memchr(o->buf, '\n', o->len))) {
 			sync_line(c);
 			maybe_finish(c);
@@ -491,6 +543,8 @@ static int handle_frames(void) {
 		uint32_t id = rd32(&r);
 		if (op == OP_RUN) run(id, &r);
 		else if (op == OP_KILL) kill_child(id);
+		else if (op == OP_RELEASE) release_child(id);
+		else if (op == OP_SIGNAL) { uint32_t sig = rd32(&r); if (r.bad) { fprintf(stderr, "berth-spawn: short SIGNAL frame\n"); return 0; } signal_child(id, sig); }
 		else { fprintf(stderr, "berth-spawn: unknown op %u\n", op); return 0; }
 		off += 4 + (size_t)len;
 	}
