@@ -120,9 +120,6 @@ export async function execSync(rt: OciRuntime, id: string, args: string[], o: Ex
     child.stderr?.on("data", (d: Buffer) => err.push(d));
     const statusPipe = reaper ? child.stdio[3] as Readable | null : null;
     const statusText = statusPipe ? readBounded(statusPipe, 1024) : Promise.resolve("");
-    let timedOut = false;
-    let cancelled = false;
-    let timer: NodeJS.Timeout | undefined;
     // "close" waits for every holder of the output pipes, which a background child may be;
     // "exit" is the child's own exit: with the reaper, right after the exec'd process's exit.
     const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
@@ -136,38 +133,20 @@ export async function execSync(rt: OciRuntime, id: string, args: string[], o: Ex
       })
       : closed;
     closed.catch(() => {});
-    if (o.timeoutMs && o.timeoutMs > 0) {
-      timer = setTimeout(() => {
-        if (cancelled) return;
-        timedOut = true;
-        void killExec(pidFile, child, exited, !!reaper);
-      }, o.timeoutMs);
-    }
-    const onAbort = () => {
-      if (timedOut || cancelled) return;
-      cancelled = true;
-      void killExec(pidFile, child, exited, !!reaper);
-    };
-    if (o.signal?.aborted) onAbort();
-    else o.signal?.addEventListener("abort", onAbort, { once: true });
+    const limits = new ExecLimits(o, () => void killExec(pidFile, child, exited, !!reaper));
     let res;
     let status = "";
     try {
       res = await exited;
       status = await statusText;
-      if (!timedOut && !cancelled) await drain(closed, Math.min(o.drainTimeoutMs ?? 1000, MAX_EXEC_DRAIN_MS));
+      if (!limits.fired) await drain(closed, Math.min(o.drainTimeoutMs ?? 1000, MAX_EXEC_DRAIN_MS));
     } catch (e) {
       throw internal(`exec in container ${id}: cannot run ${rt.binary}: ${(e as Error).message}`, e);
     } finally {
-      clearTimeout(timer);
-      o.signal?.removeEventListener("abort", onAbort);
+      limits.disarm();
       detach(child);
     }
-    if (timedOut || cancelled) {
-      await ensureGone(pidFile);
-      if (cancelled) throw new BerthError(Code.CANCELLED, `exec in container ${id} cancelled: command ${JSON.stringify(args)}`);
-      throw deadlineExceeded(`exec in container ${id} timed out after ${o.timeoutMs} ms: command ${JSON.stringify(args)}`);
-    }
+    await limits.throwIfFired(id, args, pidFile);
     if (reaper) return reaperResult(rt, id, reaper, status, res, out.buf, err.buf);
     const started = (await readPidFile(pidFile)) !== undefined;
     if (!started) {
@@ -179,6 +158,51 @@ export async function execSync(rt: OciRuntime, id: string, args: string[], o: Ex
   } finally {
     // After the answer: a plain unlink, not awaited (fs.rm's lstat and validation cost a round trip per call).
     void removeFile(pidFile);
+  }
+}
+
+/**
+ * ExecSync's deadline (timeoutMs) and cancel (signal), for both ways of starting berth-exec or the
+ * runtime: the first to fire runs `kill` once; disarm() once the call has its answer.
+ */
+class ExecLimits {
+  #timedOut = false;
+  #cancelled = false;
+  readonly #timer: NodeJS.Timeout | undefined;
+  readonly #o: ExecSyncOptions;
+  readonly #onAbort: () => void;
+
+  constructor(o: ExecSyncOptions, kill: () => void) {
+    this.#o = o;
+    this.#onAbort = () => {
+      if (this.fired) return;
+      this.#cancelled = true;
+      kill();
+    };
+    if (o.timeoutMs && o.timeoutMs > 0) {
+      this.#timer = setTimeout(() => {
+        if (this.#cancelled) return;
+        this.#timedOut = true;
+        kill();
+      }, o.timeoutMs);
+    }
+    if (o.signal?.aborted) this.#onAbort();
+    else o.signal?.addEventListener("abort", this.#onAbort, { once: true });
+  }
+
+  get fired(): boolean { return this.#timedOut || this.#cancelled; }
+
+  disarm(): void {
+    clearTimeout(this.#timer);
+    this.#o.signal?.removeEventListener("abort", this.#onAbort);
+  }
+
+  /** When one fired: waits for the exec'd process to be gone, then throws CANCELLED or DEADLINE_EXCEEDED. */
+  async throwIfFired(id: string, args: string[], pidFile: string): Promise<void> {
+    if (!this.fired) return;
+    await ensureGone(pidFile);
+    if (this.#cancelled) throw new BerthError(Code.CANCELLED, `exec in container ${id} cancelled: command ${JSON.stringify(args)}`);
+    throw deadlineExceeded(`exec in container ${id} timed out after ${this.#o.timeoutMs} ms: command ${JSON.stringify(args)}`);
   }
 }
 
@@ -227,43 +251,22 @@ async function execSpawned(sp: Spawner, rt: OciRuntime, id: string, args: string
     void removeFile(cmd.processFile);
     throw internal(`exec in container ${id}: cannot run ${rt.binary}: ${(e as Error).message}`, e);
   }
-  let timedOut = false;
-  let cancelled = false;
-  let timer: NodeJS.Timeout | undefined;
   const handle = { kill: (sig: NodeJS.Signals) => { if (sig === "SIGKILL") run.kill(); else run.signal(sig); return true; } };
-  if (o.timeoutMs && o.timeoutMs > 0) {
-    timer = setTimeout(() => {
-      if (cancelled) return;
-      timedOut = true;
-      void killExec(x.pidFile, handle, finished, true);
-    }, o.timeoutMs);
-  }
-  const onAbort = () => {
-    if (timedOut || cancelled) return;
-    cancelled = true;
-    void killExec(x.pidFile, handle, finished, true);
-  };
-  if (o.signal?.aborted) onAbort();
-  else o.signal?.addEventListener("abort", onAbort, { once: true });
+  const limits = new ExecLimits(o, () => void killExec(x.pidFile, handle, finished, true));
   let res: SpawnOutcome;
   try {
     await statusOrEnd;
-    if (!outcome && !timedOut && !cancelled) {
+    if (!outcome && !limits.fired) {
       // The exec'd process has exited: its output, once the pipes close or the drain time is up.
       const drainTimer = setTimeout(() => run.release(), Math.min(o.drainTimeoutMs ?? 1000, MAX_EXEC_DRAIN_MS));
       res = await finished;
       clearTimeout(drainTimer);
     } else res = await finished;
   } finally {
-    clearTimeout(timer);
-    o.signal?.removeEventListener("abort", onAbort);
+    limits.disarm();
   }
   if (res.spawnError) throw internal(`exec in container ${id}: cannot run ${rt.binary}: ${res.spawnError.message}`, res.spawnError);
-  if (timedOut || cancelled) {
-    await ensureGone(x.pidFile);
-    if (cancelled) throw new BerthError(Code.CANCELLED, `exec in container ${id} cancelled: command ${JSON.stringify(args)}`);
-    throw deadlineExceeded(`exec in container ${id} timed out after ${o.timeoutMs} ms: command ${JSON.stringify(args)}`);
-  }
+  await limits.throwIfFired(id, args, x.pidFile);
   return reaperResult(rt, id, x.reaper, status ?? "", res, res.stdout, res.stderr);
 }
 
