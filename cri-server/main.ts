@@ -37,15 +37,21 @@ async function main(argv: string[]): Promise<number> {
   if (positionals.length) { process.stderr.write(usage); return 2; }
 
   const config = loadConfig(values.config);
+  // The handlers go in before the daemon starts: the kernel accepts on the socket from the moment
+  // it is bound, before startDaemon has returned, and a SIGTERM then (a client that connected and
+  // at once asked berthd to stop) used to find no handler and kill berthd, leaving its socket and
+  // lock. Now it waits for the start to finish and stops cleanly; a second signal kills at once.
+  let wake: (() => void) | undefined;
+  const stopAsked = new Promise<void>((resolve) => { wake = resolve; });
+  const onSignal = (sig: NodeJS.Signals) => {
+    log.info("signal received", { signal: sig });
+    wake?.();
+  };
+  process.once("SIGTERM", onSignal);
+  process.once("SIGINT", onSignal);
   const daemon = await startDaemon(config, values.config ?? DEFAULT_CONFIG_PATH);
-  await new Promise<void>((resolve) => {
-    const onSignal = (sig: NodeJS.Signals) => {
-      log.info("signal received", { signal: sig });
-      void daemon.stop().then(resolve);
-    };
-    process.once("SIGTERM", onSignal);
-    process.once("SIGINT", onSignal);
-  });
+  await stopAsked;
+  await daemon.stop();
   return 0;
 }
 

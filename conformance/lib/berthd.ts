@@ -1,6 +1,5 @@
 // Starts a real berthd (bin/berthd) with a fresh root, state and socket for a test.
 import { spawn, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -49,6 +48,24 @@ export interface Berthd {
   cleanup(): Promise<void>;
 }
 
+/** How long stop() waits for berthd to exit after SIGTERM (its own grace is 10 s) before SIGKILL. */
+const STOP_LIMIT_MS = 60_000;
+
+/** Exited, by a return or by a signal (exitCode stays null after a signal). */
+function hasExited(proc: ChildProcess): boolean {
+  return proc.exitCode !== null || proc.signalCode !== null;
+}
+
+/** True once proc has exited (at once if it already had), false if it still runs after ms. */
+function exitWithin(proc: ChildProcess, ms: number): Promise<boolean> {
+  if (hasExited(proc)) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const t = setTimeout(() => { proc.off("exit", done); resolve(false); }, ms);
+    const done = () => { clearTimeout(t); resolve(true); };
+    proc.once("exit", done);
+  });
+}
+
 /** Waits until this berthd process accepts connections on its socket (a stale socket file refuses them). */
 async function waitForSocket(path: string, proc: ChildProcess, stderr: string[], _from: number, timeoutMs = 30_000): Promise<void> {
   const { connect } = await import("node:net");
@@ -59,7 +76,7 @@ async function waitForSocket(path: string, proc: ChildProcess, stderr: string[],
     s.once("error", () => resolve(false));
   });
   while (!existsSync(path) || !(await accepts())) {
-    if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`berthd exited with ${proc.exitCode ?? proc.signalCode}: ${stderr.join("")}`);
+    if (hasExited(proc)) throw new Error(`berthd exited with ${proc.exitCode ?? proc.signalCode}: ${stderr.join("")}`);
     if (Date.now() - start > timeoutMs) {
       proc.kill("SIGKILL");
       throw new Error(`berthd did not serve on ${path} within ${timeoutMs} ms: ${stderr.join("")}`);
@@ -104,17 +121,22 @@ export async function startBerthd(opts: BerthdOptions = {}): Promise<Berthd> {
     client: connect(socket),
     async stop() {
       b.client.close();
-      if (b.proc.exitCode !== null) return b.proc.exitCode;
-      b.proc.kill("SIGTERM");
-      const [code] = await once(b.proc, "exit");
-      return code as number | null;
+      if (!hasExited(b.proc)) {
+        b.proc.kill("SIGTERM");
+        if (!(await exitWithin(b.proc, STOP_LIMIT_MS))) {
+          b.proc.kill("SIGKILL");
+          await exitWithin(b.proc, STOP_LIMIT_MS);
+          throw new Error(`berthd (pid ${b.proc.pid}) did not exit within ${STOP_LIMIT_MS} ms of SIGTERM; killed. Its stderr ends: ${b.stderr.join("").slice(-2000)}`);
+        }
+      }
+      return b.proc.exitCode;
     },
     async kill9() {
       b.client.close();
-      if (b.proc.exitCode === null) { b.proc.kill("SIGKILL"); await once(b.proc, "exit"); }
+      if (!hasExited(b.proc)) { b.proc.kill("SIGKILL"); await exitWithin(b.proc, STOP_LIMIT_MS); }
     },
     async restart() {
-      if (b.proc.exitCode === null && b.proc.signalCode === null) await b.stop();
+      if (!hasExited(b.proc)) await b.stop();
       b.proc = await launch();
       b.client = connect(socket);
     },

@@ -2,13 +2,14 @@
 // UNIMPLEMENTED answers, config validation and daemon lifecycle.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BERTHD, startBerthd, type Berthd } from "../lib/berthd.ts";
+import { BERTHD, startBerthd, withTestMonitor, type Berthd } from "../lib/berthd.ts";
 import { codeOf, connect, grpc } from "../lib/cri-client.ts";
+import { unmountUnder } from "../lib/mounts.ts";
 import { CgroupDriver } from "../../proto/gen/runtime/v1/api_pb.js";
 
 describe("runtime info", () => {
@@ -107,6 +108,37 @@ describe("daemon lifecycle and config", () => {
       assert.equal(v.runtimeName, "berth");
     } finally {
       await b.cleanup();
+    }
+  });
+
+  test("a SIGTERM the moment the socket is bound, before berthd's start has finished, still stops it cleanly", async () => {
+    // The kernel accepts on the socket from bind(); kubelet or a supervisor may ask berthd to stop
+    // then. That used to find no handler yet: berthd died by the signal and left socket and lock.
+    const dir = await mkdtemp(join(tmpdir(), "berth-early-term-"));
+    try {
+      const state = join(dir, "state");
+      const socket = join(state, "berth.sock");
+      const config = join(dir, "berth.toml");
+      await writeFile(config, withTestMonitor(`root = "${join(dir, "root")}"\nstate = "${state}"\n`));
+      for (let round = 0; round < 3; round++) {
+        const proc = spawn(BERTHD, ["--config", config], { stdio: ["ignore", "ignore", "pipe"] });
+        let stderr = "";
+        proc.stderr!.setEncoding("utf8").on("data", (d: string) => { stderr += d; });
+        const exit = new Promise<[number | null, string | null]>((resolve) => proc.once("exit", (code, sig) => resolve([code, sig])));
+        const deadline = Date.now() + 30_000;
+        while (!existsSync(socket) && proc.exitCode === null && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+        assert.ok(existsSync(socket), `round ${round}: berthd bound its socket within 30 s: ${stderr}`);
+        proc.kill("SIGTERM");
+        const timer = setTimeout(() => proc.kill("SIGKILL"), 60_000);
+        const [code, sig] = await exit;
+        clearTimeout(timer);
+        assert.deepEqual([code, sig], [0, null], `round ${round}: exit 0, not a death by signal: ${stderr}`);
+        assert.equal(existsSync(socket), false, `round ${round}: the socket is removed`);
+        assert.equal(existsSync(`${socket}.lock`), false, `round ${round}: the lock is released`);
+      }
+    } finally {
+      unmountUnder(dir);
+      await rm(dir, { recursive: true, force: true });
     }
   });
 
