@@ -45,6 +45,9 @@ async function main(argv: string[]): Promise<number> {
   const stopAsked = new Promise<void>((resolve) => { wake = resolve; });
   const onSignal = (sig: NodeJS.Signals) => {
     log.info("signal received", { signal: sig });
+    // Either signal again now takes its default action (the process ends at once).
+    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onSignal);
     wake?.();
   };
   process.once("SIGTERM", onSignal);

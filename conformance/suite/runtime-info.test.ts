@@ -5,6 +5,8 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import http2 from "node:http2";
+import { connect as netConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BERTHD, startBerthd, withTestMonitor, type Berthd } from "../lib/berthd.ts";
@@ -139,6 +141,42 @@ describe("daemon lifecycle and config", () => {
     } finally {
       unmountUnder(dir);
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a second SIGTERM or SIGINT while berthd waits for a call in flight ends it at once", async () => {
+    for (const [first, second] of [["SIGTERM", "SIGINT"], ["SIGINT", "SIGTERM"]] as const) {
+      const b = await startBerthd();
+      const session = http2.connect("http://localhost", { createConnection: () => netConnect(b.socket) });
+      try {
+        session.on("error", () => {}); // berthd's end of the connection goes with it
+        const call = (path: string, end: boolean) => {
+          const req = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers" }, { endStream: false });
+          req.on("error", () => {});
+          if (end) req.end(Buffer.from([0, 0, 0, 0, 0])); // an empty VersionRequest
+          return req;
+        };
+        const answered = (req: http2.ClientHttp2Stream) => new Promise<void>((resolve, reject) => {
+          req.on("response", () => resolve());
+          req.on("close", () => reject(new Error("closed before an answer")));
+        });
+        // A call whose message never comes: berthd's stop waits for it (up to its 10 s grace).
+        const hanging = call("/runtime.v1.RuntimeService/Version", false);
+        // Frames are read in order: once this is answered, berthd has the hanging call open.
+        await answered(call("/runtime.v1.RuntimeService/Version", true));
+        const exit = new Promise<[number | null, string | null]>((resolve) => b.proc.once("exit", (code, sig) => resolve([code, sig])));
+        b.proc.kill(first);
+        // The first signal was taken when berthd says so; the second then finds no handler.
+        for (let i = 0; i < 200 && !b.stderr.join("").includes('"msg":"berthd stopping"'); i++) await new Promise((r) => setTimeout(r, 25));
+        assert.ok(b.stderr.join("").includes('"msg":"berthd stopping"'), `${first}: berthd began to stop`);
+        assert.equal(b.proc.exitCode, null, `${first}: still waiting for the call in flight`);
+        b.proc.kill(second);
+        assert.deepEqual(await exit, [null, second], `${first} then ${second}: ended by the second signal, not after the grace`);
+        hanging.close();
+      } finally {
+        session.destroy();
+        await b.cleanup();
+      }
     }
   });
 
