@@ -3,7 +3,7 @@
 // the client never sends (malformed and hostile frames).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { closeSync, existsSync, lstatSync, openSync, readFileSync, rmdirSync, mkdirSync, statSync } from "node:fs";
 import { mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
@@ -114,6 +114,36 @@ describe("berth-spawn through Spawner", () => {
     assert.deepEqual([none.stdout.length, none.droppedOut, none.stderr.length, none.droppedErr], [0, 4, 0, 4]);
     for (const bad of [MAX_OUTPUT_LIMIT + 1, -1, 1.5, Number.NaN]) {
       assert.throws(() => sp.run({ ...sh("true"), env: ENV, maxOutputBytes: bad }, () => assert.fail("ran")), RangeError);
+    }
+  });
+
+  test("a dropped count past 4 GiB stops at 2^32-1 instead of wrapping around", async () => {
+    // A container's output is the attacker's: a flood past 4 GiB used to wrap the u32 count
+    // (10 kept, 90 dropped for 2^32+100 bytes), under-reporting the truncation.
+    const o = await runP(sp, { ...sh("head -c 4294967396 /dev/zero"), maxOutputBytes: 10 });
+    assert.deepEqual([o.code, o.stdout.length, o.droppedOut], [0, 10, 0xffffffff]);
+  });
+
+  test("started with SIGCHLD ignored, berth-spawn still reports every exit (commands are not reaped behind its back)", async () => {
+    // SIG_IGN survives exec: a starter that ignores SIGCHLD used to make the kernel reap the
+    // commands at once, so no EXIT came, and a KILL or SIGNAL would then go to a pid that may
+    // have been reused. perl (Debian's perl-base, essential) sets the disposition and execs.
+    const probe = spawnSync("/usr/bin/perl", ["-e", '$SIG{CHLD} = "IGNORE"; exec @ARGV', "/bin/grep", "SigIgn", "/proc/self/status"], { encoding: "utf8" });
+    assert.equal((BigInt(`0x${probe.stdout.split(/\s+/)[1]}`) >> 16n) & 1n, 1n, `the starter leaves SIGCHLD ignored: ${probe.stdout}`);
+    const wrapper = join(dir, "ignore-sigchld");
+    await writeFile(wrapper, `#!/usr/bin/perl\n$SIG{CHLD} = "IGNORE";\nexec ${JSON.stringify(BIN)} or die "exec: $!";\n`, { mode: 0o755 });
+    const ignoring = new Spawner(wrapper);
+    try {
+      for (const code of [3, 0]) {
+        let timer: NodeJS.Timeout | undefined;
+        const o = await Promise.race([
+          runP(ignoring, sh(`echo ran; exit ${code}`)),
+          new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no EXIT for a command that exits ${code} within 20 s`)), 20_000); }),
+        ]).finally(() => clearTimeout(timer));
+        assert.deepEqual([o.code, o.stdout.toString()], [code, "ran\n"]);
+      }
+    } finally {
+      ignoring.close();
     }
   });
 

@@ -38,7 +38,7 @@ export interface SpawnOutcome {
   signal: NodeJS.Signals | null;
   stdout: Buffer;
   stderr: Buffer;
-  /** Bytes past berth-spawn's 4 MiB per stream, dropped. */
+  /** Bytes past the stream's bound (maxOutputBytes), dropped; berth-spawn's count stops at 2^32-1 ("at least"). */
   droppedOut: number;
   droppedErr: number;
   /** Set when the command could not be started (or berth-spawn died while it ran). */

@@ -38,7 +38,7 @@
  *                i32 errno (0 when the command ran; else why it could not start: the exec, the
  *                chdir, the output file or the pipes failed; the exit code is -2 when it is the
  *                output file that could not be opened), u32 stdout bytes dropped, u32
- *                stderr bytes dropped, str stdout, str stderr. One per RUN, when the command has
+ *                stderr bytes dropped (each saturating at 2^32-1), str stdout, str stderr. One per RUN, when the command has
  *                exited and both pipes are closed (with an output file: when it has exited).
  *
  * Bounds: a request is at most 16 MiB; at most 1024 commands run at once (more: EAGAIN); each of
@@ -308,7 +308,9 @@ static void keep(struct child *c, int k, const char *tmp, uint32_t n) {
 		memcpy(o->buf + o->len, tmp, take);
 		o->len += take;
 	}
-	o->dropped += n - take;
+	/* Saturates: a command can write more than 4 GiB past its bound (2^32-1 means "at least"). */
+	uint32_t d = n - take;
+	o->dropped = o->dropped > UINT32_MAX - d ? UINT32_MAX : o->dropped + d;
 }
 
 /* What stdout and stderr hold now, without waiting for more (a released command's last output). */
@@ -564,6 +566,10 @@ int main(int argc, char **argv) {
 		for (int fd = 3; fd < 65536; fd++) fcntl(fd, F_SETFD, FD_CLOEXEC); /* kernels before 5.11 */
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* An ignored SIGCHLD inherited from whatever started this (SIG_IGN survives exec) would have
+	 * the kernel reap the commands at once: no EXIT for them, and KILL or SIGNAL would then go to
+	 * a pid that may have been reused. Commands must stay zombies until they are reported. */
+	signal(SIGCHLD, SIG_DFL);
 	sigset_t chld;
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
