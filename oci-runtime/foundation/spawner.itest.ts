@@ -117,6 +117,22 @@ describe("berth-spawn through Spawner", () => {
     }
   });
 
+  test("an output file that is a FIFO without a reader is ENXIO at once, and berth-spawn goes on serving", async () => {
+    // Its open used to wait for a reader, and with it every other command berth-spawn serves.
+    const fifo = join(dir, "out-fifo");
+    assert.equal(spawnSync("/usr/bin/mkfifo", [fifo]).status, 0);
+    const marker = join(dir, "fifo-ran");
+    let timer: NodeJS.Timeout | undefined;
+    const o = await Promise.race([
+      runP(sp, { file: "/bin/touch", args: [marker], outputFile: fifo }),
+      new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error("no answer within 20 s: the open waits for a reader")), 20_000); }),
+    ]).finally(() => clearTimeout(timer));
+    assert.equal((o.spawnError as NodeJS.ErrnoException).code, "ENXIO");
+    assert.equal(existsSync(marker), false, "the command did not run");
+    const next = await runP(sp, sh("echo still here"));
+    assert.equal(next.stdout.toString(), "still here\n");
+  });
+
   test("a dropped count past 4 GiB stops at 2^32-1 instead of wrapping around", async () => {
     // A container's output is the attacker's: a flood past 4 GiB used to wrap the u32 count
     // (10 kept, 90 dropped for 2^32+100 bytes), under-reporting the truncation.

@@ -361,8 +361,12 @@ static void run(uint32_t id, struct rd *r) {
 	if (pipe2(errp, O_CLOEXEC) < 0) { err = errno; goto fail; }
 	if (in && pipe2(inp, O_CLOEXEC) < 0) { err = errno; goto fail; }
 	if (*outfile) {
-		outfd = open(outfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+		/* O_NONBLOCK: a FIFO there without a reader is ENXIO, not a wait that would stop every
+		 * other command this helper serves; the command then gets the file blocking, as usual. */
+		outfd = open(outfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
 		if (outfd < 0) { err = errno; code = -2; goto fail; }
+		int fl = fcntl(outfd, F_GETFL);
+		if (fl < 0 || fcntl(outfd, F_SETFL, fl & ~O_NONBLOCK) < 0) { err = errno; code = -2; goto fail; }
 	} else {
 		for (int k = 0; k < 2; k++) if (pipe2(op[k], O_CLOEXEC) < 0) { err = errno; goto fail; }
 	}
