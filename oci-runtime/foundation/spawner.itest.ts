@@ -748,6 +748,22 @@ describe("berth-spawn raw frames", () => {
     assert.match(r.stderr(), /short SIGNAL frame/);
   });
 
+  test("a RUN with the id of a command not yet reported gets EEXIST (17); KILL then reaches the first; once reported, the id may run again", async () => {
+    const r = raw();
+    const marker = join(dir, "dup-ran");
+    r.proc.stdin!.write(frame(runPayload(7, { file: "/bin/sleep", argv: ["sleep", "300"] })));
+    r.proc.stdin!.write(frame(runPayload(7, { file: "/bin/touch", argv: ["touch", marker] })));
+    const [dup] = await r.replyCount(1);
+    assert.deepEqual(exitReply(dup!), { id: 7, code: -1, sig: 0, errno: 17, stdout: "" });
+    assert.equal(existsSync(marker), false, "the second command did not run");
+    r.proc.stdin!.write(frame(Buffer.concat([Buffer.from([2]), u32(7)])));
+    const [, killed] = await r.replyCount(2);
+    assert.deepEqual(exitReply(killed!), { id: 7, code: -1, sig: 9, errno: 0, stdout: "" }, "the sleep, killed");
+    r.proc.stdin!.write(frame(runPayload(7, { file: "/bin/echo", argv: ["echo", "again"] })));
+    const [, , again] = await r.replyCount(3);
+    assert.deepEqual(exitReply(again!), { id: 7, code: 0, sig: 0, errno: 0, stdout: "again\n" });
+  });
+
   test("a KILL for an id it does not know is ignored", async () => {
     const r = raw();
     r.proc.stdin!.write(frame(Buffer.concat([Buffer.from([2]), u32(77)])));

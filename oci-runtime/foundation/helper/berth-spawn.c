@@ -41,6 +41,7 @@
  *                stderr bytes dropped (each saturating at 2^32-1), str stdout, str stderr. One per RUN, when the command has
  *                exited and both pipes are closed (with an output file: when it has exited).
  *
+ * A RUN whose id names a command not yet reported is refused with EEXIST.
  * Bounds: a request is at most 16 MiB; at most 1024 commands run at once (more: EAGAIN); each of
  * stdout and stderr keeps its first 4 MiB and counts the rest. A frame it cannot parse, or EOF on
  * stdin, ends berth-spawn (exit 2 or 0) at once; the commands it started keep running, as they would
@@ -353,6 +354,8 @@ static void run(uint32_t id, struct rd *r) {
 		reply(id, -1, 0, EINVAL, NULL);
 		goto out;
 	}
+	/* An id still running is refused: KILL, RELEASE and SIGNAL name one command by its id. */
+	if (find(id)) { reply(id, -1, 0, EEXIST, NULL); goto out; }
 	struct child *c = NULL;
 	for (int i = 0; i < MAX_CHILDREN; i++) if (!kids[i].used) { c = &kids[i]; break; }
 	if (!c) { reply(id, -1, 0, EAGAIN, NULL); goto out; }
