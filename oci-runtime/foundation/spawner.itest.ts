@@ -41,6 +41,16 @@ function killPid(pid: number): void {
   try { process.kill(pid, "SIGKILL"); } catch { /* gone */ }
 }
 
+/** p, or a failure naming `what` once ms have passed without it: a hang guard, not a timing assertion. */
+async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms); })]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 const readPid = async (file: string) => until(async () => Number((await readFile(file, "utf8").catch(() => "")).trim()) || undefined, `a pid in ${file}`);
 
 function runP(sp: Spawner, req: Partial<SpawnRequest> & { file: string }, events?: string[]): Promise<SpawnOutcome> {
@@ -122,11 +132,7 @@ describe("berth-spawn through Spawner", () => {
     const fifo = join(dir, "out-fifo");
     assert.equal(spawnSync("/usr/bin/mkfifo", [fifo]).status, 0);
     const marker = join(dir, "fifo-ran");
-    let timer: NodeJS.Timeout | undefined;
-    const o = await Promise.race([
-      runP(sp, { file: "/bin/touch", args: [marker], outputFile: fifo }),
-      new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error("no answer within 20 s: the open waits for a reader")), 20_000); }),
-    ]).finally(() => clearTimeout(timer));
+    const o = await within(runP(sp, { file: "/bin/touch", args: [marker], outputFile: fifo }), 20_000, "an answer (the open waits for a reader)");
     assert.equal((o.spawnError as NodeJS.ErrnoException).code, "ENXIO");
     assert.equal(existsSync(marker), false, "the command did not run");
     const next = await runP(sp, sh("echo still here"));
@@ -151,11 +157,7 @@ describe("berth-spawn through Spawner", () => {
     const ignoring = new Spawner(wrapper);
     try {
       for (const code of [3, 0]) {
-        let timer: NodeJS.Timeout | undefined;
-        const o = await Promise.race([
-          runP(ignoring, sh(`echo ran; exit ${code}`)),
-          new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no EXIT for a command that exits ${code} within 20 s`)), 20_000); }),
-        ]).finally(() => clearTimeout(timer));
+        const o = await within(runP(ignoring, sh(`echo ran; exit ${code}`)), 20_000, `the EXIT of a command that exits ${code}`);
         assert.deepEqual([o.code, o.stdout.toString()], [code, "ran\n"]);
       }
     } finally {
