@@ -7,6 +7,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { connect, type CriClient } from "./cri-client.ts";
 import { unmountUnder } from "./mounts.ts";
+import { exitWithin, hasExited } from "./procs.ts";
 
 export { unmountUnder };
 
@@ -50,21 +51,6 @@ export interface Berthd {
 
 /** How long stop() waits for berthd to exit after SIGTERM (its own grace is 10 s) before SIGKILL. */
 const STOP_LIMIT_MS = 60_000;
-
-/** Exited, by a return or by a signal (exitCode stays null after a signal). */
-function hasExited(proc: ChildProcess): boolean {
-  return proc.exitCode !== null || proc.signalCode !== null;
-}
-
-/** True once proc has exited (at once if it already had), false if it still runs after ms. */
-function exitWithin(proc: ChildProcess, ms: number): Promise<boolean> {
-  if (hasExited(proc)) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const t = setTimeout(() => { proc.off("exit", done); resolve(false); }, ms);
-    const done = () => { clearTimeout(t); resolve(true); };
-    proc.once("exit", done);
-  });
-}
 
 /** Waits until this berthd process accepts connections on its socket (a stale socket file refuses them). */
 async function waitForSocket(path: string, proc: ChildProcess, stderr: string[], _from: number, timeoutMs = 30_000): Promise<void> {

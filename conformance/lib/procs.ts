@@ -48,9 +48,30 @@ export function processState(pid: number): string {
   return statOf(pid)?.f[0] ?? "gone";
 }
 
+/** Exited, by a return or by a signal (exitCode stays null after a signal). */
+export function hasExited(proc: ChildProcess): boolean {
+  return proc.exitCode !== null || proc.signalCode !== null;
+}
+
+/** True once proc has exited (at once if it already had), false if it still runs after ms. */
+export function exitWithin(proc: ChildProcess, ms: number): Promise<boolean> {
+  if (hasExited(proc)) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const t = setTimeout(() => { proc.off("exit", done); resolve(false); }, ms);
+    const done = () => { clearTimeout(t); resolve(true); };
+    proc.once("exit", done);
+  });
+}
+
+/** [exit code, signal] of proc, once it has exited (at once if it already had). */
+export function exitStatus(proc: ChildProcess): Promise<[number | null, string | null]> {
+  if (hasExited(proc)) return Promise.resolve([proc.exitCode, proc.signalCode]);
+  return new Promise((resolve) => proc.once("exit", (code, sig) => resolve([code, sig])));
+}
+
 /** SIGKILLs a child that is still running and waits for its exit (an after() hook's cleanup). */
 export async function killAndWait(p: ChildProcess | undefined): Promise<void> {
-  if (!p || p.exitCode !== null || p.signalCode !== null) return;
+  if (!p || hasExited(p)) return;
   const exited = new Promise((r) => p.once("exit", r));
   p.kill("SIGKILL");
   await exited;

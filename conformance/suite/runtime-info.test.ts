@@ -12,6 +12,8 @@ import { join } from "node:path";
 import { BERTHD, startBerthd, withTestMonitor, type Berthd } from "../lib/berthd.ts";
 import { codeOf, connect, grpc } from "../lib/cri-client.ts";
 import { unmountUnder } from "../lib/mounts.ts";
+import { eventually } from "../lib/oci-itest-env.ts";
+import { exitStatus, exitWithin } from "../lib/procs.ts";
 import { CgroupDriver } from "../../proto/gen/runtime/v1/api_pb.js";
 
 describe("runtime info", () => {
@@ -126,15 +128,12 @@ describe("daemon lifecycle and config", () => {
         const proc = spawn(BERTHD, ["--config", config], { stdio: ["ignore", "ignore", "pipe"] });
         let stderr = "";
         proc.stderr!.setEncoding("utf8").on("data", (d: string) => { stderr += d; });
-        const exit = new Promise<[number | null, string | null]>((resolve) => proc.once("exit", (code, sig) => resolve([code, sig])));
         const deadline = Date.now() + 30_000;
         while (!existsSync(socket) && proc.exitCode === null && Date.now() < deadline) await new Promise((r) => setImmediate(r));
         assert.ok(existsSync(socket), `round ${round}: berthd bound its socket within 30 s: ${stderr}`);
         proc.kill("SIGTERM");
-        const timer = setTimeout(() => proc.kill("SIGKILL"), 60_000);
-        const [code, sig] = await exit;
-        clearTimeout(timer);
-        assert.deepEqual([code, sig], [0, null], `round ${round}: exit 0, not a death by signal: ${stderr}`);
+        if (!(await exitWithin(proc, 60_000))) proc.kill("SIGKILL");
+        assert.deepEqual(await exitStatus(proc), [0, null], `round ${round}: exit 0, not a death by signal: ${stderr}`);
         assert.equal(existsSync(socket), false, `round ${round}: the socket is removed`);
         assert.equal(existsSync(`${socket}.lock`), false, `round ${round}: the lock is released`);
       }
@@ -164,14 +163,12 @@ describe("daemon lifecycle and config", () => {
         const hanging = call("/runtime.v1.RuntimeService/Version", false);
         // Frames are read in order: once this is answered, berthd has the hanging call open.
         await answered(call("/runtime.v1.RuntimeService/Version", true));
-        const exit = new Promise<[number | null, string | null]>((resolve) => b.proc.once("exit", (code, sig) => resolve([code, sig])));
         b.proc.kill(first);
         // The first signal was taken when berthd says so; the second then finds no handler.
-        for (let i = 0; i < 200 && !b.stderr.join("").includes('"msg":"berthd stopping"'); i++) await new Promise((r) => setTimeout(r, 25));
-        assert.ok(b.stderr.join("").includes('"msg":"berthd stopping"'), `${first}: berthd began to stop`);
+        await eventually(() => b.stderr.join("").includes('"msg":"berthd stopping"'), 5_000, 25);
         assert.equal(b.proc.exitCode, null, `${first}: still waiting for the call in flight`);
         b.proc.kill(second);
-        assert.deepEqual(await exit, [null, second], `${first} then ${second}: ended by the second signal, not after the grace`);
+        assert.deepEqual(await exitStatus(b.proc), [null, second], `${first} then ${second}: ended by the second signal, not after the grace`);
         hanging.close();
       } finally {
         session.destroy();
